@@ -1,0 +1,198 @@
+"""The ``mlmon`` command line: thin commands over the library.
+
+Each command parses its options, calls one core function, hands the result to a
+renderer and returns an exit code: 0 fine, 1 the gate fired, 2 usage, config or
+input error. Errors the user can fix are caught once, in ``handle_errors``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+from rich.console import Console
+
+from mlmon import __version__
+from mlmon.errors import MlmonError, UsageError
+
+EXIT_OK, EXIT_GATE, EXIT_ERROR = 0, 1, 2
+
+app = typer.Typer(
+    name="mlmon",
+    help="Monitor machine-learning models in production from their request/response logs (JSONL).\n\n"
+    "Exit codes: 0 fine, 1 the gate fired (alerts, replay mismatches), 2 usage, config or input error.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
+
+
+def handle_errors(command: Callable) -> Callable:
+    """The one error boundary: a MlmonError becomes one line on stderr and exit code 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except MlmonError as exc:
+            err = _stderr()
+            for line in exc.details:
+                err.print(line)
+            err.print(f"mlmon: error: {exc}")
+            raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:
+            # Output piped into e.g. `head`, which closed early: not an error.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(EXIT_OK) from None
+        except KeyboardInterrupt:
+            _stderr().print("mlmon: interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mlmon {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    pass
+
+
+class ReportFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+def _split_fields(values: list[str] | None) -> list[str]:
+    out: list[str] = []
+    for value in values or []:
+        out.extend(part.strip() for part in value.split(",") if part.strip())
+    return out
+
+
+def _now(text: str | None):
+    from mlmon.timeparse import parse_instant, utc_now
+
+    return parse_instant(text, what="--now") if text else utc_now()
+
+
+def _window_spec(every, by, since, until, now):
+    from mlmon.metrics.windows import WindowSpec
+    from mlmon.report import check_segment_fields
+    from mlmon.timeparse import parse_duration, parse_time
+
+    spec = WindowSpec(
+        every=parse_duration(every, what="--every") if every else None,
+        by=check_segment_fields(_split_fields(by)),
+        since=parse_time(since, now, what="--since") if since else None,
+        until=parse_time(until, now, what="--until") if until else None,
+    )
+    if spec.since and spec.until and spec.since >= spec.until:
+        raise UsageError("--since must be earlier than --until")
+    return spec
+
+
+def _emit(text: str, output: Optional[Path]) -> None:
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from mlmon.atomic import write_text_atomic
+
+    write_text_atomic(output, text)
+
+
+LOGS_HELP = "Log files, directories (searched for *.jsonl, *.ndjson, *.log and .gz forms), glob patterns, or - for stdin."
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  mlmon report sample_logs/*.jsonl.gz --by model,model_version\n\n"
+    "  mlmon report logs/ --every 1h --by model --since 24h --format json -o report.json\n\n"
+    "  mlmon report app.log.gz --mapping my_mapping.yaml --rejects rejects.jsonl"
+)
+@handle_errors
+def report(
+    logs: list[str] = typer.Argument(..., metavar="LOGS...", help=LOGS_HELP, show_default=False),
+    every: Optional[str] = typer.Option(None, "--every", "-e", help="Window length, e.g. 5m, 1h, 1d. Windows are aligned to UTC. Default: one window for the whole range."),
+    by: Optional[list[str]] = typer.Option(None, "--by", "-b", help="Segment by fields, comma-separated: model, model_version, endpoint, status, input.FIELD, output.FIELD."),
+    since: Optional[str] = typer.Option(None, "--since", help="Start of the range: an ISO time, or a duration back from now such as 24h or 7d."),
+    until: Optional[str] = typer.Option(None, "--until", help="End of the range (exclusive): an ISO time or a duration back from now."),
+    now: Optional[str] = typer.Option(None, "--now", help="Take this ISO time as now, for reproducible runs."),
+    fmt: ReportFormat = typer.Option(None, "--format", "-f", help="Output format: table (default), json, csv or markdown.", show_default=False),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE atomically instead of stdout."),
+    mapping: Optional[Path] = typer.Option(None, "--mapping", "-m", help="YAML file that maps your log schema to mlmon's fields (see README)."),
+    rejects: Optional[Path] = typer.Option(None, "--rejects", help="Write each skipped bad line to FILE as JSON lines: file, line, reason, raw."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) on the first bad line instead of skipping it."),
+    max_line_bytes: int = typer.Option(1024 * 1024, "--max-line-bytes", min=1, help="Lines longer than this are skipped as bad."),
+) -> None:
+    """Summarize latency, throughput, errors and resource use per time window and segment."""
+    from mlmon.logs.mapping import load_mapping
+    from mlmon.render.progress import ReadProgress
+    from mlmon.report import build_report
+    from mlmon.rejects import write_rejects
+
+    clock = _now(now)
+    spec = _window_spec(every, by, since, until, clock)
+    with ReadProgress() as progress:
+        result, data = build_report(
+            logs, mapping=load_mapping(mapping), spec=spec, now=clock, strict=strict,
+            max_line_bytes=max_line_bytes, progress=progress,
+        )
+    if rejects is not None:
+        write_rejects(data.rejects, rejects)
+    fmt = fmt or ReportFormat.table
+    _emit(_render(result, fmt, output), output)
+    if result.skipped and (fmt != ReportFormat.table or output is not None):
+        note = f"mlmon: skipped {result.skipped:,} bad line{'s' if result.skipped != 1 else ''}"
+        note += f"; listed in {rejects}" if rejects else "; use --rejects FILE to list them"
+        _stderr().print(note)
+
+
+def _render(result, fmt: "ReportFormat", output: Optional[Path]) -> str:
+    if fmt == ReportFormat.json:
+        from mlmon.render.machine import render_json
+
+        return render_json(result)
+    if fmt == ReportFormat.csv:
+        from mlmon.render.machine import render_csv
+
+        return render_csv(result)
+    if fmt == ReportFormat.markdown:
+        from mlmon.render.markdown import render_markdown
+
+        return render_markdown(result)
+    from mlmon.render.table import render_table
+
+    if output is not None:
+        return render_table(result, width=120, color=False)
+    console = Console(highlight=False, markup=False, emoji=False)
+    return render_table(result, width=console.width, color=console.is_terminal and not console.no_color)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

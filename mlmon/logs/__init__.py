@@ -1,0 +1,1 @@
+"""Reading request/response logs: finding the files, mapping their fields, decoding lines."""

@@ -1,0 +1,165 @@
+"""Where each canonical field lives in a log record.
+
+A mapping says, for each canonical field (``ts``, ``latency_ms``, ...), which dotted
+path of the user's JSON holds it, where the model's inputs and outputs are rooted,
+and the units of latency and epoch timestamps. mlmon's own log shape is the
+default mapping; a preset for another serving stack is just another ``Mapping``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from mlmon.errors import ConfigError
+from mlmon.yamlfile import Located, did_you_mean, load_yaml
+
+Path_ = tuple[str, ...]
+
+#: Canonical record fields, in output order, with their types after normalization.
+CANONICAL_FIELDS: dict[str, str] = {
+    "ts": "time",
+    "request_id": "string",
+    "model": "string",
+    "model_version": "string",
+    "endpoint": "string",
+    "status": "integer",
+    "latency_ms": "number",
+    "error": "string",
+    "cpu_percent": "number",
+    "memory_mb": "number",
+}
+
+#: Multipliers that turn a latency in the given unit into milliseconds.
+LATENCY_UNITS = {"s": 1000.0, "ms": 1.0, "us": 0.001, "ns": 0.000001}
+TS_UNITS = ("auto", "s", "ms", "us", "ns")
+
+INPUT_PREFIX = "input."
+OUTPUT_PREFIX = "output."
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """How to find canonical fields, inputs and outputs in one log record."""
+
+    fields: dict[str, Path_] = field(default_factory=lambda: {name: (name,) for name in CANONICAL_FIELDS})
+    inputs: Path_ = ("request",)
+    outputs: Path_ = ("response",)
+    latency_unit: str = "ms"
+    ts_unit: str = "auto"
+    constants: dict[str, str] = field(default_factory=dict)
+
+    def path_of(self, name: str) -> Path_ | None:
+        """The JSON path of a canonical field or an ``input.x``/``output.x`` field."""
+        if name.startswith(INPUT_PREFIX):
+            return self.inputs + split_path(name[len(INPUT_PREFIX) :])
+        if name.startswith(OUTPUT_PREFIX):
+            return self.outputs + split_path(name[len(OUTPUT_PREFIX) :])
+        return self.fields.get(name)
+
+
+DEFAULT_MAPPING = Mapping()
+
+_TOP_KEYS = ("fields", "inputs", "outputs", "latency_unit", "ts_unit", "constants")
+
+
+def split_path(text: str) -> Path_:
+    return tuple(part for part in text.split(".") if part)
+
+
+def _as_path(value: Any) -> Path_ | None:
+    if isinstance(value, str) and split_path(value):
+        return split_path(value)
+    if isinstance(value, list) and value and all(isinstance(p, str) and p for p in value):
+        return tuple(value)
+    return None
+
+
+def mapping_from_dict(doc: Located) -> Mapping:
+    """Validate a parsed mapping document, listing every problem at once."""
+    data = doc.data
+    problems: list[str] = []
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{doc.where()}: a mapping file must be a YAML mapping of keys such as 'fields' and 'inputs'")
+    for key in data:
+        if key not in _TOP_KEYS:
+            problems.append(f"{doc.where(key)}: unknown key {key!r}{did_you_mean(str(key), _TOP_KEYS)}")
+
+    fields = dict(DEFAULT_MAPPING.fields)
+    raw_fields = data.get("fields") or {}
+    if not isinstance(raw_fields, dict):
+        problems.append(f"{doc.where('fields')}: 'fields' must map canonical field names to dotted paths")
+        raw_fields = {}
+    for name, value in raw_fields.items():
+        if name not in CANONICAL_FIELDS:
+            problems.append(
+                f"{doc.where('fields', name)}: unknown field {name!r}{did_you_mean(str(name), tuple(CANONICAL_FIELDS))}"
+            )
+            continue
+        path = _as_path(value)
+        if path is None:
+            problems.append(f"{doc.where('fields', name)}: field {name!r} needs a dotted path such as 'meta.{name}'")
+            continue
+        fields[name] = path
+
+    roots = {}
+    for key in ("inputs", "outputs"):
+        roots[key] = getattr(DEFAULT_MAPPING, key)
+        if key in data:
+            path = _as_path(data[key])
+            if path is None:
+                problems.append(f"{doc.where(key)}: {key!r} needs a dotted path such as 'request.features'")
+            else:
+                roots[key] = path
+
+    latency_unit = data.get("latency_unit", "ms")
+    if latency_unit not in LATENCY_UNITS:
+        problems.append(
+            f"{doc.where('latency_unit')}: latency_unit must be one of {', '.join(LATENCY_UNITS)}, not {latency_unit!r}"
+        )
+    ts_unit = data.get("ts_unit", "auto")
+    if ts_unit not in TS_UNITS:
+        problems.append(f"{doc.where('ts_unit')}: ts_unit must be one of {', '.join(TS_UNITS)}, not {ts_unit!r}")
+
+    constants: dict[str, str] = {}
+    raw_constants = data.get("constants") or {}
+    if not isinstance(raw_constants, dict):
+        problems.append(f"{doc.where('constants')}: 'constants' must map field names to values, e.g. model: churn")
+        raw_constants = {}
+    for name, value in raw_constants.items():
+        if name not in CANONICAL_FIELDS or CANONICAL_FIELDS[name] != "string":
+            allowed = [n for n, t in CANONICAL_FIELDS.items() if t == "string"]
+            problems.append(
+                f"{doc.where('constants', name)}: constant {name!r} is not allowed"
+                f"{did_you_mean(str(name), allowed)} (allowed: {', '.join(allowed)})"
+            )
+        elif not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            problems.append(f"{doc.where('constants', name)}: constant {name!r} must be a plain value")
+        else:
+            constants[name] = str(value)
+
+    if problems:
+        raise ConfigError(
+            f"mapping file {doc.path} has {len(problems)} problem{'s' if len(problems) > 1 else ''}",
+            "Fix the lines listed above; see 'Field mapping' in the README.",
+            details=problems,
+        )
+    return replace(
+        DEFAULT_MAPPING,
+        fields=fields,
+        inputs=roots["inputs"],
+        outputs=roots["outputs"],
+        latency_unit=latency_unit,
+        ts_unit=ts_unit,
+        constants=constants,
+    )
+
+
+def load_mapping(path: str | Path | None) -> Mapping:
+    """The mapping in a YAML file, or mlmon's own log shape when ``path`` is None."""
+    if path is None:
+        return DEFAULT_MAPPING
+    return mapping_from_dict(load_yaml(path, "mapping file"))

@@ -1,0 +1,145 @@
+"""Turn raw text fields into typed canonical columns, and name what is wrong with a record.
+
+Decoding reads every projected leaf as text (numbers included), so one pass can
+both type the values and find the ones of the wrong type, all as expressions.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from mlmon.logs.mapping import LATENCY_UNITS, Mapping
+
+REASON = "_reason"
+UTC = "UTC"
+TS_TYPE = pl.Datetime("us", UTC)
+
+_ISO_AWARE = "%Y-%m-%dT%H:%M:%S%.f%#z"
+_ISO_MORE = [  # tried only on values the common form did not parse
+    ("%Y-%m-%d %H:%M:%S%.f%#z", True),
+    ("%Y-%m-%dT%H:%M:%S%.f", False),
+    ("%Y-%m-%d %H:%M:%S%.f", False),
+    ("%Y-%m-%dT%H:%M%#z", True),
+    ("%Y-%m-%dT%H:%M", False),
+    ("%Y-%m-%d", False),
+]
+#: Microseconds per unit of an epoch number.
+_EPOCH_US = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}
+
+NUMBER_FIELDS = ("latency_ms", "cpu_percent", "memory_mb")
+STRING_FIELDS = ("request_id", "model", "model_version", "endpoint")
+
+
+def _epoch_us(text: pl.Expr, unit: str) -> pl.Expr:
+    """Microseconds since the epoch from a number of s, ms, us or ns (``auto``: by magnitude)."""
+    as_int = text.cast(pl.Int64, strict=False)
+    as_float = text.cast(pl.Float64, strict=False)
+    as_float = pl.when(as_float.is_finite()).then(as_float)
+    if unit == "auto":
+        size = as_float.abs()
+        factor = (
+            pl.when(size < 1e11).then(1_000_000.0)
+            .when(size < 1e14).then(1_000.0)
+            .when(size < 1e17).then(1.0)
+            .otherwise(0.001)
+        )
+        int_us = (
+            pl.when(size < 1e11).then(as_int * 1_000_000)
+            .when(size < 1e14).then(as_int * 1_000)
+            .when(size < 1e17).then(as_int)
+            .otherwise(as_int // 1_000)
+        )
+    else:
+        factor = pl.lit(float(_EPOCH_US[unit]))
+        int_us = as_int // 1_000 if unit == "ns" else as_int * int(_EPOCH_US[unit])
+    return pl.coalesce(int_us, (as_float * factor).round(0).cast(pl.Int64, strict=False))
+
+
+def parse_ts(text: pl.Series, unit: str = "auto") -> pl.Series:
+    """UTC timestamps from ISO-8601 text (naive means UTC) or epoch numbers.
+
+    The common form is parsed for every value; the other forms only for the values
+    it left unparsed, so logs in one format pay for one parse.
+    """
+    ts = text.str.strptime(TS_TYPE, _ISO_AWARE, strict=False)
+    retry = (ts.is_null() & text.is_not_null()).arg_true()
+    if retry.len():
+        rest = text.gather(retry).to_frame("t")
+        tries = []
+        for fmt, aware in _ISO_MORE:
+            if aware:
+                tries.append(pl.col("t").str.strptime(TS_TYPE, fmt, strict=False))
+            else:
+                tries.append(pl.col("t").str.strptime(pl.Datetime("us"), fmt, strict=False).dt.replace_time_zone(UTC))
+        tries.append(pl.from_epoch(_epoch_us(pl.col("t"), unit), time_unit="us").dt.replace_time_zone(UTC))
+        ts = ts.scatter(retry, rest.select(pl.coalesce(tries)).to_series())
+    return ts
+
+
+def _number(name: str) -> pl.Expr:
+    return pl.col(name).cast(pl.Float64, strict=False)
+
+
+def _wrong(name: str, expected: str) -> pl.Expr:
+    return pl.lit(f"wrong type for {name} (expected {expected})")
+
+
+def normalize(raw: pl.DataFrame, mapping: Mapping, keep: list[str] | tuple[str, ...] = ()) -> pl.DataFrame:
+    """Typed canonical columns plus REASON (null for a good record).
+
+    ``raw`` has one column per projected field, text or already numeric; columns it
+    lacks are left out, except ``ts``, ``status`` and ``error``, which every record
+    has after this.
+    """
+    names = raw.columns
+    have = set(names)
+    exprs: list[pl.Expr] = []
+    # A reason found while decoding (malformed JSON) comes before any found here.
+    reasons: list[pl.Expr] = [pl.col(REASON)] if REASON in have else []
+
+    ts_text = pl.col("ts") if "ts" in have else pl.lit(None, pl.String)
+    texts = raw.get_column("ts").cast(pl.String) if "ts" in have else pl.Series("ts", [None] * raw.height, pl.String)
+    ts = pl.lit(parse_ts(texts, mapping.ts_unit))
+    exprs.append(ts.alias("ts"))
+    reasons.append(pl.when(ts_text.is_null()).then(pl.lit("missing ts")))
+    reasons.append(pl.when(ts.is_null()).then(pl.lit("unparseable ts")))
+
+    error = pl.col("error") if "error" in have else pl.lit(None, pl.String)
+    error = pl.when(error != "").then(error)
+    exprs.append(error.alias("error"))
+
+    if "status" in have:
+        num = _number("status")
+        exprs.append(
+            pl.when(pl.col("status").is_null())
+            .then(pl.when(error.is_not_null()).then(500).otherwise(200))
+            .otherwise(num.cast(pl.Int64, strict=False))
+            .alias("status")
+        )
+        ok = num.is_not_null() & num.is_finite() & (num == num.floor())
+        reasons.append(pl.when(pl.col("status").is_not_null() & ~ok).then(_wrong("status", "an integer")))
+    else:
+        exprs.append(pl.when(error.is_not_null()).then(500).otherwise(200).cast(pl.Int64).alias("status"))
+
+    for name in NUMBER_FIELDS:
+        if name not in have:
+            continue
+        num = _number(name)
+        if name == "latency_ms":
+            num = num * LATENCY_UNITS[mapping.latency_unit]
+        exprs.append(num.alias(name))
+        ok = num.is_not_null() & num.is_finite()
+        reasons.append(pl.when(pl.col(name).is_not_null() & ~ok).then(_wrong(name, "a number")))
+        reasons.append(pl.when(num < 0).then(pl.lit(f"negative {name}")))
+
+    for name in STRING_FIELDS:
+        constant = mapping.constants.get(name)
+        if name in have:
+            exprs.append(pl.coalesce(pl.col(name), pl.lit(constant)).alias(name) if constant else pl.col(name))
+        elif constant:
+            exprs.append(pl.lit(constant, pl.String).alias(name))
+
+    exprs.extend(pl.col(n) for n in names if n.startswith(("input.", "output.")))
+    exprs.extend(pl.col(n) for n in keep)
+    exprs.append(pl.coalesce(reasons).alias(REASON))
+    return raw.lazy().select(exprs).collect()

@@ -1,0 +1,152 @@
+"""Read log sources into one normalized records frame and a frame of rejected lines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import polars as pl
+
+from mlmon.errors import ConfigError, InputError
+from mlmon.logs.chunks import iter_chunks
+from mlmon.logs.decode import Projection, ProjectionError, decode_chunk, decode_file_fast, empty_rejects
+from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, Mapping
+from mlmon.logs.normalize import TS_TYPE
+from mlmon.logs.sources import Source, resolve_inputs
+
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
+
+#: Called after each chunk with (bytes done, bytes in all, current source name).
+Progress = Callable[[int, int | None, str], None]
+
+
+@dataclass
+class LogData:
+    """What reading the logs produced."""
+
+    records: pl.DataFrame
+    rejects: pl.DataFrame
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        return self.rejects.height
+
+    def skipped_by_reason(self) -> dict[str, int]:
+        if not self.rejects.height:
+            return {}
+        counts = self.rejects.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
+        return dict(zip(counts["reason"].to_list(), counts["len"].to_list()))
+
+
+def record_schema(projection: Projection) -> dict[str, pl.DataType]:
+    """The columns and types of the records frame for a projection."""
+    types = {"time": TS_TYPE, "string": pl.String(), "integer": pl.Int64(), "number": pl.Float64()}
+    schema: dict[str, pl.DataType] = {}
+    for name, kind in CANONICAL_FIELDS.items():
+        if name in projection.columns or name in ("ts", "status", "error"):
+            schema[name] = types[kind]
+    for name in projection.columns:
+        if name not in schema:
+            schema[name] = pl.String()
+    return schema
+
+
+def read_logs(
+    inputs: Sequence[str] | Sequence[Source],
+    mapping: Mapping = DEFAULT_MAPPING,
+    fields: Iterable[str] | None = None,
+    *,
+    strict: bool = False,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    progress: Progress | None = None,
+) -> LogData:
+    """Read every source; bad lines are skipped and listed in ``rejects``.
+
+    ``fields`` names the columns wanted: canonical fields and ``input.x`` or
+    ``output.x`` paths (default: every canonical field). Only those are decoded.
+    With ``strict``, the first bad line raises InputError instead.
+    """
+    sources = [s if isinstance(s, Source) else None for s in inputs]
+    if any(s is None for s in sources):
+        sources = resolve_inputs([str(s) for s in inputs])
+    wanted = ["ts", "status", "error", *(fields if fields is not None else CANONICAL_FIELDS)]
+    for name in mapping.constants:
+        if name not in wanted:
+            wanted.append(name)
+    try:
+        projection = Projection.build(mapping, list(dict.fromkeys(wanted)))
+    except ProjectionError as exc:
+        raise ConfigError(f"cannot read these fields together: {exc}", "Check the mapping and --by.") from None
+    schema = record_schema(projection)
+
+    total = sum((s.size or 0) for s in sources) or None
+    done_before = 0
+    frames: list[pl.DataFrame] = []
+    rejects: list[pl.DataFrame] = []
+
+    def keep(records: pl.DataFrame) -> None:
+        if records.height:
+            frames.append(records.select([pl.col(c).cast(t) for c, t in schema.items()]))
+
+    for source in sources:
+        fast = None
+        if source.path is not None and not _compressed(source):
+            fast = decode_file_fast(str(source.path), projection, mapping, max_line_bytes)
+        if fast is not None:
+            keep(fast)
+        else:
+            for records, bad in _read_by_chunks(source, projection, mapping, max_line_bytes, chunk_bytes,
+                                                 lambda pos: progress and progress(done_before + pos, total, source.name)):
+                keep(records)
+                if bad.height:
+                    if strict:
+                        first = bad.row(0, named=True)
+                        raise InputError(
+                            f"{first['file']}:{first['line']}: bad log line ({first['reason']})",
+                            "Fix or remove the line, or run without --strict to skip bad lines.",
+                        )
+                    rejects.append(bad)
+        done_before += source.size or 0
+        if progress is not None:
+            progress(done_before, total, source.name)
+    records = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+    return LogData(
+        records=records,
+        rejects=pl.concat(rejects) if rejects else empty_rejects(),
+        files=[s.name for s in sources],
+    )
+
+
+def _compressed(source: Source) -> bool:
+    if source.name.endswith(".gz"):
+        return True
+    try:
+        with open(source.path, "rb") as handle:  # type: ignore[arg-type]
+            return handle.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
+
+
+def _read_by_chunks(source: Source, projection: Projection, mapping: Mapping, max_line_bytes: int,
+                    chunk_bytes: int, on_progress: Callable[[int], object]):
+    """Records and rejects of each chunk of one source, numbering lines as it goes."""
+    stream = source.open()
+    try:
+        next_line = 1
+        for chunk in iter_chunks(stream, chunk_bytes=chunk_bytes, max_line_bytes=max_line_bytes):
+            records, bad, n_lines = decode_chunk(chunk, next_line, source.name, projection, mapping, max_line_bytes)
+            next_line += n_lines
+            yield records, bad
+            on_progress(chunk.position)
+    except OSError as exc:
+        raise InputError(f"cannot read {source.name}: {exc}", "Check that the file is complete and readable.") from None
+    except EOFError:
+        raise InputError(
+            f"cannot read {source.name}: the compressed file is truncated", "Check that the file was fully written."
+        ) from None
+    finally:
+        if not source.is_stdin:
+            stream.close()

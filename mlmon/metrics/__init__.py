@@ -1,0 +1,1 @@
+"""Metric declarations and their computation over windows and segments."""

@@ -1,0 +1,43 @@
+"""Hide secrets (Authorization headers, cookies, API keys, configured fields) in text mlmon writes."""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+REDACTED = "[REDACTED]"
+
+#: Keys whose values are secrets wherever they appear (compared case-insensitively).
+SECRET_KEYS = (
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "api-key",
+    "api_key",
+    "apikey",
+    "password",
+    "passwd",
+    "secret",
+    "client_secret",
+    "access_token",
+    "refresh_token",
+    "token",
+)
+
+
+def _pattern(keys: tuple[str, ...]) -> str:
+    names = "|".join(re.escape(k) for k in sorted(set(k.lower() for k in keys), key=len, reverse=True))
+    # "key": "value" in JSON text, keeping the key and replacing the string value.
+    return r'(?i)("(?:' + names + r')"\s*:\s*)"(?:[^"\\]|\\.)*"'
+
+
+def redact_expr(text: pl.Expr, extra_keys: tuple[str, ...] = ()) -> pl.Expr:
+    """A Polars expression that redacts secret values in JSON text."""
+    return text.str.replace_all(_pattern(SECRET_KEYS + extra_keys), f'${{1}}"{REDACTED}"')
+
+
+def redact_text(text: str, extra_keys: tuple[str, ...] = ()) -> str:
+    return re.sub(_pattern(SECRET_KEYS + extra_keys).replace("(?i)", ""), rf'\1"{REDACTED}"', text, flags=re.I)

@@ -1,0 +1,1 @@
+"""Renderers: turn a computed report into text for people (table, markdown) or machines (json, csv)."""
