@@ -18,4 +18,4 @@ def printable(text: str) -> str:
 def markdown_cell(text: str) -> str:
     """A value safe inside a Markdown table cell."""
     text = printable(text).replace("\n", " ").replace("\t", " ")
-    return re.sub(r"([\\|`*_\[\]<>#])", r"\\\1", text)
+    return re.sub(r"([\\|`*\[\]<>])", r"\\\1", text)

@@ -14,7 +14,7 @@ def render_markdown(report: Report) -> str:
     lines = ["## mlmon report", ""]
     summary = f"{report.records:,} records from {len(report.files)} file{'s' if len(report.files) != 1 else ''}"
     if report.skipped:
-        summary += f", {report.skipped:,} bad lines skipped"
+        summary += f", {report.skipped:,} bad line{'s' if report.skipped != 1 else ''} skipped"
     if spec.every is None:
         first = frame[WINDOW_START][0] if frame.height else None
         last = frame[WINDOW_END][0] if frame.height else None

@@ -1,0 +1,195 @@
+"""The command line, through typer's runner and through the installed entry point."""
+
+import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import DATA, SAMPLE_LOGS, record, write_jsonl
+from mlmon import __version__
+from mlmon.cli import app
+
+runner = CliRunner()
+NOW = "2026-11-27T00:00:00Z"
+MLMON = str(Path(sys.executable).parent / "mlmon")
+
+
+def run(*args, env=None, input=None):
+    """The installed ``mlmon`` in a subprocess, as a user or cron runs it."""
+    full_env = {**os.environ, "COLUMNS": "80", **(env or {})}
+    full_env.pop("FORCE_COLOR", None)
+    return subprocess.run([MLMON, *args], capture_output=True, text=True, env=full_env, input=input, timeout=120)
+
+
+def invoke(*args):
+    return runner.invoke(app, list(args))
+
+
+def test_version_and_help():
+    assert invoke("--version").stdout.strip() == f"mlmon {__version__}"
+    assert run("--version").stdout.strip() == f"mlmon {__version__}"
+    assert "report" in invoke("--help").stdout
+
+
+def test_every_command_has_help_with_an_example():
+    import typer.main
+
+    group = typer.main.get_command(app)
+    assert group.commands
+    for name, command in group.commands.items():
+        assert command.help, name
+        assert "Examples:" in (command.epilog or ""), f"{name} has no example in its help"
+        assert f"mlmon {name}" in command.epilog
+
+
+def test_report_on_sample_logs_through_the_entry_point():
+    proc = run("report", *map(str, sorted(SAMPLE_LOGS.glob("*.jsonl.gz"))), "--by", "model,model_version", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    segments = {(w["segment"]["model"], w["segment"]["model_version"]): w["metrics"] for w in doc["windows"]}
+    assert set(segments) == {("churn", "v1"), ("churn", "v2"), ("fraud", "v1")}
+    assert sum(m["request_count"] for m in segments.values()) == doc["source"]["records"] == 31540
+    # The scripted incident: v2's p95 latency is about double v1's.
+    assert 1.7 < segments[("churn", "v2")]["latency_p95_ms"] / segments[("churn", "v1")]["latency_p95_ms"] < 2.3
+    assert proc.stderr == ""
+
+
+def test_json_document_shape():
+    result = invoke("report", str(DATA / "hard.jsonl"), "--every", "1h", "--format", "json", "--now", NOW)
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert list(doc) == ["mlmon_version", "generated_at", "source", "every", "by", "since", "until", "windows"]
+    assert list(doc["source"]) == ["files", "records", "skipped", "skipped_by_reason"]
+    assert all(list(w) == ["start", "end", "segment", "metrics"] for w in doc["windows"])
+    assert doc["generated_at"] == NOW and doc["every"] == "1h"
+
+
+def test_csv_columns():
+    result = invoke("report", str(DATA / "hard.jsonl"), "--by", "model_version", "--format", "csv")
+    header = result.stdout.splitlines()[0].split(",")
+    assert header[:3] == ["window_start", "window_end", "model_version"]
+    assert header[3:5] == ["request_count", "throughput_rps"]
+
+
+def test_since_and_until_accept_durations_back_from_now(tmp_path):
+    rows = [record(ts=f"2026-11-27T{h:02d}:00:00Z", request_id=str(h)) for h in range(24)]
+    path = write_jsonl(tmp_path / "day.jsonl", rows)
+    result = invoke("report", str(path), "--since", "6h", "--until", "2h", "--now", "2026-11-27T23:30:00Z", "--format", "json")
+    doc = json.loads(result.stdout)
+    assert doc["since"] == "2026-11-27T17:30:00Z" and doc["until"] == "2026-11-27T21:30:00Z"
+    assert doc["windows"][0]["metrics"]["request_count"] == 4  # 18:00, 19:00, 20:00, 21:00
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["report", "nope/*.jsonl"], "no log files match"),
+        (["report", "{hard}", "--every", "soon"], "--every 'soon' is not a duration"),
+        (["report", "{hard}", "--since", "yesterday"], "--since 'yesterday' is neither an ISO time nor a duration"),
+        (["report", "{hard}", "--by", "modle"], "cannot segment by 'modle': did you mean 'model'?"),
+        (["report", "{hard}", "--mapping", "{missing}"], "mapping file"),
+        (["report", "{hard}", "--strict"], "hard.jsonl:14: bad log line (malformed JSON)"),
+        (["report", "{hard}", "--since", "2026-11-28", "--until", "2026-11-27"], "--since must be earlier than --until"),
+        (["report", "{hard}", "--format", "yaml"], "Invalid value"),
+        (["report", "{hard}", "--no-such-option"], "No such option"),
+    ],
+)
+def test_errors_exit_2_with_one_clear_line(tmp_path, args, message):
+    args = [a.format(hard=DATA / "hard.jsonl", missing=tmp_path / "missing.yaml") for a in args]
+    proc = run(*args)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    if "Invalid value" not in message and "No such option" not in message:
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_empty_log_gives_zero_requests_and_exit_0(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("")
+    proc = run("report", str(path), "--format", "json")
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout)["windows"][0]["metrics"]["request_count"] == 0
+    proc = run("report", str(path))
+    assert proc.returncode == 0 and "No requests" in proc.stdout or "0" in proc.stdout
+
+
+def test_output_file_is_written_atomically(tmp_path):
+    out = tmp_path / "report.json"
+    out.write_text("old")
+    proc = run("report", str(DATA / "hard.jsonl"), "--format", "json", "-o", str(out))
+    assert proc.returncode == 0 and proc.stdout == ""
+    assert json.loads(out.read_text())["source"]["records"] == 13
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_output_to_missing_directory_is_an_error(tmp_path):
+    proc = run("report", str(DATA / "hard.jsonl"), "-o", str(tmp_path / "no" / "dir" / "r.json"))
+    assert proc.returncode == 2 and "cannot write" in proc.stderr
+
+
+def test_rejects_file_lists_bad_lines_with_secrets_redacted(tmp_path):
+    path = write_jsonl(tmp_path / "x.jsonl", [
+        record(),
+        b'{"ts": "2026-11-27T10:00:00Z", "headers": {"Authorization": "Bearer sk-123"}, "cookie": "s=1", ',
+    ])
+    rejects = tmp_path / "rejects.jsonl"
+    proc = run("report", str(path), "--rejects", str(rejects), "--format", "json")
+    assert proc.returncode == 0
+    assert "skipped 1 bad line" in proc.stderr
+    rows = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert rows[0]["line"] == 2 and rows[0]["reason"] == "malformed JSON" and rows[0]["file"] == str(path)
+    assert "sk-123" not in rejects.read_text() and "s=1" not in rejects.read_text()
+    assert '"Authorization": "[REDACTED]"' in rows[0]["raw"]
+
+
+def test_stdin_input():
+    data = (DATA / "hard.jsonl").read_text()
+    proc = run("report", "-", "--format", "json", input=data)
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout)["source"]["records"] == 13
+
+
+def test_no_colour_and_no_progress_when_not_a_terminal():
+    proc = run("report", str(DATA / "hard.jsonl"))
+    assert proc.returncode == 0
+    assert "\x1b[" not in proc.stdout and proc.stderr == ""
+
+
+def _run_in_terminal(args, env):
+    """Run mlmon with stdout and stderr on a pseudo-terminal; return what it printed."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([MLMON, *args], stdout=slave, stderr=slave, env={**os.environ, "COLUMNS": "100", **env})
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    proc.wait(timeout=60)
+    os.close(master)
+    return proc.returncode, out.decode("utf-8", "replace")
+
+
+def test_colour_on_a_terminal_unless_no_color():
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    code, out = _run_in_terminal(["report", str(DATA / "hard.jsonl")], {**env, "TERM": "xterm-256color"})
+    assert code == 0 and "\x1b[" in out
+    code, out = _run_in_terminal(["report", str(DATA / "hard.jsonl")], {**env, "TERM": "xterm-256color", "NO_COLOR": "1"})
+    assert code == 0 and "\x1b[" not in out
+
+
+def test_table_fits_80_columns_through_the_entry_point():
+    proc = run("report", *map(str, sorted(SAMPLE_LOGS.glob("*.jsonl.gz"))), "--every", "6h", "--by", "model,model_version")
+    assert proc.returncode == 0
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 80

@@ -1,0 +1,327 @@
+"""Reading logs: inputs, timestamps, mapping, and every kind of bad line."""
+
+import gzip
+import io
+import json
+import sys
+
+import polars as pl
+import pytest
+
+from conftest import record, write_jsonl
+from mlmon.errors import ConfigError, InputError
+from mlmon.logs.mapping import load_mapping
+from mlmon.logs.reader import read_logs
+from mlmon.logs.sources import resolve_inputs
+
+
+def _reasons(data):
+    return dict(zip(data.rejects["line"].to_list(), data.rejects["reason"].to_list()))
+
+
+# --- every bad-input case, each beside good lines that must survive -----------------
+
+BAD_LINES = [
+    ("truncated", b'{"ts": "2026-11-27T10:00:00Z", "latency_ms": 1', "malformed JSON"),
+    ("text", b"INFO worker started", "malformed JSON"),
+    ("interior syntax", b'{"ts": "2026-11-27T10:00:00Z",, "latency_ms": 1}', "malformed JSON"),
+    ("wrong type", json.dumps(record(latency_ms="fast")).encode(), "wrong type for latency_ms (expected a number)"),
+    ("wrong status", json.dumps(record(status="ok")).encode(), "wrong type for status (expected an integer)"),
+    ("bool latency", json.dumps(record(latency_ms=True)).encode(), "wrong type for latency_ms (expected a number)"),
+    ("object latency", json.dumps(record(latency_ms={"v": 1})).encode(), "wrong type for latency_ms (expected a number)"),
+    ("missing ts", json.dumps({k: v for k, v in record().items() if k != "ts"}).encode(), "missing ts"),
+    ("null ts", json.dumps(record(ts=None)).encode(), "missing ts"),
+    ("bad ts", json.dumps(record(ts="yesterday")).encode(), "unparseable ts"),
+    ("invalid utf8", b'{"ts": "2026-11-27T10:00:00Z", "model": "\xff\xfe"}', "invalid UTF-8"),
+    ("array", b"[1, 2, 3]", "not a JSON object"),
+    ("string", b'"hello"', "not a JSON object"),
+    ("negative latency", json.dumps(record(latency_ms=-5)).encode(), "negative latency_ms"),
+    ("control char", b'{"ts": "2026-11-27T10:00:00Z", "model": "a\x1fb"}', "malformed JSON"),
+]
+
+
+@pytest.mark.parametrize("name,line,reason", BAD_LINES, ids=[b[0] for b in BAD_LINES])
+@pytest.mark.parametrize("where", ["plain", "gzip"])
+def test_bad_line_is_skipped_and_costs_no_neighbour(tmp_path, name, line, reason, where):
+    before = record(request_id="before", latency_ms=11.0)
+    after = record(request_id="after", latency_ms=13.0)
+    path = write_jsonl(tmp_path / ("x.jsonl.gz" if where == "gzip" else "x.jsonl"), [before, line, after], gz=where == "gzip")
+    data = read_logs([str(path)])
+    assert sorted(data.records["request_id"].to_list()) == ["after", "before"]
+    assert data.skipped == 1
+    assert _reasons(data) == {2: reason}
+    assert data.rejects["file"].to_list() == [str(path)]
+
+
+def test_many_bad_lines_keep_line_numbers_across_chunks(tmp_path):
+    rows, expected_bad = [], {}
+    for i in range(1, 3001):
+        if i % 97 == 0:
+            rows.append(b'{"ts": "2026-11-27T10:00:00Z",, }')
+            expected_bad[i] = "malformed JSON"
+        elif i % 89 == 0:
+            rows.append(json.dumps(record(latency_ms="slow")).encode())
+            expected_bad[i] = "wrong type for latency_ms (expected a number)"
+        elif i % 83 == 0:
+            rows.append(b"")  # blank lines are ignored, not counted
+        else:
+            rows.append(json.dumps(record(request_id=str(i), latency_ms=float(i))).encode())
+    path = write_jsonl(tmp_path / "many.jsonl", rows)
+    data = read_logs([str(path)], chunk_bytes=4096)
+    assert _reasons(data) == expected_bad
+    good = {int(x) for x in data.records["request_id"].to_list()}
+    assert good == {i for i in range(1, 3001) if i not in expected_bad and i % 83}
+    # The line path and the fast path give the same records.
+    whole = read_logs([str(path)])
+    assert _reasons(whole) == expected_bad
+    assert whole.records.sort("request_id").equals(data.records.sort("request_id"))
+
+
+def test_huge_line_is_skipped_inside_and_across_chunks(tmp_path):
+    huge = json.dumps(record(request_id="huge", request={"blob": "x" * 5000})).encode()
+    path = write_jsonl(tmp_path / "h.jsonl", [record(request_id="a"), huge, record(request_id="b")])
+    for chunk in (1 << 20, 1024):
+        data = read_logs([str(path)], max_line_bytes=2000, chunk_bytes=chunk)
+        assert sorted(data.records["request_id"].to_list()) == ["a", "b"]
+        assert _reasons(data) == {2: "line longer than 2000 bytes"}
+        assert data.rejects["raw"][0].startswith('{"ts"')
+
+
+def test_raw_text_of_rejects_is_kept(tmp_path):
+    path = write_jsonl(tmp_path / "x.jsonl", [record(), b"not json at all"])
+    data = read_logs([str(path)])
+    assert data.rejects.row(0, named=True) == {"file": str(path), "line": 2, "reason": "malformed JSON", "raw": "not json at all"}
+
+
+def test_strict_turns_a_bad_line_into_an_error(tmp_path):
+    path = write_jsonl(tmp_path / "x.jsonl", [record(), b"{oops", record()])
+    with pytest.raises(InputError, match=r"x.jsonl:2: bad log line \(malformed JSON\)"):
+        read_logs([str(path)], strict=True)
+
+
+def test_empty_file_gives_no_records(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"")
+    data = read_logs([str(path)])
+    assert data.records.height == 0 and data.skipped == 0
+    assert data.records.schema["ts"] == pl.Datetime("us", "UTC")
+
+
+def test_blank_and_padded_lines(tmp_path):
+    path = write_jsonl(tmp_path / "x.jsonl", [b"", b"   ", b"  " + json.dumps(record()).encode() + b"  ", b"\t"])
+    data = read_logs([str(path)])
+    assert data.records.height == 1 and data.skipped == 0
+
+
+def test_crlf_line_endings(tmp_path):
+    path = tmp_path / "crlf.jsonl"
+    path.write_bytes(b"\r\n".join(json.dumps(record(request_id=str(i))).encode() for i in range(3)) + b"\r\n{bad\r\n")
+    data = read_logs([str(path)])
+    assert data.records.height == 3
+    assert _reasons(data) == {4: "malformed JSON"}
+
+
+def test_keys_that_appear_late_are_not_dropped(tmp_path):
+    # A reader that infers its schema from the first rows would lose `error` here.
+    rows = [record(request_id=str(i), status=200) for i in range(500)]
+    rows.append({"ts": "2026-11-27T10:00:00Z", "error": "boom"})
+    data = read_logs([str(write_jsonl(tmp_path / "x.jsonl", rows))])
+    last = data.records.filter(pl.col("error").is_not_null())
+    assert last["error"].to_list() == ["boom"] and last["status"].to_list() == [500]
+
+
+# --- timestamps ----------------------------------------------------------------------
+
+TS_FORMS = [
+    "2026-11-27T10:00:00.250Z",
+    "2026-11-27T12:00:00.250+02:00",
+    "2026-11-27T08:30:00.250-0130",
+    "2026-11-27T10:00:00.250",
+    "2026-11-27 10:00:00.250",
+    "2026-11-27 10:00:00.250Z",
+    1795773600.25,
+    1795773600250,
+    1795773600250000,
+    1795773600250000000,
+    "1795773600.25",
+]
+
+
+@pytest.mark.parametrize("ts", TS_FORMS, ids=[str(t) for t in TS_FORMS])
+def test_timestamp_forms_normalize_to_utc(tmp_path, ts):
+    data = read_logs([str(write_jsonl(tmp_path / "t.jsonl", [record(ts=ts)]))])
+    assert data.skipped == 0
+    value = data.records["ts"][0]
+    assert value.isoformat() == "2026-11-27T10:00:00.250000+00:00"
+
+
+def test_date_only_and_minute_precision(tmp_path):
+    data = read_logs([str(write_jsonl(tmp_path / "t.jsonl", [record(ts="2026-11-27"), record(ts="2026-11-27T10:05Z")]))])
+    assert [v.isoformat() for v in data.records["ts"]] == ["2026-11-27T00:00:00+00:00", "2026-11-27T10:05:00+00:00"]
+
+
+def test_status_defaults(tmp_path):
+    rows = [
+        {"ts": "2026-11-27T10:00:00Z"},
+        {"ts": "2026-11-27T10:00:00Z", "error": "boom"},
+        {"ts": "2026-11-27T10:00:00Z", "error": ""},
+        {"ts": "2026-11-27T10:00:00Z", "status": 404},
+        {"ts": "2026-11-27T10:00:00Z", "status": "503"},
+        {"ts": "2026-11-27T10:00:00Z", "status": 201.0},
+    ]
+    data = read_logs([str(write_jsonl(tmp_path / "s.jsonl", rows))])
+    assert data.records["status"].to_list() == [200, 500, 200, 404, 503, 201]
+    assert data.records["error"].to_list() == [None, "boom", None, None, None, None]
+
+
+# --- inputs ----------------------------------------------------------------------------
+
+
+def test_directories_are_searched_recursively(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    write_jsonl(tmp_path / "a" / "one.jsonl", [record()])
+    write_jsonl(tmp_path / "a" / "b" / "two.ndjson.gz", [record()], gz=True)
+    write_jsonl(tmp_path / "a" / "b" / "three.log", [record()])
+    (tmp_path / "a" / "notes.txt").write_text("ignored")
+    names = [s.path.name for s in resolve_inputs([str(tmp_path / "a")])]
+    assert names == ["one.jsonl", "three.log", "two.ndjson.gz"]
+    assert read_logs([str(tmp_path / "a")]).records.height == 3
+
+
+def test_globs_and_duplicates(tmp_path):
+    for name in ("x1.jsonl", "x2.jsonl"):
+        write_jsonl(tmp_path / name, [record()])
+    sources = resolve_inputs([str(tmp_path / "x*.jsonl"), str(tmp_path / "x1.jsonl")])
+    assert [s.path.name for s in sources] == ["x1.jsonl", "x2.jsonl"]
+
+
+def test_no_matching_input_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="no log files match"):
+        resolve_inputs([str(tmp_path / "nope*.jsonl")])
+    (tmp_path / "emptydir").mkdir()
+    with pytest.raises(InputError, match="holds no log files"):
+        resolve_inputs([str(tmp_path / "emptydir")])
+
+
+def test_unreadable_file_is_an_input_error(tmp_path, monkeypatch):
+    import builtins
+
+    path = write_jsonl(tmp_path / "secret.jsonl", [record()])
+    real_open = builtins.open
+
+    def deny(file, *args, **kwargs):  # CI runs as root, so chmod alone cannot deny reading
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", deny)
+    with pytest.raises(InputError, match="permission denied"):
+        read_logs([str(path)])
+
+
+def test_truncated_gzip_is_an_input_error(tmp_path):
+    data = gzip.compress(b"\n".join(json.dumps(record()).encode() for _ in range(2000)))
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="truncated"):
+        read_logs([str(path)])
+
+
+def test_stdin(monkeypatch, tmp_path):
+    payload = b"\n".join(json.dumps(record(request_id=str(i))).encode() for i in range(5)) + b"\n{bad\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(payload)))
+    data = read_logs(["-"])
+    assert data.records.height == 5
+    assert data.rejects["file"].to_list() == ["<stdin>"]
+
+
+# --- mapping -----------------------------------------------------------------------------
+
+
+def test_mapping_points_fields_at_the_users_schema(tmp_path):
+    mapping_file = tmp_path / "m.yaml"
+    mapping_file.write_text(
+        "fields:\n"
+        "  ts: meta.time\n"
+        "  latency_ms: timing.seconds\n"
+        "  status: http.code\n"
+        "  request_id: meta.id\n"
+        "inputs: payload.features\n"
+        "outputs: result\n"
+        "latency_unit: s\n"
+        "constants:\n"
+        "  model: churn\n"
+    )
+    rows = [
+        {"meta": {"time": 1795773600, "id": "a"}, "timing": {"seconds": 0.25}, "http": {"code": 200},
+         "payload": {"features": {"country": "DE"}}, "result": {"label": "yes"}},
+        {"meta": {"time": 1795773601, "id": "b"}, "timing": {"seconds": 1.5}, "http": {"code": 503},
+         "payload": {"features": {"country": "FR"}}, "result": {"label": "no"}},
+    ]
+    path = write_jsonl(tmp_path / "own.jsonl", rows)
+    data = read_logs([str(path)], load_mapping(mapping_file), ["ts", "latency_ms", "status", "request_id", "model",
+                                                               "input.country", "output.label"])
+    assert data.skipped == 0
+    assert data.records["latency_ms"].to_list() == [250.0, 1500.0]
+    assert data.records["status"].to_list() == [200, 503]
+    assert data.records["model"].to_list() == ["churn", "churn"]
+    assert data.records["input.country"].to_list() == ["DE", "FR"]
+    assert data.records["output.label"].to_list() == ["yes", "no"]
+
+
+@pytest.mark.parametrize("unit,factor", [("s", 1000.0), ("ms", 1.0), ("us", 0.001), ("ns", 0.000001)])
+def test_latency_units(tmp_path, unit, factor):
+    mapping_file = tmp_path / "m.yaml"
+    mapping_file.write_text(f"latency_unit: {unit}\n")
+    path = write_jsonl(tmp_path / "x.jsonl", [record(latency_ms=1234)])
+    data = read_logs([str(path)], load_mapping(mapping_file))
+    assert data.records["latency_ms"][0] == pytest.approx(1234 * factor)
+
+
+def test_ts_unit_override(tmp_path):
+    mapping_file = tmp_path / "m.yaml"
+    mapping_file.write_text("ts_unit: ms\n")
+    data = read_logs([str(write_jsonl(tmp_path / "x.jsonl", [record(ts=5000)]))], load_mapping(mapping_file))
+    assert data.records["ts"][0].isoformat() == "1970-01-01T00:00:05+00:00"
+
+
+def test_nested_input_values_are_flattened_to_dotted_names(tmp_path):
+    path = write_jsonl(tmp_path / "x.jsonl", [record(request={"user": {"geo": {"country": "DE"}}, "n": 3})])
+    data = read_logs([str(path)], fields=["input.user.geo.country", "input.n"])
+    assert data.records["input.user.geo.country"].to_list() == ["DE"]
+    assert data.records["input.n"].to_list() == ["3"]
+
+
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("fieldz:\n  ts: a\n", "1:1: unknown key 'fieldz'; did you mean 'fields'?"),
+        ("fields:\n  latncy_ms: a\n", "unknown field 'latncy_ms'; did you mean 'latency_ms'?"),
+        ("latency_unit: hours\n", "latency_unit must be one of s, ms, us, ns"),
+        ("fields: [1, 2]\n", "'fields' must map canonical field names"),
+        ("inputs: 5\n", "'inputs' needs a dotted path"),
+        ("constants:\n  latency_ms: 5\n", "constant 'latency_ms' is not allowed"),
+        ("fields:\n  ts: [\n", "is not valid YAML"),
+        ("- a\n- b\n", "must be a YAML mapping"),
+    ],
+)
+def test_bad_mapping_files(tmp_path, text, needle):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_mapping(path)
+    assert needle in " ".join([str(info.value), *info.value.details])
+
+
+def test_bad_mapping_lists_every_problem(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("fieldz: 1\nlatency_unit: hours\nts_unit: years\n")
+    with pytest.raises(ConfigError) as info:
+        load_mapping(path)
+    assert len(info.value.details) == 3
+    assert [d.split(":")[1] for d in info.value.details] == ["1", "2", "3"]
+
+
+def test_missing_mapping_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_mapping(tmp_path / "nope.yaml")
