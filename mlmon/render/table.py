@@ -94,8 +94,8 @@ class ReportTable:
         hidden = sum(1 for c in cols if c[3]) - sum(1 for c in shown if c[3])
         if hidden:
             parts.append(
-                Text(f"{hidden} more metric{'s' if hidden != 1 else ''} hidden at this width; "
-                     "widen the terminal or use --format json, csv or markdown.", style="dim")
+                Text(f"{hidden} more metric{'s' if hidden != 1 else ''}: widen the terminal, "
+                     "or use --format json, csv or markdown.", style="dim")
             )
         if report.skipped:
             reasons = ", ".join(f"{printable(r)} {n:,}" for r, n in report.skipped_by_reason.items())
