@@ -190,6 +190,146 @@ def _render(result, fmt: "ReportFormat", output: Optional[Path]) -> str:
     return render_table(result, width=console.width, color=console.is_terminal and not console.no_color)
 
 
+class CheckFormat(str, Enum):
+    table = "table"
+    json = "json"
+    junit = "junit"
+    markdown = "markdown"
+    github = "github"
+
+
+class Severity(str, Enum):
+    info = "info"
+    warning = "warning"
+    critical = "critical"
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  mlmon check sample_logs/*.jsonl.gz --rules rules.example.yaml\n\n"
+    "  mlmon check logs/ --rules rules.yaml --since 2h --state /var/lib/mlmon/state.json --notify https://hooks.example/x\n\n"
+    "  mlmon check test.log --rules rules.yaml --format junit -o alerts.xml"
+)
+@handle_errors
+def check(
+    logs: list[str] = typer.Argument(..., metavar="LOGS...", help=LOGS_HELP, show_default=False),
+    rules: Path = typer.Option(..., "--rules", "-r", help="YAML rules file (see rules.example.yaml).", show_default=False),
+    since: Optional[str] = typer.Option(None, "--since", help="Start of the range: an ISO time, or a duration back from now such as 24h."),
+    until: Optional[str] = typer.Option(None, "--until", help="End of the range (exclusive): an ISO time or a duration back from now."),
+    now: Optional[str] = typer.Option(None, "--now", help="Take this ISO time as now, for reproducible runs."),
+    fmt: CheckFormat = typer.Option(CheckFormat.table, "--format", "-f", help="Output format."),
+    fail_on: Severity = typer.Option(Severity.warning, "--fail-on", help="Exit 1 when an alert of this severity or higher fired."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the result to FILE atomically instead of stdout."),
+    mapping: Optional[Path] = typer.Option(None, "--mapping", "-m", help="YAML file that maps your log schema to mlmon's fields."),
+    state: Optional[Path] = typer.Option(None, "--state", help="Keep alert state in FILE between runs and report only transitions (for cron)."),
+    repeat_interval: str = typer.Option("4h", "--repeat-interval", help="With --state: repeat a still-firing alert at most this often."),
+    notify: Optional[list[str]] = typer.Option(None, "--notify", help="POST each transition as JSON to URL (Slack-compatible 'text'). Repeatable."),
+    notify_command: Optional[list[str]] = typer.Option(None, "--notify-command", help="Pipe each transition as JSON to CMD's stdin. Repeatable."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) on the first bad log line instead of skipping it."),
+    max_line_bytes: int = typer.Option(1024 * 1024, "--max-line-bytes", min=1, help="Lines longer than this are skipped as bad."),
+) -> None:
+    """Evaluate alert rules over the logs; exit 1 when alerts fire (a CI gate and a cron alerter)."""
+    from mlmon.check import Gate, run_check
+    from mlmon.logs.mapping import load_mapping
+    from mlmon.render.progress import ReadProgress
+    from mlmon.rules.load import load_rules
+    from mlmon.timeparse import parse_duration
+
+    clock = _now(now)
+    spec = _window_spec(None, None, since, until, clock)
+    ruleset = load_rules(rules)
+    repeat = parse_duration(repeat_interval, what="--repeat-interval")
+    if (notify or notify_command) and state is None:
+        raise UsageError("--notify and --notify-command need --state", "Notifications follow transitions, which need a state file.")
+    with ReadProgress() as progress:
+        result, data = run_check(
+            logs, ruleset, mapping=load_mapping(mapping), now=clock, since=spec.since, until=spec.until,
+            strict=strict, max_line_bytes=max_line_bytes, progress=progress,
+        )
+    gate = Gate(fail_on.value)
+    transitions = None
+    if state is not None:
+        from mlmon.rules.state import apply_transitions
+
+        transitions = apply_transitions(state, result, now=clock, repeat_interval=repeat,
+                                        webhooks=notify or [], commands=notify_command or [], warn=_stderr().print)
+    _emit(_render_check(result, gate, fmt, output), output)
+    if data.skipped:
+        _stderr().print(f"mlmon: skipped {data.skipped:,} bad log line{'s' if data.skipped != 1 else ''}")
+    if transitions is not None and fmt == CheckFormat.table and output is None:
+        for t in transitions:
+            _stderr().print(f"mlmon: {t.kind}: {t.alert_key}")
+    raise typer.Exit(EXIT_GATE if gate.fired(result) else EXIT_OK)
+
+
+def _render_check(result, gate, fmt: "CheckFormat", output: Optional[Path]) -> str:
+    from mlmon.render import alerts as r
+
+    if fmt == CheckFormat.json:
+        return r.render_check_json(result, gate)
+    if fmt == CheckFormat.junit:
+        return r.render_check_junit(result, gate)
+    if fmt == CheckFormat.markdown:
+        return r.render_check_markdown(result, gate)
+    if fmt == CheckFormat.github:
+        text = r.render_check_github(result, gate)
+        summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary_file:
+            with open(summary_file, "a", encoding="utf-8") as handle:
+                handle.write(r.render_check_markdown(result, gate))
+        return text
+    if output is not None:
+        return r.render_check_table(result, gate, width=120)
+    console = Console(highlight=False, markup=False, emoji=False)
+    return r.render_check_table(result, gate, width=console.width, color=console.is_terminal and not console.no_color)
+
+
+rules_app = typer.Typer(
+    help="Work with rules files: validate them, print their JSON Schema.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(rules_app, name="rules", epilog="Examples:\n\n  mlmon rules validate rules.yaml\n\n  mlmon rules schema > rules.schema.json")
+
+
+@rules_app.command(
+    "validate",
+    epilog="Examples:\n\n  mlmon rules validate rules.example.yaml",
+)
+@handle_errors
+def rules_validate(
+    files: list[Path] = typer.Argument(..., metavar="FILE...", help="Rules files to check.", show_default=False),
+) -> None:
+    """Check rules files and list every problem as file:line:col: rule "name": message (exit 2 on problems)."""
+    from mlmon.errors import ConfigError
+    from mlmon.rules.load import load_rules
+
+    failed = False
+    for path in files:
+        try:
+            ruleset = load_rules(path)
+        except ConfigError as exc:
+            failed = True
+            err = _stderr()
+            for line in exc.details or [str(exc)]:
+                err.print(line)
+            continue
+        typer.echo(f"{path}: {len(ruleset.rules)} rule{'s' if len(ruleset.rules) != 1 else ''}, no problems")
+    if failed:
+        raise typer.Exit(EXIT_ERROR)
+
+
+@rules_app.command("schema", epilog="Examples:\n\n  mlmon rules schema > rules.schema.json")
+@handle_errors
+def rules_schema() -> None:
+    """Print the JSON Schema of a rules file, for editors that autocomplete YAML."""
+    import json
+
+    from mlmon.rules.model import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
 def main() -> None:
     app()
 

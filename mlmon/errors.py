@@ -20,7 +20,8 @@ class MlmonError(Exception):
 
     def __str__(self) -> str:
         if self.hint:
-            return f"{self.message.rstrip('.')}. {self.hint}"
+            sep = " " if self.message.endswith(("?", "!", ".")) else ". "
+            return f"{self.message}{sep}{self.hint}"
         return self.message
 
 

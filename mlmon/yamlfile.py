@@ -19,26 +19,37 @@ class Located:
     path: str
     data: Any
     _marks: dict[tuple, tuple[int, int]]
+    _values: dict[tuple, tuple[int, int, bool]] = None  # type: ignore[assignment]
 
     def where(self, *keys: Any) -> str:
-        """``file:line:col`` of the deepest known node on the key path."""
+        """``file:line:col`` of the deepest known node on the key path (a key, or a list item)."""
         for n in range(len(keys), -1, -1):
             mark = self._marks.get(tuple(keys[:n]))
             if mark:
                 return f"{self.path}:{mark[0]}:{mark[1]}"
         return self.path
 
+    def where_in_value(self, keys: tuple, col: int) -> str:
+        """``file:line:col`` of the ``col``-th character (1-based) inside a one-line scalar value."""
+        value = (self._values or {}).get(tuple(keys))
+        if value is None:
+            return self.where(*keys)
+        line, start, quoted = value
+        return f"{self.path}:{line}:{start + col - 1 + (1 if quoted else 0)}"
 
-def _walk(node: yaml.Node, prefix: tuple, marks: dict) -> None:
+
+def _walk(node: yaml.Node, prefix: tuple, marks: dict, values: dict) -> None:
     marks.setdefault(prefix, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, yaml.ScalarNode):
+        values[prefix] = (node.start_mark.line + 1, node.start_mark.column + 1, node.style in ("'", '"'))
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
             marks[prefix + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            _walk(value_node, prefix + (key,), marks)
+            _walk(value_node, prefix + (key,), marks, values)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, prefix + (i,), marks)
+            _walk(item, prefix + (i,), marks, values)
 
 
 def load_yaml(path: str | Path, what: str) -> Located:
@@ -65,9 +76,10 @@ def parse_yaml(text: str, name: str, what: str) -> Located:
             f"{where}: {what} is not valid YAML: {problem}", "Fix the YAML syntax at that line."
         ) from None
     marks: dict[tuple, tuple[int, int]] = {}
+    values: dict[tuple, tuple[int, int, bool]] = {}
     if node is not None:
-        _walk(node, (), marks)
-    return Located(name, data, marks)
+        _walk(node, (), marks, values)
+    return Located(name, data, marks, values)
 
 
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:

@@ -209,16 +209,17 @@ def ts_text(ts: datetime, fmt: str) -> str:
     """The JSON text (a string literal or a number) of ``ts`` in one spelling; ``ts`` has ms precision."""
     assert ts.microsecond % 1000 == 0
     ms = (ts - EPOCH) // timedelta(milliseconds=1)
-    frac = f"{ts.microsecond // 1000:03d}"
+    # ISO spellings carry milliseconds, or no fraction at all on a whole second.
+    frac = f".{ts.microsecond // 1000:03d}" if ts.microsecond else ""
     if fmt == "iso_z":
-        return json.dumps(ts.strftime("%Y-%m-%dT%H:%M:%S.") + frac + "Z")
+        return json.dumps(ts.strftime("%Y-%m-%dT%H:%M:%S") + frac + "Z")
     if fmt == "iso_offset":
         local = ts.astimezone(timezone(timedelta(hours=2)))
-        return json.dumps(local.strftime("%Y-%m-%dT%H:%M:%S.") + frac + "+02:00")
+        return json.dumps(local.strftime("%Y-%m-%dT%H:%M:%S") + frac + "+02:00")
     if fmt == "iso_naive":
-        return json.dumps(ts.strftime("%Y-%m-%dT%H:%M:%S.") + frac)
+        return json.dumps(ts.strftime("%Y-%m-%dT%H:%M:%S") + frac)
     if fmt == "iso_space":
-        return json.dumps(ts.strftime("%Y-%m-%d %H:%M:%S.") + frac)
+        return json.dumps(ts.strftime("%Y-%m-%d %H:%M:%S") + frac)
     if fmt == "epoch_s":
         return f"{ms // 1000}" if ms % 1000 == 0 else f"{ms // 1000}.{ms % 1000:03d}"
     if fmt == "epoch_ms":

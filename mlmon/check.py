@@ -1,0 +1,42 @@
+"""``mlmon check``'s core: read logs, evaluate the rules, decide the gate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Sequence
+
+from mlmon.logs.mapping import Mapping
+from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, read_logs
+from mlmon.rules.evaluate import Alert, CheckResult, evaluate_rules, record_fields
+from mlmon.rules.model import SEVERITIES, RuleSet
+
+
+@dataclass
+class Gate:
+    """Which alerts count against ``fail_on``: any firing in any window of the range."""
+
+    fail_on: str = "warning"
+
+    def counts(self, alert: Alert) -> bool:
+        return SEVERITIES.index(alert.severity) >= SEVERITIES.index(self.fail_on)
+
+    def fired(self, result: CheckResult) -> bool:
+        return any(self.counts(a) for a in result.alerts)
+
+
+def run_check(
+    inputs: Sequence[str],
+    ruleset: RuleSet,
+    *,
+    mapping: Mapping,
+    now: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    strict: bool = False,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    progress: Progress | None = None,
+) -> tuple[CheckResult, LogData]:
+    data = read_logs(inputs, mapping, record_fields(ruleset), strict=strict, max_line_bytes=max_line_bytes,
+                     progress=progress)
+    return evaluate_rules(data.records, ruleset, since, until, now), data

@@ -1,0 +1,428 @@
+"""The safe expression language of mlmon: one grammar for alert rules, replay filters and hot-fix conditions.
+
+    expr  := or
+    or    := and ("or" and)*
+    and   := not ("and" not)*
+    not   := "not" not | cmp
+    cmp   := sum (("==" | "!=" | "<" | "<=" | ">" | ">=" | "in" | "not in") sum)?
+    sum   := term (("+" | "-") term)*
+    term  := unary (("*" | "/" | "%") unary)*
+    unary := "-" unary | atom
+    atom  := NUMBER | STRING | true | false | null | NAME | NAME "(" args ")" | "(" expr ")" | "[" items "]"
+
+Names are dotted (``latency_p95_ms``, ``input.country``, ``psi.income``). Strings take
+double or single quotes. Functions: ``abs(x)``, ``min(a, b, ...)``, ``max(a, b, ...)``.
+
+Text is parsed into a small tree, never evaluated by Python: the tree is compiled to a
+Polars expression, so one rule is evaluated over every window at once, and one filter
+over every record.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+import polars as pl
+
+from mlmon.errors import ConfigError
+
+
+class ExprError(ConfigError):
+    """An expression that does not parse or names something unknown; ``col`` is 1-based."""
+
+    def __init__(self, message: str, col: int, hint: str | None = None):
+        super().__init__(message, hint)
+        self.col = col
+
+
+# --- the tree -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Node:
+    col: int
+
+
+@dataclass(frozen=True)
+class Literal(Node):
+    value: object
+
+
+@dataclass(frozen=True)
+class Name(Node):
+    name: str
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    func: str
+    args: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class ListLit(Node):
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Unary(Node):
+    op: str
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Binary(Node):
+    op: str
+    left: Node
+    right: Node
+
+
+COMPARISONS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in")
+FUNCTIONS = {"abs": (1, 1), "min": (1, 99), "max": (1, 99)}
+
+# --- tokens -------------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<number>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)
+  | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)
+  | (?P<op>==|!=|<=|>=|&&|\|\||[<>+\-*/%(),\[\]!=])
+    """,
+    re.X,
+)
+_KEYWORDS = {"and", "or", "not", "in", "true", "false", "null", "none"}
+_ALIASES = {"&&": "and", "||": "or", "!": "not", "=": "=="}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    text: str
+    col: int
+
+
+def _tokens(text: str) -> Iterator[Token]:
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m:
+            if text[pos] in "\"'":
+                raise ExprError("unclosed string", pos + 1, "Close it with a matching quote.")
+            raise ExprError(f"unexpected character {text[pos]!r}", pos + 1)
+        kind = m.lastgroup or ""
+        value = m.group()
+        if kind == "op" and value in _ALIASES:
+            if value == "=":
+                raise ExprError("use == to compare, not =", pos + 1)
+            kind, value = "name", _ALIASES[value]
+        if kind == "name" and value.lower() in _KEYWORDS:
+            kind, value = "kw", value.lower()
+        if kind != "ws":
+            yield Token(kind, value, pos + 1)
+        pos = m.end()
+    yield Token("end", "", len(text) + 1)
+
+
+def _unquote(text: str) -> str:
+    body = text[1:-1]
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
+
+
+# --- parser -------------------------------------------------------------------------
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.tokens = list(_tokens(text))
+        self.i = 0
+
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def take(self) -> Token:
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def accept(self, *texts: str) -> Token | None:
+        if self.tok.kind in ("op", "kw") and self.tok.text in texts:
+            return self.take()
+        return None
+
+    def expect(self, text: str) -> Token:
+        tok = self.accept(text)
+        if tok is None:
+            raise ExprError(f"expected {text!r} but found {self._describe()}", self.tok.col)
+        return tok
+
+    def _describe(self) -> str:
+        return "the end" if self.tok.kind == "end" else repr(self.tok.text)
+
+    def parse(self) -> Node:
+        if self.tok.kind == "end":
+            raise ExprError("the expression is empty", 1)
+        node = self.or_()
+        if self.tok.kind != "end":
+            raise ExprError(f"unexpected {self._describe()}", self.tok.col, "Join conditions with 'and' or 'or'.")
+        return node
+
+    def or_(self) -> Node:
+        node = self.and_()
+        while tok := self.accept("or"):
+            node = Binary(tok.col, "or", node, self.and_())
+        return node
+
+    def and_(self) -> Node:
+        node = self.not_()
+        while tok := self.accept("and"):
+            node = Binary(tok.col, "and", node, self.not_())
+        return node
+
+    def not_(self) -> Node:
+        if tok := self.accept("not"):
+            return Unary(tok.col, "not", self.not_())
+        return self.cmp()
+
+    def cmp(self) -> Node:
+        left = self.sum()
+        tok = self.tok
+        if tok.kind in ("op", "kw") and tok.text in ("==", "!=", "<", "<=", ">", ">=", "in"):
+            self.take()
+            op = tok.text
+        elif tok.kind == "kw" and tok.text == "not" and self.tokens[self.i + 1].text == "in":
+            self.take()
+            self.take()
+            op = "not in"
+        else:
+            return left
+        node = Binary(tok.col, op, left, self.sum())
+        if self.tok.text in COMPARISONS and self.tok.kind in ("op", "kw") and self.tok.text != "not":
+            raise ExprError("comparisons cannot be chained", self.tok.col, "Write 'a < b and b < c'.")
+        return node
+
+    def sum(self) -> Node:
+        node = self.term()
+        while tok := self.accept("+", "-"):
+            node = Binary(tok.col, tok.text, node, self.term())
+        return node
+
+    def term(self) -> Node:
+        node = self.unary()
+        while tok := self.accept("*", "/", "%"):
+            node = Binary(tok.col, tok.text, node, self.unary())
+        return node
+
+    def unary(self) -> Node:
+        if tok := self.accept("-"):
+            return Unary(tok.col, "-", self.unary())
+        return self.atom()
+
+    def atom(self) -> Node:
+        tok = self.tok
+        if tok.kind == "number":
+            self.take()
+            value = float(tok.text) if any(c in tok.text for c in ".eE") else int(tok.text)
+            return Literal(tok.col, value)
+        if tok.kind == "string":
+            self.take()
+            return Literal(tok.col, _unquote(tok.text))
+        if tok.kind == "kw" and tok.text in ("true", "false", "null", "none"):
+            self.take()
+            return Literal(tok.col, {"true": True, "false": False}.get(tok.text))
+        if tok.kind == "name":
+            self.take()
+            if self.accept("("):
+                return self.call(tok)
+            return Name(tok.col, tok.text)
+        if self.accept("("):
+            node = self.or_()
+            self.expect(")")
+            return node
+        if open_ := self.accept("["):
+            items = []
+            if not self.accept("]"):
+                items.append(self.sum())
+                while self.accept(","):
+                    items.append(self.sum())
+                self.expect("]")
+            return ListLit(open_.col, tuple(items))
+        raise ExprError(f"expected a value but found {self._describe()}", tok.col)
+
+    def call(self, name: Token) -> Node:
+        if name.text not in FUNCTIONS:
+            raise ExprError(f"unknown function {name.text!r}", name.col, f"Functions: {', '.join(FUNCTIONS)}.")
+        args = []
+        if not self.accept(")"):
+            args.append(self.sum())
+            while self.accept(","):
+                args.append(self.sum())
+            self.expect(")")
+        lo, hi = FUNCTIONS[name.text]
+        if not lo <= len(args) <= hi:
+            raise ExprError(f"{name.text}() takes {lo if lo == hi else f'{lo} or more'} argument{'s' if hi > 1 else ''}", name.col)
+        return Call(name.col, name.text, tuple(args))
+
+
+def parse(text: str) -> Node:
+    """The tree of ``text``; raises ExprError with the 1-based column of the problem."""
+    if not isinstance(text, str):
+        raise ExprError("an expression must be a string", 1)
+    return _Parser(text).parse()
+
+
+# --- analysis -----------------------------------------------------------------------
+
+
+def names(node: Node) -> list[Name]:
+    """Every name the expression reads, in order."""
+    out: list[Name] = []
+
+    def walk(n: Node) -> None:
+        if isinstance(n, Name):
+            out.append(n)
+        elif isinstance(n, Unary):
+            walk(n.operand)
+        elif isinstance(n, Binary):
+            walk(n.left)
+            walk(n.right)
+        elif isinstance(n, (Call, ListLit)):
+            for a in n.args if isinstance(n, Call) else n.items:
+                walk(a)
+
+    walk(node)
+    return out
+
+
+def is_boolean(node: Node) -> bool:
+    if isinstance(node, Binary):
+        return node.op in ("and", "or") or node.op in COMPARISONS
+    if isinstance(node, Unary):
+        return node.op == "not"
+    return isinstance(node, Literal) and isinstance(node.value, bool)
+
+
+def first_comparison(node: Node) -> Binary | None:
+    """The first comparison, left to right: its left side is the value an alert reports."""
+    if isinstance(node, Binary):
+        if node.op in COMPARISONS:
+            return node
+        return first_comparison(node.left) or first_comparison(node.right)
+    if isinstance(node, Unary):
+        return first_comparison(node.operand)
+    return None
+
+
+# --- compilation to Polars ----------------------------------------------------------
+
+_NUMERIC = (pl.Float32, pl.Float64, pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
+
+
+def _is_text(node: Node, schema: dict[str, pl.DataType]) -> bool:
+    return isinstance(node, Name) and schema.get(node.name) in (pl.String, pl.Utf8) or (
+        isinstance(node, Literal) and isinstance(node.value, str)
+    )
+
+
+def compile_expr(node: Node, schema: dict[str, pl.DataType]) -> pl.Expr:
+    """A Polars expression for ``node`` over a frame with ``schema``.
+
+    Text columns compared with numbers, or used in arithmetic, are read as numbers
+    (values that are not numbers become null, so the comparison is false).
+    """
+
+    def numeric(n: Node) -> pl.Expr:
+        expr = build(n)
+        if _is_text(n, schema) and not isinstance(n, Literal):
+            return expr.cast(pl.Float64, strict=False)
+        return expr
+
+    def operand_pair(left: Node, right: Node) -> tuple[pl.Expr, pl.Expr]:
+        text_l, text_r = _is_text(left, schema), _is_text(right, schema)
+        if text_l and text_r:
+            return build(left), build(right)
+        if isinstance(right, Literal) and isinstance(right.value, str) and isinstance(left, Name):
+            return build(left).cast(pl.String), build(right)
+        if isinstance(left, Literal) and isinstance(left.value, str) and isinstance(right, Name):
+            return build(left), build(right).cast(pl.String)
+        return numeric(left), numeric(right)
+
+    def build(n: Node) -> pl.Expr:
+        if isinstance(n, Literal):
+            return pl.lit(n.value)
+        if isinstance(n, Name):
+            return pl.col(n.name)
+        if isinstance(n, Call):
+            args = [numeric(a) for a in n.args]
+            if n.func == "abs":
+                return args[0].abs()
+            return pl.min_horizontal(args) if n.func == "min" else pl.max_horizontal(args)
+        if isinstance(n, Unary):
+            if n.op == "not":
+                return ~build(n.operand).fill_null(False)
+            return -numeric(n.operand)
+        if isinstance(n, ListLit):
+            raise ExprError("a list can only follow 'in'", n.col)
+        assert isinstance(n, Binary)
+        if n.op in ("and", "or"):
+            left, right = build(n.left).fill_null(False), build(n.right).fill_null(False)
+            return left & right if n.op == "and" else left | right
+        if n.op in ("in", "not in"):
+            if not isinstance(n.right, ListLit):
+                raise ExprError(f"'{n.op}' needs a list, e.g. [\"a\", \"b\"]", n.right.col)
+            values = [item.value for item in n.right.items if isinstance(item, Literal)]
+            if len(values) != len(n.right.items):
+                raise ExprError("a list may hold only plain values", n.right.col)
+            left = build(n.left)
+            if all(isinstance(v, str) for v in values):
+                left = left.cast(pl.String)
+            elif _is_text(n.left, schema):
+                left = left.cast(pl.Float64, strict=False)
+            test = left.is_in(values).fill_null(False)
+            return ~test if n.op == "not in" else test
+        if n.op in ("==", "!="):
+            for a, b in ((n.left, n.right), (n.right, n.left)):
+                if isinstance(b, Literal) and b.value is None:
+                    return build(a).is_null() if n.op == "==" else build(a).is_not_null()
+        if n.op in COMPARISONS:
+            left, right = operand_pair(n.left, n.right)
+            return {
+                "==": left == right, "!=": left != right, "<": left < right,
+                "<=": left <= right, ">": left > right, ">=": left >= right,
+            }[n.op].fill_null(False)
+        left, right = numeric(n.left), numeric(n.right)
+        if n.op == "+":
+            return left + right
+        if n.op == "-":
+            return left - right
+        if n.op == "*":
+            return left * right
+        if n.op == "/":
+            return left.cast(pl.Float64) / right
+        return left % right
+
+    return build(node)
+
+
+def unparse(node: Node) -> str:
+    """Readable text for a tree (for messages)."""
+    if isinstance(node, Literal):
+        if isinstance(node.value, str):
+            return '"' + node.value.replace('"', '\\"') + '"'
+        if node.value is None or isinstance(node.value, bool):
+            return {True: "true", False: "false", None: "null"}[node.value]
+        return str(node.value)
+    if isinstance(node, Name):
+        return node.name
+    if isinstance(node, Call):
+        return f"{node.func}({', '.join(unparse(a) for a in node.args)})"
+    if isinstance(node, ListLit):
+        return "[" + ", ".join(unparse(a) for a in node.items) + "]"
+    if isinstance(node, Unary):
+        return f"not {unparse(node.operand)}" if node.op == "not" else f"-{unparse(node.operand)}"
+    assert isinstance(node, Binary)
+    return f"({unparse(node.left)} {node.op} {unparse(node.right)})"

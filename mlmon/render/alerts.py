@@ -1,0 +1,130 @@
+"""Renderers for ``mlmon check``: table, json, junit, markdown and GitHub annotations."""
+
+from __future__ import annotations
+
+import io
+import json
+from xml.sax.saxutils import escape as xml_escape, quoteattr
+
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from mlmon.check import Gate
+from mlmon.render.escape import markdown_cell, printable
+from mlmon.rules.evaluate import Alert, CheckResult, format_number
+from mlmon.timeparse import iso
+
+
+def _segment_text(alert: Alert) -> str:
+    if not alert.segment:
+        return "(all)"
+    return ", ".join(f"{k}={'(none)' if v is None else v}" for k, v in alert.segment.items())
+
+
+def check_document(result: CheckResult, gate: Gate) -> dict:
+    """The stable ``--format json`` document of ``mlmon check``."""
+    return {
+        "status": "firing" if gate.fired(result) else "ok",
+        "fail_on": gate.fail_on,
+        "generated_at": iso(result.generated_at),
+        "rules_evaluated": result.rules_evaluated,
+        "alerts": [a.to_dict() for a in result.alerts],
+    }
+
+
+def render_check_json(result: CheckResult, gate: Gate) -> str:
+    return json.dumps(check_document(result, gate), indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def render_check_table(result: CheckResult, gate: Gate, width: int = 100, color: bool = False) -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=color, no_color=not color, highlight=False,
+                      markup=False, emoji=False)
+    alerts = result.alerts
+    status = "FIRING" if gate.fired(result) else "OK"
+    head = Text(f"{status}: ", style="bold red" if status == "FIRING" else "bold green")
+    head.append(f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} from {result.rules_evaluated} rule"
+                f"{'s' if result.rules_evaluated != 1 else ''} (gate: {gate.fail_on} and above)")
+    parts = [head]
+    if alerts:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+        for col, justify in (("rule", "left"), ("severity", "left"), ("segment", "left"), ("value", "right"),
+                             ("windows", "right"), ("active", "left")):
+            table.add_column(col, justify=justify, overflow="fold")
+        for a in alerts:
+            sev_style = {"critical": "bold red", "warning": "yellow"}.get(a.severity, "")
+            segment = "/".join("(none)" if v is None else str(v) for v in a.segment.values()) or "(all)"
+            table.add_row(
+                Text(printable(a.rule)), Text(a.severity, style=sev_style), Text(printable(segment)),
+                Text(format_number(a.value)), Text(str(a.windows_firing)), Text("yes" if a.active else "no"),
+            )
+        parts.append(table)
+        for a in alerts:
+            span = a.first_window.strftime("%Y-%m-%d %H:%M")
+            if a.last_window != a.first_window:
+                span += " → " + a.last_window.strftime("%Y-%m-%d %H:%M")
+            parts.append(Text(f"- {printable(a.rule)} [{printable(_segment_text(a))}], fired {span} UTC: "
+                              f"{printable(a.summary)}"))
+    console.print(Group(*parts))
+    return buffer.getvalue()
+
+
+def render_check_markdown(result: CheckResult, gate: Gate) -> str:
+    alerts = result.alerts
+    icon = "🔴" if gate.fired(result) else "🟢"
+    lines = [f"## {icon} mlmon check: {'firing' if gate.fired(result) else 'ok'}", ""]
+    lines.append(f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} from {result.rules_evaluated} rules "
+                 f"(gate: {gate.fail_on} and above).")
+    if alerts:
+        lines += ["", "| rule | severity | segment | value | windows | first | last | active | summary |",
+                  "| --- | --- | --- | ---: | ---: | --- | --- | --- | --- |"]
+        for a in alerts:
+            lines.append(
+                f"| {markdown_cell(a.rule)} | {a.severity} | {markdown_cell(_segment_text(a))} | {format_number(a.value)} "
+                f"| {a.windows_firing} | {iso(a.first_window)} | {iso(a.last_window)} | {'yes' if a.active else 'no'} "
+                f"| {markdown_cell(a.summary)} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def render_check_junit(result: CheckResult, gate: Gate) -> str:
+    """One testcase per rule and segment; a firing alert is a failure."""
+    cases = []
+    failures = 0
+    for outcome in result.outcomes:
+        rule = outcome.rule
+        by_segment = {a.key: a for a in outcome.alerts}
+        segments = outcome.windows.select(list(rule.by)).unique(maintain_order=True).iter_rows(named=True) if rule.by else [{}]
+        for segment in segments:
+            key = Alert(rule.name, rule.severity, segment, None, False, None, None, 0, "").key  # type: ignore[arg-type]
+            name = rule.name + ("" if not segment else " [" + ", ".join(f"{k}={v}" for k, v in segment.items()) + "]")
+            alert = by_segment.get(key)
+            body = ""
+            if alert is not None:
+                failures += 1
+                message = f"{alert.severity}: {alert.summary}"
+                body = (f"<failure message={quoteattr(printable(message))} type={quoteattr(alert.severity)}>"
+                        f"{xml_escape(printable(message))} (windows firing: {alert.windows_firing}, "
+                        f"first {iso(alert.first_window)}, last {iso(alert.last_window)})</failure>")
+            cases.append(f'    <testcase classname="mlmon.rules" name={quoteattr(printable(name))}>{body}</testcase>')
+    head = (f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n  <testsuite name="mlmon check" '
+            f'tests="{len(cases)}" failures="{failures}" errors="0">')
+    return "\n".join([head, *cases, "  </testsuite>", "</testsuites>"]) + "\n"
+
+
+def _annotation(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def render_check_github(result: CheckResult, gate: Gate) -> str:
+    """GitHub Actions workflow commands: one ::error / ::warning / ::notice line per alert."""
+    level = {"critical": "error", "warning": "warning", "info": "notice"}
+    lines = []
+    for a in result.alerts:
+        title = _annotation(printable(f"{a.rule} [{_segment_text(a)}]")).replace(",", "%2C").replace("::", "%3A%3A")
+        lines.append(f"::{level[a.severity]} title={title}::{_annotation(printable(a.summary))}")
+    if not lines:
+        lines.append(f"::notice title=mlmon check::no alerts from {result.rules_evaluated} rules")
+    return "\n".join(lines) + "\n"

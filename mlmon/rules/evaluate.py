@@ -1,0 +1,239 @@
+"""Evaluate rules over metric windows: pure functions of the records, the rules and the range.
+
+Each rule's metrics come from the same ``compute_metrics`` that ``mlmon report`` uses.
+A rule's windows, per segment and in time order, run through a small state machine
+(inactive → pending → firing, with ``for`` and ``keep_firing_for``) as Prometheus does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Sequence
+
+import polars as pl
+
+from mlmon.expr import compile_expr, first_comparison
+from mlmon.metrics.operational import RECORD_FIELDS
+from mlmon.metrics.windows import WINDOW_END, WINDOW_START, WindowSpec, compute_metrics
+from mlmon.rules.model import Rule, RuleSet
+from mlmon.timeparse import iso
+
+INACTIVE, PENDING, FIRING, IGNORED = "inactive", "pending", "firing", "ignored"
+
+
+def run_states(breaches: Sequence[bool | None], for_windows: int = 1, keep_firing_for: int = 0) -> list[str]:
+    """The state after each window. ``None`` is a window with too little traffic: it changes nothing.
+
+    A breach makes the rule pending; ``for_windows`` consecutive breaches make it firing.
+    Once firing, it stays firing for ``keep_firing_for`` windows without a breach.
+    """
+    out: list[str] = []
+    run = hold = 0
+    firing = False
+    for breach in breaches:
+        if breach is None:
+            out.append(IGNORED)
+        elif breach:
+            run += 1
+            if firing or run >= for_windows:
+                firing, hold = True, keep_firing_for
+            out.append(FIRING if firing else PENDING)
+        else:
+            run = 0
+            if firing and hold > 0:
+                hold -= 1
+                out.append(FIRING)
+            else:
+                firing = False
+                out.append(INACTIVE)
+    return out
+
+
+@dataclass
+class Alert:
+    """A rule that fired for one segment, at least once in the range."""
+
+    rule: str
+    severity: str
+    segment: dict[str, Any]
+    value: float | None
+    active: bool
+    first_window: datetime
+    last_window: datetime
+    windows_firing: int
+    summary: str
+    labels: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def key(self) -> str:
+        parts = ",".join(f"{k}={v}" for k, v in sorted(self.segment.items()))
+        return f"{self.rule}{{{parts}}}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "segment": self.segment,
+            "value": self.value,
+            "active": self.active,
+            "first_window": iso(self.first_window),
+            "last_window": iso(self.last_window),
+            "windows_firing": self.windows_firing,
+            "summary": self.summary,
+            "labels": self.labels,
+        }
+
+
+@dataclass
+class RuleOutcome:
+    """Every window of one rule: segment, window, value, breach and state."""
+
+    rule: Rule
+    windows: pl.DataFrame
+    alerts: list[Alert]
+
+
+@dataclass
+class CheckResult:
+    outcomes: list[RuleOutcome]
+    generated_at: datetime | None = None
+
+    @property
+    def alerts(self) -> list[Alert]:
+        return [a for o in self.outcomes for a in o.alerts]
+
+    @property
+    def rules_evaluated(self) -> int:
+        return len(self.outcomes)
+
+
+def record_fields(ruleset: RuleSet) -> list[str]:
+    """Every record column the rules need."""
+    from mlmon.expr import names
+
+    fields = list(RECORD_FIELDS)
+    for rule in ruleset.rules:
+        fields.extend(rule.by)
+        if rule.where is not None:
+            fields.extend(n.name for n in names(rule.where))
+    return list(dict.fromkeys(fields))
+
+
+def evaluate_rules(
+    records: pl.DataFrame,
+    ruleset: RuleSet,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    now: datetime | None = None,
+) -> CheckResult:
+    """Evaluate every rule over every window of the range; no I/O."""
+    return CheckResult([evaluate_rule(records, rule, since, until) for rule in ruleset.rules], now)
+
+
+def evaluate_rule(records: pl.DataFrame, rule: Rule, since: datetime | None, until: datetime | None) -> RuleOutcome:
+    selected = records
+    if rule.where is not None:
+        selected = records.filter(compile_expr(rule.where, dict(records.schema)))
+    table = compute_metrics(selected, WindowSpec(every=rule.every, by=rule.by, since=since, until=until))
+    frame = table.frame
+    schema = dict(frame.schema)
+    for name in _metric_names(rule):
+        if name not in schema:  # e.g. cpu metrics when the logs carry no cpu_percent
+            frame = frame.with_columns(pl.lit(None, pl.Float64).alias(name))
+            schema[name] = pl.Float64
+    comparison = first_comparison(rule.expr)
+    value = compile_expr(comparison.left, schema) if comparison is not None else pl.lit(None, pl.Float64)
+    enough = pl.col("request_count") >= rule.min_requests
+    frame = frame.with_columns(
+        pl.when(enough).then(compile_expr(rule.expr, schema)).alias("_breach"),
+        value.cast(pl.Float64).alias("_value"),
+    )
+    states: list[str] = []
+    alerts: list[Alert] = []
+    last_window = frame[WINDOW_START].max() if frame.height else None
+    groups = frame.partition_by(list(rule.by), maintain_order=True) if rule.by else [frame]
+    ordered = []
+    for group in groups:
+        group = group.sort(WINDOW_START)
+        group_states = run_states(group["_breach"].to_list(), rule.for_windows, rule.keep_firing_for)
+        ordered.append(group.with_columns(pl.Series("state", group_states, pl.String)))
+        alert = _alert(rule, group, group_states, comparison.op if comparison else None, last_window)
+        if alert is not None:
+            alerts.append(alert)
+    windows = pl.concat(ordered) if ordered else frame.with_columns(pl.lit(None, pl.String).alias("state"))
+    return RuleOutcome(rule, windows, alerts)
+
+
+def _metric_names(rule: Rule) -> list[str]:
+    from mlmon.expr import names
+
+    return [n.name for n in names(rule.expr)]
+
+
+def _alert(rule: Rule, group: pl.DataFrame, states: list[str], op: str | None, last_window) -> Alert | None:
+    firing = [i for i, s in enumerate(states) if s == FIRING]
+    if not firing:
+        return None
+    values = group["_value"].to_list()
+    candidates = [i for i in firing if values[i] is not None]
+    if candidates:
+        pick = min if op in ("<", "<=") else max
+        worst = pick(candidates, key=lambda i: values[i])
+    else:
+        worst = firing[-1]
+    row = group.row(worst, named=True)
+    segment = {name: row[name] for name in rule.by}
+    considered = [i for i, s in enumerate(states) if s != IGNORED]
+    active = bool(considered) and states[considered[-1]] == FIRING and group[WINDOW_START][considered[-1]] == last_window
+    starts = group[WINDOW_START].to_list()
+    return Alert(
+        rule=rule.name,
+        severity=rule.severity,
+        segment=segment,
+        value=values[worst],
+        active=active,
+        first_window=starts[firing[0]],
+        last_window=starts[firing[-1]],
+        windows_firing=len(firing),
+        summary=render_summary(rule, row, values[worst]),
+        labels=dict(rule.labels),
+        description=rule.description,
+    )
+
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
+
+
+def format_number(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        if value != value:
+            return "NaN"
+        text = f"{value:.4f}".rstrip("0").rstrip(".")
+        return text if abs(value) >= 0.001 or value == 0 else f"{value:.3g}"
+    return str(value)
+
+
+def render_summary(rule: Rule, row: dict[str, Any], value: Any) -> str:
+    """The rule's summary template filled from one window; by default, the expression and the value."""
+    if not rule.summary:
+        return f"{rule.expr_text} (value {format_number(value)})"
+    names = {
+        "value": format_number(value),
+        "rule": rule.name,
+        "severity": rule.severity,
+        "window_start": iso(row.get(WINDOW_START)),
+        "window_end": iso(row.get(WINDOW_END)),
+    }
+
+    def fill(match: re.Match) -> str:
+        key = match.group(1)
+        if key in names:
+            return str(names[key])
+        return format_number(row.get(key)) if not isinstance(row.get(key), str) else row[key]
+
+    return _PLACEHOLDER.sub(fill, rule.summary)

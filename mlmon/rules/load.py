@@ -1,0 +1,204 @@
+"""Parse and validate a rules file: every problem at once, each as ``file:line:col: rule "name": message``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from mlmon.errors import ConfigError, UsageError
+from mlmon.expr import ExprError, Node, compile_expr, is_boolean, names, parse
+from mlmon.logs.mapping import CANONICAL_FIELDS, INPUT_PREFIX, OUTPUT_PREFIX
+from mlmon.metrics.operational import METRICS_BY_NAME
+from mlmon.report import check_segment_fields
+from mlmon.rules.model import RULE_FIELDS, RULE_KEYS, SEVERITIES, Rule, RuleSet
+from mlmon.timeparse import parse_duration
+from mlmon.yamlfile import Located, did_you_mean, load_yaml, parse_yaml
+
+_TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
+TEMPLATE_NAMES = ("value", "rule", "severity", "window_start", "window_end")
+
+
+def known_metrics() -> tuple[str, ...]:
+    return tuple(METRICS_BY_NAME)
+
+
+def _record_field_ok(name: str) -> bool:
+    return name in CANONICAL_FIELDS or (name.startswith((INPUT_PREFIX, OUTPUT_PREFIX)) and "." in name)
+
+
+class _Checker:
+    def __init__(self, doc: Located):
+        self.doc = doc
+        self.problems: list[str] = []
+
+    def add(self, where: str, rule: str | None, message: str) -> None:
+        prefix = f'rule "{rule}": ' if rule else ""
+        self.problems.append(f"{where}: {prefix}{message}")
+
+    def expression(self, keys: tuple, rule: str, text: Any, known: tuple[str, ...] | None, what: str) -> Node | None:
+        if not isinstance(text, str) or not text.strip():
+            self.add(self.doc.where(*keys), rule, f"{keys[-1]!r} must be a non-empty string holding an expression")
+            return None
+        try:
+            node = parse(text)
+            compile_expr(node, {})
+        except ExprError as exc:
+            self.add(self.doc.where_in_value(keys, exc.col), rule, f"{keys[-1]} does not parse: {exc}")
+            return None
+        ok = True
+        for name in names(node):
+            valid = name.name in known if known is not None else _record_field_ok(name.name)
+            if not valid:
+                choices = known if known is not None else tuple(CANONICAL_FIELDS)
+                self.add(
+                    self.doc.where_in_value(keys, name.col),
+                    rule,
+                    f"unknown {what} {name.name!r}{did_you_mean(name.name, choices)}",
+                )
+                ok = False
+        if ok and not is_boolean(node):
+            self.add(self.doc.where(*keys), rule, f"{keys[-1]} must be a condition (a comparison, and/or/not)")
+            return None
+        return node if ok else None
+
+
+def rules_from_doc(doc: Located, metrics: tuple[str, ...] | None = None) -> RuleSet:
+    """Validate a parsed rules document; raise ConfigError listing every problem."""
+    metrics = metrics or known_metrics()
+    check = _Checker(doc)
+    data = doc.data
+    if not isinstance(data, dict) or "rules" not in data:
+        raise ConfigError(f"{doc.where()}: a rules file needs a top-level 'rules:' list", "See rules.example.yaml.")
+    for key in data:
+        if key != "rules":
+            check.add(doc.where(key), None, f"unknown top-level key {key!r}{did_you_mean(str(key), ('rules',))}")
+    items = data["rules"]
+    if not isinstance(items, list):
+        raise ConfigError(f"{doc.where('rules')}: 'rules' must be a list of rules", "Start each rule with '- name: ...'.")
+    rules: list[Rule] = []
+    seen: dict[str, str] = {}
+    for i, item in enumerate(items):
+        rule = _one_rule(check, i, item, metrics, seen)
+        if rule is not None:
+            rules.append(rule)
+    if check.problems:
+        check.problems.sort(key=_position)
+        n = len(check.problems)
+        raise ConfigError(
+            f"rules file {doc.path} has {n} problem{'s' if n > 1 else ''}",
+            "Fix the lines listed above; 'mlmon rules validate' checks a file.",
+            details=check.problems,
+        )
+    return RuleSet(doc.path, tuple(rules))
+
+
+def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen: dict[str, str]) -> Rule | None:
+    doc = check.doc
+    base = ("rules", i)
+    if not isinstance(item, dict):
+        check.add(doc.where(*base), None, f"rule #{i + 1} must be a mapping of keys such as name and expr")
+        return None
+    name = item.get("name")
+    label = name if isinstance(name, str) and name else f"#{i + 1}"
+    before = len(check.problems)
+    for key in item:
+        if key not in RULE_KEYS:
+            check.add(doc.where(*base, key), label, f"unknown key {key!r}{did_you_mean(str(key), RULE_KEYS)}")
+    for spec in RULE_FIELDS:
+        if spec.required and spec.name not in item:
+            check.add(doc.where(*base), label, f"missing required key {spec.name!r}")
+    if "name" in item:
+        if not isinstance(name, str) or not name.strip():
+            check.add(doc.where(*base, "name"), label, "'name' must be a non-empty string")
+        elif name in seen:
+            check.add(doc.where(*base, "name"), label, f"duplicate rule name (first defined at {seen[name]})")
+        else:
+            seen[name] = doc.where(*base, "name")
+
+    def typed(key: str, kind: type | tuple, what: str):
+        value = item.get(key)
+        if key in item and (not isinstance(value, kind) or isinstance(value, bool) and kind is not bool):
+            check.add(doc.where(*base, key), label, f"{key!r} must be {what}, not {type(value).__name__}")
+            return None
+        return value
+
+    description = typed("description", str, "a string") or ""
+    severity = item.get("severity", "warning")
+    if severity not in SEVERITIES:
+        check.add(doc.where(*base, "severity"), label, f"severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
+    every = None
+    every_text = item.get("every", "1h")
+    if not isinstance(every_text, str):
+        check.add(doc.where(*base, "every"), label, "'every' must be a duration such as 5m or 1h")
+    else:
+        try:
+            every = parse_duration(every_text, what="every")
+        except UsageError as exc:
+            check.add(doc.where(*base, "every"), label, str(exc))
+    by_value = item.get("by", [])
+    by: tuple[str, ...] = ()
+    if isinstance(by_value, str):
+        by_value = [p.strip() for p in by_value.split(",") if p.strip()]
+    if not isinstance(by_value, list) or not all(isinstance(b, str) for b in by_value):
+        check.add(doc.where(*base, "by"), label, "'by' must be a list of field names or a comma-separated string")
+    else:
+        try:
+            by = check_segment_fields(by_value)
+        except UsageError as exc:
+            check.add(doc.where(*base, "by"), label, str(exc))
+    ints = {}
+    for key, low in (("min_requests", 0), ("for", 1), ("keep_firing_for", 0)):
+        value = typed(key, int, "a whole number")
+        if value is not None and value < low:
+            check.add(doc.where(*base, key), label, f"{key!r} must be at least {low}")
+        ints[key] = value
+    labels = typed("labels", dict, "a mapping of names to strings") or {}
+    for k, v in labels.items():
+        if not isinstance(v, (str, int, float)) or isinstance(v, bool):
+            check.add(doc.where(*base, "labels", k), label, f"label {k!r} must be a plain value")
+    summary = typed("summary", str, "a string")
+    if summary:
+        allowed = set(TEMPLATE_NAMES) | set(metrics) | set(by)
+        for m in _TEMPLATE.finditer(summary):
+            if m.group(1) not in allowed:
+                check.add(
+                    doc.where(*base, "summary"), label,
+                    f"unknown placeholder {{{{ {m.group(1)} }}}} in summary{did_you_mean(m.group(1), tuple(sorted(allowed)))}",
+                )
+    # A rule's expression reads metric names and the rule's own segment fields.
+    known = tuple(metrics) + tuple(by)
+    expr = check.expression(base + ("expr",), label, item.get("expr"), known, "metric") if "expr" in item else None
+    where = check.expression(base + ("where",), label, item.get("where"), None, "record field") if "where" in item else None
+    if len(check.problems) > before or expr is None or every is None:
+        return None
+    return Rule(
+        name=name,
+        expr_text=item["expr"],
+        expr=expr,
+        every=every,
+        severity=severity,
+        description=description,
+        by=by,
+        where_text=item.get("where"),
+        where=where,
+        min_requests=ints["min_requests"] or 0,
+        for_windows=ints["for"] or 1,
+        keep_firing_for=ints["keep_firing_for"] or 0,
+        labels={str(k): str(v) for k, v in labels.items()},
+        summary=summary,
+    )
+
+
+def _position(problem: str) -> tuple[int, int]:
+    m = re.match(r"^.*?:(\d+):(\d+): ", problem)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def load_rules(path: str | Path) -> RuleSet:
+    """The validated rules of a YAML file; ConfigError lists every problem with its line."""
+    return rules_from_doc(load_yaml(path, "rules file"))
+
+
+def rules_from_text(text: str, name: str = "<rules>") -> RuleSet:
+    return rules_from_doc(parse_yaml(text, name, "rules file"))

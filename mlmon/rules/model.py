@@ -1,0 +1,116 @@
+"""The rules file format, declared once: validation and the JSON Schema both come from ``RULE_FIELDS``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from mlmon.expr import Node
+
+SEVERITIES = ("info", "warning", "critical")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One key of a rule: its JSON type, whether it is required, its default and meaning."""
+
+    name: str
+    schema: dict[str, Any]
+    description: str
+    required: bool = False
+    default: Any = None
+
+
+RULE_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("name", {"type": "string", "minLength": 1}, "Unique name of the rule.", required=True),
+    FieldSpec("description", {"type": "string"}, "What the rule watches for, for people."),
+    FieldSpec("severity", {"enum": list(SEVERITIES)}, "info, warning or critical.", default="warning"),
+    FieldSpec(
+        "expr",
+        {"type": "string", "minLength": 1},
+        "Boolean expression over metric names, e.g. 'error_rate > 0.02 and latency_p95_ms > 300'.",
+        required=True,
+    ),
+    FieldSpec("every", {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$"}, "Window length, e.g. 5m, 1h.", default="1h"),
+    FieldSpec(
+        "by",
+        {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]},
+        "Segment fields, a list or a comma-separated string, e.g. 'model, model_version'.",
+        default=[],
+    ),
+    FieldSpec("where", {"type": "string"}, "Filter on records before computing metrics, e.g. 'model == \"churn\"'."),
+    FieldSpec("min_requests", {"type": "integer", "minimum": 0}, "Ignore windows with fewer requests than this.", default=0),
+    FieldSpec("for", {"type": "integer", "minimum": 1}, "Fire only after this many consecutive breaching windows.", default=1),
+    FieldSpec(
+        "keep_firing_for", {"type": "integer", "minimum": 0}, "Keep firing this many windows after recovery.", default=0
+    ),
+    FieldSpec("labels", {"type": "object", "additionalProperties": {"type": "string"}}, "Labels attached to the alert.", default={}),
+    FieldSpec(
+        "summary",
+        {"type": "string"},
+        "Templated one-line summary, e.g. 'p95 {{ value }} ms on {{ model }}'. Placeholders: value, rule, severity, "
+        "window_start, window_end, the segment fields and any metric name.",
+    ),
+)
+
+RULE_KEYS = tuple(f.name for f in RULE_FIELDS)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A validated rule, ready to evaluate."""
+
+    name: str
+    expr_text: str
+    expr: Node
+    every: timedelta
+    severity: str = "warning"
+    description: str = ""
+    by: tuple[str, ...] = ()
+    where_text: str | None = None
+    where: Node | None = None
+    min_requests: int = 0
+    for_windows: int = 1
+    keep_firing_for: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    summary: str | None = None
+
+    @property
+    def severity_rank(self) -> int:
+        return SEVERITIES.index(self.severity)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    path: str
+    rules: tuple[Rule, ...]
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a rules file, for editors; generated from ``RULE_FIELDS``."""
+    properties = {}
+    for spec in RULE_FIELDS:
+        prop = dict(spec.schema)
+        prop["description"] = spec.description
+        if spec.default not in (None, [], {}):
+            prop["default"] = spec.default
+        properties[spec.name] = prop
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "mlmon rules file",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["rules"],
+        "properties": {
+            "rules": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": [f.name for f in RULE_FIELDS if f.required],
+                    "properties": properties,
+                },
+            }
+        },
+    }
