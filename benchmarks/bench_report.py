@@ -102,20 +102,36 @@ with open(out, "w") as f:
 
 # ----------------------------------------------------------------------------- measuring
 
+def _busy_seconds() -> float:
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
+
+
 def measure(cmd: list[str], stdout_path: str | os.PathLike | None = None, poll: float = 0.02) -> dict:
-    """Run ``cmd`` once: wall seconds, exit code, stderr, peak RSS (wait4 and polled)."""
+    """Run ``cmd`` once: wall seconds, CPU seconds, exit code, stderr, peak RSS (wait4 and polled).
+
+    ``other_cpu`` is the CPU time the rest of the machine used meanwhile, in cores
+    (busy time of all CPUs minus the child's, over the wall time): above ~0.2 on
+    a 2-core machine, something else was competing and the time is pessimistic.
+    """
+    me = psutil.Process()
     with tempfile.TemporaryFile() as err, open(stdout_path or os.devnull, "wb") as out:
+        busy0, mine0 = _busy_seconds(), sum(me.cpu_times()[:2])
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err)
         ps = psutil.Process(proc.pid)
         polled = 0
+        family: list[psutil.Process] = []
+        n = 0
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
             try:
+                if n % 25 == 0:  # looking for children scans /proc: do it every 0.5 s, not every poll
+                    family = ps.children(recursive=True)
                 rss = ps.memory_info().rss
-                for child in ps.children(recursive=True):
+                for child in family:
                     try:
                         rss += child.memory_info().rss
                     except psutil.Error:
@@ -123,13 +139,18 @@ def measure(cmd: list[str], stdout_path: str | os.PathLike | None = None, poll: 
                 polled = max(polled, rss)
             except psutil.Error:
                 pass
+            n += 1
             time.sleep(poll)
         elapsed = time.perf_counter() - start
+        child_cpu = usage.ru_utime + usage.ru_stime
+        other = _busy_seconds() - busy0 - child_cpu - (sum(me.cpu_times()[:2]) - mine0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
     return {
         "seconds": elapsed,
+        "cpu_seconds": child_cpu,
+        "other_cpu": max(0.0, other / elapsed),
         "returncode": proc.returncode,
         "stderr": stderr,
         "peak_rss_mb": usage.ru_maxrss / 1024,  # Linux: KiB
@@ -186,8 +207,9 @@ def bench_file(path: Path, runs: int, every: str, by: str, tag: str) -> dict:
             out[tool]["runs"].append(r)
             status = "ok" if r["returncode"] == 0 else f"EXIT {r['returncode']}"
             print(
-                f"  [{tag}] run {i + 1}/{runs} {tool:6s} {r['seconds']:7.2f} s  peak {r['peak_rss_mb']:7.0f} MB"
-                f" (polled {r['polled_rss_mb']:.0f})  {status}",
+                f"  [{tag}] run {i + 1}/{runs} {tool:6s} {r['seconds']:7.2f} s  cpu {r['cpu_seconds']:7.2f} s"
+                f"  peak {r['peak_rss_mb']:6.0f} MB (polled {r['polled_rss_mb']:.0f})"
+                f"  other load {r['other_cpu']:.2f} cores  {status}",
                 file=sys.stderr,
                 flush=True,
             )
@@ -199,6 +221,8 @@ def bench_file(path: Path, runs: int, every: str, by: str, tag: str) -> dict:
         secs = [r["seconds"] for r in ok]
         entry["best_s"] = min(secs) if secs else None
         entry["median_s"] = statistics.median(secs) if secs else None
+        entry["median_cpu_s"] = statistics.median(r["cpu_seconds"] for r in ok) if ok else None
+        entry["max_other_cpu"] = max(r["other_cpu"] for r in entry["runs"])
         entry["peak_rss_mb"] = max(r["peak_rss_mb"] for r in entry["runs"])
         entry["polled_rss_mb"] = max(r["polled_rss_mb"] for r in entry["runs"])
         entry["stderr_last"] = entry["runs"][-1]["stderr"].strip()
@@ -329,7 +353,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def print_table(files: dict[str, dict], clean_tag: str | None) -> list[list[str]]:
-    header = ["file", "tool", "best s", "median s", "peak RSS MB", "× DuckDB (best / median)", "× clean mlmon (best / median)"]
+    header = ["file", "tool", "best s", "median s", "median CPU s", "peak RSS MB", "× DuckDB (best / median)", "× clean mlmon (best / median)"]
     rows = []
     clean_m = files[clean_tag]["tools"]["mlmon"] if clean_tag else None
     for tag, entry in files.items():
@@ -346,6 +370,7 @@ def print_table(files: dict[str, dict], clean_tag: str | None) -> list[list[str]
                 tool + ("" if t["ok"] else " (FAILED)"),
                 _fmt(t["best_s"]),
                 _fmt(t["median_s"]),
+                _fmt(t["median_cpu_s"]),
                 _fmt(t["peak_rss_mb"], ",.0f"),
                 vs_duck,
                 vs_clean,
@@ -359,6 +384,10 @@ def print_table(files: dict[str, dict], clean_tag: str | None) -> list[list[str]
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in rows:
         print(line(r))
+    busy = max(t["max_other_cpu"] for e in files.values() for t in e["tools"].values())
+    if busy > 0.25:
+        print(f"\nWARNING: other processes used up to {busy:.2f} cores during some runs; those times are pessimistic"
+              " (see 'other load' per run above, or in the saved JSON).")
     return [header, *rows]
 
 

@@ -296,6 +296,8 @@ class Expected:
 
 def _aggregate(facts: list[Fact], metrics: list[str]) -> dict[str, Any]:
     n = len(facts)
+    if not n:  # an empty window: counts 0, everything else undefined
+        return {name: (0 if name in INT_METRICS else None) for name in metrics}
     out: dict[str, Any] = {"request_count": n}
     errors = sum(f.is_error for f in facts)
     out["error_count"] = errors
@@ -319,15 +321,15 @@ def _aggregate(facts: list[Fact], metrics: list[str]) -> dict[str, Any]:
 
 
 def numpy_oracle(
-    records: Iterable[dict[str, Any]],
+    records: Iterable[dict[str, Any] | Fact],
     every: timedelta | None = None,
     by: Sequence[str] = (),
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> Expected:
-    """The expected metric table, computed in plain Python with numpy."""
+    """The expected metric table, computed in plain Python with numpy (from records or their facts)."""
     by = tuple(by)
-    facts = [fact(r) for r in records]
+    facts = [r if isinstance(r, Fact) else fact(r) for r in records]
     sel = [f for f in facts if (since is None or f.ts >= since) and (until is None or f.ts < until)]
     metrics = list(BASE_METRICS)
     if any(f.cpu is not None for f in sel):
@@ -559,8 +561,9 @@ def diff_tables(
     want_keys = [key(r) for r in expected.rows]
     if len(set(got_keys)) != len(got_keys):
         problems.append("duplicate (window, segment) rows in mlmon's table")
-    missing = [k for k in want_keys if k not in set(got_keys)]
-    extra = [k for k in got_keys if k not in set(want_keys)]
+    got_set, want_set = set(got_keys), set(want_keys)
+    missing = [k for k in want_keys if k not in got_set]
+    extra = [k for k in got_keys if k not in want_set]
     if missing:
         problems.append(f"{len(missing)} expected rows missing, e.g. {missing[:3]}")
     if extra:

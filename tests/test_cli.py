@@ -39,12 +39,14 @@ def test_version_and_help():
 def test_every_command_has_help_with_an_example():
     import typer.main
 
-    group = typer.main.get_command(app)
-    assert group.commands
-    for name, command in group.commands.items():
+    from test_docs import _commands
+
+    commands = list(_commands(typer.main.get_command(app)))
+    assert len(commands) >= 4
+    for name, command in commands:
         assert command.help, name
         assert "Examples:" in (command.epilog or ""), f"{name} has no example in its help"
-        assert f"mlmon {name}" in command.epilog
+        assert name in command.epilog
 
 
 def test_report_on_sample_logs_through_the_entry_point():

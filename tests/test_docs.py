@@ -25,7 +25,8 @@ def _run(command: str) -> str:
     env.pop("FORCE_COLOR", None)
     cmd = MLMON + command[len("mlmon"):]
     proc = subprocess.run(cmd, shell=True, cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode in (0, 1), proc.stderr  # 1: a documented gate that fires
+    assert "Traceback" not in proc.stderr
     return proc.stdout
 
 
@@ -52,10 +53,18 @@ def test_readme_examples_print_what_the_readme_shows():
         assert _run(command) == expected, command
 
 
+def _commands(group, prefix="mlmon"):
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _commands(command, f"{prefix} {name}")
+        else:
+            yield f"{prefix} {name}", command
+
+
 def test_every_command_is_documented_in_the_readme():
     text = README.read_text(encoding="utf-8")
-    for name in typer.main.get_command(app).commands:
-        assert f"`mlmon {name}`" in text, name
+    for name, _ in _commands(typer.main.get_command(app)):
+        assert f"`{name}" in text, name
 
 
 def test_quick_start_has_exactly_two_commands_and_ci_runs_the_second():
