@@ -111,7 +111,10 @@ def _windowed(selected: pl.DataFrame, spec: WindowSpec, by: list[str], aggs: lis
     # windows run from its first window to the end of the range; without segments, the whole range.
     lo = pl.lit(_floor(spec.since, every), pl.Datetime("us", "UTC")) if spec.since and not by else pl.col(WINDOW_START).min()
     last = spec.until - _US if spec.until else None
-    hi = pl.lit(_floor(last, every), pl.Datetime("us", "UTC")) if last else pl.col(WINDOW_START).max()
+    if last is not None:
+        hi = pl.lit(_floor(last, every), pl.Datetime("us", "UTC"))
+    else:  # the range ends with the last record of any segment
+        hi = pl.lit(agg.get_column(WINDOW_START).max(), pl.Datetime("us", "UTC"))
     if by:
         ranges = agg.group_by(by).agg(lo.alias("_lo"), hi.alias("_hi"))
     elif agg.height or (spec.since and spec.until):
