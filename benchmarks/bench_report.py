@@ -13,6 +13,8 @@ Each run is a fresh subprocess (interpreter start and imports included, for both
 tools). Its wall time is measured from spawn to exit; its peak memory is the
 child's ``ru_maxrss`` from ``os.wait4`` (exact, kernel-tracked), cross-checked
 by polling the RSS of the child and its children with psutil every 20 ms. The
+poll also splits RSS into anonymous memory and file-backed/shared pages (a
+memory-mapped input file counts in RSS, though the kernel can drop it). The
 runs of the two tools alternate, and the file is read once beforehand so both
 find it in the page cache.
 
@@ -120,7 +122,7 @@ def measure(cmd: list[str], stdout_path: str | os.PathLike | None = None, poll: 
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err)
         ps = psutil.Process(proc.pid)
-        polled = 0
+        polled = polled_anon = polled_file = 0
         family: list[psutil.Process] = []
         n = 0
         while True:
@@ -130,13 +132,18 @@ def measure(cmd: list[str], stdout_path: str | os.PathLike | None = None, poll: 
             try:
                 if n % 25 == 0:  # looking for children scans /proc: do it every 0.5 s, not every poll
                     family = ps.children(recursive=True)
-                rss = ps.memory_info().rss
+                info = ps.memory_info()
+                rss, shared = info.rss, info.shared
                 for child in family:
                     try:
-                        rss += child.memory_info().rss
+                        info = child.memory_info()
+                        rss, shared = rss + info.rss, shared + info.shared
                     except psutil.Error:
                         pass
                 polled = max(polled, rss)
+                # Linux: shared = file-backed + shmem resident pages, e.g. a memory-mapped input file.
+                polled_anon = max(polled_anon, rss - shared)
+                polled_file = max(polled_file, shared)
             except psutil.Error:
                 pass
             n += 1
@@ -155,6 +162,8 @@ def measure(cmd: list[str], stdout_path: str | os.PathLike | None = None, poll: 
         "stderr": stderr,
         "peak_rss_mb": usage.ru_maxrss / 1024,  # Linux: KiB
         "polled_rss_mb": polled / MIB,
+        "polled_anon_mb": polled_anon / MIB,
+        "polled_file_mb": polled_file / MIB,
     }
 
 
@@ -208,7 +217,8 @@ def bench_file(path: Path, runs: int, every: str, by: str, tag: str) -> dict:
             status = "ok" if r["returncode"] == 0 else f"EXIT {r['returncode']}"
             print(
                 f"  [{tag}] run {i + 1}/{runs} {tool:6s} {r['seconds']:7.2f} s  cpu {r['cpu_seconds']:7.2f} s"
-                f"  peak {r['peak_rss_mb']:6.0f} MB (polled {r['polled_rss_mb']:.0f})"
+                f"  peak {r['peak_rss_mb']:6.0f} MB (polled {r['polled_rss_mb']:.0f}: anon {r['polled_anon_mb']:.0f}"
+                f" + file/shared {r['polled_file_mb']:.0f})"
                 f"  other load {r['other_cpu']:.2f} cores  {status}",
                 file=sys.stderr,
                 flush=True,
@@ -225,6 +235,8 @@ def bench_file(path: Path, runs: int, every: str, by: str, tag: str) -> dict:
         entry["max_other_cpu"] = max(r["other_cpu"] for r in entry["runs"])
         entry["peak_rss_mb"] = max(r["peak_rss_mb"] for r in entry["runs"])
         entry["polled_rss_mb"] = max(r["polled_rss_mb"] for r in entry["runs"])
+        entry["polled_anon_mb"] = max(r["polled_anon_mb"] for r in entry["runs"])
+        entry["polled_file_mb"] = max(r["polled_file_mb"] for r in entry["runs"])
         entry["stderr_last"] = entry["runs"][-1]["stderr"].strip()
     return {"file": str(path), "bytes": path.stat().st_size, "tools": out, "meta": _meta(path)}
 
@@ -353,7 +365,7 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def print_table(files: dict[str, dict], clean_tag: str | None) -> list[list[str]]:
-    header = ["file", "tool", "best s", "median s", "median CPU s", "peak RSS MB", "× DuckDB (best / median)", "× clean mlmon (best / median)"]
+    header = ["file", "tool", "best s", "median s", "median CPU s", "peak RSS MB", "peak anon MB", "× DuckDB (best / median)", "× clean mlmon (best / median)"]
     rows = []
     clean_m = files[clean_tag]["tools"]["mlmon"] if clean_tag else None
     for tag, entry in files.items():
@@ -372,6 +384,7 @@ def print_table(files: dict[str, dict], clean_tag: str | None) -> list[list[str]
                 _fmt(t["median_s"]),
                 _fmt(t["median_cpu_s"]),
                 _fmt(t["peak_rss_mb"], ",.0f"),
+                _fmt(t["polled_anon_mb"], ",.0f"),
                 vs_duck,
                 vs_clean,
             ])

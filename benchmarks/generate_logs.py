@@ -26,7 +26,7 @@ Records are in mlmon's own shape (see ``sample_logs/README.md``), keys in this o
 
 ``--bad-fraction F`` replaces each line, independently with probability F (so
 bad lines are spread uniformly), by a bad version of the same record, in equal
-shares of ``BAD_KINDS``. The decision uses a separate random stream, so the clean
+shares of ``BAD_KINDS`` (or of the kinds named by ``--bad-kinds``). The decision uses a separate random stream, so the clean
 and the bad file of the same seed have the same good lines at the same places.
 
 A summary (lines, records per model, bad lines per kind, time span) is written
@@ -187,12 +187,12 @@ def _bad_line(kind: str, parts: dict, rng: Random) -> bytes:
     raise ValueError(kind)
 
 
-def make_block(args: tuple[int, int, float, float, int]) -> tuple[bytes, dict]:
+def make_block(args: tuple[int, int, float, float, int, tuple[str, ...]]) -> tuple[bytes, dict]:
     """Lines of block ``index`` and its counts: records per model (good lines), bad lines per kind.
 
     Only the first ``max_lines`` lines are made; they are the same as the full block's.
     """
-    index, seed, bad_fraction, block_span_ms, max_lines = args
+    index, seed, bad_fraction, block_span_ms, max_lines, kinds = args
     rng = Random(f"mlmon-bench/{seed}/{index}")
     bad_rng = Random(f"mlmon-bench-bad/{seed}/{index}")
     r = rng.random
@@ -234,7 +234,7 @@ def make_block(args: tuple[int, int, float, float, int]) -> tuple[bytes, dict]:
         mem = 400.0 + 150 * k + rng.gauss(0.0, 20.0)
         ts = _ts_text(ms)
         if parts_needed and bad_rng.random() < bad_fraction:
-            kind = BAD_KINDS[bad_rng.randrange(len(BAD_KINDS))]
+            kind = kinds[bad_rng.randrange(len(kinds))]
             parts = {
                 "ts": f'"{ts}"', "rid": rid, "model": model, "version": version, "status": status,
                 "sep": "", "latency": f"{latency:.1f}", "request": request, "response": response,
@@ -272,12 +272,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mb", type=float, required=True, help="size of the file in MiB (it is cut at a line end at or below this)")
     ap.add_argument("--bad-fraction", type=float, default=0.0, help="fraction of lines that are bad (default 0)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--bad-kinds", default=",".join(BAD_KINDS),
+                    help=f"comma-separated kinds of bad line, in equal shares (default: all: {','.join(BAD_KINDS)})")
     ap.add_argument("--days", type=float, default=3.0, help="about how many days the timestamps span (default 3)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (output does not depend on it)")
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args(argv)
     if not 0 <= args.bad_fraction <= 1:
         ap.error("--bad-fraction must be between 0 and 1")
+    kinds = tuple(k for k in args.bad_kinds.split(",") if k)
+    unknown = [k for k in kinds if k not in BAD_KINDS]
+    if unknown or not kinds:
+        ap.error(f"--bad-kinds: unknown {','.join(unknown) or '(none given)'}; choose from {','.join(BAD_KINDS)}")
 
     target = int(args.mb * MIB)
     est_lines = max(1, target // AVG_LINE_BYTES)
@@ -295,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     def tasks():
         i = 0
         while True:
-            yield (i, args.seed, args.bad_fraction, block_span_ms, BLOCK_LINES)
+            yield (i, args.seed, args.bad_fraction, block_span_ms, BLOCK_LINES, kinds)
             i += 1
 
     def merge(counts):
@@ -325,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
                     out.write(block[:cut])
                     written += cut
                     n_lines += keep
-                    merge(make_block((index, args.seed, args.bad_fraction, block_span_ms, keep))[1])
+                    merge(make_block((index, args.seed, args.bad_fraction, block_span_ms, keep, kinds))[1])
                     last_block = block[:cut]
                 break
     finally:
@@ -340,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         "lines": n_lines,
         "seed": args.seed,
         "bad_fraction": args.bad_fraction,
+        "bad_kinds": list(kinds),
         "good_records": sum(per_model.values()),
         "records_per_model": dict(sorted(per_model.items())),
         "bad_lines": sum(bad.values()),

@@ -41,3 +41,13 @@ def redact_expr(text: pl.Expr, extra_keys: tuple[str, ...] = ()) -> pl.Expr:
 
 def redact_text(text: str, extra_keys: tuple[str, ...] = ()) -> str:
     return re.sub(_pattern(SECRET_KEYS + extra_keys).replace("(?i)", ""), rf'\1"{REDACTED}"', text, flags=re.I)
+
+
+def redact_obj(value, extra_keys: tuple[str, ...] = ()):
+    """A copy of a JSON-like value with the values of secret keys replaced, at any depth."""
+    secret = {k.lower() for k in SECRET_KEYS + extra_keys}
+    if isinstance(value, dict):
+        return {k: (REDACTED if str(k).lower() in secret else redact_obj(v, extra_keys)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_obj(v, extra_keys) for v in value]
+    return value

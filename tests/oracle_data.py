@@ -65,7 +65,7 @@ PERCENTILES = {"latency_p50_ms": 50, "latency_p90_ms": 90, "latency_p95_ms": 95,
 TS_FORMATS = ("iso_z", "iso_offset", "iso_naive", "iso_space", "epoch_s", "epoch_ms", "epoch_ns")
 
 #: Every field the oracles know how to segment by.
-SEGMENT_FIELDS = ("model", "model_version", "endpoint", "input.country")
+SEGMENT_FIELDS = ("model", "model_version", "endpoint", "status", "error", "input.country")
 
 # The generated logs: two stretches of traffic with a gap that empties whole hours
 # and the whole UTC day 2026-03-10.
@@ -268,6 +268,8 @@ def fact(rec: dict[str, Any]) -> Fact:
         "model": rec.get("model"),
         "model_version": rec.get("model_version"),
         "endpoint": rec.get("endpoint"),
+        "status": int(status),
+        "error": error if error_set else None,
         "input.country": request.get("country") if isinstance(request, dict) else None,
     }
     number = lambda v: None if v is None else float(v)  # noqa: E731
@@ -284,7 +286,7 @@ def sort_key(row: dict[str, Any], by: Sequence[str]) -> tuple:
     """window_start, then the segment values with nulls last."""
     key: list[Any] = [row["window_start"] or datetime.max.replace(tzinfo=UTC)]
     for name in by:
-        key += [row[name] is None, row[name] or ""]
+        key += [row[name] is None, "" if row[name] is None else row[name]]
     return tuple(key)
 
 
@@ -390,6 +392,8 @@ _SEGMENT_SQL = {
     "model": "model",
     "model_version": "model_version",
     "endpoint": "endpoint",
+    "status": "COALESCE(status, CASE WHEN NULLIF(error, '') IS NOT NULL THEN 500 ELSE 200 END)",
+    "error": "NULLIF(error, '')",
     "input.country": "request->>'country'",
 }
 

@@ -40,11 +40,6 @@ ALIGNED_UNTIL = datetime(2026, 3, 9, 0, 0, tzinfo=UTC)
 ALL_FIELDS = ["ts", "request_id", "model", "model_version", "endpoint", "status", "latency_ms", "error",
               "cpu_percent", "memory_mb", "input.country"]
 
-SEGMENT_END_BUG = (
-    "BUG: without --until, a segment's empty windows stop at the segment's own last record "
-    "instead of the end of the range (windows.py: hi = max(window_start) per segment)"
-)
-
 
 @dataclass(frozen=True)
 class Case:
@@ -58,23 +53,18 @@ class Case:
     def spec(self) -> WindowSpec:
         return WindowSpec(every=self.every, by=self.by, since=self.since, until=self.until)
 
-    @property
-    def hits_segment_end_bug(self) -> bool:
-        # Segments ending before the range does only show with windows, segments and no until;
-        # every such case below segments by model (the rare model stops early).
-        return self.every is not None and bool(self.by) and self.until is None
-
 
 CASES = [
     Case("whole"),
     Case("whole-by-model", by=("model",)),
     Case("whole-by-model-version", by=("model", "model_version")),
     Case("whole-by-country", by=("input.country",)),
+    Case("whole-by-status-error", by=("status", "error")),
     Case("whole-since-until-by-endpoint", by=("endpoint",), since=SINCE, until=UNTIL),
     Case("5m", M5),
     Case("5m-by-model", M5, ("model",)),
     Case("5m-by-version-since-until", M5, ("model_version",), SINCE, UNTIL),
-    Case("7m-by-model-country", M7, ("model", "input.country")),
+    Case("7m-by-model", M7, ("model",)),
     Case("1h", H1),
     Case("1h-by-model-version", H1, ("model", "model_version")),
     Case("1h-by-country-since-until", H1, ("input.country",), SINCE, UNTIL),
@@ -83,6 +73,7 @@ CASES = [
     Case("1h-aligned-until-by-version", H1, ("model_version",), SINCE, ALIGNED_UNTIL),
     Case("1d", D1),
     Case("1d-by-model", D1, ("model",)),
+    Case("1d-by-status", D1, ("status",)),
     Case("1d-since-until", D1, (), SINCE, UNTIL),
     Case("1d-wide-range", D1, (), WIDE_SINCE, WIDE_UNTIL),
     Case("1d-wide-range-by-model-version", D1, ("model", "model_version"), WIDE_SINCE, WIDE_UNTIL),
@@ -90,12 +81,8 @@ CASES = [
 ]
 
 
-def _params(cases, *, mark_bug: bool):
-    out = []
-    for case in cases:
-        marks = [pytest.mark.xfail(strict=True, reason=SEGMENT_END_BUG)] if mark_bug and case.hits_segment_end_bug else []
-        out.append(pytest.param(case, id=case.id, marks=marks))
-    return out
+def _params(cases):
+    return [pytest.param(case, id=case.id) for case in cases]
 
 
 class Dataset:
@@ -172,7 +159,7 @@ def test_reader_keeps_every_value(ds):
 # --------------------------------------------------------------------------- oracles vs mlmon
 
 
-@pytest.mark.parametrize("case", _params(CASES, mark_bug=False))
+@pytest.mark.parametrize("case", _params(CASES))
 def test_oracles_agree(ds, case):
     """numpy over the generated values and DuckDB over the file agree (so either may be trusted)."""
     expected = ds.numpy(case)
@@ -182,7 +169,7 @@ def test_oracles_agree(ds, case):
     assert not problems, "DuckDB vs numpy:\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("case", _params(CASES, mark_bug=True))
+@pytest.mark.parametrize("case", _params(CASES))
 def test_metrics_match_oracles(ds, case):
     """Every metric of every (window, segment) row, and the set and order of rows."""
     table = compute_metrics(ds.data.records, case.spec)
@@ -194,38 +181,13 @@ def test_metrics_match_oracles(ds, case):
     _check(rows, ds.duckdb(case), case.by, "DuckDB")
 
 
-@pytest.mark.parametrize("case", _params(CASES, mark_bug=False))
-def test_reported_windows_match_oracles(ds, case):
-    """Weaker than the test above, so it still checks values where the segment-end bug bites:
-    every row mlmon reports is right, and every window with traffic is reported."""
-    table = compute_metrics(ds.data.records, case.spec)
-    rows = table.frame.to_dicts()
-    keys = {(r["window_start"], *(r[b] for b in case.by)) for r in rows}
-    for oracle in (ds.numpy(case), ds.duckdb(case)):
-        busy = [r for r in oracle.rows if r["request_count"] > 0]
-        assert all((r["window_start"], *(r[b] for b in case.by)) in keys for r in busy)
-        reported = od.Expected(oracle.metrics, [r for r in oracle.rows
-                                                if (r["window_start"], *(r[b] for b in case.by)) in keys])
-        _check(rows, reported, case.by, "oracle")
-
-
-def test_segment_end_bug_is_real(ds):
-    """The strict xfails above are about trailing empty windows only: show one precisely."""
-    case = Case("1h-by-model", H1, ("model",))
-    expected = ds.numpy(case)
-    rare = [r for r in expected.rows if r["model"] == "rare"]
-    assert rare[-1]["window_start"] == max(r["window_start"] for r in expected.rows)
-    assert rare[-1]["request_count"] == 0
-    assert rare[0]["window_start"] == datetime(2026, 3, 8, 2, tzinfo=UTC)
-
-
 REPORT_CASES = [c for c in CASES if c.id in (
     "whole-by-model-version", "5m", "1h-by-country-since-until", "1d-wide-range-by-model-version",
     "1h-until-only-by-model", "1d-by-model",
 )]
 
 
-@pytest.mark.parametrize("case", _params(REPORT_CASES, mark_bug=True))
+@pytest.mark.parametrize("case", _params(REPORT_CASES))
 def test_report_json_matches_oracles(ds, case):
     """build_report reads the file itself; its JSON document carries the same numbers."""
     now = datetime(2026, 4, 1, tzinfo=UTC)

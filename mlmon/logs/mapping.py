@@ -37,6 +37,9 @@ TS_UNITS = ("auto", "s", "ms", "us", "ns")
 
 INPUT_PREFIX = "input."
 OUTPUT_PREFIX = "output."
+#: Columns holding the whole request or response object as JSON text (for replay and export).
+RAW_REQUEST = "request"
+RAW_RESPONSE = "response"
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,10 @@ class Mapping:
             return self.inputs + split_path(name[len(INPUT_PREFIX) :])
         if name.startswith(OUTPUT_PREFIX):
             return self.outputs + split_path(name[len(OUTPUT_PREFIX) :])
+        if name == RAW_REQUEST:
+            return self.inputs
+        if name == RAW_RESPONSE:
+            return self.outputs
         return self.fields.get(name)
 
 

@@ -159,7 +159,7 @@ def normalize(raw: pl.DataFrame, mapping: Mapping, keep: list[str] | tuple[str, 
         elif constant:
             exprs.append(pl.lit(constant, pl.String).alias(name))
 
-    exprs.extend(pl.col(n) for n in names if n.startswith(("input.", "output.")))
+    exprs.extend(pl.col(n) for n in names if n.startswith(("input.", "output.")) or n in ("request", "response"))
     exprs.extend(pl.col(n) for n in keep)
     exprs.append(pl.coalesce(reasons).alias(REASON))
     return raw.lazy().select(exprs).collect()

@@ -1,0 +1,88 @@
+"""The replay summary for people: counts, latency before and after, resources, and the first diffs."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from mlmon.redact import redact_obj
+from mlmon.render.escape import printable
+from mlmon.replay.compare import side_by_side
+from mlmon.replay.output import gate_fired, summary_document
+from mlmon.replay.run import ERROR, MATCH, MISMATCH, OUTCOMES, TIMEOUT, ReplayRun
+
+
+def _num(value, fmt: str = "{:,.1f}") -> str:
+    if value is None:
+        return "–"
+    if fmt == "{:,.1f}" and abs(value) < 10:
+        return f"{value:.3f}"
+    return fmt.format(value)
+
+
+def render_replay_json(run: ReplayRun, fail_over: float, show: int) -> str:
+    return json.dumps(summary_document(run, fail_over, show), indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def render_replay_table(run: ReplayRun, fail_over: float, show: int, width: int = 100, color: bool = False) -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=color, no_color=not color, highlight=False,
+                      markup=False, emoji=False)
+    total = len(run.outcomes)
+    failed = gate_fired(run, fail_over)
+    head = Text("FAILED" if failed else "OK", style="bold red" if failed else "bold green")
+    head.append(f": replayed {total:,} request{'s' if total != 1 else ''} against {printable(run.target)} "
+                f"in {run.seconds:.2f}s ({_num(run.throughput_rps)} req/s)")
+    parts = [head]
+    counts = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for col in ("outcome", "requests", "share %"):
+        counts.add_column(col, justify="left" if col == "outcome" else "right")
+    styles = {MATCH: "green", MISMATCH: "red", ERROR: "red", TIMEOUT: "yellow"}
+    for outcome in OUTCOMES:
+        n = run.count(outcome)
+        counts.add_row(Text(outcome, style=styles[outcome] if n else ""), f"{n:,}", f"{(n / total * 100 if total else 0):.2f}")
+    parts.append(counts)
+    lat = run.latencies()
+    latency = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for col in ("latency ms", "p50", "p95", "p99"):
+        latency.add_column(col, justify="left" if col == "latency ms" else "right")
+    for name in ("logged", "replayed"):
+        latency.add_row(name, *(_num(lat[name][p]) for p in ("p50", "p95", "p99")))
+    parts.append(latency)
+    res = run.resources
+    if res.samples:
+        parts.append(Text(f"target resources: CPU mean {_num(res.cpu_percent_mean)}%, max {_num(res.cpu_percent_max)}%, "
+                          f"peak memory {_num(res.memory_mb_max)} MB ({res.samples} samples)"))
+    if run.skipped_without_request:
+        parts.append(Text(f"{run.skipped_without_request:,} logged records had no request body and were skipped.",
+                          style="yellow"))
+    shown = [o for o in run.outcomes if o.outcome == MISMATCH][:show]
+    for o in shown:
+        parts.append(Text(f"mismatch: request {printable(str(o.record.get('request_id')))}", style="bold"))
+        diff = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+        for col in ("field", "logged", "replayed"):
+            diff.add_column(col, overflow="fold")
+        for path, logged, replayed in side_by_side(o.diffs):
+            diff.add_row(Text(printable(path)), Text(printable(_redacted(logged))), Text(printable(_redacted(replayed))))
+        parts.append(diff)
+    errors = [o for o in run.outcomes if o.outcome in (ERROR, TIMEOUT)][:show]
+    for o in errors:
+        parts.append(Text(f"{o.outcome}: request {printable(str(o.record.get('request_id')))}: {printable(o.reply.error or '')}",
+                          style="red"))
+    more = run.count(MISMATCH) - len(shown)
+    if more > 0:
+        parts.append(Text(f"{more:,} more mismatches; --output FILE writes every result.", style="dim"))
+    console.print(Group(*parts))
+    return buffer.getvalue()
+
+
+def _redacted(text: str) -> str:
+    try:
+        return json.dumps(redact_obj(json.loads(text)), ensure_ascii=False)
+    except ValueError:
+        return text

@@ -1,0 +1,82 @@
+"""Compare a replayed response with the logged one, field by field."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Difference:
+    path: str
+    logged: Any
+    replayed: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "logged": None if self.logged is _MISSING else self.logged,
+            "replayed": None if self.replayed is _MISSING else self.replayed,
+            "missing": "replayed" if self.replayed is _MISSING else "logged" if self.logged is _MISSING else None,
+        }
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Numbers match when ``|a - b| <= atol + rtol * |b|`` (numpy.isclose); ``ignore`` paths are skipped."""
+
+    rtol: float = 1e-9
+    atol: float = 0.0
+    ignore: tuple[str, ...] = ()
+
+    def ignored(self, path: str) -> bool:
+        return any(path == p or path.startswith(p + ".") or path.startswith(p + "[") for p in self.ignore)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def differences(logged: Any, replayed: Any, tolerance: Tolerance = Tolerance(), path: str = "") -> list[Difference]:
+    """Every place where the replayed value differs from the logged one (empty: they match)."""
+    if path and tolerance.ignored(path):
+        return []
+    if isinstance(logged, dict) and isinstance(replayed, dict):
+        out: list[Difference] = []
+        for key in list(logged) + [k for k in replayed if k not in logged]:
+            sub = f"{path}.{key}" if path else str(key)
+            out.extend(differences(logged.get(key, _MISSING), replayed.get(key, _MISSING), tolerance, sub))
+        return out
+    if isinstance(logged, list) and isinstance(replayed, list):
+        if len(logged) != len(replayed):
+            return [Difference(path or "$", logged, replayed)]
+        out = []
+        for i, (a, b) in enumerate(zip(logged, replayed)):
+            out.extend(differences(a, b, tolerance, f"{path}[{i}]"))
+        return out
+    if logged is _MISSING or replayed is _MISSING:
+        if tolerance.ignored(path):
+            return []
+        return [Difference(path, logged, replayed)]
+    if _is_number(logged) and _is_number(replayed):
+        if math.isnan(logged) and math.isnan(replayed):
+            return []
+        if abs(logged - replayed) <= tolerance.atol + tolerance.rtol * abs(replayed):
+            return []
+        return [Difference(path or "$", logged, replayed)]
+    if logged == replayed and type(logged) is type(replayed):
+        return []
+    return [Difference(path or "$", logged, replayed)]
+
+
+def side_by_side(diffs: Iterable[Difference]) -> list[tuple[str, str, str]]:
+    """(path, logged, replayed) rows as text, for people."""
+    import json
+
+    def show(value: Any) -> str:
+        return "(missing)" if value is _MISSING else json.dumps(value, ensure_ascii=False)
+
+    return [(d.path, show(d.logged), show(d.replayed)) for d in diffs]

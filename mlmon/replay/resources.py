@@ -1,0 +1,79 @@
+"""Sample the CPU and memory of the model's processes (and their children) about ten times a second."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import psutil
+
+
+@dataclass
+class ResourceStats:
+    samples: int = 0
+    cpu_percent_mean: float | None = None
+    cpu_percent_max: float | None = None
+    memory_mb_max: float | None = None
+
+    def to_dict(self) -> dict:
+        return {"samples": self.samples, "cpu_percent_mean": self.cpu_percent_mean,
+                "cpu_percent_max": self.cpu_percent_max, "memory_mb_max": self.memory_mb_max}
+
+
+class ResourceSampler:
+    """A background thread summing CPU% and RSS over a process tree; ``stop()`` returns the stats."""
+
+    def __init__(self, pids: Callable[[], list[int]], interval: float = 0.1):
+        self._pids = pids
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mlmon-resources", daemon=True)
+        self._cpu: list[float] = []
+        self._rss: list[float] = []
+        self._procs: dict[int, psutil.Process] = {}
+
+    def _tree(self) -> list[psutil.Process]:
+        found = []
+        for pid in self._pids():
+            try:
+                root = self._procs.get(pid) or psutil.Process(pid)
+                self._procs[pid] = root
+                found.append(root)
+                for child in root.children(recursive=True):
+                    found.append(self._procs.setdefault(child.pid, child))
+            except psutil.Error:
+                continue
+        return found
+
+    def _run(self) -> None:
+        for proc in self._tree():
+            try:
+                proc.cpu_percent(None)  # the first call only sets the baseline
+            except psutil.Error:
+                pass
+        while not self._stop.wait(self.interval):
+            cpu = rss = 0.0
+            seen = False
+            for proc in self._tree():
+                try:
+                    with proc.oneshot():
+                        cpu += proc.cpu_percent(None)
+                        rss += proc.memory_info().rss
+                    seen = True
+                except psutil.Error:
+                    continue
+            if seen:
+                self._cpu.append(cpu)
+                self._rss.append(rss / (1024 * 1024))
+
+    def start(self) -> "ResourceSampler":
+        self._thread.start()
+        return self
+
+    def stop(self) -> ResourceStats:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        if not self._cpu:
+            return ResourceStats()
+        return ResourceStats(len(self._cpu), sum(self._cpu) / len(self._cpu), max(self._cpu), max(self._rss))

@@ -1,0 +1,188 @@
+"""Send the chosen requests to the target at the chosen pace, and classify each answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import polars as pl
+
+from mlmon.replay.compare import Difference, Tolerance, differences
+from mlmon.replay.resources import ResourceSampler, ResourceStats
+from mlmon.replay.targets import CallableTarget, Reply, SetupError, Target
+
+MATCH, MISMATCH, ERROR, TIMEOUT = "match", "mismatch", "error", "timeout"
+OUTCOMES = (MATCH, MISMATCH, ERROR, TIMEOUT)
+
+
+@dataclass(frozen=True)
+class Pace:
+    concurrency: int = 1
+    rate: float | None = None  # requests per second, overall
+    speed: float | None = None  # logged inter-arrival times divided by this
+    timeout: float = 10.0
+
+
+@dataclass
+class Outcome:
+    """One replayed request: what was logged, what came back, and the verdict."""
+
+    record: dict[str, Any]
+    payload: Any
+    reply: Reply
+    latency_ms: float
+    sent_at: datetime
+    outcome: str
+    diffs: list[Difference] = field(default_factory=list)
+
+
+@dataclass
+class ReplayRun:
+    target: str
+    outcomes: list[Outcome]
+    seconds: float
+    resources: ResourceStats
+    skipped_without_request: int = 0
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for o in self.outcomes if o.outcome == outcome)
+
+    def rate(self, *outcomes: str) -> float:
+        total = len(self.outcomes)
+        return sum(self.count(o) for o in outcomes) / total if total else 0.0
+
+    @property
+    def throughput_rps(self) -> float | None:
+        return len(self.outcomes) / self.seconds if self.seconds > 0 else None
+
+    def latencies(self) -> dict[str, dict[str, float | None]]:
+        """p50/p95/p99 of logged and replayed latency (linear interpolation, as numpy.percentile)."""
+        frame = pl.DataFrame(
+            {"logged": [o.record.get("latency_ms") for o in self.outcomes], "replayed": [o.latency_ms for o in self.outcomes]},
+            schema={"logged": pl.Float64, "replayed": pl.Float64},
+        )
+        out = {}
+        for column in ("logged", "replayed"):
+            out[column] = {f"p{q}": frame[column].quantile(q / 100, interpolation="linear") for q in (50, 95, 99)}
+        return out
+
+
+def classify(record: dict[str, Any], reply: Reply, tolerance: Tolerance) -> tuple[str, list[Difference]]:
+    if reply.timed_out:
+        return TIMEOUT, []
+    if reply.error is not None:
+        return ERROR, []
+    logged = record.get("response")
+    if logged is None:
+        original = record.get("error") or f"status {record.get('status')}"
+        return MISMATCH, [Difference("$", {"error": original}, reply.response)]
+    diffs = differences(logged, reply.response, tolerance)
+    return (MATCH if not diffs else MISMATCH), diffs
+
+
+def _records(frame: pl.DataFrame) -> tuple[list[dict[str, Any]], int]:
+    rows = []
+    skipped = 0
+    for row in frame.iter_rows(named=True):  # one row per replayed request: each is sent anyway
+        if row.get("request") is None:
+            skipped += 1
+            continue
+        row = dict(row)
+        row["payload"] = json.loads(row["request"])
+        row["response"] = json.loads(row["response"]) if row.get("response") is not None else None
+        rows.append(row)
+    return rows, skipped
+
+
+def _offsets(rows: list[dict[str, Any]], pace: Pace) -> list[float] | None:
+    if pace.speed:
+        first = rows[0]["ts"]
+        return [(r["ts"] - first).total_seconds() / pace.speed for r in rows]
+    if pace.rate:
+        return [i / pace.rate for i in range(len(rows))]
+    return None
+
+
+def replay(
+    frame: pl.DataFrame,
+    target: Target,
+    pace: Pace = Pace(),
+    tolerance: Tolerance = Tolerance(),
+    on_done: Callable[[int, int], Any] | None = None,
+) -> ReplayRun:
+    """Replay every request of ``frame`` (from ``select_requests``) against ``target``."""
+    rows, skipped = _records(frame)
+    sampler = ResourceSampler(target.pids)
+    started = time.perf_counter()
+    if isinstance(target, CallableTarget) and not target.is_async and pace.concurrency == 1 and not (pace.rate or pace.speed):
+        sampler.start()
+        outcomes = _replay_sync(rows, target, tolerance, on_done)
+    else:
+        outcomes = asyncio.run(_replay_async(rows, target, pace, tolerance, sampler, on_done))
+    seconds = time.perf_counter() - started
+    return ReplayRun(target.name, outcomes, seconds, sampler.stop(), skipped)
+
+
+def _replay_sync(rows, target: CallableTarget, tolerance: Tolerance, on_done) -> list[Outcome]:
+    # The plain loop: an in-process model at concurrency 1 pays no event-loop cost per call.
+    out = []
+    clock = time.perf_counter
+    for i, row in enumerate(rows):
+        sent_at = datetime.now(timezone.utc)
+        t0 = clock()
+        reply = target.call_sync(row["payload"])
+        latency = (clock() - t0) * 1000
+        verdict, diffs = classify(row, reply, tolerance)
+        out.append(Outcome(row, row["payload"], reply, latency, sent_at, verdict, diffs))
+        if on_done is not None:
+            on_done(i + 1, len(rows))
+    return out
+
+
+async def _replay_async(rows, target: Target, pace: Pace, tolerance: Tolerance, sampler: ResourceSampler,
+                        on_done) -> list[Outcome]:
+    await target.start()
+    sampler.start()
+    results: list[Outcome | None] = [None] * len(rows)
+    offsets = _offsets(rows, pace) if rows else None
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    position = 0
+    done = 0
+    failure: list[BaseException] = []
+
+    async def worker() -> None:
+        nonlocal position, done
+        while position < len(rows) and not failure:
+            i = position
+            position += 1
+            if offsets is not None:
+                delay = start + offsets[i] - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            row = rows[i]
+            sent_at = datetime.now(timezone.utc)
+            t0 = time.perf_counter()
+            try:
+                reply = await target.send(row["payload"], pace.timeout)
+            except SetupError as exc:
+                failure.append(exc)
+                return
+            latency = (time.perf_counter() - t0) * 1000
+            verdict, diffs = classify(row, reply, tolerance)
+            results[i] = Outcome(row, row["payload"], reply, latency, sent_at, verdict, diffs)
+            done += 1
+            if on_done is not None:
+                on_done(done, len(rows))
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(max(1, pace.concurrency))))
+    finally:
+        await target.close()
+    if failure:
+        raise failure[0]
+    return [r for r in results if r is not None]

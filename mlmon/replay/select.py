@@ -1,0 +1,106 @@
+"""Choose the logged requests to replay: by id, time, expression, sample, or the windows where an alert fired."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Sequence
+
+import polars as pl
+
+from mlmon.errors import UsageError
+from mlmon.expr import compile_expr, names, parse
+from mlmon.logs.mapping import INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
+from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, read_logs
+from mlmon.metrics.windows import WINDOW_START, window_floor
+from mlmon.rules.evaluate import FIRING, evaluate_rule, record_fields
+from mlmon.rules.model import RuleSet
+
+REPLAY_FIELDS = ["ts", "request_id", "model", "model_version", "endpoint", "status", "latency_ms", "error",
+                 RAW_REQUEST, RAW_RESPONSE]
+
+
+@dataclass(frozen=True)
+class Selection:
+    request_ids: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    where: str | None = None
+    limit: int | None = None
+    sample: int | None = None
+    seed: int = 0
+    alert: str | None = None
+    ruleset: RuleSet | None = None
+
+
+def _io_field(name: str) -> bool:
+    return name.startswith((INPUT_PREFIX, OUTPUT_PREFIX))
+
+
+def derive_io_fields(frame: pl.DataFrame, wanted: Sequence[str]) -> pl.DataFrame:
+    """Add ``input.x`` / ``output.x`` columns taken from the raw request and response JSON text."""
+    exprs = []
+    for name in dict.fromkeys(wanted):
+        if not _io_field(name) or name in frame.columns:
+            continue
+        prefix, _, rest = name.partition(".")
+        source = RAW_REQUEST if prefix == "input" else RAW_RESPONSE
+        path = "$" + "".join(f"['{p}']" for p in rest.split("."))
+        exprs.append(pl.col(source).str.json_path_match(path).alias(name))
+    return frame.with_columns(exprs) if exprs else frame
+
+
+def select_requests(
+    inputs: Sequence[str],
+    mapping: Mapping,
+    selection: Selection,
+    *,
+    strict: bool = False,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    progress=None,
+) -> tuple[pl.DataFrame, LogData]:
+    """The records to replay, in logged order, each with its request and response as JSON text."""
+    where = parse(selection.where) if selection.where else None
+    rule = None
+    if selection.alert:
+        if selection.ruleset is None:
+            raise UsageError("--alert needs --rules FILE")
+        matches = [r for r in selection.ruleset.rules if r.name == selection.alert]
+        if not matches:
+            known = ", ".join(r.name for r in selection.ruleset.rules)
+            raise UsageError(f"no rule named {selection.alert!r} in {selection.ruleset.path}", f"Rules: {known}.")
+        rule = matches[0]
+    wanted = list(REPLAY_FIELDS)
+    if where is not None:
+        wanted += [n.name for n in names(where)]
+    if rule is not None:
+        wanted += record_fields(type(selection.ruleset)(selection.ruleset.path, (rule,)))  # type: ignore[misc]
+    to_read = [n for n in dict.fromkeys(wanted) if not _io_field(n)]
+    data = read_logs(inputs, mapping, to_read, strict=strict, max_line_bytes=max_line_bytes, progress=progress)
+    frame = derive_io_fields(data.records, wanted)
+    if selection.since is not None:
+        frame = frame.filter(pl.col("ts") >= selection.since)
+    if selection.until is not None:
+        frame = frame.filter(pl.col("ts") < selection.until)
+    if selection.request_ids:
+        frame = frame.filter(pl.col("request_id").is_in(list(selection.request_ids)))
+    if where is not None:
+        frame = frame.filter(compile_expr(where, dict(frame.schema)))
+    if rule is not None:
+        frame = _in_firing_windows(frame, rule, selection)
+    frame = frame.sort("ts", maintain_order=True)
+    if selection.sample is not None and selection.sample < frame.height:
+        frame = frame.sample(n=selection.sample, seed=selection.seed).sort("ts", maintain_order=True)
+    if selection.limit is not None:
+        frame = frame.head(selection.limit)
+    return frame, data
+
+
+def _in_firing_windows(frame: pl.DataFrame, rule, selection: Selection) -> pl.DataFrame:
+    outcome = evaluate_rule(frame, rule, selection.since, selection.until)
+    keys = [WINDOW_START, *rule.by]
+    firing = outcome.windows.filter(pl.col("state") == FIRING).select(keys).unique()
+    if rule.where is not None:
+        frame = frame.filter(compile_expr(rule.where, dict(frame.schema)))
+    frame = frame.with_columns(window_floor(pl.col("ts"), rule.every).alias(WINDOW_START))
+    return frame.join(firing, on=keys, how="semi", nulls_equal=True).drop(WINDOW_START)

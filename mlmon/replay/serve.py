@@ -1,0 +1,63 @@
+"""``--serve CMD``: start the model server, wait until it accepts connections, stop it afterwards."""
+
+from __future__ import annotations
+
+import shlex
+import socket
+import subprocess
+import time
+from urllib.parse import urlparse
+
+from mlmon.replay.targets import SetupError
+
+
+def host_port(url: str) -> tuple[str, int]:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise SetupError(f"--target {url!r} is not an http:// or https:// URL")
+    return parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+def accepts(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class Server:
+    """A server process started by mlmon for the duration of a replay."""
+
+    def __init__(self, command: str, url: str, wait: float = 30.0):
+        self.command = command
+        self.host, self.port = host_port(url)
+        self.wait = wait
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> int:
+        try:
+            self.proc = subprocess.Popen(shlex.split(self.command), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        except (OSError, ValueError) as exc:
+            raise SetupError(f"cannot start --serve {self.command!r}: {exc}") from None
+        deadline = time.monotonic() + self.wait
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = (self.proc.stderr.read() or b"").decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+                raise SetupError(f"--serve {self.command!r} exited with code {self.proc.returncode}"
+                                 + (f": {err[0]}" if err[0] else ""))
+            if accepts(self.host, self.port, 0.2):
+                return self.proc.pid
+            time.sleep(0.05)
+        self.stop()
+        raise SetupError(f"--serve {self.command!r} did not accept connections on {self.host}:{self.port} "
+                         f"within {self.wait:g}s", "Check that it listens on the --target's port.")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -1,0 +1,111 @@
+"""One replay from start to end: choose requests, set up the target (and its server), send, stop."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import polars as pl
+
+from mlmon.errors import UsageError
+from mlmon.logs.mapping import Mapping
+from mlmon.redact import redact_obj
+from mlmon.replay.compare import Tolerance
+from mlmon.replay.run import Pace, ReplayRun, replay
+from mlmon.replay.select import Selection, select_requests
+from mlmon.replay.serve import Server, accepts, host_port
+from mlmon.replay.targets import CallableTarget, CommandTarget, HttpTarget, SetupError, Target
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """Exactly one of url, model, command; headers, pid and serve go with url."""
+
+    url: str | None = None
+    model: str | None = None
+    command: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    pid: int | None = None
+    serve: str | None = None
+
+    def check(self) -> None:
+        given = [n for n, v in (("--target", self.url), ("--model", self.model), ("--command", self.command)) if v]
+        if len(given) != 1:
+            raise UsageError("name exactly one target: --target URL, --model module:function or --command CMD",
+                             "Replay sends only to the target you name.")
+        if (self.pid or self.serve) and not self.url:
+            raise UsageError("--pid and --serve go with --target URL")
+        if self.pid and self.serve:
+            raise UsageError("use either --pid or --serve, not both")
+
+    def describe(self) -> str:
+        return self.url or self.model or self.command or ""
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise UsageError(f"header {text!r} needs the form 'Name: value'")
+    return name.strip(), value.strip()
+
+
+def dry_run_lines(frame: pl.DataFrame, spec: TargetSpec) -> list[str]:
+    """What would be sent, one JSON line per request, secrets redacted. Nothing is sent."""
+    lines = []
+    headers = {"Content-Type": "application/json", **dict(spec.headers)} if spec.url else None
+    for row in frame.iter_rows(named=True):
+        if row.get("request") is None:
+            continue
+        entry: dict[str, Any] = {"request_id": row.get("request_id"), "target": spec.describe()}
+        if headers is not None:
+            entry["method"] = "POST"
+            entry["headers"] = redact_obj(headers)
+        entry["body"] = redact_obj(json.loads(row["request"]))
+        lines.append(json.dumps(entry, ensure_ascii=False))
+    return lines
+
+
+def run_replay(
+    inputs: Sequence[str],
+    *,
+    mapping: Mapping,
+    selection: Selection,
+    target: TargetSpec,
+    pace: Pace,
+    tolerance: Tolerance,
+    dry_run: bool = False,
+    strict: bool = False,
+    progress=None,
+    on_done: Callable[[int, int], Any] | None = None,
+) -> tuple[ReplayRun | None, pl.DataFrame]:
+    """Select and replay; with ``dry_run``, only select (the caller prints ``dry_run_lines``)."""
+    target.check()
+    if pace.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if pace.rate and pace.speed:
+        raise UsageError("use either --rate or --speed, not both")
+    frame, _ = select_requests(inputs, mapping, selection, strict=strict, progress=progress)
+    if dry_run:
+        return None, frame
+    server = None
+    try:
+        built: Target
+        if target.url:
+            host, port = host_port(target.url)
+            pid = target.pid
+            if target.serve:
+                server = Server(target.serve, target.url)
+                pid = server.start()
+            elif not accepts(host, port, timeout=2.0):
+                raise SetupError(f"cannot connect to {host}:{port} for --target {target.url}",
+                                 "Start the model server first, or let mlmon start it with --serve CMD.")
+            built = HttpTarget(target.url, dict(target.headers), pace.concurrency, pid)
+        elif target.model:
+            built = CallableTarget(target.model)
+        else:
+            built = CommandTarget(target.command or "")
+        return replay(frame, built, pace, tolerance, on_done), frame
+    finally:
+        if server is not None:
+            server.stop()
