@@ -191,10 +191,6 @@ def test_segments_run_to_until_even_when_silent(tmp_path):
     assert [r["throughput_rps"] for r in rows] == pytest.approx([1 / 3600, 0, 1 / 3600, 0, 0], rel=1e-9)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "BUG: WindowSpec with since/until as aware datetimes in a non-UTC zone raises TypeError in "
-    "windows._windowed (pl.lit(_floor(since), Datetime('us','UTC'))) when every is set; "
-    "the whole-range path accepts the same values"))
 def test_since_until_in_another_time_zone_mean_the_same_instants(tmp_path):
     records = [{"ts": "2026-03-08T10:14:00Z"}, {"ts": "2026-03-08T10:20:00Z"}, {"ts": "2026-03-08T11:40:00Z"}]
     since, until = t("2026-03-08T10:15:00Z"), t("2026-03-08T11:30:00Z")

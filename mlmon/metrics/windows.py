@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import polars as pl
 
@@ -22,6 +22,13 @@ class WindowSpec:
     by: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        # Any time zone means the same instant; the frame's times are UTC.
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is not None:
+                object.__setattr__(self, name, value.astimezone(timezone.utc))
 
 
 @dataclass

@@ -1,0 +1,153 @@
+"""A reference distribution per field, from raw data or from a saved profile.
+
+Raw data keeps every numeric value (sorted), so KS and Wasserstein are exact; a profile
+keeps 10 quantile bins plus 1,001 quantiles, so they are close approximations.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from mlmon import __version__
+from mlmon.atomic import write_text_atomic
+from mlmon.errors import ConfigError
+from mlmon.logs.fields import io_field_names, is_numeric
+from mlmon.timeparse import iso
+
+PROFILE_FORMAT = "mlmon-profile"
+PROFILE_VERSION = 1
+PSI_BINS = 10
+PROFILE_QUANTILES = 1001
+
+
+@dataclass
+class FieldReference:
+    name: str
+    kind: str  # "numeric" or "categorical"
+    count: int  # non-null values
+    nulls: int
+    #: numeric: the sorted values (raw) or 1,001 quantiles (profile)
+    values: pl.Series | None = None
+    exact: bool = True
+    minimum: float | None = None
+    maximum: float | None = None
+    mean: float | None = None
+    std: float | None = None  # population standard deviation (ddof 0)
+    #: numeric: inner edges of the 10 quantile bins and the share of values in each bin
+    edges: list[float] = field(default_factory=list)
+    bin_counts: list[int] = field(default_factory=list)
+    #: categorical: value -> count
+    frequencies: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def null_rate(self) -> float:
+        total = self.count + self.nulls
+        return self.nulls / total if total else 0.0
+
+
+@dataclass
+class Reference:
+    rows: int
+    fields: dict[str, FieldReference]
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+def bin_index(values: pl.Series, edges: list[float]) -> pl.Series:
+    """Which of the len(edges)+1 bins each value falls in: bins are (-inf, e1], (e1, e2], ..., (ek, inf)."""
+    return pl.Series(edges, dtype=pl.Float64).search_sorted(values.cast(pl.Float64), side="left")
+
+
+def _numeric_reference(name: str, series: pl.Series) -> FieldReference:
+    values = series.cast(pl.Float64).drop_nulls().drop_nans().sort()
+    nulls = series.len() - values.len()
+    ref = FieldReference(name, "numeric", values.len(), nulls, values, True)
+    if values.len():
+        ref.minimum, ref.maximum = values[0], values[-1]
+        ref.mean = values.mean()
+        ref.std = values.std(ddof=0)
+        qs = [i / PSI_BINS for i in range(1, PSI_BINS)]
+        ref.edges = [values.quantile(q, interpolation="linear") for q in qs]
+        idx = bin_index(values, ref.edges)
+        counts = idx.value_counts()
+        by_bin = dict(zip(counts[idx.name].to_list(), counts["count"].to_list()))
+        ref.bin_counts = [int(by_bin.get(i, 0)) for i in range(PSI_BINS)]
+    return ref
+
+
+def _categorical_reference(name: str, series: pl.Series) -> FieldReference:
+    text = series.cast(pl.String)
+    counts = text.drop_nulls().value_counts()
+    freq = dict(zip(counts[text.name].to_list(), (int(c) for c in counts["count"].to_list())))
+    return FieldReference(name, "categorical", int(text.len() - text.null_count()), int(text.null_count()),
+                          frequencies=dict(sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))))
+
+
+def reference_from_frame(frame: pl.DataFrame, source: dict[str, Any] | None = None) -> Reference:
+    """The reference of every ``input.*``/``output.*`` column of ``frame``."""
+    fields = {}
+    for name in io_field_names(frame):
+        series = frame.get_column(name)
+        if series.dtype == pl.Null:
+            continue
+        if is_numeric(series.dtype):
+            fields[name] = _numeric_reference(name, series)
+        else:
+            fields[name] = _categorical_reference(name, series)
+    return Reference(frame.height, fields, source or {})
+
+
+# --- profiles -----------------------------------------------------------------------
+
+
+def profile_document(reference: Reference, created: datetime) -> dict[str, Any]:
+    """A compact, human-readable, versioned profile of the reference."""
+    fields = {}
+    for name, ref in reference.fields.items():
+        doc: dict[str, Any] = {"type": ref.kind, "count": ref.count, "nulls": ref.nulls, "null_rate": ref.null_rate}
+        if ref.kind == "numeric":
+            quantiles = []
+            if ref.values is not None and ref.values.len():
+                step = PROFILE_QUANTILES - 1
+                quantiles = [ref.values.quantile(i / step, interpolation="linear") for i in range(PROFILE_QUANTILES)] \
+                    if ref.exact else ref.values.to_list()
+            doc.update({"min": ref.minimum, "max": ref.maximum, "mean": ref.mean, "std": ref.std,
+                        "bins": {"edges": ref.edges, "counts": ref.bin_counts}, "quantiles": quantiles})
+        else:
+            doc["frequencies"] = ref.frequencies
+        fields[name] = doc
+    return {"format": PROFILE_FORMAT, "version": PROFILE_VERSION, "mlmon_version": __version__,
+            "created_at": iso(created), "rows": reference.rows, "source": reference.source, "fields": fields}
+
+
+def save_profile(reference: Reference, path: str | Path, created: datetime) -> None:
+    write_text_atomic(path, json.dumps(profile_document(reference, created), indent=1, ensure_ascii=False) + "\n")
+
+
+def reference_from_profile(doc: dict[str, Any], name: str) -> Reference:
+    if not isinstance(doc, dict) or doc.get("format") != PROFILE_FORMAT:
+        raise ConfigError(f"{name} is not an mlmon baseline profile", "Create one with 'mlmon baseline save'.")
+    if doc.get("version") != PROFILE_VERSION:
+        raise ConfigError(f"{name} is a version {doc.get('version')} profile; this mlmon reads version {PROFILE_VERSION}",
+                          "Save the baseline again with this version of mlmon.")
+    fields = {}
+    try:
+        for fname, f in doc["fields"].items():
+            if f["type"] == "numeric":
+                q = pl.Series(f.get("quantiles") or [], dtype=pl.Float64)
+                fields[fname] = FieldReference(
+                    fname, "numeric", int(f["count"]), int(f["nulls"]), q, False, f.get("min"), f.get("max"),
+                    f.get("mean"), f.get("std"), list(f["bins"]["edges"]), [int(c) for c in f["bins"]["counts"]],
+                )
+            else:
+                fields[fname] = FieldReference(fname, "categorical", int(f["count"]), int(f["nulls"]),
+                                               frequencies={str(k): int(v) for k, v in f["frequencies"].items()})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"baseline profile {name} is damaged ({type(exc).__name__}: {exc})",
+                          "Save it again with 'mlmon baseline save'.") from None
+    return Reference(int(doc.get("rows", 0)), fields, doc.get("source") or {})

@@ -1,0 +1,389 @@
+"""``mlmon check``: exit codes through the installed entry point, cron state, and golden files per format.
+
+The fixture is the shipped example: rules.example.yaml over sample_logs/*.jsonl.gz, which fires
+on the scripted incident (churn v2 errors at 2026-11-26 14:00 UTC, slow p95 from 15:00).
+Golden files live in tests/golden/check.*; to accept a deliberate change, run
+``MLMON_UPDATE_GOLDEN=1 pytest tests/test_check_cli.py``.
+"""
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import ROOT, SAMPLE_LOGS, record, write_jsonl
+from mlmon.cli import app
+from mlmon.rules import state as state_mod
+
+MLMON = str(Path(sys.executable).parent / "mlmon")
+LOGS = [str(p) for p in sorted(SAMPLE_LOGS.glob("*.jsonl.gz"))]
+RULES = str(ROOT / "rules.example.yaml")
+NOW = "2026-11-27T00:00:00Z"
+GOLDEN = Path(__file__).parent / "golden"
+SPIKE = "churn-error-spike{model=churn,model_version=v2}"
+SLOW = "slow-p95{model=churn,model_version=v2}"
+RATIO = "latency-tail-ratio{model_version=v2}"
+runner = CliRunner()
+
+
+def run(*args, env=None):
+    """The installed ``mlmon`` in a subprocess, as cron or CI runs it."""
+    full_env = {**os.environ, "COLUMNS": "80", **(env or {})}
+    full_env.pop("FORCE_COLOR", None)
+    full_env.pop("GITHUB_STEP_SUMMARY", None)
+    return subprocess.run([MLMON, *args], capture_output=True, text=True, env=full_env, timeout=120)
+
+
+def invoke(*args, env=None):
+    """``mlmon`` in this process (faster), for the many runs of the state tests."""
+    return runner.invoke(app, list(args), env={"COLUMNS": "80", "FORCE_COLOR": None, "GITHUB_STEP_SUMMARY": None,
+                                               **(env or {})})
+
+
+def check_args(*extra):
+    return ["check", *LOGS, "--rules", RULES, *extra]
+
+
+def transitions(stderr: str) -> list[tuple[str, str]]:
+    """The ``mlmon: KIND: KEY`` lines a table-format run with --state prints."""
+    out = []
+    for line in stderr.splitlines():
+        parts = line.split(": ", 2)
+        if len(parts) == 3 and parts[0] == "mlmon" and parts[1] in ("firing", "still_firing", "resolved"):
+            out.append((parts[1], parts[2]))
+    return out
+
+
+def golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("MLMON_UPDATE_GOLDEN") or not path.exists():
+        path.write_text(text, encoding="utf-8")
+        if not os.environ.get("MLMON_UPDATE_GOLDEN"):
+            pytest.fail(f"created {path}; review it and run again")
+    assert text == path.read_text(encoding="utf-8")
+
+
+# --- exit codes through the entry point -----------------------------------------------
+
+
+def test_alerts_fire_on_the_sample_incident_exit_1():
+    proc = run(*check_args("--now", NOW))
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == ""
+    assert proc.stdout.startswith("FIRING: 3 alerts from 4 rules (gate: warning and above)")
+    golden("check.table80.txt", proc.stdout)
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 80
+
+
+def test_fail_on_critical_ignores_warnings_exit_0():
+    # From 15:00 on, only the warning (slow p95) and the info rule fire: the critical error spike was at 14:00.
+    args = check_args("--now", NOW, "--since", "2026-11-26T15:00:00Z", "--format", "json")
+    with ThreadPoolExecutor(3) as pool:
+        default, critical, info = pool.map(lambda extra: run(*args, *extra),
+                                           [[], ["--fail-on", "critical"], ["--fail-on", "info"]])
+    assert default.returncode == 1, default.stderr
+    assert critical.returncode == 0, critical.stderr
+    assert info.returncode == 1, info.stderr
+    doc = json.loads(critical.stdout)
+    assert doc["status"] == "ok" and doc["fail_on"] == "critical"
+    assert sorted(a["severity"] for a in doc["alerts"]) == ["info", "warning"]
+    assert json.loads(default.stdout)["status"] == "firing"
+
+
+def test_fail_on_critical_fires_on_a_critical_alert_that_is_no_longer_active():
+    result = invoke(*check_args("--now", NOW, "--fail-on", "critical", "--format", "json"))
+    assert result.exit_code == 1
+    spike = [a for a in json.loads(result.stdout)["alerts"] if a["severity"] == "critical"]
+    assert len(spike) == 1 and spike[0]["active"] is False  # the gate counts any window of the range
+
+
+def test_no_alerts_exit_0():
+    proc = run(*check_args("--now", NOW, "--until", "2026-11-26T00:00:00Z"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "OK: 0 alerts from 4 rules (gate: warning and above)\n"
+    assert proc.stderr == ""
+
+
+@pytest.fixture(scope="module")
+def tiny_log(tmp_path_factory):
+    return str(write_jsonl(tmp_path_factory.mktemp("logs") / "tiny.jsonl", [record()]))
+
+
+def test_usage_config_and_input_errors_exit_2(tmp_path, tiny_log):
+    bad_lines = str(SAMPLE_LOGS / "bad_lines.jsonl")
+    cases = {
+        "bad --now": (["check", tiny_log, "--rules", RULES, "--now", "soon"], "--now 'soon' is neither an ISO time"),
+        "bad --since": (["check", tiny_log, "--rules", RULES, "--since", "yesterday"], "--since 'yesterday'"),
+        "since after until": (["check", tiny_log, "--rules", RULES, "--since", "2026-11-28", "--until", "2026-11-27"],
+                              "--since must be earlier than --until"),
+        "bad --repeat-interval": (["check", tiny_log, "--rules", RULES, "--repeat-interval", "often"],
+                                  "--repeat-interval 'often' is not a duration"),
+        "notify without state": (["check", tiny_log, "--rules", RULES, "--notify", "http://127.0.0.1:9/x"],
+                                 "--notify and --notify-command need --state"),
+        "missing logs": (["check", str(tmp_path / "nope.jsonl"), "--rules", RULES], "nope.jsonl"),
+        "missing rules": (["check", tiny_log, "--rules", str(tmp_path / "r.yaml")], "r.yaml does not exist"),
+        "bad --fail-on": (["check", tiny_log, "--rules", RULES, "--fail-on", "error"], "Invalid value"),
+        "bad --format": (["check", tiny_log, "--rules", RULES, "--format", "xml"], "Invalid value"),
+        "no --rules": (["check", tiny_log], "Missing option"),
+        "strict on a bad line": (["check", bad_lines, "--rules", RULES, "--strict"], "bad log line"),
+        "state in a missing directory": (["check", tiny_log, "--rules", RULES, "--state", str(tmp_path / "no" / "s.json")],
+                                         "cannot create lock file"),
+    }
+    with ThreadPoolExecutor(4) as pool:
+        procs = dict(zip(cases, pool.map(lambda args: run(*args), [a for a, _ in cases.values()])))
+    for name, (_, message) in cases.items():
+        proc = procs[name]
+        assert proc.returncode == 2, (name, proc.returncode, proc.stderr)
+        assert message in proc.stderr, (name, proc.stderr)
+        assert "Traceback" not in proc.stderr, name
+        assert proc.stdout == "", name
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: an expression that passes 'rules validate' can crash check with a Polars "
+                   "traceback and exit 1 (the 'alerts fired' code, so CI reads a crash as a gate): "
+                   "expr 'latency_p95_ms in [100, 200]' -> InvalidOperationError: 'is_in' cannot check for Float64 "
+                   "values in List(Int64) data")
+def test_an_expression_that_validates_never_crashes_check(tmp_path, tiny_log):
+    rules = tmp_path / "in.yaml"
+    rules.write_text("rules:\n  - name: r\n    expr: latency_p95_ms in [100, 200]\n")
+    assert run("rules", "validate", str(rules)).returncode == 0
+    proc = run("check", tiny_log, "--rules", str(rules))
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 0, proc.stderr
+
+
+# --- golden files, one per format -----------------------------------------------------
+
+FORMATS = {"json": "check.json", "junit": "check.junit.xml", "markdown": "check.md", "github": "check.github.txt"}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_golden(fmt):
+    result = invoke(*check_args("--now", NOW, "--format", fmt))
+    assert result.exit_code == 1, result.output
+    golden(FORMATS[fmt], result.stdout)
+
+
+def test_golden_table_in_process_matches_the_entry_point():
+    result = invoke(*check_args("--now", NOW))
+    assert result.exit_code == 1
+    golden("check.table80.txt", result.stdout)
+
+
+def test_json_document():
+    doc = json.loads((GOLDEN / "check.json").read_text())
+    assert list(doc) == ["status", "fail_on", "generated_at", "rules_evaluated", "alerts"]
+    assert doc["generated_at"] == NOW and doc["rules_evaluated"] == 4 and doc["status"] == "firing"
+    keys = [a["rule"] for a in doc["alerts"]]
+    assert keys == ["churn-error-spike", "slow-p95", "latency-tail-ratio"]
+    spike, slow, ratio = doc["alerts"]
+    assert spike["first_window"] == spike["last_window"] == "2026-11-26T14:00:00Z" and not spike["active"]
+    assert slow["first_window"] == "2026-11-26T15:00:00Z" and slow["active"]
+    assert spike["segment"] == slow["segment"] == {"model": "churn", "model_version": "v2"}
+    assert spike["labels"] == {"team": "ml-platform"}
+    assert list(spike) == ["rule", "severity", "segment", "value", "active", "first_window", "last_window",
+                           "windows_firing", "summary", "labels"]
+
+
+def test_junit_is_well_formed_xml():
+    root = ET.fromstring((GOLDEN / "check.junit.xml").read_text(encoding="utf-8").encode())
+    assert root.tag == "testsuites"
+    [suite] = root
+    cases = suite.findall("testcase")
+    failures = [c for c in cases if c.find("failure") is not None]
+    assert int(suite.get("tests")) == len(cases) == 8  # one per rule and segment
+    assert int(suite.get("failures")) == len(failures) == 3
+    assert suite.get("errors") == "0"
+    names = [c.get("name") for c in failures]
+    assert names == ["churn-error-spike [model=churn, model_version=v2]", "slow-p95 [model=churn, model_version=v2]",
+                     "latency-tail-ratio [model_version=v2]"]
+    assert [f.find("failure").get("type") for f in failures] == ["critical", "warning", "info"]
+    assert "no-traffic" in [c.get("name") for c in cases]
+
+
+def test_junit_escapes_what_xml_cannot_hold(tmp_path):
+    log = write_jsonl(tmp_path / "x.jsonl", [record(model='a<b>&"c"\x1b[31m', latency_ms=500.0)])
+    rules = tmp_path / "r.yaml"
+    rules.write_text('rules:\n  - name: "r<&>"\n    expr: latency_p95_ms > 1\n    by: [model]\n'
+                     '    summary: "{{ model }} & <{{ value }}>"\n')
+    result = invoke("check", str(log), "--rules", str(rules), "--format", "junit")
+    assert result.exit_code == 1
+    root = ET.fromstring(result.stdout.encode())
+    [case] = root.iter("testcase")
+    assert case.get("name") == 'r<&> [model=a<b>&"c"\\x1b[31m]'
+    assert case.find("failure").get("message") == 'warning: a<b>&"c"\\x1b[31m & <500>'
+
+
+def test_github_format_appends_a_markdown_summary(tmp_path):
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n", encoding="utf-8")
+    result = invoke(*check_args("--now", NOW, "--format", "github"), env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert result.exit_code == 1
+    assert result.stdout == (GOLDEN / "check.github.txt").read_text(encoding="utf-8")
+    assert summary.read_text(encoding="utf-8") == "earlier step\n" + (GOLDEN / "check.md").read_text(encoding="utf-8")
+    # Without the variable nothing else is written.
+    result = invoke(*check_args("--now", NOW, "--format", "github"))
+    assert summary.read_text(encoding="utf-8").count("mlmon check") == 1
+
+
+def test_github_format_without_alerts_leaves_a_notice():
+    result = invoke(*check_args("--now", NOW, "--until", "2026-11-26T00:00:00Z", "--format", "github"))
+    assert result.exit_code == 0
+    assert result.stdout == "::notice title=mlmon check::no alerts from 4 rules\n"
+
+
+@pytest.mark.xfail(strict=True, reason="BUG (UX): markdown and github outputs always say 'rules': '1 alert from 1 rules' "
+                   "(the table says '1 rule')")
+def test_markdown_counts_one_rule_in_the_singular(tmp_path):
+    log = write_jsonl(tmp_path / "x.jsonl", [record(latency_ms=500.0)])
+    rules = tmp_path / "r.yaml"
+    rules.write_text("rules:\n  - name: r\n    expr: latency_p95_ms > 1\n")
+    result = invoke("check", str(log), "--rules", str(rules), "--format", "markdown")
+    assert "1 alert from 1 rule " in result.stdout
+
+
+def test_output_file_gets_the_document_and_stdout_stays_empty(tmp_path):
+    out = tmp_path / "alerts.xml"
+    result = invoke(*check_args("--now", NOW, "--format", "junit", "-o", str(out)))
+    assert result.exit_code == 1 and result.stdout == ""
+    assert out.read_text(encoding="utf-8") == (GOLDEN / "check.junit.xml").read_text(encoding="utf-8")
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: 'mlmon check --since 2h' without --until never sees trailing silence: "
+                   "windows stop at the last record, so the example's no-traffic rule cannot fire when a model stops "
+                   "serving (with --until now it does)")
+def test_no_traffic_fires_for_silence_at_the_end_of_the_range(tmp_path):
+    log = write_jsonl(tmp_path / "x.jsonl", [record(ts="2026-11-27T07:30:00Z")])
+    rules = tmp_path / "r.yaml"
+    rules.write_text("rules:\n  - name: no-traffic\n    expr: request_count == 0\n")
+    args = ["check", str(log), "--rules", str(rules), "--now", "2026-11-27T10:00:00Z", "--since", "2h", "--format", "json"]
+    with_until = invoke(*args, "--until", "now")
+    assert with_until.exit_code == 1  # 08:00 and 09:00 are silent
+    result = invoke(*args)
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["alerts"][0]["windows_firing"] == 2
+
+
+# --- cron state -----------------------------------------------------------------------
+
+
+def _state(path: Path) -> dict:
+    doc = json.loads(path.read_text(encoding="utf-8"))  # valid JSON after every run
+    assert doc["version"] == 1 and isinstance(doc["outbox"], list)
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]  # no half-written files left
+    return doc
+
+
+def test_state_reports_transitions_once(tmp_path):
+    state = tmp_path / "state.json"
+    assert not state.exists()
+
+    def at(until, now, *extra):
+        result = invoke(*check_args("--until", until, "--now", now, "--state", str(state), *extra))
+        assert result.exit_code == 1, result.output
+        return transitions(result.stderr)
+
+    # First run, no state file yet: the active alerts are new.
+    assert at("2026-11-26T15:00:00Z", "2026-11-26T15:00:00Z") == [("firing", SPIKE), ("firing", RATIO)]
+    doc = _state(state)
+    assert set(doc["alerts"]) == {SPIKE, RATIO}
+    assert doc["alerts"][SPIKE]["active_since"] == doc["alerts"][SPIKE]["last_notified"] == "2026-11-26T15:00:00Z"
+    assert doc["alerts"][SPIKE]["alert"]["rule"] == "churn-error-spike"
+
+    # The same data again: nothing new, though the gate still fires.
+    assert at("2026-11-26T15:00:00Z", "2026-11-26T15:10:00Z") == []
+    assert set(_state(state)["alerts"]) == {SPIKE, RATIO}
+
+    # 3h59m later: still inside the repeat interval.
+    assert at("2026-11-26T15:00:00Z", "2026-11-26T18:59:00Z", "--repeat-interval", "4h") == []
+    # 5h later: repeated once as still firing.
+    assert at("2026-11-26T15:00:00Z", "2026-11-26T20:00:00Z", "--repeat-interval", "4h") == [
+        ("still_firing", SPIKE), ("still_firing", RATIO)]
+    doc = _state(state)
+    assert doc["alerts"][SPIKE]["last_notified"] == "2026-11-26T20:00:00Z"
+    assert doc["alerts"][SPIKE]["active_since"] == "2026-11-26T15:00:00Z"
+
+    # An hour more of data: the error spike is over (resolved, removed); slow p95 starts; the ratio goes on quietly.
+    assert at("2026-11-26T16:00:00Z", "2026-11-26T20:30:00Z", "--repeat-interval", "4h") == [
+        ("firing", SLOW), ("resolved", SPIKE)]
+    doc = _state(state)
+    assert set(doc["alerts"]) == {SLOW, RATIO}
+    assert doc["alerts"][RATIO]["last_notified"] == "2026-11-26T20:00:00Z"
+
+
+def test_state_with_json_output_reports_no_transition_lines(tmp_path):
+    state = tmp_path / "state.json"
+    result = invoke(*check_args("--now", NOW, "--state", str(state), "--format", "json"))
+    assert result.exit_code == 1
+    assert transitions(result.stderr) == [] and result.stderr == ""
+    assert set(_state(state)["alerts"]) == {SLOW, RATIO}  # only alerts active at the latest window
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"", b"[]", b'{"alerts": []}', b'{"alerts": {}, "outbox": 3}',
+                                     b"\xff\xfe\x00garbage"], ids=["truncated", "empty", "list", "alerts-list",
+                                                                   "outbox-number", "binary"])
+def test_corrupt_state_warns_and_starts_fresh(tmp_path, content):
+    state = tmp_path / "state.json"
+    state.write_bytes(content)
+    result = invoke(*check_args("--now", NOW, "--state", str(state)))
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"mlmon: state file {state} is unreadable" in result.stderr
+    assert "starting with fresh state" in result.stderr
+    assert transitions(result.stderr) == [("firing", SLOW), ("firing", RATIO)]
+    assert set(_state(state)["alerts"]) == {SLOW, RATIO}
+
+
+@pytest.mark.parametrize("content", [
+    pytest.param('{"version": 1, "alerts": {"old{}": 1}, "outbox": []}', id="alert-entry-not-a-mapping"),
+    pytest.param('{"version": 1, "alerts": {}, "outbox": [1]}', id="outbox-item-not-a-mapping"),
+])
+@pytest.mark.xfail(strict=True, reason="BUG: a state file that is valid JSON but has malformed entries crashes check "
+                   "with a TypeError traceback ('int' object is not subscriptable) instead of warning and starting fresh")
+def test_malformed_state_entries_warn_and_start_fresh(tmp_path, content):
+    state = tmp_path / "state.json"
+    state.write_text(content)
+    result = invoke(*check_args("--now", NOW, "--state", str(state), "--notify-command", "true"))
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1
+    assert "unreadable" in result.stderr
+
+
+def test_a_second_concurrent_run_waits_then_exits_2(tmp_path):
+    state = tmp_path / "state.json"
+    state.write_text('{"version": 1, "alerts": {}, "outbox": []}\n')
+    with open(tmp_path / "state.json.lock", "a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        started = time.monotonic()
+        proc = run(*check_args("--now", NOW, "--state", str(state)))
+        waited = time.monotonic() - started
+    assert proc.returncode == 2, proc.stderr
+    assert f"another mlmon check is using {state}" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert waited >= state_mod.LOCK_WAIT_SECONDS  # it waited for the other run first
+    assert state.read_text() == '{"version": 1, "alerts": {}, "outbox": []}\n'  # untouched
+    # Once the lock is free, the next run goes ahead.
+    assert invoke(*check_args("--now", NOW, "--state", str(state))).exit_code == 1
+
+
+def test_lock_waits_for_the_other_run_to_finish(tmp_path):
+    path = tmp_path / "state.json"
+    lock = open(tmp_path / "state.json.lock", "a+")
+    fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    started = time.monotonic()
+    with pytest.raises(state_mod.LockedError) as info:
+        with state_mod.state_lock(path, wait=0.3):
+            pass
+    assert 0.3 <= time.monotonic() - started < 2
+    assert info.value.exit_code == 2 and "Runs overlap" in str(info.value)
+    lock.close()  # the other run ends: now the lock is ours at once
+    with state_mod.state_lock(path, wait=0.3):
+        pass
