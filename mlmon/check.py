@@ -6,8 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
 
+from mlmon.baseline.load import BaselineSpec
 from mlmon.logs.mapping import Mapping
-from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, read_logs
+from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress
+from mlmon.metrics.model_quality import LabelSpec
+from mlmon.report import prepare
 from mlmon.rules.evaluate import Alert, CheckResult, evaluate_rules, record_fields
 from mlmon.rules.model import SEVERITIES, RuleSet
 
@@ -33,10 +36,13 @@ def run_check(
     now: datetime,
     since: datetime | None = None,
     until: datetime | None = None,
+    baseline: BaselineSpec | None = None,
+    labels: LabelSpec | None = None,
     strict: bool = False,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Progress | None = None,
 ) -> tuple[CheckResult, LogData]:
-    data = read_logs(inputs, mapping, record_fields(ruleset), strict=strict, max_line_bytes=max_line_bytes,
-                     progress=progress)
-    return evaluate_rules(data.records, ruleset, since, until, now), data
+    analysis = prepare(inputs, mapping=mapping, fields=record_fields(ruleset), baseline=baseline, labels=labels,
+                       strict=strict, max_line_bytes=max_line_bytes, progress=progress)
+    result = evaluate_rules(analysis.records, ruleset, since, until, now, analysis.extras)
+    return result, analysis.data

@@ -112,6 +112,30 @@ def _window_spec(every, by, since, until, now):
     return spec
 
 
+def _baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score, positive, task, now):
+    """The --baseline/--baseline-range and --labels options, checked and bundled."""
+    from mlmon.baseline.load import BaselineSpec, parse_range
+    from mlmon.metrics.model_quality import LabelSpec
+
+    if baseline and baseline_range:
+        raise UsageError("use either --baseline or --baseline-range, not both")
+    base = None
+    if baseline:
+        base = BaselineSpec(path=str(baseline))
+    elif baseline_range:
+        start, end = parse_range(baseline_range, now)
+        base = BaselineSpec(start=start, end=end)
+    truth = None
+    if labels:
+        truth = LabelSpec(str(labels), label_id, label_field, prediction, score, positive, task)
+    return base, truth
+
+
+BASELINE_HELP = "Reference data for drift: logs, a dataset (.parquet, .csv, .jsonl) or a profile from 'mlmon baseline save'."
+RANGE_HELP = "Take the reference from the same logs: START..END, ISO times or durations back from now (e.g. 8d..1d)."
+LABELS_HELP = "Delayed ground truth (CSV or JSON lines with request_id and label), joined by request id."
+
+
 def _emit(text: str, output: Optional[Path]) -> None:
     if output is None:
         sys.stdout.write(text)
@@ -145,8 +169,17 @@ def report(
     rejects: Optional[Path] = typer.Option(None, "--rejects", help="Write each skipped bad line to FILE as JSON lines: file, line, reason, raw."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) on the first bad line instead of skipping it."),
     max_line_bytes: int = typer.Option(1024 * 1024, "--max-line-bytes", min=1, help="Lines longer than this are skipped as bad."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help=BASELINE_HELP),
+    baseline_range: Optional[str] = typer.Option(None, "--baseline-range", help=RANGE_HELP),
+    labels: Optional[Path] = typer.Option(None, "--labels", help=LABELS_HELP),
+    label_id: str = typer.Option("request_id", "--label-id", help="Column of the labels file holding the request id."),
+    label_field: str = typer.Option("label", "--label-field", help="Column of the labels file holding the truth."),
+    prediction: str = typer.Option("output.label", "--prediction", help="Logged field holding the prediction."),
+    score: Optional[str] = typer.Option(None, "--score", help="Logged field holding the positive class's score (for ROC AUC and log loss)."),
+    positive: Optional[str] = typer.Option(None, "--positive-label", help="The positive class (default: 1/true, else the rarer class)."),
+    task: str = typer.Option("auto", "--task", help="classification, regression or auto."),
 ) -> None:
-    """Summarize latency, throughput, errors and resource use per time window and segment."""
+    """Summarize latency, throughput, errors, resources, drift and model quality per time window and segment."""
     from mlmon.logs.mapping import load_mapping
     from mlmon.render.progress import ReadProgress
     from mlmon.report import build_report
@@ -154,9 +187,11 @@ def report(
 
     clock = _now(now)
     spec = _window_spec(every, by, since, until, clock)
+    base, truth = _baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
+                                       positive, task, clock)
     with ReadProgress() as progress:
         result, data = build_report(
-            logs, mapping=load_mapping(mapping), spec=spec, now=clock, strict=strict,
+            logs, mapping=load_mapping(mapping), spec=spec, now=clock, baseline=base, labels=truth, strict=strict,
             max_line_bytes=max_line_bytes, progress=progress,
         )
     if rejects is not None:
@@ -227,6 +262,15 @@ def check(
     notify_command: Optional[list[str]] = typer.Option(None, "--notify-command", help="Pipe each transition as JSON to CMD's stdin. Repeatable."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) on the first bad log line instead of skipping it."),
     max_line_bytes: int = typer.Option(1024 * 1024, "--max-line-bytes", min=1, help="Lines longer than this are skipped as bad."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help=BASELINE_HELP),
+    baseline_range: Optional[str] = typer.Option(None, "--baseline-range", help=RANGE_HELP),
+    labels: Optional[Path] = typer.Option(None, "--labels", help=LABELS_HELP),
+    label_id: str = typer.Option("request_id", "--label-id", help="Column of the labels file holding the request id."),
+    label_field: str = typer.Option("label", "--label-field", help="Column of the labels file holding the truth."),
+    prediction: str = typer.Option("output.label", "--prediction", help="Logged field holding the prediction."),
+    score: Optional[str] = typer.Option(None, "--score", help="Logged field holding the positive class's score."),
+    positive: Optional[str] = typer.Option(None, "--positive-label", help="The positive class."),
+    task: str = typer.Option("auto", "--task", help="classification, regression or auto."),
 ) -> None:
     """Evaluate alert rules over the logs; exit 1 when alerts fire (a CI gate and a cron alerter)."""
     from mlmon.check import Gate, run_check
@@ -241,10 +285,12 @@ def check(
     repeat = parse_duration(repeat_interval, what="--repeat-interval")
     if (notify or notify_command) and state is None:
         raise UsageError("--notify and --notify-command need --state", "Notifications follow transitions, which need a state file.")
+    base, truth = _baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
+                                       positive, task, clock)
     with ReadProgress() as progress:
         result, data = run_check(
             logs, ruleset, mapping=load_mapping(mapping), now=clock, since=spec.since, until=spec.until,
-            strict=strict, max_line_bytes=max_line_bytes, progress=progress,
+            baseline=base, labels=truth, strict=strict, max_line_bytes=max_line_bytes, progress=progress,
         )
     gate = Gate(fail_on.value)
     transitions = None
@@ -379,6 +425,39 @@ def replay(
                                      color=console.is_terminal and not console.no_color)
     _emit(text, None)
     raise typer.Exit(EXIT_GATE if gate_fired(run, fail_over) else EXIT_OK)
+
+
+baseline_app = typer.Typer(
+    help="Save a compact profile of reference data, to compare later runs against without the raw data.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(baseline_app, name="baseline", epilog="Examples:\n\n  mlmon baseline save train.parquet -o baseline.json")
+
+
+@baseline_app.command(
+    "save",
+    epilog="Examples:\n\n"
+    "  mlmon baseline save sample_logs/churn.jsonl.gz --until 2026-11-26T14:00Z -o baseline.json\n\n"
+    "  mlmon baseline save train.parquet -o baseline.json",
+)
+@handle_errors
+def baseline_save(
+    sources: list[str] = typer.Argument(..., metavar="DATA...", help="Logs (files, directories, globs) or one dataset file (.parquet, .csv, .jsonl).", show_default=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write the profile (JSON, written atomically).", show_default=False),
+    since: Optional[str] = typer.Option(None, "--since", help="Only records at or after this time (logs only)."),
+    until: Optional[str] = typer.Option(None, "--until", help="Only records before this time (logs only)."),
+    now: Optional[str] = typer.Option(None, "--now", help="Take this ISO time as now."),
+    mapping: Optional[Path] = typer.Option(None, "--mapping", "-m", help="YAML file that maps your log schema to mlmon's fields."),
+) -> None:
+    """Profile reference data per field (type, quantile bins, category frequencies, null rate, min/max, count)."""
+    from mlmon.baseline.save import save_baseline
+    from mlmon.logs.mapping import load_mapping
+
+    clock = _now(now)
+    spec = _window_spec(None, None, since, until, clock)
+    summary = save_baseline(sources, output, mapping=load_mapping(mapping), since=spec.since, until=spec.until, now=clock)
+    typer.echo(summary)
 
 
 rules_app = typer.Typer(

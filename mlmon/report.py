@@ -10,10 +10,15 @@ import polars as pl
 
 from mlmon import __version__
 from mlmon.errors import UsageError
-from mlmon.logs.mapping import CANONICAL_FIELDS, INPUT_PREFIX, OUTPUT_PREFIX, Mapping
+from mlmon.baseline.load import BaselineSpec, load_reference
+from mlmon.logs.fields import with_io_fields
+from mlmon.logs.mapping import CANONICAL_FIELDS, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
+from mlmon.metrics.drift import method_of, schema_changes
+from mlmon.metrics.model_quality import LabelSpec, infer_task, join_labels, load_labels, positive_label, quality_exprs
+from mlmon.metrics.table import Extras, metric_table
 from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, read_logs
 from mlmon.metrics.operational import METRICS_BY_NAME, RECORD_FIELDS
-from mlmon.metrics.windows import WINDOW_END, WINDOW_START, MetricTable, WindowSpec, compute_metrics
+from mlmon.metrics.windows import WINDOW_END, WINDOW_START, MetricTable, WindowSpec, select_range
 from mlmon.timeparse import format_duration, iso
 from mlmon.yamlfile import did_you_mean
 
@@ -49,6 +54,10 @@ class Report:
     skipped: int
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
     generated_at: datetime | None = None
+    #: With --baseline: where the reference came from, its fields and their drift method.
+    baseline: dict[str, Any] | None = None
+    #: With --labels: the task, the positive class and the fields read.
+    labels: dict[str, Any] | None = None
 
     @property
     def frame(self) -> pl.DataFrame:
@@ -88,6 +97,8 @@ class Report:
             "by": list(spec.by),
             "since": iso(spec.since),
             "until": iso(spec.until),
+            **({"baseline": self.baseline} if self.baseline is not None else {}),
+            **({"labels": self.labels} if self.labels is not None else {}),
             "windows": windows,
         }
 
@@ -100,20 +111,82 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@dataclass
+class Analysis:
+    """Records ready for metrics, plus what the drift and label metrics need."""
+
+    records: pl.DataFrame
+    data: LogData
+    extras: Extras
+    baseline: dict[str, Any] | None = None
+    labels: dict[str, Any] | None = None
+
+
+def prepare(
+    inputs: Sequence[str],
+    *,
+    mapping: Mapping,
+    fields: Sequence[str],
+    baseline: BaselineSpec | None = None,
+    labels: LabelSpec | None = None,
+    strict: bool = False,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    progress: Progress | None = None,
+) -> Analysis:
+    """Read the logs once with every field the metrics need; load the baseline and the labels."""
+    need_io = baseline is not None or labels is not None
+    wanted = list(dict.fromkeys([*RECORD_FIELDS, *fields]))
+    if need_io:
+        wanted = [f for f in wanted if not f.startswith((INPUT_PREFIX, OUTPUT_PREFIX))]
+        wanted += ["request_id", RAW_REQUEST, RAW_RESPONSE]
+    data = read_logs(inputs, mapping, list(dict.fromkeys(wanted)), strict=strict, max_line_bytes=max_line_bytes,
+                     progress=progress)
+    records = data.records
+    extras = Extras()
+    analysis = Analysis(records, data, extras)
+    if need_io:
+        records = with_io_fields(records)
+        for name in fields:  # a segment field no record carries is still a (null) column
+            if name not in records.columns:
+                records = records.with_columns(pl.lit(None, pl.String).alias(name))
+    if labels is not None:
+        truth = load_labels(labels)
+        records = join_labels(records, truth)
+        task = infer_task(truth, labels)
+        positive = positive_label(truth, labels) if task == "classification" else None
+        extras.quality = quality_exprs(task, labels, positive or "", dict(records.schema))
+        analysis.labels = {"file": labels.path, "task": task, "positive": positive, "prediction": labels.prediction,
+                           "score": labels.score, "labels": truth.height}
+    if baseline is not None:
+        reference = load_reference(baseline, mapping=mapping, current=records, logs=list(inputs))
+        extras.reference = reference
+        analysis.baseline = {
+            "source": reference.source,
+            "rows": reference.rows,
+            "fields": {name: {"type": ref.kind, "method": method_of(ref) if ref.kind != "identifier" else None}
+                       for name, ref in reference.fields.items()},
+        }
+    analysis.records = records
+    return analysis
+
+
 def build_report(
     inputs: Sequence[str],
     *,
     mapping: Mapping,
     spec: WindowSpec,
     now: datetime,
+    baseline: BaselineSpec | None = None,
+    labels: LabelSpec | None = None,
     strict: bool = False,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Progress | None = None,
 ) -> tuple[Report, LogData]:
-    """Read ``inputs`` and compute every operational metric for ``spec``."""
-    fields = list(dict.fromkeys([*RECORD_FIELDS, *spec.by]))
-    data = read_logs(inputs, mapping, fields, strict=strict, max_line_bytes=max_line_bytes, progress=progress)
-    table = compute_metrics(data.records, spec)
+    """Read ``inputs`` and compute every metric for ``spec``: operational, and drift and model quality when asked."""
+    analysis = prepare(inputs, mapping=mapping, fields=spec.by, baseline=baseline, labels=labels, strict=strict,
+                       max_line_bytes=max_line_bytes, progress=progress)
+    table = metric_table(analysis.records, spec, analysis.extras)
+    data = analysis.data
     report = Report(
         table=table,
         files=data.files,
@@ -121,7 +194,13 @@ def build_report(
         skipped=data.skipped,
         skipped_by_reason=data.skipped_by_reason(),
         generated_at=now,
+        baseline=analysis.baseline,
+        labels=analysis.labels,
     )
+    if analysis.baseline is not None and analysis.extras.reference is not None:
+        current = select_range(analysis.records.lazy(), spec).collect()
+        changes = schema_changes(current, analysis.extras.reference)
+        report.baseline["schema_changes"] = {"added": changes.added, "removed": changes.removed}
     return report, data
 
 

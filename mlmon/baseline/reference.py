@@ -24,12 +24,14 @@ PROFILE_FORMAT = "mlmon-profile"
 PROFILE_VERSION = 1
 PSI_BINS = 10
 PROFILE_QUANTILES = 1001
+#: A text field with more distinct values than this (ids, free text) is not compared for drift.
+MAX_CATEGORIES = 200
 
 
 @dataclass
 class FieldReference:
     name: str
-    kind: str  # "numeric" or "categorical"
+    kind: str  # "numeric", "categorical", or "identifier" (too many distinct values to compare)
     count: int  # non-null values
     nulls: int
     #: numeric: the sorted values (raw) or 1,001 quantiles (profile)
@@ -83,6 +85,8 @@ def _numeric_reference(name: str, series: pl.Series) -> FieldReference:
 def _categorical_reference(name: str, series: pl.Series) -> FieldReference:
     text = series.cast(pl.String)
     counts = text.drop_nulls().value_counts()
+    if counts.height > MAX_CATEGORIES:
+        return FieldReference(name, "identifier", int(text.len() - text.null_count()), int(text.null_count()))
     freq = dict(zip(counts[text.name].to_list(), (int(c) for c in counts["count"].to_list())))
     return FieldReference(name, "categorical", int(text.len() - text.null_count()), int(text.null_count()),
                           frequencies=dict(sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))))
@@ -118,7 +122,7 @@ def profile_document(reference: Reference, created: datetime) -> dict[str, Any]:
                     if ref.exact else ref.values.to_list()
             doc.update({"min": ref.minimum, "max": ref.maximum, "mean": ref.mean, "std": ref.std,
                         "bins": {"edges": ref.edges, "counts": ref.bin_counts}, "quantiles": quantiles})
-        else:
+        elif ref.kind == "categorical":
             doc["frequencies"] = ref.frequencies
         fields[name] = doc
     return {"format": PROFILE_FORMAT, "version": PROFILE_VERSION, "mlmon_version": __version__,
@@ -144,9 +148,11 @@ def reference_from_profile(doc: dict[str, Any], name: str) -> Reference:
                     fname, "numeric", int(f["count"]), int(f["nulls"]), q, False, f.get("min"), f.get("max"),
                     f.get("mean"), f.get("std"), list(f["bins"]["edges"]), [int(c) for c in f["bins"]["counts"]],
                 )
-            else:
+            elif f["type"] == "categorical":
                 fields[fname] = FieldReference(fname, "categorical", int(f["count"]), int(f["nulls"]),
                                                frequencies={str(k): int(v) for k, v in f["frequencies"].items()})
+            else:
+                fields[fname] = FieldReference(fname, "identifier", int(f["count"]), int(f["nulls"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"baseline profile {name} is damaged ({type(exc).__name__}: {exc})",
                           "Save it again with 'mlmon baseline save'.") from None

@@ -49,6 +49,9 @@ def method_of(ref: FieldReference) -> str:
 def per_field_metric_names(reference: Reference) -> list[str]:
     names = []
     for field, ref in reference.fields.items():
+        if ref.kind == "identifier":
+            names.append(metric_name("null_rate", field))
+            continue
         kinds = NUMERIC_DRIFT if ref.kind == "numeric" else CATEGORICAL_DRIFT
         names += [metric_name(k, field) for k in kinds]
         names += [metric_name(k, field) for k in QUALITY if ref.kind == "numeric" or k == "null_rate"]
@@ -129,6 +132,9 @@ def group_metrics(group: pl.DataFrame, reference: Reference) -> dict[str, Any]:
     drifted = []
     for field, ref in reference.fields.items():
         column = group.get_column(field) if field in group.columns else pl.Series(field, [None] * rows, pl.String)
+        if ref.kind == "identifier":
+            out[metric_name("null_rate", field)] = column.null_count() / rows if rows else None
+            continue
         values = _numeric(ref, column, rows) if ref.kind == "numeric" else _categorical(ref, column, rows)
         for key, value in values.items():
             out[metric_name(key, field)] = value

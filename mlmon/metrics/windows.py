@@ -72,17 +72,25 @@ def applicable(metrics: tuple[Metric, ...], records: pl.DataFrame) -> list[Metri
     return [m for m in metrics if m.needs is None or m.needs in present]
 
 
-def compute_metrics(records: pl.DataFrame, spec: WindowSpec, metrics: tuple[Metric, ...] = OPERATIONAL_METRICS) -> MetricTable:
-    """Every metric for every window and segment of ``spec``; pure, no I/O."""
+def compute_metrics(
+    records: pl.DataFrame,
+    spec: WindowSpec,
+    metrics: tuple[Metric, ...] = OPERATIONAL_METRICS,
+    extra: list[pl.Expr] | tuple[pl.Expr, ...] = (),
+) -> MetricTable:
+    """Every metric for every window and segment of ``spec``; pure, no I/O.
+
+    ``extra`` are more named aggregations (e.g. model quality) computed in the same plan.
+    """
     selected = select_range(records.lazy(), spec).collect()
     chosen = applicable(metrics, selected)
-    aggs = [m.expr().alias(m.name) for m in chosen if m.expr is not None]
+    aggs = [m.expr().alias(m.name) for m in chosen if m.expr is not None] + list(extra)
     by = list(spec.by)
     if spec.every is None:
         frame = _whole_range(selected, by, aggs)
     else:
         frame = _windowed(selected, spec, by, aggs)
-    names = [m.name for m in chosen]
+    names = [m.name for m in chosen] + [e.meta.output_name() for e in extra]
     frame = _with_throughput(frame, spec).select(WINDOW_START, WINDOW_END, *by, *names)
     return MetricTable(frame, spec, names)
 

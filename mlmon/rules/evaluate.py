@@ -16,7 +16,8 @@ import polars as pl
 
 from mlmon.expr import compile_expr, first_comparison
 from mlmon.metrics.operational import RECORD_FIELDS
-from mlmon.metrics.windows import WINDOW_END, WINDOW_START, WindowSpec, compute_metrics
+from mlmon.metrics.table import Extras, metric_table
+from mlmon.metrics.windows import WINDOW_END, WINDOW_START, WindowSpec
 from mlmon.rules.model import Rule, RuleSet
 from mlmon.timeparse import iso
 
@@ -128,16 +129,19 @@ def evaluate_rules(
     since: datetime | None = None,
     until: datetime | None = None,
     now: datetime | None = None,
+    extras: Extras | None = None,
 ) -> CheckResult:
     """Evaluate every rule over every window of the range; no I/O."""
-    return CheckResult([evaluate_rule(records, rule, since, until) for rule in ruleset.rules], now)
+    return CheckResult([evaluate_rule(records, rule, since, until, extras) for rule in ruleset.rules], now)
 
 
-def evaluate_rule(records: pl.DataFrame, rule: Rule, since: datetime | None, until: datetime | None) -> RuleOutcome:
+def evaluate_rule(
+    records: pl.DataFrame, rule: Rule, since: datetime | None, until: datetime | None, extras: Extras | None = None
+) -> RuleOutcome:
     selected = records
     if rule.where is not None:
         selected = records.filter(compile_expr(rule.where, dict(records.schema)))
-    table = compute_metrics(selected, WindowSpec(every=rule.every, by=rule.by, since=since, until=until))
+    table = metric_table(selected, WindowSpec(every=rule.every, by=rule.by, since=since, until=until), extras)
     frame = table.frame
     schema = dict(frame.schema)
     for name in _metric_names(rule):

@@ -19,8 +19,21 @@ _TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
 TEMPLATE_NAMES = ("value", "rule", "severity", "window_start", "window_end")
 
 
+#: Metrics computed with --baseline or --labels, whole-window ones and per-field prefixes (``psi.income``).
+WINDOW_METRICS = ("drift_share", "duplicate_request_id_rate", "schema_fields_added", "schema_fields_removed",
+                  "label_coverage", "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "mae", "rmse", "mape")
+FIELD_METRICS = ("psi", "ks", "ks_pvalue", "wasserstein_norm", "chi2_pvalue", "js", "new_category_rate", "null_rate",
+                 "type_violation_rate", "out_of_range_rate", "drifted")
+
+
 def known_metrics() -> tuple[str, ...]:
-    return tuple(METRICS_BY_NAME)
+    return tuple(METRICS_BY_NAME) + WINDOW_METRICS
+
+
+def is_field_metric(name: str) -> bool:
+    """``psi.income``, ``null_rate.output.label``: a per-field metric, whatever the field."""
+    prefix, dot, rest = name.partition(".")
+    return bool(dot and rest) and prefix in FIELD_METRICS
 
 
 def _record_field_ok(name: str) -> bool:
@@ -48,9 +61,12 @@ class _Checker:
             return None
         ok = True
         for name in names(node):
-            valid = name.name in known if known is not None else _record_field_ok(name.name)
+            if known is not None:
+                valid = name.name in known or is_field_metric(name.name)
+            else:
+                valid = _record_field_ok(name.name)
             if not valid:
-                choices = known if known is not None else tuple(CANONICAL_FIELDS)
+                choices = (known + tuple(f + ".FIELD" for f in FIELD_METRICS)) if known is not None else tuple(CANONICAL_FIELDS)
                 self.add(
                     self.doc.where_in_value(keys, name.col),
                     rule,

@@ -1,0 +1,112 @@
+"""Build the reference for drift: from a profile, a dataset file, logs, or a time range of the logs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Sequence
+
+import polars as pl
+
+from mlmon.baseline.reference import Reference, reference_from_frame, reference_from_profile
+from mlmon.errors import ConfigError, InputError, UsageError
+from mlmon.logs.fields import with_io_fields
+from mlmon.logs.mapping import INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
+from mlmon.logs.reader import read_logs
+from mlmon.timeparse import iso, parse_time
+
+DATASET_SUFFIXES = (".parquet", ".csv", ".tsv")
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """``--baseline PATH`` or ``--baseline-range START..END`` (of the same logs)."""
+
+    path: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @property
+    def is_range(self) -> bool:
+        return self.path is None
+
+
+def parse_range(text: str, now: datetime) -> tuple[datetime, datetime]:
+    start, sep, end = text.partition("..")
+    if not sep or not start or not end:
+        raise UsageError(f"--baseline-range {text!r} needs the form START..END",
+                         "For example 2026-11-25T00:00Z..2026-11-26T14:00Z, or 7d..1d.")
+    lo, hi = parse_time(start, now, what="--baseline-range start"), parse_time(end, now, what="--baseline-range end")
+    if lo >= hi:
+        raise UsageError("--baseline-range must start before it ends")
+    return lo, hi
+
+
+def _dataset_frame(path: Path, output_names: set[str]) -> pl.DataFrame:
+    try:
+        if path.suffix.lower() == ".parquet":
+            frame = pl.read_parquet(path)
+        elif path.suffix.lower() in (".csv", ".tsv"):
+            frame = pl.read_csv(path, separator="\t" if path.suffix.lower() == ".tsv" else ",", infer_schema_length=None)
+        else:
+            frame = pl.read_ndjson(path, infer_schema_length=None)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise InputError(f"cannot read baseline {path}: {str(exc).splitlines()[0]}") from None
+
+    def rename(column: str) -> str:
+        if column.startswith((INPUT_PREFIX, OUTPUT_PREFIX)):
+            return column
+        return OUTPUT_PREFIX + column if OUTPUT_PREFIX + column in output_names else INPUT_PREFIX + column
+
+    return frame.rename({c: rename(c) for c in frame.columns})
+
+
+def _looks_like_logs(path: Path, mapping: Mapping) -> bool:
+    """A JSONL file is logs when its first record holds the mapping's inputs root or ts; else a dataset."""
+    import gzip
+
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.strip():
+                    first = json.loads(line)
+                    return isinstance(first, dict) and (mapping.inputs[0] in first or mapping.fields["ts"][0] in first)
+    except (OSError, ValueError):
+        return True
+    return True
+
+
+def load_reference(
+    spec: BaselineSpec,
+    *,
+    mapping: Mapping,
+    current: pl.DataFrame,
+    logs: Sequence[str] = (),
+) -> Reference:
+    """The reference for ``spec``; ``current`` (records with io fields) supplies the range and output names."""
+    if spec.is_range:
+        assert spec.start is not None and spec.end is not None
+        frame = current.filter((pl.col("ts") >= spec.start) & (pl.col("ts") < spec.end))
+        if frame.height == 0:
+            raise InputError(f"the baseline range {iso(spec.start)}..{iso(spec.end)} holds no records",
+                             "Choose a range the logs cover.")
+        return reference_from_frame(frame, {"range": [iso(spec.start), iso(spec.end)], "files": list(logs)})
+    path = Path(spec.path or "")
+    if path.is_file() and path.suffix.lower() == ".json":
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read baseline profile {path}: {exc}") from None
+        return reference_from_profile(doc, str(path))
+    outputs = {c for c in current.columns if c.startswith(OUTPUT_PREFIX)}
+    if path.is_file() and (path.suffix.lower() in DATASET_SUFFIXES or not _looks_like_logs(path, mapping)):
+        frame = _dataset_frame(path, outputs)
+        return reference_from_frame(frame, {"dataset": str(path)})
+    data = read_logs([str(spec.path)], mapping, ["ts", "request_id", RAW_REQUEST, RAW_RESPONSE])
+    frame = with_io_fields(data.records)
+    if frame.height == 0:
+        raise InputError(f"baseline {spec.path} holds no records")
+    return reference_from_frame(frame, {"files": data.files, "skipped": data.skipped})

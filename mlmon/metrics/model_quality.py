@@ -1,0 +1,137 @@
+"""Model quality once ground truth arrives: labels joined by request id, metrics per window and segment.
+
+Classification: accuracy, precision, recall, F1 (of the positive class), ROC AUC when a
+score is logged, and log loss. Regression: MAE, RMSE and MAPE. Each agrees with the
+scikit-learn function of the same name; ``label_coverage`` is the share of requests
+that have a label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from mlmon.errors import ConfigError, InputError
+
+LABEL = "_label"
+EPS = 2.220446049250313e-16  # numpy.finfo(float64).eps, as scikit-learn clips
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """Where the truth is and how to read it against the logged predictions."""
+
+    path: str
+    id_field: str = "request_id"
+    label_field: str = "label"
+    prediction: str = "output.label"
+    score: str | None = None
+    positive: str | None = None
+    task: str = "auto"  # auto | classification | regression
+
+
+CLASSIFICATION = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+REGRESSION = ("mae", "rmse", "mape")
+
+
+def load_labels(spec: LabelSpec) -> pl.DataFrame:
+    """request_id and label (as text) from a CSV or JSONL file."""
+    path = Path(spec.path)
+    if not path.exists():
+        raise InputError(f"labels file {spec.path} does not exist", "Check the path given to --labels.")
+    try:
+        if path.suffix.lower() in (".csv", ".tsv"):
+            frame = pl.read_csv(path, infer_schema_length=0, separator="\t" if path.suffix.lower() == ".tsv" else ",")
+        else:
+            frame = pl.read_ndjson(path, infer_schema_length=None)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise InputError(f"cannot read labels file {spec.path}: {exc}".splitlines()[0],
+                         "Use CSV with a header row, or JSON lines.") from None
+    missing = [c for c in (spec.id_field, spec.label_field) if c not in frame.columns]
+    if missing:
+        raise ConfigError(f"labels file {spec.path} has no column {missing[0]!r}",
+                          f"Its columns: {', '.join(frame.columns)}. Name them with --label-id / --label-field.")
+    return (
+        frame.select(pl.col(spec.id_field).cast(pl.String).alias("request_id"),
+                     pl.col(spec.label_field).cast(pl.String).alias(LABEL))
+        .filter(pl.col("request_id").is_not_null())
+        .unique("request_id", keep="last")
+    )
+
+
+def infer_task(labels: pl.DataFrame, spec: LabelSpec) -> str:
+    if spec.task != "auto":
+        return spec.task
+    values = labels.get_column(LABEL).drop_nulls()
+    numbers = values.cast(pl.Float64, strict=False)
+    if numbers.null_count() == 0 and values.n_unique() > 20:
+        return "regression"
+    return "classification"
+
+
+def positive_label(labels: pl.DataFrame, spec: LabelSpec) -> str:
+    """The positive class: as given, ``1``/``true`` when the labels are those, else the rarer class."""
+    if spec.positive is not None:
+        return spec.positive
+    values = labels.get_column(LABEL).drop_nulls()
+    distinct = set(values.unique().to_list())
+    for yes in ("1", "true", "True", "yes"):
+        if yes in distinct:
+            return yes
+    counts = values.value_counts().sort(["count", LABEL])
+    return counts[LABEL][0] if counts.height else "1"
+
+
+def join_labels(records: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
+    return records.join(labels, on="request_id", how="left")
+
+
+def quality_exprs(task: str, spec: LabelSpec, positive: str, schema: dict) -> list[pl.Expr]:
+    """Aggregations over a window's records (with the joined LABEL column)."""
+    has = pl.col(LABEL).is_not_null()
+    exprs = [has.mean().alias("label_coverage")]
+    if task == "regression":
+        y = pl.col(LABEL).cast(pl.Float64, strict=False)
+        p = pl.col(spec.prediction).cast(pl.Float64, strict=False) if spec.prediction in schema else pl.lit(None, pl.Float64)
+        ok = y.is_not_null() & p.is_not_null()
+        err = pl.when(ok).then(y - p)
+        exprs += [
+            err.abs().mean().alias("mae"),
+            (err.pow(2).mean()).sqrt().alias("rmse"),
+            pl.when(ok).then((y - p).abs() / pl.max_horizontal(y.abs(), pl.lit(EPS))).mean().alias("mape"),
+        ]
+        return exprs
+    pred = pl.col(spec.prediction).cast(pl.String) if spec.prediction in schema else pl.lit(None, pl.String)
+    ok = has & pred.is_not_null()
+    truth_pos = pl.col(LABEL) == positive
+    pred_pos = pred == positive
+    tp = (ok & truth_pos & pred_pos).sum()
+    fp = (ok & ~truth_pos & pred_pos).sum()
+    fn = (ok & truth_pos & ~pred_pos).sum()
+    precision = pl.when((tp + fp) > 0).then(tp / (tp + fp)).otherwise(0.0)
+    recall = pl.when((tp + fn) > 0).then(tp / (tp + fn)).otherwise(0.0)
+    exprs += [
+        pl.when(ok).then(pred == pl.col(LABEL)).mean().alias("accuracy"),
+        pl.when(ok.sum() > 0).then(precision).alias("precision"),
+        pl.when(ok.sum() > 0).then(recall).alias("recall"),
+        pl.when(ok.sum() > 0).then(
+            pl.when((precision + recall) > 0).then(2 * precision * recall / (precision + recall)).otherwise(0.0)
+        ).alias("f1"),
+    ]
+    if spec.score and spec.score in schema:
+        score = pl.col(spec.score).cast(pl.Float64, strict=False)
+        sok = has & score.is_not_null()
+        y = pl.when(sok).then(truth_pos.cast(pl.Float64))
+        s = pl.when(sok).then(score)
+        n_pos = y.sum()
+        n_neg = sok.sum() - n_pos
+        ranks = s.rank("average")
+        auc = (pl.when(y == 1).then(ranks).sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+        clipped = s.clip(EPS, 1 - EPS)
+        exprs += [
+            pl.when((n_pos > 0) & (n_neg > 0)).then(auc).alias("roc_auc"),
+            pl.when(sok.sum() > 0).then(-(y * clipped.log() + (1 - y) * (1 - clipped).log()).mean()).alias("log_loss"),
+        ]
+    return exprs

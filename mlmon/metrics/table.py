@@ -1,0 +1,44 @@
+"""All metrics of a window spec in one table: operational, model quality and drift.
+
+``mlmon report`` and ``mlmon check`` both compute metrics here, so a rule sees
+exactly the numbers the report shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from mlmon.baseline.reference import Reference
+from mlmon.metrics.drift import drift_table
+from mlmon.metrics.windows import WINDOW_START, MetricTable, WindowSpec, compute_metrics, select_range, window_floor
+
+
+@dataclass
+class Extras:
+    """What goes beyond operational metrics: a drift reference, and label aggregations."""
+
+    reference: Reference | None = None
+    quality: list[pl.Expr] = field(default_factory=list)
+
+
+def metric_table(records: pl.DataFrame, spec: WindowSpec, extras: Extras | None = None) -> MetricTable:
+    extras = extras or Extras()
+    table = compute_metrics(records, spec, extra=extras.quality)
+    if extras.reference is None:
+        return table
+    current = select_range(records.lazy(), spec).collect()
+    keys = list(spec.by)
+    if spec.every is not None:
+        current = current.with_columns(window_floor(pl.col("ts"), spec.every).alias(WINDOW_START))
+        keys = [WINDOW_START, *keys]
+    drift = drift_table(current, extras.reference, keys)
+    names = [c for c in drift.columns if c not in keys]
+    if keys:
+        frame = table.frame.join(drift, on=keys, how="left", nulls_equal=True)
+    elif drift.height:
+        frame = table.frame.join(drift, how="cross")
+    else:
+        frame = table.frame
+    return MetricTable(frame, spec, table.metrics + [n for n in names if n in frame.columns])
