@@ -204,6 +204,17 @@ def build_report(
     return report, data
 
 
+#: Units of the metrics computed with --baseline and --labels (per-field ones go by their prefix).
+_EXTRA_UNITS = {
+    "drift_share": "ratio", "duplicate_request_id_rate": "ratio", "label_coverage": "ratio", "accuracy": "ratio",
+    "precision": "ratio", "recall": "ratio", "f1": "ratio", "null_rate": "ratio", "type_violation_rate": "ratio",
+    "out_of_range_rate": "ratio", "new_category_rate": "ratio", "schema_fields_added": "fields",
+    "schema_fields_removed": "fields", "drifted": "flag",
+}
+
+
 def metric_unit(name: str) -> str:
     metric = METRICS_BY_NAME.get(name)
-    return metric.unit if metric else ""
+    if metric:
+        return metric.unit
+    return _EXTRA_UNITS.get(name) or _EXTRA_UNITS.get(name.split(".", 1)[0], "")

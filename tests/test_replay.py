@@ -101,7 +101,7 @@ WHERE_CASES = [
     ("input.age > 60", lambda r: num(r["request"].get("age")) is not None and r["request"]["age"] > 60),
     ('input.monthly_charges >= 100.5 and input.plan != "basic"',
      lambda r: num(r["request"].get("monthly_charges")) is not None and r["request"]["monthly_charges"] >= 100.5
-     and r["request"].get("plan") != "basic"),
+     and r["request"].get("plan") not in (None, "basic")),  # null != "basic" is false, as in SQL
     ('input.country in ["FR", "ES"] or status == 422',
      lambda r: r["request"].get("country") in ("FR", "ES") or r["status"] == 422),
     ('output.label == "churn" and not (model_version == "v1")',

@@ -18,6 +18,8 @@ from mlmon.timeparse import format_duration
 PRIORITY = (
     "request_count",
     "error_rate",
+    "drift_share",
+    "accuracy",
     "latency_p95_ms",
     "latency_p50_ms",
     "latency_p99_ms",

@@ -23,6 +23,9 @@ SHORT_HEADERS = {
     "cpu_percent_max": "cpu max %",
     "memory_mb_mean": "mem MB",
     "memory_mb_max": "mem max MB",
+    "drift_share": "drift %",
+    "accuracy": "acc %",
+    "label_coverage": "labelled %",
 }
 
 NONE = "–"
