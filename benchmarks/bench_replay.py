@@ -31,9 +31,10 @@ The mlmon figure is ``throughput_rps`` from its JSON (requests / the seconds of
 the replay itself: loading the records into Python objects, sending, comparing;
 not interpreter start or reading the file). The wall time of the whole command,
 spawn to exit, is shown beside it. CPU seconds of the client (``wrk`` or
-``mlmon``, from the kernel's rusage of the waited child) and of the server
-(psutil, before and after) tell which side was the bottleneck: on a 2-core
-machine a single-threaded server near 1.0 CPU s per second is saturated.
+``mlmon``, start-up included, from the kernel's rusage of the waited child) and
+of the server (psutil, before and after) tell which side was the bottleneck: a
+single-threaded process that used about as many CPU seconds as wall seconds was
+saturated; one that used much less waited for the other side or for a CPU.
 
 The load average (``os.getloadavg``) is printed before and after each case:
 other work on the machine changes the figures. Results are saved as JSON in
@@ -254,12 +255,12 @@ def one_run(log: Path, lua: Path, server: Server, args) -> list[dict]:
     return rows
 
 
-def _per_s(value, seconds) -> str:
-    return "–" if value is None or not seconds else f"{value / seconds:.2f}"
+def _secs(value) -> str:
+    return "–" if value is None else f"{value:.2f}"
 
 
 def table(rows: list[dict]) -> str:
-    head = ("case", "requests", "seconds", "req/s", "wall s", "client CPU/s", "server CPU/s", "load 1m",
+    head = ("case", "requests", "seconds", "req/s", "wall s", "client CPU s", "server CPU s", "load 1m",
             "target", "ratio", "met")
     body = []
     for r in rows:
@@ -269,7 +270,7 @@ def table(rows: list[dict]) -> str:
         body.append((
             r["case"], f"{r['requests']:,}", f"{r['seconds']:.2f}", f"{r['rps']:,.0f}",
             "–" if r.get("wall_s") is None else f"{r['wall_s']:.2f}",
-            _per_s(r.get("client_cpu_s"), r.get("wall_s")), _per_s(r.get("server_cpu_s"), r.get("wall_s")),
+            _secs(r.get("client_cpu_s")), _secs(r.get("server_cpu_s")),
             "–" if r.get("load_before") is None else f"{r['load_before'][0]:.2f}→{r['load_after'][0]:.2f}",
             r.get("target_text", ""), ratio, met,
         ))
@@ -283,18 +284,37 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def median_rows(runs: list[list[dict]]) -> list[dict]:
-    out = []
+def summary_rows(runs: list[list[dict]], how: str) -> list[dict]:
+    """One row per case over all runs: the ``median`` or the ``best`` (highest req/s) of each figure.
+
+    Other work on the machine only ever slows a case down, so the best run is the
+    closest to what the code can do; the median is what one run will typically show.
+    """
+    pick = statistics.median if how == "median" else max
+    out: list[dict] = []
+    wrk_rps = pick(run[0]["rps"] for run in runs)
     for i, first in enumerate(runs[0]):
         same = [run[i] for run in runs]
-        row = {"case": f"{first['case']} (median of {len(same)})",
-               "requests": int(statistics.median(r["requests"] for r in same)),
-               "seconds": statistics.median(r["seconds"] for r in same),
-               "rps": statistics.median(r["rps"] for r in same),
-               "target_text": first.get("target_text", "")}
-        if first.get("ratio") is not None:
-            row["ratio"] = statistics.median(r["ratio"] for r in same)
-            row["met"] = row["ratio"] >= 1.0 if not first["case"].startswith("mlmon HTTP") else row["ratio"] >= HTTP_TARGET_RATIO
+        if how == "median":
+            row = {"requests": int(statistics.median(r["requests"] for r in same)),
+                   "seconds": statistics.median(r["seconds"] for r in same),
+                   "rps": statistics.median(r["rps"] for r in same)}
+        else:
+            fastest = max(same, key=lambda r: r["rps"])
+            row = {k: fastest[k] for k in ("requests", "seconds", "rps", "wall_s", "client_cpu_s", "server_cpu_s",
+                                           "load_before", "load_after")}
+        row["case"] = f"{first['case']} ({how} of {len(same)})"
+        if first["case"].startswith("mlmon HTTP"):
+            row["target"] = HTTP_TARGET_RATIO * wrk_rps
+            row["target_text"] = f">= {HTTP_TARGET_RATIO:.0%} of wrk ({row['target']:,.0f})"
+            row["ratio"] = row["rps"] / wrk_rps
+            row["met"] = row["rps"] >= row["target"]
+        elif first["case"].startswith("mlmon in-process"):
+            row["target_text"] = first["target_text"]
+            row["ratio"] = row["rps"] / INPROC_TARGET_RPS
+            row["met"] = row["rps"] >= INPROC_TARGET_RPS
+        else:
+            row["target_text"] = "baseline"
         out.append(row)
     return out
 
@@ -377,8 +397,9 @@ def main(argv: list[str] | None = None) -> int:
                 for p in r.get("problems", []):
                     print(f"  ! {r['case']}: {p}")
         if args.repeat > 1:
-            print(f"\nmedians of {args.repeat} runs")
-            print(table(median_rows(runs)))
+            for how in ("median", "best"):
+                print(f"\n{how} of {args.repeat} runs (each case on its own; 'best' ratio: best mlmon / best wrk)")
+                print(table(summary_rows(runs, how)))
         if args.profile:
             profiles = profile(log, server, args, args.top)
     finally:

@@ -167,6 +167,17 @@ def measure(cmd: list[str], stdout_path: str | os.PathLike | None = None, poll: 
     }
 
 
+def wait_quiet(max_load: float, timeout: float) -> float:
+    """Wait up to ``timeout`` s until the machine is quiet (under ``max_load`` busy cores over 1 s); the last load seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        busy0, t0 = _busy_seconds(), time.perf_counter()
+        time.sleep(1.0)
+        load = (_busy_seconds() - busy0) / (time.perf_counter() - t0)
+        if load <= max_load or time.monotonic() >= deadline:
+            return load
+
+
 def warm_cache(path: Path) -> None:
     with open(path, "rb", buffering=0) as f:
         while f.read(16 * MIB):
@@ -205,11 +216,13 @@ def duckdb_interval(every: str) -> str:
     return f"{m.group(1)} {unit}"
 
 
-def bench_file(path: Path, runs: int, every: str, by: str, tag: str, max_other_load: float, retries: int) -> dict:
+def bench_file(path: Path, runs: int, every: str, by: str, tag: str, max_other_load: float, retries: int,
+               wait: float) -> dict:
     """Run both tools ``runs`` times on ``path``, alternating.
 
     A run during which other processes used more than ``max_other_load`` cores is
     set aside and repeated, up to ``retries`` repeats per file (then it is kept).
+    Before each run it waits up to ``wait`` seconds for the machine to be quiet.
     """
     cmds = tool_commands(path, every, by, tag)
     warm_cache(path)
@@ -220,6 +233,8 @@ def bench_file(path: Path, runs: int, every: str, by: str, tag: str, max_other_l
     for i in range(runs):
         for tool, (cmd, _res, stdout) in cmds.items():
             while True:
+                if wait > 0:
+                    wait_quiet(max_other_load, wait)
                 r = measure(cmd, stdout)
                 status = "ok" if r["returncode"] == 0 else f"EXIT {r['returncode']}"
                 busy = r["returncode"] == 0 and r["other_cpu"] > max_other_load and left > 0
@@ -506,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-other-load", type=float, default=0.3,
                     help="repeat a run if other processes used more than this many cores meanwhile (default 0.3)")
     ap.add_argument("--retries", type=int, default=6, help="at most this many repeats per file (default 6)")
+    ap.add_argument("--wait-quiet", type=float, default=120, metavar="SECONDS",
+                    help="before each run, wait up to this long for the machine to be quiet (default 120; 0: never)")
     ap.add_argument("--every", default="1h")
     ap.add_argument("--by", default="model", help="segment field(s), top-level: model, model_version, endpoint")
     args = ap.parse_args(argv)
@@ -540,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for tag, path in files.items():
         print(f"benchmarking [{tag}] {path} ({path.stat().st_size / MIB:,.0f} MiB), {args.runs} runs per tool", file=sys.stderr)
-        results[tag] = bench_file(path, args.runs, args.every, args.by, tag, args.max_other_load, args.retries)
+        results[tag] = bench_file(path, args.runs, args.every, args.by, tag, args.max_other_load, args.retries, args.wait_quiet)
 
     print(f"\nmlmon report FILE --every {args.every} --by {args.by} vs DuckDB; {args.runs} runs each; "
           f"{facts['nproc']} cores, {facts['cpu']}; polars {facts['polars']}, duckdb {facts['duckdb']}\n")

@@ -280,7 +280,8 @@ def check(
     from mlmon.timeparse import parse_duration
 
     clock = _now(now)
-    spec = _window_spec(None, None, since, until, clock)
+    # A cron check of "the last 2h" runs up to now, so that silence at the end shows.
+    spec = _window_spec(None, None, since, until or ("now" if since else None), clock)
     ruleset = load_rules(rules)
     repeat = parse_duration(repeat_interval, what="--repeat-interval")
     if (notify or notify_command) and state is None:
@@ -302,9 +303,8 @@ def check(
     _emit(_render_check(result, gate, fmt, output), output)
     if data.skipped:
         _stderr().print(f"mlmon: skipped {data.skipped:,} bad log line{'s' if data.skipped != 1 else ''}")
-    if transitions is not None and fmt == CheckFormat.table and output is None:
-        for t in transitions:
-            _stderr().print(f"mlmon: {t.kind}: {t.alert_key}")
+    for t in transitions or []:
+        _stderr().print(f"mlmon: {t.kind}: {t.alert_key}")
     raise typer.Exit(EXIT_GATE if gate.fired(result) else EXIT_OK)
 
 

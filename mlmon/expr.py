@@ -298,16 +298,87 @@ def names(node: Node) -> list[Name]:
     return out
 
 
-def is_boolean(node: Node) -> bool:
+def is_boolean(node: Node, schema: dict | None = None) -> bool:
+    """Whether ``node`` is a condition: a comparison, and/or/not, true/false, or a Boolean column."""
     if isinstance(node, Binary):
         return node.op in ("and", "or") or node.op in COMPARISONS
     if isinstance(node, Unary):
         return node.op == "not"
+    if isinstance(node, Name):
+        return bool(schema) and schema.get(node.name) == pl.Boolean
     return isinstance(node, Literal) and isinstance(node.value, bool)
 
 
+def check_types(node: Node, schema: dict | None = None) -> None:
+    """Reject what parses but cannot mean anything: ``not x``, ``x and y`` on numbers, lists outside ``in``."""
+    if isinstance(node, Unary):
+        if node.op == "not" and not is_boolean(node.operand, schema):
+            raise ExprError("'not' needs a condition, such as not (x > 1)", node.col)
+        if node.op == "-" and is_boolean(node.operand, schema):
+            raise ExprError("'-' needs a number, not a condition", node.col)
+        check_types(node.operand, schema)
+    elif isinstance(node, Binary):
+        if node.op in ("and", "or"):
+            for side in (node.left, node.right):
+                if not is_boolean(side, schema):
+                    raise ExprError(f"'{node.op}' joins conditions; {unparse(side)} is not one", side.col,
+                                    "Compare it with something, e.g. x > 0.")
+        elif node.op in ("+", "-", "*", "/", "%", "<", "<=", ">", ">="):
+            for side in (node.left, node.right):
+                if is_boolean(side, schema):
+                    raise ExprError(f"'{node.op}' needs values, not the condition {unparse(side)}", side.col)
+        if node.op not in ("in", "not in") and isinstance(node.right, ListLit):
+            raise ExprError("a list can only follow 'in'", node.right.col)
+        if isinstance(node.left, ListLit):
+            raise ExprError("a list can only follow 'in'", node.left.col)
+        check_types(node.left, schema)
+        if not isinstance(node.right, ListLit):
+            check_types(node.right, schema)
+    elif isinstance(node, Call):
+        for arg in node.args:
+            if is_boolean(arg, schema):
+                raise ExprError(f"{node.func}() needs numbers, not the condition {unparse(arg)}", arg.col)
+            check_types(arg, schema)
+    elif isinstance(node, ListLit):
+        raise ExprError("a list can only follow 'in'", node.col)
+
+
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What an alert reports: an expression's value and whether larger values are worse."""
+
+    node: Node
+    larger_is_worse: bool
+
+
+def measure(node: Node) -> Measure | None:
+    """The value an alert reports: the non-constant side of the first comparison, left to right.
+
+    ``100 < latency_p95_ms`` reports latency_p95_ms; under ``not`` the direction flips.
+    """
+
+    def walk(n: Node, negated: bool) -> Measure | None:
+        if isinstance(n, Unary) and n.op == "not":
+            return walk(n.operand, not negated)
+        if isinstance(n, Binary):
+            if n.op in ("and", "or"):
+                return walk(n.left, negated) or walk(n.right, negated)
+            if n.op in COMPARISONS:
+                side, op = n.left, n.op
+                if isinstance(n.left, Literal) and not isinstance(n.right, (Literal, ListLit)):
+                    side, op = n.right, _FLIP.get(n.op, n.op)
+                larger = op not in ("<", "<=")
+                return Measure(side, larger != negated)
+        return None
+
+    return walk(node, False)
+
+
 def first_comparison(node: Node) -> Binary | None:
-    """The first comparison, left to right: its left side is the value an alert reports."""
+    """The first comparison, left to right."""
     if isinstance(node, Binary):
         if node.op in COMPARISONS:
             return node
@@ -319,93 +390,122 @@ def first_comparison(node: Node) -> Binary | None:
 
 # --- compilation to Polars ----------------------------------------------------------
 
-_NUMERIC = (pl.Float32, pl.Float64, pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
-
 
 def _is_text(node: Node, schema: dict[str, pl.DataType]) -> bool:
-    return isinstance(node, Name) and schema.get(node.name) in (pl.String, pl.Utf8) or (
-        isinstance(node, Literal) and isinstance(node.value, str)
-    )
+    if isinstance(node, Name):
+        return schema.get(node.name) in (pl.String, pl.Utf8)
+    return isinstance(node, Literal) and isinstance(node.value, str)
+
+
+def _literal_value(node: Node) -> object:
+    if isinstance(node, Literal):
+        return node.value
+    if isinstance(node, Unary) and node.op == "-" and isinstance(node.operand, Literal) and isinstance(node.operand.value, (int, float)) and not isinstance(node.operand.value, bool):
+        return -node.operand.value
+    raise ExprError("a list may hold only plain values: numbers, strings, true, false, null", node.col)
 
 
 def compile_expr(node: Node, schema: dict[str, pl.DataType]) -> pl.Expr:
-    """A Polars expression for ``node`` over a frame with ``schema``.
+    """A Polars boolean (or value) expression for ``node`` over a frame with ``schema``.
 
-    Text columns compared with numbers, or used in arithmetic, are read as numbers
-    (values that are not numbers become null, so the comparison is false).
+    Logic is three-valued, as in SQL: a comparison with a missing value (null, or NaN
+    from 0/0) is unknown, ``not`` of unknown is unknown, and a condition that ends
+    unknown counts as false. Division by zero is unknown too. Text columns compared
+    with numbers, or used in arithmetic, are read as numbers.
     """
+    check_types(node, schema)
+    expr = _compile(node, schema)
+    return expr.fill_null(False) if is_boolean(node, schema) else expr
 
-    def numeric(n: Node) -> pl.Expr:
-        expr = build(n)
-        if _is_text(n, schema) and not isinstance(n, Literal):
-            return expr.cast(pl.Float64, strict=False)
-        return expr
 
-    def operand_pair(left: Node, right: Node) -> tuple[pl.Expr, pl.Expr]:
-        text_l, text_r = _is_text(left, schema), _is_text(right, schema)
-        if text_l and text_r:
-            return build(left), build(right)
-        if isinstance(right, Literal) and isinstance(right.value, str) and isinstance(left, Name):
-            return build(left).cast(pl.String), build(right)
-        if isinstance(left, Literal) and isinstance(left.value, str) and isinstance(right, Name):
-            return build(left), build(right).cast(pl.String)
-        return numeric(left), numeric(right)
+def compile_value(node: Node, schema: dict[str, pl.DataType]) -> pl.Expr:
+    """A numeric expression (for an alert's reported value); NaN becomes null."""
+    return _numeric(node, schema).cast(pl.Float64).fill_nan(None)
 
-    def build(n: Node) -> pl.Expr:
-        if isinstance(n, Literal):
-            return pl.lit(n.value)
-        if isinstance(n, Name):
-            return pl.col(n.name)
-        if isinstance(n, Call):
-            args = [numeric(a) for a in n.args]
-            if n.func == "abs":
-                return args[0].abs()
-            return pl.min_horizontal(args) if n.func == "min" else pl.max_horizontal(args)
-        if isinstance(n, Unary):
-            if n.op == "not":
-                return ~build(n.operand).fill_null(False)
-            return -numeric(n.operand)
-        if isinstance(n, ListLit):
-            raise ExprError("a list can only follow 'in'", n.col)
-        assert isinstance(n, Binary)
-        if n.op in ("and", "or"):
-            left, right = build(n.left).fill_null(False), build(n.right).fill_null(False)
-            return left & right if n.op == "and" else left | right
-        if n.op in ("in", "not in"):
-            if not isinstance(n.right, ListLit):
-                raise ExprError(f"'{n.op}' needs a list, e.g. [\"a\", \"b\"]", n.right.col)
-            values = [item.value for item in n.right.items if isinstance(item, Literal)]
-            if len(values) != len(n.right.items):
-                raise ExprError("a list may hold only plain values", n.right.col)
-            left = build(n.left)
-            if all(isinstance(v, str) for v in values):
-                left = left.cast(pl.String)
-            elif _is_text(n.left, schema):
-                left = left.cast(pl.Float64, strict=False)
-            test = left.is_in(values).fill_null(False)
-            return ~test if n.op == "not in" else test
-        if n.op in ("==", "!="):
-            for a, b in ((n.left, n.right), (n.right, n.left)):
-                if isinstance(b, Literal) and b.value is None:
-                    return build(a).is_null() if n.op == "==" else build(a).is_not_null()
-        if n.op in COMPARISONS:
-            left, right = operand_pair(n.left, n.right)
-            return {
-                "==": left == right, "!=": left != right, "<": left < right,
-                "<=": left <= right, ">": left > right, ">=": left >= right,
-            }[n.op].fill_null(False)
-        left, right = numeric(n.left), numeric(n.right)
-        if n.op == "+":
-            return left + right
-        if n.op == "-":
-            return left - right
-        if n.op == "*":
-            return left * right
-        if n.op == "/":
-            return left.cast(pl.Float64) / right
-        return left % right
 
-    return build(node)
+def _numeric(n: Node, schema: dict[str, pl.DataType]) -> pl.Expr:
+    expr = _compile(n, schema)
+    if _is_text(n, schema) and not isinstance(n, Literal):
+        return expr.cast(pl.Float64, strict=False)
+    return expr
+
+
+def _compile(n: Node, schema: dict[str, pl.DataType]) -> pl.Expr:
+    if isinstance(n, Literal):
+        return pl.lit(n.value)
+    if isinstance(n, Name):
+        return pl.col(n.name)
+    if isinstance(n, Call):
+        args = [_numeric(a, schema) for a in n.args]
+        if n.func == "abs":
+            return args[0].abs()
+        return pl.min_horizontal(args) if n.func == "min" else pl.max_horizontal(args)
+    if isinstance(n, Unary):
+        if n.op == "not":
+            return ~_compile(n.operand, schema)
+        return -_numeric(n.operand, schema)
+    if isinstance(n, ListLit):
+        raise ExprError("a list can only follow 'in'", n.col)
+    assert isinstance(n, Binary)
+    if n.op in ("and", "or"):
+        left, right = _compile(n.left, schema), _compile(n.right, schema)
+        return left & right if n.op == "and" else left | right  # Kleene logic on nulls
+    if n.op in ("in", "not in"):
+        return _membership(n, schema)
+    if n.op in ("==", "!="):
+        for a, b in ((n.left, n.right), (n.right, n.left)):
+            if isinstance(b, Literal) and b.value is None:
+                return _compile(a, schema).is_null() if n.op == "==" else _compile(a, schema).is_not_null()
+    if n.op in COMPARISONS:
+        left, right = _operands(n.left, n.right, schema)
+        return {
+            "==": left == right, "!=": left != right, "<": left < right,
+            "<=": left <= right, ">": left > right, ">=": left >= right,
+        }[n.op]
+    left, right = _numeric(n.left, schema), _numeric(n.right, schema)
+    if n.op == "+":
+        return left + right
+    if n.op == "-":
+        return left - right
+    if n.op == "*":
+        return left * right
+    if n.op == "/":
+        return pl.when(right != 0).then(left.cast(pl.Float64) / right)
+    return pl.when(right != 0).then(left % right)
+
+
+def _operands(left: Node, right: Node, schema: dict[str, pl.DataType]) -> tuple[pl.Expr, pl.Expr]:
+    """Both sides of a comparison, as text when either side is a string literal, else as numbers (NaN as null)."""
+    if _is_text(left, schema) and _is_text(right, schema):
+        return _compile(left, schema), _compile(right, schema)
+    for a, b in ((left, right), (right, left)):
+        if isinstance(b, Literal) and isinstance(b.value, str):
+            pair = (_compile(a, schema).cast(pl.String), _compile(b, schema))
+            return pair if a is left else (pair[1], pair[0])
+    if any(isinstance(x, Literal) and isinstance(x.value, bool) for x in (left, right)):
+        return _compile(left, schema), _compile(right, schema)
+    return (_numeric(left, schema).cast(pl.Float64).fill_nan(None),
+            _numeric(right, schema).cast(pl.Float64).fill_nan(None))
+
+
+def _membership(n: Binary, schema: dict[str, pl.DataType]) -> pl.Expr:
+    if not isinstance(n.right, ListLit):
+        raise ExprError(f"'{n.op}' needs a list, e.g. [\"a\", \"b\"]", n.right.col)
+    values = [_literal_value(item) for item in n.right.items]
+    present = [v for v in values if v is not None]
+    left = _compile(n.left, schema)
+    if present and all(isinstance(v, str) for v in present):
+        left, options = left.cast(pl.String), present
+    elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        left, options = _numeric(n.left, schema).cast(pl.Float64).fill_nan(None), [float(v) for v in present]
+    else:
+        left, options = left.cast(pl.String), [str(v).lower() if isinstance(v, bool) else str(v) for v in present]
+    test = left.is_in(options)
+    if None in values:
+        test = test | left.is_null()
+    else:
+        test = pl.when(left.is_not_null()).then(test)  # unknown for a missing value, as ==
+    return ~test if n.op == "not in" else test
 
 
 def unparse(node: Node) -> str:

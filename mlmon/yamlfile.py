@@ -20,6 +20,8 @@ class Located:
     data: Any
     _marks: dict[tuple, tuple[int, int]]
     _values: dict[tuple, tuple[int, int, bool]] = None  # type: ignore[assignment]
+    #: Keys given twice in one mapping: (path of the key, line, col) of each later one.
+    duplicates: tuple = ()
 
     def where(self, *keys: Any) -> str:
         """``file:line:col`` of the deepest known node on the key path (a key, or a list item)."""
@@ -34,22 +36,33 @@ class Located:
         value = (self._values or {}).get(tuple(keys))
         if value is None:
             return self.where(*keys)
-        line, start, quoted = value
+        line, start, quoted, mappable = value
+        if not mappable:
+            return f"{self.path}:{line}:{start}"
         return f"{self.path}:{line}:{start + col - 1 + (1 if quoted else 0)}"
 
 
-def _walk(node: yaml.Node, prefix: tuple, marks: dict, values: dict) -> None:
+def _walk(node: yaml.Node, prefix: tuple, marks: dict, values: dict, duplicates: list) -> None:
     marks.setdefault(prefix, (node.start_mark.line + 1, node.start_mark.column + 1))
     if isinstance(node, yaml.ScalarNode):
-        values[prefix] = (node.start_mark.line + 1, node.start_mark.column + 1, node.style in ("'", '"'))
+        # Columns inside a value map to the file only for a one-line value without escapes.
+        one_line = node.start_mark.line == node.end_mark.line and node.style in (None, "", "'", '"')
+        escaped = node.style == '"' and "\\" in (node.start_mark.buffer or "")[node.start_mark.index:node.end_mark.index]
+        # (line, col, quoted, mappable): a column inside other values points at the value's start.
+        values[prefix] = (node.start_mark.line + 1, node.start_mark.column + 1, node.style in ("'", '"'),
+                          one_line and not escaped)
     if isinstance(node, yaml.MappingNode):
+        seen = set()
         for key_node, value_node in node.value:
             key = key_node.value
+            if key in seen:
+                duplicates.append((prefix + (key,), key_node.start_mark.line + 1, key_node.start_mark.column + 1))
+            seen.add(key)
             marks[prefix + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            _walk(value_node, prefix + (key,), marks, values)
+            _walk(value_node, prefix + (key,), marks, values, duplicates)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, prefix + (i,), marks, values)
+            _walk(item, prefix + (i,), marks, values, duplicates)
 
 
 def load_yaml(path: str | Path, what: str) -> Located:
@@ -70,16 +83,25 @@ def parse_yaml(text: str, name: str, what: str) -> Located:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
+        context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
+        if context and context_mark is not None:
+            if "end of stream" in problem:
+                # e.g. an unclosed quote: the problem shows at the end, the cause where the scan began.
+                problem = f"{problem} {context} that starts here"
+                mark = context_mark
+            else:
+                problem = f"{problem} ({context} at line {context_mark.line + 1})"
+        where = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark else name
         raise ConfigError(
             f"{where}: {what} is not valid YAML: {problem}", "Fix the YAML syntax at that line."
         ) from None
     marks: dict[tuple, tuple[int, int]] = {}
     values: dict[tuple, tuple[int, int, bool]] = {}
+    duplicates: list = []
     if node is not None:
-        _walk(node, (), marks, values)
-    return Located(name, data, marks, values)
+        _walk(node, (), marks, values, duplicates)
+    return Located(name, data, marks, values, tuple(duplicates))
 
 
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:

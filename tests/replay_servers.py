@@ -1,4 +1,5 @@
-"""Real HTTP servers on 127.0.0.1 (ephemeral ports) for the replay tests, and small process helpers.
+"""Helpers of the replay tests: real HTTP servers on 127.0.0.1 (ephemeral ports), process helpers,
+small logs, and the sample churn log read with plain Python (the independent side of the checks).
 
 ``ModelServer`` is a ``ThreadingHTTPServer`` in a background thread that speaks HTTP/1.1 with
 keep-alive, records every request it receives (path, headers, JSON body) and counts the TCP
@@ -17,6 +18,8 @@ Behaviours (``mode``):
 
 from __future__ import annotations
 
+import functools
+import gzip
 import json
 import os
 import socket
@@ -26,17 +29,23 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from collections import defaultdict
+from datetime import datetime
 from typing import Any, Callable
+
+from conftest import record, write_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_MODEL = ROOT / "demo" / "model.py"
+CHURN = ROOT / "sample_logs" / "churn.jsonl.gz"
+ANSWER = {"label": "stay", "p": 0.1}  # what ModelServer answers by default, and what conftest.record() logs
 
 #: Headers any HTTP client adds by itself: not "logged headers" leaking into the replay.
 TRANSPORT_HEADERS = {"host", "accept", "accept-encoding", "user-agent", "content-length", "connection"}
 
 
 def default_answer(body: Any) -> dict:
-    return {"label": "stay", "p": 0.1}
+    return dict(ANSWER)
 
 
 class _Server(ThreadingHTTPServer):
@@ -192,3 +201,46 @@ def processes_with(*needles: str) -> list[int]:
 def write_script(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+# --- logs ---------------------------------------------------------------------------------------------
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def small_log(tmp_path: Path, n: int = 5, **fields) -> Path:
+    """``n`` records r0, r1, ... one second apart, request ``{"i": i, "country": "DE"}``, response ANSWER."""
+    rows = [record(ts=f"2026-11-27T10:00:{i:02d}Z", request_id=f"r{i}", request={"i": i, "country": "DE"}, **fields)
+            for i in range(n)]
+    return write_jsonl(tmp_path / "small.jsonl", rows)
+
+
+@functools.cache
+def churn_records() -> tuple[dict, ...]:
+    """The sample churn log, decompressed and parsed with plain Python, in time order."""
+    with gzip.open(CHURN, "rt", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    return tuple(sorted(rows, key=lambda r: utc(r["ts"])))
+
+
+def _hour(r: dict) -> datetime:
+    return utc(r["ts"]).replace(minute=0, second=0, microsecond=0)
+
+
+def firing_windows_by_hand() -> tuple[set, list[str]]:
+    """churn-error-spike of rules.example.yaml, evaluated with plain Python over the decompressed file:
+    the firing (model, model_version, hour) windows, and the request ids in them, in time order."""
+    counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    for r in churn_records():
+        if r["model"] != "churn":  # where: model == "churn"
+            continue
+        key = (r["model"], r["model_version"], _hour(r))  # every: 1h, by: [model, model_version]
+        counts[key][0] += 1
+        counts[key][1] += (r["status"] or 0) >= 500 or r["error"] is not None  # is_error
+    # expr: error_rate > 0.02 and request_count >= 100; min_requests: 50; for: 1, no keep_firing_for
+    firing = {k for k, (n, errors) in counts.items() if n >= 50 and n >= 100 and errors / n > 0.02}
+    chosen = [r["request_id"] for r in churn_records()
+              if r["model"] == "churn" and (r["model"], r["model_version"], _hour(r)) in firing]
+    return firing, chosen

@@ -232,9 +232,6 @@ def test_a_failing_command_is_reported_and_kept(tmp_path, result):
     assert len(saved(tmp_path / "t.json")["outbox"]) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a NaN alert value (e.g. error_count / request_count on a window without "
-                   "traffic) is sent as a bare NaN, which is not JSON: strict receivers reject the notification "
-                   "(--format json prints it too)")
 def test_payload_is_strict_json_even_for_a_nan_value(tmp_path, sleeps):
     alert = Alert("ratio", "warning", {}, math.nan, True, NOW, NOW, 1, "ratio (value NaN)")
     with Receiver() as receiver:

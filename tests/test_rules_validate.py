@@ -34,7 +34,7 @@ def _expect(path: Path) -> tuple[str | None, list[str]]:
     reason = None
     if lines and lines[0].startswith("xfail:"):
         reason = lines.pop(0)[len("xfail:"):].strip()
-    return reason, [line for line in lines if line.strip()]
+    return reason, [line for line in lines if line.strip() and not line.startswith("#")]
 
 
 def _bad_params():

@@ -65,8 +65,8 @@ def render_check_table(result: CheckResult, gate: Gate, width: int = 100, color:
             span = a.first_window.strftime("%Y-%m-%d %H:%M")
             if a.last_window != a.first_window:
                 span += " → " + a.last_window.strftime("%Y-%m-%d %H:%M")
-            parts.append(Text(f"- {printable(a.rule)} [{printable(_segment_text(a))}], fired {span} UTC: "
-                              f"{printable(a.summary)}"))
+            parts.append(Text(f"- {printable(a.rule)} [{printable(_segment_text(a))}]: {printable(a.summary)}"))
+            parts.append(Text(f"  fired {span} UTC", style="dim"))
     console.print(Group(*parts))
     return buffer.getvalue()
 
@@ -75,7 +75,8 @@ def render_check_markdown(result: CheckResult, gate: Gate) -> str:
     alerts = result.alerts
     icon = "🔴" if gate.fired(result) else "🟢"
     lines = [f"## {icon} mlmon check: {'firing' if gate.fired(result) else 'ok'}", ""]
-    lines.append(f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} from {result.rules_evaluated} rules "
+    n = result.rules_evaluated
+    lines.append(f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} from {n} rule{'s' if n != 1 else ''} "
                  f"(gate: {gate.fail_on} and above).")
     if alerts:
         lines += ["", "| rule | severity | segment | value | windows | first | last | active | summary |",
@@ -126,5 +127,6 @@ def render_check_github(result: CheckResult, gate: Gate) -> str:
         title = _annotation(printable(f"{a.rule} [{_segment_text(a)}]")).replace(",", "%2C").replace("::", "%3A%3A")
         lines.append(f"::{level[a.severity]} title={title}::{_annotation(printable(a.summary))}")
     if not lines:
-        lines.append(f"::notice title=mlmon check::no alerts from {result.rules_evaluated} rules")
+        n = result.rules_evaluated
+        lines.append(f"::notice title=mlmon check::no alerts from {n} rule{'s' if n != 1 else ''}")
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ A rule's windows, per segment and in time order, run through a small state machi
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +15,7 @@ from typing import Any, Sequence
 
 import polars as pl
 
-from mlmon.expr import compile_expr, first_comparison
+from mlmon.expr import compile_expr, compile_value, measure
 from mlmon.metrics.operational import RECORD_FIELDS
 from mlmon.metrics.table import Extras, metric_table
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START, WindowSpec
@@ -78,7 +79,7 @@ class Alert:
             "rule": self.rule,
             "severity": self.severity,
             "segment": self.segment,
-            "value": self.value,
+            "value": self.value if not isinstance(self.value, float) or math.isfinite(self.value) else None,
             "active": self.active,
             "first_window": iso(self.first_window),
             "last_window": iso(self.last_window),
@@ -148,12 +149,12 @@ def evaluate_rule(
         if name not in schema:  # e.g. cpu metrics when the logs carry no cpu_percent
             frame = frame.with_columns(pl.lit(None, pl.Float64).alias(name))
             schema[name] = pl.Float64
-    comparison = first_comparison(rule.expr)
-    value = compile_expr(comparison.left, schema) if comparison is not None else pl.lit(None, pl.Float64)
+    reported = measure(rule.expr)
+    value = compile_value(reported.node, schema) if reported is not None else pl.lit(None, pl.Float64)
     enough = pl.col("request_count") >= rule.min_requests
     frame = frame.with_columns(
         pl.when(enough).then(compile_expr(rule.expr, schema)).alias("_breach"),
-        value.cast(pl.Float64).alias("_value"),
+        value.alias("_value"),
     )
     states: list[str] = []
     alerts: list[Alert] = []
@@ -164,7 +165,7 @@ def evaluate_rule(
         group = group.sort(WINDOW_START)
         group_states = run_states(group["_breach"].to_list(), rule.for_windows, rule.keep_firing_for)
         ordered.append(group.with_columns(pl.Series("state", group_states, pl.String)))
-        alert = _alert(rule, group, group_states, comparison.op if comparison else None, last_window)
+        alert = _alert(rule, group, group_states, reported.larger_is_worse if reported else True, last_window)
         if alert is not None:
             alerts.append(alert)
     windows = pl.concat(ordered) if ordered else frame.with_columns(pl.lit(None, pl.String).alias("state"))
@@ -177,22 +178,23 @@ def _metric_names(rule: Rule) -> list[str]:
     return [n.name for n in names(rule.expr)]
 
 
-def _alert(rule: Rule, group: pl.DataFrame, states: list[str], op: str | None, last_window) -> Alert | None:
+def _alert(rule: Rule, group: pl.DataFrame, states: list[str], larger_is_worse: bool, last_window) -> Alert | None:
     firing = [i for i, s in enumerate(states) if s == FIRING]
     if not firing:
         return None
     values = group["_value"].to_list()
     candidates = [i for i in firing if values[i] is not None]
     if candidates:
-        pick = min if op in ("<", "<=") else max
+        pick = max if larger_is_worse else min
         worst = pick(candidates, key=lambda i: values[i])
     else:
         worst = firing[-1]
     row = group.row(worst, named=True)
     segment = {name: row[name] for name in rule.by}
+    # Active: firing in the latest window; a quiet (ignored) latest window keeps the state before it.
     considered = [i for i, s in enumerate(states) if s != IGNORED]
-    active = bool(considered) and states[considered[-1]] == FIRING and group[WINDOW_START][considered[-1]] == last_window
     starts = group[WINDOW_START].to_list()
+    active = bool(considered) and states[considered[-1]] == FIRING and starts[-1] == last_window
     return Alert(
         rule=rule.name,
         severity=rule.severity,

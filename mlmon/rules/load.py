@@ -67,11 +67,16 @@ class _Checker:
                 valid = _record_field_ok(name.name)
             if not valid:
                 choices = (known + tuple(f + ".FIELD" for f in FIELD_METRICS)) if known is not None else tuple(CANONICAL_FIELDS)
-                self.add(
-                    self.doc.where_in_value(keys, name.col),
-                    rule,
-                    f"unknown {what} {name.name!r}{did_you_mean(name.name, choices)}",
-                )
+                message = f"unknown {what} {name.name!r}{did_you_mean(name.name, choices)}"
+                if known is None and name.name in known_metrics():
+                    message = f"{name.name!r} is a metric; 'where' filters records before metrics, so use it in 'expr'"
+                elif known is None and name.name.startswith(("request.", "response.")):
+                    fixed = name.name.replace("request.", "input.", 1).replace("response.", "output.", 1)
+                    message = f"unknown record field {name.name!r}; did you mean {fixed!r}?"
+                elif known is not None and name.name in CANONICAL_FIELDS or name.name.startswith(("input.", "output.")):
+                    message = (f"unknown metric {name.name!r}: a record field can be used in 'expr' only when it is "
+                               f"in the rule's 'by' (or filter on it with 'where')")
+                self.add(self.doc.where_in_value(keys, name.col), rule, message)
                 ok = False
         if ok and not is_boolean(node):
             self.add(self.doc.where(*keys), rule, f"{keys[-1]} must be a condition (a comparison, and/or/not)")
@@ -85,13 +90,23 @@ def rules_from_doc(doc: Located, metrics: tuple[str, ...] | None = None) -> Rule
     check = _Checker(doc)
     data = doc.data
     if not isinstance(data, dict) or "rules" not in data:
-        raise ConfigError(f"{doc.where()}: a rules file needs a top-level 'rules:' list", "See rules.example.yaml.")
+        near = did_you_mean(next(iter(data), ""), ("rules",)) if isinstance(data, dict) and data else ""
+        where = doc.where(next(iter(data))) if near else doc.where()
+        raise ConfigError(f"{where}: a rules file needs a top-level 'rules:' list{near}", "See rules.example.yaml.")
     for key in data:
         if key != "rules":
             check.add(doc.where(key), None, f"unknown top-level key {key!r}{did_you_mean(str(key), ('rules',))}")
     items = data["rules"]
     if not isinstance(items, list):
         raise ConfigError(f"{doc.where('rules')}: 'rules' must be a list of rules", "Start each rule with '- name: ...'.")
+    if not items:
+        raise ConfigError(f"{doc.where('rules')}: the rules list is empty, so nothing would ever be checked",
+                          "Add a rule, or remove the file from the job.")
+    for path, line, col in doc.duplicates:
+        rule_name = None
+        if len(path) >= 3 and path[0] == "rules" and isinstance(path[1], int) and isinstance(items[path[1]], dict):
+            rule_name = items[path[1]].get("name") or f"#{path[1] + 1}"
+        check.add(f"{doc.path}:{line}:{col}", rule_name, f"key {path[-1]!r} is given twice; only the last one would count")
     rules: list[Rule] = []
     seen: dict[str, str] = {}
     for i, item in enumerate(items):
@@ -135,7 +150,9 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
     def typed(key: str, kind: type | tuple, what: str):
         value = item.get(key)
         if key in item and (not isinstance(value, kind) or isinstance(value, bool) and kind is not bool):
-            check.add(doc.where(*base, key), label, f"{key!r} must be {what}, not {type(value).__name__}")
+            kind_name = {str: "text", int: "a whole number", float: "a number", bool: "true/false", list: "a list",
+                         dict: "a mapping", type(None): "empty"}.get(type(value), type(value).__name__)
+            check.add(doc.where(*base, key), label, f"{key!r} must be {what}, not {kind_name}")
             return None
         return value
 
@@ -159,10 +176,13 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
     if not isinstance(by_value, list) or not all(isinstance(b, str) for b in by_value):
         check.add(doc.where(*base, "by"), label, "'by' must be a list of field names or a comma-separated string")
     else:
-        try:
-            by = check_segment_fields(by_value)
-        except UsageError as exc:
-            check.add(doc.where(*base, "by"), label, str(exc))
+        if len(set(by_value)) != len(by_value):
+            check.add(doc.where(*base, "by"), label, "'by' names a field twice")
+        else:
+            try:
+                by = check_segment_fields(by_value)
+            except UsageError as exc:
+                check.add(doc.where(*base, "by"), label, str(exc))
     ints = {}
     for key, low in (("min_requests", 0), ("for", 1), ("keep_firing_for", 0)):
         value = typed(key, int, "a whole number")

@@ -31,6 +31,8 @@ from mlmon.timeparse import iso, parse_instant
 
 STATE_VERSION = 1
 LOCK_WAIT_SECONDS = 5.0
+#: A notification still failing after this many runs is dropped, with a warning.
+MAX_ATTEMPTS = 24
 HTTP_TIMEOUT = 10.0
 HTTP_ATTEMPTS = 3
 COMMAND_TIMEOUT = 30.0
@@ -48,8 +50,11 @@ class Transition:
 
 
 @contextmanager
-def state_lock(state_path: Path, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
+def state_lock(state_path: Path, wait: float | None = None) -> Iterator[None]:
     """Hold an exclusive lock beside the state file; wait briefly, then give up with exit 2."""
+    wait = LOCK_WAIT_SECONDS if wait is None else wait
+    if state_path.is_dir():
+        raise MlmonError(f"--state {state_path} is a directory", "Name a file, e.g. /var/lib/mlmon/state.json.")
     lock_path = state_path.with_name(state_path.name + ".lock")
     try:
         handle = open(lock_path, "a+")
@@ -82,6 +87,12 @@ def load_state(path: Path, warn: Callable[[str], Any]) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict) or not isinstance(data.get("alerts"), dict) or not isinstance(data.get("outbox", []), list):
             raise ValueError("unexpected structure")
+        for key, entry in data["alerts"].items():
+            if not isinstance(entry, dict) or not isinstance(entry.get("alert"), dict) or "rule" not in entry["alert"]:
+                raise ValueError(f"alert {key!r} is malformed")
+        for item in data.get("outbox", []):
+            if not isinstance(item, dict) or item.get("kind") not in ("webhook", "command") or "payload" not in item:
+                raise ValueError("a queued notification is malformed")
         data.setdefault("outbox", [])
         return data
     except (OSError, ValueError, UnicodeDecodeError) as exc:
@@ -171,6 +182,9 @@ def deliver(outbox: list[dict[str, Any]], warn: Callable[[str], Any]) -> list[di
             problem = run_command(target, payload)
         if problem is not None:
             item["attempts"] = int(item.get("attempts", 0)) + 1
+            if item["attempts"] >= MAX_ATTEMPTS:
+                warn(f"mlmon: notification to {target} failed {item['attempts']} times ({problem}); dropping it")
+                continue
             warn(f"mlmon: notification to {target} failed ({problem}); it will be retried on the next run")
             failed.append(item)
     return failed
