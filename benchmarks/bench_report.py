@@ -518,6 +518,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="bad-line fraction for a generated FILE (default 0) or --bad file (default 0.01)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--runs", type=int, default=3, help="runs per tool and file (default 3, at least 3 recommended)")
+    ap.add_argument("--bad-runs", type=int, default=None, help="runs per tool for the --bad file (default: --runs)")
     ap.add_argument("--max-other-load", type=float, default=0.3,
                     help="repeat a run if other processes used more than this many cores meanwhile (default 0.3)")
     ap.add_argument("--retries", type=int, default=6, help="at most this many repeats per file (default 6)")
@@ -556,10 +557,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     results = {}
     for tag, path in files.items():
-        print(f"benchmarking [{tag}] {path} ({path.stat().st_size / MIB:,.0f} MiB), {args.runs} runs per tool", file=sys.stderr)
-        results[tag] = bench_file(path, args.runs, args.every, args.by, tag, args.max_other_load, args.retries, args.wait_quiet)
+        runs = args.bad_runs if tag == "bad" and args.bad_runs else args.runs
+        print(f"benchmarking [{tag}] {path} ({path.stat().st_size / MIB:,.0f} MiB), {runs} runs per tool", file=sys.stderr)
+        results[tag] = bench_file(path, runs, args.every, args.by, tag, args.max_other_load, args.retries, args.wait_quiet)
 
-    print(f"\nmlmon report FILE --every {args.every} --by {args.by} vs DuckDB; {args.runs} runs each; "
+    runs_text = f"{args.runs} runs each" + (f" ({args.bad_runs} on the bad file)" if args.bad_runs else "")
+    print(f"\nmlmon report FILE --every {args.every} --by {args.by} vs DuckDB; {runs_text}; "
           f"{facts['nproc']} cores, {facts['cpu']}; polars {facts['polars']}, duckdb {facts['duckdb']}\n")
     table = print_table(results, clean_tag if clean_tag in results else None, args.max_other_load)
     checks = {tag: compare(entry, args.by, exact=(tag != "bad")) for tag, entry in results.items()}
@@ -578,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
     for entry in results.values():
         entry["tools"]["duckdb"]["command"] = entry["tools"]["duckdb"]["command"][:2] + ["DUCKDB_SCRIPT"] + entry["tools"]["duckdb"]["command"][3:]
     saved.write_text(json.dumps(
-        {"machine": facts, "every": args.every, "by": args.by, "runs": args.runs, "files": results,
+        {"machine": facts, "every": args.every, "by": args.by, "runs": args.runs, "bad_runs": args.bad_runs, "files": results,
          "checks": checks, "targets": targets, "table": table},
         indent=2,
     ) + "\n")

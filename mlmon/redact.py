@@ -51,3 +51,22 @@ def redact_obj(value, extra_keys: tuple[str, ...] = ()):
     if isinstance(value, list):
         return [redact_obj(v, extra_keys) for v in value]
     return value
+
+
+def is_secret_path(path: str, extra_keys: tuple[str, ...] = ()) -> bool:
+    """Whether a dotted path like ``headers.Authorization`` or ``items[0].token`` names a secret."""
+    import re as _re
+
+    secret = {k.lower() for k in SECRET_KEYS + extra_keys}
+    return any(part.lower() in secret for part in _re.split(r"[.\[\]]", path) if part)
+
+
+def redact_url(url: str) -> str:
+    """A URL with the password of its user info hidden."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:{REDACTED}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -16,10 +16,19 @@ class Difference:
     replayed: Any
 
     def to_dict(self) -> dict[str, Any]:
+        from mlmon.redact import REDACTED, is_secret_path, redact_obj
+
+        secret = is_secret_path(self.path)
+
+        def shown(value: Any) -> Any:
+            if value is _MISSING:
+                return None
+            return REDACTED if secret else redact_obj(value)
+
         return {
             "path": self.path,
-            "logged": None if self.logged is _MISSING else self.logged,
-            "replayed": None if self.replayed is _MISSING else self.replayed,
+            "logged": shown(self.logged),
+            "replayed": shown(self.replayed),
             "missing": "replayed" if self.replayed is _MISSING else "logged" if self.logged is _MISSING else None,
         }
 
@@ -76,7 +85,11 @@ def side_by_side(diffs: Iterable[Difference]) -> list[tuple[str, str, str]]:
     """(path, logged, replayed) rows as text, for people."""
     import json
 
-    def show(value: Any) -> str:
-        return "(missing)" if value is _MISSING else json.dumps(value, ensure_ascii=False)
+    from mlmon.redact import REDACTED, is_secret_path, redact_obj
 
-    return [(d.path, show(d.logged), show(d.replayed)) for d in diffs]
+    def show(value: Any, secret: bool) -> str:
+        if value is _MISSING:
+            return "(missing)"
+        return json.dumps(REDACTED if secret else redact_obj(value), ensure_ascii=False)
+
+    return [(d.path, show(d.logged, is_secret_path(d.path)), show(d.replayed, is_secret_path(d.path))) for d in diffs]

@@ -92,10 +92,20 @@ def _records(frame: pl.DataFrame) -> tuple[list[dict[str, Any]], int]:
             skipped += 1
             continue
         row = dict(row)
-        row["payload"] = json.loads(row["request"])
-        row["response"] = json.loads(row["response"]) if row.get("response") is not None else None
+        row["payload"] = _json_or_text(row["request"])
+        row["response"] = _json_or_text(row["response"]) if row.get("response") is not None else None
         rows.append(row)
     return rows, skipped
+
+
+def _json_or_text(text: str) -> Any:
+    """The logged value: objects and arrays come as JSON text, a plain string as itself."""
+    if text[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
 
 
 def _offsets(rows: list[dict[str, Any]], pace: Pace) -> list[float] | None:

@@ -75,6 +75,8 @@ def select_requests(
         wanted += [n.name for n in names(where)]
     if rule is not None:
         wanted += record_fields(type(selection.ruleset)(selection.ruleset.path, (rule,)))  # type: ignore[misc]
+    if where is not None:
+        check_filter(where)
     to_read = [n for n in dict.fromkeys(wanted) if not _io_field(n)]
     data = read_logs(inputs, mapping, to_read, strict=strict, max_line_bytes=max_line_bytes, progress=progress)
     frame = derive_io_fields(data.records, wanted)
@@ -82,18 +84,34 @@ def select_requests(
         frame = frame.filter(pl.col("ts") >= selection.since)
     if selection.until is not None:
         frame = frame.filter(pl.col("ts") < selection.until)
+    if rule is not None:  # the rule sees all traffic of the range; the other filters narrow its windows
+        frame = _in_firing_windows(frame, rule, selection)
     if selection.request_ids:
         frame = frame.filter(pl.col("request_id").is_in(list(selection.request_ids)))
     if where is not None:
         frame = frame.filter(compile_expr(where, dict(frame.schema)))
-    if rule is not None:
-        frame = _in_firing_windows(frame, rule, selection)
     frame = frame.sort("ts", maintain_order=True)
     if selection.sample is not None and selection.sample < frame.height:
         frame = frame.sample(n=selection.sample, seed=selection.seed).sort("ts", maintain_order=True)
     if selection.limit is not None:
         frame = frame.head(selection.limit)
     return frame, data
+
+
+def check_filter(where) -> None:
+    """A replay filter must be a condition over record fields; raise UsageError otherwise."""
+    from mlmon.expr import is_boolean
+    from mlmon.logs.mapping import CANONICAL_FIELDS
+    from mlmon.yamlfile import did_you_mean
+
+    for name in names(where):
+        if name.name not in CANONICAL_FIELDS and not _io_field(name.name):
+            raise UsageError(
+                f"--where names {name.name!r}, which is not a record field{did_you_mean(name.name, tuple(CANONICAL_FIELDS))}",
+                "Use a canonical field (status, latency_ms, model_version, ...) or input.FIELD / output.FIELD.",
+            )
+    if not is_boolean(where):
+        raise UsageError("--where must be a condition, such as status >= 500 or latency_ms > 1000")
 
 
 def _in_firing_windows(frame: pl.DataFrame, rule, selection: Selection) -> pl.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import socket
 import subprocess
+import tempfile
 import time
 from urllib.parse import urlparse
 
@@ -36,16 +37,22 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> int:
+        if accepts(self.host, self.port, 0.2):
+            raise SetupError(f"{self.host}:{self.port} is already taken by another process, so --serve cannot start there",
+                             "Stop that process, or use --target alone to replay against it.")
+        # The server's output goes to a file, not a pipe: a pipe nobody reads would block the server.
+        self._log = tempfile.TemporaryFile()
         try:
-            self.proc = subprocess.Popen(shlex.split(self.command), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self.proc = subprocess.Popen(shlex.split(self.command), stdout=self._log, stderr=self._log)
         except (OSError, ValueError) as exc:
             raise SetupError(f"cannot start --serve {self.command!r}: {exc}") from None
         deadline = time.monotonic() + self.wait
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = (self.proc.stderr.read() or b"").decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+                self._log.seek(0)
+                tail = self._log.read()[-4000:].decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
                 raise SetupError(f"--serve {self.command!r} exited with code {self.proc.returncode}"
-                                 + (f": {err[0]}" if err[0] else ""))
+                                 + (f": {tail[0]}" if tail[0] else ""))
             if accepts(self.host, self.port, 0.2):
                 return self.proc.pid
             time.sleep(0.05)
@@ -54,6 +61,9 @@ class Server:
                          f"within {self.wait:g}s", "Check that it listens on the --target's port.")
 
     def stop(self) -> None:
+        log = getattr(self, "_log", None)
+        if log is not None:
+            log.close()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:

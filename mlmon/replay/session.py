@@ -40,7 +40,9 @@ class TargetSpec:
             raise UsageError("use either --pid or --serve, not both")
 
     def describe(self) -> str:
-        return self.url or self.model or self.command or ""
+        from mlmon.redact import redact_url
+
+        return redact_url(self.url) if self.url else self.model or self.command or ""
 
 
 def parse_header(text: str) -> tuple[str, str]:
@@ -53,7 +55,9 @@ def parse_header(text: str) -> tuple[str, str]:
 def dry_run_lines(frame: pl.DataFrame, spec: TargetSpec) -> list[str]:
     """What would be sent, one JSON line per request, secrets redacted. Nothing is sent."""
     lines = []
-    headers = {"Content-Type": "application/json", **dict(spec.headers)} if spec.url else None
+    from mlmon.replay.targets import merge_headers
+
+    headers = merge_headers({"Content-Type": "application/json"}, dict(spec.headers)) if spec.url else None
     for row in frame.iter_rows(named=True):
         if row.get("request") is None:
             continue
@@ -85,24 +89,35 @@ def run_replay(
         raise UsageError("--concurrency must be at least 1")
     if pace.rate and pace.speed:
         raise UsageError("use either --rate or --speed, not both")
+    # Setup problems show before the logs are read.
+    callable_target = CallableTarget(target.model) if target.model and not dry_run else None
+    if target.url:
+        host, port = host_port(target.url)
+        if not dry_run and not target.serve and not accepts(host, port, timeout=2.0):
+            raise SetupError(f"cannot connect to {host}:{port} for --target {target.describe()}",
+                             "Start the model server first, or let mlmon start it with --serve CMD.")
+    if target.pid is not None:
+        import psutil
+
+        if not psutil.pid_exists(target.pid):
+            raise SetupError(f"--pid {target.pid}: no such process", "Give the pid of the model server.")
     frame, _ = select_requests(inputs, mapping, selection, strict=strict, progress=progress)
+    if frame.height == 0:
+        raise UsageError("no logged request matches the selection, so there is nothing to replay",
+                         "Check --where, --request-id, --since/--until, or --alert (did the rule fire?).")
     if dry_run:
         return None, frame
     server = None
     try:
         built: Target
         if target.url:
-            host, port = host_port(target.url)
             pid = target.pid
             if target.serve:
                 server = Server(target.serve, target.url)
                 pid = server.start()
-            elif not accepts(host, port, timeout=2.0):
-                raise SetupError(f"cannot connect to {host}:{port} for --target {target.url}",
-                                 "Start the model server first, or let mlmon start it with --serve CMD.")
             built = HttpTarget(target.url, dict(target.headers), pace.concurrency, pid)
-        elif target.model:
-            built = CallableTarget(target.model)
+        elif callable_target is not None:
+            built = callable_target
         else:
             built = CommandTarget(target.command or "")
         return replay(frame, built, pace, tolerance, on_done), frame

@@ -47,13 +47,22 @@ class Target:
         return []
 
 
+def merge_headers(base: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
+    """``base`` with ``extra`` on top; header names compare case-insensitively."""
+    out = {k: v for k, v in base.items() if k.lower() not in {e.lower() for e in extra}}
+    out.update(extra)
+    return out
+
+
 class HttpTarget(Target):
     """POST the logged request body as JSON, over kept-alive connections."""
 
     def __init__(self, url: str, headers: dict[str, str], concurrency: int, pid: int | None = None):
+        from mlmon.redact import redact_url
+
         self.url = url
-        self.name = url
-        self.headers = {"Content-Type": "application/json", **headers}
+        self.name = redact_url(url)
+        self.headers = merge_headers({"Content-Type": "application/json"}, headers)
         self.concurrency = concurrency
         self.pid = pid
         self._session = None
@@ -180,7 +189,7 @@ class CommandTarget(Target):
         assert self.proc is not None
         err = b""
         try:
-            err = await asyncio.wait_for(self.proc.stderr.read(2000), 1.0)  # type: ignore[union-attr]
+            err = (await asyncio.wait_for(self.proc.stderr.read(), 2.0))[-4000:]  # type: ignore[union-attr]
         except Exception:
             pass
         code = self.proc.returncode
@@ -216,7 +225,9 @@ class CommandTarget(Target):
             return Reply(200, data)
 
     async def _restart(self) -> None:
-        await self.close()
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()  # it hung: no grace period
+            await self.proc.wait()
         await self.start()
 
     async def close(self) -> None:
