@@ -79,6 +79,42 @@ def _looks_like_logs(path: Path, mapping: Mapping) -> bool:
     return True
 
 
+def _profile_document(path: Path):
+    """The JSON document in ``path`` when it is (or claims to be) a profile; None for logs and datasets."""
+    if not path.is_file():
+        return None
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096).lstrip()
+    except OSError as exc:
+        raise InputError(f"cannot read baseline {path}: {exc.strerror or exc}") from None
+    looks_like_profile = head.startswith(b"{") and b"mlmon-profile" in head
+    if not looks_like_profile and path.suffix.lower() != ".json":
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data" and not looks_like_profile:
+            return None  # JSON lines: logs or a dataset
+        raise ConfigError(f"cannot read baseline profile {path}: {exc}", "Save it again with 'mlmon baseline save'.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read baseline profile {path}: {exc}") from None
+
+
+def reconcile(reference: Reference, current: pl.DataFrame) -> Reference:
+    """Map a dataset's plain column names (saved as input.x) to the outputs the logs actually have."""
+    renamed = {}
+    for name, field in reference.fields.items():
+        bare = name[len(INPUT_PREFIX):] if name.startswith(INPUT_PREFIX) else None
+        if bare and OUTPUT_PREFIX + bare in current.columns and name not in current.columns:
+            field.name = OUTPUT_PREFIX + bare
+            renamed[OUTPUT_PREFIX + bare] = field
+        else:
+            renamed[name] = field
+    reference.fields = renamed
+    return reference
+
+
 def load_reference(
     spec: BaselineSpec,
     *,
@@ -89,22 +125,22 @@ def load_reference(
     """The reference for ``spec``; ``current`` (records with io fields) supplies the range and output names."""
     if spec.is_range:
         assert spec.start is not None and spec.end is not None
-        frame = current.filter((pl.col("ts") >= spec.start) & (pl.col("ts") < spec.end))
-        if frame.height == 0:
+        raw = [c for c in ("ts", "request_id", "status", RAW_REQUEST, RAW_RESPONSE) if c in current.columns]
+        window = current.filter((pl.col("ts") >= spec.start) & (pl.col("ts") < spec.end)).select(raw)
+        if window.height == 0:
             raise InputError(f"the baseline range {iso(spec.start)}..{iso(spec.end)} holds no records",
                              "Choose a range the logs cover.")
-        return reference_from_frame(frame, {"range": [iso(spec.start), iso(spec.end)], "files": list(logs)})
+        # Field types come from the range alone, not from what the logs hold later.
+        return reference_from_frame(with_io_fields(window), {"range": [iso(spec.start), iso(spec.end)], "files": list(logs)})
     path = Path(spec.path or "")
-    if path.is_file() and path.suffix.lower() == ".json":
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read baseline profile {path}: {exc}") from None
-        return reference_from_profile(doc, str(path))
+    doc = _profile_document(path)
+    if doc is not None:
+        return reconcile(reference_from_profile(doc, str(path)), current)
     outputs = {c for c in current.columns if c.startswith(OUTPUT_PREFIX)}
     if path.is_file() and (path.suffix.lower() in DATASET_SUFFIXES or not _looks_like_logs(path, mapping)):
         frame = _dataset_frame(path, outputs)
         return reference_from_frame(frame, {"dataset": str(path)})
+
     data = read_logs([str(spec.path)], mapping, ["ts", "request_id", RAW_REQUEST, RAW_RESPONSE])
     frame = with_io_fields(data.records)
     if frame.height == 0:

@@ -133,15 +133,49 @@ def save_profile(reference: Reference, path: str | Path, created: datetime) -> N
     write_text_atomic(path, json.dumps(profile_document(reference, created), indent=1, ensure_ascii=False) + "\n")
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_field(name: str, f: Any) -> None:
+    """Raise ValueError when a profile's field is not consistent (counts, bins, quantiles, frequencies)."""
+    if not isinstance(f, dict) or f.get("type") not in ("numeric", "categorical", "identifier"):
+        raise ValueError(f"field {name!r} has no valid type")
+    if not isinstance(f.get("count"), int) or not isinstance(f.get("nulls"), int):
+        raise ValueError(f"field {name!r} needs whole-number count and nulls")
+    if f["type"] == "numeric":
+        for key in ("min", "max", "mean", "std"):
+            if f.get(key) is not None and not _number(f[key]):
+                raise ValueError(f"field {name!r}: {key} must be a number")
+        bins = f.get("bins")
+        if not isinstance(bins, dict) or not isinstance(bins.get("edges"), list) or not isinstance(bins.get("counts"), list):
+            raise ValueError(f"field {name!r}: bins need edges and counts")
+        if not all(_number(e) for e in bins["edges"]) or not all(isinstance(c, int) for c in bins["counts"]):
+            raise ValueError(f"field {name!r}: bin edges must be numbers and counts whole numbers")
+        if bins["edges"] and len(bins["counts"]) != len(bins["edges"]) + 1:
+            raise ValueError(f"field {name!r}: {len(bins['counts'])} bin counts for {len(bins['edges'])} edges")
+        quantiles = f.get("quantiles")
+        if not isinstance(quantiles, list) or not all(_number(q) for q in quantiles):
+            raise ValueError(f"field {name!r}: quantiles must be a list of numbers")
+    elif f["type"] == "categorical":
+        freq = f.get("frequencies")
+        if not isinstance(freq, dict) or not all(isinstance(v, int) for v in freq.values()):
+            raise ValueError(f"field {name!r}: frequencies must map values to counts")
+
+
 def reference_from_profile(doc: dict[str, Any], name: str) -> Reference:
     if not isinstance(doc, dict) or doc.get("format") != PROFILE_FORMAT:
         raise ConfigError(f"{name} is not an mlmon baseline profile", "Create one with 'mlmon baseline save'.")
     if doc.get("version") != PROFILE_VERSION:
-        raise ConfigError(f"{name} is a version {doc.get('version')} profile; this mlmon reads version {PROFILE_VERSION}",
+        kind = "an unversioned profile" if doc.get("version") is None else f"a profile of version {doc.get('version')}"
+        raise ConfigError(f"{name} is {kind}; this mlmon reads version {PROFILE_VERSION}",
                           "Save the baseline again with this version of mlmon.")
     fields = {}
     try:
+        if not isinstance(doc.get("fields"), dict) or not isinstance(doc.get("rows", 0), int):
+            raise TypeError("'fields' must be a mapping and 'rows' a whole number")
         for fname, f in doc["fields"].items():
+            _check_field(fname, f)
             if f["type"] == "numeric":
                 q = pl.Series(f.get("quantiles") or [], dtype=pl.Float64)
                 fields[fname] = FieldReference(
@@ -153,7 +187,7 @@ def reference_from_profile(doc: dict[str, Any], name: str) -> Reference:
                                                frequencies={str(k): int(v) for k, v in f["frequencies"].items()})
             else:
                 fields[fname] = FieldReference(fname, "identifier", int(f["count"]), int(f["nulls"]))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"baseline profile {name} is damaged ({type(exc).__name__}: {exc})",
                           "Save it again with 'mlmon baseline save'.") from None
     return Reference(int(doc.get("rows", 0)), fields, doc.get("source") or {})

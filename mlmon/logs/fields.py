@@ -51,7 +51,11 @@ def with_io_fields(records: pl.DataFrame) -> pl.DataFrame:
     if RAW_REQUEST in records.columns:
         columns += decode_objects(records.get_column(RAW_REQUEST), INPUT_PREFIX)
     if RAW_RESPONSE in records.columns:
-        columns += decode_objects(records.get_column(RAW_RESPONSE), OUTPUT_PREFIX)
+        response = records.get_column(RAW_RESPONSE)
+        if "status" in records.columns:
+            # An error's body (e.g. {"detail": ...}) is not a model output.
+            response = records.select(pl.when(pl.col("status") < 400).then(pl.col(RAW_RESPONSE))).to_series()
+        columns += decode_objects(response, OUTPUT_PREFIX)
     keep = [c for c in columns if c.name not in records.columns]
     return records.with_columns(keep) if keep else records
 

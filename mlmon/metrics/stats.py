@@ -65,8 +65,13 @@ def kolmogorov_sf(statistic: float, n1: int, n2: int) -> float:
         return float("nan")
     en = math.sqrt(n1 * n2 / (n1 + n2))
     lam = (en + 0.12 + 0.11 / en) * statistic
-    if lam < 1e-8:
+    if lam <= 0:
         return 1.0
+    if lam < 1.18:
+        # For small λ the alternating series converges slowly; use the Jacobi-theta form of the CDF.
+        c = math.pi**2 / (8 * lam * lam)
+        cdf = math.sqrt(2 * math.pi) / lam * sum(math.exp(-((2 * k - 1) ** 2) * c) for k in range(1, 6))
+        return min(1.0, max(0.0, 1.0 - cdf))
     total, sign = 0.0, 1.0
     for k in range(1, 101):
         term = sign * math.exp(-2.0 * k * k * lam * lam)
@@ -78,11 +83,11 @@ def kolmogorov_sf(statistic: float, n1: int, n2: int) -> float:
 
 
 def psi(reference: Sequence[float], current: Sequence[float], epsilon: float = PSI_EPSILON) -> float:
-    """Population stability index of two lists of proportions over the same bins."""
+    """Population stability index of two lists of proportions over the same bins (empty ones count as ``epsilon``)."""
     total = 0.0
     for r, c in zip(reference, current):
-        r = max(r, epsilon)
-        c = max(c, epsilon)
+        r = r if r > 0 else epsilon
+        c = c if c > 0 else epsilon
         total += (c - r) * math.log(c / r)
     return total
 
