@@ -74,12 +74,20 @@ class ReplayRun:
 def classify(record: dict[str, Any], reply: Reply, tolerance: Tolerance) -> tuple[str, list[Difference]]:
     if reply.timed_out:
         return TIMEOUT, []
-    if reply.error is not None:
-        return ERROR, []
     logged = record.get("response")
+    if reply.error is not None:
+        # An HTTP error answer that repeats the logged one (same status) is compared like any answer.
+        if reply.status is not None and reply.status == record.get("status") and logged is not None:
+            diffs = differences(logged, reply.response, tolerance)
+            return (MATCH if not diffs else MISMATCH), diffs
+        return ERROR, []
     if logged is None:
-        original = record.get("error") or f"status {record.get('status')}"
-        return MISMATCH, [Difference("$", {"error": original}, reply.response)]
+        status = record.get("status")
+        if record.get("error") or (status is not None and status >= 400):
+            original = {"error": record.get("error") or f"status {status}"}
+        else:
+            original = {"note": "no response was logged"}
+        return MISMATCH, [Difference("$", original, reply.response)]
     diffs = differences(logged, reply.response, tolerance)
     return (MATCH if not diffs else MISMATCH), diffs
 
