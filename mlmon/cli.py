@@ -134,6 +134,16 @@ def _baseline_and_labels(baseline, baseline_range, labels, label_id, label_field
 BASELINE_HELP = "Reference data for drift: logs, a dataset (.parquet, .csv, .jsonl) or a profile from 'mlmon baseline save'."
 RANGE_HELP = "Take the reference from the same logs: START..END, ISO times or durations back from now (e.g. 8d..1d)."
 LABELS_HELP = "Delayed ground truth (CSV or JSON lines with request_id and label), joined by request id."
+# Options shared by report and check: the same metrics, so the same ways to ask for them.
+BASELINE_OPTION = typer.Option(None, "--baseline", help=BASELINE_HELP)
+RANGE_OPTION = typer.Option(None, "--baseline-range", help=RANGE_HELP)
+LABELS_OPTION = typer.Option(None, "--labels", help=LABELS_HELP)
+LABEL_ID_OPTION = typer.Option("request_id", "--label-id", help="Column of the labels file holding the request id.")
+LABEL_FIELD_OPTION = typer.Option("label", "--label-field", help="Column of the labels file holding the truth.")
+PREDICTION_OPTION = typer.Option("output.label", "--prediction", help="Logged field holding the prediction.")
+SCORE_OPTION = typer.Option(None, "--score", help="Logged field holding the positive class's score (for ROC AUC and log loss).")
+POSITIVE_OPTION = typer.Option(None, "--positive-label", help="The positive class (default: 1/true, else the rarer class).")
+TASK_OPTION = typer.Option("auto", "--task", help="classification, regression or auto.")
 
 
 def _emit(text: str, output: Optional[Path]) -> None:
@@ -169,15 +179,15 @@ def report(
     rejects: Optional[Path] = typer.Option(None, "--rejects", help="Write each skipped bad line to FILE as JSON lines: file, line, reason, raw."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) on the first bad line instead of skipping it."),
     max_line_bytes: int = typer.Option(1024 * 1024, "--max-line-bytes", min=1, help="Lines longer than this are skipped as bad."),
-    baseline: Optional[Path] = typer.Option(None, "--baseline", help=BASELINE_HELP),
-    baseline_range: Optional[str] = typer.Option(None, "--baseline-range", help=RANGE_HELP),
-    labels: Optional[Path] = typer.Option(None, "--labels", help=LABELS_HELP),
-    label_id: str = typer.Option("request_id", "--label-id", help="Column of the labels file holding the request id."),
-    label_field: str = typer.Option("label", "--label-field", help="Column of the labels file holding the truth."),
-    prediction: str = typer.Option("output.label", "--prediction", help="Logged field holding the prediction."),
-    score: Optional[str] = typer.Option(None, "--score", help="Logged field holding the positive class's score (for ROC AUC and log loss)."),
-    positive: Optional[str] = typer.Option(None, "--positive-label", help="The positive class (default: 1/true, else the rarer class)."),
-    task: str = typer.Option("auto", "--task", help="classification, regression or auto."),
+    baseline: Optional[Path] = BASELINE_OPTION,
+    baseline_range: Optional[str] = RANGE_OPTION,
+    labels: Optional[Path] = LABELS_OPTION,
+    label_id: str = LABEL_ID_OPTION,
+    label_field: str = LABEL_FIELD_OPTION,
+    prediction: str = PREDICTION_OPTION,
+    score: Optional[str] = SCORE_OPTION,
+    positive: Optional[str] = POSITIVE_OPTION,
+    task: str = TASK_OPTION,
 ) -> None:
     """Summarize latency, throughput, errors, resources, drift and model quality per time window and segment."""
     from mlmon.logs.mapping import load_mapping
@@ -262,15 +272,15 @@ def check(
     notify_command: Optional[list[str]] = typer.Option(None, "--notify-command", help="Pipe each transition as JSON to CMD's stdin. Repeatable."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) on the first bad log line instead of skipping it."),
     max_line_bytes: int = typer.Option(1024 * 1024, "--max-line-bytes", min=1, help="Lines longer than this are skipped as bad."),
-    baseline: Optional[Path] = typer.Option(None, "--baseline", help=BASELINE_HELP),
-    baseline_range: Optional[str] = typer.Option(None, "--baseline-range", help=RANGE_HELP),
-    labels: Optional[Path] = typer.Option(None, "--labels", help=LABELS_HELP),
-    label_id: str = typer.Option("request_id", "--label-id", help="Column of the labels file holding the request id."),
-    label_field: str = typer.Option("label", "--label-field", help="Column of the labels file holding the truth."),
-    prediction: str = typer.Option("output.label", "--prediction", help="Logged field holding the prediction."),
-    score: Optional[str] = typer.Option(None, "--score", help="Logged field holding the positive class's score."),
-    positive: Optional[str] = typer.Option(None, "--positive-label", help="The positive class."),
-    task: str = typer.Option("auto", "--task", help="classification, regression or auto."),
+    baseline: Optional[Path] = BASELINE_OPTION,
+    baseline_range: Optional[str] = RANGE_OPTION,
+    labels: Optional[Path] = LABELS_OPTION,
+    label_id: str = LABEL_ID_OPTION,
+    label_field: str = LABEL_FIELD_OPTION,
+    prediction: str = PREDICTION_OPTION,
+    score: Optional[str] = SCORE_OPTION,
+    positive: Optional[str] = POSITIVE_OPTION,
+    task: str = TASK_OPTION,
 ) -> None:
     """Evaluate alert rules over the logs; exit 1 when alerts fire (a CI gate and a cron alerter)."""
     from mlmon.check import Gate, run_check
