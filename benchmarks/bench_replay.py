@@ -351,6 +351,18 @@ def profile(log: Path, server: Server, args, top: int) -> dict:
 
 # --------------------------------------------------------------------------- main
 
+def git_commit() -> str:
+    """The checked-out commit, with ``+dirty`` when mlmon/ has changes not committed."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "mlmon"], cwd=ROOT, capture_output=True,
+                               text=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -376,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     lua = lua_dir / "post.lua"
     lua.write_text(WRK_LUA.format(body=lua_string(first_request_body(log))), encoding="utf-8")
 
-    print(f"bench_replay: {platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+    commit = git_commit()
+    print(f"bench_replay: mlmon {commit}, {platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"server {args.server}, log {log} ({sum(1 for _ in log.open('rb')):,} records)")
     print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     server = Server(args.server)
@@ -414,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     keep = ("case", "cmd", "requests", "seconds", "rps", "wall_s", "client_cpu_s", "server_cpu_s", "load_before",
             "load_after", "target", "ratio", "met", "counts", "problems")
     saved.write_text(json.dumps({
-        "host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
+        "mlmon_commit": commit, "host": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
         "server": args.server, "log": str(log), "runs": [[{k: r.get(k) for k in keep} for r in run] for run in runs],
         "profiles": profiles,
     }, indent=2) + "\n", encoding="utf-8")

@@ -42,6 +42,8 @@ class Tolerance:
     ignore: tuple[str, ...] = ()
 
     def ignored(self, path: str) -> bool:
+        if not self.ignore:
+            return False
         return any(path == p or path.startswith(p + ".") or path.startswith(p + "[") for p in self.ignore)
 
 

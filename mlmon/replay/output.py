@@ -9,7 +9,7 @@ from typing import Any
 from mlmon import __version__
 from mlmon.atomic import atomic_open
 from mlmon.redact import redact_obj
-from mlmon.replay.run import ERROR, MATCH, MISMATCH, OUTCOMES, TIMEOUT, ReplayRun
+from mlmon.replay.run import ERROR, MATCH, MISMATCH, OUTCOMES, TIMEOUT, ReplayRun, _json_or_text
 from mlmon.timeparse import iso
 
 
@@ -24,7 +24,7 @@ def result_record(o) -> dict[str, Any]:
         "endpoint": record.get("endpoint"),
         "status": o.reply.status,
         "latency_ms": round(o.latency_ms, 6),
-        "request": redact_obj(o.payload),
+        "request": redact_obj(o.payload if o.payload is not None else _json_or_text(record.get("request") or "null")),
         "response": redact_obj(o.reply.response),
         "error": o.reply.error,
         "replay": {

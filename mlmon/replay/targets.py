@@ -36,7 +36,8 @@ class Target:
     async def start(self) -> None:
         pass
 
-    async def send(self, payload: Any, timeout: float) -> Reply:
+    async def send(self, payload: Any, timeout: float, text: str | None = None) -> Reply:
+        """Send one request; ``text`` is the logged request as JSON text, for targets that send bytes."""
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -66,6 +67,7 @@ class HttpTarget(Target):
         self.concurrency = concurrency
         self.pid = pid
         self._session = None
+        self._timeout = None
 
     async def start(self) -> None:
         import aiohttp
@@ -73,12 +75,16 @@ class HttpTarget(Target):
         connector = aiohttp.TCPConnector(limit=max(self.concurrency, 1), force_close=False, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(connector=connector, headers=self.headers)
 
-    async def send(self, payload: Any, timeout: float) -> Reply:
+    async def send(self, payload: Any, timeout: float, text: str | None = None) -> Reply:
         import aiohttp
 
-        body = json.dumps(payload).encode("utf-8")
+        # The logged JSON text goes out as it is: no parse and re-encode per request.
+        body = text.encode("utf-8") if text is not None and text[:1] in ("{", "[") else json.dumps(
+            payload if payload is not None else text).encode("utf-8")
+        if self._timeout is None or self._timeout.total != timeout:
+            self._timeout = aiohttp.ClientTimeout(total=timeout)
         try:
-            async with self._session.post(self.url, data=body, timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+            async with self._session.post(self.url, data=body, timeout=self._timeout) as resp:
                 raw = await resp.read()
                 try:
                     data = json.loads(raw) if raw else None
@@ -149,7 +155,7 @@ class CallableTarget(Target):
         except Exception as exc:  # a failing model is a replay outcome, not a crash
             return Reply(None, error=f"{type(exc).__name__}: {exc}")
 
-    async def send(self, payload: Any, timeout: float) -> Reply:
+    async def send(self, payload: Any, timeout: float, text: str | None = None) -> Reply:
         try:
             if self.is_async:
                 result = await asyncio.wait_for(self.fn(payload), timeout)
@@ -197,7 +203,7 @@ class CommandTarget(Target):
         return SetupError(f"--command {self.command!r} died (exit code {code}){': ' + detail[0] if detail[0] else ''}",
                           "Check the command; it must answer each JSON line with one JSON line.")
 
-    async def send(self, payload: Any, timeout: float) -> Reply:
+    async def send(self, payload: Any, timeout: float, text: str | None = None) -> Reply:
         assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
         async with self._lock:  # one request at a time: answers come back in order
             if self.proc.returncode is not None:
