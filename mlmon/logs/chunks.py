@@ -52,13 +52,10 @@ def repair_utf8(data: bytes) -> tuple[bytes, list[int]]:
     """Valid UTF-8 for ``data`` and the 0-based indexes of the lines that held invalid bytes."""
     if data.isascii():
         return data, []
-    try:
-        data.decode("utf-8")
-        return data, []
-    except UnicodeDecodeError:
-        pass
     _marks.positions = []
-    text = data.decode("utf-8", "mlmon-mark")
+    text = data.decode("utf-8", "mlmon-mark")  # the handler runs only at invalid bytes
+    if not _marks.positions:
+        return data, []
     lines: list[int] = []
     line, prev = 0, 0
     for pos in _marks.positions:  # one step per invalid byte sequence, not per line

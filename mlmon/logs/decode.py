@@ -93,10 +93,12 @@ class Projection:
             out.append(expr.alias(name))
         return out
 
-    def path_matches(self) -> list[pl.Expr]:
+    def path_matches(self, only: str | None = None) -> list[pl.Expr]:
         """The same leaves, found with json_path_match: null for malformed JSON, text for objects."""
         out = []
         for name, path in self.columns.items():
+            if only is not None and name != only:
+                continue
             jsonpath = "$" + "".join(f"['{p}']" if "'" not in p else f".{p}" for p in path)
             out.append(pl.col(LINE).str.json_path_match(jsonpath).alias(name))
         return out
@@ -167,7 +169,7 @@ def decode_chunk(
         .alias(REASON)
     )
     if lines.get_column(REASON).null_count() != lines.height:
-        lines = _look_closer(lines)
+        lines = _look_closer(lines.with_row_index("_i"))
     decoded = _decode_lines(lines, projection, chunk.data)
     normalized = normalize(decoded, mapping, keep=[LINE_NO, LINE])
     good = normalized.filter(pl.col(REASON).is_null()).drop(REASON, LINE_NO, LINE)
@@ -196,23 +198,30 @@ _BLANK = "blank"
 
 
 def _look_closer(lines: pl.DataFrame) -> pl.DataFrame:
-    """Settle the rare lines that are not plainly ``{...}``: blank, padded, or not an object."""
+    """Settle the rare lines that are not plainly ``{...}``: blank, padded, or not an object.
+
+    ``lines`` carries a row index ``_i``; only the rows in question are examined.
+    """
+    odd = lines.filter(pl.col(REASON) == _LOOK_CLOSER)
     stripped = pl.col(LINE).str.strip_chars()
-    return lines.with_columns(
-        pl.when(pl.col(REASON) != _LOOK_CLOSER)
-        .then(pl.col(REASON))
-        .when(stripped.is_null() | (stripped == ""))
+    settled = odd.select("_i", pl.when(stripped.is_null() | (stripped == ""))
         .then(pl.lit(_BLANK))
         .when(stripped.str.starts_with("{") & stripped.str.ends_with("}"))
         .then(None)
         .when(stripped.str.starts_with("[") | stripped.str.starts_with('"'))
         .then(pl.lit("not a JSON object"))
         .otherwise(pl.lit("malformed JSON"))
-        .alias(REASON)
-    )
+        .alias("_settled"), stripped.alias("_stripped"))
+    merged = lines.join(settled, on="_i", how="left", maintain_order="left")
+    return merged.with_columns(
+        pl.when(pl.col(REASON) == _LOOK_CLOSER).then(pl.col("_settled")).otherwise(pl.col(REASON)).alias(REASON),
+        pl.when(pl.col(REASON) == _LOOK_CLOSER).then(pl.col("_stripped")).otherwise(pl.col(LINE)).alias(LINE),
+    ).drop("_i", "_settled", "_stripped")
 
 
-def _decode_lines(lines: pl.DataFrame, projection: Projection, data: bytes | None = None) -> pl.DataFrame:
+def _decode_lines(
+    lines: pl.DataFrame, projection: Projection, data: bytes | None = None, sieved: bool = False
+) -> pl.DataFrame:
     """Lines plus one raw column per projected field; REASON marks lines that are not JSON.
 
     Lines already known to be bad are replaced by ``{}`` so that the rest can be
@@ -221,6 +230,9 @@ def _decode_lines(lines: pl.DataFrame, projection: Projection, data: bytes | Non
     """
     if lines.height == 0:
         return lines.with_columns(pl.lit(None, pl.String).alias(n) for n in projection.columns)
+    if not sieved and _recent_sieves.value > 0:
+        # Recent chunks had malformed lines inside: sieve first rather than fail a parse first.
+        lines, sieved = _sieve(lines, projection), True
     if data is not None and lines.get_column(REASON).null_count() == lines.height:
         buffer = io.BytesIO(data)
     else:
@@ -231,13 +243,51 @@ def _decode_lines(lines: pl.DataFrame, projection: Projection, data: bytes | Non
     try:
         raw = _collect(pl.scan_ndjson(buffer, schema=projection.schema()).select(projection.extract()))
         if raw.height == lines.height:
+            if sieved and not (lines.get_column(REASON) == "malformed JSON").any():
+                _recent_sieves.value = max(0, _recent_sieves.value - 1)
             return pl.concat([lines, raw], how="horizontal")
     except pl.exceptions.PolarsError:
         pass
+    if not sieved:
+        # Some line is malformed inside: find them all in one parallel pass, then parse the rest at once.
+        _recent_sieves.value = 4
+        return _decode_lines(_sieve(lines, projection), projection, sieved=True)
     if lines.height <= _TOLERANT_ROWS:
         return _decode_tolerant(lines, projection)
     step = -(-lines.height // _SPLIT)
-    return pl.concat([_decode_lines(lines.slice(i, step), projection) for i in range(0, lines.height, step)])
+    return pl.concat([_decode_lines(lines.slice(i, step), projection, sieved=True)
+                      for i in range(0, lines.height, step)])
+
+
+class _Counter:
+    """Chunks left to sieve first; set when a chunk had malformed lines, counted down by clean ones."""
+
+    value = 0
+
+
+_recent_sieves = _Counter()
+
+
+def _sieve(lines: pl.DataFrame, projection: Projection) -> pl.DataFrame:
+    """Mark every malformed line: REASON becomes "malformed JSON".
+
+    ``json_path_match`` returns null for malformed JSON instead of failing. Matching the
+    timestamp's path costs one parse per line; only lines where it finds nothing (malformed,
+    or no timestamp) are parsed once more, whole, to tell the two apart.
+    """
+    probe = projection.path_matches(only="ts")[0]
+    marked = _collect(
+        lines.lazy().with_row_index("_i").with_columns(
+            (pl.col(REASON).is_null() & probe.is_null()).alias("_miss")
+        )
+    )
+    misses = marked.filter(pl.col("_miss")).select(
+        "_i", pl.col(LINE).str.json_path_match("$").is_null().alias("_malformed")
+    )
+    marked = marked.join(misses, on="_i", how="left").sort("_i")
+    return marked.with_columns(
+        pl.when(pl.col("_malformed").fill_null(False)).then(pl.lit("malformed JSON")).otherwise(pl.col(REASON)).alias(REASON)
+    ).select(lines.columns)
 
 
 def _decode_tolerant(lines: pl.DataFrame, projection: Projection) -> pl.DataFrame:
