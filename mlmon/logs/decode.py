@@ -18,7 +18,7 @@ import polars as pl
 
 from mlmon.logs.chunks import LINE_SEPARATOR, Chunk, has_long_line
 from mlmon.logs.mapping import Mapping, Path_
-from mlmon.logs.normalize import REASON, normalize
+from mlmon.logs.normalize import REASON, fast_ts_expr, normalize
 
 LINE = "_line"
 LINE_NO = "_line_no"
@@ -124,7 +124,11 @@ def decode_file_fast(path: str, projection: Projection, mapping: Mapping, max_li
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
                 if has_long_line(view, max_line_bytes):
                     return None
-        raw = _collect(pl.scan_ndjson(path, schema=projection.schema(typed=True)).select(projection.extract()))
+        raw = _collect(
+            pl.scan_ndjson(path, schema=projection.schema(typed=True))
+            .select(projection.extract())
+            .with_columns(fast_ts_expr())  # parsed in the same parallel plan as the scan
+        )
     except (pl.exceptions.PolarsError, OSError, ValueError):
         return None
     return _all_good(normalize(raw, mapping))

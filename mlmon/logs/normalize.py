@@ -75,13 +75,23 @@ def _fast_utc(text: pl.Expr) -> pl.Expr:
     return pl.when(ok).then(base + pl.duration(microseconds=micros)).dt.replace_time_zone(UTC)
 
 
-def parse_ts(text: pl.Series, unit: str = "auto") -> pl.Series:
+#: A column the decoder may add: ``ts`` already parsed in its common form, inside the parallel scan.
+TS_FAST = "_ts_fast"
+
+
+def fast_ts_expr() -> pl.Expr:
+    """The common-form parse of ``ts`` as an expression, for a decoder's own plan."""
+    return _fast_utc(pl.col("ts").cast(pl.String)).alias(TS_FAST)
+
+
+def parse_ts(text: pl.Series, unit: str = "auto", parsed: pl.Series | None = None) -> pl.Series:
     """UTC timestamps from ISO-8601 text (naive means UTC) or epoch numbers.
 
-    The commonest form is parsed for every value; the other forms only for the
-    values it left unparsed, so logs in one format pay for one cheap parse.
+    The commonest form is parsed for every value (or comes ``parsed`` already); the
+    other forms only for the values it left unparsed, so logs in one format pay for
+    one cheap parse.
     """
-    ts = text.to_frame("t").select(_fast_utc(pl.col("t"))).to_series()
+    ts = parsed if parsed is not None else text.to_frame("t").select(_fast_utc(pl.col("t"))).to_series()
     retry = (ts.is_null() & text.is_not_null()).arg_true()
     if retry.len():
         rest = text.gather(retry).to_frame("t")
@@ -119,7 +129,7 @@ def normalize(raw: pl.DataFrame, mapping: Mapping, keep: list[str] | tuple[str, 
 
     ts_text = pl.col("ts") if "ts" in have else pl.lit(None, pl.String)
     texts = raw.get_column("ts").cast(pl.String) if "ts" in have else pl.Series("ts", [None] * raw.height, pl.String)
-    ts = pl.lit(parse_ts(texts, mapping.ts_unit))
+    ts = pl.lit(parse_ts(texts, mapping.ts_unit, raw.get_column(TS_FAST) if TS_FAST in have else None))
     exprs.append(ts.alias("ts"))
     reasons.append(pl.when(ts_text.is_null()).then(pl.lit("missing ts")))
     reasons.append(pl.when(ts.is_null()).then(pl.lit("unparseable ts")))
