@@ -6,6 +6,7 @@
     python benchmarks/bench_drift.py --rows 100000 --ref-rows 20000   # a quick, small run
     python benchmarks/bench_drift.py --profile                         # plus cProfile of `mlmon report`
     python benchmarks/bench_drift.py --evidently-python NONE           # mlmon only
+    python benchmarks/bench_drift.py --ev-loaders pandas,pyarrow       # Evidently with both loaders
 
 Evidently is a benchmark-only dependency and lives in its own virtualenv, never in
 mlmon's (it needs pandas<3)::
@@ -43,15 +44,23 @@ during it (``other_cpu``, in cores) are recorded: others share this machine.
 * mlmon's phases in one process (``MLMON_PHASES``): read the logs, decode the request
   and response objects, load the profile, and ``drift_table`` alone on the decoded frame;
 * Evidently (``EVIDENTLY_SCRIPT``, in the Evidently venv): load both JSONL files with
-  pandas (``pd.read_json(lines=True)``, ``request`` and ``response`` flattened into
-  columns), then ``Report([DataDriftPreset()]).run(current, reference)`` with an
-  explicit ``DataDefinition`` (the 6 numeric and 4 categorical request fields plus
-  the 2 response fields: the same 12 columns mlmon tests). Evidently has no saved
-  profile: it reads the raw reference on every run.
+  pandas (``pd.read_json(lines=True)``, the ``request`` and ``response`` dicts made
+  columns with ``DataFrame.from_records``: the same frame as ``json_normalize``, faster),
+  then ``Report([DataDriftPreset()]).run(current, reference)`` with an explicit
+  ``DataDefinition`` (the 6 numeric and 4 categorical request fields plus the 2
+  response fields: the same 12 columns mlmon tests). Evidently has no saved profile:
+  it reads the raw reference on every run. ``--ev-loaders pandas,pyarrow`` adds a run
+  that loads with ``pyarrow.json`` instead (structs flattened, then ``to_pandas``; pyarrow
+  comes with Evidently), the fastest load Evidently's side can reasonably have, so the
+  ratios are not flattered by pandas' slow JSON reader.
 
 Both tools use the same default tests on this data (reference > 1,000 rows):
 Wasserstein distance / reference sd >= 0.1 for numbers, Jensen-Shannon distance >= 0.1
 for categories, so their per-field verdicts and values can be set side by side.
+
+The table's ``ratio`` is Evidently's time over mlmon's for the same step: end to end,
+load (read and flatten vs read and decode), and drift alone. The exit code is 0 when
+mlmon flags exactly the shifted fields and agrees with Evidently on every field.
 
 Results (timings, per-field verdicts and values, machine facts) are saved to
 ``benchmarks/results/drift_<time>.json``.
@@ -345,14 +354,21 @@ import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 import evidently
-ref_path, cur_path, spec = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+ref_path, cur_path, spec, loader = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
 t = {"imports": time.perf_counter() - t0}
+outputs = spec["output_numeric"] + spec["output_categorical"]
 
 def load(path):
+    if loader == "pyarrow":  # Arrow's multithreaded JSON reader, structs flattened, then pandas
+        import pyarrow.json
+        frame = pyarrow.json.read_json(path).flatten().to_pandas()
+        return frame.rename(columns=lambda c: c.removeprefix("request.").replace("response.", "output.", 1))
+    # pandas: read_json, then the request and response dicts into columns (from_records: same
+    # frame as json_normalize for flat objects, ~2.5x faster)
     raw = pd.read_json(path, lines=True, dtype=False, convert_dates=False)
-    request = pd.json_normalize(raw["request"].tolist())
-    response = pd.json_normalize([r if isinstance(r, dict) else {} for r in raw["response"].tolist()])
-    response = response.reindex(columns=spec["output_numeric"] + spec["output_categorical"])
+    request = pd.DataFrame.from_records(raw["request"].tolist())
+    response = pd.DataFrame.from_records([r if isinstance(r, dict) else {} for r in raw["response"].tolist()],
+                                         columns=outputs)
     response.columns = ["output." + c for c in response.columns]
     return pd.concat([raw.drop(columns=["request", "response"]), request, response], axis=1)
 
@@ -385,7 +401,7 @@ for m in doc["metrics"]:
     fields[cfg["column"]] = {"method": method, "threshold": threshold, "value": value, "drifted": bool(drifted)}
 t["total_in_process"] = time.perf_counter() - t0
 print(json.dumps({"phases": t, "fields": fields, "rows": {"reference": len(ref), "current": len(cur)},
-                  "evidently": evidently.__version__, "pandas": pd.__version__,
+                  "loader": loader, "evidently": evidently.__version__, "pandas": pd.__version__,
                   "dtypes": {c: str(cur[c].dtype) for c in columns}}))
 '''
 
@@ -443,7 +459,7 @@ def _median(runs: list[dict], key: str) -> float | None:
 
 def print_rows(header: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).ljust(w) if i == 0 or i == 1 else str(c).rjust(w)  # noqa: E731
+    line = lambda r: "  ".join(str(c).ljust(w) if i in (0, 1) or i == len(header) - 1 else str(c).rjust(w)  # noqa: E731
                                for i, (c, w) in enumerate(zip(r, widths)))
     print(line(header))
     print("  ".join("─" * w for w in widths))
@@ -460,37 +476,74 @@ def _load_note(runs: list[dict]) -> str:
 
 
 def summary_table(res: dict) -> list[list[str]]:
-    """tool, step, seconds (median), peak MB, ratio Evidently/mlmon, load."""
+    """tool, step, seconds (median), peak MB, ratio, load.
+
+    ``ratio`` is Evidently's time over mlmon's for the same step (end to end, load, drift):
+    how many times faster mlmon is. On mlmon rows it is against the first Evidently loader
+    run (pandas by default); on Evidently rows, that row's own time over mlmon's.
+    """
     rows = []
     save, report, phases = res["mlmon"]["baseline_save"], res["mlmon"]["report"], res["mlmon"].get("phases", [])
-    ev = res.get("evidently", {}).get("runs", [])
-    ev_total = _median(ev, "seconds")
-    ev_load = statistics.median([r["phases"]["load"] for r in ev]) if ev else None
-    ev_drift = statistics.median([r["phases"]["drift"] for r in ev]) if ev else None
-    rep = _median(report, "seconds")
-    sav = _median(save, "seconds")
     ph = lambda k: statistics.median([p["phases"][k] for p in phases]) if phases else None  # noqa: E731
-    m_drift = ph("drift_table")
-    m_load = (ph("read_logs") or 0) + (ph("decode_request_response") or 0) if phases else None
+    rep, sav = _median(report, "seconds"), _median(save, "seconds")
+    m = {"total": rep, "load": (ph("read_logs") + ph("decode_request_response")) if phases else None,
+         "drift": ph("drift_table"), "save+total": (sav + rep) if sav and rep else None}
+    runs = res.get("evidently", {}).get("runs", [])
+    loaders = list(dict.fromkeys(r["loader"] for r in runs))
+    ev: dict[str, dict] = {}
+    for name in loaders:
+        mine = [r for r in runs if r["loader"] == name]
+        ev[name] = {"runs": mine, "total": _median(mine, "seconds"),
+                    "load": statistics.median(r["phases"]["load"] for r in mine),
+                    "drift": statistics.median(r["phases"]["drift"] for r in mine),
+                    "imports": statistics.median(r["phases"]["imports"] for r in mine)}
+    first = ev[loaders[0]] if loaders else {}
+    step_of = {"total": rep, "load": m["load"], "drift": m["drift"]}
 
-    def ratio(ev_s: float | None, m_s: float | None) -> str:
-        return f"{ev_s / m_s:.1f}×" if ev_s and m_s else ""
+    def ratio(num: float | None, den: float | None) -> str:
+        return f"{num / den:.1f}×" if num and den else ""
 
-    rows.append(["mlmon", f"baseline save ({res['args']['ref_rows']:,} ref → profile)", _fmt(sav), _fmt(_median(save, "peak_rss_mb"), ".0f"), "",
-                 _load_note(save)])
+    rows.append(["mlmon", f"baseline save ({res['args']['ref_rows']:,} ref → profile)", _fmt(sav),
+                 _fmt(_median(save, "peak_rss_mb"), ".0f"), "", _load_note(save)])
     rows.append(["mlmon", "report end to end (process)", _fmt(rep), _fmt(_median(report, "peak_rss_mb"), ".0f"),
-                 ratio(ev_total, rep), _load_note(report)])
+                 ratio(first.get("total"), rep), _load_note(report)])
     if phases:
-        rows.append(["mlmon", "  load: read + decode (in process)", _fmt(m_load), "", ratio(ev_load, m_load), ""])
-        rows.append(["mlmon", "  drift_table alone", _fmt(m_drift, ".3f"), "", ratio(ev_drift, m_drift), ""])
-    if sav and rep:
-        rows.append(["mlmon", "baseline save + report", _fmt(sav + rep), "", ratio(ev_total, sav + rep), ""])
-    if ev:
-        rows.append(["Evidently", "total (process)", _fmt(ev_total), _fmt(_median(ev, "peak_rss_mb"), ".0f"), "1.0×",
-                     _load_note(ev)])
-        rows.append(["Evidently", "  load both logs (pandas)", _fmt(ev_load), "", "", ""])
-        rows.append(["Evidently", "  drift: Dataset + DataDriftPreset run", _fmt(ev_drift), "", "", ""])
+        rows.append(["mlmon", "  load: read logs + decode request/response", _fmt(m["load"]), "",
+                     ratio(first.get("load"), m["load"]), _load_note(phases)])
+        rows.append(["mlmon", "  drift: drift_table on the decoded frame", _fmt(m["drift"], ".3f"), "",
+                     ratio(first.get("drift"), m["drift"]), ""])
+    if m["save+total"]:
+        rows.append(["mlmon", "baseline save + report", _fmt(m["save+total"]), "",
+                     ratio(first.get("total"), m["save+total"]), ""])
+    for name in loaders:
+        e = ev[name]
+        rel = lambda k, e=e: ratio(e[k], step_of[k])  # noqa: E731
+        rows.append(["Evidently", f"total (process; {name} load)", _fmt(e["total"]),
+                     _fmt(_median(e["runs"], "peak_rss_mb"), ".0f"), rel("total"), _load_note(e["runs"])])
+        rows.append(["Evidently", "  imports", _fmt(e["imports"]), "", "", ""])
+        rows.append(["Evidently", f"  load both logs ({name})", _fmt(e["load"]), "", rel("load"), ""])
+        rows.append(["Evidently", "  drift: Dataset + DataDriftPreset run", _fmt(e["drift"]), "", rel("drift"), ""])
     return rows
+
+
+def speedups(res: dict) -> dict:
+    """mlmon's speed-up over Evidently per loader: end to end, incl. baseline save, load, drift."""
+    save, report, phases = res["mlmon"]["baseline_save"], res["mlmon"]["report"], res["mlmon"].get("phases", [])
+    ph = lambda k: statistics.median([p["phases"][k] for p in phases]) if phases else None  # noqa: E731
+    rep, sav = _median(report, "seconds"), _median(save, "seconds")
+    out = {}
+    for name in dict.fromkeys(r["loader"] for r in res.get("evidently", {}).get("runs", [])):
+        mine = [r for r in res["evidently"]["runs"] if r["loader"] == name]
+        total = _median(mine, "seconds")
+        drift = statistics.median(r["phases"]["drift"] for r in mine)
+        load = statistics.median(r["phases"]["load"] for r in mine)
+        out[name] = {
+            "end_to_end": total / rep if rep else None,
+            "end_to_end_incl_baseline_save": total / (sav + rep) if sav and rep else None,
+            "load": load / (ph("read_logs") + ph("decode_request_response")) if phases else None,
+            "drift": drift / ph("drift_table") if phases else None,
+        }
+    return out
 
 
 def verdicts(res: dict) -> tuple[list[list[str]], dict]:
@@ -530,7 +583,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ref-rows", type=int, default=200_000, help="records in the reference log (default 200,000)")
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each mlmon step (median reported)")
-    ap.add_argument("--ev-repeat", type=int, default=1, help="runs of Evidently (median reported)")
+    ap.add_argument("--ev-repeat", type=int, default=1, help="runs of Evidently per loader (median reported)")
+    ap.add_argument("--ev-loaders", default="pandas",
+                    help="how Evidently's side loads the JSONL, comma-separated, one run each: pandas "
+                         "(pd.read_json, the default) and/or pyarrow (pyarrow.json, much faster)")
     ap.add_argument("--evidently-python", default=DEFAULT_EVIDENTLY_PYTHON,
                     help="python of the venv with evidently (NONE to skip Evidently)")
     ap.add_argument("--profile", action="store_true",
@@ -562,8 +618,11 @@ def main(argv: list[str] | None = None) -> int:
     phase_cmd = [sys.executable, "-c", MLMON_PHASES, str(cur), str(profile), "1"]
     spec = json.dumps({"numeric": list(NUMERIC), "categorical": list(CATEGORICAL),
                        "output_numeric": list(OUTPUT_NUMERIC), "output_categorical": list(OUTPUT_CATEGORICAL)})
-    ev_cmd = [evpy or "", "-c", EVIDENTLY_SCRIPT, str(ref), str(cur), spec]
-    res["commands"] = {"baseline_save": save_cmd, "report": report_cmd}
+    loaders = [x.strip() for x in args.ev_loaders.split(",") if x.strip()]
+    if any(x not in ("pandas", "pyarrow") for x in loaders):
+        ap.error("--ev-loaders takes pandas and/or pyarrow")
+    res["commands"] = {"baseline_save": save_cmd, "report": report_cmd,
+                       "evidently": [evpy, "-c", "EVIDENTLY_SCRIPT", str(ref), str(cur), spec, "LOADER"]}
 
     # Alternate the tools run by run, so a burst of other load hits both.
     for i in range(max(args.repeat, args.ev_repeat)):
@@ -582,23 +641,27 @@ def main(argv: list[str] | None = None) -> int:
                 ph = r["phases"]
                 print(f"[{i + 1}] mlmon phases         read {ph['read_logs']:.2f} s, decode {ph['decode_request_response']:.2f} s, "
                       f"profile {ph['load_profile']:.3f} s, drift_table {ph['drift_table']:.3f} s", flush=True)
-        if evpy and i < args.ev_repeat:
+        for loader in loaders if evpy and i < args.ev_repeat else []:
+            ev_cmd = [evpy, "-c", EVIDENTLY_SCRIPT, str(ref), str(cur), spec, loader]
             with tempfile.NamedTemporaryFile(suffix=".json") as f:
-                r = _check(measure(ev_cmd, f.name), "Evidently")
+                r = _check(measure(ev_cmd, f.name), f"Evidently ({loader})")
                 r.update(_last_json(Path(f.name).read_text()))
             res["evidently"]["runs"].append(r)
             ph = r["phases"]
-            print(f"[{i + 1}] Evidently            {r['seconds']:6.2f} s  {r['peak_rss_mb']:6.0f} MB  load {r['loadavg_before'][0]:.2f}"
-                  f"  (load {ph['load']:.1f} s, drift {ph['drift']:.1f} s)", flush=True)
+            print(f"[{i + 1}] Evidently ({loader:7s})  {r['seconds']:6.2f} s  {r['peak_rss_mb']:6.0f} MB  load {r['loadavg_before'][0]:.2f}"
+                  f"  (imports {ph['imports']:.1f} s, load {ph['load']:.1f} s, drift {ph['drift']:.1f} s)", flush=True)
 
     doc = json.loads(out.read_text())
     res["mlmon"]["report_metrics"] = doc["windows"][0]["metrics"]
     res["mlmon"]["records"] = doc["source"]["records"]
     if res["evidently"]["runs"]:
-        last = res["evidently"]["runs"][-1]
-        res["evidently"]["fields"] = last["fields"]
-        res["evidently"]["version"] = last.get("evidently")
-        res["evidently"]["pandas"] = last.get("pandas")
+        first_run = res["evidently"]["runs"][0]
+        res["evidently"]["fields"] = first_run["fields"]
+        res["evidently"]["version"] = first_run.get("evidently")
+        res["evidently"]["pandas"] = first_run.get("pandas")
+        verdict_sets = {json.dumps({k: v["drifted"] for k, v in r["fields"].items()}, sort_keys=True)
+                        for r in res["evidently"]["runs"]}
+        res["evidently"]["verdicts_same_across_runs"] = len(verdict_sets) == 1
 
     if args.profile:
         prof = work / "report.prof"
@@ -619,16 +682,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nDrift benchmark: current {args.rows:,} records × {len(NUMERIC) + len(CATEGORICAL)} request fields "
           f"(+2 response fields), reference {args.ref_rows:,}; {m['nproc']} cores, {m['cpu']}")
     print(f"mlmon {m['mlmon']} ({m['mlmon_git']}), polars {m['polars']}; Evidently {res['evidently'].get('version')}, "
-          f"pandas {res['evidently'].get('pandas')}; medians of {args.repeat} mlmon / {len(res['evidently']['runs'])} "
-          f"Evidently runs; ratio = Evidently's time / mlmon's for the same step\n")
-    print_rows(["tool", "step", "seconds", "peak MB", "ratio", "machine load (1-min avg before; other CPU during)"],
+          f"pandas {res['evidently'].get('pandas')}; medians of {args.repeat} mlmon / {args.ev_repeat} Evidently run(s) "
+          f"per loader\nratio = Evidently's time / mlmon's for the same step (end to end, load, drift): on mlmon rows "
+          f"against Evidently with the {loaders[0] if evpy else '—'} loader, on Evidently rows that row's own\n")
+    print_rows(["tool", "step", "seconds", "peak MB", "ratio", "machine load (1-min avg before runs; others' CPU during)"],
                summary_table(res))
     if phases := res["mlmon"]["phases"]:
         p = phases[len(phases) // 2]
         print("\nmlmon phases (one process, s): " + ", ".join(f"{k} {v:.3f}" for k, v in p["phases"].items()))
         print("drift per field (s): " + ", ".join(f"{k.removeprefix('input.')} {v:.3f}" for k, v in p["fields"].items()))
-    if ev := res["evidently"]["runs"]:
-        print("Evidently phases (one process, s): " + ", ".join(f"{k} {v:.2f}" for k, v in ev[-1]["phases"].items()))
+    for r in res["evidently"]["runs"]:
+        print(f"Evidently phases ({r['loader']} load; one process, s): "
+              + ", ".join(f"{k} {v:.2f}" for k, v in r["phases"].items()))
+    res["speedups"] = speedups(res)
+    for name, sp in res["speedups"].items():
+        print(f"mlmon vs Evidently ({name} load): end to end {_fmt(sp['end_to_end'], '.1f')}×, with baseline save "
+              f"{_fmt(sp['end_to_end_incl_baseline_save'], '.1f')}×, load {_fmt(sp['load'], '.1f')}×, "
+              f"drift alone {_fmt(sp['drift'], '.1f')}× (target: 10×)")
     rows, check = verdicts(res)
     print("\nPer-field verdicts (same default tests: Wasserstein/sd >= 0.1 for numbers, Jensen-Shannon >= 0.1 for categories)")
     print_rows(["field", "expected", "test", "mlmon value", "mlmon", "Evidently value", "Evidently", "agree"], rows)

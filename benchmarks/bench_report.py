@@ -192,8 +192,8 @@ def mlmon_exe() -> str:
 def tool_commands(path: Path, every: str, by: str, tag: str) -> dict[str, tuple[list[str], Path, Path | None]]:
     """tool -> (command, where its result lands, where its stdout goes)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    m_out = RESULTS / f"mlmon_{tag}.json"
-    d_out = RESULTS / f"duckdb_{tag}.json"
+    m_out = RESULTS / f"mlmon_{tag}_{path.stem}.json"
+    d_out = RESULTS / f"duckdb_{tag}_{path.stem}.json"
     return {
         "mlmon": (
             [mlmon_exe(), "report", str(path), "--every", every, "--by", by, "--format", "json", "-o", str(m_out)],
@@ -439,7 +439,7 @@ def print_table(files: dict[str, dict], clean_tag: str | None, max_other_load: f
 def print_checks(files: dict[str, dict], checks: dict[str, dict]) -> None:
     for tag, c in checks.items():
         exact = c.get("ok")
-        label = "PASS" if exact else ("FAIL" if exact is False else "info")
+        label = "PASS" if exact else ("FAIL" if exact is False and tag != "bad" else "info")
         print(f"\nCheck [{tag}] requests per model, mlmon vs DuckDB: {label}")
         if "per_segment" not in c:
             print(f"  {c.get('note')}")
@@ -477,7 +477,10 @@ def print_targets(files: dict[str, dict], clean_tag: str | None, bad_tag: str | 
         rm = _ratio(m["median_s"], d["median_s"])
         if r is not None:
             lines.append(f"[{tag}] time <= 2x DuckDB: {r:.2f}x best, {rm:.2f}x median -> {verdict(max(r, rm) <= 2)}")
-        lines.append(f"[{tag}] peak memory < 2 GB: {m['peak_rss_mb']:,.0f} MB -> {verdict(m['peak_rss_mb'] < 2048)}")
+        if m["ok"]:
+            lines.append(f"[{tag}] peak memory < 2 GB: {m['peak_rss_mb']:,.0f} MB -> {verdict(m['peak_rss_mb'] < 2048)}")
+        else:
+            lines.append(f"[{tag}] mlmon FAILED: no figures")
     if clean_tag and bad_tag:
         c, b = files[clean_tag]["tools"]["mlmon"], files[bad_tag]["tools"]["mlmon"]
         r, rm = _ratio(b["best_s"], c["best_s"]), _ratio(b["median_s"], c["median_s"])
@@ -571,7 +574,8 @@ def main(argv: list[str] | None = None) -> int:
     for tag, entry in results.items():
         for tool, t in entry["tools"].items():
             if not t["ok"]:
-                print(f"\n[{tag}] {tool} FAILED: {' '.join(t['command'][:3])} ...\n{t['stderr_last']}")
+                cmd = t["command"] if tool != "duckdb" else [*t["command"][:2], "DUCKDB_SCRIPT", *t["command"][3:]]
+                print(f"\n[{tag}] {tool} FAILED: {' '.join(cmd)}\n{t['stderr_last']}")
             elif t["stderr_last"]:
                 print(f"\n[{tag}] {tool} stderr: {t['stderr_last']}")
 
