@@ -198,8 +198,4 @@ def drift_table(records: pl.DataFrame, reference: Reference, keys: list[str]) ->
     return frame.with_columns(pl.col(k).cast(records.schema[k]) for k in keys)
 
 
-def numeric_fields_first(reference: Reference) -> list[str]:
-    return sorted(reference.fields, key=lambda f: (reference.fields[f].kind != "numeric", f))
-
-
 __all__ = ["drift_table", "group_metrics", "schema_changes", "per_field_metric_names", "metric_name", "is_numeric"]

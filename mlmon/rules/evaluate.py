@@ -156,7 +156,6 @@ def evaluate_rule(
         pl.when(enough).then(compile_expr(rule.expr, schema)).alias("_breach"),
         value.alias("_value"),
     )
-    states: list[str] = []
     alerts: list[Alert] = []
     last_window = frame[WINDOW_START].max() if frame.height else None
     groups = frame.partition_by(list(rule.by), maintain_order=True) if rule.by else [frame]
