@@ -141,8 +141,11 @@ def load_reference(
         frame = _dataset_frame(path, outputs)
         return reference_from_frame(frame, {"dataset": str(path)})
 
-    data = read_logs([str(spec.path)], mapping, ["ts", "request_id", RAW_REQUEST, RAW_RESPONSE])
+    data = read_logs([str(spec.path)], mapping, ["ts", "request_id", "status", RAW_REQUEST, RAW_RESPONSE])
     frame = with_io_fields(data.records)
-    if frame.height == 0:
-        raise InputError(f"baseline {spec.path} holds no records")
+    if frame.height == 0 or data.skipped > frame.height:
+        raise InputError(
+            f"baseline {spec.path} does not look like logs: {frame.height:,} records and {data.skipped:,} bad lines",
+            "Pass logs, a dataset (.parquet, .csv, .jsonl rows) or a profile from 'mlmon baseline save'.",
+        )
     return reference_from_frame(frame, {"files": data.files, "skipped": data.skipped})

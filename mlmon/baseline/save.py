@@ -32,7 +32,12 @@ def save_baseline(
         frame = _dataset_frame(first, set())
         source = {"dataset": str(first)}
     else:
-        data = read_logs(list(sources), mapping, ["ts", "request_id", RAW_REQUEST, RAW_RESPONSE])
+        data = read_logs(list(sources), mapping, ["ts", "request_id", "status", RAW_REQUEST, RAW_RESPONSE])
+        if data.skipped > data.records.height:
+            raise InputError(
+                f"{', '.join(sources)} does not look like logs: {data.records.height:,} records and {data.skipped:,} bad lines",
+                "Pass logs, or one dataset file (.parquet, .csv, .jsonl rows).",
+            )
         frame = with_io_fields(data.records)
         if since is not None:
             frame = frame.filter(pl.col("ts") >= since)
