@@ -49,6 +49,7 @@ def save_baseline(
     reference = reference_from_frame(frame, source)
     save_profile(reference, output, now)
     kinds = [r.kind for r in reference.fields.values()]
+    ids = kinds.count("identifier")
     return (f"{output}: profile of {reference.rows:,} records, {len(kinds)} fields "
             f"({kinds.count('numeric')} numeric, {kinds.count('categorical')} categorical, "
-            f"{kinds.count('identifier')} identifiers)")
+            f"{ids} identifier{'s' if ids != 1 else ''})")
