@@ -134,6 +134,16 @@ def _baseline_and_labels(baseline, baseline_range, labels, label_id, label_field
 BASELINE_HELP = "Reference data for drift: logs, a dataset (.parquet, .csv, .jsonl) or a profile from 'mlmon baseline save'."
 RANGE_HELP = "Take the reference from the same logs: START..END, ISO times or durations back from now (e.g. 8d..1d)."
 LABELS_HELP = "Delayed ground truth (CSV or JSON lines with request_id and label), joined by request id."
+LOGS_HELP = "Log files, directories (searched for *.jsonl, *.ndjson, *.log and .gz forms), glob patterns, or - for stdin."
+# Options every log-reading command shares, declared once.
+LOGS_ARGUMENT = typer.Argument(..., metavar="LOGS...", help=LOGS_HELP, show_default=False)
+SINCE_OPTION = typer.Option(None, "--since", help="Start of the range: an ISO time, or a duration back from now such as 24h or 7d.")
+UNTIL_OPTION = typer.Option(None, "--until", help="End of the range (exclusive): an ISO time or a duration back from now.")
+NOW_OPTION = typer.Option(None, "--now", help="Take this ISO time as now, for reproducible runs.")
+MAPPING_OPTION = typer.Option(None, "--mapping", "-m", help="YAML file that maps your log schema to mlmon's fields (see README).")
+STRICT_OPTION = typer.Option(False, "--strict", help="Fail (exit 2) on the first bad log line instead of skipping it.")
+MAX_LINE_OPTION = typer.Option(1024 * 1024, "--max-line-bytes", min=1, help="Lines longer than this are skipped as bad.")
+
 # Options shared by report and check: the same metrics, so the same ways to ask for them.
 BASELINE_OPTION = typer.Option(None, "--baseline", help=BASELINE_HELP)
 RANGE_OPTION = typer.Option(None, "--baseline-range", help=RANGE_HELP)
@@ -156,7 +166,6 @@ def _emit(text: str, output: Optional[Path]) -> None:
     write_text_atomic(output, text)
 
 
-LOGS_HELP = "Log files, directories (searched for *.jsonl, *.ndjson, *.log and .gz forms), glob patterns, or - for stdin."
 
 
 @app.command(
@@ -167,18 +176,18 @@ LOGS_HELP = "Log files, directories (searched for *.jsonl, *.ndjson, *.log and .
 )
 @handle_errors
 def report(
-    logs: list[str] = typer.Argument(..., metavar="LOGS...", help=LOGS_HELP, show_default=False),
+    logs: list[str] = LOGS_ARGUMENT,
     every: Optional[str] = typer.Option(None, "--every", "-e", help="Window length, e.g. 5m, 1h, 1d. Windows are aligned to UTC. Default: one window for the whole range."),
     by: Optional[list[str]] = typer.Option(None, "--by", "-b", help="Segment by fields, comma-separated: model, model_version, endpoint, status, input.FIELD, output.FIELD."),
-    since: Optional[str] = typer.Option(None, "--since", help="Start of the range: an ISO time, or a duration back from now such as 24h or 7d."),
-    until: Optional[str] = typer.Option(None, "--until", help="End of the range (exclusive): an ISO time or a duration back from now."),
-    now: Optional[str] = typer.Option(None, "--now", help="Take this ISO time as now, for reproducible runs."),
+    since: Optional[str] = SINCE_OPTION,
+    until: Optional[str] = UNTIL_OPTION,
+    now: Optional[str] = NOW_OPTION,
     fmt: ReportFormat = typer.Option(None, "--format", "-f", help="Output format: table (default), json, csv or markdown.", show_default=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE atomically instead of stdout."),
-    mapping: Optional[Path] = typer.Option(None, "--mapping", "-m", help="YAML file that maps your log schema to mlmon's fields (see README)."),
+    mapping: Optional[Path] = MAPPING_OPTION,
     rejects: Optional[Path] = typer.Option(None, "--rejects", help="Write each skipped bad line to FILE as JSON lines: file, line, reason, raw."),
-    strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) on the first bad line instead of skipping it."),
-    max_line_bytes: int = typer.Option(1024 * 1024, "--max-line-bytes", min=1, help="Lines longer than this are skipped as bad."),
+    strict: bool = STRICT_OPTION,
+    max_line_bytes: int = MAX_LINE_OPTION,
     baseline: Optional[Path] = BASELINE_OPTION,
     baseline_range: Optional[str] = RANGE_OPTION,
     labels: Optional[Path] = LABELS_OPTION,
@@ -257,21 +266,21 @@ class Severity(str, Enum):
 )
 @handle_errors
 def check(
-    logs: list[str] = typer.Argument(..., metavar="LOGS...", help=LOGS_HELP, show_default=False),
+    logs: list[str] = LOGS_ARGUMENT,
     rules: Path = typer.Option(..., "--rules", "-r", help="YAML rules file (see rules.example.yaml).", show_default=False),
-    since: Optional[str] = typer.Option(None, "--since", help="Start of the range: an ISO time, or a duration back from now such as 24h."),
-    until: Optional[str] = typer.Option(None, "--until", help="End of the range (exclusive): an ISO time or a duration back from now."),
-    now: Optional[str] = typer.Option(None, "--now", help="Take this ISO time as now, for reproducible runs."),
+    since: Optional[str] = SINCE_OPTION,
+    until: Optional[str] = UNTIL_OPTION,
+    now: Optional[str] = NOW_OPTION,
     fmt: CheckFormat = typer.Option(CheckFormat.table, "--format", "-f", help="Output format."),
     fail_on: Severity = typer.Option(Severity.warning, "--fail-on", help="Exit 1 when an alert of this severity or higher fired."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the result to FILE atomically instead of stdout."),
-    mapping: Optional[Path] = typer.Option(None, "--mapping", "-m", help="YAML file that maps your log schema to mlmon's fields."),
+    mapping: Optional[Path] = MAPPING_OPTION,
     state: Optional[Path] = typer.Option(None, "--state", help="Keep alert state in FILE between runs and report only transitions (for cron)."),
     repeat_interval: str = typer.Option("4h", "--repeat-interval", help="With --state: repeat a still-firing alert at most this often."),
     notify: Optional[list[str]] = typer.Option(None, "--notify", help="POST each transition as JSON to URL (Slack-compatible 'text'). Repeatable."),
     notify_command: Optional[list[str]] = typer.Option(None, "--notify-command", help="Pipe each transition as JSON to CMD's stdin. Repeatable."),
-    strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) on the first bad log line instead of skipping it."),
-    max_line_bytes: int = typer.Option(1024 * 1024, "--max-line-bytes", min=1, help="Lines longer than this are skipped as bad."),
+    strict: bool = STRICT_OPTION,
+    max_line_bytes: int = MAX_LINE_OPTION,
     baseline: Optional[Path] = BASELINE_OPTION,
     baseline_range: Optional[str] = RANGE_OPTION,
     labels: Optional[Path] = LABELS_OPTION,
@@ -354,7 +363,7 @@ class ReplayFormat(str, Enum):
 )
 @handle_errors
 def replay(
-    logs: list[str] = typer.Argument(..., metavar="LOGS...", help=LOGS_HELP, show_default=False),
+    logs: list[str] = LOGS_ARGUMENT,
     target: Optional[str] = typer.Option(None, "--target", "-t", help="POST each logged request body as JSON to this URL."),
     model: Optional[str] = typer.Option(None, "--model", help="Call this Python function in-process: module:function or path/to/file.py:function."),
     command: Optional[str] = typer.Option(None, "--command", help="Start CMD; write one JSON request per line to its stdin, read one JSON response per line."),
@@ -362,7 +371,7 @@ def replay(
     request_id: Optional[list[str]] = typer.Option(None, "--request-id", help="Replay this request (repeatable)."),
     since: Optional[str] = typer.Option(None, "--since", help="Only requests at or after this ISO time, or this long ago (e.g. 2h)."),
     until: Optional[str] = typer.Option(None, "--until", help="Only requests before this ISO time or duration ago."),
-    now: Optional[str] = typer.Option(None, "--now", help="Take this ISO time as now."),
+    now: Optional[str] = NOW_OPTION,
     where: Optional[str] = typer.Option(None, "--where", "-w", help="Only requests matching this expression, e.g. 'status >= 500 and input.country == \"DE\"'."),
     limit: Optional[int] = typer.Option(None, "--limit", min=0, help="Replay at most N requests (the first N)."),
     sample: Optional[int] = typer.Option(None, "--sample", min=0, help="Replay a random sample of N requests (seeded)."),
@@ -383,8 +392,8 @@ def replay(
     fmt: ReplayFormat = typer.Option(ReplayFormat.table, "--format", "-f", help="Output format of the summary."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one JSON line per replayed request (mlmon's log shape plus 'replay')."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be sent, one JSON line per request, and send nothing."),
-    mapping: Optional[Path] = typer.Option(None, "--mapping", "-m", help="YAML file that maps your log schema to mlmon's fields."),
-    strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) on the first bad log line."),
+    mapping: Optional[Path] = MAPPING_OPTION,
+    strict: bool = STRICT_OPTION,
 ) -> None:
     """Replay logged requests against a local model, compare the answers, and measure latency and resources."""
     from mlmon.logs.mapping import load_mapping
@@ -457,8 +466,8 @@ def baseline_save(
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the profile (JSON, written atomically).", show_default=False),
     since: Optional[str] = typer.Option(None, "--since", help="Only records at or after this time (logs only)."),
     until: Optional[str] = typer.Option(None, "--until", help="Only records before this time (logs only)."),
-    now: Optional[str] = typer.Option(None, "--now", help="Take this ISO time as now."),
-    mapping: Optional[Path] = typer.Option(None, "--mapping", "-m", help="YAML file that maps your log schema to mlmon's fields."),
+    now: Optional[str] = NOW_OPTION,
+    mapping: Optional[Path] = MAPPING_OPTION,
 ) -> None:
     """Profile reference data per field (type, quantile bins, category frequencies, null rate, min/max, count)."""
     from mlmon.baseline.save import save_baseline
