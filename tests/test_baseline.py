@@ -17,28 +17,16 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from typer.testing import CliRunner
 
 from conftest import SAMPLE_LOGS, record, write_jsonl
-from mlmon.cli import app
-from test_drift import CATEGORICAL, HOURS, NUMERIC, current_rows, reference_rows, ts_text, values, windows_by_key
+from test_drift import (CATEGORICAL, HOURS, NUMERIC, current_rows, invoke, reference_rows, report_json, ts_text,
+                        values, windows_by_key)
 
-runner = CliRunner()
 DATA = Path(__file__).parent / "data" / "drift"
 CHURN = SAMPLE_LOGS / "churn.jsonl.gz"
 RANGE = "2026-11-25..2026-11-26T14:00Z"
 NOW = "2026-11-27T00:00:00Z"
 REF_N = 3000
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def report_json(*args) -> dict:
-    result = invoke("report", *args, "--format", "json")
-    assert result.exit_code == 0, result.output + (result.stderr or "")
-    return json.loads(result.stdout)
 
 
 def save(*args) -> str:
