@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from mlmon.logs.chunks import LINE_SEPARATOR, Chunk, has_long_line
+from mlmon.logs.chunks import LINE_SEPARATOR, Chunk, has_long_line, invalid_utf8_lines
 from mlmon.logs.mapping import Mapping, Path_
 from mlmon.logs.normalize import REASON, fast_ts_expr, normalize
+from mlmon.logs.wellformed import WELL_FORMED_OBJECT
 
 LINE = "_line"
 LINE_NO = "_line_no"
@@ -149,15 +150,37 @@ def _read_lines(data: bytes) -> pl.DataFrame:
         separator=LINE_SEPARATOR.decode(),
         quote_char=None,
         schema={LINE: pl.String},
+        encoding="utf8-lossy",  # invalid bytes become U+FFFD; _invalid_utf8 finds those lines
         truncate_ragged_lines=True,
         raise_if_empty=False,
     )
 
 
+_REPLACEMENT = "\ufffd"
+
+
+def _invalid_utf8(data: bytes) -> pl.Expr:
+    """True for the lines of ``data`` that hold invalid UTF-8 (as read, they hold U+FFFD instead).
+
+    When the raw bytes hold no U+FFFD of their own, every U+FFFD read stands for
+    invalid bytes, so a vectorized search settles it. Otherwise the bytes are validated.
+    """
+    if data.isascii():
+        return pl.lit(False)
+    if _REPLACEMENT.encode() not in data:
+        return pl.col(LINE).str.contains(_REPLACEMENT, literal=True).fill_null(False)
+    return pl.int_range(pl.len()).is_in(invalid_utf8_lines(data))
+
+
 def decode_chunk(
-    chunk: Chunk, first_line: int, source: str, projection: Projection, mapping: Mapping, max_line_bytes: int
+    chunk: Chunk, source: str, projection: Projection, mapping: Mapping, max_line_bytes: int
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """Records, rejects and the number of lines of one chunk whose first line is ``first_line``."""
+    """Records, rejects and the number of lines of one chunk.
+
+    Rejects are numbered from 1 at the chunk's first line; the reader, which knows
+    how many lines came before, adds that.
+    """
+    first_line = 1
     lines = _read_lines(chunk.data)
     n_lines = lines.height
     line = pl.col(LINE)
@@ -166,7 +189,7 @@ def decode_chunk(
     lines = lines.with_columns(
         pl.when(line.str.len_bytes() > max_line_bytes)
         .then(pl.lit(f"line longer than {max_line_bytes} bytes"))
-        .when((pl.col(LINE_NO) - first_line).is_in(chunk.bad_utf8_lines))
+        .when(_invalid_utf8(chunk.data))
         .then(pl.lit("invalid UTF-8"))
         .when(~shaped.fill_null(False))
         .then(pl.lit(_LOOK_CLOSER))
@@ -275,20 +298,16 @@ _recent_sieves = _Counter()
 def _sieve(lines: pl.DataFrame, projection: Projection) -> pl.DataFrame:
     """Mark every malformed line: REASON becomes "malformed JSON".
 
-    ``json_path_match`` returns null for malformed JSON instead of failing. Matching the
-    timestamp's path costs one parse per line; only lines where it finds nothing (malformed,
-    or no timestamp) are parsed once more, whole, to tell the two apart.
+    A regular expression that matches only well-formed JSON objects clears almost
+    every line cheaply; the few it does not clear are parsed, whole, to decide.
     """
-    probe = projection.path_matches(only="ts")[0]
-    marked = _collect(
-        lines.lazy().with_row_index("_i").with_columns(
-            (pl.col(REASON).is_null() & probe.is_null()).alias("_miss")
-        )
+    marked = lines.with_row_index("_i").with_columns(
+        (pl.col(REASON).is_null() & ~pl.col(LINE).str.contains(WELL_FORMED_OBJECT)).alias("_miss")
     )
     misses = marked.filter(pl.col("_miss")).select(
         "_i", pl.col(LINE).str.json_path_match("$").is_null().alias("_malformed")
     )
-    marked = marked.join(misses, on="_i", how="left").sort("_i")
+    marked = marked.join(misses, on="_i", how="left", maintain_order="left")
     return marked.with_columns(
         pl.when(pl.col("_malformed").fill_null(False)).then(pl.lit("malformed JSON")).otherwise(pl.col(REASON)).alias(REASON)
     ).select(lines.columns)

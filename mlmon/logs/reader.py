@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -10,7 +12,7 @@ from typing import Callable, Iterable, Sequence
 import polars as pl
 
 from mlmon.errors import ConfigError, InputError
-from mlmon.logs.chunks import iter_chunks
+from mlmon.logs.chunks import iter_chunks, load_span, plan_spans
 from mlmon.logs.decode import Projection, ProjectionError, decode_chunk, decode_file_fast, empty_rejects
 from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, Mapping
 from mlmon.logs.normalize import TS_TYPE
@@ -122,19 +124,6 @@ def read_logs(
     )
 
 
-def _finish(item, on_progress):
-    future, position = item
-    records, bad, _ = future.result()
-    yield records, bad
-    on_progress(position)
-
-
-def line_count(chunk) -> int:
-    """Lines in a chunk, as the decoder numbers them: its data's lines, then the cut-out long ones."""
-    data = chunk.data
-    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0) + len(chunk.huge_after)
-
-
 def _compressed(source: Source) -> bool:
     if source.name.endswith(".gz"):
         return True
@@ -147,22 +136,29 @@ def _compressed(source: Source) -> bool:
 
 def _read_by_chunks(source: Source, projection: Projection, mapping: Mapping, max_line_bytes: int,
                     chunk_bytes: int, on_progress: Callable[[int], object]):
-    """Records and rejects of each chunk of one source, numbering lines as it goes."""
-    stream = source.open()
+    """Records and rejects of each chunk of one source, numbering lines as it goes.
+
+    Two chunks are decoded at once: much of a chunk's work runs on one core, and
+    Polars releases the GIL. A regular file is read by the decoding threads
+    themselves, span by span; a stream is cut into chunks here. Results come back
+    in order, so line numbers and --strict hold.
+    """
+    def decode(chunk):
+        return decode_chunk(chunk, source.name, projection, mapping, max_line_bytes)
+
+    stream = None
     try:
-        # Two chunks are decoded at once: much of a chunk's work runs on one core, and Polars
-        # releases the GIL. Results come back in order, so line numbers and --strict hold.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mlmon-decode") as pool:
-            pending: deque = deque()
-            next_line = 1
-            for chunk in iter_chunks(stream, chunk_bytes=chunk_bytes, max_line_bytes=max_line_bytes):
-                future = pool.submit(decode_chunk, chunk, next_line, source.name, projection, mapping, max_line_bytes)
-                pending.append((future, chunk.position))
-                next_line += line_count(chunk)
-                if len(pending) >= 2:
-                    yield from _finish(pending.popleft(), on_progress)
-            while pending:
-                yield from _finish(pending.popleft(), on_progress)
+            stream = source.open()
+            if source.path is not None and isinstance(stream, io.BufferedReader):  # a plain file
+                fd = stream.fileno()
+                spans = plan_spans(fd, os.fstat(fd).st_size, chunk_bytes=chunk_bytes, max_line_bytes=max_line_bytes)
+                jobs = ((pool.submit(lambda s: decode(load_span(fd, s, max_line_bytes)), span), span.end)
+                        for span in spans)
+            else:
+                chunks = iter_chunks(stream, chunk_bytes=chunk_bytes, max_line_bytes=max_line_bytes)
+                jobs = ((pool.submit(decode, chunk), chunk.position) for chunk in chunks)
+            yield from _in_order(jobs, on_progress)
     except OSError as exc:
         raise InputError(f"cannot read {source.name}: {exc}", "Check that the file is complete and readable.") from None
     except EOFError:
@@ -170,5 +166,28 @@ def _read_by_chunks(source: Source, projection: Projection, mapping: Mapping, ma
             f"cannot read {source.name}: the compressed file is truncated", "Check that the file was fully written."
         ) from None
     finally:
-        if not source.is_stdin:
+        if stream is not None and not source.is_stdin:
             stream.close()
+
+
+def _in_order(jobs, on_progress: Callable[[int], object]):
+    """Results of the jobs in order, keeping two in flight; reject line numbers made file-wide."""
+    pending: deque = deque()
+    lines_before = 0
+    for job in jobs:
+        pending.append(job)
+        if len(pending) < 2:
+            continue
+        lines_before = yield from _finish(pending.popleft(), lines_before, on_progress)
+    while pending:
+        lines_before = yield from _finish(pending.popleft(), lines_before, on_progress)
+
+
+def _finish(job, lines_before: int, on_progress: Callable[[int], object]):
+    future, position = job
+    records, bad, n_lines = future.result()
+    if bad.height and lines_before:
+        bad = bad.with_columns(pl.col("line") + lines_before)
+    yield records, bad
+    on_progress(position)
+    return lines_before + n_lines
