@@ -122,6 +122,8 @@ def decode_file_fast(path: str, projection: Projection, mapping: Mapping, max_li
         with open(path, "rb") as handle:
             if os.fstat(handle.fileno()).st_size == 0:
                 return None
+            if _head_has_bad_line(handle.read(_PROBE_BYTES), max_line_bytes):
+                return None  # don't spend a whole parse to learn what the first lines already tell
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
                 if has_long_line(view, max_line_bytes):
                     return None
@@ -133,6 +135,18 @@ def decode_file_fast(path: str, projection: Projection, mapping: Mapping, max_li
     except (pl.exceptions.PolarsError, OSError, ValueError):
         return None
     return _all_good(normalize(raw, mapping))
+
+
+#: How much of a file's start is checked before trying the whole-file scan.
+_PROBE_BYTES = 4 * 1024 * 1024
+
+
+def _head_has_bad_line(head: bytes, max_line_bytes: int) -> bool:
+    """Whether the whole lines of ``head`` include one that is not a well-formed JSON object."""
+    head = head[: head.rfind(b"\n") + 1]
+    chunk = Chunk(head, has_long_line=has_long_line(head, max_line_bytes))
+    reasons = _classify(_read_lines(head), chunk, max_line_bytes).get_column(REASON)
+    return bool((reasons.is_not_null() & (reasons != _BLANK)).any())
 
 
 def _all_good(frame: pl.DataFrame) -> pl.DataFrame | None:
@@ -165,8 +179,6 @@ def _invalid_utf8(data: bytes) -> pl.Expr:
     When the raw bytes hold no U+FFFD of their own, every U+FFFD read stands for
     invalid bytes, so a vectorized search settles it. Otherwise the bytes are validated.
     """
-    if data.isascii():
-        return pl.lit(False)
     if _REPLACEMENT.encode() not in data:
         return pl.col(LINE).str.contains(_REPLACEMENT, literal=True).fill_null(False)
     return pl.int_range(pl.len()).is_in(invalid_utf8_lines(data))
@@ -180,26 +192,11 @@ def decode_chunk(
     Rejects are numbered from 1 at the chunk's first line; the reader, which knows
     how many lines came before, adds that.
     """
-    first_line = 1
-    lines = _read_lines(chunk.data)
+    lines = _classify(_read_lines(chunk.data), chunk, max_line_bytes)
     n_lines = lines.height
-    line = pl.col(LINE)
-    lines = lines.with_row_index(LINE_NO, offset=first_line).with_columns(pl.col(LINE_NO).cast(pl.Int64))
-    shaped = line.str.starts_with("{") & line.str.ends_with("}")
-    lines = lines.with_columns(
-        pl.when(line.str.len_bytes() > max_line_bytes)
-        .then(pl.lit(f"line longer than {max_line_bytes} bytes"))
-        .when(_invalid_utf8(chunk.data))
-        .then(pl.lit("invalid UTF-8"))
-        .when(~shaped.fill_null(False))
-        .then(pl.lit(_LOOK_CLOSER))
-        .alias(REASON)
-    )
-    if lines.get_column(REASON).null_count() != lines.height:
-        lines = _look_closer(lines.with_row_index("_i"))
     decoded = _decode_lines(lines, projection, chunk.data)
     normalized = normalize(decoded, mapping, keep=[LINE_NO, LINE])
-    good = normalized.filter(pl.col(REASON).is_null()).drop(REASON, LINE_NO, LINE)
+    good = normalized.select(pl.exclude(LINE_NO, LINE)).filter(pl.col(REASON).is_null()).drop(REASON)
     rejects = normalized.filter(pl.col(REASON).is_not_null() & (pl.col(REASON) != _BLANK)).select(
         pl.lit(source, pl.String).alias("file"),
         pl.col(LINE_NO).alias("line"),
@@ -210,7 +207,7 @@ def decode_chunk(
         huge = pl.DataFrame(
             {
                 "file": [source] * len(chunk.huge_after),
-                "line": list(range(first_line + n_lines, first_line + n_lines + len(chunk.huge_after))),
+                "line": list(range(n_lines + 1, n_lines + 1 + len(chunk.huge_after))),
                 "reason": [f"line longer than {max_line_bytes} bytes"] * len(chunk.huge_after),
                 "raw": [p.decode("utf-8", "replace") + "…" for p in chunk.huge_after],
             },
@@ -222,44 +219,70 @@ def decode_chunk(
 
 _LOOK_CLOSER = "?"
 _BLANK = "blank"
+_MALFORMED = "malformed JSON"
+
+
+def _classify(lines: pl.DataFrame, chunk: Chunk, max_line_bytes: int) -> pl.DataFrame:
+    """Number the lines and set REASON for each one that is not a well-formed JSON object.
+
+    One pass settles almost every line: too long, invalid UTF-8, or matched by a
+    regular expression that only well-formed JSON objects match. The few lines left
+    (blank, not an object, malformed, or nested deeper than the expression goes)
+    are looked at closer.
+    """
+    line = pl.col(LINE)
+    checks: list[tuple[pl.Expr, str]] = []
+    if chunk.has_long_line:
+        checks.append((line.str.len_bytes() > max_line_bytes, f"line longer than {max_line_bytes} bytes"))
+    if not chunk.data.isascii():
+        checks.append((_invalid_utf8(chunk.data), "invalid UTF-8"))
+    checks.append((~line.str.contains(WELL_FORMED_OBJECT).fill_null(False), _LOOK_CLOSER))
+    reason = pl.when(checks[0][0]).then(pl.lit(checks[0][1]))
+    for check, text in checks[1:]:
+        reason = reason.when(check).then(pl.lit(text))
+    lines = lines.lazy().with_row_index(LINE_NO, offset=1).with_columns(
+        pl.col(LINE_NO).cast(pl.Int64), reason.alias(REASON)
+    ).collect()
+    if lines.get_column(REASON).null_count() != lines.height:
+        lines = _look_closer(lines)
+    return lines
 
 
 def _look_closer(lines: pl.DataFrame) -> pl.DataFrame:
-    """Settle the rare lines that are not plainly ``{...}``: blank, padded, or not an object.
-
-    ``lines`` carries a row index ``_i``; only the rows in question are examined.
-    """
-    odd = lines.filter(pl.col(REASON) == _LOOK_CLOSER)
+    """Settle the rare lines the expression did not clear: blank, not an object, malformed, or deep."""
+    marked = lines.with_row_index("_i")
+    odd = marked.filter(pl.col(REASON) == _LOOK_CLOSER)
     stripped = pl.col(LINE).str.strip_chars()
-    settled = odd.select("_i", pl.when(stripped.is_null() | (stripped == ""))
+    settled = odd.select(
+        "_i",
+        pl.when(stripped.is_null() | (stripped == ""))
         .then(pl.lit(_BLANK))
-        .when(stripped.str.starts_with("{") & stripped.str.ends_with("}"))
-        .then(None)
-        .when(stripped.str.starts_with("[") | stripped.str.starts_with('"'))
-        .then(pl.lit("not a JSON object"))
-        .otherwise(pl.lit("malformed JSON"))
-        .alias("_settled"), stripped.alias("_stripped"))
-    merged = lines.join(settled, on="_i", how="left", maintain_order="left")
+        .when(~stripped.str.starts_with("{"))
+        .then(pl.when(stripped.str.starts_with("[") | stripped.str.starts_with('"'))
+              .then(pl.lit("not a JSON object")).otherwise(pl.lit(_MALFORMED)))
+        .when(stripped.str.json_path_match("$").is_null())
+        .then(pl.lit(_MALFORMED))
+        .alias("_settled"),
+    )
+    merged = marked.join(settled, on="_i", how="left", maintain_order="left")
+    closer = pl.col(REASON) == _LOOK_CLOSER
     return merged.with_columns(
-        pl.when(pl.col(REASON) == _LOOK_CLOSER).then(pl.col("_settled")).otherwise(pl.col(REASON)).alias(REASON),
-        pl.when(pl.col(REASON) == _LOOK_CLOSER).then(pl.col("_stripped")).otherwise(pl.col(LINE)).alias(LINE),
-    ).drop("_i", "_settled", "_stripped")
+        pl.when(closer).then(pl.col("_settled")).otherwise(pl.col(REASON)).alias(REASON),
+        pl.when(closer).then(stripped).otherwise(pl.col(LINE)).alias(LINE),
+    ).drop("_i", "_settled")
 
 
-def _decode_lines(
-    lines: pl.DataFrame, projection: Projection, data: bytes | None = None, sieved: bool = False
-) -> pl.DataFrame:
-    """Lines plus one raw column per projected field; REASON marks lines that are not JSON.
+def _decode_lines(lines: pl.DataFrame, projection: Projection, data: bytes | None = None) -> pl.DataFrame:
+    """Lines plus one raw column per projected field.
 
-    Lines already known to be bad are replaced by ``{}`` so that the rest can be
-    parsed by one parallel ``scan_ndjson`` with exactly one row per line. When no
-    line is known to be bad, the chunk's own bytes (``data``) are parsed as they are.
+    Lines with a REASON are replaced by ``{}`` so that the rest can be parsed by one
+    parallel ``scan_ndjson`` with exactly one row per line. When every line is good,
+    the chunk's own bytes (``data``) are parsed as they are. Should the parser still
+    refuse a piece, it is split and retried, and the smallest pieces are decoded line
+    by line with ``json_path_match``, which gives null instead of failing.
     """
     if lines.height == 0:
         return lines.with_columns(pl.lit(None, pl.String).alias(n) for n in projection.columns)
-    if not sieved and _recent_sieves.value > 0:
-        # Recent chunks had malformed lines inside: sieve first rather than fail a parse first.
-        lines, sieved = _sieve(lines, projection), True
     if data is not None and lines.get_column(REASON).null_count() == lines.height:
         buffer = io.BytesIO(data)
     else:
@@ -268,56 +291,27 @@ def _decode_lines(
         lines.select(text).write_csv(buffer, include_header=False, quote_style="never")
         buffer.seek(0)
     try:
-        raw = _collect(pl.scan_ndjson(buffer, schema=projection.schema()).select(projection.extract()))
+        raw = _collect(
+            pl.scan_ndjson(buffer, schema=projection.schema())
+            .select(projection.extract())
+            .with_columns(fast_ts_expr() if "ts" in projection.columns else [])
+        )
         if raw.height == lines.height:
-            if sieved and not (lines.get_column(REASON) == "malformed JSON").any():
-                _recent_sieves.value = max(0, _recent_sieves.value - 1)
             return pl.concat([lines, raw], how="horizontal")
     except pl.exceptions.PolarsError:
         pass
-    if not sieved:
-        # Some line is malformed inside: find them all in one parallel pass, then parse the rest at once.
-        _recent_sieves.value = 4
-        return _decode_lines(_sieve(lines, projection), projection, sieved=True)
     if lines.height <= _TOLERANT_ROWS:
         return _decode_tolerant(lines, projection)
     step = -(-lines.height // _SPLIT)
-    return pl.concat([_decode_lines(lines.slice(i, step), projection, sieved=True)
-                      for i in range(0, lines.height, step)])
-
-
-class _Counter:
-    """Chunks left to sieve first; set when a chunk had malformed lines, counted down by clean ones."""
-
-    value = 0
-
-
-_recent_sieves = _Counter()
-
-
-def _sieve(lines: pl.DataFrame, projection: Projection) -> pl.DataFrame:
-    """Mark every malformed line: REASON becomes "malformed JSON".
-
-    A regular expression that matches only well-formed JSON objects clears almost
-    every line cheaply; the few it does not clear are parsed, whole, to decide.
-    """
-    marked = lines.with_row_index("_i").with_columns(
-        (pl.col(REASON).is_null() & ~pl.col(LINE).str.contains(WELL_FORMED_OBJECT)).alias("_miss")
-    )
-    misses = marked.filter(pl.col("_miss")).select(
-        "_i", pl.col(LINE).str.json_path_match("$").is_null().alias("_malformed")
-    )
-    marked = marked.join(misses, on="_i", how="left", maintain_order="left")
-    return marked.with_columns(
-        pl.when(pl.col("_malformed").fill_null(False)).then(pl.lit("malformed JSON")).otherwise(pl.col(REASON)).alias(REASON)
-    ).select(lines.columns)
+    return pl.concat([_decode_lines(lines.slice(i, step), projection) for i in range(0, lines.height, step)],
+                     how="diagonal_relaxed")
 
 
 def _decode_tolerant(lines: pl.DataFrame, projection: Projection) -> pl.DataFrame:
     """Decode a small piece with json_path_match, which gives null for malformed JSON instead of failing."""
     return lines.with_columns(*projection.path_matches()).with_columns(
         pl.when(pl.col(REASON).is_null() & pl.col(LINE).str.json_path_match("$").is_null())
-        .then(pl.lit("malformed JSON"))
+        .then(pl.lit(_MALFORMED))
         .otherwise(pl.col(REASON))
         .alias(REASON)
     )
