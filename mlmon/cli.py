@@ -17,7 +17,7 @@ from typing import Callable, Optional
 import typer
 from rich.console import Console
 
-from mlmon import __version__
+from mlmon import __version__, allocator
 from mlmon.errors import MlmonError, UsageError
 
 EXIT_OK, EXIT_GATE, EXIT_ERROR = 0, 1, 2
@@ -526,6 +526,7 @@ def rules_schema() -> None:
 
 
 def main() -> None:
+    allocator.tune()
     app()
 
 

@@ -53,6 +53,24 @@ def test_bad_line_is_skipped_and_costs_no_neighbour(tmp_path, name, line, reason
     assert data.rejects["file"].to_list() == [str(path)]
 
 
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_numbers_written_as_text_are_numbers_and_nulls_stay_null(tmp_path, gz):
+    # The malformed line sends a plain file down the line path too.
+    rows = [
+        record(request_id="a", latency_ms="12.5", status="201", cpu_percent="7"),
+        record(request_id="b", latency_ms=None, request={"latency_ms": "not this one"}),
+        b"{bad",
+        record(request_id="c", latency_ms=3),
+    ]
+    path = write_jsonl(tmp_path / ("x.jsonl.gz" if gz else "x.jsonl"), rows, gz=gz)
+    data = read_logs([str(path)])
+    assert _reasons(data) == {3: "malformed JSON"}
+    got = {r["request_id"]: r for r in data.records.to_dicts()}
+    assert (got["a"]["latency_ms"], got["a"]["status"], got["a"]["cpu_percent"]) == (12.5, 201, 7.0)
+    assert got["b"]["latency_ms"] is None and got["b"]["status"] == 200
+    assert got["c"]["latency_ms"] == 3.0
+
+
 def test_many_bad_lines_keep_line_numbers_across_chunks(tmp_path):
     rows, expected_bad = [], {}
     for i in range(1, 3001):
@@ -325,3 +343,10 @@ def test_bad_mapping_lists_every_problem(tmp_path):
 def test_missing_mapping_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_mapping(tmp_path / "nope.yaml")
+
+
+def test_allocator_tuning_is_safe_to_call():
+    from mlmon import allocator
+
+    assert allocator.tune() in (True, False)  # True on glibc; a no-op elsewhere
+    assert allocator.tune() in (True, False)  # and calling it twice is harmless

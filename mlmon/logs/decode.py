@@ -171,6 +171,7 @@ def _read_lines(data: bytes) -> pl.DataFrame:
 
 
 _REPLACEMENT = "\ufffd"
+_REPLACEMENT_LEAD = _REPLACEMENT.encode()[:1]
 
 
 def _invalid_utf8(data: bytes) -> pl.Expr:
@@ -179,7 +180,7 @@ def _invalid_utf8(data: bytes) -> pl.Expr:
     When the raw bytes hold no U+FFFD of their own, every U+FFFD read stands for
     invalid bytes, so a vectorized search settles it. Otherwise the bytes are validated.
     """
-    if _REPLACEMENT.encode() not in data:
+    if _REPLACEMENT_LEAD not in data or _REPLACEMENT.encode() not in data:  # one byte is searched much faster
         return pl.col(LINE).str.contains(_REPLACEMENT, literal=True).fill_null(False)
     return pl.int_range(pl.len()).is_in(invalid_utf8_lines(data))
 
@@ -201,7 +202,8 @@ def decode_chunk(
         pl.lit(source, pl.String).alias("file"),
         pl.col(LINE_NO).alias("line"),
         pl.col(REASON).alias("reason"),
-        pl.col(LINE).str.slice(0, RAW_LIMIT).alias("raw"),
+        # A slice would share the whole chunk's text buffer and keep it alive: copy.
+        pl.concat_str(pl.col(LINE).str.slice(0, RAW_LIMIT), pl.lit("")).alias("raw"),
     )
     if chunk.huge_after:
         huge = pl.DataFrame(
@@ -291,13 +293,15 @@ def _decode_lines(lines: pl.DataFrame, projection: Projection, data: bytes | Non
         lines.select(text).write_csv(buffer, include_header=False, quote_style="never")
         buffer.seek(0)
     try:
+        # Numbers are parsed as numbers (a value of another type becomes null, and is
+        # looked at again below): reading them as text would format each one back.
         raw = _collect(
-            pl.scan_ndjson(buffer, schema=projection.schema())
+            pl.scan_ndjson(buffer, schema=projection.schema(typed=True), ignore_errors=True)
             .select(projection.extract())
             .with_columns(fast_ts_expr() if "ts" in projection.columns else [])
         )
         if raw.height == lines.height:
-            return pl.concat([lines, raw], how="horizontal")
+            return _recover_numbers(pl.concat([lines, raw], how="horizontal"), projection)
     except pl.exceptions.PolarsError:
         pass
     if lines.height <= _TOLERANT_ROWS:
@@ -305,6 +309,36 @@ def _decode_lines(lines: pl.DataFrame, projection: Projection, data: bytes | Non
     step = -(-lines.height // _SPLIT)
     return pl.concat([_decode_lines(lines.slice(i, step), projection) for i in range(0, lines.height, step)],
                      how="diagonal_relaxed")
+
+
+def _recover_numbers(decoded: pl.DataFrame, projection: Projection) -> pl.DataFrame:
+    """Settle the numeric fields the typed parse left null although their key is on the line.
+
+    Such a value is text, a boolean, an object or an array. Text that holds a number
+    is taken as that number, as the text path would; any other value becomes NaN,
+    which normalizing reports as a value of the wrong type.
+    """
+    for name, path in projection.columns.items():
+        if name not in _NUMERIC:
+            continue
+        column = decoded.get_column(name)
+        if not column.null_count():
+            continue
+        found = (
+            decoded.lazy()
+            .with_row_index("_i")
+            .filter(pl.col(name).is_null() & pl.col(REASON).is_null())
+            .filter(pl.col(LINE).str.contains(f'"{path[-1]}"', literal=True))
+            .select("_i", *projection.path_matches(only=name))
+            .filter(pl.col(name).is_not_null())
+            .collect()
+        )
+        if not found.height:
+            continue
+        text = found.get_column(name)
+        value = text.cast(pl.Float64, strict=False).fill_null(float("nan"))
+        decoded = decoded.with_columns(column.scatter(found.get_column("_i"), value))
+    return decoded
 
 
 def _decode_tolerant(lines: pl.DataFrame, projection: Projection) -> pl.DataFrame:
