@@ -20,6 +20,7 @@ from mlmon.logs.sources import Source, resolve_inputs
 
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
+_IN_FLIGHT = 3
 
 #: Called after each chunk with (bytes done, bytes in all, current source name).
 Progress = Callable[[int, int | None, str], None]
@@ -171,12 +172,16 @@ def _read_by_chunks(source: Source, projection: Projection, mapping: Mapping, ma
 
 
 def _in_order(jobs, on_progress: Callable[[int], object]):
-    """Results of the jobs in order, keeping two in flight; reject line numbers made file-wide."""
+    """Results of the jobs in order; reject line numbers made file-wide.
+
+    Three jobs are in flight: two decoding and one queued, so a thread that
+    finishes starts the next chunk at once instead of waiting for the reader.
+    """
     pending: deque = deque()
     lines_before = 0
     for job in jobs:
         pending.append(job)
-        if len(pending) < 2:
+        if len(pending) < _IN_FLIGHT:
             continue
         lines_before = yield from _finish(pending.popleft(), lines_before, on_progress)
     while pending:
