@@ -1,18 +1,40 @@
 """Turn the request and response objects (JSON text) into one typed column per field.
 
-The schema is inferred over every record, not the first few, so a key that
-first appears late is kept. Nested objects become dotted names: ``input.user.age``.
+Every key is kept, including one that first appears late, and a field's type is
+the one that fits all its values, as if the schema had been inferred over every
+record. Inferring over every record costs a second full parse, so instead:
+
+1. the schema of the first rows is inferred, and every row is decoded with it;
+2. one vectorized pass counts each row's keys: a row with more keys than it
+   decoded may hold a key the schema lacks; those rows join the sample, the
+   schema is inferred again and the rows decoded again (rare: late keys);
+3. where a value does not fit its field's type (text where numbers were), the
+   field is read as text, and its odd values count as type violations.
+
+Integers are decoded as floats, so a late fraction is not truncated, and turned
+back into integers while every value is whole. A field that holds an object in
+some rows and a scalar in others is read as JSON text. Nested objects become
+dotted names: ``input.user.age``.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import re
 
 import polars as pl
 
 from mlmon.logs.mapping import INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE
 
 NUMERIC_TYPES = (pl.Float32, pl.Float64, pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
+INTEGER_TYPES = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
+
+#: Rows whose schema is inferred first.
+SAMPLE_ROWS = 2000
+
+#: Any key of a JSON object (it can also match inside a string value; that only costs a re-check).
+_ANY_KEY = r'"(?:[^"\\]|\\.)*"\s*:'
 
 
 def _flatten(frame: pl.DataFrame, prefix: str) -> list[pl.Series]:
@@ -33,16 +55,200 @@ def decode_objects(text: pl.Series, prefix: str) -> list[pl.Series]:
     """One column per leaf of the JSON objects in ``text`` (null or non-objects count as empty)."""
     if text.len() == 0 or text.null_count() == text.len():
         return []
-    cleaned = text.to_frame("t").select(
+    objects = text.to_frame("t").select(
         pl.when(pl.col("t").str.starts_with("{")).then(pl.col("t")).otherwise(pl.lit("{}"))
-    )
-    buffer = io.BytesIO()
-    cleaned.write_csv(buffer, include_header=False, quote_style="never")
-    buffer.seek(0)
-    parsed = pl.read_ndjson(buffer, infer_schema_length=None)
-    if parsed.height != text.len():  # cannot happen for one object per line; be safe
+    ).to_series()
+    head = objects.head(SAMPLE_ROWS)
+    schema = _infer(head)
+    decoded = _decode(objects, schema)
+    late = _rows_with_unknown_keys(objects, decoded, schema)
+    if late.len():
+        schema = _infer(pl.concat([head, objects.gather(late)]))
+        decoded = _decode(objects, schema)
+    if not schema:
         return []
+    decoded = _booleans_in_numbers_as_text(objects, decoded, schema)
+    decoded = _big_integers_exact(objects, decoded, schema)
+    parsed = decoded.select(_retype(decoded.get_column(name), dtype) for name, dtype in schema.items())
     return _flatten(parsed, prefix)
+
+
+def _read(objects: pl.Series, schema: dict | None = None) -> pl.DataFrame:
+    buffer = io.BytesIO()
+    objects.to_frame().write_csv(buffer, include_header=False, quote_style="never")
+    buffer.seek(0)
+    if schema is not None:
+        return pl.read_ndjson(buffer, schema=schema)
+    return pl.read_ndjson(buffer, infer_schema_length=None)
+
+
+def _infer(objects: pl.Series) -> dict[str, pl.DataType]:
+    try:
+        return dict(_read(objects).schema)
+    except pl.exceptions.PolarsError:  # a key holds an object in one row and a scalar in another
+        wrapped = objects.to_frame("t").select(pl.concat_str(pl.lit('{"m":'), pl.col("t"), pl.lit("}"))).to_series()
+        maps = _read(wrapped, {"m": pl.Map(pl.String, pl.String)}).get_column("m")
+        keys = maps.map.keys().explode().drop_nulls().unique(maintain_order=True)
+        return {k: pl.String() for k in keys.to_list()}
+
+
+def _decode(objects: pl.Series, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Every row decoded with ``schema`` (integers as floats); fields whose values disagree read as text."""
+    if not schema:
+        return pl.DataFrame()
+    wide = {name: _widen(dtype) for name, dtype in schema.items()}
+    try:
+        return _json_decode(objects, pl.Struct(wide))
+    except pl.exceptions.PolarsError:
+        pass
+    # Some value does not fit: read every scalar as text (the reader gives an object's JSON text
+    # for a text field); where an object meets a scalar, the whole field is read as text.
+    as_text = {name: _as_text(dtype) for name, dtype in schema.items()}
+    try:
+        return _read(objects, as_text)
+    except pl.exceptions.PolarsError:
+        flat = {name: (pl.String() if isinstance(dtype, pl.Struct) else dtype) for name, dtype in as_text.items()}
+        return _read(objects, flat)
+
+
+def _json_decode(objects: pl.Series, dtype: pl.Struct) -> pl.DataFrame:
+    # In a streaming plan the rows are decoded in parallel; eagerly, on one core.
+    return objects.to_frame("t").lazy().select(pl.col("t").str.json_decode(dtype)).collect(engine="streaming").to_series().struct.unnest()
+
+
+def _rows_with_unknown_keys(objects: pl.Series, decoded: pl.DataFrame, schema: dict) -> pl.Series:
+    """Indexes of the rows that hold a key ``schema`` lacks (and perhaps a few that do not).
+
+    A row is suspect when its text has more keys than values it decoded (a key with
+    a null value is also one); only the suspects' known keys are then counted.
+    """
+    present = _present(decoded) if decoded.width else pl.zeros(objects.len(), pl.UInt32, eager=True)
+    counts = pl.DataFrame({"t": objects, "decoded": present}).lazy().with_row_index("_i")
+    # Every key ends in a quote and a colon; counting those is cheap and never undercounts.
+    suspects = counts.filter(pl.col("t").str.count_matches(r'"\s*:') > pl.col("decoded")).collect(engine="streaming")
+    names = _key_names(schema)
+    if not suspects.height or not names:
+        return suspects.get_column("_i")
+    return suspects.filter(
+        pl.col("t").str.count_matches(_ANY_KEY) > pl.col("t").str.count_matches(_known_key_pattern(names))
+    ).get_column("_i")
+
+
+def _present(decoded: pl.DataFrame) -> pl.Series:
+    """Per row, how many of the schema's keys (at any depth) hold a value."""
+    def count(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+        total = expr.is_not_null().cast(pl.UInt32)
+        if isinstance(dtype, pl.Struct):
+            for f in dtype.fields:
+                total = total + count(expr.struct.field(f.name), f.dtype)
+        return total
+    exprs = [count(pl.col(name), dtype) for name, dtype in decoded.schema.items()]
+    return decoded.select(pl.sum_horizontal(exprs).alias("n")).to_series()
+
+
+def _booleans_in_numbers_as_text(objects: pl.Series, decoded: pl.DataFrame, schema: dict) -> pl.DataFrame:
+    """A numeric field that also holds true/false (decoded as 1/0) is re-read as text, as inference would."""
+    numeric = [name for name, dtype in schema.items() if is_numeric(dtype) and decoded.schema[name] == pl.Float64]
+    if not numeric:
+        return decoded
+    maybe = objects.str.contains_any(["true", "false"]).arg_true()
+    if not maybe.len():
+        return decoded
+    as_text = {name: (pl.String() if name in numeric else _as_text(dtype)) for name, dtype in schema.items()}
+    sample = _decode(objects.gather(maybe), as_text)
+    mixed = [n for n in numeric if sample.get_column(n).is_in(["true", "false"]).any()]
+    if not mixed:
+        return decoded
+    text = _decode(objects, {n: (pl.String() if n in mixed else d) for n, d in schema.items()})
+    return decoded.with_columns(text.get_column(n) for n in mixed)
+
+
+def _key_names(schema) -> set[str]:
+    names: set[str] = set()
+    for name, dtype in schema.items():
+        names.add(name)
+        names |= _key_names(_struct_fields(dtype))
+    return names
+
+
+def _struct_fields(dtype: pl.DataType) -> dict:
+    while isinstance(dtype, (pl.List, pl.Array)):
+        dtype = dtype.inner
+    return {f.name: f.dtype for f in dtype.fields} if isinstance(dtype, pl.Struct) else {}
+
+
+def _known_key_pattern(names: set[str]) -> str:
+    # Keys as JSON writes them; a key written with other escapes counts as unknown (a re-check).
+    spelled = sorted((re.escape(json.dumps(n)) for n in names), key=len, reverse=True)
+    return rf"(?:{'|'.join(spelled)})\s*:"
+
+
+def _as_text(dtype: pl.DataType) -> pl.DataType:
+    """The same shape with every scalar read as text, so no value is coerced on the way in."""
+    if isinstance(dtype, pl.Struct):
+        return pl.Struct({f.name: _as_text(f.dtype) for f in dtype.fields})
+    if isinstance(dtype, pl.List):
+        return pl.List(_as_text(dtype.inner))
+    return pl.String()
+
+
+def _big_integers_exact(objects: pl.Series, decoded: pl.DataFrame, schema: dict) -> pl.DataFrame:
+    """Integer fields with values past 2**53 (ids, say), which a float cannot hold, decoded exactly."""
+    big = []
+    for name, dtype in schema.items():
+        column = decoded.get_column(name)
+        if _is_integer(dtype) and column.dtype == pl.Float64 and (column.abs().max() or 0) >= _EXACT:
+            values = column.drop_nulls()
+            if (values == values.floor()).all():
+                big.append(name)
+    if not big:
+        return decoded
+    exact = _json_decode(objects, pl.Struct({n: pl.Int64 for n in big}))
+    return decoded.with_columns(exact.get_column(n) for n in big)
+
+
+def _is_integer(dtype: pl.DataType) -> bool:
+    return dtype in INTEGER_TYPES or isinstance(dtype, INTEGER_TYPES)
+
+
+#: Integers up to this magnitude are exact as floats.
+_EXACT = 2**53
+
+
+def _widen(dtype: pl.DataType) -> pl.DataType:
+    """The same shape with integers read as floats (an integer type would truncate a fraction)."""
+    if isinstance(dtype, pl.Struct):
+        return pl.Struct({f.name: _widen(f.dtype) for f in dtype.fields})
+    if isinstance(dtype, pl.List):
+        return pl.List(_widen(dtype.inner))
+    if isinstance(dtype, pl.Null):
+        return pl.String()
+    return pl.Float64() if is_numeric(dtype) else dtype
+
+
+def _retype(column: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """A decoded field in its final type: integers back where every value is whole; text kept as text."""
+    if isinstance(dtype, pl.Struct):
+        if not isinstance(column.dtype, pl.Struct):
+            return column  # read as JSON text: its shape varies
+        fields = column.struct.unnest()
+        typed = [_retype(fields.get_column(f.name), f.dtype) for f in dtype.fields]
+        return pl.DataFrame(typed).to_struct(column.name).set(column.is_null(), None) if typed else column
+    if column.dtype == pl.String and is_numeric(dtype):
+        # Read as text: a number field with odd values stays text; all numbers after all, numbers.
+        as_float = column.cast(pl.Float64, strict=False)
+        if as_float.null_count() != column.null_count():
+            return column
+        column = as_float
+    if column.dtype == pl.String and dtype == pl.Boolean:
+        return (column == "true") if column.is_in(["true", "false"]).sum() == column.len() - column.null_count() else column
+    if column.dtype == pl.Float64 and _is_integer(dtype):
+        values = column.drop_nulls()
+        if (values == values.floor()).all() and (values.abs().max() or 0) < _EXACT:
+            return column.cast(pl.Int64)
+    if isinstance(dtype, pl.Null) and column.null_count() == column.len():
+        return column.cast(pl.Null)
+    return column
 
 
 def with_io_fields(records: pl.DataFrame) -> pl.DataFrame:
