@@ -350,3 +350,44 @@ def test_allocator_tuning_is_safe_to_call():
 
     assert allocator.tune() in (True, False)  # True on glibc; a no-op elsewhere
     assert allocator.tune() in (True, False)  # and calling it twice is harmless
+
+
+def test_line_path_edge_lines(tmp_path):
+    """Lines the well-formed-JSON expression cannot clear by itself, and U+FFFD of the logs' own."""
+    deep = record(request_id="deep", request={"a": {"b": {"c": {"d": {"e": [1, {"f": 2}]}}}}})  # deeper than the regex
+    rows = [
+        deep,
+        record(request_id="own-fffd", model="caf\ufffd"),  # a literal U+FFFD is valid UTF-8
+        b'{"ts": "2026-11-27T10:00:00Z", "request_id": "bad\xff"}',
+        b'{"ts": "2026-11-27T10:00:00Z"}{"ts": "2026-11-27T10:00:01Z"}',  # two objects on one line
+        b'{"ts": "2026-11-27T10:00:00Z", "x": tru}',
+        b"{}",
+        record(request_id="last"),
+    ]
+    for gz in (False, True):
+        path = write_jsonl(tmp_path / ("e.jsonl.gz" if gz else "e.jsonl"), rows, gz=gz)
+        data = read_logs([str(path)], chunk_bytes=256)
+        assert _reasons(data) == {3: "invalid UTF-8", 4: "malformed JSON", 5: "malformed JSON", 6: "missing ts"}
+        assert sorted(data.records["request_id"].to_list()) == ["deep", "last", "own-fffd"]
+        assert data.records.filter(pl.col("request_id") == "own-fffd")["model"].to_list() == ["caf\ufffd"]
+
+
+def test_invalid_utf8_lines_are_found_exactly(monkeypatch):
+    import random
+
+    from mlmon.logs import chunks
+    from mlmon.logs.chunks import invalid_utf8_lines
+
+    rng = random.Random(5)
+    for _ in range(2000):
+        lines = [bytes(rng.choice(b"a{\xc3\xa9\x80\xff\xe2\x82\xac") for _ in range(rng.randrange(8)))
+                 for _ in range(rng.randrange(12))]
+        data = b"\n".join(lines) + (b"\n" if rng.random() < 0.5 else b"")
+        monkeypatch.setattr(chunks, "_UTF8_WINDOW", rng.choice([1, 2, 5, 1000]))
+        expected = []
+        for i, line in enumerate(data.split(b"\n")):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                expected.append(i)
+        assert invalid_utf8_lines(data) == expected, data
