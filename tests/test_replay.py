@@ -786,3 +786,28 @@ def test_an_empty_selection_is_a_usage_error_not_a_silent_pass(tmp_path):
     # A CI gate that replayed nothing has proved nothing: say so (exit 2) instead of passing.
     with pytest.raises(UsageError, match="nothing to replay"):
         go([small_log(tmp_path)], TargetSpec(model=f"{DEMO_MODEL}:churn_v2"), Selection(request_ids=("nope",)))
+
+
+def test_event_loop_falls_back_to_asyncio_without_uvloop(monkeypatch):
+    """uvloop speeds up HTTP replay where it installs; without it, the standard loop runs the same code."""
+    import builtins
+
+    from mlmon.replay import run as run_module
+
+    async def main():
+        import asyncio
+
+        return type(asyncio.get_running_loop()).__module__
+
+    real_import = builtins.__import__
+
+    def no_uvloop(name, *args, **kwargs):
+        if name == "uvloop":
+            raise ImportError("no uvloop here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_uvloop)
+    assert run_module._run_loop(main()).startswith("asyncio")
+    monkeypatch.undo()
+    pytest.importorskip("uvloop")
+    assert run_module._run_loop(main()).startswith("uvloop")

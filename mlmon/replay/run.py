@@ -146,12 +146,20 @@ def replay(
             sampler.start()
             outcomes = _replay_sync(rows, target, tolerance, on_done)
         else:
-            outcomes = asyncio.run(_replay_async(rows, target, pace, tolerance, sampler, on_done))
+            outcomes = _run_loop(_replay_async(rows, target, pace, tolerance, sampler, on_done))
     finally:
         if collecting:
             gc.enable()
     seconds = time.perf_counter() - started
     return ReplayRun(target.name, outcomes, seconds, sampler.stop(), skipped)
+
+
+def _run_loop(main):
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def _replay_sync(rows, target: CallableTarget, tolerance: Tolerance, on_done) -> list[Outcome]:

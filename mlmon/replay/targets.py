@@ -71,20 +71,22 @@ class HttpTarget(Target):
 
     async def start(self) -> None:
         import aiohttp
+        import yarl
 
+        self._aiohttp = aiohttp
+        self._url = yarl.URL(self.url)  # parsed once, not per request
         connector = aiohttp.TCPConnector(limit=max(self.concurrency, 1), force_close=False, ttl_dns_cache=300)
         self._session = aiohttp.ClientSession(connector=connector, headers=self.headers)
 
     async def send(self, payload: Any, timeout: float, text: str | None = None) -> Reply:
-        import aiohttp
-
+        aiohttp = self._aiohttp
         # The logged JSON text goes out as it is: no parse and re-encode per request.
         body = text.encode("utf-8") if text is not None and text[:1] in ("{", "[") else json.dumps(
             payload if payload is not None else text).encode("utf-8")
         if self._timeout is None or self._timeout.total != timeout:
             self._timeout = aiohttp.ClientTimeout(total=timeout)
         try:
-            async with self._session.post(self.url, data=body, timeout=self._timeout) as resp:
+            async with self._session.post(self._url, data=body, timeout=self._timeout) as resp:
                 raw = await resp.read()
                 try:
                     data = json.loads(raw) if raw else None
