@@ -124,8 +124,12 @@ def _rows_with_unknown_keys(objects: pl.Series, decoded: pl.DataFrame, schema: d
     """
     present = _present(decoded) if decoded.width else pl.zeros(objects.len(), pl.UInt32, eager=True)
     counts = pl.DataFrame({"t": objects, "decoded": present}).lazy().with_row_index("_i")
-    # Every key ends in a quote and a colon; counting those is cheap and never undercounts.
-    suspects = counts.filter(pl.col("t").str.count_matches(r'"\s*:') > pl.col("decoded")).collect(engine="streaming")
+    # Every key is followed by a colon: counting colons never undercounts the keys, and it is
+    # cheap; only where that is not enough are the quote-colon pairs counted, then the known keys.
+    text, decoded_n = pl.col("t"), pl.col("decoded")
+    # (Collected in between: one plan would fuse both tests and run the costly one on every row.)
+    suspects = counts.filter(text.str.count_matches(":", literal=True) > decoded_n).collect(engine="streaming")
+    suspects = suspects.filter(text.str.count_matches(r'"\s*:') > decoded_n)
     names = _key_names(schema)
     if not suspects.height or not names:
         return suspects.get_column("_i")
@@ -151,7 +155,12 @@ def _booleans_in_numbers_as_text(objects: pl.Series, decoded: pl.DataFrame, sche
     numeric = [name for name, dtype in schema.items() if is_numeric(dtype) and decoded.schema[name] == pl.Float64]
     if not numeric:
         return decoded
-    maybe = objects.str.contains_any(["true", "false"]).arg_true()
+    # A boolean decodes as 1.0 or 0.0: only rows with such a value can hold one.
+    ones = pl.any_horizontal(pl.col(n).is_in([0.0, 1.0]) for n in numeric)
+    rows = decoded.select(ones.fill_null(False)).to_series().arg_true()
+    if not rows.len():
+        return decoded
+    maybe = rows.gather(objects.gather(rows).str.contains_any(["true", "false"]).arg_true())
     if not maybe.len():
         return decoded
     as_text = {name: (pl.String() if name in numeric else _as_text(dtype)) for name, dtype in schema.items()}
