@@ -1,10 +1,13 @@
-"""Decode one chunk of JSON lines into normalized records and rejected lines.
+"""Decode JSON lines into normalized records and rejected lines.
 
-Everything here is a Polars plan over a whole chunk. A clean chunk takes the
-fast path (``scan_ndjson``). A chunk with a bad line is read one text column per
-line, and decoded with ``json_decode``; where that fails, the chunk is split and
-retried, and the small pieces that still fail are decoded with
-``json_path_match``, which returns null for malformed JSON instead of failing.
+Everything here is a Polars plan over a whole file or chunk. A clean, uncompressed
+file takes the fast path: one parallel ``scan_ndjson`` of only the fields needed.
+Any other file is read chunk by chunk, one text column per line: one pass marks
+the lines that are too long, not UTF-8, or not matched by a regular expression
+that only well-formed JSON objects match (the few unmatched ones are parsed to
+decide), the bad lines are replaced by ``{}``, and one ``scan_ndjson`` parses the
+rest. Should the parser still refuse a piece, it is split and retried, down to
+``json_path_match`` line by line, which returns null for malformed JSON.
 """
 
 from __future__ import annotations
