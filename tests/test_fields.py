@@ -49,6 +49,19 @@ CASES = {
     "explicit nulls and a late key": [{"a": 1, "b": None}] * 5 + [{"a": None, "c": 2}],
     "late keys inside list items": [{"items": [{"sku": "a"}]}] * 5 + [{"items": [{"sku": "b", "qty": 2}]}],
     "big integers": [{"n": 2**40}] * 4 + [{"n": 2**53 + 1}],
+    "nested big integers": [{"u": {"id": 2**40}}] * 4 + [{"u": {"id": 2**53 + 1}}],
+    "a late key named like a nested one": [{"u": {"age": 1}}] * 4 + [{"u": {"age": 2}, "age": 5}],
+    "a late nested key named like a top one": [{"a": 1, "u": {"b": 1}}] * 4 + [{"a": 1, "u": {"b": 1, "a": 2}}],
+    "a late key with an escaped quote": [{"b": 1}] * 4 + [{'a"b': 2}],
+    "null in the sample, numbers later": [{"a": None}] * 4 + [{"a": 1}],
+    "null in the sample, text later": [{"a": None}] * 4 + [{"a": "x"}],
+    "null in the sample, booleans later": [{"a": None}] * 4 + [{"a": True}],
+    "nested null in the sample, numbers later": [{"u": {"x": None}}] * 4 + [{"u": {"x": 3}}],
+    "null object in the sample": [{"u": None}] * 4 + [{"u": {"x": 1}}],
+    "colons in values": [{"a": "x:y"}] * 4 + [{"a": "p", "z": 1}],
+    "space before a colon": [{"a": 1}] * 4 + ['{"a": 1, "late" : 2}'],
+    "non-ASCII keys": [{"é": 1}] * 4 + [{"é": 2, "ü": 3}],
+    "text then a boolean": [{"s": "a"}] * 4 + [{"s": True}],
 }
 
 
@@ -77,13 +90,38 @@ def test_a_field_of_varying_shape_is_read_as_text(objs):
     assert [json.loads(v) for v in values] == [o["x"] for o in objs]
 
 
-@pytest.mark.parametrize("objs,expected", [
-    ([{"x": i} for i in range(5)] + [{"x": True}], ["0", "1", "2", "3", "4", "true"]),
-    ([{"x": True}] * 5 + [{"x": 1.5}], ["true"] * 5 + ["1.5"]),
-], ids=["a boolean where numbers were", "a number where booleans were"])
-def test_booleans_mixed_with_numbers_are_text(objs, expected):
+@pytest.mark.parametrize("objs,name,expected", [
+    ([{"x": i} for i in range(5)] + [{"x": True}], "input.x", ["0", "1", "2", "3", "4", "true"]),
+    ([{"x": True}] * 5 + [{"x": 1.5}], "input.x", ["true"] * 5 + ["1.5"]),
+    ([{"x": True}] * 5 + [{"x": 1}], "input.x", ["true"] * 5 + ["1"]),
+    ([{"u": {"x": 1}}] * 5 + [{"u": {"x": True}}], "input.u.x", ["1"] * 5 + ["true"]),
+    ([{"u": {"b": False}}] * 5 + [{"u": {"b": 0}}], "input.u.b", ["false"] * 5 + ["0"]),
+], ids=["a boolean where numbers were", "a fraction where booleans were", "an integer where booleans were",
+        "a nested boolean where numbers were", "a nested number where booleans were"])
+def test_booleans_mixed_with_numbers_are_text(objs, name, expected):
     # Polars' own inference raises here; the field is text, and its odd values are type violations.
-    assert decoded(rows(objs)) == {"input.x": (pl.String, expected)}
+    assert decoded(rows(objs)) == {name: (pl.String, expected)}
+
+
+def test_where_the_result_differs_from_inference_on_purpose():
+    # An integer field stays integer while every value is whole, even written 2.0.
+    assert decoded(rows([{"x": 1}] * 5 + [{"x": 2.0}])) == {"input.x": (pl.Int64, [1] * 5 + [2])}
+    # Numbers written as text among numbers are numbers (inference makes the field text; the
+    # drift metrics, which cast text to numbers, come out the same either way).
+    assert decoded(rows([{"x": 1.5}] * 5 + [{"x": "12"}])) == {"input.x": (pl.Float64, [1.5] * 5 + [12.0])}
+    # Integers past 64 bits are approximated by floats, not lost (inference gives Int128).
+    assert decoded(rows([{"n": 1}] * 5 + [{"n": 2**64}])) == {"input.n": (pl.Float64, [1.0] * 5 + [2.0**64])}
+
+
+@pytest.mark.parametrize("objs", [
+    [{"l": [1]}] * 5 + [{"l": {"a": 1}}],
+    [{"l": {"a": 1}}] * 5 + [{"l": [1]}],
+    [{"u": {"v": 1}}] * 5 + [{"u": {"v": {"w": 1}}}],
+], ids=["an object where lists were", "a list where objects were", "a nested object where numbers were"])
+def test_shapes_that_inference_cannot_merge_are_read_as_json_text(objs):
+    (name, (dtype, values)), = decoded(rows(objs)).items()
+    assert dtype == pl.String
+    assert [json.loads(v) for v in values] == [o[name.split(".")[1]] for o in objs]
 
 
 def test_all_empty_objects_give_no_columns():

@@ -391,3 +391,58 @@ def test_invalid_utf8_lines_are_found_exactly(monkeypatch):
             except UnicodeDecodeError:
                 expected.append(i)
         assert invalid_utf8_lines(data) == expected, data
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"], ids=["LF", "CRLF"])
+def test_chunking_never_loses_or_misnumbers_a_line(tmp_path, gz, newline):
+    """Random mixes of good, blank, malformed and too-long lines, cut at many chunk sizes, against a plain oracle."""
+    import random
+
+    rng = random.Random(f"{gz}{newline!r}")
+    limit = 60
+
+    def good(i):
+        return ('{"ts":"2024-01-01T00:00:00Z","model":"m%d"}' % i).encode()
+
+    def huge(i):
+        return ('{"ts":"2024-01-01T00:00:00Z","model":"H%d%s"}' % (i, "x" * rng.randint(30, 200))).encode()
+
+    for _ in range(10):
+        lines = []
+        for i in range(rng.randint(1, 12)):
+            k = rng.random()
+            lines.append(huge(i) if k < .35 else b"" if k < .45 else b"bad" if k < .55 else good(i))
+        trailing = rng.random() < .5
+        data = newline.join(lines) + (newline if trailing else b"")
+        if not trailing and lines[-1] == b"":
+            lines = lines[:-1]
+        records = [ln.split(b'"model":"')[1].split(b'"')[0].decode() for ln in lines
+                   if ln and ln != b"bad" and len(ln) <= limit]
+        rejects = [(n, f"line longer than {limit} bytes" if len(ln) > limit else "malformed JSON")
+                   for n, ln in enumerate(lines, 1) if ln and (ln == b"bad" or len(ln) > limit)]
+        path = tmp_path / ("r.jsonl.gz" if gz else "r.jsonl")
+        path.write_bytes(gzip.compress(data) if gz else data)
+        for chunk in sorted({1, 30, 62, 1 << 20, rng.randint(1, len(data) + 1)}):
+            got = read_logs([str(path)], chunk_bytes=chunk, max_line_bytes=limit)
+            assert got.records["model"].to_list() == records, (chunk, data)
+            assert [(r[1], r[2]) for r in got.rejects.rows()] == rejects, (chunk, data)
+
+
+def test_a_cut_out_line_keeps_only_its_own_text(tmp_path):
+    long = b'{"ts":"2024-01-01T00:00:00Z","model":"xxxxxxxxxx"}'
+    other = b'{"ts":"2024-01-01T00:00:00Z","model":"other"}'
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(long + b"\n" + other + b"\n")
+    got = read_logs([str(path)], chunk_bytes=10, max_line_bytes=48)
+    assert got.rejects["raw"].to_list() == [long.decode() + "…"]
+    assert got.records["model"].to_list() == ["other"]
+
+
+def test_a_numeric_key_spelled_with_escapes_is_still_checked(tmp_path):
+    rows = [b'{"ts": "2026-11-27T10:00:00Z", "request_id": "a", "latency_m\\u0073": "12.5"}',
+            b'{"ts": "2026-11-27T10:00:00Z", "request_id": "b", "latency_m\\u0073": true}',
+            b"{bad"]
+    data = read_logs([str(write_jsonl(tmp_path / "x.jsonl", rows))])
+    assert data.records["latency_ms"].to_list() == [12.5]
+    assert _reasons(data) == {2: "wrong type for latency_ms (expected a number)", 3: "malformed JSON"}

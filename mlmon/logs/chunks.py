@@ -95,8 +95,11 @@ def plan_spans(fd: int, size: int, *, chunk_bytes: int, max_line_bytes: int) -> 
         newline = _find_newline(fd, target, size)
         end = size if newline == -1 else newline + 1
         line_start = _rfind_newline(fd, start, target) + 1 or start
-        if end - line_start - (newline != -1) > max_line_bytes:
-            yield Span(start, line_start, (os.pread(fd, RAW_PREVIEW_BYTES, line_start),))
+        length = (newline if newline != -1 else size) - line_start
+        if newline > line_start and os.pread(fd, 1, newline - 1) == b"\r":
+            length -= 1  # a CRLF line's length, as the decoder measures it, has no CR
+        if length > max_line_bytes:
+            yield Span(start, line_start, (os.pread(fd, min(RAW_PREVIEW_BYTES, length), line_start),))
         else:
             yield Span(start, end)
         start = end
@@ -146,20 +149,19 @@ def _position(stream: BinaryIO) -> int:
 
 def iter_chunks(stream: BinaryIO, *, chunk_bytes: int, max_line_bytes: int) -> Iterator[Chunk]:
     """Yield chunks of whole lines; a line over ``max_line_bytes`` that does not fit a chunk is cut out."""
-    buf = b""  # the unfinished last line of what was read so far
+    buf = b""
     while True:
         data = stream.read(chunk_bytes)
         if not data:
             break
-        cut = data.rfind(b"\n")
+        buf = buf + data if buf else data
+        cut = buf.rfind(b"\n")
         if cut == -1:
-            buf += data
             if len(buf) > max_line_bytes:
                 yield _make_chunk(b"", [buf[:RAW_PREVIEW_BYTES]], _position(stream), max_line_bytes)
                 buf = _skip_rest_of_line(stream, chunk_bytes)
             continue
-        body = b"".join((buf, memoryview(data)[: cut + 1])) if buf else data[: cut + 1]
-        buf = data[cut + 1 :]
+        body, buf = buf[: cut + 1], buf[cut + 1 :]
         huge = []
         if len(buf) > max_line_bytes:  # the unfinished last line is already too long
             huge.append(buf[:RAW_PREVIEW_BYTES])

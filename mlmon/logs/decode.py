@@ -331,7 +331,8 @@ def _recover_numbers(decoded: pl.DataFrame, projection: Projection) -> pl.DataFr
             decoded.lazy()
             .with_row_index("_i")
             .filter(pl.col(name).is_null() & pl.col(REASON).is_null())
-            .filter(pl.col(LINE).str.contains(f'"{path[-1]}"', literal=True))
+            # The key's name as written, or any escape (a key may spell a letter as \u0073).
+            .filter(pl.col(LINE).str.contains_any([f'"{path[-1]}"', "\\u"]))
             .select("_i", *projection.path_matches(only=name))
             .filter(pl.col(name).is_not_null())
             .collect()

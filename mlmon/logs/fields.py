@@ -5,23 +5,26 @@ the one that fits all its values, as if the schema had been inferred over every
 record. Inferring over every record costs a second full parse, so instead:
 
 1. the schema of the first rows is inferred, and every row is decoded with it;
-2. one vectorized pass counts each row's keys: a row with more keys than it
-   decoded may hold a key the schema lacks; those rows join the sample, the
-   schema is inferred again and the rows decoded again (rare: late keys);
-3. where a value does not fit its field's type (text where numbers were), the
-   field is read as text, and its odd values count as type violations.
+2. vectorized counts find the rows that may hold a key the schema lacks (more
+   keys with a non-null value in the text than values decoded), and rows with a
+   value for a field that was null in every sampled row; those join the sample,
+   and the schema is inferred and the rows decoded again (rare: late keys);
+3. where a value does not fit its field's type (text where numbers were, a
+   boolean among numbers, an object where a scalar was), the field is read as
+   text, and its odd values count as type violations.
 
 Integers are decoded as floats, so a late fraction is not truncated, and turned
-back into integers while every value is whole. A field that holds an object in
-some rows and a scalar in others is read as JSON text. Nested objects become
-dotted names: ``input.user.age``.
+back into integers while every value is whole (exactly, past 2**53). Differences
+from Polars' full inference, all deliberate: an integer field with a value
+written 2.0 stays integer; numbers written as text among numbers are numbers;
+integers past 64 bits are floats; a key that is null wherever it appears gives
+no column; and shapes inference cannot merge (it raises) are read as JSON text.
+Nested objects become dotted names: ``input.user.age``.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import re
 
 import polars as pl
 
@@ -33,8 +36,6 @@ INTEGER_TYPES = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.
 #: Rows whose schema is inferred first.
 SAMPLE_ROWS = 2000
 
-#: Any key of a JSON object (it can also match inside a string value; that only costs a re-check).
-_ANY_KEY = r'"(?:[^"\\]|\\.)*"\s*:'
 
 
 def _flatten(frame: pl.DataFrame, prefix: str) -> list[pl.Series]:
@@ -61,13 +62,13 @@ def decode_objects(text: pl.Series, prefix: str) -> list[pl.Series]:
     head = objects.head(SAMPLE_ROWS)
     schema = _infer(head)
     decoded = _decode(objects, schema)
-    late = _rows_with_unknown_keys(objects, decoded, schema)
-    if late.len():
-        schema = _infer(pl.concat([head, objects.gather(late)]))
+    more = _rows_the_sample_misses(objects, decoded, schema)
+    if more.len():
+        schema = _infer(pl.concat([head, objects.gather(more)]))
         decoded = _decode(objects, schema)
     if not schema:
         return []
-    decoded = _booleans_in_numbers_as_text(objects, decoded, schema)
+    decoded, schema = _booleans_in_numbers_as_text(objects, decoded, schema)
     decoded = _big_integers_exact(objects, decoded, schema)
     parsed = decoded.select(_retype(decoded.get_column(name), dtype) for name, dtype in schema.items())
     return _flatten(parsed, prefix)
@@ -92,23 +93,28 @@ def _infer(objects: pl.Series) -> dict[str, pl.DataType]:
         return {k: pl.String() for k in keys.to_list()}
 
 
-def _decode(objects: pl.Series, schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    """Every row decoded with ``schema`` (integers as floats); fields whose values disagree read as text."""
+def _decode(objects: pl.Series, schema: dict[str, pl.DataType], exact: frozenset = frozenset()) -> pl.DataFrame:
+    """Every row decoded with ``schema``; fields whose values disagree with it are read as text.
+
+    Integers are decoded as floats (an integer type would truncate a fraction), except
+    at the leaf paths in ``exact``.
+    """
     if not schema:
         return pl.DataFrame()
-    wide = {name: _widen(dtype) for name, dtype in schema.items()}
+    wide = {name: _widen(dtype, (name,), exact) for name, dtype in schema.items()}
     try:
         return _json_decode(objects, pl.Struct(wide))
     except pl.exceptions.PolarsError:
         pass
     # Some value does not fit: read every scalar as text (the reader gives an object's JSON text
-    # for a text field); where an object meets a scalar, the whole field is read as text.
+    # for a text field); where an object or a list meets a scalar, the whole field is read as text.
     as_text = {name: _as_text(dtype) for name, dtype in schema.items()}
     try:
         return _read(objects, as_text)
     except pl.exceptions.PolarsError:
-        flat = {name: (pl.String() if isinstance(dtype, pl.Struct) else dtype) for name, dtype in as_text.items()}
-        return _read(objects, flat)
+        pass
+    flat = {name: (pl.String() if isinstance(dtype, (pl.Struct, pl.List)) else dtype) for name, dtype in as_text.items()}
+    return _read(objects, flat)
 
 
 def _json_decode(objects: pl.Series, dtype: pl.Struct) -> pl.DataFrame:
@@ -116,30 +122,38 @@ def _json_decode(objects: pl.Series, dtype: pl.Struct) -> pl.DataFrame:
     return objects.to_frame("t").lazy().select(pl.col("t").str.json_decode(dtype)).collect(engine="streaming").to_series().struct.unnest()
 
 
-def _rows_with_unknown_keys(objects: pl.Series, decoded: pl.DataFrame, schema: dict) -> pl.Series:
-    """Indexes of the rows that hold a key ``schema`` lacks (and perhaps a few that do not).
+def _rows_the_sample_misses(objects: pl.Series, decoded: pl.DataFrame, schema: dict) -> pl.Series:
+    """Rows to add to the sample: those that may hold a key ``schema`` lacks, and a few that
+    hold a value for a field that was null in every sampled row (its type is not known yet).
+    """
+    late = _rows_with_unknown_keys(objects, decoded)
+    untyped = [path for path, dtype in _leaves(schema) if isinstance(dtype, pl.Null)]
+    if not untyped or not decoded.width:
+        return late
+    filled = decoded.select(pl.any_horizontal(_at(p).is_not_null() for p in untyped)).to_series().arg_true()
+    return pl.concat([late, filled.head(SAMPLE_ROWS).cast(late.dtype)]).unique(maintain_order=True)
 
-    A row is suspect when its text has more keys than values it decoded (a key with
-    a null value is also one); only the suspects' known keys are then counted.
+
+def _rows_with_unknown_keys(objects: pl.Series, decoded: pl.DataFrame) -> pl.Series:
+    """Indexes of the rows that hold a non-null value at a key the decoded columns lack.
+
+    A row's keys followed by a value other than null are at most its quote-colon pairs
+    minus those followed by ``null`` (text inside strings can only add to both counts
+    alike), so a row with more of them than values it decoded may hold an unknown key.
+    Colons, counted first because it is cheap, are never fewer than the keys.
+    (A key that is null wherever it appears yields no column: an all-null field.)
     """
     present = _present(decoded) if decoded.width else pl.zeros(objects.len(), pl.UInt32, eager=True)
     counts = pl.DataFrame({"t": objects, "decoded": present}).lazy().with_row_index("_i")
-    # Every key is followed by a colon: counting colons never undercounts the keys, and it is
-    # cheap; only where that is not enough are the quote-colon pairs counted, then the known keys.
     text, decoded_n = pl.col("t"), pl.col("decoded")
     # (Collected in between: one plan would fuse both tests and run the costly one on every row.)
     suspects = counts.filter(text.str.count_matches(":", literal=True) > decoded_n).collect(engine="streaming")
-    suspects = suspects.filter(text.str.count_matches(r'"\s*:') > decoded_n)
-    names = _key_names(schema)
-    if not suspects.height or not names:
-        return suspects.get_column("_i")
-    return suspects.filter(
-        pl.col("t").str.count_matches(_ANY_KEY) > pl.col("t").str.count_matches(_known_key_pattern(names))
-    ).get_column("_i")
+    keys = text.str.count_matches(r'"\s*:') - text.str.count_matches(r'"\s*:\s*null')
+    return suspects.filter(keys > decoded_n).get_column("_i")
 
 
 def _present(decoded: pl.DataFrame) -> pl.Series:
-    """Per row, how many of the schema's keys (at any depth) hold a value."""
+    """Per row, how many of the decoded keys (at any depth) hold a value."""
     def count(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         total = expr.is_not_null().cast(pl.UInt32)
         if isinstance(dtype, pl.Struct):
@@ -150,46 +164,91 @@ def _present(decoded: pl.DataFrame) -> pl.Series:
     return decoded.select(pl.sum_horizontal(exprs).alias("n")).to_series()
 
 
-def _booleans_in_numbers_as_text(objects: pl.Series, decoded: pl.DataFrame, schema: dict) -> pl.DataFrame:
-    """A numeric field that also holds true/false (decoded as 1/0) is re-read as text, as inference would."""
-    numeric = [name for name, dtype in schema.items() if is_numeric(dtype) and decoded.schema[name] == pl.Float64]
+def _leaves(schema: dict, prefix: tuple[str, ...] = ()):
+    """(path, dtype) of every leaf, looking into nested objects (not into lists)."""
+    for name, dtype in schema.items():
+        if isinstance(dtype, pl.Struct):
+            yield from _leaves({f.name: f.dtype for f in dtype.fields}, prefix + (name,))
+        else:
+            yield prefix + (name,), dtype
+
+
+def _at(path: tuple[str, ...]) -> pl.Expr:
+    expr = pl.col(path[0])
+    for part in path[1:]:
+        expr = expr.struct.field(part)
+    return expr
+
+
+def _dtype_at(schema, path: tuple[str, ...]) -> pl.DataType | None:
+    dtype = schema.get(path[0])
+    for part in path[1:]:
+        if not isinstance(dtype, pl.Struct):
+            return None
+        dtype = {f.name: f.dtype for f in dtype.fields}.get(part)
+    return dtype
+
+
+def _with_leaf(schema: dict, path: tuple[str, ...], leaf: pl.DataType) -> dict:
+    """``schema`` with the leaf at ``path`` replaced."""
+    out = dict(schema)
+    if len(path) == 1:
+        out[path[0]] = leaf
+    else:
+        inner = {f.name: f.dtype for f in out[path[0]].fields}
+        out[path[0]] = pl.Struct(_with_leaf(inner, path[1:], leaf))
+    return out
+
+
+def _booleans_in_numbers_as_text(objects: pl.Series, decoded: pl.DataFrame, schema: dict):
+    """A numeric field that also holds true/false (decoded as 1/0) is re-read as text, as inference would.
+
+    Returns the decoded frame and the schema, with such fields made text.
+    """
+    numeric = [path for path, dtype in _leaves(schema)
+               if is_numeric(dtype) and _dtype_at(decoded.schema, path) == pl.Float64]
     if not numeric:
-        return decoded
+        return decoded, schema
     # A boolean decodes as 1.0 or 0.0: only rows with such a value can hold one.
-    ones = pl.any_horizontal(pl.col(n).is_in([0.0, 1.0]) for n in numeric)
+    ones = pl.any_horizontal(_at(p).is_in([0.0, 1.0]) for p in numeric)
     rows = decoded.select(ones.fill_null(False)).to_series().arg_true()
     if not rows.len():
-        return decoded
+        return decoded, schema
     maybe = rows.gather(objects.gather(rows).str.contains_any(["true", "false"]).arg_true())
     if not maybe.len():
-        return decoded
-    as_text = {name: (pl.String() if name in numeric else _as_text(dtype)) for name, dtype in schema.items()}
+        return decoded, schema
+    as_text = schema
+    for path in numeric:
+        as_text = _with_leaf(as_text, path, pl.String())
     sample = _decode(objects.gather(maybe), as_text)
-    mixed = [n for n in numeric if sample.get_column(n).is_in(["true", "false"]).any()]
+    mixed = [p for p in numeric if _dtype_at(sample.schema, p) == pl.String
+             and sample.select(_at(p).is_in(["true", "false"]).any()).item()]
     if not mixed:
-        return decoded
-    text = _decode(objects, {n: (pl.String() if n in mixed else d) for n, d in schema.items()})
-    return decoded.with_columns(text.get_column(n) for n in mixed)
+        return decoded, schema
+    for path in mixed:
+        schema = _with_leaf(schema, path, pl.String())
+    return _decode(objects, schema), schema
 
 
-def _key_names(schema) -> set[str]:
-    names: set[str] = set()
-    for name, dtype in schema.items():
-        names.add(name)
-        names |= _key_names(_struct_fields(dtype))
-    return names
+def _big_integers_exact(objects: pl.Series, decoded: pl.DataFrame, schema: dict) -> pl.DataFrame:
+    """Integer fields with whole values past 2**53 (ids, say), which a float cannot hold, decoded exactly."""
+    big = []
+    for path, dtype in _leaves(schema):
+        if not _is_integer(dtype) or _dtype_at(decoded.schema, path) != pl.Float64:
+            continue
+        values = decoded.select(_at(path)).to_series().drop_nulls()
+        largest = values.abs().max() or 0
+        if _EXACT <= largest < 2**63 and (values == values.floor()).all():
+            big.append(path)
+    return _decode(objects, schema, exact=frozenset(big)) if big else decoded
 
 
-def _struct_fields(dtype: pl.DataType) -> dict:
-    while isinstance(dtype, (pl.List, pl.Array)):
-        dtype = dtype.inner
-    return {f.name: f.dtype for f in dtype.fields} if isinstance(dtype, pl.Struct) else {}
+def _is_integer(dtype: pl.DataType) -> bool:
+    return dtype in INTEGER_TYPES or isinstance(dtype, INTEGER_TYPES)
 
 
-def _known_key_pattern(names: set[str]) -> str:
-    # Keys as JSON writes them; a key written with other escapes counts as unknown (a re-check).
-    spelled = sorted((re.escape(json.dumps(n)) for n in names), key=len, reverse=True)
-    return rf"(?:{'|'.join(spelled)})\s*:"
+#: Integers up to this magnitude are exact as floats.
+_EXACT = 2**53
 
 
 def _as_text(dtype: pl.DataType) -> pl.DataType:
@@ -201,37 +260,16 @@ def _as_text(dtype: pl.DataType) -> pl.DataType:
     return pl.String()
 
 
-def _big_integers_exact(objects: pl.Series, decoded: pl.DataFrame, schema: dict) -> pl.DataFrame:
-    """Integer fields with values past 2**53 (ids, say), which a float cannot hold, decoded exactly."""
-    big = []
-    for name, dtype in schema.items():
-        column = decoded.get_column(name)
-        if _is_integer(dtype) and column.dtype == pl.Float64 and (column.abs().max() or 0) >= _EXACT:
-            values = column.drop_nulls()
-            if (values == values.floor()).all():
-                big.append(name)
-    if not big:
-        return decoded
-    exact = _json_decode(objects, pl.Struct({n: pl.Int64 for n in big}))
-    return decoded.with_columns(exact.get_column(n) for n in big)
-
-
-def _is_integer(dtype: pl.DataType) -> bool:
-    return dtype in INTEGER_TYPES or isinstance(dtype, INTEGER_TYPES)
-
-
-#: Integers up to this magnitude are exact as floats.
-_EXACT = 2**53
-
-
-def _widen(dtype: pl.DataType) -> pl.DataType:
-    """The same shape with integers read as floats (an integer type would truncate a fraction)."""
+def _widen(dtype: pl.DataType, path: tuple[str, ...] = (), exact: frozenset = frozenset()) -> pl.DataType:
+    """The same shape with integers read as floats, but at the paths in ``exact``; unknown (null) types as text."""
     if isinstance(dtype, pl.Struct):
-        return pl.Struct({f.name: _widen(f.dtype) for f in dtype.fields})
+        return pl.Struct({f.name: _widen(f.dtype, path + (f.name,), exact) for f in dtype.fields})
     if isinstance(dtype, pl.List):
         return pl.List(_widen(dtype.inner))
     if isinstance(dtype, pl.Null):
         return pl.String()
+    if path in exact:
+        return pl.Int64()
     return pl.Float64() if is_numeric(dtype) else dtype
 
 
