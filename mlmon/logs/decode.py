@@ -327,16 +327,17 @@ def _recover_numbers(decoded: pl.DataFrame, projection: Projection) -> pl.DataFr
         column = decoded.get_column(name)
         if not column.null_count():
             continue
-        found = (
-            decoded.lazy()
-            .with_row_index("_i")
-            .filter(pl.col(name).is_null() & pl.col(REASON).is_null())
-            # The key's name as written, or any escape (a key may spell a letter as \u0073).
-            .filter(pl.col(LINE).str.contains_any([f'"{path[-1]}"', "\\u"]))
-            .select("_i", *projection.path_matches(only=name))
-            .filter(pl.col(name).is_not_null())
-            .collect()
-        )
+        # Rows are picked eagerly, step by step: in one lazy plan Polars fuses the filters and
+        # runs the text search on every row.
+        rows = (column.is_null() & decoded.get_column(REASON).is_null()).arg_true()
+        if not rows.len():
+            continue
+        lines = decoded.get_column(LINE).gather(rows)
+        # The key's name as written, or any escape (a key may spell a letter as \u0073).
+        named = lines.str.contains(f'"{path[-1]}"', literal=True) | lines.str.contains("\\u", literal=True)
+        found = pl.DataFrame({"_i": rows.filter(named), LINE: lines.filter(named)}).select(
+            "_i", *projection.path_matches(only=name)
+        ).filter(pl.col(name).is_not_null())
         if not found.height:
             continue
         text = found.get_column(name)
