@@ -446,3 +446,25 @@ def test_a_numeric_key_spelled_with_escapes_is_still_checked(tmp_path):
     data = read_logs([str(write_jsonl(tmp_path / "x.jsonl", rows))])
     assert data.records["latency_ms"].to_list() == [12.5]
     assert _reasons(data) == {2: "wrong type for latency_ms (expected a number)", 3: "malformed JSON"}
+
+
+@pytest.mark.parametrize("probe", [64, 1 << 20], ids=["tail read apart", "whole file in the probe"])
+def test_a_cut_short_last_line_skips_the_whole_file_scan(tmp_path, monkeypatch, probe):
+    """A log still being written ends with a partial line; the fast path must not parse it all to find out."""
+    from mlmon.logs import decode
+    from mlmon.logs.mapping import DEFAULT_MAPPING
+
+    rows = [record(request_id=str(i)) for i in range(50)] + [b'{"ts": "2026-11-27T10:00:00Z", "lat']
+    path = tmp_path / "live.jsonl"
+    path.write_bytes(b"\n".join(r if isinstance(r, bytes) else json.dumps(r).encode() for r in rows))
+    monkeypatch.setattr(decode, "_PROBE_BYTES", probe)
+
+    def no_scan(*_):
+        raise AssertionError("the whole-file scan ran")
+
+    monkeypatch.setattr(decode, "_collect", no_scan)
+    projection = decode.Projection.build(DEFAULT_MAPPING, ["ts", "status", "error", "request_id"])
+    assert decode.decode_file_fast(str(path), projection, DEFAULT_MAPPING, 1 << 20) is None
+    monkeypatch.undo()
+    data = read_logs([str(path)])
+    assert data.records.height == 50 and _reasons(data) == {51: "malformed JSON"}

@@ -125,8 +125,8 @@ def decode_file_fast(path: str, projection: Projection, mapping: Mapping, max_li
         with open(path, "rb") as handle:
             if os.fstat(handle.fileno()).st_size == 0:
                 return None
-            if _head_has_bad_line(handle.read(_PROBE_BYTES), max_line_bytes):
-                return None  # don't spend a whole parse to learn what the first lines already tell
+            if _ends_have_bad_line(handle, max_line_bytes):
+                return None  # don't spend a whole parse to learn what the first or last lines tell
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
                 if has_long_line(view, max_line_bytes):
                     return None
@@ -140,15 +140,29 @@ def decode_file_fast(path: str, projection: Projection, mapping: Mapping, max_li
     return _all_good(normalize(raw, mapping))
 
 
-#: How much of a file's start is checked before trying the whole-file scan.
-_PROBE_BYTES = 4 * 1024 * 1024
+#: How much of a file's start, and of its end, is checked before trying the whole-file scan.
+_PROBE_BYTES = 1024 * 1024
 
 
-def _head_has_bad_line(head: bytes, max_line_bytes: int) -> bool:
-    """Whether the whole lines of ``head`` include one that is not a well-formed JSON object."""
-    head = head[: head.rfind(b"\n") + 1]
-    chunk = Chunk(head, has_long_line=has_long_line(head, max_line_bytes))
-    reasons = _classify(_read_lines(head), chunk, max_line_bytes).get_column(REASON)
+def _ends_have_bad_line(handle, max_line_bytes: int) -> bool:
+    """Whether the file's first or last whole lines include one that is not a well-formed JSON object.
+
+    The end matters as much as the start: a log still being written often ends with
+    a line cut short, which would fail the whole-file scan only after all of it.
+    """
+    size = os.fstat(handle.fileno()).st_size
+    head = handle.read(_PROBE_BYTES)
+    if _has_bad_line(head[: head.rfind(b"\n") + 1], max_line_bytes):
+        return True
+    if size <= _PROBE_BYTES:
+        return _has_bad_line(head[head.rfind(b"\n") + 1 :], max_line_bytes)  # an unterminated last line
+    tail = os.pread(handle.fileno(), _PROBE_BYTES, size - _PROBE_BYTES)
+    return _has_bad_line(tail[tail.find(b"\n") + 1 :], max_line_bytes)
+
+
+def _has_bad_line(data: bytes, max_line_bytes: int) -> bool:
+    chunk = Chunk(data, has_long_line=has_long_line(data, max_line_bytes))
+    reasons = _classify(_read_lines(data), chunk, max_line_bytes).get_column(REASON)
     return bool((reasons.is_not_null() & (reasons != _BLANK)).any())
 
 
