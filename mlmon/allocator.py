@@ -1,4 +1,4 @@
-"""Tune glibc's allocator for reading large logs; a no-op on other C libraries.
+"""Tune the memory allocators (glibc's, and Polars' jemalloc) for reading large logs.
 
 Reading a log file hands each decoding thread a fresh buffer of tens of MiB per
 chunk. By default glibc serves buffers that size with a new ``mmap`` and returns
@@ -6,13 +6,16 @@ them on free, so every chunk pays a page fault per 4 KiB touched, and the
 threads' own arenas multiply that. Keeping such buffers on the heap (and not
 trimming it eagerly) lets the next chunk reuse the same pages.
 
-Measured on a 1 GiB log with 1% bad lines (2 cores): page faults 1.1 M -> 0.75 M,
-system time 4.2 s -> 3.0 s, wall time about 0.7 s less; peak memory unchanged.
+Polars' own jemalloc is asked to keep freed pages for 10 s, for the same reason.
+
+Measured on a 1 GiB log with 1% bad lines (2 cores): the glibc settings took page
+faults from 1.3 M to 0.65 M and about 0.7 s off; the jemalloc one, 0.62 M -> 0.40 M
+faults, system time 2.7 s -> 1.8 s, about 0.35 s off, for about 60 MB more peak memory.
 
 Only the command-line entry point calls :func:`tune`: a library should not
-change its host process's allocator. The environment variables glibc reads
-(``MALLOC_MMAP_THRESHOLD_`` and the like) still win, as mallopt is skipped for
-any the user set.
+change its host process's allocator. The environment variables glibc and jemalloc
+read (``MALLOC_MMAP_THRESHOLD_`` and the like, ``_RJEM_MALLOC_CONF``) still win:
+a setting the user made is left alone.
 """
 
 from __future__ import annotations
@@ -32,8 +35,18 @@ _SETTINGS = {
 }
 
 
+#: Polars allocates with its own jemalloc, which reads this variable when Polars is first
+#: imported. Freed pages are kept for 10 s before they go back to the system, so each chunk
+#: reuses the last one's pages instead of faulting in fresh ones.
+_POLARS_JEMALLOC = ("_RJEM_MALLOC_CONF", "dirty_decay_ms:10000,muzzy_decay_ms:10000")
+
+
 def tune() -> bool:
-    """Apply the settings above if the C library is glibc; whether anything was set."""
+    """Apply the settings above if the C library is glibc; whether anything was set.
+
+    Call it before Polars is imported, for the jemalloc setting to take effect.
+    """
+    os.environ.setdefault(*_POLARS_JEMALLOC)
     name = ctypes.util.find_library("c")
     if not name:
         return False

@@ -3,6 +3,7 @@
 import gzip
 import io
 import json
+import os
 import sys
 
 import polars as pl
@@ -345,11 +346,25 @@ def test_missing_mapping_file(tmp_path):
         load_mapping(tmp_path / "nope.yaml")
 
 
-def test_allocator_tuning_is_safe_to_call():
+def test_allocator_tuning_is_safe_to_call(monkeypatch):
     from mlmon import allocator
 
+    monkeypatch.delenv("_RJEM_MALLOC_CONF", raising=False)
     assert allocator.tune() in (True, False)  # True on glibc; a no-op elsewhere
     assert allocator.tune() in (True, False)  # and calling it twice is harmless
+    assert "dirty_decay_ms" in os.environ["_RJEM_MALLOC_CONF"]
+    monkeypatch.setenv("_RJEM_MALLOC_CONF", "narenas:1")  # the user's own setting wins
+    allocator.tune()
+    assert os.environ["_RJEM_MALLOC_CONF"] == "narenas:1"
+
+
+def test_the_cli_module_does_not_import_polars():
+    # The allocator settings must be in place before Polars loads its jemalloc.
+    import subprocess
+
+    code = "import sys, mlmon.cli; print('polars' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_line_path_edge_lines(tmp_path):
