@@ -411,7 +411,8 @@ def test_invalid_utf8_lines_are_found_exactly(monkeypatch):
 @pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
 @pytest.mark.parametrize("newline", [b"\n", b"\r\n"], ids=["LF", "CRLF"])
 def test_chunking_never_loses_or_misnumbers_a_line(tmp_path, gz, newline):
-    """Random mixes of good, blank, malformed and too-long lines, cut at many chunk sizes, against a plain oracle."""
+    """Random mixes of good, blank, malformed, non-UTF-8 and too-long lines, cut at many chunk sizes, against a
+    plain oracle (the bad lines of a plain LF file are spliced out of the chunk's bytes; of CRLF, rewritten)."""
     import random
 
     rng = random.Random(f"{gz}{newline!r}")
@@ -427,15 +428,19 @@ def test_chunking_never_loses_or_misnumbers_a_line(tmp_path, gz, newline):
         lines = []
         for i in range(rng.randint(1, 12)):
             k = rng.random()
-            lines.append(huge(i) if k < .35 else b"" if k < .45 else b"bad" if k < .55 else good(i))
+            lines.append(huge(i) if k < .3 else b"" if k < .4 else b"bad" if k < .5 else
+                         b'{"ts":"2024-01-01T00:00:00Z","model":"\xff\xfe"}' if k < .6 else good(i))
         trailing = rng.random() < .5
         data = newline.join(lines) + (newline if trailing else b"")
         if not trailing and lines[-1] == b"":
             lines = lines[:-1]
-        records = [ln.split(b'"model":"')[1].split(b'"')[0].decode() for ln in lines
-                   if ln and ln != b"bad" and len(ln) <= limit]
-        rejects = [(n, f"line longer than {limit} bytes" if len(ln) > limit else "malformed JSON")
-                   for n, ln in enumerate(lines, 1) if ln and (ln == b"bad" or len(ln) > limit)]
+        def reason(ln):
+            if len(ln) > limit:
+                return f"line longer than {limit} bytes"
+            return "malformed JSON" if ln == b"bad" else "invalid UTF-8" if b"\xff" in ln else None
+
+        records = [ln.split(b'"model":"')[1].split(b'"')[0].decode() for ln in lines if ln and not reason(ln)]
+        rejects = [(n, reason(ln)) for n, ln in enumerate(lines, 1) if ln and reason(ln)]
         path = tmp_path / ("r.jsonl.gz" if gz else "r.jsonl")
         path.write_bytes(gzip.compress(data) if gz else data)
         for chunk in sorted({1, 30, 62, 1 << 20, rng.randint(1, len(data) + 1)}):
@@ -483,3 +488,25 @@ def test_a_cut_short_last_line_skips_the_whole_file_scan(tmp_path, monkeypatch, 
     monkeypatch.undo()
     data = read_logs([str(path)])
     assert data.records.height == 50 and _reasons(data) == {51: "malformed JSON"}
+
+
+def test_splicing_bad_lines_out_of_a_chunk_matches_rewriting_it():
+    from mlmon.logs import decode
+    from mlmon.logs.chunks import Chunk, has_long_line
+
+    good = [json.dumps(record(request_id=str(i))).encode() for i in range(6)]
+    rows = [good[0], b"{bad", good[1], b"", b'{"ts": "x\xff\xfe"}', good[2], b"  ", b"x" * 300, good[3],
+            b'{"ts": "caf\xc3\xa9 \xff"}', good[4], b"[1]", good[5]]
+    for data in (b"\n".join(rows) + b"\n", b"\n".join(rows)):
+        chunk = Chunk(data, has_long_line=has_long_line(data, 200))
+        lines = decode._classify(decode._read_lines(data), chunk, 200)
+        spliced = decode._splice(data, lines)
+        assert spliced is not None
+        text = pl.when(pl.col(decode.REASON).is_null()).then(pl.col(decode.LINE)).otherwise(pl.lit("{}"))
+        rewritten = lines.select(text).write_csv(include_header=False, quote_style="never").encode()
+        schema = {"request_id": pl.String, "ts": pl.String}
+        assert pl.read_ndjson(spliced, schema=schema).equals(pl.read_ndjson(rewritten, schema=schema))
+        assert pl.read_ndjson(spliced, schema=schema).height == len(rows)
+    crlf = b"\r\n".join(rows)
+    lines = decode._classify(decode._read_lines(crlf), Chunk(crlf), 200)
+    assert decode._splice(crlf, lines) is None  # lengths as read lack the CRs: rewritten instead

@@ -260,7 +260,9 @@ def _classify(lines: pl.DataFrame, chunk: Chunk, max_line_bytes: int) -> pl.Data
     for check, text in checks[1:]:
         reason = reason.when(check).then(pl.lit(text))
     lines = lines.lazy().with_row_index(LINE_NO, offset=1).with_columns(
-        pl.col(LINE_NO).cast(pl.Int64), reason.alias(REASON)
+        pl.col(LINE_NO).cast(pl.Int64),
+        reason.alias(REASON),
+        line.str.len_bytes().fill_null(0).cast(pl.Int64).alias(_LEN),  # as read, before any change
     ).collect()
     if lines.get_column(REASON).null_count() != lines.height:
         lines = _look_closer(lines)
@@ -302,8 +304,11 @@ def _decode_lines(lines: pl.DataFrame, projection: Projection, data: bytes | Non
     """
     if lines.height == 0:
         return lines.with_columns(pl.lit(None, pl.String).alias(n) for n in projection.columns)
+    spliced = None
     if data is not None and lines.get_column(REASON).null_count() == lines.height:
         buffer = io.BytesIO(data)
+    elif data is not None and (spliced := _splice(data, lines)) is not None:
+        buffer = io.BytesIO(spliced)
     else:
         text = pl.when(pl.col(REASON).is_null()).then(pl.col(LINE)).otherwise(pl.lit("{}"))
         buffer = io.BytesIO()
@@ -326,6 +331,51 @@ def _decode_lines(lines: pl.DataFrame, projection: Projection, data: bytes | Non
     step = -(-lines.height // _SPLIT)
     return pl.concat([_decode_lines(lines.slice(i, step), projection) for i in range(0, lines.height, step)],
                      how="diagonal_relaxed")
+
+
+_LEN = "_len"
+#: Above this share of bad lines in a chunk, the text is rewritten instead of spliced.
+_MAX_SPLICED = 0.05
+
+
+def _splice(data: bytes, lines: pl.DataFrame) -> bytes | None:
+    """``data`` with each line that has a REASON replaced by ``{}``; None where that is unsure.
+
+    The lines' byte offsets come from their lengths as read: exact, but for a line of
+    invalid UTF-8 (read with U+FFFD), whose length is found in the bytes, and for CRLF
+    line ends (read without the CR: then None). The offsets are checked against the
+    data's length and each cut against its newlines. One copy of the chunk, instead
+    of building a new text column and writing it out.
+    """
+    reason = lines.get_column(REASON)
+    bad = reason.is_not_null()
+    if bad.sum() > _MAX_SPLICED * lines.height + 16 or b"\r" in data:
+        return None
+    lengths = lines.get_column(_LEN)
+    utf8 = (reason == "invalid UTF-8").fill_null(False).arg_true()
+    if utf8.len():
+        guessed = ((lengths + 1).cum_sum() - (lengths + 1)).gather(utf8).to_list()
+        shift, exact = 0, []
+        for start, length in zip(guessed, lengths.gather(utf8).to_list()):
+            start += shift
+            end = data.find(b"\n", start)
+            exact.append((len(data) if end == -1 else end) - start)
+            shift += exact[-1] - length
+        lengths = lengths.clone().scatter(utf8, exact)
+    sizes = lengths + 1
+    if sizes.sum() not in (len(data), len(data) + 1):  # (+1: no newline after the last line)
+        return None
+    rows = bad.arg_true()
+    starts = (sizes.cum_sum() - sizes).gather(rows).to_list()
+    view, pieces, pos = memoryview(data), [], 0
+    for start, length in zip(starts, lengths.gather(rows).to_list()):
+        end = start + length
+        if (start and data[start - 1] != 0x0A) or (end < len(data) and data[end] != 0x0A):
+            return None
+        pieces += (view[pos:start], b"{}")
+        pos = end
+    pieces.append(view[pos:])
+    return b"".join(pieces)
 
 
 def _recover_numbers(decoded: pl.DataFrame, projection: Projection) -> pl.DataFrame:
