@@ -510,3 +510,23 @@ def test_splicing_bad_lines_out_of_a_chunk_matches_rewriting_it():
     crlf = b"\r\n".join(rows)
     lines = decode._classify(decode._read_lines(crlf), Chunk(crlf), 200)
     assert decode._splice(crlf, lines) is None  # lengths as read lack the CRs: rewritten instead
+
+
+@pytest.mark.parametrize("data", [
+    b"x" * 13 + b"\xff\n\xff",
+    b'{"ts": "2026-11-27T10:00:00Z", "msg": "' + b"\xe9" * 40 + b'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}\n'
+    b'{"ts": "2026-11-27T10:00:00Z", "request_id": "A1"}\n{"ts": "2026-11-27T10:00:00Z", "request_id": "B2"}\n'
+    b"[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0] \n"
+    b'{"ts": "2026-11-27T10:00:00Z", "request_id": "\xff\xff"}\n',
+    b"\xef\xbb\xbf" + json.dumps(record(request_id="bom")).encode() + b"\n{bad\n",
+], ids=["latin-1 line past the limit, then a cut-short one", "latin-1 line past the limit among others", "byte-order mark"])
+def test_splicing_agrees_with_rewriting_on_lines_read_with_replacement_characters(tmp_path, monkeypatch, data):
+    from mlmon.logs import decode
+
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(data)
+    spliced = read_logs([str(path)], max_line_bytes=100, chunk_bytes=64)
+    monkeypatch.setattr(decode, "_splice", lambda *_: None)
+    rewritten = read_logs([str(path)], max_line_bytes=100, chunk_bytes=64)
+    assert spliced.records.equals(rewritten.records)
+    assert spliced.rejects.equals(rewritten.rejects)

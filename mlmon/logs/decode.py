@@ -251,10 +251,11 @@ def _classify(lines: pl.DataFrame, chunk: Chunk, max_line_bytes: int) -> pl.Data
     """
     line = pl.col(LINE)
     checks: list[tuple[pl.Expr, str]] = []
-    if chunk.has_long_line:
-        checks.append((line.str.len_bytes() > max_line_bytes, f"line longer than {max_line_bytes} bytes"))
+    # Invalid UTF-8 first: its U+FFFD stand-ins make a line longer than it is.
     if not chunk.data.isascii():
         checks.append((_invalid_utf8(chunk.data), "invalid UTF-8"))
+    if chunk.has_long_line:
+        checks.append((line.str.len_bytes() > max_line_bytes, f"line longer than {max_line_bytes} bytes"))
     checks.append((~line.str.contains(WELL_FORMED_OBJECT).fill_null(False), _LOOK_CLOSER))
     reason = pl.when(checks[0][0]).then(pl.lit(checks[0][1]))
     for check, text in checks[1:]:
@@ -334,6 +335,7 @@ def _decode_lines(lines: pl.DataFrame, projection: Projection, data: bytes | Non
 
 
 _LEN = "_len"
+_BOM = b"\xef\xbb\xbf"
 #: Above this share of bad lines in a chunk, the text is rewritten instead of spliced.
 _MAX_SPLICED = 0.05
 
@@ -341,27 +343,34 @@ _MAX_SPLICED = 0.05
 def _splice(data: bytes, lines: pl.DataFrame) -> bytes | None:
     """``data`` with each line that has a REASON replaced by ``{}``; None where that is unsure.
 
-    The lines' byte offsets come from their lengths as read: exact, but for a line of
-    invalid UTF-8 (read with U+FFFD), whose length is found in the bytes, and for CRLF
-    line ends (read without the CR: then None). The offsets are checked against the
+    The lines' byte offsets come from their lengths as read: exact, but for a line read
+    with U+FFFD (it may have held invalid UTF-8), whose length is found in the bytes, and
+    for CRLF line ends (read without the CR: then None). The offsets are checked against the
     data's length and each cut against its newlines. One copy of the chunk, instead
     of building a new text column and writing it out.
     """
     reason = lines.get_column(REASON)
     bad = reason.is_not_null()
-    if bad.sum() > _MAX_SPLICED * lines.height + 16 or b"\r" in data:
-        return None
+    if bad.sum() > _MAX_SPLICED * lines.height + 16 or b"\r" in data or data.startswith(_BOM):
+        return None  # (the reader drops CRs and a byte-order mark: the lengths would not add up)
     lengths = lines.get_column(_LEN)
-    utf8 = (reason == "invalid UTF-8").fill_null(False).arg_true()
-    if utf8.len():
-        guessed = ((lengths + 1).cum_sum() - (lengths + 1)).gather(utf8).to_list()
+    # A line read with U+FFFD may have held other bytes: measure it in the data instead.
+    texts = lines.get_column(LINE)
+    unsure = (texts.str.contains(_REPLACEMENT, literal=True).fill_null(False) if not data.isascii()
+              else pl.Series(dtype=pl.Boolean)).arg_true()
+    if unsure.len() > _MAX_SPLICED * lines.height + 16:
+        return None
+    if unsure.len():
+        guessed = ((lengths + 1).cum_sum() - (lengths + 1)).gather(unsure).to_list()
         shift, exact = 0, []
-        for start, length in zip(guessed, lengths.gather(utf8).to_list()):
+        for start, length in zip(guessed, lengths.gather(unsure).to_list()):
             start += shift
+            if not 0 <= start <= len(data) or (start and data[start - 1] != 0x0A):
+                return None
             end = data.find(b"\n", start)
             exact.append((len(data) if end == -1 else end) - start)
             shift += exact[-1] - length
-        lengths = lengths.clone().scatter(utf8, exact)
+        lengths = lengths.clone().scatter(unsure, exact)
     sizes = lengths + 1
     if sizes.sum() not in (len(data), len(data) + 1):  # (+1: no newline after the last line)
         return None
@@ -370,6 +379,8 @@ def _splice(data: bytes, lines: pl.DataFrame) -> bytes | None:
     view, pieces, pos = memoryview(data), [], 0
     for start, length in zip(starts, lengths.gather(rows).to_list()):
         end = start + length
+        if not pos <= start <= end <= len(data):
+            return None
         if (start and data[start - 1] != 0x0A) or (end < len(data) and data[end] != 0x0A):
             return None
         pieces += (view[pos:start], b"{}")
