@@ -99,9 +99,9 @@ def _whole_range(selected: pl.DataFrame, by: list[str], aggs: list[pl.Expr]) -> 
     start, end = (selected.get_column("ts").min(), selected.get_column("ts").max()) if selected.height else (None, None)
     lf = selected.lazy()
     if by:
-        frame = lf.group_by(by).agg(aggs).sort(by, nulls_last=True).collect()
+        frame = lf.group_by(by).agg(aggs).sort(by, nulls_last=True).collect(engine="streaming")
     else:
-        frame = lf.select(aggs).collect()
+        frame = lf.select(aggs).collect(engine="streaming")
     frame = frame.with_columns(
         pl.lit(start, pl.Datetime("us", "UTC")).alias(WINDOW_START),
         pl.lit(end, pl.Datetime("us", "UTC")).alias(WINDOW_END),
@@ -120,7 +120,7 @@ def _windowed(selected: pl.DataFrame, spec: WindowSpec, by: list[str], aggs: lis
         .with_columns(window_floor(pl.col("ts"), every).alias(WINDOW_START))
         .group_by(keys)
         .agg(aggs)
-        .collect()
+        .collect(engine="streaming")  # the groups are aggregated in parallel
     )
     # Windows with no traffic are reported too (request_count 0): silence is news. A segment's
     # windows run from its first window to the end of the range; without segments, the whole range.
