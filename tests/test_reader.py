@@ -254,6 +254,14 @@ def test_stdin(monkeypatch, tmp_path):
     assert data.rejects["file"].to_list() == ["<stdin>"]
 
 
+def test_gzip_on_stdin_is_decompressed(monkeypatch):
+    payload = b"\n".join(json.dumps(record(request_id=str(i))).encode() for i in range(5)) + b"\n{bad\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(io.BytesIO(gzip.compress(payload)))))
+    data = read_logs(["-"])
+    assert data.records.height == 5
+    assert _reasons(data) == {6: "malformed JSON"}
+
+
 # --- mapping -----------------------------------------------------------------------------
 
 

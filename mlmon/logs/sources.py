@@ -40,7 +40,11 @@ class Source:
     def open(self) -> BinaryIO:
         """Open for binary reading, decompressing ``.gz`` transparently."""
         if self.path is None:
-            return sys.stdin.buffer
+            stdin = sys.stdin.buffer
+            peek = getattr(stdin, "peek", None)
+            if peek is not None and peek(2)[:2] == b"\x1f\x8b":  # gzip piped in: decompress it too
+                return gzip.GzipFile(fileobj=stdin, mode="rb")  # type: ignore[return-value]
+            return stdin
         try:
             handle = open(self.path, "rb")
         except PermissionError:
