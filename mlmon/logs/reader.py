@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -98,7 +97,7 @@ def read_logs(
 
     for source in sources:
         fast = None
-        if source.path is not None and not _compressed(source):
+        if source.is_plain_file:
             fast = decode_file_fast(str(source.path), projection, mapping, max_line_bytes)
         if fast is not None:
             keep(fast)
@@ -125,16 +124,6 @@ def read_logs(
     )
 
 
-def _compressed(source: Source) -> bool:
-    if source.name.endswith(".gz"):
-        return True
-    try:
-        with open(source.path, "rb") as handle:  # type: ignore[arg-type]
-            return handle.read(2) == b"\x1f\x8b"
-    except OSError:
-        return False
-
-
 def _read_by_chunks(source: Source, projection: Projection, mapping: Mapping, max_line_bytes: int,
                     chunk_bytes: int, on_progress: Callable[[int], object]):
     """Records and rejects of each chunk of one source, numbering lines as it goes.
@@ -151,7 +140,7 @@ def _read_by_chunks(source: Source, projection: Projection, mapping: Mapping, ma
     try:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mlmon-decode") as pool:
             stream = source.open()
-            if source.path is not None and isinstance(stream, io.BufferedReader):  # a plain file
+            if source.is_plain_file:
                 fd = stream.fileno()
                 spans = plan_spans(fd, os.fstat(fd).st_size, chunk_bytes=chunk_bytes, max_line_bytes=max_line_bytes)
                 jobs = ((pool.submit(lambda s: decode(load_span(fd, s, max_line_bytes)), span), span.end)

@@ -37,12 +37,23 @@ class Source:
         except OSError:
             return None
 
+    @property
+    def is_plain_file(self) -> bool:
+        """A file on disk that is not gzip-compressed: it can be read at any offset."""
+        if self.path is None or self.path.name.endswith(".gz"):
+            return False
+        try:
+            with open(self.path, "rb") as handle:
+                return not _gzip_magic(handle.read(2))
+        except OSError:
+            return False
+
     def open(self) -> BinaryIO:
         """Open for binary reading, decompressing ``.gz`` transparently."""
         if self.path is None:
             stdin = sys.stdin.buffer
             peek = getattr(stdin, "peek", None)
-            if peek is not None and peek(2)[:2] == b"\x1f\x8b":  # gzip piped in: decompress it too
+            if peek is not None and _gzip_magic(peek(2)):  # gzip piped in: decompress it too
                 return gzip.GzipFile(fileobj=stdin, mode="rb")  # type: ignore[return-value]
             return stdin
         try:
@@ -53,9 +64,13 @@ class Source:
             raise InputError(f"{self.name} is a directory, not a log file") from None
         except OSError as exc:
             raise InputError(f"cannot open {self.name}: {exc.strerror or exc}") from None
-        if self.path.name.endswith(".gz") or handle.peek(2)[:2] == b"\x1f\x8b":
+        if self.path.name.endswith(".gz") or _gzip_magic(handle.peek(2)):
             return gzip.GzipFile(fileobj=handle, mode="rb")  # type: ignore[return-value]
         return handle
+
+
+def _gzip_magic(first: bytes) -> bool:
+    return first[:2] == b"\x1f\x8b"
 
 
 def _is_log_name(name: str) -> bool:
