@@ -7,12 +7,13 @@ input error. Errors the user can fix are caught once, in ``handle_errors``.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -527,7 +528,33 @@ def rules_schema() -> None:
 
 def main() -> None:
     allocator.tune()
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        _leave(exc.code)
+    _leave(EXIT_OK)
+
+
+def _leave(code: object) -> NoReturn:
+    """End the process with ``code``, skipping the interpreter's teardown.
+
+    After a report over a large log, tearing the interpreter down (freeing every
+    frame and module one object at a time) took about 0.1 s of a 3.5 s run, paid
+    again by every cron run. The work is done by now: output is flushed and exit
+    handlers run first, so nothing is lost.
+    """
+    if code is None:
+        code = EXIT_OK
+    elif not isinstance(code, int):  # sys.exit("message"), as Python itself handles it
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # a reader that closed early (`| head`), or a stream already closed
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -195,3 +195,34 @@ def test_table_fits_80_columns_through_the_entry_point():
     proc = run("report", *map(str, sorted(SAMPLE_LOGS.glob("*.jsonl.gz"))), "--every", "6h", "--by", "model,model_version")
     assert proc.returncode == 0
     assert max(len(line) for line in proc.stdout.splitlines()) <= 80
+
+
+def test_the_entry_point_exits_fast_yet_flushes_output_and_runs_exit_handlers():
+    # main() leaves with os._exit to skip the interpreter's teardown; nothing may be lost by it.
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('exit handler ran', file=sys.stderr))\n"
+        "from mlmon.cli import main\n"
+        "sys.argv = ['mlmon', *sys.argv[1:]]\n"
+        "main()\n"
+    )
+    logs = str(sorted(SAMPLE_LOGS.glob("*.jsonl.gz"))[0])
+    ok = subprocess.run([sys.executable, "-c", script, "report", logs, "--format", "json"],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["source"]["records"] > 0  # a piped stdout is block-buffered: flushed at exit
+    assert "exit handler ran" in ok.stderr
+    bad = subprocess.run([sys.executable, "-c", script, "report", logs, "--every", "fortnight"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "exit handler ran" in bad.stderr
+
+
+def test_output_into_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    logs = sorted(SAMPLE_LOGS.glob("*.jsonl.gz"))
+    proc = subprocess.Popen([MLMON, "report", *map(str, logs), "--every", "5m", "--format", "csv"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.read(10)
+    proc.stdout.close()  # as `| head -c 10` does
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr

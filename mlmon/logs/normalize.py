@@ -59,20 +59,21 @@ def _fast_utc(text: pl.Expr) -> pl.Expr:
     """``YYYY-MM-DDTHH:MM:SS[.fff|.ffffff|.fffffffff]Z``, the commonest form, parsed cheaply.
 
     Polars parses the fixed 19-character prefix very fast; the fraction is read as an
-    integer. Anything else is null here and parsed by the general forms instead.
+    integer and added as microseconds. Anything else is null here and parsed by the
+    general forms instead.
     """
     size = text.str.len_bytes()
-    dot = text.str.slice(19, 1) == "."
-    digits = text.str.slice(20, size - 21)
+    digits = size - 21  # of the fraction, between "SS." and "Z"
+    fraction = text.str.slice(20, digits).cast(pl.Int64, strict=False)
     micros = (
         pl.when(size == 20).then(pl.lit(0, pl.Int64))
-        .when(dot & (size == 24)).then(digits.cast(pl.Int64, strict=False) * 1000)
-        .when(dot & (size == 27)).then(digits.cast(pl.Int64, strict=False))
-        .when(dot & (size == 30)).then(digits.cast(pl.Int64, strict=False) // 1000)
+        .when(digits == 3).then(fraction * 1000)
+        .when(digits == 6).then(fraction)
+        .when(digits == 9).then(fraction // 1000)
     )
     base = text.str.slice(0, 19).str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S", strict=False, cache=False)
-    ok = text.str.ends_with("Z") & (micros >= 0)
-    return pl.when(ok).then(base + pl.duration(microseconds=micros)).dt.replace_time_zone(UTC)
+    ok = text.str.ends_with("Z") & ((size == 20) | (text.str.slice(19, 1) == ".")) & (micros >= 0)
+    return pl.when(ok).then(base.dt.epoch("us") + micros).cast(TS_TYPE)
 
 
 #: A column the decoder may add: ``ts`` already parsed in its common form, inside the parallel scan.
