@@ -368,3 +368,15 @@ def test_unknown_field_metric_name_is_still_accepted_but_unknown_metric_is_not(t
     result = invoke("rules", "validate", rules)
     assert result.exit_code == 2
     assert "psii.x" in result.stderr and "psi.anything" not in result.stderr
+
+
+def test_the_sample_bad_lines_file_profiles_and_drifts_without_a_traceback(tmp_path):
+    # Its record with an escaped ESC in a request string is a good record (README).
+    profile = tmp_path / "b.json"
+    saved = invoke("baseline", "save", str(SAMPLE_LOGS / "bad_lines.jsonl"), "-o", str(profile))
+    assert saved.exit_code == 0, saved.output
+    doc = json.loads(profile.read_text())
+    assert "input.country" in doc["fields"]
+    assert any("\x1b" in value for value in doc["fields"]["input.country"]["frequencies"])
+    drift = invoke("report", str(SAMPLE_LOGS / "bad_lines.jsonl"), "--baseline", str(profile), "--format", "json")
+    assert drift.exit_code == 0, drift.output
