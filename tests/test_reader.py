@@ -538,3 +538,48 @@ def test_splicing_agrees_with_rewriting_on_lines_read_with_replacement_character
     rewritten = read_logs([str(path)], max_line_bytes=100, chunk_bytes=64)
     assert spliced.records.equals(rewritten.records)
     assert spliced.rejects.equals(rewritten.rejects)
+
+
+def _log_bytes(n: int) -> bytes:
+    return b"".join(json.dumps(record(i)).encode() + b"\n" for i in range(n))
+
+
+def test_a_pipe_named_as_a_path_is_read_whole(tmp_path):
+    # `mlmon report <(zcat x.gz)` names /dev/fd/N: its bytes can be read once only.
+    import threading
+
+    for payload in (_log_bytes(3000), gzip.compress(_log_bytes(3000))):
+        read_fd, write_fd = os.pipe()
+
+        def feed(data=payload, fd=write_fd):
+            with os.fdopen(fd, "wb") as w:
+                w.write(data)
+
+        writer = threading.Thread(target=feed)
+        writer.start()
+        try:
+            data = read_logs([f"/dev/fd/{read_fd}"])
+        finally:
+            writer.join()
+            os.close(read_fd)
+        assert data.records.height == 3000 and data.skipped == 0
+
+
+def test_a_named_fifo_is_read_not_waited_on(tmp_path):
+    import threading
+
+    fifo = tmp_path / "logs.jsonl"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(_log_bytes(500)))
+    writer.start()
+    data = read_logs([str(fifo)])
+    writer.join(timeout=10)
+    assert data.records.height == 500
+
+
+def test_corrupt_gzip_data_is_an_input_error(tmp_path):
+    packed = gzip.compress(_log_bytes(3000))
+    path = tmp_path / "corrupt.jsonl.gz"
+    path.write_bytes(packed[:100] + b"\0" * 50 + packed[150:])
+    with pytest.raises(InputError, match="compressed data is corrupt"):
+        read_logs([str(path)])

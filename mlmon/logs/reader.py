@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -154,6 +155,10 @@ def _read_by_chunks(source: Source, projection: Projection, mapping: Mapping, ma
     except EOFError:
         raise InputError(
             f"cannot read {source.name}: the compressed file is truncated", "Check that the file was fully written."
+        ) from None
+    except zlib.error:
+        raise InputError(
+            f"cannot read {source.name}: the compressed data is corrupt", "Check the file with gzip -t."
         ) from None
     finally:
         if stream is not None and not source.is_stdin:

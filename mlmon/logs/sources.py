@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import gzip
 import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +40,16 @@ class Source:
 
     @property
     def is_plain_file(self) -> bool:
-        """A file on disk that is not gzip-compressed: it can be read at any offset."""
+        """A regular file on disk that is not gzip-compressed: it can be read at any offset.
+
+        A pipe (``<(zcat x.gz)``, ``/dev/stdin``) or a FIFO is not opened here: a read
+        would take data the reader then never sees, or wait for a writer.
+        """
         if self.path is None or self.path.name.endswith(".gz"):
             return False
         try:
+            if not stat.S_ISREG(os.stat(self.path).st_mode):
+                return False
             with open(self.path, "rb") as handle:
                 return not _gzip_magic(handle.read(2))
         except OSError:
