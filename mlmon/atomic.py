@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,13 +18,24 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
 
     If the block raises or the process dies, ``path`` is untouched and the temporary file
     is removed (or, after a kill, left as a hidden ``.name.*.tmp`` file, never as ``path``).
+
+    A symbolic link is followed: the file it points to is replaced and the link kept.
+    What is not a regular file (``/dev/null``, ``/dev/stdout``, a FIFO) cannot be
+    replaced by a rename; it is written through, as a shell redirection would.
     """
     target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
+    kind = _existing_kind(target)
+    if kind == "directory":
+        raise InputError(f"cannot write {target}: it is a directory", "Name a file to write.")
+    if kind == "special":
+        yield from _write_through(target, mode)
+        return
+    target = Path(os.path.realpath(target))  # replace a link's file, not the link
+    directory = target.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
-        raise InputError(f"cannot write {target}: {exc.strerror or exc}", "Check that the directory exists and is writable.") from None
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}", "Check that the directory exists and is writable.") from None
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8", newline=None if "b" in mode else "") as handle:
             yield handle
@@ -42,6 +54,29 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
         except OSError:
             pass
         raise
+
+
+def _existing_kind(path: Path) -> str | None:
+    """None (nothing there yet), "file", "directory", or "special" (device, FIFO, socket)."""
+    try:
+        mode = os.stat(path).st_mode  # follows links: what a write would reach
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return None  # let the write itself report it
+    if stat.S_ISDIR(mode):
+        return "directory"
+    return "file" if stat.S_ISREG(mode) else "special"
+
+
+def _write_through(target: Path, mode: str) -> Iterator[IO]:
+    try:
+        text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+        handle = open(target, mode, **text)
+    except OSError as exc:
+        raise InputError(f"cannot write {target}: {exc.strerror or exc}", "Name a regular file to write.") from None
+    with handle:
+        yield handle
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

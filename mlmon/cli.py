@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from mlmon import __version__, allocator
-from mlmon.errors import MlmonError, UsageError
+from mlmon.errors import InputError, MlmonError, UsageError
 
 EXIT_OK, EXIT_GATE, EXIT_ERROR = 0, 1, 2
 
@@ -158,9 +158,16 @@ TASK_OPTION = typer.Option("auto", "--task", help="classification, regression or
 
 
 def _emit(text: str, output: Optional[Path]) -> None:
-    if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+    """Print ``text``, or write it to ``output`` atomically (``-`` is stdout too)."""
+    if output is None or str(output) == "-":
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # e.g. a full disk behind a redirection
+            raise InputError(f"cannot write the output: {exc.strerror or exc}",
+                             "Free some space or write elsewhere with -o FILE.") from None
         return
     from mlmon.atomic import write_text_atomic
 
@@ -184,7 +191,7 @@ def report(
     until: Optional[str] = UNTIL_OPTION,
     now: Optional[str] = NOW_OPTION,
     fmt: ReportFormat = typer.Option(None, "--format", "-f", help="Output format: table (default), json, csv or markdown.", show_default=False),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE atomically instead of stdout."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE atomically instead of stdout (- is stdout)."),
     mapping: Optional[Path] = MAPPING_OPTION,
     rejects: Optional[Path] = typer.Option(None, "--rejects", help="Write each skipped bad line to FILE as JSON lines: file, line, reason, raw."),
     strict: bool = STRICT_OPTION,
@@ -274,7 +281,7 @@ def check(
     now: Optional[str] = NOW_OPTION,
     fmt: CheckFormat = typer.Option(CheckFormat.table, "--format", "-f", help="Output format."),
     fail_on: Severity = typer.Option(Severity.warning, "--fail-on", help="Exit 1 when an alert of this severity or higher fired."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the result to FILE atomically instead of stdout."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the result to FILE atomically instead of stdout (- is stdout)."),
     mapping: Optional[Path] = MAPPING_OPTION,
     state: Optional[Path] = typer.Option(None, "--state", help="Keep alert state in FILE between runs and report only transitions (for cron)."),
     repeat_interval: str = typer.Option("4h", "--repeat-interval", help="With --state: repeat a still-firing alert at most this often."),
@@ -552,8 +559,8 @@ def _leave(code: object) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (BrokenPipeError, ValueError):
-            pass  # a reader that closed early (`| head`), or a stream already closed
+        except (OSError, ValueError):
+            pass  # a reader that closed early (`| head`), a full disk (reported already), a closed stream
     os._exit(code)
 
 

@@ -226,3 +226,18 @@ def test_output_into_a_reader_that_stops_early_is_not_an_error(tmp_path):
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+
+
+def test_output_to_a_directory_a_full_disk_or_dash(tmp_path):
+    logs = str(sorted(SAMPLE_LOGS.glob("*.jsonl.gz"))[0])
+    (tmp_path / "odir").mkdir()
+    for args in (["-o", str(tmp_path / "odir")], ["--rejects", str(tmp_path / "odir")]):
+        proc = run("report", logs, *args)
+        assert proc.returncode == 2 and "is a directory" in proc.stderr and "Traceback" not in proc.stderr
+    dash = run("report", logs, "--format", "json", "-o", "-")
+    assert dash.returncode == 0 and json.loads(dash.stdout)["source"]["records"] > 0
+    assert not Path("-").exists()
+    if os.path.exists("/dev/full"):
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run([MLMON, "report", logs], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+        assert proc.returncode == 2 and "No space left" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,67 @@
+"""Atomic writes: a rename over regular files, links followed, special files written through."""
+
+import os
+import stat
+import threading
+
+import pytest
+
+from mlmon.atomic import atomic_open, write_text_atomic
+from mlmon.errors import InputError
+
+
+def test_a_regular_file_is_replaced_and_keeps_its_mode(tmp_path):
+    target = tmp_path / "r.json"
+    target.write_text("old")
+    os.chmod(target, 0o640)
+    write_text_atomic(target, "new")
+    assert target.read_text() == "new"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left
+
+
+def test_a_failed_write_leaves_the_old_content(tmp_path):
+    target = tmp_path / "r.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_open(target) as handle:
+        handle.write("half")
+        raise RuntimeError
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_a_symbolic_link_is_followed_and_kept(tmp_path):
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(real.name)
+    write_text_atomic(link, "new")
+    assert link.is_symlink()
+    assert real.read_text() == "new"
+
+
+def test_a_fifo_is_written_through_not_replaced(tmp_path):
+    fifo = tmp_path / "out"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    write_text_atomic(fifo, "through the pipe")
+    reader.join(timeout=10)
+    assert got == ["through the pipe"]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_a_device_is_written_through_not_replaced():
+    before = os.stat(os.devnull)
+    write_text_atomic(os.devnull, "discarded")
+    after = os.stat(os.devnull)
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
+
+
+@pytest.mark.parametrize("name", ["a_dir", ""])
+def test_a_directory_is_an_input_error(tmp_path, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_dir").mkdir()
+    with pytest.raises(InputError, match="is a directory"):
+        write_text_atomic(name, "x")
