@@ -83,7 +83,7 @@ def iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     value = value.astimezone(timezone.utc)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    text = f"{value.year:04d}-{value:%m-%dT%H:%M:%S}"  # %Y does not pad years before 1000
     if value.microsecond:
         text += f".{value.microsecond:06d}".rstrip("0")
     return text + "Z"

@@ -281,3 +281,27 @@ def test_status_and_error_semantics(tmp_path, fields, status, server, client):
     assert row["error_count"] == int(server)
     assert row["error_rate"] == pytest.approx(server / 2, rel=1e-9)
     assert row["client_error_rate"] == pytest.approx(client / 2, rel=1e-9)
+
+
+def test_too_many_windows_is_a_usage_error_not_an_allocation(tmp_path, monkeypatch):
+    from mlmon.errors import UsageError
+    from mlmon.metrics import windows
+
+    monkeypatch.setattr(windows, "MAX_WINDOWS", 1000)
+    # One stray record from 1970 widens a 1-minute grid to millions of windows.
+    records = [{"ts": 0}, {"ts": "2026-11-26T00:00:00Z"}]
+    with pytest.raises(UsageError, match=r"29,927,521 windows of 1m from 1970-01-01T00:00:00Z"):
+        table(tmp_path, records, every=timedelta(minutes=1))
+    # The limit counts windows over every segment: 2 segments x 600 windows.
+    records = [{"ts": "2026-11-26T00:00:00Z", "model": m} for m in "ab"] + [
+        {"ts": "2026-11-26T09:59:00Z", "model": m} for m in "ab"]
+    with pytest.raises(UsageError, match="1,200 windows"):
+        table(tmp_path, records, every=timedelta(minutes=1), by=["model"])
+    assert len(table(tmp_path, records, every=timedelta(minutes=2), by=["model"])) == 600
+
+
+def test_years_before_1000_are_written_with_four_digits():
+    from mlmon.timeparse import iso
+
+    assert iso(datetime(999, 6, 1, tzinfo=UTC)) == "0999-06-01T00:00:00Z"
+    assert iso(datetime(1, 1, 1, 0, 0, 0, 500, tzinfo=UTC)) == "0001-01-01T00:00:00.0005Z"

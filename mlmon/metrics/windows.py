@@ -7,7 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import polars as pl
 
+from mlmon.errors import UsageError
 from mlmon.metrics.operational import OPERATIONAL_METRICS, Metric
+from mlmon.timeparse import format_duration, iso
 
 WINDOW_START = "window_start"
 WINDOW_END = "window_end"
@@ -139,6 +141,7 @@ def _windowed(selected: pl.DataFrame, spec: WindowSpec, by: list[str], aggs: lis
         )
     else:
         ranges = pl.DataFrame(schema={"_lo": pl.Datetime("us", "UTC"), "_hi": pl.Datetime("us", "UTC")})
+    _check_window_count(ranges, every)
     grid = (
         ranges.filter(pl.col("_lo") <= pl.col("_hi"))
         .with_columns(pl.datetime_ranges("_lo", "_hi", interval=every).alias(WINDOW_START))
@@ -152,6 +155,29 @@ def _windowed(selected: pl.DataFrame, spec: WindowSpec, by: list[str], aggs: lis
         .with_columns((pl.col(WINDOW_START) + every).alias(WINDOW_END))
         .sort(keys, nulls_last=True)
     )
+
+
+#: The most windows (over all segments) a report may hold. One stray timestamp from 1970
+#: with --every 1m would otherwise ask for tens of millions of rows, and the memory for them.
+MAX_WINDOWS = 1_000_000
+
+
+def _check_window_count(ranges: pl.DataFrame, every: timedelta) -> None:
+    if not ranges.height:
+        return
+    step = every // _US
+    counts = ranges.select(
+        ((pl.col("_hi").dt.epoch("us") - pl.col("_lo").dt.epoch("us")) // step + 1).clip(lower_bound=0).sum().alias("n"),
+        pl.col("_lo").min().alias("lo"),
+        pl.col("_hi").max().alias("hi"),
+    ).row(0, named=True)
+    if counts["n"] > MAX_WINDOWS:
+        raise UsageError(
+            f"{counts['n']:,} windows of {format_duration(every)} from {iso(counts['lo'])} to "
+            f"{iso(counts['hi'] + every)} are more than the {MAX_WINDOWS:,} a report may hold",
+            "Narrow the range with --since/--until, or use a longer --every; a stray old or future timestamp "
+            "in the logs also widens it.",
+        )
 
 
 def _with_throughput(frame: pl.DataFrame, spec: WindowSpec) -> pl.DataFrame:
