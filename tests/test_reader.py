@@ -28,6 +28,7 @@ BAD_LINES = [
     ("interior syntax", b'{"ts": "2026-11-27T10:00:00Z",, "latency_ms": 1}', "malformed JSON"),
     ("wrong type", json.dumps(record(latency_ms="fast")).encode(), "wrong type for latency_ms (expected a number)"),
     ("wrong status", json.dumps(record(status="ok")).encode(), "wrong type for status (expected an integer)"),
+    ("status past 64 bits", json.dumps(record(status=10**20)).encode(), "wrong type for status (expected an integer)"),
     ("bool latency", json.dumps(record(latency_ms=True)).encode(), "wrong type for latency_ms (expected a number)"),
     ("object latency", json.dumps(record(latency_ms={"v": 1})).encode(), "wrong type for latency_ms (expected a number)"),
     ("missing ts", json.dumps({k: v for k, v in record().items() if k != "ts"}).encode(), "missing ts"),

@@ -258,6 +258,11 @@ STATUS_TABLE = [
     ({"error": "boom"}, 500, True, False),  # no status but an error: 500
     ({"status": None, "error": "boom"}, 500, True, False),
     ({"error": ""}, 200, False, False),  # an empty error is no error
+    ({"error": False}, 200, False, False),  # false and 0 are no error either
+    ({"error": 0}, 200, False, False),
+    ({"status": 200, "error": False}, 200, False, False),
+    ({"error": True}, 500, True, False),
+    ({"error": {"code": 3}}, 500, True, False),
     ({"status": 200, "error": "partial"}, 200, True, False),  # an error logged despite a 200
     ({"status": 399}, 399, False, False),
     ({"status": 400}, 400, False, True),

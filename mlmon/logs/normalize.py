@@ -27,6 +27,8 @@ _ISO_MORE = [  # tried only on values the common form did not parse
 _EPOCH_US = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}
 
 NUMBER_FIELDS = ("latency_ms", "cpu_percent", "memory_mb")
+#: ``error`` values that mean no error, as the reader gives them: "", false and 0 (null too).
+NO_ERROR = ["", "false", "0"]
 STRING_FIELDS = ("request_id", "model", "model_version", "endpoint")
 
 
@@ -136,7 +138,7 @@ def normalize(raw: pl.DataFrame, mapping: Mapping, keep: list[str] | tuple[str, 
     reasons.append(pl.when(ts.is_null()).then(pl.lit("unparseable ts")))
 
     error = pl.col("error") if "error" in have else pl.lit(None, pl.String)
-    error = pl.when(error != "").then(error)
+    error = pl.when(~error.is_in(NO_ERROR)).then(error)
     exprs.append(error.alias("error"))
 
     if "status" in have:
@@ -147,7 +149,7 @@ def normalize(raw: pl.DataFrame, mapping: Mapping, keep: list[str] | tuple[str, 
             .otherwise(num.cast(pl.Int64, strict=False))
             .alias("status")
         )
-        ok = num.is_not_null() & num.is_finite() & (num == num.floor())
+        ok = num.is_not_null() & num.is_finite() & (num == num.floor()) & (num.abs() < 2.0**63)
         reasons.append(pl.when(pl.col("status").is_not_null() & ~ok).then(_wrong("status", "an integer")))
     else:
         exprs.append(pl.when(error.is_not_null()).then(500).otherwise(200).cast(pl.Int64).alias("status"))
