@@ -77,6 +77,12 @@ def _root(
     pass
 
 
+class Task(str, Enum):
+    auto = "auto"
+    classification = "classification"
+    regression = "regression"
+
+
 class ReportFormat(str, Enum):
     table = "table"
     json = "json"
@@ -128,7 +134,7 @@ def _baseline_and_labels(baseline, baseline_range, labels, label_id, label_field
         base = BaselineSpec(start=start, end=end)
     truth = None
     if labels:
-        truth = LabelSpec(str(labels), label_id, label_field, prediction, score, positive, task)
+        truth = LabelSpec(str(labels), label_id, label_field, prediction, score, positive, getattr(task, "value", task))
     return base, truth
 
 
@@ -154,7 +160,7 @@ LABEL_FIELD_OPTION = typer.Option("label", "--label-field", help="Column of the 
 PREDICTION_OPTION = typer.Option("output.label", "--prediction", help="Logged field holding the prediction.")
 SCORE_OPTION = typer.Option(None, "--score", help="Logged field holding the positive class's score (for ROC AUC and log loss).")
 POSITIVE_OPTION = typer.Option(None, "--positive-label", help="The positive class (default: 1/true, else the rarer class).")
-TASK_OPTION = typer.Option("auto", "--task", help="classification, regression or auto.")
+TASK_OPTION = typer.Option("auto", "--task", help="classification, regression or auto (from the labels).")
 
 
 def _emit(text: str, output: Optional[Path]) -> None:
@@ -204,7 +210,7 @@ def report(
     prediction: str = PREDICTION_OPTION,
     score: Optional[str] = SCORE_OPTION,
     positive: Optional[str] = POSITIVE_OPTION,
-    task: str = TASK_OPTION,
+    task: Task = TASK_OPTION,
 ) -> None:
     """Summarize latency, throughput, errors, resources, drift and model quality per time window and segment."""
     from mlmon.logs.mapping import load_mapping
@@ -297,7 +303,7 @@ def check(
     prediction: str = PREDICTION_OPTION,
     score: Optional[str] = SCORE_OPTION,
     positive: Optional[str] = POSITIVE_OPTION,
-    task: str = TASK_OPTION,
+    task: Task = TASK_OPTION,
 ) -> None:
     """Evaluate alert rules over the logs; exit 1 when alerts fire (a CI gate and a cron alerter)."""
     from mlmon.check import Gate, run_check

@@ -48,17 +48,22 @@ def is_duration(text: str) -> bool:
     return bool(_DURATION.match(text.strip().lower().replace(" ", "")))
 
 
-def parse_instant(text: str, *, what: str = "time") -> datetime:
-    """Parse an ISO-8601 time; a naive one is taken as UTC. Returns an aware UTC datetime."""
+def parse_instant(text: str, *, what: str = "time", durations: bool = False) -> datetime:
+    """Parse an ISO-8601 time; a naive one is taken as UTC. Returns an aware UTC datetime.
+
+    ``durations`` says the option takes durations too, for the error message.
+    """
     raw = text.strip()
     iso = raw[:-1] + "+00:00" if raw[-1:] in ("z", "Z") else raw
     try:
         value = datetime.fromisoformat(iso)
     except ValueError:
-        raise UsageError(
-            f"{what} {text!r} is neither an ISO time nor a duration",
-            "Use e.g. 2026-11-27T10:00:00Z, 2026-11-27, or a duration back from now such as 24h or 7d.",
-        ) from None
+        if durations:
+            raise UsageError(
+                f"{what} {text!r} is neither an ISO time nor a duration",
+                "Use e.g. 2026-11-27T10:00:00Z, 2026-11-27, or a duration back from now such as 24h or 7d.",
+            ) from None
+        raise UsageError(f"{what} {text!r} is not an ISO time", "Use e.g. 2026-11-27T10:00:00Z or 2026-11-27.") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
@@ -71,7 +76,7 @@ def parse_time(text: str, now: datetime, *, what: str = "time") -> datetime:
         return now
     if is_duration(stripped):
         return now - parse_duration(stripped, what=what)
-    return parse_instant(stripped, what=what)
+    return parse_instant(stripped, what=what, durations=True)
 
 
 def utc_now() -> datetime:

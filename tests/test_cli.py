@@ -241,3 +241,14 @@ def test_output_to_a_directory_a_full_disk_or_dash(tmp_path):
         with open("/dev/full", "w") as full:
             proc = subprocess.run([MLMON, "report", logs], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
         assert proc.returncode == 2 and "No space left" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_task_must_be_one_of_three_and_now_takes_only_a_time():
+    logs = str(sorted(SAMPLE_LOGS.glob("*.jsonl.gz"))[0])
+    typo = invoke("report", logs, "--labels", str(SAMPLE_LOGS / "labels.csv"), "--task", "regresion")
+    assert typo.exit_code == 2 and "regresion" in typo.output
+    now = invoke("report", logs, "--now", "24h")
+    assert now.exit_code == 2
+    assert "--now '24h' is not an ISO time" in now.output and "duration" not in now.output
+    since = invoke("report", logs, "--since", "yesterday")
+    assert since.exit_code == 2 and "neither an ISO time nor a duration" in since.output
