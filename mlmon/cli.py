@@ -148,6 +148,7 @@ SINCE_OPTION = typer.Option(None, "--since", help="Start of the range: an ISO ti
 UNTIL_OPTION = typer.Option(None, "--until", help="End of the range (exclusive): an ISO time or a duration back from now.")
 NOW_OPTION = typer.Option(None, "--now", help="Take this ISO time as now, for reproducible runs.")
 MAPPING_OPTION = typer.Option(None, "--mapping", "-m", help="YAML file that maps your log schema to mlmon's fields (see README).")
+REJECTS_OPTION = typer.Option(None, "--rejects", help="Write each skipped bad line to FILE as JSON lines: file, line, reason, raw (secrets redacted).")
 STRICT_OPTION = typer.Option(False, "--strict", help="Fail (exit 2) on the first bad log line instead of skipping it.")
 MAX_LINE_OPTION = typer.Option(1024 * 1024, "--max-line-bytes", min=1, help="Lines longer than this are skipped as bad.")
 
@@ -199,7 +200,7 @@ def report(
     fmt: ReportFormat = typer.Option(None, "--format", "-f", help="Output format: table (default), json, csv or markdown.", show_default=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE atomically instead of stdout (- is stdout)."),
     mapping: Optional[Path] = MAPPING_OPTION,
-    rejects: Optional[Path] = typer.Option(None, "--rejects", help="Write each skipped bad line to FILE as JSON lines: file, line, reason, raw."),
+    rejects: Optional[Path] = REJECTS_OPTION,
     strict: bool = STRICT_OPTION,
     max_line_bytes: int = MAX_LINE_OPTION,
     baseline: Optional[Path] = BASELINE_OPTION,
@@ -222,17 +223,23 @@ def report(
     spec = _window_spec(every, by, since, until, clock)
     base, truth = _baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
                                        positive, task, clock)
+    the_mapping = load_mapping(mapping)
     with ReadProgress() as progress:
         result, data = build_report(
-            logs, mapping=load_mapping(mapping), spec=spec, now=clock, baseline=base, labels=truth, strict=strict,
+            logs, mapping=the_mapping, spec=spec, now=clock, baseline=base, labels=truth, strict=strict,
             max_line_bytes=max_line_bytes, progress=progress,
         )
     if rejects is not None:
-        write_rejects(data.rejects, rejects)
+        write_rejects(data.rejects, rejects, the_mapping.redact)
     fmt = fmt or ReportFormat.table
     _emit(_render(result, fmt, output), output)
-    if result.skipped and (fmt != ReportFormat.table or output is not None):
-        note = f"mlmon: skipped {result.skipped:,} bad line{'s' if result.skipped != 1 else ''}"
+    if fmt != ReportFormat.table or output is not None:
+        _note_skipped(result.skipped, rejects)
+
+
+def _note_skipped(skipped: int, rejects: Optional[Path]) -> None:
+    if skipped:
+        note = f"mlmon: skipped {skipped:,} bad line{'s' if skipped != 1 else ''}"
         note += f"; listed in {rejects}" if rejects else "; use --rejects FILE to list them"
         _stderr().print(note)
 
@@ -482,15 +489,31 @@ def baseline_save(
     until: Optional[str] = typer.Option(None, "--until", help="Only records before this time (logs only)."),
     now: Optional[str] = NOW_OPTION,
     mapping: Optional[Path] = MAPPING_OPTION,
+    rejects: Optional[Path] = REJECTS_OPTION,
+    strict: bool = STRICT_OPTION,
 ) -> None:
-    """Profile reference data per field (type, quantile bins, category frequencies, null rate, min/max, count)."""
+    """Profile reference data per field (type, quantile bins, category frequencies, null rate, min/max, count).
+
+    Secret fields (see Redaction in the README) keep only their counts.
+    """
     from mlmon.baseline.save import save_baseline
     from mlmon.logs.mapping import load_mapping
+    from mlmon.render.values import plural
 
     clock = _now(now)
     spec = _window_spec(None, None, since, until, clock)
-    summary = save_baseline(sources, output, mapping=load_mapping(mapping), since=spec.since, until=spec.until, now=clock)
-    typer.echo(summary)
+    the_mapping = load_mapping(mapping)
+    saved = save_baseline(sources, output, mapping=the_mapping, since=spec.since, until=spec.until, now=clock,
+                          strict=strict)
+    if rejects is not None:
+        from mlmon.rejects import write_rejects
+
+        write_rejects(saved.rejects, rejects, the_mapping.redact)
+    kinds = [r.kind for r in saved.reference.fields.values()]
+    typer.echo(f"{output}: profile of {plural(saved.reference.rows, 'record')}, {plural(len(kinds), 'field')} "
+               f"({kinds.count('numeric')} numeric, {kinds.count('categorical')} categorical, "
+               f"{plural(kinds.count('identifier'), 'identifier')})")
+    _note_skipped(saved.skipped, rejects)
 
 
 rules_app = typer.Typer(

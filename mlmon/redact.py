@@ -1,4 +1,17 @@
-"""Hide secrets (Authorization headers, cookies, API keys, configured fields) in text mlmon writes."""
+"""Hide secrets (Authorization headers, cookies, API keys, configured fields) in text mlmon writes.
+
+A key names a secret when, compared case-insensitively, it
+
+- contains ``authorization``, ``cookie``, ``password``, ``passwd``, ``secret``,
+  ``api_key``/``api-key``/``apikey``, ``private_key`` or ``access_key``; or
+- is ``token`` or ends in ``_token``/``-token`` (``id_token``, ``X-Auth-Token``),
+  but not ``max_tokens`` or ``token_count``, which LLM logs use for counts; or
+- is one of the extra keys the user configured (the mapping's ``redact:`` list).
+
+In JSON text the value of such a key is replaced whatever its type (a string, even
+one cut short, a number, or an object or array one level deep); in other text,
+``Authorization: ...``-style header lines and ``?token=...`` query parameters are too.
+"""
 
 from __future__ import annotations
 
@@ -8,46 +21,65 @@ import polars as pl
 
 REDACTED = "[REDACTED]"
 
-#: Keys whose values are secrets wherever they appear (compared case-insensitively).
-SECRET_KEYS = (
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-    "x-api-key",
-    "api-key",
-    "api_key",
-    "apikey",
-    "password",
-    "passwd",
-    "secret",
-    "client_secret",
-    "access_token",
-    "refresh_token",
-    "token",
-)
+#: Words that make a key secret wherever they stand in it.
+_SECRET_WORDS = ("authorization", "cookie", "password", "passwd", "secret", "api_key", "api-key", "apikey",
+                 "private_key", "private-key", "access_key", "access-key")
+#: ``token`` as the whole key or its last word.
+_TOKEN = r"(?:[^\"\\]*[_-])?token"
+#: Header names written as ``Name: value`` in plain text.
+_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key", "x-auth-token")
+
+#: Kept for callers that list the built-in names; matching goes by :func:`is_secret_key`.
+SECRET_KEYS = ("authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key", "api_key",
+               "apikey", "password", "passwd", "secret", "client_secret", "access_token", "refresh_token", "token")
 
 
-def _pattern(keys: tuple[str, ...]) -> str:
-    names = "|".join(re.escape(k) for k in sorted(set(k.lower() for k in keys), key=len, reverse=True))
-    # "key": "value" in JSON text, keeping the key and replacing the string value.
-    return r'(?i)("(?:' + names + r')"\s*:\s*)"(?:[^"\\]|\\.)*"'
+def is_secret_key(name: str, extra_keys: tuple[str, ...] = ()) -> bool:
+    key = str(name).lower()
+    if key in {k.lower() for k in extra_keys}:
+        return True
+    return any(word in key for word in _SECRET_WORDS) or re.fullmatch(r"(?:.*[_-])?token", key) is not None
+
+
+def _key_pattern(extra_keys: tuple[str, ...]) -> str:
+    words = "|".join(re.escape(w) for w in _SECRET_WORDS)
+    alternatives = [rf'[^"\\]*(?:{words})[^"\\]*', _TOKEN]
+    alternatives += [re.escape(k.lower()) for k in extra_keys]
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+def _json_pattern(extra_keys: tuple[str, ...]) -> str:
+    # "key": value, keeping the key. A string may be cut short (a raw line kept in part);
+    # objects and arrays are matched one level deep.
+    value = r'(?:"(?:[^"\\]|\\.)*(?:"|\\?$)|\{[^{}]*\}|\[[^\[\]]*\]|[^,}\]\s]+)'
+    return r'(?i)("' + _key_pattern(extra_keys) + r'"\s*:\s*)' + value
+
+
+_HEADER_PATTERN = r"(?i)(\b(?:" + "|".join(re.escape(h) for h in _HEADERS) + r")\s*:\s*)[^\r\n'\"]+"
+_QUERY_PATTERN = (r"(?i)([?&;](?:[a-z0-9_.-]*(?:token|password|passwd|secret|api_key|apikey|api-key|access_key)"
+                  r"[a-z0-9_.-]*|key|sig|signature)=)[^&#\s'\"]*")
 
 
 def redact_expr(text: pl.Expr, extra_keys: tuple[str, ...] = ()) -> pl.Expr:
-    """A Polars expression that redacts secret values in JSON text."""
-    return text.str.replace_all(_pattern(SECRET_KEYS + extra_keys), f'${{1}}"{REDACTED}"')
+    """A Polars expression that redacts secret values in JSON text, header lines and query strings."""
+    return (
+        text.str.replace_all(_json_pattern(extra_keys), f'${{1}}"{REDACTED}"')
+        .str.replace_all(_HEADER_PATTERN, f"${{1}}{REDACTED}")
+        .str.replace_all(_QUERY_PATTERN, f"${{1}}{REDACTED}")
+    )
 
 
 def redact_text(text: str, extra_keys: tuple[str, ...] = ()) -> str:
-    return re.sub(_pattern(SECRET_KEYS + extra_keys).replace("(?i)", ""), rf'\1"{REDACTED}"', text, flags=re.I)
+    """The same as :func:`redact_expr`, for one string."""
+    out = re.sub(_json_pattern(extra_keys).replace("(?i)", ""), rf'\1"{REDACTED}"', text, flags=re.I)
+    out = re.sub(_HEADER_PATTERN.replace("(?i)", ""), rf"\1{REDACTED}", out, flags=re.I)
+    return re.sub(_QUERY_PATTERN.replace("(?i)", ""), rf"\1{REDACTED}", out, flags=re.I)
 
 
 def redact_obj(value, extra_keys: tuple[str, ...] = ()):
     """A copy of a JSON-like value with the values of secret keys replaced, at any depth."""
-    secret = {k.lower() for k in SECRET_KEYS + extra_keys}
     if isinstance(value, dict):
-        return {k: (REDACTED if str(k).lower() in secret else redact_obj(v, extra_keys)) for k, v in value.items()}
+        return {k: (REDACTED if is_secret_key(k, extra_keys) else redact_obj(v, extra_keys)) for k, v in value.items()}
     if isinstance(value, list):
         return [redact_obj(v, extra_keys) for v in value]
     return value
@@ -55,18 +87,17 @@ def redact_obj(value, extra_keys: tuple[str, ...] = ()):
 
 def is_secret_path(path: str, extra_keys: tuple[str, ...] = ()) -> bool:
     """Whether a dotted path like ``headers.Authorization`` or ``items[0].token`` names a secret."""
-    import re as _re
-
-    secret = {k.lower() for k in SECRET_KEYS + extra_keys}
-    return any(part.lower() in secret for part in _re.split(r"[.\[\]]", path) if part)
+    return any(is_secret_key(part, extra_keys) for part in re.split(r"[.\[\]]", path) if part)
 
 
 def redact_url(url: str) -> str:
-    """A URL with the password of its user info hidden."""
+    """A URL with the password of its user info and secret query parameters hidden."""
     from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:{REDACTED}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    if parts.password is not None:
+        netloc = f"{parts.username}:{REDACTED}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        parts = parts._replace(netloc=netloc)
+    if parts.query:
+        parts = parts._replace(query=redact_text("?" + parts.query)[1:])
+    return urlunsplit(parts)

@@ -380,3 +380,38 @@ def test_the_sample_bad_lines_file_profiles_and_drifts_without_a_traceback(tmp_p
     assert any("\x1b" in value for value in doc["fields"]["input.country"]["frequencies"])
     drift = invoke("report", str(SAMPLE_LOGS / "bad_lines.jsonl"), "--baseline", str(profile), "--format", "json")
     assert drift.exit_code == 0, drift.output
+
+
+def test_a_profile_holds_no_secret_values_and_lists_skipped_lines(tmp_path):
+    rows = [{"ts": f"2026-11-20T00:00:{i:02d}Z", "latency_ms": 1.0,
+             "request": {"api_key": f"sk-live-{i % 3}", "password": "hunter2", "ssn": f"123-{i % 2}",
+                         "headers": {"Authorization": f"Bearer tok{i % 2}"}, "x": i % 4},
+             "response": {"token": "resp-tok", "max_tokens": 5}} for i in range(40)]
+    logs = tmp_path / "logs.jsonl"
+    logs.write_text("".join(json.dumps(r) + "\n" for r in rows) + "garbage Authorization: Bearer LEAK\n")
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("redact: [ssn]\n")
+    profile, rejects = tmp_path / "b.json", tmp_path / "rejects.jsonl"
+    result = invoke("baseline", "save", logs, "-o", profile, "-m", mapping, "--rejects", rejects)
+    assert result.exit_code == 0, result.output
+    assert "40 records, 7 fields" in result.output and "skipped 1 bad line; listed in" in result.output
+    text = profile.read_text()
+    for secret in ("sk-live", "hunter2", "123-", "Bearer", "resp-tok"):
+        assert secret not in text
+    fields = json.loads(text)["fields"]
+    assert {k for k, v in fields.items() if v["type"] == "identifier"} == {
+        "input.api_key", "input.password", "input.ssn", "input.headers.Authorization", "output.token"}
+    assert fields["output.max_tokens"]["type"] == "numeric" and fields["input.x"]["type"] == "numeric"
+    listed = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert [(r["line"], r["reason"]) for r in listed] == [(41, "malformed JSON")] and "LEAK" not in listed[0]["raw"]
+    strict = invoke("baseline", "save", logs, "-o", tmp_path / "s.json", "--strict")
+    assert strict.exit_code == 2 and "logs.jsonl:41" in strict.output and not (tmp_path / "s.json").exists()
+
+
+def test_baseline_save_refuses_no_fields_and_a_dataset_among_logs(tmp_path):
+    logs = tmp_path / "logs.jsonl"
+    logs.write_text(json.dumps({"ts": "2026-11-20T00:00:00Z", "latency_ms": 1}) + "\n")
+    empty = invoke("baseline", "save", logs, "-o", tmp_path / "b.json")
+    assert empty.exit_code == 2 and "no input or output fields" in empty.output
+    mixed = invoke("baseline", "save", SAMPLE_LOGS / "churn.jsonl.gz", SAMPLE_LOGS / "labels.csv", "-o", tmp_path / "c.json")
+    assert mixed.exit_code == 2 and "labels.csv is a dataset" in mixed.output

@@ -128,7 +128,7 @@ def test_no_alerts_exit_0(entry):
 
 
 @pytest.mark.parametrize("name,message", [
-    ("bad --now", "--now 'soon' is neither an ISO time"),
+    ("bad --now", "--now 'soon' is not an ISO time"),
     ("missing logs", "no log files match"),
 ])
 def test_errors_exit_2_through_the_entry_point(entry, name, message):

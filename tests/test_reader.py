@@ -329,6 +329,8 @@ def test_nested_input_values_are_flattened_to_dotted_names(tmp_path):
         ("fields: [1, 2]\n", "'fields' must map canonical field names"),
         ("inputs: 5\n", "'inputs' needs a dotted path"),
         ("constants:\n  latency_ms: 5\n", "constant 'latency_ms' is not allowed"),
+        ("constants:\n  error: boom\n", "constant 'error' is not allowed (allowed: request_id, model, model_version, endpoint)"),
+        ("redact: ssn\n", "'redact' must be a list of key names"),
         ("fields:\n  ts: [\n", "is not valid YAML"),
         ("- a\n- b\n", "must be a YAML mapping"),
     ],

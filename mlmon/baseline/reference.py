@@ -18,6 +18,7 @@ from mlmon import __version__
 from mlmon.atomic import write_text_atomic
 from mlmon.errors import ConfigError
 from mlmon.logs.fields import io_field_names, is_numeric
+from mlmon.redact import is_secret_path
 from mlmon.timeparse import iso
 
 PROFILE_FORMAT = "mlmon-profile"
@@ -92,14 +93,23 @@ def _categorical_reference(name: str, series: pl.Series) -> FieldReference:
                           frequencies=dict(sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))))
 
 
-def reference_from_frame(frame: pl.DataFrame, source: dict[str, Any] | None = None) -> Reference:
-    """The reference of every ``input.*``/``output.*`` column of ``frame``."""
+def reference_from_frame(frame: pl.DataFrame, source: dict[str, Any] | None = None,
+                         secret_keys: tuple[str, ...] = ()) -> Reference:
+    """The reference of every ``input.*``/``output.*`` column of ``frame``.
+
+    A field that names a secret (``input.headers.Authorization``, ``input.api_key``, or a
+    key in ``secret_keys``) keeps only its counts, like an identifier: a profile is meant
+    to be kept and shared, so no secret value may go into it.
+    """
     fields = {}
     for name in io_field_names(frame):
         series = frame.get_column(name)
         if series.dtype == pl.Null:
             continue
-        if is_numeric(series.dtype):
+        if is_secret_path(name, secret_keys):
+            fields[name] = FieldReference(name, "identifier", int(series.len() - series.null_count()),
+                                          int(series.null_count()))
+        elif is_numeric(series.dtype):
             fields[name] = _numeric_reference(name, series)
         else:
             fields[name] = _categorical_reference(name, series)

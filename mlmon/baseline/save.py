@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Sequence
@@ -9,12 +10,22 @@ from typing import Sequence
 import polars as pl
 
 from mlmon.baseline.load import DATASET_SUFFIXES, _dataset_frame, _looks_like_logs
-from mlmon.baseline.reference import reference_from_frame, save_profile
-from mlmon.errors import InputError
+from mlmon.baseline.reference import Reference, reference_from_frame, save_profile
+from mlmon.errors import InputError, UsageError
 from mlmon.logs.fields import with_io_fields
 from mlmon.logs.mapping import RAW_REQUEST, RAW_RESPONSE, Mapping
+from mlmon.logs.decode import empty_rejects
 from mlmon.logs.reader import read_logs
 from mlmon.timeparse import iso
+
+
+@dataclass
+class SavedBaseline:
+    """What ``mlmon baseline save`` wrote, and the log lines it skipped."""
+
+    reference: Reference
+    rejects: pl.DataFrame
+    skipped: int = 0
 
 
 def save_baseline(
@@ -25,19 +36,28 @@ def save_baseline(
     since: datetime | None,
     until: datetime | None,
     now: datetime,
-) -> str:
-    """Write the profile; return a one-line summary."""
+    strict: bool = False,
+) -> SavedBaseline:
+    """Write the profile of ``sources`` (logs, or one dataset file) to ``output``."""
     first = Path(sources[0])
+    rejects, skipped = empty_rejects(), 0
     if len(sources) == 1 and first.is_file() and (first.suffix.lower() in DATASET_SUFFIXES or not _looks_like_logs(first, mapping)):
         frame = _dataset_frame(first, set())
         source = {"dataset": str(first)}
     else:
-        data = read_logs(list(sources), mapping, ["ts", "request_id", "status", RAW_REQUEST, RAW_RESPONSE])
+        datasets = [s for s in sources if Path(s).suffix.lower() in (".csv", ".parquet")]
+        if datasets:
+            raise UsageError(
+                f"{datasets[0]} is a dataset, given with other files",
+                "Profile one dataset file on its own, or logs (files, directories, globs) together.",
+            )
+        data = read_logs(list(sources), mapping, ["ts", "request_id", "status", RAW_REQUEST, RAW_RESPONSE], strict=strict)
         if data.skipped > data.records.height:
             raise InputError(
                 f"{', '.join(sources)} does not look like logs: {data.records.height:,} records and {data.skipped:,} bad lines",
                 "Pass logs, or one dataset file (.parquet, .csv, .jsonl rows).",
             )
+        rejects, skipped = data.rejects, data.skipped
         frame = with_io_fields(data.records)
         if since is not None:
             frame = frame.filter(pl.col("ts") >= since)
@@ -46,10 +66,11 @@ def save_baseline(
         source = {"files": data.files, "since": iso(since), "until": iso(until), "skipped": data.skipped}
     if frame.height == 0:
         raise InputError("the baseline data holds no records", "Check the files and --since/--until.")
-    reference = reference_from_frame(frame, source)
+    reference = reference_from_frame(frame, source, mapping.redact)
+    if not reference.fields:
+        raise InputError(
+            "the baseline data has no input or output fields to profile",
+            "Check that the records carry request/response objects, or where the mapping roots inputs and outputs.",
+        )
     save_profile(reference, output, now)
-    kinds = [r.kind for r in reference.fields.values()]
-    ids = kinds.count("identifier")
-    return (f"{output}: profile of {reference.rows:,} records, {len(kinds)} fields "
-            f"({kinds.count('numeric')} numeric, {kinds.count('categorical')} categorical, "
-            f"{ids} identifier{'s' if ids != 1 else ''})")
+    return SavedBaseline(reference, rejects, skipped)

@@ -52,6 +52,8 @@ class Mapping:
     latency_unit: str = "ms"
     ts_unit: str = "auto"
     constants: dict[str, str] = field(default_factory=dict)
+    #: More keys whose values are secrets, redacted like Authorization in everything mlmon writes.
+    redact: tuple[str, ...] = ()
 
     def path_of(self, name: str) -> Path_ | None:
         """The JSON path of a canonical field or an ``input.x``/``output.x`` field."""
@@ -68,7 +70,7 @@ class Mapping:
 
 DEFAULT_MAPPING = Mapping()
 
-_TOP_KEYS = ("fields", "inputs", "outputs", "latency_unit", "ts_unit", "constants")
+_TOP_KEYS = ("fields", "inputs", "outputs", "latency_unit", "ts_unit", "constants", "redact")
 
 
 def split_path(text: str) -> Path_:
@@ -137,8 +139,8 @@ def mapping_from_dict(doc: Located) -> Mapping:
         problems.append(f"{doc.where('constants')}: 'constants' must map field names to values, e.g. model: churn")
         raw_constants = {}
     for name, value in raw_constants.items():
-        if name not in CANONICAL_FIELDS or CANONICAL_FIELDS[name] != "string":
-            allowed = [n for n, t in CANONICAL_FIELDS.items() if t == "string"]
+        if name not in CANONICAL_FIELDS or CANONICAL_FIELDS[name] != "string" or name == "error":
+            allowed = [n for n, t in CANONICAL_FIELDS.items() if t == "string" and n != "error"]
             problems.append(
                 f"{doc.where('constants', name)}: constant {name!r} is not allowed"
                 f"{did_you_mean(str(name), allowed)} (allowed: {', '.join(allowed)})"
@@ -147,6 +149,11 @@ def mapping_from_dict(doc: Located) -> Mapping:
             problems.append(f"{doc.where('constants', name)}: constant {name!r} must be a plain value")
         else:
             constants[name] = str(value)
+
+    redact = data.get("redact") or []
+    if not isinstance(redact, list) or not all(isinstance(k, str) and k for k in redact):
+        problems.append(f"{doc.where('redact')}: 'redact' must be a list of key names, e.g. [ssn, x-session]")
+        redact = []
 
     if problems:
         raise ConfigError(
@@ -162,6 +169,7 @@ def mapping_from_dict(doc: Located) -> Mapping:
         latency_unit=latency_unit,
         ts_unit=ts_unit,
         constants=constants,
+        redact=tuple(redact),
     )
 
 
