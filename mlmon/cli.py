@@ -543,8 +543,9 @@ def rules_validate(
         except ConfigError as exc:
             failed = True
             err = _stderr()
-            for line in exc.details or [str(exc)]:
+            for line in exc.details:
                 err.print(line)
+            err.print(f"mlmon: error: {exc}")
             continue
         typer.echo(f"{path}: {len(ruleset.rules)} rule{'s' if len(ruleset.rules) != 1 else ''}, no problems")
     if failed:

@@ -252,3 +252,14 @@ def test_task_must_be_one_of_three_and_now_takes_only_a_time():
     assert "--now '24h' is not an ISO time" in now.output and "duration" not in now.output
     since = invoke("report", logs, "--since", "yesterday")
     assert since.exit_code == 2 and "neither an ISO time nor a duration" in since.output
+
+
+def test_rules_validate_ends_with_the_summary_line_the_readme_shows(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("rules:\n  - name: high-errors\n    expr: error_rate > 0.05 or latncy_p95_ms > 300\n"
+                      "    every: 1h\n    severity: critcal\n    fro: 2\n")
+    proc = run("rules", "validate", str(broken))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 4 and lines[-1] == (f"mlmon: error: rules file {broken} has 3 problems. "
+                                             "Fix the lines listed above; 'mlmon rules validate' checks a file.")
