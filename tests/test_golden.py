@@ -62,12 +62,13 @@ def test_tables_fit_80_columns():
 
 def test_log_text_cannot_inject_markup_or_control_sequences():
     report = _report(SPECS["whole"])
-    for text in (render_table(report, width=200), render_markdown(report)):
+    for text in (render_table(report, width=200), render_markdown(report), render_csv(report)):
         assert "\x1b" not in text
     table = render_table(report, width=200)
     assert "[red]fraud[/red]\\x1b[31m|x" in table
     md = render_markdown(report)
     assert r"\[red\]fraud\[/red\]\\x1b\[31m\|x" in md
+    assert "[red]fraud[/red]\\x1b[31m|x" in render_csv(report)
 
 
 def test_colour_only_when_asked():

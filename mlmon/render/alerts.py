@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mlmon.check import Gate
-from mlmon.render.escape import markdown_cell, printable
+from mlmon.render.escape import json_safe, markdown_cell, printable
 from mlmon.rules.evaluate import Alert, CheckResult, format_number
 from mlmon.timeparse import iso
 
@@ -35,7 +35,7 @@ def check_document(result: CheckResult, gate: Gate) -> dict:
 
 
 def render_check_json(result: CheckResult, gate: Gate) -> str:
-    return json.dumps(check_document(result, gate), indent=2, ensure_ascii=False, default=str) + "\n"
+    return json_safe(json.dumps(check_document(result, gate), indent=2, ensure_ascii=False, default=str)) + "\n"
 
 
 def render_check_table(result: CheckResult, gate: Gate, width: int = 100, color: bool = False) -> str:

@@ -8,11 +8,12 @@ import json
 import polars as pl
 
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START
+from mlmon.render.escape import UNSAFE_PATTERN_RUST, json_safe, printable
 from mlmon.report import Report
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return json_safe(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)) + "\n"
 
 
 def render_csv(report: Report) -> str:
@@ -22,5 +23,22 @@ def render_csv(report: Report) -> str:
         pl.col(WINDOW_END).dt.strftime(iso_z).str.replace(r"\.Z$", "Z"),
     )
     buffer = io.StringIO()
-    frame.write_csv(buffer)
+    _printable_cells(frame).write_csv(buffer)
     return buffer.getvalue()
+
+
+def _printable_cells(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with log text in its names and string cells escaped as in the table (``\\x1b``, ``\\n``)."""
+    escaped = []
+    for name, dtype in frame.schema.items():
+        if dtype == pl.String and frame[name].str.contains(UNSAFE_PATTERN_RUST).any():
+            escaped.append(pl.col(name).map_elements(printable, return_dtype=pl.String))
+    if escaped:
+        frame = frame.with_columns(escaped)
+    names: list[str] = []
+    for name in frame.columns:
+        new = printable(name)
+        while new in names:  # two names that only differ in what was escaped stay apart
+            new += "_"
+        names.append(new)
+    return frame.rename(dict(zip(frame.columns, names)))

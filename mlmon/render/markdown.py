@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START
 from mlmon.render.escape import markdown_cell
-from mlmon.render.values import SHORT_HEADERS, format_range, format_segment, format_time, format_value
+from mlmon.render.values import format_range, format_segment, format_time, format_value, header, plural
 from mlmon.report import Report
 from mlmon.timeparse import format_duration
 
@@ -12,9 +12,9 @@ from mlmon.timeparse import format_duration
 def render_markdown(report: Report) -> str:
     spec, frame = report.table.spec, report.frame
     lines = ["## mlmon report", ""]
-    summary = f"{report.records:,} records from {len(report.files)} file{'s' if len(report.files) != 1 else ''}"
+    summary = f"{plural(report.records, 'record')} from {plural(len(report.files), 'file')}"
     if report.skipped:
-        summary += f", {report.skipped:,} bad line{'s' if report.skipped != 1 else ''} skipped"
+        summary += f", {plural(report.skipped, 'bad line')} skipped"
     if spec.every is None:
         first = frame[WINDOW_START][0] if frame.height else None
         last = frame[WINDOW_END][0] if frame.height else None
@@ -27,7 +27,7 @@ def render_markdown(report: Report) -> str:
     if not frame.height:
         return "\n".join(lines + ["No requests in the selected range.", ""])
     headers = (["window"] if spec.every else []) + [markdown_cell(b) for b in spec.by]
-    headers += [SHORT_HEADERS.get(m, m) for m in report.metrics]
+    headers += [markdown_cell(header(m)) for m in report.metrics]
     aligns = (["---"] if spec.every else []) + ["---"] * len(spec.by) + ["---:"] * len(report.metrics)
     lines.append("| " + " | ".join(headers) + " |")
     lines.append("| " + " | ".join(aligns) + " |")

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mlmon.redact import redact_obj
-from mlmon.render.escape import printable
+from mlmon.render.escape import json_safe, printable
 from mlmon.replay.compare import side_by_side
 from mlmon.replay.output import gate_fired, summary_document
 from mlmon.replay.run import ERROR, MATCH, MISMATCH, OUTCOMES, TIMEOUT, ReplayRun
@@ -26,7 +26,8 @@ def _num(value, fmt: str = "{:,.1f}") -> str:
 
 
 def render_replay_json(run: ReplayRun, fail_over: float, show: int) -> str:
-    return json.dumps(summary_document(run, fail_over, show), indent=2, ensure_ascii=False, default=str) + "\n"
+    text = json.dumps(summary_document(run, fail_over, show), indent=2, ensure_ascii=False, default=str)
+    return json_safe(text) + "\n"
 
 
 def render_replay_table(run: ReplayRun, fail_over: float, show: int, width: int = 100, color: bool = False) -> str:
@@ -56,11 +57,13 @@ def render_replay_table(run: ReplayRun, fail_over: float, show: int, width: int 
     parts.append(latency)
     res = run.resources
     if res.samples:
+        samples = f"{res.samples:,} sample{'' if res.samples == 1 else 's'}"
         parts.append(Text(f"target resources: CPU mean {_num(res.cpu_percent_mean)}%, max {_num(res.cpu_percent_max)}%, "
-                          f"peak memory {_num(res.memory_mb_max)} MB ({res.samples} samples)"))
+                          f"peak memory {_num(res.memory_mb_max)} MB ({samples})"))
     if run.skipped_without_request:
-        parts.append(Text(f"{run.skipped_without_request:,} logged records had no request body and were skipped.",
-                          style="yellow"))
+        n = run.skipped_without_request
+        words = "logged record had no request body and was" if n == 1 else "logged records had no request body and were"
+        parts.append(Text(f"{n:,} {words} skipped.", style="yellow"))
     shown = [o for o in run.outcomes if o.outcome == MISMATCH][:show]
     for o in shown:
         parts.append(Text(f"mismatch: request {printable(str(o.record.get('request_id')))}", style="bold"))
@@ -76,7 +79,8 @@ def render_replay_table(run: ReplayRun, fail_over: float, show: int, width: int 
                           style="red"))
     more = run.count(MISMATCH) - len(shown)
     if more > 0:
-        parts.append(Text(f"{more:,} more mismatches; --output FILE writes every result.", style="dim"))
+        parts.append(Text(f"{more:,} more mismatch{'' if more == 1 else 'es'}; --output FILE writes every result.",
+                          style="dim"))
     console.print(Group(*parts))
     return buffer.getvalue()
 

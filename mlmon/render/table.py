@@ -10,7 +10,7 @@ from rich.text import Text
 
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START
 from mlmon.render.escape import printable
-from mlmon.render.values import SHORT_HEADERS, format_range, format_segment, format_time, format_value
+from mlmon.render.values import format_range, format_segment, format_time, format_value, header, plural
 from mlmon.report import Report
 from mlmon.timeparse import format_duration
 
@@ -35,6 +35,7 @@ PRIORITY = (
     "memory_mb_mean",
 )
 _PAD = 3  # padding either side of a column, plus its share of the separators
+REQUESTS = "request_count"
 
 
 class ReportTable:
@@ -52,11 +53,13 @@ class ReportTable:
         for name in spec.by:
             cols.append((name, name, [printable(format_segment(v)) for v in frame[name]], False))
         for name in self.report.metrics:
-            cols.append((name, SHORT_HEADERS.get(name, name), [format_value(name, v) for v in frame[name]], True))
-        return cols
+            cols.append((name, header(name), [format_value(name, v) for v in frame[name]], True))
+        # the request count first among the metrics: rates are read against it
+        return sorted(cols, key=lambda c: c[3] and c[0] != REQUESTS)
 
     def _fit(self, cols, width: int):
-        fixed = [c for c in cols if not c[3]]
+        """The columns to show: the window, the segments and the request count always, then metrics that fit."""
+        fixed = [c for c in cols if not c[3] or c[0] == REQUESTS]
         used = sum(_width(c) + _PAD for c in fixed)
         chosen = {c[0] for c in fixed}
         metrics = {c[0]: c for c in cols if c[3]}
@@ -69,9 +72,9 @@ class ReportTable:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         report, spec = self.report, self.report.table.spec
         frame = report.frame
-        title = Text(f"{report.records:,} records from {len(report.files)} file{'s' if len(report.files) != 1 else ''}")
+        title = Text(f"{plural(report.records, 'record')} from {plural(len(report.files), 'file')}")
         if report.skipped:
-            title.append(f" · {report.skipped:,} bad line{'s' if report.skipped != 1 else ''} skipped", style="yellow")
+            title.append(f" · {plural(report.skipped, 'bad line')} skipped", style="yellow")
         if spec.every is None:
             first = frame[WINDOW_START][0] if frame.height else None
             last = frame[WINDOW_END][0] if frame.height else None
@@ -86,8 +89,11 @@ class ReportTable:
         shown = self._fit(cols, options.max_width)
         if frame.height:
             table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), show_edge=False)
-            for key, header, _, is_metric in shown:
-                table.add_column(Text(printable(header)), justify="right" if is_metric else "left", no_wrap=True)
+            for _, head, _, is_metric in shown:
+                # when even the request count does not fit, window and segment values fold onto more lines;
+                # numbers never do
+                table.add_column(Text(printable(head)), justify="right" if is_metric else "left",
+                                 no_wrap=is_metric, overflow="fold")
             for i in range(frame.height):
                 table.add_row(*(Text(c[2][i]) for c in shown))
             parts.append(table)
@@ -96,7 +102,7 @@ class ReportTable:
         hidden = sum(1 for c in cols if c[3]) - sum(1 for c in shown if c[3])
         if hidden:
             parts.append(
-                Text(f"{hidden} more metric{'s' if hidden != 1 else ''}: widen the terminal, "
+                Text(f"{plural(hidden, 'more metric')}: widen the terminal, "
                      "or use --format json, csv or markdown.", style="dim")
             )
         if report.skipped:

@@ -29,6 +29,20 @@ SHORT_HEADERS = {
 }
 
 NONE = "–"
+#: Units whose values read as percentages: ratios are multiplied by 100, ``%`` values already are.
+PERCENT_UNITS = ("ratio", "%")
+
+
+def header(name: str) -> str:
+    """A metric's column header for people; every column shown as a percentage says ``%``."""
+    if name in SHORT_HEADERS:
+        return SHORT_HEADERS[name]
+    return f"{name} %" if metric_unit(name) in PERCENT_UNITS else name
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 record``, ``2 records``, ``1,234 records``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def format_value(name: str, value) -> str:
