@@ -231,6 +231,7 @@ def report(
         )
     if rejects is not None:
         write_rejects(data.rejects, rejects, the_mapping.redact)
+        result.rejects_file = str(rejects)
     fmt = fmt or ReportFormat.table
     _emit(_render(result, fmt, output), output)
     if fmt != ReportFormat.table or output is not None:

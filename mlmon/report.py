@@ -53,6 +53,8 @@ class Report:
     records: int
     skipped: int
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    #: Where the skipped lines were written (--rejects), if anywhere.
+    rejects_file: str | None = None
     generated_at: datetime | None = None
     #: With --baseline: where the reference came from, its fields and their drift method.
     baseline: dict[str, Any] | None = None

@@ -263,3 +263,12 @@ def test_rules_validate_ends_with_the_summary_line_the_readme_shows(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 4 and lines[-1] == (f"mlmon: error: rules file {broken} has 3 problems. "
                                              "Fix the lines listed above; 'mlmon rules validate' checks a file.")
+
+
+def test_the_table_footer_says_where_the_rejects_went(tmp_path):
+    rejects = tmp_path / "rej.jsonl"
+    listed = invoke("report", str(SAMPLE_LOGS / "bad_lines.jsonl"), "--rejects", str(rejects))
+    assert listed.exit_code == 0
+    assert "Listed in" in listed.output and "rej.jsonl" in listed.output and "Use --rejects" not in listed.output
+    unlisted = invoke("report", str(SAMPLE_LOGS / "bad_lines.jsonl"))
+    assert "Use --rejects FILE to list them." in unlisted.output

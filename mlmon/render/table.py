@@ -107,7 +107,9 @@ class ReportTable:
             )
         if report.skipped:
             reasons = ", ".join(f"{printable(r)} {n:,}" for r, n in report.skipped_by_reason.items())
-            parts.append(Text(f"Skipped bad lines: {reasons}. Use --rejects FILE to list them.", style="yellow"))
+            where = (f"Listed in {printable(report.rejects_file)}." if report.rejects_file
+                     else "Use --rejects FILE to list them.")
+            parts.append(Text(f"Skipped bad lines: {reasons}. {where}", style="yellow"))
         yield Group(*parts)
 
 
