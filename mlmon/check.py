@@ -12,6 +12,7 @@ from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress
 from mlmon.metrics.model_quality import LabelSpec
 from mlmon.report import prepare
 from mlmon.rules.evaluate import Alert, CheckResult, evaluate_rules, record_fields
+from mlmon.rules.inputs import require_computed, require_inputs
 from mlmon.rules.model import SEVERITIES, RuleSet
 
 
@@ -42,7 +43,11 @@ def run_check(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Progress | None = None,
 ) -> tuple[CheckResult, LogData]:
+    """Evaluate ``ruleset`` over the logs; ConfigError (before reading them, when it can) for a rule that
+    names a drift or quality metric the run cannot compute, since such a rule could never fire."""
+    require_inputs(ruleset, baseline=baseline is not None, labels=labels is not None)
     analysis = prepare(inputs, mapping=mapping, fields=record_fields(ruleset), baseline=baseline, labels=labels,
                        strict=strict, max_line_bytes=max_line_bytes, progress=progress)
+    require_computed(ruleset, analysis.extras, analysis.labels)
     result = evaluate_rules(analysis.records, ruleset, since, until, now, analysis.extras)
     return result, analysis.data

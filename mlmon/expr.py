@@ -13,6 +13,12 @@
 Names are dotted (``latency_p95_ms``, ``input.country``, ``psi.income``). Strings take
 double or single quotes. Functions: ``abs(x)``, ``min(a, b, ...)``, ``max(a, b, ...)``.
 
+Size is bounded, so that no expression can exhaust the stack or memory: at most
+``MAX_NESTING`` levels of parentheses, brackets, calls, ``not`` and unary ``-`` inside each
+other, at most ``MAX_TOKENS`` tokens, and a tree at most ``MAX_DEPTH`` operations deep.
+Chains of ``and`` (or of ``or``) are built as balanced trees, so thousands of conditions
+joined by ``and`` stay shallow; a long chain of arithmetic counts one level per operator.
+
 Text is parsed into a small tree, never evaluated by Python: the tree is compiled to a
 Polars expression, so one rule is evaluated over every window at once, and one filter
 over every record.
@@ -21,6 +27,7 @@ over every record.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -80,6 +87,12 @@ class Binary(Node):
 
 
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=", "in", "not in")
+#: Parentheses, brackets, function calls, ``not`` and unary ``-`` nested inside each other.
+MAX_NESTING = 32
+#: Operations nested inside each other in the parsed tree (``a + b + c`` is two deep).
+MAX_DEPTH = 100
+#: Names, numbers, strings and operators in one expression.
+MAX_TOKENS = 100_000
 FUNCTIONS = {"abs": (1, 1), "min": (1, 99), "max": (1, 99)}
 
 # --- tokens -------------------------------------------------------------------------
@@ -137,8 +150,24 @@ def _unquote(text: str) -> str:
 
 class _Parser:
     def __init__(self, text: str):
-        self.tokens = list(_tokens(text))
+        self.tokens = []
+        for tok in _tokens(text):
+            if len(self.tokens) == MAX_TOKENS:
+                raise ExprError(f"the expression is too long: more than {MAX_TOKENS:,} names, numbers and operators",
+                                tok.col, "Split it into several rules or filters.")
+            self.tokens.append(tok)
         self.i = 0
+        self.nesting = 0
+
+    @contextmanager
+    def nested(self, tok: Token) -> Iterator[None]:
+        """One level deeper (a parenthesis, bracket, call, ``not`` or ``-``): the parser recurses once per level."""
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise ExprError(f"the expression is nested too deeply: more than {MAX_NESTING} levels of "
+                            "parentheses, brackets, calls, 'not' or '-'", tok.col, "Simplify it.")
+        yield
+        self.nesting -= 1
 
     @property
     def tok(self) -> Token:
@@ -172,20 +201,23 @@ class _Parser:
         return node
 
     def or_(self) -> Node:
-        node = self.and_()
+        nodes, cols = [self.and_()], []
         while tok := self.accept("or"):
-            node = Binary(tok.col, "or", node, self.and_())
-        return node
+            cols.append(tok.col)
+            nodes.append(self.and_())
+        return _balanced("or", nodes, cols)
 
     def and_(self) -> Node:
-        node = self.not_()
+        nodes, cols = [self.not_()], []
         while tok := self.accept("and"):
-            node = Binary(tok.col, "and", node, self.not_())
-        return node
+            cols.append(tok.col)
+            nodes.append(self.not_())
+        return _balanced("and", nodes, cols)
 
     def not_(self) -> Node:
         if tok := self.accept("not"):
-            return Unary(tok.col, "not", self.not_())
+            with self.nested(tok):
+                return Unary(tok.col, "not", self.not_())
         return self.cmp()
 
     def cmp(self) -> Node:
@@ -219,7 +251,8 @@ class _Parser:
 
     def unary(self) -> Node:
         if tok := self.accept("-"):
-            return Unary(tok.col, "-", self.unary())
+            with self.nested(tok):
+                return Unary(tok.col, "-", self.unary())
         return self.atom()
 
     def atom(self) -> Node:
@@ -236,21 +269,24 @@ class _Parser:
             return Literal(tok.col, {"true": True, "false": False}.get(tok.text))
         if tok.kind == "name":
             self.take()
-            if self.accept("("):
-                return self.call(tok)
+            if open_ := self.accept("("):
+                with self.nested(open_):
+                    return self.call(tok)
             return Name(tok.col, tok.text)
-        if self.accept("("):
-            node = self.or_()
-            self.expect(")")
-            return node
+        if open_ := self.accept("("):
+            with self.nested(open_):
+                node = self.or_()
+                self.expect(")")
+                return node
         if open_ := self.accept("["):
-            items = []
-            if not self.accept("]"):
-                items.append(self.sum())
-                while self.accept(","):
+            with self.nested(open_):
+                items = []
+                if not self.accept("]"):
                     items.append(self.sum())
-                self.expect("]")
-            return ListLit(open_.col, tuple(items))
+                    while self.accept(","):
+                        items.append(self.sum())
+                    self.expect("]")
+                return ListLit(open_.col, tuple(items))
         raise ExprError(f"expected a value but found {self._describe()}", tok.col)
 
     def call(self, name: Token) -> Node:
@@ -268,11 +304,53 @@ class _Parser:
         return Call(name.col, name.text, tuple(args))
 
 
+def _balanced(op: str, nodes: list[Node], cols: list[int]) -> Node:
+    """``a op b op c ...`` as a balanced tree, in order; ``and`` and ``or`` are associative, also on unknowns.
+
+    Three operands give ``(a op b) op c``, as a left-to-right parse would.
+    """
+    if len(nodes) == 1:
+        return nodes[0]
+    mid = (len(nodes) + 1) // 2
+    return Binary(cols[mid - 1], op, _balanced(op, nodes[:mid], cols[:mid - 1]), _balanced(op, nodes[mid:], cols[mid:]))
+
+
+def _children(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, Unary):
+        return (node.operand,)
+    if isinstance(node, Binary):
+        return (node.left, node.right)
+    if isinstance(node, Call):
+        return node.args
+    if isinstance(node, ListLit):
+        return node.items
+    return ()
+
+
+def _check_depth(root: Node) -> None:
+    """Refuse a tree deeper than MAX_DEPTH, so that the recursive walks below cannot overflow the stack."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ExprError(f"the expression is too deep: more than {MAX_DEPTH} operations inside each other",
+                            node.col, "Split long chains of + - * / % or nested parentheses into several rules.")
+        stack.extend((child, depth + 1) for child in _children(node))
+
+
 def parse(text: str) -> Node:
-    """The tree of ``text``; raises ExprError with the 1-based column of the problem."""
+    """The tree of ``text``; raises ExprError with the 1-based column of the problem.
+
+    The tree is at most MAX_DEPTH deep, so every function of this module can walk it.
+    """
     if not isinstance(text, str):
         raise ExprError("an expression must be a string", 1)
-    return _Parser(text).parse()
+    try:
+        node = _Parser(text).parse()
+    except RecursionError:  # only when called from deep in the stack already; MAX_NESTING bounds the parser
+        raise ExprError("the expression is nested too deeply", 1, "Simplify it.") from None
+    _check_depth(node)
+    return node
 
 
 # --- analysis -----------------------------------------------------------------------
@@ -281,20 +359,12 @@ def parse(text: str) -> Node:
 def names(node: Node) -> list[Name]:
     """Every name the expression reads, in order."""
     out: list[Name] = []
-
-    def walk(n: Node) -> None:
+    stack = [node]
+    while stack:
+        n = stack.pop()
         if isinstance(n, Name):
             out.append(n)
-        elif isinstance(n, Unary):
-            walk(n.operand)
-        elif isinstance(n, Binary):
-            walk(n.left)
-            walk(n.right)
-        elif isinstance(n, (Call, ListLit)):
-            for a in n.args if isinstance(n, Call) else n.items:
-                walk(a)
-
-    walk(node)
+        stack.extend(reversed(_children(n)))
     return out
 
 

@@ -294,3 +294,37 @@ def test_notify_command_through_the_command_line(tmp_path):
     runner.invoke(app, ["check", *LOGS, "--rules", str(RULES), "--now", "2026-11-27T00:10:00Z",
                         "--state", str(state), "--notify-command", f"sh -c 'cat >> {out}'"])
     assert len(out.read_text(encoding="utf-8").splitlines()) == 2
+
+
+# --- log text in the Slack-compatible text ----------------------------------------------------
+
+EVIL = "<!channel> <https://evil.example|click here> & co"
+
+
+def test_slack_text_escapes_what_logs_put_in_it():
+    alert = Alert(rule="e<r>", severity="warning", segment={"model": EVIL}, value=1.0, active=True,
+                  first_window=NOW, last_window=NOW, windows_firing=1, summary=f"model {EVIL}")
+    found = state_mod.transitions({"alerts": {}}, CheckResult([SimpleNamespace(alerts=[alert])]), NOW,
+                                  timedelta(hours=4))
+    payload = found[0].payload
+    escaped = "&lt;!channel&gt; &lt;https://evil.example|click here&gt; &amp; co"
+    assert payload["text"] == f"🔴 FIRING [warning] e&lt;r&gt; (model={escaped}): model {escaped}"
+    assert "<" not in payload["text"] and ">" not in payload["text"]
+    # The structured alert keeps the values as they are: it is JSON, not mrkdwn.
+    assert payload["alert"]["segment"] == {"model": EVIL} and payload["alert"]["summary"] == f"model {EVIL}"
+
+
+def test_log_values_cannot_ping_the_channel_through_check(tmp_path):
+    from conftest import write_jsonl
+
+    log = write_jsonl(tmp_path / "slack.jsonl", [
+        {"ts": f"2026-11-26T10:{i:02d}:00Z", "model": EVIL, "status": 500, "latency_ms": 10} for i in range(3)])
+    rules = tmp_path / "slack.yaml"
+    rules.write_text('rules:\n  - name: e\n    expr: "error_rate > 0.5"\n    by: [model]\n    summary: "model {{ model }}"\n')
+    out = tmp_path / "got.jsonl"
+    result = runner.invoke(app, ["check", str(log), "--rules", str(rules), "--now", "2026-11-26T11:00:00Z",
+                                 "--state", str(tmp_path / "st.json"), "--notify-command", f"sh -c 'cat >> {out}'"])
+    assert result.exit_code == 1, result.output
+    (doc,) = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert "<!channel>" not in doc["text"] and "<https://" not in doc["text"]
+    assert "model=&lt;!channel&gt; &lt;https://evil.example|click here&gt; &amp; co" in doc["text"]

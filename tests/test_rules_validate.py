@@ -168,12 +168,27 @@ def test_validate_lists_every_problem_on_stderr_and_exits_2():
     proc = run("rules", "validate", *names, cwd=RULES)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
-    # The good file still gets its OK line (singular "rule"); the bad ones only their problems.
+    # The good file still gets its OK line (singular "rule"); each bad one its problems, then one
+    # "mlmon: error:" line that sums them up (README, `mlmon rules validate broken.yaml`).
     assert proc.stdout.splitlines() == ["minimal.good.yaml: 1 rule, no problems"]
-    expected = [p for path in CLEAN_BAD for p in problems(path)]
+    expected = [line for path in CLEAN_BAD for line in validate_stderr(path)]
     assert proc.stderr.splitlines() == expected
     for line in proc.stderr.splitlines():
-        assert re.match(r'^[\w.-]+\.bad\.yaml(:\d+:\d+)?: (rule "[^"]+": )?\S', line), line
+        problem = line.removeprefix("mlmon: error: ")
+        assert re.match(r'^([\w.-]+\.bad\.yaml(:\d+:\d+)?: (rule "[^"]+": )?\S|rules file \S+ has \d+ problem)', problem), line
+
+
+def validate_stderr(path: Path) -> list[str]:
+    """What ``mlmon rules validate`` prints on stderr for one bad file: its problems, then the summary."""
+    cwd = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        load_rules(path.name)
+    except ConfigError as exc:
+        return [*exc.details, f"mlmon: error: {exc}"]
+    finally:
+        os.chdir(cwd)
+    raise AssertionError(f"{path.name} loaded without a problem")
 
 
 def test_validate_on_clean_files_prints_one_ok_line_each_and_exits_0():
@@ -242,9 +257,9 @@ def test_schema_matches_the_loader():
     for path in [ROOT / "rules.example.yaml", *GOOD]:
         for rule in yaml.safe_load(path.read_text())["rules"]:
             assert set(rule) <= set(item["properties"]), path.name
-    # The duration pattern agrees with the loader on a few spellings.
+    # The duration pattern agrees with the loader on a few spellings (tests/test_rules_schema.py has more).
     pattern = re.compile(item["properties"]["every"]["pattern"])
-    for text in ("5m", "1h30m", "1d", "250ms"):
+    for text in ("5m", "1h30m", "1d", "1500ms", "1h 30m", "1H"):
         assert pattern.match(text)
         rules_from_text(f"rules:\n  - name: r\n    expr: error_rate > 0\n    every: {text}\n")
     for text in ("1hour", "h", "5"):

@@ -124,7 +124,7 @@ def render_check_github(result: CheckResult, gate: Gate) -> str:
     level = {"critical": "error", "warning": "warning", "info": "notice"}
     lines = []
     for a in result.alerts:
-        title = _annotation(printable(f"{a.rule} [{_segment_text(a)}]")).replace(",", "%2C").replace("::", "%3A%3A")
+        title = _annotation(printable(f"{a.rule} [{_segment_text(a)}]")).replace(",", "%2C").replace(":", "%3A")
         lines.append(f"::{level[a.severity]} title={title}::{_annotation(printable(a.summary))}")
     if not lines:
         n = result.rules_evaluated

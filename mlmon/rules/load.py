@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,18 @@ from mlmon.expr import ExprError, Node, compile_expr, is_boolean, names, parse
 from mlmon.logs.mapping import CANONICAL_FIELDS, INPUT_PREFIX, OUTPUT_PREFIX
 from mlmon.metrics.operational import METRICS_BY_NAME
 from mlmon.report import check_segment_fields
-from mlmon.rules.model import RULE_FIELDS, RULE_KEYS, SEVERITIES, Rule, RuleSet
-from mlmon.timeparse import parse_duration
+from mlmon.rules.model import (
+    DURATION_PATTERN,
+    FIELDS_BY_NAME,
+    MIN_EVERY,
+    NONBLANK_PATTERN,
+    RULE_FIELDS,
+    RULE_KEYS,
+    SEVERITIES,
+    Rule,
+    RuleSet,
+)
+from mlmon.timeparse import format_duration, parse_duration
 from mlmon.yamlfile import Located, did_you_mean, load_yaml, parse_yaml
 
 _TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
@@ -50,7 +61,7 @@ class _Checker:
         self.problems.append(f"{where}: {prefix}{message}")
 
     def expression(self, keys: tuple, rule: str, text: Any, known: tuple[str, ...] | None, what: str) -> Node | None:
-        if not isinstance(text, str) or not text.strip():
+        if not isinstance(text, str) or not re.search(NONBLANK_PATTERN, text):
             self.add(self.doc.where(*keys), rule, f"{keys[-1]!r} must be a non-empty string holding an expression")
             return None
         try:
@@ -140,7 +151,7 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
         if spec.required and spec.name not in item:
             check.add(doc.where(*base), label, f"missing required key {spec.name!r}")
     if "name" in item:
-        if not isinstance(name, str) or not name.strip():
+        if not isinstance(name, str) or not re.search(NONBLANK_PATTERN, name):
             check.add(doc.where(*base, "name"), label, "'name' must be a non-empty string")
         elif name in seen:
             check.add(doc.where(*base, "name"), label, f"duplicate rule name (first defined at {seen[name]})")
@@ -160,15 +171,7 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
     severity = item.get("severity", "warning")
     if severity not in SEVERITIES:
         check.add(doc.where(*base, "severity"), label, f"severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
-    every = None
-    every_text = item.get("every", "1h")
-    if not isinstance(every_text, str):
-        check.add(doc.where(*base, "every"), label, "'every' must be a duration such as 5m or 1h")
-    else:
-        try:
-            every = parse_duration(every_text, what="every")
-        except UsageError as exc:
-            check.add(doc.where(*base, "every"), label, str(exc))
+    every = _every(check, base, label, item.get("every", "1h"))
     by_value = item.get("by", [])
     by: tuple[str, ...] = ()
     if isinstance(by_value, str):
@@ -184,15 +187,20 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
             except UsageError as exc:
                 check.add(doc.where(*base, "by"), label, str(exc))
     ints = {}
-    for key, low in (("min_requests", 0), ("for", 1), ("keep_firing_for", 0)):
-        value = typed(key, int, "a whole number")
+    for key in ("min_requests", "for", "keep_firing_for"):
+        raw = item.get(key)
+        if isinstance(raw, float) and raw.is_integer():
+            value = int(raw)  # 2.0 is a whole number, as JSON Schema's "integer" says
+        else:
+            value = typed(key, int, "a whole number")
+        low = FIELDS_BY_NAME[key].schema["minimum"]
         if value is not None and value < low:
             check.add(doc.where(*base, key), label, f"{key!r} must be at least {low}")
         ints[key] = value
-    labels = typed("labels", dict, "a mapping of names to strings") or {}
+    labels = typed("labels", dict, "a mapping of names to strings or numbers") or {}
     for k, v in labels.items():
         if not isinstance(v, (str, int, float)) or isinstance(v, bool):
-            check.add(doc.where(*base, "labels", k), label, f"label {k!r} must be a plain value")
+            check.add(doc.where(*base, "labels", k), label, f"label {k!r} must be a plain value: text or a number")
     summary = typed("summary", str, "a string")
     if summary:
         allowed = set(TEMPLATE_NAMES) | set(metrics) | set(by)
@@ -208,6 +216,9 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
     where = check.expression(base + ("where",), label, item.get("where"), None, "record field") if "where" in item else None
     if len(check.problems) > before or expr is None or every is None:
         return None
+    positions: dict[str, str] = {}
+    for used in names(expr):
+        positions.setdefault(used.name, doc.where_in_value(base + ("expr",), used.col))
     return Rule(
         name=name,
         expr_text=item["expr"],
@@ -223,7 +234,30 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
         keep_firing_for=ints["keep_firing_for"] or 0,
         labels={str(k): str(v) for k, v in labels.items()},
         summary=summary,
+        expr_positions=positions,
     )
+
+
+def _every(check: _Checker, base: tuple, label: str, text: Any) -> timedelta | None:
+    """A rule's window: a duration as DURATION_PATTERN spells it, and at least MIN_EVERY."""
+    where = check.doc.where(*base, "every")
+    if not isinstance(text, str):
+        check.add(where, label, "'every' must be a duration such as 5m or 1h")
+        return None
+    if not re.fullmatch(DURATION_PATTERN, text):
+        check.add(where, label, f"every {text!r} is not a duration. Use a number and a unit, such as 30s, 5m, 1h, 1d or 1h30m.")
+        return None
+    try:
+        every = parse_duration(text, what="every")
+    except UsageError as exc:
+        check.add(where, label, str(exc))
+        return None
+    if every < MIN_EVERY:
+        typo = f"; did you mean {text.strip()[:-1]!r}?" if text.strip().lower().endswith("ms") else ""
+        check.add(where, label, f"every {text!r} is shorter than {format_duration(MIN_EVERY)}, the shortest window a rule "
+                                f"may use{typo}")
+        return None
+    return every
 
 
 def _position(problem: str) -> tuple[int, int]:

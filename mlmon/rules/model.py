@@ -1,4 +1,10 @@
-"""The rules file format, declared once: validation and the JSON Schema both come from ``RULE_FIELDS``."""
+"""The rules file format, declared once: validation and the JSON Schema both come from ``RULE_FIELDS``.
+
+The validator (``mlmon.rules.load``) reads its structural limits from these declarations: the
+duration pattern, the non-blank pattern, the minimum of each whole number. What a JSON Schema
+cannot say (an expression's grammar and names, segment field names, a window of at least
+``MIN_EVERY``, unique rule names) only the validator checks; the schema's descriptions say so.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,13 @@ from typing import Any
 from mlmon.expr import Node
 
 SEVERITIES = ("info", "warning", "critical")
+#: A duration as a rules file may spell it: ``5m``, ``1h30m``, ``1h 30m``, ``1H``, ``1.5h``. Written
+#: with ASCII classes only, so that Python's ``re.fullmatch`` and an editor's ECMA-262 regex agree.
+DURATION_PATTERN = r"^ *(?:[0-9]+(?:\.[0-9]+)? *(?:[mM][sS]|[sSmMhHdDwW]) *)+$"
+#: Text with at least one character that is not white space.
+NONBLANK_PATTERN = r"\S"
+#: The shortest window a rule may use: shorter ones (``1ms`` for ``1m``) build millions of windows.
+MIN_EVERY = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -23,29 +36,38 @@ class FieldSpec:
 
 
 RULE_FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec("name", {"type": "string", "minLength": 1}, "Unique name of the rule.", required=True),
+    FieldSpec("name", {"type": "string", "pattern": NONBLANK_PATTERN}, "Unique name of the rule.", required=True),
     FieldSpec("description", {"type": "string"}, "What the rule watches for, for people."),
     FieldSpec("severity", {"enum": list(SEVERITIES)}, "info, warning or critical.", default="warning"),
     FieldSpec(
         "expr",
-        {"type": "string", "minLength": 1},
-        "Boolean expression over metric names, e.g. 'error_rate > 0.02 and latency_p95_ms > 300'.",
+        {"type": "string", "pattern": NONBLANK_PATTERN},
+        "Boolean expression over metric names, e.g. 'error_rate > 0.02 and latency_p95_ms > 300'. "
+        "'mlmon rules validate' checks its grammar and names.",
         required=True,
     ),
-    FieldSpec("every", {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$"}, "Window length, e.g. 5m, 1h.", default="1h"),
+    FieldSpec(
+        "every", {"type": "string", "pattern": DURATION_PATTERN},
+        "Window length, e.g. 5m, 1h, 1h30m (units ms, s, m, h, d, w); at least 1s.", default="1h",
+    ),
     FieldSpec(
         "by",
-        {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]},
-        "Segment fields, a list or a comma-separated string, e.g. 'model, model_version'.",
+        {"oneOf": [{"type": "array", "items": {"type": "string"}, "uniqueItems": True}, {"type": "string"}]},
+        "Segment fields, a list or a comma-separated string, e.g. 'model, model_version': canonical fields such as "
+        "model, model_version, endpoint or status, or input.FIELD / output.FIELD.",
         default=[],
     ),
-    FieldSpec("where", {"type": "string"}, "Filter on records before computing metrics, e.g. 'model == \"churn\"'."),
+    FieldSpec("where", {"type": "string", "pattern": NONBLANK_PATTERN},
+              "Filter on records before computing metrics, e.g. 'model == \"churn\"'."),
     FieldSpec("min_requests", {"type": "integer", "minimum": 0}, "Ignore windows with fewer requests than this.", default=0),
     FieldSpec("for", {"type": "integer", "minimum": 1}, "Fire only after this many consecutive breaching windows.", default=1),
     FieldSpec(
         "keep_firing_for", {"type": "integer", "minimum": 0}, "Keep firing this many windows after recovery.", default=0
     ),
-    FieldSpec("labels", {"type": "object", "additionalProperties": {"type": "string"}}, "Labels attached to the alert.", default={}),
+    FieldSpec(
+        "labels", {"type": "object", "additionalProperties": {"type": ["string", "number"]}},
+        "Labels attached to the alert; numbers are kept as text.", default={},
+    ),
     FieldSpec(
         "summary",
         {"type": "string"},
@@ -55,6 +77,7 @@ RULE_FIELDS: tuple[FieldSpec, ...] = (
 )
 
 RULE_KEYS = tuple(f.name for f in RULE_FIELDS)
+FIELDS_BY_NAME = {f.name: f for f in RULE_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -75,6 +98,8 @@ class Rule:
     keep_firing_for: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     summary: str | None = None
+    #: ``file:line:col`` of each name in ``expr`` (its first use), for problems found when the rule runs.
+    expr_positions: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def severity_rank(self) -> int:
@@ -105,6 +130,7 @@ def json_schema() -> dict[str, Any]:
         "properties": {
             "rules": {
                 "type": "array",
+                "minItems": 1,
                 "items": {
                     "type": "object",
                     "additionalProperties": False,

@@ -99,11 +99,18 @@ def load_state(path: Path, warn: Callable[[str], Any]) -> dict[str, Any]:
         return fresh
 
 
+def slack_escape(text: Any) -> str:
+    """``text`` made inert in Slack's mrkdwn: ``&``, ``<`` and ``>`` as entities, so log data cannot
+    ``<!channel>`` or hide a link behind ``<https://evil|click>``."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _text(kind: str, alert: dict[str, Any]) -> str:
+    """The Slack-compatible one-line ``text``; every value in it is escaped, since segments and summaries come from logs."""
     icon = {"firing": "🔴 FIRING", "still_firing": "🔴 STILL FIRING", "resolved": "🟢 RESOLVED"}[kind]
-    segment = ", ".join(f"{k}={v}" for k, v in (alert.get("segment") or {}).items())
+    segment = ", ".join(f"{slack_escape(k)}={slack_escape(v)}" for k, v in (alert.get("segment") or {}).items())
     where = f" ({segment})" if segment else ""
-    return f"{icon} [{alert['severity']}] {alert['rule']}{where}: {alert['summary']}"
+    return f"{icon} [{slack_escape(alert['severity'])}] {slack_escape(alert['rule'])}{where}: {slack_escape(alert['summary'])}"
 
 
 def _payload(kind: str, alert: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -1,0 +1,238 @@
+"""``mlmon rules schema`` and ``mlmon rules validate`` agree: a table of documents, each judged by both.
+
+jsonschema is not installed, so ``conforms`` below implements the keywords the schema uses
+(a test fails if the schema starts using another one). Documents that only the validator
+can refuse (an expression's grammar, unknown names, a window under 1s, duplicate names)
+are listed apart: the schema accepts them by design, and its descriptions say so.
+"""
+
+import re
+from datetime import timedelta
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from mlmon.cli import app
+from mlmon.errors import ConfigError
+from mlmon.rules.load import rules_from_text
+from mlmon.rules.model import DURATION_PATTERN, MIN_EVERY, json_schema
+
+runner = CliRunner()
+SCHEMA = json_schema()
+
+# --- a small JSON Schema (2020-12) checker for the keywords mlmon's schema uses ----------------
+
+ANNOTATIONS = {"$schema", "title", "description", "default"}
+CHECKED = {"type", "enum", "pattern", "minLength", "minimum", "minItems", "uniqueItems", "items", "oneOf",
+           "properties", "additionalProperties", "required"}
+TYPES = {
+    "string": lambda v: isinstance(v, str),
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    # JSON Schema: any number with a zero fractional part is an integer
+    "integer": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer(),
+}
+
+
+def conforms(value, schema) -> bool:
+    kinds = schema.get("type")
+    if kinds is not None and not any(TYPES[k](value) for k in ([kinds] if isinstance(kinds, str) else kinds)):
+        return False
+    if "enum" in schema and value not in schema["enum"]:
+        return False
+    if "oneOf" in schema and sum(conforms(value, s) for s in schema["oneOf"]) != 1:
+        return False
+    if isinstance(value, str):
+        # ECMA-262 and Python agree on the ASCII-only patterns mlmon uses; patterns are not anchored.
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            return False
+        if len(value) < schema.get("minLength", 0):
+            return False
+    if TYPES["number"](value) and "minimum" in schema and value < schema["minimum"]:
+        return False
+    if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0):
+            return False
+        if schema.get("uniqueItems") and len({repr(v) for v in value}) != len(value):
+            return False
+        if "items" in schema and not all(conforms(v, schema["items"]) for v in value):
+            return False
+    if isinstance(value, dict):
+        if any(key not in value for key in schema.get("required", [])):
+            return False
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for key, item in value.items():
+            sub = properties.get(key, extra)
+            if sub is False or isinstance(sub, dict) and not conforms(item, sub):
+                return False
+    return True
+
+
+def keywords(schema) -> set[str]:
+    out = set()
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            out.add(key)
+            if key == "properties":
+                for sub in value.values():
+                    out |= keywords(sub)
+            elif key in ("items", "additionalProperties"):
+                out |= keywords(value)
+            elif key == "oneOf":
+                for sub in value:
+                    out |= keywords(sub)
+    return out
+
+
+def test_the_checker_knows_every_keyword_of_the_schema():
+    assert keywords(SCHEMA) - {"properties"} <= CHECKED | ANNOTATIONS
+
+
+# --- the documents -----------------------------------------------------------------------------
+
+RULE = "rules:\n  - name: r\n    expr: error_rate > 0\n"
+
+BOTH_ACCEPT = {
+    "minimal": RULE,
+    "every 1h 30m": RULE + "    every: 1h 30m\n",
+    "every 1H": RULE + "    every: 1H\n",
+    "every 1h30m": RULE + "    every: 1h30m\n",
+    "every 1.5h": RULE + "    every: 1.5h\n",
+    "every 1500ms": RULE + "    every: 1500ms\n",
+    "every 1s": RULE + "    every: 1s\n",
+    "every padded": RULE + "    every: ' 5m '\n",
+    "numeric labels": RULE + "    labels: {team: 5, ratio: 0.5, name: ml}\n",
+    "empty labels": RULE + "    labels: {}\n",
+    "for 2.0": RULE + "    for: 2.0\n",
+    "by string": RULE + "    by: 'model, model_version'\n",
+    "by list": RULE + "    by: [model, input.country]\n",
+    "by empty": RULE + "    by: []\n",
+    "every key": RULE + "    description: d\n    severity: critical\n    where: model == 'x'\n    min_requests: 0\n"
+                        "    keep_firing_for: 0\n    summary: ''\n",
+    "two rules": RULE + "  - name: s\n    expr: error_rate > 1\n",
+}
+
+BOTH_REFUSE = {
+    "empty rules": "rules: []\n",
+    "rules null": "rules:\n",
+    "rules not a list": "rules: {name: r}\n",
+    "no rules key": "rulez:\n  - name: r\n    expr: error_rate > 0\n",
+    "extra top-level key": RULE + "other: 1\n",
+    "top-level list": "- name: r\n  expr: error_rate > 0\n",
+    "empty document": "",
+    "rule not a mapping": "rules:\n  - just text\n",
+    "missing name": "rules:\n  - expr: error_rate > 0\n",
+    "missing expr": "rules:\n  - name: r\n",
+    "unknown key": RULE + "    fro: 2\n",
+    "blank name": "rules:\n  - name: '   '\n    expr: error_rate > 0\n",
+    "numeric name": "rules:\n  - name: 5\n    expr: error_rate > 0\n",
+    "blank expr": "rules:\n  - name: r\n    expr: ' '\n",
+    "blank where": RULE + "    where: ' '\n",
+    "every word": RULE + "    every: 1hour\n",
+    "every number": RULE + "    every: 5\n",
+    "every split number": RULE + "    every: 1 0m\n",
+    "every 1m s": RULE + "    every: 1m s\n",
+    "every without unit": RULE + "    every: '5'\n",
+    "boolean label": RULE + "    labels: {team: true}\n",
+    "null label": RULE + "    labels: {team: null}\n",
+    "list label": RULE + "    labels: {team: [a]}\n",
+    "labels list": RULE + "    labels: [a]\n",
+    "for 0": RULE + "    for: 0\n",
+    "for 1.5": RULE + "    for: 1.5\n",
+    "for true": RULE + "    for: true\n",
+    "for text": RULE + "    for: '2'\n",
+    "negative min_requests": RULE + "    min_requests: -1\n",
+    "severity case": RULE + "    severity: Warning\n",
+    "by twice": RULE + "    by: [model, model]\n",
+    "by number": RULE + "    by: 5\n",
+    "by list of numbers": RULE + "    by: [5]\n",
+    "description number": RULE + "    description: 5\n",
+}
+
+# What a JSON Schema cannot say; the validator alone refuses these.
+VALIDATOR_ONLY = {
+    "expression grammar": "rules:\n  - name: r\n    expr: error_rate >\n",
+    "unknown metric": "rules:\n  - name: r\n    expr: latncy_p95_ms > 1\n",
+    "not a condition": "rules:\n  - name: r\n    expr: error_rate\n",
+    "metric in where": RULE + "    where: error_rate > 1\n",
+    "unknown segment field": RULE + "    by: [modle]\n",
+    "segment field twice in a string": RULE + "    by: 'model, model'\n",
+    "window under 1s": RULE + "    every: 1ms\n",
+    "zero window": RULE + "    every: 0m\n",
+    "duplicate names": RULE + "  - name: r\n    expr: error_rate > 1\n",
+    "unknown placeholder": RULE + "    summary: '{{ nope }}'\n",
+}
+
+
+def validator_accepts(text: str) -> bool:
+    try:
+        rules_from_text(text, "doc.yaml")
+    except ConfigError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("name", list(BOTH_ACCEPT))
+def test_both_accept(name):
+    text = BOTH_ACCEPT[name]
+    assert validator_accepts(text), name
+    assert conforms(yaml.safe_load(text), SCHEMA), name
+
+
+@pytest.mark.parametrize("name", list(BOTH_REFUSE))
+def test_both_refuse(name):
+    text = BOTH_REFUSE[name]
+    assert not validator_accepts(text), name
+    assert not conforms(yaml.safe_load(text), SCHEMA), name
+
+
+@pytest.mark.parametrize("name", list(VALIDATOR_ONLY))
+def test_what_only_the_validator_refuses(name):
+    text = VALIDATOR_ONLY[name]
+    assert not validator_accepts(text), name
+    assert conforms(yaml.safe_load(text), SCHEMA), name
+
+
+def test_the_printed_schema_is_the_declared_one():
+    import json
+
+    result = runner.invoke(app, ["rules", "schema"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == SCHEMA
+    every = SCHEMA["properties"]["rules"]["items"]["properties"]["every"]
+    assert every["pattern"] == DURATION_PATTERN and "at least 1s" in every["description"]
+    assert SCHEMA["properties"]["rules"]["minItems"] == 1
+
+
+# --- every: at least 1s ------------------------------------------------------------------------
+
+
+def test_a_window_under_one_second_is_refused_with_its_line():
+    text = RULE + "    every: 1ms\n  - name: s\n    expr: error_rate > 0\n    every: 0.5s\n"
+    with pytest.raises(ConfigError) as info:
+        rules_from_text(text, "tiny.yaml")
+    assert info.value.details == [
+        ("tiny.yaml:4:5: rule \"r\": every '1ms' is shorter than 1s, the shortest window a rule may use; "
+         "did you mean '1m'?"),
+        "tiny.yaml:7:5: rule \"s\": every '0.5s' is shorter than 1s, the shortest window a rule may use",
+    ]
+
+
+def test_one_second_and_longer_are_fine():
+    assert MIN_EVERY == timedelta(seconds=1)
+    for text, seconds in (("1s", 1), ("1000ms", 1), ("1s 500ms", 1.5), ("1 h", 3600)):
+        rule = rules_from_text(RULE + f"    every: {text}\n").rules[0]
+        assert rule.every.total_seconds() == seconds, text
+
+
+def test_check_with_a_tiny_window_exits_2_before_reading_logs(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(RULE + "    every: 1ms\n")
+    result = runner.invoke(app, ["check", str(tmp_path / "missing.jsonl"), "--rules", str(path)])
+    assert result.exit_code == 2
+    assert "every '1ms' is shorter than 1s" in result.stderr and "missing.jsonl" not in result.stderr
