@@ -586,3 +586,21 @@ def test_corrupt_gzip_data_is_an_input_error(tmp_path):
     path.write_bytes(packed[:100] + b"\0" * 50 + packed[150:])
     with pytest.raises(InputError, match="compressed data is corrupt"):
         read_logs([str(path)])
+
+
+@pytest.mark.parametrize("where", ["plain", "gzip"])
+def test_objects_with_backslashes_come_back_exactly(tmp_path, where):
+    # The parser writes an object read as text back without escaping backslashes: a logged
+    # "C:\\temp" would come back as C:<tab>emp, and "end\\" as broken JSON.
+    requests = [{"p": "C:\\temp\\new", "e": "end\\", "q": 'say "hi"', "t": "x\ty", "c": "a\u001bb", "i": i}
+                for i in range(3)] + [{"p": "plain", "i": 3}]
+    responses = [{"regex": "\\d+", "nested": {"path": "a\\b"}}] * 4
+    lines = [json.dumps(record(f"2026-11-27T10:00:0{i}Z", request=q, response=r))
+             for i, (q, r) in enumerate(zip(requests, responses))]
+    path = tmp_path / ("logs.jsonl.gz" if where == "gzip" else "logs.jsonl")
+    data = "\n".join(lines).encode() + b"\n"
+    path.write_bytes(gzip.compress(data) if where == "gzip" else data)
+    got = read_logs([str(path)], fields=["ts", "request", "response"])
+    assert got.skipped == 0
+    assert [json.loads(t) for t in got.records.get_column("request")] == requests
+    assert [json.loads(t) for t in got.records.get_column("response")] == responses

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from mlmon.logs.chunks import LINE_SEPARATOR, Chunk, has_long_line, invalid_utf8_lines
-from mlmon.logs.mapping import Mapping, Path_
+from mlmon.logs.mapping import RAW_REQUEST, RAW_RESPONSE, Mapping, Path_
 from mlmon.logs.normalize import REASON, fast_ts_expr, normalize
 from mlmon.logs.wellformed import WELL_FORMED_OBJECT
 
@@ -137,6 +137,8 @@ def decode_file_fast(path: str, projection: Projection, mapping: Mapping, max_li
         )
     except (pl.exceptions.PolarsError, OSError, ValueError):
         return None
+    if _has_ambiguous_object_text(raw):
+        return None  # the line path takes such objects from the line text (see _exact_object_text)
     return _all_good(normalize(raw, mapping))
 
 
@@ -212,7 +214,7 @@ def decode_chunk(
     """
     lines = _classify(_read_lines(chunk.data), chunk, max_line_bytes)
     n_lines = lines.height
-    decoded = _decode_lines(lines, projection, chunk.data)
+    decoded = _exact_object_text(_decode_lines(lines, projection, chunk.data), projection)
     normalized = normalize(decoded, mapping, keep=[LINE_NO, LINE])
     good = normalized.select(pl.exclude(LINE_NO, LINE)).filter(pl.col(REASON).is_null()).drop(REASON)
     rejects = normalized.filter(pl.col(REASON).is_not_null() & (pl.col(REASON) != _BLANK)).select(
@@ -234,6 +236,35 @@ def decode_chunk(
         )
         rejects = pl.concat([rejects, huge])
     return good, rejects, n_lines + len(chunk.huge_after)
+
+
+#: Columns that hold a whole JSON object as text (for input/output fields and replay).
+_OBJECT_COLUMNS = (RAW_REQUEST, RAW_RESPONSE)
+
+
+def _has_ambiguous_object_text(raw: pl.DataFrame) -> bool:
+    """Whether an object read as text holds a backslash (see :func:`_exact_object_text`)."""
+    return any(raw.get_column(name).str.contains("\\", literal=True).any()
+               for name in _OBJECT_COLUMNS if name in raw.columns)
+
+
+def _exact_object_text(decoded: pl.DataFrame, projection: Projection) -> pl.DataFrame:
+    """Objects read as text, exactly: the rows whose text holds a backslash are taken from the line again.
+
+    The reader writes an object read as text back out escaping quotes and newlines
+    but not backslashes, so a logged ``"C:\\\\temp"`` comes back as ``"C:\\temp"``
+    (a tab) and ``"end\\\\"`` as broken JSON; nothing tells those apart afterwards.
+    ``json_path_match`` on the line gives the object's JSON text exactly; it runs only
+    on the rows that hold a backslash.
+    """
+    for name in _OBJECT_COLUMNS:
+        if name not in decoded.columns or name not in projection.columns:
+            continue
+        rows = decoded.get_column(name).str.contains("\\", literal=True).fill_null(False).arg_true()
+        if rows.len():
+            exact = decoded.select(LINE).gather(rows).select(projection.path_matches(only=name)).to_series()
+            decoded = decoded.with_columns(decoded.get_column(name).scatter(rows, exact))
+    return decoded
 
 
 _LOOK_CLOSER = "?"
