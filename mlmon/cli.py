@@ -22,11 +22,13 @@ from mlmon import __version__, allocator
 from mlmon.errors import InputError, MlmonError, UsageError
 
 EXIT_OK, EXIT_GATE, EXIT_ERROR = 0, 1, 2
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 app = typer.Typer(
     name="mlmon",
     help="Monitor machine-learning models in production from their request/response logs (JSONL).\n\n"
-    "Exit codes: 0 fine, 1 the gate fired (alerts, replay mismatches), 2 usage, config or input error.",
+    "Exit codes: 0 fine, 1 the gate fired (alerts, replay mismatches), 2 usage, config or input error, "
+    "130 interrupted (Ctrl-C).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -59,7 +61,7 @@ def handle_errors(command: Callable) -> Callable:
             raise typer.Exit(EXIT_OK) from None
         except KeyboardInterrupt:
             _stderr().print("mlmon: interrupted")
-            raise typer.Exit(130) from None
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper
 
@@ -389,7 +391,7 @@ def replay(
     target: Optional[str] = typer.Option(None, "--target", "-t", help="POST each logged request body as JSON to this URL."),
     model: Optional[str] = typer.Option(None, "--model", help="Call this Python function in-process: module:function or path/to/file.py:function."),
     command: Optional[str] = typer.Option(None, "--command", help="Start CMD; write one JSON request per line to its stdin, read one JSON response per line."),
-    header: Optional[list[str]] = typer.Option(None, "--header", "-H", help="Extra HTTP header 'Name: value' (repeatable). Logged headers are never replayed."),
+    header: Optional[list[str]] = typer.Option(None, "--header", "-H", help="Extra HTTP header 'Name: value' on one line (repeatable). Logged headers are never replayed."),
     request_id: Optional[list[str]] = typer.Option(None, "--request-id", help="Replay this request (repeatable)."),
     since: Optional[str] = typer.Option(None, "--since", help="Only requests at or after this ISO time, or this long ago (e.g. 2h)."),
     until: Optional[str] = typer.Option(None, "--until", help="Only requests before this ISO time or duration ago."),
@@ -408,7 +410,7 @@ def replay(
     atol: float = typer.Option(0.0, "--atol", min=0, help="Absolute tolerance when comparing numbers."),
     ignore: Optional[list[str]] = typer.Option(None, "--ignore", help="Response field to leave out of the comparison, e.g. id or meta.ts (repeatable)."),
     fail_over: float = typer.Option(0.0, "--fail-over", min=0, max=1, help="Exit 1 when the mismatch rate or the error rate exceeds this."),
-    show: int = typer.Option(5, "--show", min=0, help="Show the first N mismatches as side-by-side diffs."),
+    show: int = typer.Option(5, "--show", min=0, help="Show the first N mismatches (as side-by-side diffs) and errors; the JSON says when there are more."),
     pid: Optional[int] = typer.Option(None, "--pid", help="Measure CPU and memory of this process (the server behind --target)."),
     serve: Optional[str] = typer.Option(None, "--serve", help="Start this server command, wait until --target accepts connections, stop it afterwards."),
     fmt: ReplayFormat = typer.Option(ReplayFormat.table, "--format", "-f", help="Output format of the summary."),
@@ -465,6 +467,11 @@ def replay(
         text = r.render_replay_table(run, fail_over, show, width=console.width,
                                      color=console.is_terminal and not console.no_color)
     _emit(text, None)
+    if run.interrupted:
+        done = len(run.outcomes)
+        where = "the summary and --output cover them" if output is not None else "the summary covers them"
+        _stderr().print(f"mlmon: interrupted after {done:,} of {done + run.not_replayed:,} requests; {where}")
+        raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_GATE if gate_fired(run, fail_over) else EXIT_OK)
 
 

@@ -57,7 +57,7 @@ def _json_pattern(extra_keys: tuple[str, ...]) -> str:
 
 _HEADER_PATTERN = r"(?i)(\b(?:" + "|".join(re.escape(h) for h in _HEADERS) + r")\s*:\s*)[^\r\n'\"]+"
 _QUERY_PATTERN = (r"(?i)([?&;](?:[a-z0-9_.-]*(?:token|password|passwd|secret|api_key|apikey|api-key|access_key)"
-                  r"[a-z0-9_.-]*|key|sig|signature)=)[^&#\s'\"]*")
+                  r"[a-z0-9_.-]*|key|sig|signature)=)[^&#\s'\",)]*")
 
 
 def redact_expr(text: pl.Expr, extra_keys: tuple[str, ...] = ()) -> pl.Expr:

@@ -11,8 +11,9 @@ Behaviours (``mode``):
 * ``"status500"``: answer 500 with a JSON error body;
 * ``"hang"``: read the request, then never answer (until the server is closed);
 * ``"close"``: read the request, then close the connection without answering;
-* a callable ``mode(handler, body) -> (status, payload) | None``: per-request behaviour
-  (``None`` closes the connection without answering; ``handler.server_owner.wait_released()``
+* a callable ``mode(handler, body) -> (status, payload) | (status, payload, headers) | None``:
+  per-request behaviour (``None`` closes the connection without answering; ``headers`` are
+  extra response headers, such as a redirect's ``Location``; ``handler.server_owner.wait_released()``
   hangs until the server is closed).
 """
 
@@ -102,10 +103,12 @@ class ModelServer:
                 if result is None:
                     self.close_connection = True
                     return
-                status, payload = result
+                status, payload, *extra = result
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

@@ -44,6 +44,7 @@ from replay_servers import (
 )
 
 CHURN = SAMPLE_LOGS / "churn.jsonl.gz"
+INF, NAN = float("inf"), float("nan")
 RULES = ROOT / "rules.example.yaml"
 MAPPING = load_mapping(None)
 
@@ -226,6 +227,19 @@ def test_alert_needs_a_rules_file_and_a_known_rule():
         ({"a": 1, "b": 2}, {"a": 1}, Tolerance(), False),  # so is a missing one
         ([0.5, "x"], [0.5, "x"], Tolerance(), True),
         (0.73, 0.73, Tolerance(), True),
+        # No tolerance reaches infinity (numpy.isclose): inf matches only the same inf ...
+        ({"p": 0.5}, {"p": INF}, Tolerance(), False),
+        ({"p": 0}, {"p": -INF}, Tolerance(rtol=0.5, atol=1e300), False),
+        ({"p": INF}, {"p": 1e308}, Tolerance(rtol=1.0), False),
+        ({"p": INF}, {"p": INF}, Tolerance(), True),
+        ({"p": -INF}, {"p": INF}, Tolerance(rtol=1.0, atol=1.0), False),
+        # ... and NaN matches only NaN (numpy.isclose with equal_nan=True).
+        ({"p": NAN}, {"p": NAN}, Tolerance(), True),
+        ({"p": 0.5}, {"p": NAN}, Tolerance(rtol=1.0, atol=INF), False),
+        ({"p": NAN}, {"p": INF}, Tolerance(), False),
+        # Integers beyond any float compare exactly, without overflowing.
+        ({"n": 10**400}, {"n": 10**400}, Tolerance(), True),
+        ({"n": 10**400}, {"n": 1.0}, Tolerance(rtol=1.0), False),
     ],
 )
 def test_differences_with_tolerances(logged, replayed, tolerance, same):
@@ -674,6 +688,26 @@ def test_target_spec_checks():
     with pytest.raises(UsageError, match="Name: value"):
         parse_header("no colon here")
     assert parse_header("X-A:b:c") == ("X-A", "b:c")
+    assert parse_header("X-A: a\tb ") == ("X-A", "a\tb")  # a tab is allowed inside a value
+
+
+@pytest.mark.parametrize("text, message", [
+    ("X-A: a\r\nEvil: b", "the value of header X-A holds the control character \\r (character 2)"),
+    ("X-A: a\nb", "control character \\n"),
+    ("X-A: secret\r", "control character \\r (character 7)"),
+    ("X-A: a\x00b", "control character \\x00"),
+    ("X-A: a\x1b[2Jb", "control character \\x1b"),
+    ("X-A: a\x7f", "control character \\x7f"),
+    ("X-A\r\nEvil: b", "header name 'X-A\\r\\nEvil' may only hold"),
+    ("\nX-A: b", "header name '\\nX-A' may only hold"),
+    ("X A: b", "header name 'X A' may only hold"),
+])
+def test_a_header_is_one_line_name_value(text, message):
+    with pytest.raises(UsageError) as info:
+        parse_header(text)
+    shown = str(info.value)
+    assert message in shown and "\n" not in shown and "\r" not in shown and "\x1b" not in shown
+    assert "secret" not in shown  # the value may be a secret: it is not echoed
 
 
 # --- what is written --------------------------------------------------------------------------------
@@ -746,9 +780,10 @@ def test_summary_document_keys_and_gate():
     with ModelServer() as server:
         run = go([CHURN], TargetSpec(url=server.url), Selection(request_ids=(churn_records()[0]["request_id"],)))
     doc = summary_document(run, fail_over=0.5, show=3)
-    assert list(doc) == ["mlmon_version", "target", "requests", "skipped_without_request", "counts", "rates",
-                         "failed", "fail_over", "seconds", "throughput_rps", "latency_ms", "resources",
-                         "mismatches", "errors"]
+    assert list(doc) == ["mlmon_version", "target", "requests", "skipped_without_request", "interrupted",
+                         "not_replayed", "counts", "rates", "failed", "fail_over", "seconds", "throughput_rps",
+                         "latency_ms", "resources", "mismatches", "mismatches_truncated", "errors", "errors_truncated"]
+    assert doc["interrupted"] is False and doc["not_replayed"] == 0
     assert list(doc["latency_ms"]) == ["logged", "replayed"]
     assert list(doc["latency_ms"]["logged"]) == ["p50", "p95", "p99"]
     assert list(doc["resources"]) == ["samples", "cpu_percent_mean", "cpu_percent_max", "memory_mb_max"]

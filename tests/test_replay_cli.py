@@ -34,8 +34,9 @@ MLMON = str(Path(sys.executable).parent / "mlmon")
 CHURN = str(SAMPLE_LOGS / "churn.jsonl.gz")
 RULES = str(ROOT / "rules.example.yaml")
 V2_OK = 'model_version == "v2" and status == 200'
-SUMMARY_KEYS = ["mlmon_version", "target", "requests", "skipped_without_request", "counts", "rates", "failed",
-                "fail_over", "seconds", "throughput_rps", "latency_ms", "resources", "mismatches", "errors"]
+SUMMARY_KEYS = ["mlmon_version", "target", "requests", "skipped_without_request", "interrupted", "not_replayed",
+                "counts", "rates", "failed", "fail_over", "seconds", "throughput_rps", "latency_ms", "resources",
+                "mismatches", "mismatches_truncated", "errors", "errors_truncated"]
 
 
 def invoke(*args):

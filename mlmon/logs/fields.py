@@ -56,7 +56,7 @@ def decode_objects(text: pl.Series, prefix: str) -> list[pl.Series]:
     """One column per leaf of the JSON objects in ``text`` (null or non-objects count as empty)."""
     if text.len() == 0 or text.null_count() == text.len():
         return []
-    objects = _escape_controls(text.to_frame("t").select(
+    objects = escape_controls(text.to_frame("t").select(
         pl.when(pl.col("t").str.starts_with("{")).then(pl.col("t")).otherwise(pl.lit("{}"))
     ).to_series())
     head = objects.head(SAMPLE_ROWS)
@@ -77,7 +77,7 @@ def decode_objects(text: pl.Series, prefix: str) -> list[pl.Series]:
 _CONTROLS = [chr(code) for code in range(0x20)]
 
 
-def _escape_controls(objects: pl.Series) -> pl.Series:
+def escape_controls(objects: pl.Series) -> pl.Series:
     """The objects' JSON text with raw control characters written as ``\\u00XX`` escapes.
 
     The reader hands an object back as text without escaping the control characters

@@ -64,6 +64,8 @@ def render_replay_table(run: ReplayRun, fail_over: float, show: int, width: int 
         n = run.skipped_without_request
         words = "logged record had no request body and was" if n == 1 else "logged records had no request body and were"
         parts.append(Text(f"{n:,} {words} skipped.", style="yellow"))
+    if run.interrupted:
+        parts.append(Text(f"Interrupted (Ctrl-C): {run.not_replayed:,} chosen requests were not replayed.", style="yellow"))
     shown = [o for o in run.outcomes if o.outcome == MISMATCH][:show]
     for o in shown:
         parts.append(Text(f"mismatch: request {printable(str(o.record.get('request_id')))}", style="bold"))

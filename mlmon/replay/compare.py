@@ -35,7 +35,11 @@ class Difference:
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Numbers match when ``|a - b| <= atol + rtol * |b|`` (numpy.isclose); ``ignore`` paths are skipped."""
+    """Numbers match when ``|a - b| <= atol + rtol * |b|`` (numpy.isclose); ``ignore`` paths are skipped.
+
+    No tolerance reaches infinity: inf matches only inf of the same sign, and NaN matches only NaN
+    (numpy.isclose with ``equal_nan=True``: a model that kept answering NaN has not changed).
+    """
 
     rtol: float = 1e-9
     atol: float = 0.0
@@ -49,6 +53,14 @@ class Tolerance:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _close(logged: float, replayed: float, tolerance: Tolerance) -> bool:
+    if logged == replayed:  # exact, which includes the same infinity
+        return True
+    if not (math.isfinite(logged) and math.isfinite(replayed)):
+        return math.isnan(logged) and math.isnan(replayed)
+    return abs(logged - replayed) <= tolerance.atol + tolerance.rtol * abs(replayed)
 
 
 def differences(logged: Any, replayed: Any, tolerance: Tolerance = Tolerance(), path: str = "") -> list[Difference]:
@@ -73,25 +85,39 @@ def differences(logged: Any, replayed: Any, tolerance: Tolerance = Tolerance(), 
             return []
         return [Difference(path, logged, replayed)]
     if _is_number(logged) and _is_number(replayed):
-        if math.isnan(logged) and math.isnan(replayed):
-            return []
-        if abs(logged - replayed) <= tolerance.atol + tolerance.rtol * abs(replayed):
-            return []
+        try:
+            if _close(logged, replayed, tolerance):
+                return []
+        except OverflowError:  # an integer too large for a float: only an exact match counts
+            pass
         return [Difference(path or "$", logged, replayed)]
     if logged == replayed and type(logged) is type(replayed):
         return []
     return [Difference(path or "$", logged, replayed)]
 
 
-def side_by_side(diffs: Iterable[Difference]) -> list[tuple[str, str, str]]:
-    """(path, logged, replayed) rows as text, for people."""
+#: Characters of each value a diff shows to people; ``--output`` keeps whole values.
+SHOWN_CHARS = 200
+
+
+def side_by_side(diffs: Iterable[Difference], limit: int | None = SHOWN_CHARS) -> list[tuple[str, str, str]]:
+    """(path, logged, replayed) rows as text, for people: each cell at most ``limit`` characters
+    and a note of how many more, so a 30 MB field prints as one short line."""
     import json
 
     from mlmon.redact import REDACTED, is_secret_path, redact_obj
+    from mlmon.replay.messages import shorten
+
+    def cut(text: str) -> str:
+        return text if limit is None else shorten(text, limit)
 
     def show(value: Any, secret: bool) -> str:
         if value is _MISSING:
             return "(missing)"
-        return json.dumps(REDACTED if secret else redact_obj(value), ensure_ascii=False)
+        return cut(json.dumps(REDACTED if secret else redact_obj(value), ensure_ascii=False))
 
-    return [(d.path, show(d.logged, is_secret_path(d.path)), show(d.replayed, is_secret_path(d.path))) for d in diffs]
+    rows = []
+    for d in diffs:
+        secret = is_secret_path(d.path)
+        rows.append((cut(d.path), show(d.logged, secret), show(d.replayed, secret)))
+    return rows

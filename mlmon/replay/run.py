@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import polars as pl
 
+from mlmon.replay.answers import checked
 from mlmon.replay.compare import Difference, Tolerance, differences
 from mlmon.replay.resources import ResourceSampler, ResourceStats
 from mlmon.replay.targets import CallableTarget, HttpTarget, Reply, SetupError, Target
@@ -43,11 +44,16 @@ class Outcome:
 
 @dataclass
 class ReplayRun:
+    """The outcomes of a replay, in logged order. ``interrupted``: Ctrl-C stopped it, and
+    ``not_replayed`` chosen requests were not sent or got no answer before it stopped."""
+
     target: str
     outcomes: list[Outcome]
     seconds: float
     resources: ResourceStats
     skipped_without_request: int = 0
+    interrupted: bool = False
+    not_replayed: int = 0
 
     def count(self, outcome: str) -> int:
         return sum(1 for o in self.outcomes if o.outcome == outcome)
@@ -78,7 +84,8 @@ def classify(record: dict[str, Any], reply: Reply, tolerance: Tolerance) -> tupl
     logged = record.get("response")
     if reply.error is not None:
         # An HTTP error answer that repeats the logged one (same status) is compared like any answer.
-        if reply.status is not None and reply.status == record.get("status") and logged is not None:
+        status = reply.status
+        if status is not None and not 200 <= status < 300 and status == record.get("status") and logged is not None:
             diffs = differences(logged, reply.response, tolerance)
             return (MATCH if not diffs else MISMATCH), diffs
         return ERROR, []
@@ -91,6 +98,15 @@ def classify(record: dict[str, Any], reply: Reply, tolerance: Tolerance) -> tupl
         return MISMATCH, [Difference("$", original, reply.response)]
     diffs = differences(logged, reply.response, tolerance)
     return (MATCH if not diffs else MISMATCH), diffs
+
+
+def judge(row: dict[str, Any], reply: Reply, tolerance: Tolerance) -> tuple[Reply, str, list[Difference]]:
+    """The verdict on one answer; an answer that is no JSON value is an error that says why."""
+    reply, unusable = checked(reply)
+    if unusable:
+        return reply, ERROR, []
+    verdict, diffs = classify(row, reply, tolerance)
+    return reply, verdict, diffs
 
 
 def _records(frame: pl.DataFrame, parse_payload: bool = True) -> tuple[list[dict[str, Any]], int]:
@@ -113,7 +129,7 @@ def _json_or_text(text: str) -> Any:
     if text[:1] in ("{", "["):
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return text
     return text
 
@@ -134,9 +150,15 @@ def replay(
     tolerance: Tolerance = Tolerance(),
     on_done: Callable[[int, int], Any] | None = None,
 ) -> ReplayRun:
-    """Replay every request of ``frame`` (from ``select_requests``) against ``target``."""
+    """Replay every request of ``frame`` (from ``select_requests``) against ``target``.
+
+    Ctrl-C (KeyboardInterrupt) stops sending; the run comes back with the requests answered
+    so far and ``interrupted`` set, so they can still be summarized and written.
+    """
     rows, skipped = _records(frame, parse_payload=not isinstance(target, HttpTarget))
     sampler = ResourceSampler(target.pids)
+    results: list[Outcome | None] = [None] * len(rows)
+    interrupted = False
     started = time.perf_counter()
     # The loop allocates many short-lived objects and keeps them; the cyclic collector only slows it.
     collecting = gc.isenabled()
@@ -144,14 +166,17 @@ def replay(
     try:
         if isinstance(target, CallableTarget) and not target.is_async and pace.concurrency == 1 and not (pace.rate or pace.speed):
             sampler.start()
-            outcomes = _replay_sync(rows, target, tolerance, on_done)
+            _replay_sync(rows, target, tolerance, on_done, results)
         else:
-            outcomes = _run_loop(_replay_async(rows, target, pace, tolerance, sampler, on_done))
+            interrupted = _run_loop(_replay_async(rows, target, pace, tolerance, sampler, on_done, results))
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         if collecting:
             gc.enable()
     seconds = time.perf_counter() - started
-    return ReplayRun(target.name, outcomes, seconds, sampler.stop(), skipped)
+    outcomes = [r for r in results if r is not None]
+    return ReplayRun(target.name, outcomes, seconds, sampler.stop(), skipped, interrupted, len(rows) - len(outcomes))
 
 
 def _run_loop(main):
@@ -162,27 +187,29 @@ def _run_loop(main):
     return uvloop.run(main)
 
 
-def _replay_sync(rows, target: CallableTarget, tolerance: Tolerance, on_done) -> list[Outcome]:
+def _replay_sync(rows, target: CallableTarget, tolerance: Tolerance, on_done, results: list) -> None:
     # The plain loop: an in-process model at concurrency 1 pays no event-loop cost per call.
-    out = []
     clock = time.perf_counter
     for i, row in enumerate(rows):
         sent_at = datetime.now(timezone.utc)
         t0 = clock()
         reply = target.call_sync(row["payload"])
         latency = (clock() - t0) * 1000
-        verdict, diffs = classify(row, reply, tolerance)
-        out.append(Outcome(row, row["payload"], reply, latency, sent_at, verdict, diffs))
+        reply, verdict, diffs = judge(row, reply, tolerance)
+        results[i] = Outcome(row, row["payload"], reply, latency, sent_at, verdict, diffs)
         if on_done is not None:
             on_done(i + 1, len(rows))
-    return out
 
 
 async def _replay_async(rows, target: Target, pace: Pace, tolerance: Tolerance, sampler: ResourceSampler,
-                        on_done) -> list[Outcome]:
-    await target.start()
+                        on_done, results: list) -> bool:
+    """Fill ``results``; True when Ctrl-C cancelled the run (asyncio.run turns SIGINT into a cancel)."""
+    try:
+        await target.start()
+    except asyncio.CancelledError:
+        await target.close()
+        return True
     sampler.start()
-    results: list[Outcome | None] = [None] * len(rows)
     offsets = _offsets(rows, pace) if rows else None
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -208,16 +235,22 @@ async def _replay_async(rows, target: Target, pace: Pace, tolerance: Tolerance, 
                 failure.append(exc)
                 return
             latency = (time.perf_counter() - t0) * 1000
-            verdict, diffs = classify(row, reply, tolerance)
+            reply, verdict, diffs = judge(row, reply, tolerance)
             results[i] = Outcome(row, row["payload"], reply, latency, sent_at, verdict, diffs)
             done += 1
             if on_done is not None:
                 on_done(done, len(rows))
 
+    interrupted = False
     try:
         await asyncio.gather(*(worker() for _ in range(max(1, pace.concurrency))))
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is None or not task.cancelling():
+            raise
+        interrupted = True
     finally:
         await target.close()
-    if failure:
+    if failure and not interrupted:
         raise failure[0]
-    return [r for r in results if r is not None]
+    return interrupted

@@ -9,6 +9,7 @@ import tempfile
 import time
 from urllib.parse import urlparse
 
+from mlmon.replay.messages import clean
 from mlmon.replay.targets import SetupError
 
 
@@ -43,16 +44,18 @@ class Server:
         # The server's output goes to a file, not a pipe: a pipe nobody reads would block the server.
         self._log = tempfile.TemporaryFile()
         try:
-            self.proc = subprocess.Popen(shlex.split(self.command), stdout=self._log, stderr=self._log)
+            # Its own session: Ctrl-C in the terminal stops mlmon, which then stops the server after the run.
+            self.proc = subprocess.Popen(shlex.split(self.command), stdout=self._log, stderr=self._log,
+                                         start_new_session=True)
         except (OSError, ValueError) as exc:
-            raise SetupError(f"cannot start --serve {self.command!r}: {exc}") from None
+            raise SetupError(clean(f"cannot start --serve {self.command!r}: {exc}")) from None
         deadline = time.monotonic() + self.wait
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 self._log.seek(0)
                 tail = self._log.read()[-4000:].decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-                raise SetupError(f"--serve {self.command!r} exited with code {self.proc.returncode}"
-                                 + (f": {tail[0]}" if tail[0] else ""))
+                raise SetupError(clean(f"--serve {self.command!r} exited with code {self.proc.returncode}"
+                                       + (f": {tail[0]}" if tail[0] else "")))
             if accepts(self.host, self.port, 0.2):
                 return self.proc.pid
             time.sleep(0.05)

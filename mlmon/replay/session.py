@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -11,8 +12,10 @@ import polars as pl
 from mlmon.errors import UsageError
 from mlmon.logs.mapping import Mapping
 from mlmon.redact import redact_obj
+from mlmon.render.escape import json_safe, printable
 from mlmon.replay.compare import Tolerance
-from mlmon.replay.run import Pace, ReplayRun, replay
+from mlmon.replay.messages import shorten
+from mlmon.replay.run import Pace, ReplayRun, _json_or_text, replay
 from mlmon.replay.select import Selection, select_requests
 from mlmon.replay.serve import Server, accepts, host_port
 from mlmon.replay.targets import CallableTarget, CommandTarget, HttpTarget, SetupError, Target
@@ -45,11 +48,27 @@ class TargetSpec:
         return redact_url(self.url) if self.url else self.model or self.command or ""
 
 
+#: The characters of a header name (RFC 9110 "token").
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: Control characters a header value must not hold (a tab is allowed); CR and LF would start a new header.
+_HEADER_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def parse_header(text: str) -> tuple[str, str]:
+    """``Name: value`` from ``-H``; raises UsageError for anything that is not one header line."""
     name, sep, value = text.partition(":")
-    if not sep or not name.strip():
-        raise UsageError(f"header {text!r} needs the form 'Name: value'")
-    return name.strip(), value.strip()
+    name, value = name.strip(" \t"), value.strip(" \t")
+    if not sep or not name:
+        raise UsageError(f"header '{printable(shorten(text, 100))}' needs the form 'Name: value'")
+    if not _HEADER_NAME.fullmatch(name):
+        raise UsageError(f"header name '{printable(shorten(name, 100))}' may only hold letters, digits and "
+                         "!#$%&'*+-.^_`|~", "Give one header per -H, as 'Name: value'.")
+    bad = _HEADER_CONTROL.search(value)
+    if bad:
+        # The value may be a secret: name the character and its place, not the value.
+        raise UsageError(f"the value of header {name} holds the control character {printable(bad.group())} "
+                         f"(character {bad.start() + 1})", "Give one header per -H, on one line.")
+    return name, value
 
 
 def dry_run_lines(frame: pl.DataFrame, spec: TargetSpec) -> list[str]:
@@ -65,8 +84,8 @@ def dry_run_lines(frame: pl.DataFrame, spec: TargetSpec) -> list[str]:
         if headers is not None:
             entry["method"] = "POST"
             entry["headers"] = redact_obj(headers)
-        entry["body"] = redact_obj(json.loads(row["request"]))
-        lines.append(json.dumps(entry, ensure_ascii=False))
+        entry["body"] = redact_obj(_json_or_text(row["request"]))
+        lines.append(json_safe(json.dumps(entry, ensure_ascii=False)))
     return lines
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mlmon.errors import MlmonError
+from mlmon.replay.messages import clean, exception_text
 
 
 class SetupError(MlmonError):
@@ -86,21 +87,25 @@ class HttpTarget(Target):
         if self._timeout is None or self._timeout.total != timeout:
             self._timeout = aiohttp.ClientTimeout(total=timeout)
         try:
-            async with self._session.post(self._url, data=body, timeout=self._timeout) as resp:
+            # A redirect is the target's answer: following it would send the logged body and the
+            # -H headers to a place the user did not name.
+            async with self._session.post(self._url, data=body, timeout=self._timeout, allow_redirects=False) as resp:
                 raw = await resp.read()
                 try:
                     data = json.loads(raw) if raw else None
+                except RecursionError:
+                    return Reply(resp.status, None, error="the answer is nested too deeply to read")
                 except ValueError:
                     data = raw.decode("utf-8", "replace")
                 if 200 <= resp.status < 300:
                     return Reply(resp.status, data)
-                return Reply(resp.status, data, error=f"HTTP {resp.status}")
+                return Reply(resp.status, data, error=_http_error(resp.status, resp.headers.get("Location")))
         except asyncio.TimeoutError:
             return Reply(None, error=f"no answer within {timeout:g}s", timed_out=True)
         except aiohttp.ClientConnectorError as exc:
-            return Reply(None, error=f"cannot connect: {exc.os_error or exc}")
+            return Reply(None, error=clean(f"cannot connect: {exc.os_error or exc}"))
         except aiohttp.ClientError as exc:
-            return Reply(None, error=f"{type(exc).__name__}: {exc}")
+            return Reply(None, error=exception_text(exc))
 
     async def close(self) -> None:
         if self._session is not None:
@@ -108,6 +113,26 @@ class HttpTarget(Target):
 
     def pids(self) -> list[int]:
         return [self.pid] if self.pid else []
+
+
+def _http_error(status: int, location: str | None) -> str:
+    if 300 <= status < 400:
+        from mlmon.redact import redact_url
+
+        # The URL goes last: redacting its query takes everything up to the next space.
+        where = f"; Location: {redact_url(location)}" if location else ""
+        return clean(f"HTTP {status}: a redirect, which replay does not follow{where}")
+    return f"HTTP {status}"
+
+
+def _error_text(value: Any) -> str:
+    """The text of a command's ``{"error": ...}`` answer, whatever its value holds."""
+    if isinstance(value, str):
+        return clean(value)
+    try:
+        return clean(json.dumps(value, ensure_ascii=False))
+    except (ValueError, RecursionError):
+        return "the command answered with an error too deeply nested to show"
 
 
 def load_callable(spec: str) -> Callable:
@@ -129,10 +154,10 @@ def load_callable(spec: str) -> Callable:
             if "" not in sys.path and os.getcwd() not in sys.path:
                 sys.path.insert(0, os.getcwd())
             module = importlib.import_module(where)
-    except SetupError:
+    except (SetupError, KeyboardInterrupt):
         raise
-    except Exception as exc:  # the user's module failed to import: show why, not a traceback
-        raise SetupError(f"cannot import {where}: {type(exc).__name__}: {exc}", "Fix the module, or check --model.") from None
+    except BaseException as exc:  # noqa: BLE001 - the module failed to import, or exited: show why, not a traceback or exit 0
+        raise SetupError(f"cannot import {where}: {exception_text(exc)}", "Fix the module, or check --model.") from None
     fn = module
     for part in attr.split("."):
         fn = getattr(fn, part, None)
@@ -144,7 +169,12 @@ def load_callable(spec: str) -> Callable:
 
 
 class CallableTarget(Target):
-    """Call a Python function in this process with the request payload; async functions are awaited."""
+    """Call a Python function in this process with the request payload; async functions are awaited.
+
+    Whatever the function raises is an error outcome of that request, ``SystemExit`` included
+    (a model calling ``sys.exit()`` must not end the run with exit code 0). ``KeyboardInterrupt``
+    is the user's Ctrl-C and stops the run.
+    """
 
     def __init__(self, spec: str):
         self.name = spec
@@ -154,20 +184,31 @@ class CallableTarget(Target):
     def call_sync(self, payload: Any) -> Reply:
         try:
             return Reply(200, self.fn(payload))
-        except Exception as exc:  # a failing model is a replay outcome, not a crash
-            return Reply(None, error=f"{type(exc).__name__}: {exc}")
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a failing model is a replay outcome, not a crash
+            return Reply(None, error=exception_text(exc))
+
+    async def _call_async(self, payload: Any) -> Reply:
+        try:
+            return Reply(200, await self.fn(payload))
+        except KeyboardInterrupt:
+            raise
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # a timeout or Ctrl-C cancelled the call
+            return Reply(None, error=exception_text(exc))
+        except BaseException as exc:  # noqa: BLE001 - SystemExit from a task would otherwise stop the event loop
+            return Reply(None, error=exception_text(exc))
 
     async def send(self, payload: Any, timeout: float, text: str | None = None) -> Reply:
+        if not self.is_async:
+            return self.call_sync(payload)
         try:
-            if self.is_async:
-                result = await asyncio.wait_for(self.fn(payload), timeout)
-            else:
-                result = self.fn(payload)
-            return Reply(200, result)
+            return await asyncio.wait_for(self._call_async(payload), timeout)
         except asyncio.TimeoutError:
             return Reply(None, error=f"no answer within {timeout:g}s", timed_out=True)
-        except Exception as exc:
-            return Reply(None, error=f"{type(exc).__name__}: {exc}")
 
     def pids(self) -> list[int]:
         return [os.getpid()]
@@ -189,9 +230,10 @@ class CommandTarget(Target):
             self.proc = await asyncio.create_subprocess_exec(
                 *shlex.split(self.command), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, limit=64 * 1024 * 1024,
+                start_new_session=True,  # Ctrl-C stops mlmon, which then closes the command in order
             )
         except (OSError, ValueError) as exc:
-            raise SetupError(f"cannot start --command {self.command!r}: {exc}") from None
+            raise SetupError(clean(f"cannot start --command {self.command!r}: {exc}")) from None
 
     async def _died(self) -> SetupError:
         assert self.proc is not None
@@ -202,7 +244,8 @@ class CommandTarget(Target):
             pass
         code = self.proc.returncode
         detail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-        return SetupError(f"--command {self.command!r} died (exit code {code}){': ' + detail[0] if detail[0] else ''}",
+        return SetupError(clean(f"--command {self.command!r} died (exit code {code})"
+                                f"{': ' + detail[0] if detail[0] else ''}"),
                           "Check the command; it must answer each JSON line with one JSON line.")
 
     async def send(self, payload: Any, timeout: float, text: str | None = None) -> Reply:
@@ -226,10 +269,12 @@ class CommandTarget(Target):
                 raise await self._died()
             try:
                 data = json.loads(line)
+            except RecursionError:
+                return Reply(None, error="the answer is nested too deeply to read")
             except ValueError:
-                return Reply(None, error=f"answer is not JSON: {line[:200].decode('utf-8', 'replace')!r}")
+                return Reply(None, error=clean(f"answer is not JSON: {line[:200].decode('utf-8', 'replace')!r}"))
             if isinstance(data, dict) and set(data) == {"error"}:
-                return Reply(None, data, error=str(data["error"]))
+                return Reply(None, data, error=_error_text(data["error"]))
             return Reply(200, data)
 
     async def _restart(self) -> None:

@@ -1,0 +1,71 @@
+"""Error text from targets, safe to print and write: bounded, secrets redacted, control characters escaped.
+
+A model's exception message or a command's stderr is text mlmon did not write: it may
+quote the logged request (with its password), carry terminal escape sequences, be huge,
+or fail to convert to text at all. Everything replay reports about a failing target goes
+through :func:`clean` or :func:`exception_text`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mlmon.redact import REDACTED, is_secret_key, redact_text
+from mlmon.render.escape import printable
+
+#: Characters of one error message kept; the rest is summarized.
+MAX_MESSAGE_CHARS = 2000
+#: Characters of a longer message searched for secrets: enough that one cut short at the end
+#: (which redaction recognizes) lies beyond what is kept.
+_SCAN_CHARS = 20_000
+
+# 'key': value and "key": value in a Python repr (redact_text covers JSON's double quotes only);
+# key=value as in keyword arguments and query strings.
+_REPR_PAIR = re.compile(
+    r"""(?P<head>(?P<q>['"])(?P<key>[^'"\\\n]{1,200})(?P=q)\s*:\s*)"""
+    r"""(?P<value>\[REDACTED\]|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^,}\]\s]+)"""
+)
+_ASSIGNMENT = re.compile(r"""(?P<head>\b(?P<key>[A-Za-z_][\w.-]{0,200})=)"""
+                         r"""(?P<value>\[REDACTED\]|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^&#,;\s)}\]]+)""")
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying how many more there were."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
+
+def _redact_pairs(pattern: re.Pattern, text: str) -> str:
+    def replace(match: re.Match) -> str:
+        if not is_secret_key(match.group("key")):
+            return match.group(0)
+        value = match.group("value")
+        quote = value[0] if value[:1] in ("'", '"') else ""
+        return f"{match.group('head')}{quote}{REDACTED}{quote}"
+
+    return pattern.sub(replace, text)
+
+
+def clean(text: str) -> str:
+    """``text`` on one line, at most about MAX_MESSAGE_CHARS long, with secret values replaced."""
+    total = len(text)
+    text = redact_text(text[:_SCAN_CHARS])  # redact before cutting, so no secret is cut in two
+    text = _redact_pairs(_ASSIGNMENT, _redact_pairs(_REPR_PAIR, text))
+    if len(text) > MAX_MESSAGE_CHARS or total > _SCAN_CHARS:
+        text = f"{text[:MAX_MESSAGE_CHARS]}… ({total:,} characters in all)"
+    return printable(text)
+
+
+def exception_text(exc: BaseException) -> str:
+    """``Type: message`` of an exception raised by the model, cleaned; never raises itself."""
+    name = type(exc).__name__
+    try:
+        message = str(exc)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as inner:  # noqa: BLE001 - a broken __str__ is the model's bug, not a reason to stop
+        return f"{name} (its message cannot be shown: str() raised {type(inner).__name__})"
+    if isinstance(exc, SystemExit):
+        return clean(f"SystemExit: the model called sys.exit({message})")
+    return clean(f"{name}: {message}" if message else name)
