@@ -180,6 +180,17 @@ def test_labels_missing_a_column_is_a_one_line_error(classification):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_bad_line_in_jsonl_labels_is_named_by_its_number(classification):
+    tmp, logs, _, truth = classification
+    labels = tmp / "labels.jsonl"
+    rows = [json.dumps({"request_id": rid, "label": label}) for rid, label in list(truth.items())[:3]]
+    labels.write_text("\n".join([*rows[:2], "", "not json", rows[2]]) + "\n")
+    result = runner.invoke(app, ["report", str(logs), "--labels", str(labels), "--format", "json"])
+    assert result.exit_code == 2
+    assert f"labels file {labels}:4: not valid JSON" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_unlabelled_requests_count_in_coverage_only(tmp_path):
     rows = [record(ts=ts_text(HOURS[0] + timedelta(minutes=i)), request_id=f"q{i}",
                    response={"label": "yes" if i < 5 else "no", "p": 0.9 if i < 5 else 0.2}) for i in range(10)]
