@@ -135,6 +135,12 @@ def _baseline_and_labels(baseline, baseline_range, labels, label_id, label_field
         start, end = parse_range(baseline_range, now)
         base = BaselineSpec(start=start, end=end)
     truth = None
+    if not labels:
+        given = [name for name, value in (("--score", score), ("--positive-label", positive)) if value is not None]
+        if getattr(task, "value", task) != "auto":
+            given.append("--task")
+        if given:
+            raise UsageError(f"{given[0]} needs --labels", "Pass the delayed ground truth with --labels FILE.")
     if labels:
         truth = LabelSpec(str(labels), label_id, label_field, prediction, score, positive, getattr(task, "value", task))
     return base, truth

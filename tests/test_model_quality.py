@@ -318,3 +318,13 @@ def test_sample_logs_accuracy_per_version():
     for version in ("v1", "v2"):
         for name in CLASSIFICATION:
             assert got[version][name] == pytest.approx(expected[version][name], rel=1e-9), (version, name)
+
+
+def test_label_options_without_labels_and_an_unknown_positive_class_are_errors(classification):
+    tmp, logs, _, truth = classification
+    for option in (["--score", "output.p"], ["--positive-label", "1"], ["--task", "regression"]):
+        result = runner.invoke(app, ["report", str(logs), *option])
+        assert result.exit_code == 2 and f"{option[0]} needs --labels" in result.stderr
+    labels = write_labels_csv(tmp / "labels.csv", truth, "request_id", "label")
+    typo = runner.invoke(app, ["report", str(logs), "--labels", str(labels), "--positive-label", "maybe"])
+    assert typo.exit_code == 2 and "--positive-label 'maybe' is not among the labels" in typo.stderr

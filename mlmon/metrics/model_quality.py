@@ -100,10 +100,14 @@ def infer_task(labels: pl.DataFrame, spec: LabelSpec) -> str:
 
 def positive_label(labels: pl.DataFrame, spec: LabelSpec) -> str:
     """The positive class: as given, ``1``/``true`` when the labels are those, else the rarer class."""
-    if spec.positive is not None:
-        return spec.positive
     values = labels.get_column(LABEL).drop_nulls()
     distinct = set(values.unique().to_list())
+    if spec.positive is not None:
+        if spec.positive not in distinct:
+            seen = ", ".join(sorted(distinct)[:10]) + (", ..." if len(distinct) > 10 else "")
+            raise ConfigError(f"--positive-label {spec.positive!r} is not among the labels in {spec.path}",
+                              f"The labels hold: {seen}.")
+        return spec.positive
     for yes in ("1", "true", "True", "yes"):
         if yes in distinct:
             return yes
