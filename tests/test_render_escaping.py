@@ -179,3 +179,26 @@ def test_json_safe_keeps_documents_equal():
     _assert_no_raw(text)
     assert json.loads(text) == value
     assert "ü ✓ 東京" in text
+
+
+def test_files_mlmon_writes_carry_no_raw_c1_or_bidi_characters(tmp_path):
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from mlmon.cli import app
+
+    hostile = "m\u009b31m\u202eabc"
+    rows = [{"ts": f"2026-11-20T00:00:0{i}Z", "latency_ms": 1, "model": hostile,
+             "request": {"country": hostile}} for i in range(5)]
+    logs = tmp_path / "logs.jsonl"
+    logs.write_text("".join(_json.dumps(r) + "\n" for r in rows) + f"bad {hostile}\n", encoding="utf-8")
+    runner = CliRunner()
+    profile, rejects = tmp_path / "b.json", tmp_path / "rejects.jsonl"
+    assert runner.invoke(app, ["baseline", "save", str(logs), "-o", str(profile)]).exit_code == 0
+    assert runner.invoke(app, ["report", str(logs), "--rejects", str(rejects), "--format", "json"]).exit_code == 0
+    for path in (profile, rejects):
+        text = path.read_text(encoding="utf-8")
+        assert "\u009b" not in text and "\u202e" not in text
+    assert _json.loads(profile.read_text())["fields"]["input.country"]["frequencies"] == {hostile: 5}
+    assert _json.loads(rejects.read_text())["raw"] == f"bad {hostile}"

@@ -19,6 +19,7 @@ from mlmon.atomic import write_text_atomic
 from mlmon.errors import ConfigError
 from mlmon.logs.fields import io_field_names, is_numeric
 from mlmon.redact import is_secret_path
+from mlmon.render.escape import json_safe
 from mlmon.timeparse import iso
 
 PROFILE_FORMAT = "mlmon-profile"
@@ -140,7 +141,7 @@ def profile_document(reference: Reference, created: datetime) -> dict[str, Any]:
 
 
 def save_profile(reference: Reference, path: str | Path, created: datetime) -> None:
-    write_text_atomic(path, json.dumps(profile_document(reference, created), indent=1, ensure_ascii=False) + "\n")
+    write_text_atomic(path, json_safe(json.dumps(profile_document(reference, created), indent=1, ensure_ascii=False)) + "\n")
 
 
 def _number(value: Any) -> bool:

@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator
 from mlmon import __version__
 from mlmon.atomic import write_text_atomic
 from mlmon.errors import MlmonError
+from mlmon.render.escape import json_safe
 from mlmon.rules.evaluate import Alert, CheckResult
 from mlmon.timeparse import iso, parse_instant
 
@@ -218,8 +219,8 @@ def apply_transitions(
         # Save before sending, so a crash mid-delivery cannot lose a transition.
         state["outbox"] = outbox
         state["version"] = STATE_VERSION
-        write_text_atomic(path, json.dumps(state, indent=2, ensure_ascii=False) + "\n")
+        write_text_atomic(path, json_safe(json.dumps(state, indent=2, ensure_ascii=False)) + "\n")
         if outbox:
             state["outbox"] = deliver(outbox, warn)
-            write_text_atomic(path, json.dumps(state, indent=2, ensure_ascii=False) + "\n")
+            write_text_atomic(path, json_safe(json.dumps(state, indent=2, ensure_ascii=False)) + "\n")
     return found
