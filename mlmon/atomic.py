@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -27,7 +28,7 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
     kind = _existing_kind(target)
     if kind == "directory":
         raise InputError(f"cannot write {target}: it is a directory", "Name a file to write.")
-    if kind == "special":
+    if kind == "special" or _through_a_descriptor(target):
         yield from _write_through(target, mode)
         return
     target = Path(os.path.realpath(target))  # replace a link's file, not the link
@@ -48,11 +49,13 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+            raise InputError(f"cannot write {path}: {exc.strerror or exc}", "Free some space or write elsewhere.") from None
         raise
 
 
@@ -62,21 +65,46 @@ def _existing_kind(path: Path) -> str | None:
         mode = os.stat(path).st_mode  # follows links: what a write would reach
     except FileNotFoundError:
         return None
-    except OSError:
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(f"cannot write {path}: its symbolic links form a loop", "Name a file to write.") from None
         return None  # let the write itself report it
     if stat.S_ISDIR(mode):
         return "directory"
     return "file" if stat.S_ISREG(mode) else "special"
 
 
+def _through_a_descriptor(path: Path) -> bool:
+    """Whether ``path`` or a link on the way names an open descriptor (``/dev/stdout``, ``/proc/self/fd/1``).
+
+    Renaming over what such a link resolves to would replace the file a shell
+    redirected the output to (``-o /dev/stdout >> cron.log`` would lose cron.log).
+    """
+    current = Path(os.path.abspath(path))
+    for _ in range(40):
+        text = str(current)
+        if text.startswith(("/dev/", "/proc/")):
+            return True
+        if not current.is_symlink():
+            return False
+        current = Path(os.path.abspath(current.parent / os.readlink(current)))
+    return False
+
+
 def _write_through(target: Path, mode: str) -> Iterator[IO]:
     try:
         text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
-        handle = open(target, mode, **text)
+        # Append: opening /dev/stdout anew with "w" would truncate the file a shell's >> appends to.
+        handle = open(target, mode.replace("w", "a"), **text)
     except OSError as exc:
         raise InputError(f"cannot write {target}: {exc.strerror or exc}", "Name a regular file to write.") from None
-    with handle:
-        yield handle
+    try:
+        with handle:
+            yield handle
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise InputError(f"cannot write {target}: {exc.strerror or exc}", "Free some space or write elsewhere.") from None
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

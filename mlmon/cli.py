@@ -583,6 +583,9 @@ def main() -> None:
         app()
     except SystemExit as exc:
         _leave(exc.code)
+    except OSError as exc:  # writing --help or --version to a full disk, say: outside any command
+        print(f"mlmon: error: {exc.strerror or exc}", file=sys.stderr)
+        _leave(EXIT_ERROR)
     _leave(EXIT_OK)
 
 

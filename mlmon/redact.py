@@ -25,7 +25,7 @@ REDACTED = "[REDACTED]"
 _SECRET_WORDS = ("authorization", "cookie", "password", "passwd", "secret", "api_key", "api-key", "apikey",
                  "private_key", "private-key", "access_key", "access-key")
 #: ``token`` as the whole key or its last word.
-_TOKEN = r"(?:[^\"\\]*[_-])?token"
+_TOKEN = r"(?:[^\"\\]{0,64}[_-])?token"
 #: Header names written as ``Name: value`` in plain text.
 _HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key", "x-auth-token")
 
@@ -43,27 +43,40 @@ def is_secret_key(name: str, extra_keys: tuple[str, ...] = ()) -> bool:
 
 def _key_pattern(extra_keys: tuple[str, ...]) -> str:
     words = "|".join(re.escape(w) for w in _SECRET_WORDS)
-    alternatives = [rf'[^"\\]*(?:{words})[^"\\]*', _TOKEN]
+    # Bounded repeats keep the Python search linear on long runs of key-like text.
+    alternatives = [rf'[^"\\]{{0,64}}(?:{words})[^"\\]{{0,64}}', _TOKEN]
     alternatives += [re.escape(k.lower()) for k in extra_keys]
     return "(?:" + "|".join(alternatives) + ")"
 
 
+_STRING = r'"(?:[^"\\]|\\.)*(?:"|\\?$)'  # a string, or one cut short at the end of the text
+#: An object or array one level deep (strings inside may hold any bracket), or else the rest of
+#: the text: a value nested deeper is not worth matching exactly, and must not leak.
+_NESTED = rf'\{{(?:[^{{}}"]|{_STRING})*\}}|\[(?:[^\[\]"]|{_STRING})*\]|[\{{\[].*'
+
+
 def _json_pattern(extra_keys: tuple[str, ...]) -> str:
-    # "key": value, keeping the key. A string may be cut short (a raw line kept in part);
-    # objects and arrays are matched one level deep.
-    value = r'(?:"(?:[^"\\]|\\.)*(?:"|\\?$)|\{[^{}]*\}|\[[^\[\]]*\]|[^,}\]\s]+)'
-    return r'(?i)("' + _key_pattern(extra_keys) + r'"\s*:\s*)' + value
+    # "key": value, keeping the key; the value whatever its type.
+    value = rf'(?:{_STRING}|{_NESTED}|[^,}}\]\s]+)'
+    return r'(?is)("' + _key_pattern(extra_keys) + r'"\s*:\s*)' + value
 
 
-_HEADER_PATTERN = r"(?i)(\b(?:" + "|".join(re.escape(h) for h in _HEADERS) + r")\s*:\s*)[^\r\n'\"]+"
-_QUERY_PATTERN = (r"(?i)([?&;](?:[a-z0-9_.-]*(?:token|password|passwd|secret|api_key|apikey|api-key|access_key)"
-                  r"[a-z0-9_.-]*|key|sig|signature)=)[^&#\s'\",)]*")
+def _escaped_json_pattern(extra_keys: tuple[str, ...]) -> str:
+    # The same inside a JSON string that holds JSON: \"key\": \"value\" or a bare value.
+    return r'(?i)(\\"' + _key_pattern(extra_keys) + r'\\"\s*:\s*)(?:\\"[^"]*\\"|[^,}\]\s\\]+)'
+
+
+_HEADER_PATTERN = (r"(?i)(\b(?:" + "|".join(re.escape(h) for h in _HEADERS) + r")[ \t]*:[ \t]*)"
+                   r"(?:\"[^\"\r\n]*\"?|'[^'\r\n]*'?|[^\r\n'\"]+)")
+_QUERY_PATTERN = (r"(?i)([?&;](?:[a-z0-9_.-]{0,64}(?:token|password|passwd|secret|api_key|apikey|api-key|access_key)"
+                  r"[a-z0-9_.-]{0,64}|key|sig|signature)=)[^&#\s'\",)]*")
 
 
 def redact_expr(text: pl.Expr, extra_keys: tuple[str, ...] = ()) -> pl.Expr:
     """A Polars expression that redacts secret values in JSON text, header lines and query strings."""
     return (
         text.str.replace_all(_json_pattern(extra_keys), f'${{1}}"{REDACTED}"')
+        .str.replace_all(_escaped_json_pattern(extra_keys), f'${{1}}\\"{REDACTED}\\"')
         .str.replace_all(_HEADER_PATTERN, f"${{1}}{REDACTED}")
         .str.replace_all(_QUERY_PATTERN, f"${{1}}{REDACTED}")
     )
@@ -71,7 +84,9 @@ def redact_expr(text: pl.Expr, extra_keys: tuple[str, ...] = ()) -> pl.Expr:
 
 def redact_text(text: str, extra_keys: tuple[str, ...] = ()) -> str:
     """The same as :func:`redact_expr`, for one string."""
-    out = re.sub(_json_pattern(extra_keys).replace("(?i)", ""), rf'\1"{REDACTED}"', text, flags=re.I)
+    out = re.sub(_json_pattern(extra_keys).replace("(?is)", ""), rf'\1"{REDACTED}"', text, flags=re.I | re.S)
+    out = re.sub(_escaped_json_pattern(extra_keys).replace("(?i)", ""), lambda m: m.group(1) + f'\\"{REDACTED}\\"',
+                 out, flags=re.I)
     out = re.sub(_HEADER_PATTERN.replace("(?i)", ""), rf"\1{REDACTED}", out, flags=re.I)
     return re.sub(_QUERY_PATTERN.replace("(?i)", ""), rf"\1{REDACTED}", out, flags=re.I)
 

@@ -65,3 +65,26 @@ def test_a_directory_is_an_input_error(tmp_path, monkeypatch, name):
     (tmp_path / "a_dir").mkdir()
     with pytest.raises(InputError, match="is a directory"):
         write_text_atomic(name, "x")
+
+
+def test_a_link_to_an_open_descriptor_is_appended_to_not_replaced(tmp_path):
+    # `mlmon report ... -o /dev/stdout >> cron.log` must keep what cron.log held.
+    log = tmp_path / "cron.log"
+    log.write_text("PREV\n")
+    with open(log, "a") as shell_redirect:
+        link = tmp_path / "out"
+        link.symlink_to(f"/proc/self/fd/{shell_redirect.fileno()}")
+        write_text_atomic(link, "report\n")
+        assert link.is_symlink()
+    assert log.read_text() == "PREV\nreport\n"
+
+
+def test_write_errors_and_link_loops_are_input_errors(tmp_path):
+    if os.path.exists("/dev/full"):
+        with pytest.raises(InputError, match="No space left"):
+            write_text_atomic("/dev/full", "x")
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    with pytest.raises(InputError, match="loop"):
+        write_text_atomic(tmp_path / "a", "x")
+    assert (tmp_path / "a").is_symlink()

@@ -34,6 +34,7 @@ BAD_LINES = [
     ("missing ts", json.dumps({k: v for k, v in record().items() if k != "ts"}).encode(), "missing ts"),
     ("null ts", json.dumps(record(ts=None)).encode(), "missing ts"),
     ("bad ts", json.dumps(record(ts="yesterday")).encode(), "unparseable ts"),
+    ("signed fraction", json.dumps(record(ts="2026-11-27T10:00:05.+12Z")).encode(), "unparseable ts"),
     ("invalid utf8", b'{"ts": "2026-11-27T10:00:00Z", "model": "\xff\xfe"}', "invalid UTF-8"),
     ("array", b"[1, 2, 3]", "not a JSON object"),
     ("string", b'"hello"', "not a JSON object"),

@@ -39,6 +39,12 @@ LINES = [
      ['"max_tokens": 50', '"user": "ann"']),
     ('{"pad": "xx", "Authorization": "Bearer S11 cut short', ["S11"], ['"pad": "xx"']),
     ('{"ssn": "S12", "ok": true}', [], ['"ok": true']),
+    # JSON inside a JSON string, a quoted header value, brackets inside strings, deeper nesting
+    (json.dumps({"ts": "bad", "request": json.dumps({"api_key": "S13", "x": 1})}), ["S13"], ['\\"x\\": 1']),
+    ('Authorization: "Bearer S14"', ["S14"], []),
+    (json.dumps({"password": {"v": "a}b", "w": "S15"}}), ["S15"], []),
+    (json.dumps({"api_key": ["k]x", "S16"]}), ["S16"], []),
+    (json.dumps({"token": {"a": {"b": "S17"}}}), ["S17"], []),
 ]
 
 

@@ -303,6 +303,9 @@ def test_too_many_windows_is_a_usage_error_not_an_allocation(tmp_path, monkeypat
     with pytest.raises(UsageError, match="1,200 windows"):
         table(tmp_path, records, every=timedelta(minutes=1), by=["model"])
     assert len(table(tmp_path, records, every=timedelta(minutes=2), by=["model"])) == 600
+    # A grid that would end after year 9999 is still described, not an OverflowError.
+    with pytest.raises(UsageError, match="to 9999-12-31T23:59:59.999999Z"):
+        table(tmp_path, [{"ts": 0}, {"ts": "9999-12-31T23:59:30Z"}], every=timedelta(minutes=1))
 
 
 def test_years_before_1000_are_written_with_four_digits():

@@ -74,7 +74,8 @@ def _fast_utc(text: pl.Expr) -> pl.Expr:
         .when(digits == 9).then(fraction // 1000)
     )
     base = text.str.slice(0, 19).str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S", strict=False, cache=False)
-    ok = text.str.ends_with("Z") & ((size == 20) | (text.str.slice(19, 1) == ".")) & (micros >= 0)
+    signed = text.str.slice(20, 1).is_in(["+", "-"])  # "SS.+12Z" would cast to a number
+    ok = text.str.ends_with("Z") & ((size == 20) | (text.str.slice(19, 1) == ".")) & ~signed & (micros >= 0)
     return pl.when(ok).then(base.dt.epoch("us") + micros).cast(TS_TYPE)
 
 

@@ -172,9 +172,13 @@ def _check_window_count(ranges: pl.DataFrame, every: timedelta) -> None:
         pl.col("_hi").max().alias("hi"),
     ).row(0, named=True)
     if counts["n"] > MAX_WINDOWS:
+        try:
+            end = iso(counts["hi"] + every)
+        except OverflowError:  # the last window ends after year 9999
+            end = "9999-12-31T23:59:59.999999Z"
         raise UsageError(
             f"{counts['n']:,} windows of {format_duration(every)} from {iso(counts['lo'])} to "
-            f"{iso(counts['hi'] + every)} are more than the {MAX_WINDOWS:,} a report may hold",
+            f"{end} are more than the {MAX_WINDOWS:,} a report may hold",
             "Narrow the range with --since/--until, or use a longer --every; a stray old or future timestamp "
             "in the logs also widens it.",
         )
