@@ -85,7 +85,9 @@ def escape_controls(objects: pl.Series) -> pl.Series:
     Such a character can only stand inside a string there, where the escape means the
     same. Only the rows that hold one are rewritten, one pass per character present.
     """
-    rows = objects.str.contains(r"[\x00-\x1f]").fill_null(False).arg_true()
+    has_control = pl.col("t").str.contains(r"[\x00-\x1f]").fill_null(False)
+    # In a streaming plan the rows are searched on every core; eagerly, on one.
+    rows = objects.to_frame("t").lazy().select(has_control).collect(engine="streaming").to_series().arg_true()
     if not rows.len():
         return objects
     fixed = objects.gather(rows)
