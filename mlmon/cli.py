@@ -8,8 +8,10 @@ input error. Errors the user can fix are caught once, in ``handle_errors``.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -49,10 +51,13 @@ def handle_errors(command: Callable) -> Callable:
         try:
             return command(*args, **kwargs)
         except MlmonError as exc:
-            err = _stderr()
-            for line in exc.details:
-                err.print(line)
-            err.print(f"mlmon: error: {exc}")
+            try:
+                err = _stderr()
+                for line in exc.details:
+                    err.print(line)
+                err.print(f"mlmon: error: {exc}")
+            except OSError:
+                pass  # stderr is full or closed: the exit code still says it
             raise typer.Exit(exc.exit_code) from None
         except BrokenPipeError:
             # Output piped into e.g. `head`, which closed early: not an error.
@@ -64,6 +69,22 @@ def handle_errors(command: Callable) -> Callable:
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper
+
+
+@contextlib.contextmanager
+def _stop_signals_as_ctrl_c():
+    """SIGTERM and SIGHUP stop a replay the way Ctrl-C does: summary, --output, the children stopped.
+
+    Replay starts its --serve and --command children in their own session, so a
+    `timeout` or a closed terminal signals only mlmon, which must then stop them.
+    """
+    names = [n for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    before = {n: signal.signal(getattr(signal, n), signal.default_int_handler) for n in names}
+    try:
+        yield
+    finally:
+        for n, handler in before.items():
+            signal.signal(getattr(signal, n), handler)
 
 
 def _version(value: bool) -> None:
@@ -175,6 +196,8 @@ TASK_OPTION = typer.Option("auto", "--task", help="classification, regression or
 def _emit(text: str, output: Optional[Path]) -> None:
     """Print ``text``, or write it to ``output`` atomically (``-`` is stdout too)."""
     if output is None or str(output) == "-":
+        if sys.stdout is None:  # closed by the caller (`>&-`): nowhere to print
+            return
         try:
             sys.stdout.write(text)
             sys.stdout.flush()
@@ -447,7 +470,7 @@ def replay(
         parse(where)
     target_spec = TargetSpec(target, model, command, tuple(parse_header(h) for h in header or ()), pid, serve)
     pace = Pace(concurrency, rate, speed, timeout)
-    with ReadProgress(delay=1.0) as progress:
+    with ReadProgress(delay=1.0) as progress, _stop_signals_as_ctrl_c():
         run, frame = run_replay(
             logs, mapping=load_mapping(mapping), selection=selection, target=target_spec, pace=pace,
             tolerance=Tolerance(rtol, atol, tuple(ignore or ())), dry_run=dry_run, strict=strict,
@@ -584,7 +607,10 @@ def main() -> None:
     except SystemExit as exc:
         _leave(exc.code)
     except OSError as exc:  # writing --help or --version to a full disk, say: outside any command
-        print(f"mlmon: error: {exc.strerror or exc}", file=sys.stderr)
+        try:
+            print(f"mlmon: error: {exc.strerror or exc}", file=sys.stderr)
+        except (OSError, AttributeError):
+            pass  # stderr is full or closed too: the exit code still says it
         _leave(EXIT_ERROR)
     _leave(EXIT_OK)
 
@@ -604,6 +630,8 @@ def _leave(code: object) -> NoReturn:
         code = 1
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # closed by the caller (`>&-`)
+            continue
         try:
             stream.flush()
         except (OSError, ValueError):

@@ -272,3 +272,17 @@ def test_the_table_footer_says_where_the_rejects_went(tmp_path):
     assert "Listed in" in listed.output and "rej.jsonl" in listed.output and "Use --rejects" not in listed.output
     unlisted = invoke("report", str(SAMPLE_LOGS / "bad_lines.jsonl"))
     assert "Use --rejects FILE to list them." in unlisted.output
+
+
+def test_a_closed_stdout_or_a_full_stderr_keeps_the_exit_codes(tmp_path):
+    logs = str(sorted(SAMPLE_LOGS.glob("*.jsonl.gz"))[0])
+    closed = subprocess.run([MLMON, "report", logs, "-o", str(tmp_path / "r.txt")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, timeout=120, close_fds=True,
+                            preexec_fn=lambda: os.close(1))
+    assert closed.returncode == 0 and "Traceback" not in closed.stderr, closed.stderr
+    assert (tmp_path / "r.txt").exists()
+    if os.path.exists("/dev/full"):
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run([MLMON, "report", str(tmp_path / "missing.jsonl")], stdout=subprocess.PIPE,
+                                  stderr=full, timeout=120)
+        assert proc.returncode == 2

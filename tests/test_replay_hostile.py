@@ -468,7 +468,7 @@ if __name__ == "__main__":  # as a --command
 """
 
 
-def interrupted_run(tmp_path: Path, kind: str) -> tuple[subprocess.CompletedProcess, Path]:
+def interrupted_run(tmp_path: Path, kind: str, sig=signal.SIGINT) -> tuple[subprocess.CompletedProcess, Path]:
     """The entry point replaying 60 slow requests, sent SIGINT (Ctrl-C) once four have been answered."""
     model = model_file(tmp_path, SLOW_MODELS, name="slow_model.py")
     out = tmp_path / "partial.jsonl"
@@ -483,6 +483,7 @@ def interrupted_run(tmp_path: Path, kind: str) -> tuple[subprocess.CompletedProc
     with ModelServer(slow_http) as server:
         target = {"http": ["--target", server.url], "model": ["--model", f"{model}:slow"],
                   "async": ["--model", f"{model}:aslow", "--concurrency", "2"],
+                  "sync2": ["--model", f"{model}:slow", "--concurrency", "2"],
                   "command": ["--command", shlex.join([sys.executable, model])]}[kind]
         env = {**os.environ, "COLUMNS": "100", "REPLAY_TEST_PROGRESS": str(progress)}
         proc = subprocess.Popen([MLMON, "replay", str(log), *target, "-f", "json", "-o", str(out)],
@@ -494,12 +495,12 @@ def interrupted_run(tmp_path: Path, kind: str) -> tuple[subprocess.CompletedProc
         deadline = time.monotonic() + 60
         while answers() < 4 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.02)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=30)
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), out
 
 
-@pytest.mark.parametrize("kind", ["http", "model", "async", "command"])
+@pytest.mark.parametrize("kind", ["http", "model", "async", "sync2", "command"])
 def test_ctrl_c_prints_the_summary_and_keeps_the_results_so_far(tmp_path, kind):
     proc, out = interrupted_run(tmp_path, kind)
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -568,3 +569,15 @@ def test_side_by_side_cuts_each_cell():
     assert rows[0] == ("text", '"' + "x" * 199 + "… (802 more characters)", '"' + "y" * 199 + "… (802 more characters)")
     assert rows[1][0] == "k" * 200 + "… (100 more characters)"
     assert side_by_side(diffs, limit=None)[0][1] == '"' + "x" * 1000 + '"'
+
+
+def test_sigterm_stops_like_ctrl_c_and_leaves_no_command_running(tmp_path):
+    # --command children run in their own session: `timeout` or a closed terminal signals mlmon only.
+    import psutil
+
+    proc, out = interrupted_run(tmp_path, "command", sig=signal.SIGTERM)
+    assert proc.returncode == 130 and "Traceback" not in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout)["interrupted"] is True and out.exists()
+    model = str(tmp_path / "slow_model.py")
+    left = [p for p in psutil.process_iter(["cmdline"]) if model in " ".join(p.info["cmdline"] or [])]
+    assert not left

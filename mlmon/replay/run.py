@@ -240,7 +240,10 @@ async def _replay_async(rows, target: Target, pace: Pace, tolerance: Tolerance, 
             done += 1
             if on_done is not None:
                 on_done(done, len(rows))
+            if blocking:
+                await asyncio.sleep(0)  # a sync model never yields: let Ctrl-C's cancellation in
 
+    blocking = isinstance(target, CallableTarget) and not target.is_async
     interrupted = False
     try:
         await asyncio.gather(*(worker() for _ in range(max(1, pace.concurrency))))

@@ -74,3 +74,6 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+            except KeyboardInterrupt:  # a second Ctrl-C while it stops: kill it, keep the results
+                self.proc.kill()
+                self.proc.wait()

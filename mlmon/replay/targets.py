@@ -291,6 +291,9 @@ class CommandTarget(Target):
             except Exception:
                 self.proc.kill()
                 await self.proc.wait()
+            except BaseException:  # a second Ctrl-C while it closes: never leave it running
+                self.proc.kill()
+                raise
 
     def pids(self) -> list[int]:
         return [self.proc.pid] if self.proc is not None else []
