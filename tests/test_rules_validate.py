@@ -47,17 +47,23 @@ def _bad_params():
 CLEAN_BAD = [p for p in BAD if _expect(p)[0] is None]
 
 
-def problems(path: Path) -> list[str]:
-    """Every problem the loader reports for ``path``, named as in the .expect files (bare file name)."""
+def load_error(path: Path) -> ConfigError | None:
+    """The loader's error for ``path``, its problems named as in the .expect files (bare file name)."""
     cwd = os.getcwd()
     os.chdir(path.parent)
     try:
         load_rules(path.name)
     except ConfigError as exc:
-        return exc.details or [str(exc)]
+        return exc
     finally:
         os.chdir(cwd)
-    return []
+    return None
+
+
+def problems(path: Path) -> list[str]:
+    """Every problem the loader reports for ``path``."""
+    exc = load_error(path)
+    return [] if exc is None else (exc.details or [str(exc)])
 
 
 def run(*args, cwd=None):
@@ -180,15 +186,10 @@ def test_validate_lists_every_problem_on_stderr_and_exits_2():
 
 def validate_stderr(path: Path) -> list[str]:
     """What ``mlmon rules validate`` prints on stderr for one bad file: its problems, then the summary."""
-    cwd = os.getcwd()
-    os.chdir(path.parent)
-    try:
-        load_rules(path.name)
-    except ConfigError as exc:
-        return [*exc.details, f"mlmon: error: {exc}"]
-    finally:
-        os.chdir(cwd)
-    raise AssertionError(f"{path.name} loaded without a problem")
+    exc = load_error(path)
+    if exc is None:
+        raise AssertionError(f"{path.name} loaded without a problem")
+    return [*exc.details, f"mlmon: error: {exc}"]
 
 
 def test_validate_on_clean_files_prints_one_ok_line_each_and_exits_0():
