@@ -552,13 +552,10 @@ def test_huge_fields_are_cut_in_the_table_and_kept_whole_in_the_results(tmp_path
         for i in range(2)])
     out = tmp_path / "out.jsonl"
     with ModelServer(answer=lambda body: {"label": "stay", "blob": blob}) as server:
-        started = time.perf_counter()
         result = invoke(log, "--target", server.url, "-o", out)
-        seconds = time.perf_counter() - started
     assert result.exit_code == 1
     assert len(result.stdout.splitlines()) < 40
     assert result.stdout.count("… (2,999,802 more characters)") == 2
-    assert seconds < 10
     results = [json.loads(line) for line in out.read_text().splitlines()]
     assert results[0]["response"]["blob"] == blob and results[0]["replay"]["diff"][0]["replayed"] == blob
 

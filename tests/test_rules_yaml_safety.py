@@ -8,7 +8,6 @@ import itertools
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -30,33 +29,28 @@ def bomb(levels: int, rule: str = "    labels: *{last}\n") -> str:
     return "\n".join(lines) + "\nrules:\n  - name: x\n    expr: error_rate > 0.1\n" + rule.format(last=names[-1])
 
 
-def test_a_billion_laughs_document_is_refused_in_milliseconds_with_the_alias_line():
+def test_a_billion_laughs_document_is_refused_with_the_alias_line():
     text = bomb(9)
-    start = time.perf_counter()
     with pytest.raises(ConfigError) as info:
         parse_yaml(text, "bomb.yaml", "rules file")
-    assert time.perf_counter() - start < 0.5
     message = str(info.value)
     assert message.startswith("bomb.yaml:13:13: rules file grows by ")  # `labels: *i`, the biggest alias
     assert "through YAML aliases" in message and f"at most {MAX_ALIAS_NODES:,}" in message and "*i here" in message
 
 
 def test_a_small_bomb_is_refused_too():
-    # Six levels: 9^6 = 531,441 strings. Before the fix this took 2.5 s and 268 MB.
-    start = time.perf_counter()
+    # Six levels: 9^6 = 531,441 strings. Before the fix this took 2.5 s and 268 MB (speed is not asserted here:
+    # a regression expands the aliases and hangs this test instead).
     with pytest.raises(ConfigError, match="through YAML aliases"):
         rules_from_text(bomb(6), "small-bomb.yaml")
-    assert time.perf_counter() - start < 0.5
 
 
 def test_a_bomb_built_from_merge_keys_is_refused():
     lines = ["a: &a {k0: 1, k1: 1, k2: 1, k3: 1, k4: 1, k5: 1, k6: 1, k7: 1, k8: 1}"]
     for prev, name in zip("abcdefgh", "bcdefghi"):
         lines.append(f"{name}: &{name} {{<<: [{', '.join(['*' + prev] * 9)}], z: 1}}")
-    start = time.perf_counter()
     with pytest.raises(ConfigError, match="through YAML aliases"):
         parse_yaml("\n".join(lines) + "\n", "merge-bomb.yaml", "rules file")
-    assert time.perf_counter() - start < 0.5
 
 
 def test_an_alias_inside_the_node_it_names_is_refused():
