@@ -77,11 +77,13 @@ class Report:
         """The stable ``--format json`` document (see README, 'JSON output')."""
         spec = self.table.spec
         windows = []
-        for row in self.frame.iter_rows(named=True):  # one row per window, not per record
+        # Window times are written by Polars: a window ending past year 9999 has no Python datetime.
+        frame = self.frame.with_columns(_iso_text(WINDOW_START), _iso_text(WINDOW_END))
+        for row in frame.iter_rows(named=True):  # one row per window, not per record
             windows.append(
                 {
-                    "start": iso(row[WINDOW_START]),
-                    "end": iso(row[WINDOW_END]),
+                    "start": row[WINDOW_START],
+                    "end": row[WINDOW_END],
                     "segment": {name: _plain(row[name]) for name in spec.by},
                     "metrics": {name: _plain(row[name]) for name in self.metrics},
                 }
@@ -103,6 +105,12 @@ class Report:
             **({"labels": self.labels} if self.labels is not None else {}),
             "windows": windows,
         }
+
+
+def _iso_text(name: str) -> pl.Expr:
+    """The column's times as :func:`iso` writes them: seconds, then a fraction only when there is one."""
+    text = pl.col(name).dt.strftime("%Y-%m-%dT%H:%M:%S%.6f").str.replace(r"\.?0+$", "")
+    return (text + pl.lit("Z")).alias(name)
 
 
 def _plain(value: Any) -> Any:

@@ -313,3 +313,16 @@ def test_years_before_1000_are_written_with_four_digits():
 
     assert iso(datetime(999, 6, 1, tzinfo=UTC)) == "0999-06-01T00:00:00Z"
     assert iso(datetime(1, 1, 1, 0, 0, 0, 500, tzinfo=UTC)) == "0001-01-01T00:00:00.0005Z"
+
+
+def test_a_window_ending_past_year_9999_is_written_not_a_traceback(tmp_path):
+    from typer.testing import CliRunner
+
+    from mlmon.cli import app
+
+    path = tmp_path / "y9999.jsonl"
+    path.write_text(json.dumps({"ts": "9999-12-31T23:59:30Z", "latency_ms": 1}) + "\n")
+    result = CliRunner().invoke(app, ["report", str(path), "--every", "1h", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    window = json.loads(result.stdout)["windows"][0]
+    assert (window["start"], window["end"]) == ("9999-12-31T23:00:00Z", "+10000-01-01T00:00:00Z")
