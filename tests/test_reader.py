@@ -605,3 +605,14 @@ def test_objects_with_backslashes_come_back_exactly(tmp_path, where):
     assert got.skipped == 0
     assert [json.loads(t) for t in got.records.get_column("request")] == requests
     assert [json.loads(t) for t in got.records.get_column("response")] == responses
+
+
+def test_objects_come_back_as_valid_json_on_the_fast_path_and_a_string_request_as_it_is(tmp_path):
+    # No backslash in the object text (the controls come back raw): the whole-file scan is used.
+    requests = [{"c": "a\u001bb", "t": "x\ty", "i": 1}, {"i": 2}, "plain\ttext"]
+    path = tmp_path / "logs.jsonl"
+    path.write_text("".join(json.dumps(record(f"2026-11-27T10:00:0{i}Z", request=q)) + "\n"
+                            for i, q in enumerate(requests)))
+    texts = read_logs([str(path)], fields=["ts", "request"]).records.get_column("request").to_list()
+    assert [json.loads(t) for t in texts[:2]] == requests[:2]
+    assert texts[2] == "plain\ttext"

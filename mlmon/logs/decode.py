@@ -139,7 +139,7 @@ def decode_file_fast(path: str, projection: Projection, mapping: Mapping, max_li
         return None
     if _has_ambiguous_object_text(raw):
         return None  # the line path takes such objects from the line text (see _exact_object_text)
-    return _all_good(normalize(raw, mapping))
+    return _all_good(normalize(_valid_object_text(raw), mapping))
 
 
 #: How much of a file's start, and of its end, is checked before trying the whole-file scan.
@@ -214,7 +214,7 @@ def decode_chunk(
     """
     lines = _classify(_read_lines(chunk.data), chunk, max_line_bytes)
     n_lines = lines.height
-    decoded = _exact_object_text(_decode_lines(lines, projection, chunk.data), projection)
+    decoded = _valid_object_text(_exact_object_text(_decode_lines(lines, projection, chunk.data), projection))
     normalized = normalize(decoded, mapping, keep=[LINE_NO, LINE])
     good = normalized.select(pl.exclude(LINE_NO, LINE)).filter(pl.col(REASON).is_null()).drop(REASON)
     rejects = normalized.filter(pl.col(REASON).is_not_null() & (pl.col(REASON) != _BLANK)).select(
@@ -246,6 +246,37 @@ def _has_ambiguous_object_text(raw: pl.DataFrame) -> bool:
     """Whether an object read as text holds a backslash (see :func:`_exact_object_text`)."""
     return any(raw.get_column(name).str.contains("\\", literal=True).any()
                for name in _OBJECT_COLUMNS if name in raw.columns)
+
+
+_CONTROLS = [chr(code) for code in range(0x20)]
+
+
+def _escape_controls(objects: pl.Series) -> pl.Series:
+    """The objects' JSON text with raw control characters written as ``\\u00XX`` escapes.
+
+    The reader hands an object back as text without escaping the control characters
+    in its strings (``"a\\u001bb"`` comes back with a raw ESC), which is not valid JSON.
+    Such a character can only stand inside a string there, where the escape means the
+    same. Only the rows that hold one are rewritten, one pass per character present; a
+    plain string value (not an object or array) is text, not JSON, and stays as it is.
+    """
+    text = pl.col("t")
+    has_control = (text.str.contains(r"^[\[{]") & text.str.contains(r"[\x00-\x1f]")).fill_null(False)
+    # In a streaming plan the rows are searched on every core; eagerly, on one.
+    rows = objects.to_frame("t").lazy().select(has_control).collect(engine="streaming").to_series().arg_true()
+    if not rows.len():
+        return objects
+    fixed = objects.gather(rows)
+    for char in _CONTROLS:
+        if fixed.str.contains(char, literal=True).any():
+            fixed = fixed.str.replace_all(char, f"\\u{ord(char):04x}", literal=True)
+    return objects.clone().scatter(rows, fixed)
+
+
+def _valid_object_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with the control characters in its objects' text escaped (see :func:`_escape_controls`)."""
+    fixed = [_escape_controls(frame.get_column(name)) for name in _OBJECT_COLUMNS if name in frame.columns]
+    return frame.with_columns(fixed) if fixed else frame
 
 
 def _exact_object_text(decoded: pl.DataFrame, projection: Projection) -> pl.DataFrame:

@@ -56,9 +56,9 @@ def decode_objects(text: pl.Series, prefix: str) -> list[pl.Series]:
     """One column per leaf of the JSON objects in ``text`` (null or non-objects count as empty)."""
     if text.len() == 0 or text.null_count() == text.len():
         return []
-    objects = escape_controls(text.to_frame("t").select(
+    objects = text.to_frame("t").select(
         pl.when(pl.col("t").str.starts_with("{")).then(pl.col("t")).otherwise(pl.lit("{}"))
-    ).to_series())
+    ).to_series()
     head = objects.head(SAMPLE_ROWS)
     schema = _infer(head)
     decoded = _decode(objects, schema)
@@ -72,29 +72,6 @@ def decode_objects(text: pl.Series, prefix: str) -> list[pl.Series]:
     decoded = _big_integers_exact(objects, decoded, schema)
     parsed = decoded.select(_retype(decoded.get_column(name), dtype) for name, dtype in schema.items())
     return _flatten(parsed, prefix)
-
-
-_CONTROLS = [chr(code) for code in range(0x20)]
-
-
-def escape_controls(objects: pl.Series) -> pl.Series:
-    """The objects' JSON text with raw control characters written as ``\\u00XX`` escapes.
-
-    The reader hands an object back as text without escaping the control characters
-    in its strings (``"a\\u001bb"`` comes back with a raw ESC), which is not valid JSON.
-    Such a character can only stand inside a string there, where the escape means the
-    same. Only the rows that hold one are rewritten, one pass per character present.
-    """
-    has_control = pl.col("t").str.contains(r"[\x00-\x1f]").fill_null(False)
-    # In a streaming plan the rows are searched on every core; eagerly, on one.
-    rows = objects.to_frame("t").lazy().select(has_control).collect(engine="streaming").to_series().arg_true()
-    if not rows.len():
-        return objects
-    fixed = objects.gather(rows)
-    for char in _CONTROLS:
-        if fixed.str.contains(char, literal=True).any():
-            fixed = fixed.str.replace_all(char, f"\\u{ord(char):04x}", literal=True)
-    return objects.scatter(rows, fixed)
 
 
 def _read(objects: pl.Series, schema: dict | None = None) -> pl.DataFrame:

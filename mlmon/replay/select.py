@@ -10,7 +10,6 @@ import polars as pl
 
 from mlmon.errors import UsageError
 from mlmon.expr import compile_expr, names, parse
-from mlmon.logs.fields import escape_controls
 from mlmon.logs.mapping import INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, read_logs
 from mlmon.metrics.windows import WINDOW_START, window_floor
@@ -37,26 +36,6 @@ class Selection:
 
 def _io_field(name: str) -> bool:
     return name.startswith((INPUT_PREFIX, OUTPUT_PREFIX))
-
-
-def valid_json_text(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with the raw request and response objects as valid JSON text.
-
-    The reader hands an object back with the control characters of its strings raw (a
-    logged ``"a\\tb"`` comes back with a real tab), which JSON forbids: strict servers
-    reject such a body and ``json.loads`` fails. Those characters are written as
-    ``\\u00XX`` escapes again. A plain string value (not an object or array) is left as it is.
-    """
-    fixed = []
-    for name in (RAW_REQUEST, RAW_RESPONSE):
-        if name not in frame.columns:
-            continue
-        column = frame.get_column(name)
-        rows = column.str.contains(r"^[\[{]").fill_null(False) & column.str.contains(r"[\x00-\x1f]").fill_null(False)
-        rows = rows.arg_true()
-        if rows.len():
-            fixed.append(column.clone().scatter(rows, escape_controls(column.gather(rows))))
-    return frame.with_columns(fixed) if fixed else frame
 
 
 def derive_io_fields(frame: pl.DataFrame, wanted: Sequence[str]) -> pl.DataFrame:
@@ -103,7 +82,7 @@ def select_requests(
         check_filter(where)
     to_read = [n for n in dict.fromkeys(wanted) if not _io_field(n)]
     data = read_logs(inputs, mapping, to_read, strict=strict, max_line_bytes=max_line_bytes, progress=progress)
-    frame = derive_io_fields(valid_json_text(data.records), wanted)
+    frame = derive_io_fields(data.records, wanted)
     if selection.since is not None:
         frame = frame.filter(pl.col("ts") >= selection.since)
     if selection.until is not None:
