@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,9 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
     What is not a regular file (``/dev/null``, ``/dev/stdout``, a FIFO) cannot be
     replaced by a rename; it is written through, as a shell redirection would.
     """
+    if str(path) == "-":
+        yield from _write_stdout(mode)
+        return
     target = Path(path)
     kind = _existing_kind(target)
     if kind == "directory":
@@ -105,6 +109,22 @@ def _write_through(target: Path, mode: str) -> Iterator[IO]:
         raise
     except OSError as exc:
         raise InputError(f"cannot write {target}: {exc.strerror or exc}", "Free some space or write elsewhere.") from None
+
+
+def _write_stdout(mode: str) -> Iterator[IO]:
+    """``-`` names standard output, for every file mlmon writes (it is never closed here)."""
+    stream = sys.stdout
+    if stream is None:  # closed by the caller (`>&-`): nowhere to write
+        stream = open(os.devnull, "w", encoding="utf-8")
+    handle = stream.buffer if "b" in mode else stream
+    try:
+        yield handle
+        handle.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise InputError(f"cannot write to standard output: {exc.strerror or exc}",
+                         "Free some space or write to a file instead of -.") from None
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import functools
 import os
+import re
 import signal
 import sys
 from enum import Enum
@@ -19,6 +20,7 @@ from typing import Callable, NoReturn, Optional
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from mlmon import __version__, allocator
 from mlmon.errors import InputError, MlmonError, UsageError
@@ -26,7 +28,97 @@ from mlmon.errors import InputError, MlmonError, UsageError
 EXIT_OK, EXIT_GATE, EXIT_ERROR = 0, 1, 2
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
+class _Group(TyperGroup):
+    """The command group, with click's usage errors said as mlmon says its own: one line, exit 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        from typer._click import exceptions as click_errors
+
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_errors.NoArgsIsHelpError:
+            code = EXIT_ERROR  # the help is printed already
+        except click_errors.UsageError as exc:
+            try:
+                _stderr().print(f"mlmon: error: {usage_message(exc)}")
+            except OSError:
+                pass
+            code = EXIT_ERROR
+        except typer.Abort:
+            code = EXIT_INTERRUPTED
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def usage_message(exc) -> str:
+    """One sentence for a usage error click found, saying what to fix."""
+    from typer._click import exceptions as click_errors
+
+    ctx = exc.ctx
+    command = ctx.command_path if ctx is not None else "mlmon"
+    is_group = ctx is not None and hasattr(ctx.command, "commands")
+    help_hint = f"Run '{command} --help' to see {'its commands' if is_group else 'its options'}."
+    if isinstance(exc, click_errors.NoSuchOption):
+        known = [opt for p in (ctx.command.params if ctx else []) for opt in (*p.opts, *p.secondary_opts)
+                 if opt.startswith("-")]
+        return f"{command} has no option {exc.option_name}{_suggest(exc.option_name, known)}. {help_hint}"
+    if isinstance(exc, click_errors.MissingParameter):
+        param = exc.param
+        if param is not None and param.param_type_name == "argument":
+            return f"{command} needs {_argument_name(param)}. {help_hint}"
+        name = max(param.opts, key=len) if param is not None else "an option"
+        return f"{command} needs {name}. {help_hint}"
+    if isinstance(exc, click_errors.BadParameter):
+        param = exc.param
+        name = max(param.opts, key=len) if param is not None and param.opts else (exc.param_hint or "a value")
+        if param is not None and param.param_type_name == "argument":
+            name = _argument_name(param)
+        return f"invalid value for {name}: {_plain_reason(exc.message)}. {help_hint}"
+    message = exc.format_message().rstrip(".")
+    if message.startswith("No such command") and ctx is not None:
+        names = list(getattr(ctx.command, "commands", {}))
+        typed = next((a for a in ctx.protected_args + ctx.args if not a.startswith("-")), "") if hasattr(
+            ctx, "protected_args") else ""
+        typed = typed or re.sub(r"^No such command '(.*?)'.*$", r"\1", message, flags=re.S)
+        return f"{command} has no command {typed!r}{_suggest(typed, names)}. {help_hint}"
+    return f"{message[:1].lower()}{message[1:]}. {help_hint}"
+
+
+def _argument_name(param) -> str:
+    return (param.metavar or param.name.upper()).rstrip(".")
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    """`` (did you mean --format?)`` or an empty string."""
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+_PYDANTIC_REASONS = (
+    (r"Input should be greater than or equal to (\S+)", r"it must be at least \1"),
+    (r"Input should be greater than (\S+)", r"it must be more than \1"),
+    (r"Input should be less than or equal to (\S+)", r"it must be at most \1"),
+    (r"Input should be less than (\S+)", r"it must be less than \1"),
+    (r"Input should be a valid integer.*", "it must be a whole number"),
+    (r"Input should be a (valid number|finite number).*", "it must be a number"),
+    (r"Input should be a valid boolean.*", "it must be true or false"),
+)
+
+
+def _plain_reason(text: str) -> str:
+    """A validator's reason in mlmon's words: no 'Value error, ' prefix, no trailing period."""
+    text = re.sub(r"^Value error, ", "", str(text)).strip().rstrip(".")
+    for pattern, replacement in _PYDANTIC_REASONS:
+        if re.fullmatch(pattern, text):
+            return re.sub(pattern, replacement, text)
+    return text
+
+
 app = typer.Typer(
+    cls=_Group,
     name="mlmon",
     help="Monitor machine-learning models in production from their request/response logs (JSONL).\n\n"
     "Exit codes: 0 fine, 1 the gate fired (alerts, replay mismatches), 2 usage, config or input error, "
@@ -250,6 +342,7 @@ def report(
     from mlmon.report import build_report
     from mlmon.rejects import write_rejects
 
+    _one_stdout({"the report": output is None or _is_stdout(output), "--rejects": _is_stdout(rejects)})
     clock = _now(now)
     spec = _window_spec(every, by, since, until, clock)
     base, truth = _baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
@@ -263,16 +356,40 @@ def report(
     if rejects is not None:
         write_rejects(data.rejects, rejects, the_mapping.redact)
         result.rejects_file = str(rejects)
+    _print_warnings(data.warnings)
     fmt = fmt or ReportFormat.table
     _emit(_render(result, fmt, output), output)
     if fmt != ReportFormat.table or output is not None:
         _note_skipped(result.skipped, rejects)
 
 
+def _is_stdout(path: Optional[Path]) -> bool:
+    return path is not None and str(path) == "-"
+
+
+def _one_stdout(outputs: dict[str, bool]) -> None:
+    """Refuse two outputs on stdout: they would mix. ``outputs`` says of each whether it goes there."""
+    on_stdout = [name for name, there in outputs.items() if there]
+    if len(on_stdout) > 1:
+        raise UsageError(f"{' and '.join(on_stdout)} would both go to standard output",
+                         "Write one of them to a file.")
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    """Warnings about the run as a whole, on stderr: the output stays clean for pipes."""
+    err = _stderr()
+    for text in warnings:
+        try:
+            err.print(f"mlmon: warning: {text}")
+        except OSError:
+            return
+
+
 def _note_skipped(skipped: int, rejects: Optional[Path]) -> None:
     if skipped:
         note = f"mlmon: skipped {skipped:,} bad line{'s' if skipped != 1 else ''}"
-        note += f"; listed in {rejects}" if rejects else "; use --rejects FILE to list them"
+        where = "standard output" if _is_stdout(rejects) else rejects
+        note += f"; listed in {where}" if rejects else "; use --rejects FILE to list them"
         _stderr().print(note)
 
 
@@ -365,6 +482,7 @@ def check(
             logs, ruleset, mapping=load_mapping(mapping), now=clock, since=spec.since, until=spec.until,
             baseline=base, labels=truth, strict=strict, max_line_bytes=max_line_bytes, progress=progress,
         )
+    _print_warnings(data.warnings)
     gate = Gate(fail_on.value)
     transitions = None
     if state is not None:
@@ -489,13 +607,19 @@ def replay(
     from mlmon.render import replay as r
     from mlmon.replay.output import gate_fired
 
+    # With --output -, the results take stdout and the summary moves to stderr.
+    to_stderr = output is not None and str(output) == "-"
     if fmt == ReplayFormat.json:
         text = r.render_replay_json(run, fail_over, show)
     else:
-        console = Console(highlight=False, markup=False, emoji=False)
+        console = _stderr() if to_stderr else Console(highlight=False, markup=False, emoji=False)
         text = r.render_replay_table(run, fail_over, show, width=console.width,
                                      color=console.is_terminal and not console.no_color)
-    _emit(text, None)
+    if to_stderr:
+        with contextlib.suppress(OSError):
+            sys.stderr.write(text)
+    else:
+        _emit(text, None)
     if run.interrupted:
         done = len(run.outcomes)
         where = "the summary and --output cover them" if output is not None else "the summary covers them"
@@ -537,6 +661,7 @@ def baseline_save(
     from mlmon.logs.mapping import load_mapping
     from mlmon.render.values import plural
 
+    _one_stdout({"the profile": _is_stdout(output), "--rejects": _is_stdout(rejects)})
     clock = _now(now)
     spec = _window_spec(None, None, since, until, clock)
     the_mapping = load_mapping(mapping)
@@ -546,8 +671,10 @@ def baseline_save(
         from mlmon.rejects import write_rejects
 
         write_rejects(saved.rejects, rejects, the_mapping.redact)
+    _print_warnings(saved.warnings)
     kinds = [r.kind for r in saved.reference.fields.values()]
-    typer.echo(f"{output}: profile of {plural(saved.reference.rows, 'record')}, {plural(len(kinds), 'field')} "
+    where = "standard output" if str(output) == "-" else str(output)
+    _stderr().print(f"{where}: profile of {plural(saved.reference.rows, 'record')}, {plural(len(kinds), 'field')} "
                f"({kinds.count('numeric')} numeric, {kinds.count('categorical')} categorical, "
                f"{plural(kinds.count('identifier'), 'identifier')})")
     _note_skipped(saved.skipped, rejects)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import DATA, SAMPLE_LOGS, record, write_jsonl
+from conftest import DATA, ROOT, SAMPLE_LOGS, record, write_jsonl
 from mlmon import __version__
 from mlmon.cli import app
 
@@ -97,8 +97,20 @@ def test_since_and_until_accept_durations_back_from_now(tmp_path):
         (["report", "{hard}", "--mapping", "{missing}"], "mapping file"),
         (["report", "{hard}", "--strict"], "hard.jsonl:14: bad log line (malformed JSON)"),
         (["report", "{hard}", "--since", "2026-11-28", "--until", "2026-11-27"], "--since must be earlier than --until"),
-        (["report", "{hard}", "--format", "yaml"], "Invalid value"),
-        (["report", "{hard}", "--no-such-option"], "No such option"),
+        (["report", "{hard}", "--format", "yaml"],
+         "invalid value for --format: 'yaml' is not one of 'table', 'json', 'csv', 'markdown'"),
+        (["report", "{hard}", "--no-such-option"], "mlmon report has no option --no-such-option"),
+        (["report", "{hard}", "--formt", "json"], "has no option --formt (did you mean --format?)"),
+        (["report"], "mlmon report needs LOGS. Run 'mlmon report --help'"),
+        (["check", "{hard}"], "mlmon check needs --rules"),
+        (["check", "{hard}", "--rules", "r.yaml", "--fail-on", "bad"], "invalid value for --fail-on: 'bad' is not one of"),
+        (["report", "{hard}", "--max-line-bytes", "0"], "invalid value for --max-line-bytes: it must be at least 1"),
+        (["report", "{hard}", "--max-line-bytes", "many"], "invalid value for --max-line-bytes: it must be a whole number"),
+        (["replay", "{hard}", "--rate", "0"], "invalid value for --rate: it must be at least 0.001"),
+        (["replay", "{hard}", "--timeout", "nan"], "invalid value for --timeout"),
+        (["replay", "{hard}", "--fail-over", "2"], "invalid value for --fail-over: it must be at most 1"),
+        (["repot", "{hard}"], "mlmon has no command 'repot' (did you mean report?)"),
+        (["baseline", "sve"], "mlmon baseline has no command 'sve' (did you mean save?)"),
     ],
 )
 def test_errors_exit_2_with_one_clear_line(tmp_path, args, message):
@@ -107,9 +119,9 @@ def test_errors_exit_2_with_one_clear_line(tmp_path, args, message):
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert message in proc.stderr
-    assert "Traceback" not in proc.stderr
-    if "Invalid value" not in message and "No such option" not in message:
-        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "╭" not in proc.stderr  # no Rich box
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("mlmon: error: ")
 
 
 def test_empty_log_gives_zero_requests_and_exit_0(tmp_path):
@@ -286,3 +298,47 @@ def test_a_closed_stdout_or_a_full_stderr_keeps_the_exit_codes(tmp_path):
             proc = subprocess.run([MLMON, "report", str(tmp_path / "missing.jsonl")], stdout=subprocess.PIPE,
                                   stderr=full, timeout=120)
         assert proc.returncode == 2
+
+
+def test_usage_errors_read_the_same_in_process():
+    result = invoke("report", str(DATA / "hard.jsonl"), "--formt", "json")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("mlmon: error: mlmon report has no option --formt (did you mean --format?). "
+                                     "Run 'mlmon report --help' to see its options.")
+
+
+def test_dash_is_stdout_for_every_file_mlmon_writes(tmp_path):
+    """`-o -`, `--rejects -` and `replay --output -` write to stdout, never a file named '-'."""
+    bad = str(SAMPLE_LOGS / "bad_lines.jsonl")
+    proc = subprocess.run([MLMON, "baseline", "save", bad, "-o", "-"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["format"] == "mlmon-profile"
+    assert "standard output: profile of" in proc.stderr  # the status line is on stderr, never in the JSON
+
+    out = tmp_path / "report.json"
+    proc = subprocess.run([MLMON, "report", bad, "--rejects", "-", "-o", str(out), "--format", "json"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rejects = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(rejects) == json.loads(out.read_text())["source"]["skipped"] == 8
+    assert "listed in standard output" in proc.stderr
+
+    proc = subprocess.run([MLMON, "replay", str(SAMPLE_LOGS / "churn.jsonl.gz"), "--limit", "3", "--model",
+                           f"{ROOT / 'demo' / 'model.py'}:churn_v1", "--output", "-"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr  # the first requests were served by v1: they match
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(results) == 3 and all("replay" in r for r in results)
+    assert "replayed 3 requests" in proc.stderr  # the summary moved to stderr
+    assert not (tmp_path / "-").exists()
+
+
+def test_two_outputs_on_stdout_are_refused(tmp_path):
+    bad = str(SAMPLE_LOGS / "bad_lines.jsonl")
+    proc = subprocess.run([MLMON, "report", bad, "--rejects", "-"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "the report and --rejects would both go to standard output" in proc.stderr
+    proc = subprocess.run([MLMON, "baseline", "save", bad, "-o", "-", "--rejects", "-"], capture_output=True,
+                          text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and "the profile and --rejects would both go to standard output" in proc.stderr
+    assert not (tmp_path / "-").exists()

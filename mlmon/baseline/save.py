@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Sequence
@@ -26,6 +26,7 @@ class SavedBaseline:
     reference: Reference
     rejects: pl.DataFrame
     skipped: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 def save_baseline(
@@ -40,7 +41,7 @@ def save_baseline(
 ) -> SavedBaseline:
     """Write the profile of ``sources`` (logs, or one dataset file) to ``output``."""
     first = Path(sources[0])
-    rejects, skipped = empty_rejects(), 0
+    rejects, skipped, warnings = empty_rejects(), 0, []
     if len(sources) == 1 and first.is_file() and (first.suffix.lower() in DATASET_SUFFIXES or not _looks_like_logs(first, mapping)):
         frame = _dataset_frame(first, set())
         source = {"dataset": str(first)}
@@ -57,7 +58,7 @@ def save_baseline(
                 f"{', '.join(sources)} does not look like logs: {data.records.height:,} records and {data.skipped:,} bad lines",
                 "Pass logs, or one dataset file (.parquet, .csv, .jsonl rows).",
             )
-        rejects, skipped = data.rejects, data.skipped
+        rejects, skipped, warnings = data.rejects, data.skipped, data.warnings
         frame = with_io_fields(data.records)
         if since is not None:
             frame = frame.filter(pl.col("ts") >= since)
@@ -73,4 +74,4 @@ def save_baseline(
             "Check that the records carry request/response objects, or where the mapping roots inputs and outputs.",
         )
     save_profile(reference, output, now)
-    return SavedBaseline(reference, rejects, skipped)
+    return SavedBaseline(reference, rejects, skipped, warnings)

@@ -33,6 +33,8 @@ class LogData:
     records: pl.DataFrame
     rejects: pl.DataFrame
     files: list[str] = field(default_factory=list)
+    #: Things the user should know about the input as a whole (printed on stderr by the CLI).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def skipped(self) -> int:
