@@ -228,8 +228,47 @@ def test_a_failing_command_is_reported_and_kept(tmp_path, result):
     assert warnings[0] == ("mlmon: notification to sh -c 'echo no route >&2; exit 3' failed (exit code 3: no route); "
                            "it will be retried on the next run")
     _, warnings = apply(tmp_path / "t.json", result, commands=[str(tmp_path / "no-such-command")])
-    assert "No such file or directory" in warnings[0]
+    assert "failed (exit code 127: " in warnings[0] and "not found" in warnings[0]
     assert len(saved(tmp_path / "t.json")["outbox"]) == 2
+
+
+def test_notify_command_runs_through_sh_c_as_cron_runs_it(tmp_path, result):
+    """Shell features work: a list of commands, redirections, variables (shlex.split broke these)."""
+    out = tmp_path / "f"
+    found, warnings = apply(tmp_path / "s.json", result, commands=[f"cat >> {out}; echo end >> {out}"])
+    assert warnings == [] and len(found) == 2
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["alert"]["rule"] for line in lines[0::2]] == ["slow-p95", "latency-tail-ratio"]
+    assert lines[1::2] == ["end", "end"]
+
+
+def test_the_outbox_is_retried_with_the_command_given_now(tmp_path, result):
+    """A fixed --notify-command takes over what the broken one left; the broken one is not run again."""
+    state, out, tries = tmp_path / "s.json", tmp_path / "got.jsonl", tmp_path / "tries"
+    broken = f"echo x >> {tries}; exit 3"
+    _, warnings = apply(state, result, commands=[broken])
+    assert len(warnings) == 2 and len(tries.read_text().splitlines()) == 2
+    later = NOW + timedelta(minutes=10)  # same alerts, no new transitions
+    found, warnings = apply(state, result, now=later, commands=[f"cat >> {out}"])
+    assert found == [] and warnings == []
+    assert [json.loads(line)["alert"]["rule"] for line in out.read_text().splitlines()] == ["slow-p95",
+                                                                                           "latency-tail-ratio"]
+    assert len(tries.read_text().splitlines()) == 2  # the old command was not run again
+    assert saved(state)["outbox"] == []
+
+
+def test_a_replaced_receiver_does_not_send_twice_to_the_ones_that_had_it(tmp_path, result):
+    state, ok, fixed = tmp_path / "s.json", tmp_path / "ok.jsonl", tmp_path / "fixed.jsonl"
+    apply(state, result, commands=["exit 3", f"cat >> {ok}"])
+    assert len(ok.read_text().splitlines()) == 2
+    _, warnings = apply(state, result, now=NOW + timedelta(minutes=10), commands=[f"cat >> {fixed}", f"cat >> {ok}"])
+    assert warnings == []
+    assert len(fixed.read_text().splitlines()) == 2 and len(ok.read_text().splitlines()) == 2
+    # With no command at all, what is left has nowhere to go: dropped, once, with a warning.
+    apply(tmp_path / "t.json", result, commands=["exit 3"])
+    _, warnings = apply(tmp_path / "t.json", result, now=NOW + timedelta(minutes=10))
+    assert len(warnings) == 2 and all("no --notify-command given now takes its place" in w for w in warnings)
+    assert saved(tmp_path / "t.json")["outbox"] == []
 
 
 def test_payload_is_strict_json_even_for_a_nan_value(tmp_path, sleeps):

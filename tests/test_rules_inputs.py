@@ -141,3 +141,32 @@ def test_library_errors_list_each_problem_with_its_position():
         "the baseline has no field 'output.label', so null_rate.output.label is never computed",
         "f1 is not computed with these labels",
     ]
+
+
+def test_per_field_metrics_work_as_summary_placeholders(files):
+    """`{{ psi.age }}` is accepted wherever `expr` accepts the name, and shows the worst window's value."""
+    root, log, _ = files
+    rules = ('rules:\n  - name: d\n    expr: psi.age >= 0\n    every: 1d\n'
+             '    summary: "age psi {{ psi.age }}, null {{ null_rate.country }}"\n')
+    result = check(files, rules, "--baseline-range", RANGE)
+    assert result.exit_code == 1, result.output
+    alert = json.loads(result.stdout)["alerts"][0]
+    report = runner.invoke(app, ["report", log, "--every", "1d", "--baseline-range", RANGE, "--now", "2026-11-28T00:00Z",
+                                 "--format", "json"])
+    metrics = json.loads(report.stdout)["windows"][0]["metrics"]
+    assert alert["value"] == metrics["psi.age"]
+    assert alert["summary"] == f"age psi {metrics['psi.age']:.4f}".rstrip("0").rstrip(".") + ", null 0"
+
+
+def test_a_summary_placeholder_the_run_cannot_compute_is_refused_at_its_column(files):
+    rules = 'rules:\n  - name: d\n    expr: error_rate > 0\n    summary: "drift {{ psi.age }} and {{ psi.agee }}"\n'
+    result = check(files, rules)
+    assert result.exit_code == 2, result.output
+    assert problem_lines(result) == [
+        '4:24: rule "d": psi.age needs a baseline; pass --baseline FILE or --baseline-range START..END',
+        '4:42: rule "d": psi.agee needs a baseline; pass --baseline FILE or --baseline-range START..END',
+    ]
+    result = check(files, rules, "--baseline-range", RANGE)
+    assert result.exit_code == 2, result.output
+    assert problem_lines(result) == [
+        '4:42: rule "d": the baseline has no field \'agee\', so psi.agee is never computed; did you mean \'psi.age\'?']

@@ -51,11 +51,16 @@ def _problems_error(ruleset: RuleSet, problems: list[str], what: str) -> ConfigE
 
 
 def _uses(ruleset: RuleSet):
-    """(rule, metric name, ``file:line:col``) for each metric a rule's expression names."""
+    """(rule, metric name, ``file:line:col``) for each metric a rule's expression or summary names.
+
+    A summary placeholder the run cannot compute would print ``null`` in every alert, so it is
+    checked as the expression is.
+    """
     for rule in ruleset.rules:
-        for name, where in rule.expr_positions.items():
-            if name not in rule.by:
-                yield rule, name, where
+        for positions in (rule.expr_positions, rule.summary_positions):
+            for name, where in positions.items():
+                if name not in rule.by:
+                    yield rule, name, where
 
 
 def require_inputs(ruleset: RuleSet, *, baseline: bool, labels: bool) -> None:

@@ -202,14 +202,19 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
         if not isinstance(v, (str, int, float)) or isinstance(v, bool):
             check.add(doc.where(*base, "labels", k), label, f"label {k!r} must be a plain value: text or a number")
     summary = typed("summary", str, "a string")
+    summary_positions: dict[str, str] = {}
     if summary:
         allowed = set(TEMPLATE_NAMES) | set(metrics) | set(by)
         for m in _TEMPLATE.finditer(summary):
-            if m.group(1) not in allowed:
-                check.add(
-                    doc.where(*base, "summary"), label,
-                    f"unknown placeholder {{{{ {m.group(1)} }}}} in summary{did_you_mean(m.group(1), tuple(sorted(allowed)))}",
-                )
+            name_used = m.group(1)
+            if name_used in allowed or is_field_metric(name_used):  # any metric name an expr accepts
+                if name_used not in TEMPLATE_NAMES and name_used not in by:
+                    summary_positions.setdefault(name_used, doc.where_in_value(base + ("summary",), m.start(1) + 1))
+                continue
+            check.add(
+                doc.where_in_value(base + ("summary",), m.start(1) + 1), label,
+                f"unknown placeholder {{{{ {name_used} }}}} in summary{did_you_mean(name_used, tuple(sorted(allowed)))}",
+            )
     # A rule's expression reads metric names and the rule's own segment fields.
     known = tuple(metrics) + tuple(by)
     expr = check.expression(base + ("expr",), label, item.get("expr"), known, "metric") if "expr" in item else None
@@ -235,6 +240,7 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
         labels={str(k): str(v) for k, v in labels.items()},
         summary=summary,
         expr_positions=positions,
+        summary_positions=summary_positions,
     )
 
 

@@ -100,6 +100,8 @@ class Rule:
     summary: str | None = None
     #: ``file:line:col`` of each name in ``expr`` (its first use), for problems found when the rule runs.
     expr_positions: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    #: ``file:line:col`` of each metric a ``summary`` placeholder names, checked as ``expr``'s names are.
+    summary_positions: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def severity_rank(self) -> int:

@@ -8,10 +8,12 @@ Notifications that fail stay in the state file's outbox and are retried next run
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
-import shlex
+import os
+import signal
 import subprocess
 import time
 import urllib.error
@@ -165,17 +167,56 @@ def send_webhook(url: str, payload: dict[str, Any]) -> str | None:
 
 
 def run_command(command: str, payload: dict[str, Any]) -> str | None:
-    """Pipe the JSON to a command; None on success, else what went wrong."""
+    """Pipe the JSON to ``sh -c COMMAND``, as cron runs a line; None on success, else what went wrong.
+
+    The command runs in its own process group, so a timeout stops its children too
+    (``cat | mail …``), not only the shell.
+    """
     try:
-        proc = subprocess.run(shlex.split(command), input=json.dumps(payload) + "\n", text=True,
-                              capture_output=True, timeout=COMMAND_TIMEOUT)
+        proc = subprocess.Popen(["/bin/sh", "-c", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     except (OSError, ValueError) as exc:
         return str(exc)
+    try:
+        _, stderr = proc.communicate(json.dumps(payload) + "\n", timeout=COMMAND_TIMEOUT)
     except subprocess.TimeoutExpired:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return f"timed out after {COMMAND_TIMEOUT:.0f}s"
+    except BrokenPipeError:  # the command exited without reading its input
+        stderr = proc.communicate()[1]
     if proc.returncode != 0:
-        return f"exit code {proc.returncode}: {proc.stderr.strip()[:200]}"
+        return f"exit code {proc.returncode}: {stderr.strip()[:200]}"
     return None
+
+
+def retarget(outbox: list[dict[str, Any]], webhooks: list[str], commands: list[str],
+             warn: Callable[[str], Any]) -> list[dict[str, Any]]:
+    """The outbox with each entry aimed at a receiver this run still has.
+
+    An entry keeps its own target while that target is still given. Otherwise the
+    receivers were changed since (a command fixed, a URL moved): the entry goes to each
+    current receiver of its kind that was not yet configured when it was queued, so a
+    receiver that already had it does not get it twice. With no receiver of its kind
+    left, it is dropped with a warning.
+    """
+    current = {"webhook": webhooks, "command": commands}
+    out = []
+    for item in outbox:
+        targets = current.get(item.get("kind"), [])
+        if item["target"] in targets:
+            out.append(item)
+            continue
+        queued_for = set(item.get("queued_for") or [item["target"]])
+        new = [t for t in targets if t not in queued_for]
+        if not new:
+            warn(f"mlmon: a notification for {item['target']} is dropped: no --notify"
+                 f"{'-command' if item.get('kind') == 'command' else ''} given now takes its place")
+            continue
+        for target in new:
+            out.append({**item, "target": target, "queued_for": sorted(queued_for | set(targets)), "attempts": 0})
+    return out
 
 
 def deliver(outbox: list[dict[str, Any]], warn: Callable[[str], Any]) -> list[dict[str, Any]]:
@@ -212,10 +253,12 @@ def apply_transitions(
     with state_lock(path):
         state = load_state(path, warn)
         found = transitions(state, result, now, repeat_interval)
-        outbox = list(state.get("outbox", []))
+        outbox = retarget(list(state.get("outbox", [])), webhooks, commands, warn)
         for t in found:
-            outbox += [{"kind": "webhook", "target": url, "payload": t.payload} for url in webhooks]
-            outbox += [{"kind": "command", "target": cmd, "payload": t.payload} for cmd in commands]
+            outbox += [{"kind": "webhook", "target": url, "payload": t.payload, "queued_for": list(webhooks)}
+                       for url in webhooks]
+            outbox += [{"kind": "command", "target": cmd, "payload": t.payload, "queued_for": list(commands)}
+                       for cmd in commands]
         # Save before sending, so a crash mid-delivery cannot lose a transition.
         state["outbox"] = outbox
         state["version"] = STATE_VERSION
