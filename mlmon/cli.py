@@ -448,7 +448,7 @@ def check(
     state: Optional[Path] = typer.Option(None, "--state", help="Keep alert state in FILE between runs and report only transitions (for cron)."),
     repeat_interval: str = typer.Option("4h", "--repeat-interval", help="With --state: repeat a still-firing alert at most this often."),
     notify: Optional[list[str]] = typer.Option(None, "--notify", help="POST each transition as JSON to URL (Slack-compatible 'text'). Repeatable."),
-    notify_command: Optional[list[str]] = typer.Option(None, "--notify-command", help="Pipe each transition as JSON to CMD's stdin. Repeatable."),
+    notify_command: Optional[list[str]] = typer.Option(None, "--notify-command", help="Pipe each transition as JSON to the stdin of CMD, run by sh -c. Repeatable."),
     strict: bool = STRICT_OPTION,
     max_line_bytes: int = MAX_LINE_OPTION,
     baseline: Optional[Path] = BASELINE_OPTION,
