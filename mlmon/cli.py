@@ -475,6 +475,11 @@ def check(
     repeat = parse_duration(repeat_interval, what="--repeat-interval")
     if (notify or notify_command) and state is None:
         raise UsageError("--notify and --notify-command need --state", "Notifications follow transitions, which need a state file.")
+    if notify:
+        from mlmon.rules.state import check_webhook_url
+
+        for url in notify:
+            check_webhook_url(url)
     base, truth = _baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
                                        positive, task, clock)
     with ReadProgress() as progress:

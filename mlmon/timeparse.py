@@ -15,6 +15,8 @@ _UNITS = {
     "d": timedelta(days=1),
     "w": timedelta(weeks=1),
 }
+#: The longest duration taken anywhere (windows, ranges, intervals): longer ones are typos.
+MAX_DURATION = timedelta(days=36_525)
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+$")
 
@@ -27,7 +29,11 @@ def parse_duration(text: str, *, what: str = "duration") -> timedelta:
             f"{what} {text!r} is not a duration",
             "Use a number and a unit, such as 30s, 5m, 1h, 1d or 1h30m.",
         )
-    total = sum((float(n) * _UNITS[u] for n, u in _PART.findall(cleaned)), timedelta())
+    seconds = sum(float(n) * _UNITS[u].total_seconds() for n, u in _PART.findall(cleaned))
+    if seconds > MAX_DURATION.total_seconds():
+        raise UsageError(f"{what} {text!r} is too long", f"The longest duration mlmon takes is "
+                         f"{MAX_DURATION.days:,}d (about 100 years).")
+    total = timedelta(seconds=seconds)
     if total <= timedelta(0):
         raise UsageError(f"{what} {text!r} must be longer than zero", "Use e.g. 5m or 1h.")
     return total
@@ -75,7 +81,11 @@ def parse_time(text: str, now: datetime, *, what: str = "time") -> datetime:
     if stripped.lower() == "now":
         return now
     if is_duration(stripped):
-        return now - parse_duration(stripped, what=what)
+        try:
+            return now - parse_duration(stripped, what=what)
+        except OverflowError:
+            raise UsageError(f"{what} {text!r} back from {iso(now)} is before the year 1",
+                             "Use a shorter duration or a later --now.") from None
     return parse_instant(stripped, what=what, durations=True)
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import http.client
 import json
 import os
 import signal
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,8 +28,8 @@ from typing import Any, Callable, Iterator
 
 from mlmon import __version__
 from mlmon.atomic import write_text_atomic
-from mlmon.errors import MlmonError
-from mlmon.render.escape import json_safe
+from mlmon.errors import MlmonError, UsageError
+from mlmon.render.escape import json_safe, printable
 from mlmon.rules.evaluate import Alert, CheckResult
 from mlmon.timeparse import iso, parse_instant
 
@@ -143,8 +145,31 @@ def transitions(state: dict[str, Any], result: CheckResult, now: datetime, repea
     return out
 
 
+def check_webhook_url(url: str) -> str:
+    """``url`` when it is an http(s) URL with a host and a valid port; UsageError otherwise.
+
+    Anything else (``file:///etc/passwd``, a typo with no scheme) would be read or fail
+    on every run; it is refused before any log is read.
+    """
+    hint = "Give an http:// or https:// URL, e.g. https://hooks.slack.com/services/…"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port  # raises ValueError for a port out of range
+    except ValueError as exc:
+        raise UsageError(f"--notify {printable(url)!r} is not a valid URL ({exc})", hint) from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--notify {printable(url)!r} is not an http or https URL", hint)
+    if port == 0:
+        raise UsageError(f"--notify {printable(url)!r} names port 0", hint)
+    return url
+
+
 def send_webhook(url: str, payload: dict[str, Any]) -> str | None:
-    """POST JSON with a timeout and a bounded retry; None on success, else what went wrong."""
+    """POST JSON with a timeout and a bounded retry; None on success, else what went wrong.
+
+    A receiver that answers garbage (no valid HTTP status line) is a failed delivery,
+    like one that does not answer; what it sent is never printed raw.
+    """
     body = json.dumps(payload).encode("utf-8")
     problem = None
     for attempt in range(HTTP_ATTEMPTS):
@@ -160,7 +185,9 @@ def send_webhook(url: str, payload: dict[str, Any]) -> str | None:
             if 400 <= exc.code < 500 and exc.code != 429:
                 return problem  # the receiver rejects it; retrying will not help
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            problem = str(getattr(exc, "reason", exc))
+            problem = printable(str(getattr(exc, "reason", exc)))[:200]
+        except (http.client.HTTPException, ValueError) as exc:  # BadStatusLine, a bad header, a bad URL
+            problem = f"invalid answer: {printable(type(exc).__name__ + ': ' + str(exc))[:200]}"
         if attempt + 1 < HTTP_ATTEMPTS:
             time.sleep(0.5 * (2**attempt))
     return problem
@@ -187,7 +214,7 @@ def run_command(command: str, payload: dict[str, Any]) -> str | None:
     except BrokenPipeError:  # the command exited without reading its input
         stderr = proc.communicate()[1]
     if proc.returncode != 0:
-        return f"exit code {proc.returncode}: {stderr.strip()[:200]}"
+        return f"exit code {proc.returncode}: {printable(stderr.strip()[:200])}"
     return None
 
 

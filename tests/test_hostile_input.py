@@ -1,0 +1,135 @@
+"""Hostile input (issue 11): every case ends as a skipped line, a clean result or one line with exit 2.
+
+Never a traceback (which exits 1, the code that says "the gate fired"), never a secret in
+the output, never an overwritten input. Each case names what it guards against.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import ROOT, record, write_jsonl
+from mlmon.cli import app
+
+MLMON = str(Path(sys.executable).parent / "mlmon")
+RULES = str(ROOT / "rules.example.yaml")
+NOW = "2026-11-27T12:00:00Z"
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def entry_point(*args, **kwargs):
+    env = {**os.environ, "COLUMNS": "80", **kwargs.pop("env", {})}
+    env.pop("FORCE_COLOR", None)
+    return subprocess.run([MLMON, *map(str, args)], capture_output=True, text=True, env=env, timeout=120, **kwargs)
+
+
+@pytest.fixture
+def log(tmp_path) -> Path:
+    return write_jsonl(tmp_path / "app.jsonl", [record(ts=f"2026-11-27T10:{i:02d}:00Z", request_id=f"r{i}")
+                                                 for i in range(10)])
+
+
+def assert_one_line_error(result, *needles):
+    """Exit 2, nothing on stdout, one line on stderr holding each needle, no traceback."""
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mlmon: error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+# --- item 10: values that overflow Python's dates and ints -----------------------------------
+
+@pytest.mark.parametrize("args,needles", [
+    (["report", "{log}", "--every", "9999999999999d"], ["--every '9999999999999d' is too long", "36,525d"]),
+    (["report", "{log}", "--since", "999999999d"], ["--since '999999999d' is too long"]),
+    (["check", "{log}", "--rules", RULES, "--repeat-interval", "99999999999999999999d"],
+     ["--repeat-interval '99999999999999999999d' is too long"]),
+    (["report", "{log}", "--now", "0001-01-01", "--since", "24h"],
+     ["--since '24h' back from 0001-01-01T00:00:00Z is before the year 1"]),
+    (["check", "{log}", "--rules", RULES, "--now", "0001-01-01T01:00:00Z", "--since", "2h"], ["is before the year 1"]),
+])
+def test_overflowing_durations_and_times_are_usage_errors(log, args, needles):
+    assert_one_line_error(invoke(*(a.format(log=log) for a in args)), *needles)
+
+
+def test_a_rule_every_that_overflows_is_a_problem_at_its_line(tmp_path, log):
+    rules = tmp_path / "r.yaml"
+    rules.write_text("rules:\n  - name: a\n    expr: error_rate > 1\n    every: 9999999999999d\n")
+    for command in (["rules", "validate", rules], ["check", log, "--rules", rules]):
+        result = invoke(*command)
+        assert result.exit_code == 2
+        assert f"{rules}:4:5: rule \"a\": every '9999999999999d' is too long" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("url,needle", [
+    ("notaurl", "--notify 'notaurl' is not an http or https URL"),
+    ("file:///etc/passwd", "--notify 'file:///etc/passwd' is not an http or https URL"),
+    ("http://[::1", "--notify 'http://[::1' is not a valid URL"),
+    ("http://127.0.0.1:99999/x", "--notify 'http://127.0.0.1:99999/x' is not a valid URL"),
+])
+def test_notify_urls_that_are_not_http_are_refused_before_reading(tmp_path, log, url, needle):
+    result = invoke("check", log, "--rules", RULES, "--state", tmp_path / "s.json", "--notify", url)
+    assert_one_line_error(result, needle)
+    assert not (tmp_path / "s.json").exists()
+
+
+class GarbageServer:
+    """Answers every connection with bytes that are not HTTP, terminal escapes included."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        self.hits = 0
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = self.sock.accept()
+                except OSError:
+                    return
+                with conn:
+                    self.hits += 1
+                    conn.recv(65536)
+                    conn.sendall(b"\x1b[31mGARBAGE\x07 not http\r\n\r\n")
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    def close(self):
+        self.sock.close()
+
+
+def test_a_webhook_that_answers_garbage_is_a_failed_delivery(tmp_path):
+    from conftest import SAMPLE_LOGS
+
+    logs = [str(p) for p in sorted(SAMPLE_LOGS.glob("*.jsonl.gz"))]
+    state = tmp_path / "state.json"
+    server = GarbageServer()
+    try:
+        for _ in range(2):  # the outbox keeps it, and the next run must not crash on it either
+            proc = entry_point("check", *logs, "--rules", RULES, "--now", "2026-11-27T00:00:00Z", "--state", state,
+                               "--notify", server.url)
+            assert proc.returncode == 1, proc.stderr  # the alerts fire; the failed delivery is not a crash
+            assert "Traceback" not in proc.stderr and "\x1b" not in proc.stderr and "\x07" not in proc.stderr
+            assert f"notification to {server.url} failed (invalid answer: BadStatusLine" in proc.stderr
+            assert "it will be retried on the next run" in proc.stderr
+        assert len(json.loads(state.read_text())["outbox"]) == 2
+    finally:
+        server.close()
