@@ -133,3 +133,34 @@ def test_a_webhook_that_answers_garbage_is_a_failed_delivery(tmp_path):
         assert len(json.loads(state.read_text())["outbox"]) == 2
     finally:
         server.close()
+
+
+# --- mappings: paths too deep to decode, keys given twice -------------------------------------
+
+DEEP = ".".join(["a"] * 5000)
+
+
+def test_a_mapping_path_with_thousands_of_keys_is_a_problem_at_its_line(tmp_path, log):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(f"fields:\n  ts: {DEEP}\ninputs: [{', '.join(['k'] * 100)}]\n")
+    result = invoke("report", log, "--mapping", mapping)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert f"{mapping}:2:3: field 'ts' path has 5,000 keys; a path may have at most 64" in result.stderr
+    assert f"{mapping}:3:1: 'inputs' path has 100 keys; a path may have at most 64" in result.stderr
+
+
+@pytest.mark.parametrize("args", [["report", "{log}", "--by", f"input.{DEEP}"],
+                                  ["replay", "{log}", "--model", f"{ROOT / 'demo' / 'model.py'}:churn_v2", "--where", f"input.{DEEP} == 1"]])
+def test_fields_thousands_of_keys_deep_are_refused(log, args):
+    result = invoke(*(a.format(log=log) for a in args))
+    assert_one_line_error(result, "lies 5,001 keys deep; mlmon reads fields at most 64 keys deep")
+
+
+def test_a_key_given_twice_in_a_mapping_is_refused_as_in_rules_files(tmp_path, log):
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("fields:\n  ts: meta.ts\n  ts: ts\nlatency_unit: s\nlatency_unit: ms\n")
+    result = invoke("report", log, "--mapping", mapping)
+    assert result.exit_code == 2
+    assert f"{mapping}:3:3: key 'fields.ts' is given twice; only the last one would count" in result.stderr
+    assert f"{mapping}:5:1: key 'latency_unit' is given twice; only the last one would count" in result.stderr
+    assert "has 2 problems" in result.stderr

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from mlmon.logs.chunks import LINE_SEPARATOR, Chunk, has_long_line, invalid_utf8_lines
-from mlmon.logs.mapping import RAW_REQUEST, RAW_RESPONSE, Mapping, Path_
+from mlmon.errors import ConfigError
+from mlmon.logs.mapping import MAX_PATH_DEPTH, RAW_REQUEST, RAW_RESPONSE, Mapping, Path_
 from mlmon.logs.normalize import REASON, fast_ts_expr, normalize
 from mlmon.logs.wellformed import WELL_FORMED_OBJECT
 
@@ -53,6 +54,10 @@ class Projection:
         columns: dict[str, Path_] = {}
         for name in names:
             path = mapping.path_of(name)
+            if path is not None and len(path) > MAX_PATH_DEPTH:
+                raise ConfigError(f"the field {name[:80]!r}{'…' if len(name) > 80 else ''} lies {len(path):,} keys deep; "
+                                  f"mlmon reads fields at most {MAX_PATH_DEPTH} keys deep",
+                                  "Check --by, --where, the rules' fields and the mapping.")
             if path is not None:
                 columns[name] = path
         paths = sorted(columns.values())

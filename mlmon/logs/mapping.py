@@ -73,16 +73,28 @@ DEFAULT_MAPPING = Mapping()
 _TOP_KEYS = ("fields", "inputs", "outputs", "latency_unit", "ts_unit", "constants", "redact")
 
 
+#: The most keys a field's path may have: deeper paths are typos or attacks, and each key nests a decoder.
+MAX_PATH_DEPTH = 64
+
+
 def split_path(text: str) -> Path_:
     return tuple(part for part in text.split(".") if part)
 
 
 def _as_path(value: Any) -> Path_ | None:
-    if isinstance(value, str) and split_path(value):
+    if isinstance(value, str) and 0 < len(split_path(value)) <= MAX_PATH_DEPTH:
         return split_path(value)
-    if isinstance(value, list) and value and all(isinstance(p, str) and p for p in value):
+    if isinstance(value, list) and 0 < len(value) <= MAX_PATH_DEPTH and all(isinstance(p, str) and p for p in value):
         return tuple(value)
     return None
+
+
+def _path_problem(value: Any) -> str:
+    """Why ``value`` is not a path, for a mapping problem."""
+    parts = split_path(value) if isinstance(value, str) else value if isinstance(value, list) else ()
+    if len(parts) > MAX_PATH_DEPTH:
+        return f"has {len(parts):,} keys; a path may have at most {MAX_PATH_DEPTH}"
+    return ""
 
 
 def mapping_from_dict(doc: Located) -> Mapping:
@@ -96,6 +108,9 @@ def mapping_from_dict(doc: Located) -> Mapping:
     for key in data:
         if key not in _TOP_KEYS:
             problems.append(f"{doc.where(key)}: unknown key {key!r}{did_you_mean(str(key), _TOP_KEYS)}")
+    for path, line, col in doc.duplicates:
+        problems.append(f"{doc.path}:{line}:{col}: key {'.'.join(map(str, path))!r} is given twice; "
+                        "only the last one would count")
 
     fields = dict(DEFAULT_MAPPING.fields)
     raw_fields = data.get("fields") or {}
@@ -110,7 +125,9 @@ def mapping_from_dict(doc: Located) -> Mapping:
             continue
         path = _as_path(value)
         if path is None:
-            problems.append(f"{doc.where('fields', name)}: field {name!r} needs a dotted path such as 'meta.{name}'")
+            why = _path_problem(value)
+            problems.append(f"{doc.where('fields', name)}: field {name!r} "
+                            + (f"path {why}" if why else f"needs a dotted path such as 'meta.{name}'"))
             continue
         fields[name] = path
 
@@ -120,7 +137,9 @@ def mapping_from_dict(doc: Located) -> Mapping:
         if key in data:
             path = _as_path(data[key])
             if path is None:
-                problems.append(f"{doc.where(key)}: {key!r} needs a dotted path such as 'request.features'")
+                why = _path_problem(data[key])
+                problems.append(f"{doc.where(key)}: {key!r} " + (f"path {why}" if why
+                                                                  else "needs a dotted path such as 'request.features'"))
             else:
                 roots[key] = path
 
