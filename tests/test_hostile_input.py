@@ -164,3 +164,18 @@ def test_a_key_given_twice_in_a_mapping_is_refused_as_in_rules_files(tmp_path, l
     assert f"{mapping}:3:3: key 'fields.ts' is given twice; only the last one would count" in result.stderr
     assert f"{mapping}:5:1: key 'latency_unit' is given twice; only the last one would count" in result.stderr
     assert "has 2 problems" in result.stderr
+
+
+# --- CSV formula injection ---------------------------------------------------------------------
+
+def test_csv_cells_a_spreadsheet_would_run_are_prefixed(tmp_path):
+    import csv
+    import io
+
+    values = ["=cmd|' /C calc'!A0", "+SUM(1+1)", "@SUM(A1)", "-2+3", "-5", "plain", "=1"]
+    rows = [record(ts=f"2026-11-27T10:{i:02d}:00Z", request_id=f"r{i}", model=v) for i, v in enumerate(values)]
+    log = write_jsonl(tmp_path / "f.jsonl", rows)
+    result = invoke("report", log, "--by", "model", "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    cells = sorted(row["model"] for row in csv.DictReader(io.StringIO(result.stdout)))
+    assert cells == sorted(["'=cmd|' /C calc'!A0", "'+SUM(1+1)", "'@SUM(A1)", "'-2+3", "-5", "plain", "'=1"])

@@ -23,8 +23,27 @@ def render_csv(report: Report) -> str:
         pl.col(WINDOW_END).dt.strftime(iso_z).str.replace(r"\.Z$", "Z"),
     )
     buffer = io.StringIO()
-    _printable_cells(frame).write_csv(buffer)
+    _no_formulas(_printable_cells(frame)).write_csv(buffer)
     return buffer.getvalue()
+
+
+#: A cell starting with one of these is run as a formula by spreadsheets (CSV injection).
+_FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def _no_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Text cells that a spreadsheet would run as a formula, prefixed with ``'``, as OWASP advises.
+
+    A value from the logs such as ``=cmd|' /C calc'!A0`` or ``@SUM(A1)`` then shows as
+    text. Numbers written as text (``-5``) are left alone.
+    """
+    guarded = []
+    for name, dtype in frame.schema.items():
+        if dtype == pl.String:
+            cell = pl.col(name)
+            risky = cell.str.contains(_FORMULA_START) & cell.cast(pl.Float64, strict=False).is_null()
+            guarded.append(pl.when(risky).then(pl.lit("'") + cell).otherwise(cell).alias(name))
+    return frame.with_columns(guarded) if guarded else frame
 
 
 def _printable_cells(frame: pl.DataFrame) -> pl.DataFrame:
