@@ -732,8 +732,38 @@ def rules_schema() -> None:
     typer.echo(json.dumps(json_schema(), indent=2))
 
 
+#: What a terminal that cannot show a character gets instead (box drawing, arrows, dashes).
+_ASCII = {"→": "->", "←": "<-", "–": "-", "—": "-", "─": "-", "━": "-", "│": "|", "┃": "|", "·": "|",
+          "…": "...", "≥": ">=", "≤": "<=", "×": "x", "•": "*", "✓": "v", "✗": "x", "🔴": "[!]", "✅": "[ok]",
+          "╭": "+", "╮": "+", "╰": "+", "╯": "+", "┌": "+", "┐": "+", "└": "+", "┘": "+", "├": "+", "┤": "+",
+          "┬": "+", "┴": "+", "┼": "+"}
+
+
+def _ascii_fallback(exc: UnicodeError):
+    """A codec error handler: known symbols as ASCII look-alikes, anything else as a backslash escape."""
+    text = exc.object[exc.start:exc.end]
+    return "".join(_ASCII.get(ch) or ch.encode("ascii", "backslashreplace").decode() for ch in text), exc.end
+
+
+def _degrade_stdio() -> None:
+    """Let output to an ASCII or latin-1 stream degrade instead of raising UnicodeEncodeError.
+
+    With ``PYTHONIOENCODING=ascii``, or a terminal set to latin-1, the table's ``→`` and
+    the box lines cannot be encoded; they are written as ``->`` and ``-``.
+    """
+    import codecs
+
+    codecs.register_error("mlmon-ascii", _ascii_fallback)
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("_", "-")
+        if stream is not None and not encoding.startswith("utf") and hasattr(stream, "reconfigure"):
+            with contextlib.suppress(ValueError, OSError):
+                stream.reconfigure(errors="mlmon-ascii")
+
+
 def main() -> None:
     allocator.tune()
+    _degrade_stdio()
     try:
         app()
     except SystemExit as exc:

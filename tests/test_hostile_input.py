@@ -31,7 +31,8 @@ def invoke(*args):
 def entry_point(*args, **kwargs):
     env = {**os.environ, "COLUMNS": "80", **kwargs.pop("env", {})}
     env.pop("FORCE_COLOR", None)
-    return subprocess.run([MLMON, *map(str, args)], capture_output=True, text=True, env=env, timeout=120, **kwargs)
+    kwargs.setdefault("text", True)
+    return subprocess.run([MLMON, *map(str, args)], capture_output=True, env=env, timeout=120, **kwargs)
 
 
 @pytest.fixture
@@ -179,3 +180,22 @@ def test_csv_cells_a_spreadsheet_would_run_are_prefixed(tmp_path):
     assert result.exit_code == 0, result.stderr
     cells = sorted(row["model"] for row in csv.DictReader(io.StringIO(result.stdout)))
     assert cells == sorted(["'=cmd|' /C calc'!A0", "'+SUM(1+1)", "'@SUM(A1)", "'-2+3", "-5", "plain", "'=1"])
+
+
+# --- output streams that are not UTF-8 ---------------------------------------------------------
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_an_ascii_or_latin1_stdout_degrades_instead_of_crashing(encoding):
+    from conftest import SAMPLE_LOGS
+
+    logs = [str(p) for p in sorted(SAMPLE_LOGS.glob("*.jsonl.gz"))]
+    env = {"PYTHONIOENCODING": encoding}
+    proc = entry_point("report", *logs, "--by", "model", env=env, encoding=encoding)
+    assert proc.returncode == 0, proc.stderr
+    assert "2026-11-25 00:00:00 -> 2026-11-26 23:59:57 UTC" in proc.stdout
+    assert "-" * 20 in proc.stdout  # the header rule, in ASCII
+    proc = entry_point("check", *logs, "--rules", RULES, env=env, encoding=encoding)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "fired 2026-11-26 15:00 -> 2026-11-26 23:00 UTC" in proc.stdout
+    proc = entry_point("report", "nope.jsonl", env={**env, "LANG": "C", "LC_ALL": "C"})
+    assert proc.returncode == 2 and proc.stderr.startswith("mlmon: error: ")
