@@ -562,7 +562,7 @@ def replay(
     serve: Optional[str] = typer.Option(None, "--serve", help="Start this server command, wait until --target accepts connections, stop it afterwards."),
     fmt: ReplayFormat = typer.Option(ReplayFormat.table, "--format", "-f", help="Output format of the summary."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one JSON line per replayed request (mlmon's log shape plus 'replay')."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be sent, one JSON line per request, and send nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be sent, one JSON line per request, and send nothing. Needs no target; with one, each line names it."),
     mapping: Optional[Path] = MAPPING_OPTION,
     strict: bool = STRICT_OPTION,
 ) -> None:
@@ -597,8 +597,9 @@ def replay(
     if run is None:
         lines = dry_run_lines(frame, target_spec)
         sys.stdout.write("".join(line + "\n" for line in lines))
-        _stderr().print(f"mlmon: dry run: {len(lines):,} request{'s' if len(lines) != 1 else ''} would be sent to "
-                        f"{target_spec.describe()}; nothing was sent")
+        where = f" to {target_spec.describe()}" if target_spec.describe() else ""
+        _stderr().print(f"mlmon: dry run: {len(lines):,} request{'s' if len(lines) != 1 else ''} would be sent"
+                        f"{where}; nothing was sent")
         return
     if output is not None:
         from mlmon.replay.output import write_results

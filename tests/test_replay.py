@@ -681,6 +681,10 @@ def test_target_spec_checks():
     for spec in (TargetSpec(), TargetSpec(url="http://x/", model="m:f"), TargetSpec(model="m:f", command="c")):
         with pytest.raises(UsageError, match="exactly one target"):
             spec.check()
+    # A dry run sends nothing, so it needs no target; two are still one too many.
+    TargetSpec().check(dry_run=True)
+    with pytest.raises(UsageError, match="exactly one target"):
+        TargetSpec(model="m:f", command="c").check(dry_run=True)
     with pytest.raises(UsageError, match="go with --target"):
         TargetSpec(model="m:f", pid=1).check()
     with pytest.raises(UsageError, match="either --pid or --serve"):
@@ -736,6 +740,8 @@ def test_dry_run_lines_redact_secrets_and_skip_records_without_a_body(tmp_path):
     assert "hunter2" not in text and "abc123" not in text and "cli-secret" not in text
     in_process = [json.loads(line) for line in dry_run_lines(frame, TargetSpec(model="m:f"))]
     assert "headers" not in in_process[0] and in_process[0]["target"] == "m:f"
+    nowhere = [json.loads(line) for line in dry_run_lines(frame, TargetSpec())]
+    assert nowhere[0] == {"request_id": "s1", "body": lines[0]["body"]}
 
 
 def test_results_records_are_mlmon_log_records_with_replay(tmp_path):

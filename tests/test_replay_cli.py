@@ -426,6 +426,22 @@ def test_dry_run_sends_nothing_and_redacts(tmp_path):
     assert result.stderr.strip() == f"mlmon: dry run: 3 requests would be sent to {server.url}; nothing was sent"
 
 
+def test_dry_run_needs_no_target(tmp_path):
+    log = small_log(tmp_path, n=3)
+    result = invoke(log, "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines == [{"request_id": f"r{i}", "body": {"i": i, "country": "DE"}} for i in range(3)]
+    assert result.stderr.strip() == "mlmon: dry run: 3 requests would be sent; nothing was sent"
+    proc = run(log, "--dry-run", "--limit", 1)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == '{"request_id": "r0", "body": {"i": 0, "country": "DE"}}\n'
+    assert proc.stderr == "mlmon: dry run: 1 request would be sent; nothing was sent\n"
+    # Two targets are still one too many, and a real run still needs one.
+    one_error_line(invoke(log, "--dry-run", "--model", "m:f", "--command", "x").stderr, "name exactly one target")
+    one_error_line(invoke(log).stderr, "name exactly one target")
+
+
 def test_a_password_in_the_target_url_is_not_printed(tmp_path):
     with ModelServer() as server:
         url = server.url.replace("127.0.0.1", "user:pa55word@127.0.0.1")
