@@ -1,13 +1,15 @@
 """Demo models that match sample_logs/: call them in-process or serve them over HTTP.
 
-    mlmon replay sample_logs/churn.jsonl.gz --model demo/model.py:churn_v2      # the deployed v2: matches
-    mlmon replay sample_logs/churn.jsonl.gz --model demo/model.py:churn_v1      # the previous version
+    mlmon replay sample_logs/churn.jsonl.gz --where 'model_version == "v2"' --model demo/model.py:churn_v2
+    mlmon replay sample_logs/churn.jsonl.gz --where 'model_version == "v1"' --model demo/model.py:churn_v1
     python demo/model.py --port 8000 --model churn_candidate                    # an HTTP server on 127.0.0.1
 
 The scores are the generator's own formulas (sample_logs/generate.py), so a replay of
-the logs against the version that produced them matches exactly. ``churn_candidate``
-is a deliberately changed model (it rounds probabilities to two decimals and labels
-churn from 0.4 up), to show what mismatches look like.
+the logs against the version that produced them matches exactly: every request that was
+answered when logged matches, and those that failed then are failed_before (the requests
+with a missing feature fail again). ``churn_candidate`` is a deliberately changed model
+(it rounds probabilities to two decimals and labels churn from 0.4 up), to show what
+mismatches look like.
 """
 
 from __future__ import annotations

@@ -561,13 +561,14 @@ def replay(
     rtol: float = typer.Option(1e-9, "--rtol", min=0, help="Relative tolerance when comparing numbers."),
     atol: float = typer.Option(0.0, "--atol", min=0, help="Absolute tolerance when comparing numbers."),
     ignore: Optional[list[str]] = typer.Option(None, "--ignore", help="Response field to leave out of the comparison, e.g. id or meta.ts (repeatable)."),
-    fail_over: float = typer.Option(0.0, "--fail-over", min=0, max=1, help="Exit 1 when the mismatch rate or the error rate exceeds this."),
-    show: int = typer.Option(5, "--show", min=0, help="Show the first N mismatches (as side-by-side diffs) and errors; the JSON says when there are more."),
+    fail_over: float = typer.Option(0.0, "--fail-over", min=0, max=1, help="Exit 1 when the mismatch rate or the error rate exceeds this. Requests that failed when logged (status >= 400 or an error) are outcome failed_before and left out, unless --include-failed."),
+    include_failed: bool = typer.Option(False, "--include-failed", help="Count the failed_before requests in the --fail-over gate: an answer now as a mismatch, a failure now as an error (a failure with the logged status and body matches)."),
+    show: int = typer.Option(5, "--show", min=0, help="Show the first N mismatches (as side-by-side diffs), errors (with the last frames of a model's traceback) and failed_before requests; the JSON says when there are more."),
     pid: Optional[int] = typer.Option(None, "--pid", help="Measure CPU and memory of this process (the server behind --target)."),
     serve: Optional[str] = typer.Option(None, "--serve", help="Start this server command, wait until --target accepts connections, stop it afterwards."),
     fmt: ReplayFormat = typer.Option(ReplayFormat.table, "--format", "-f", help="Output format of the summary."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one JSON line per replayed request (mlmon's log shape plus 'replay')."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be sent, one JSON line per request, and send nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be sent, one JSON line per request, and send nothing. Needs no target; with one, each line names it."),
     mapping: Optional[Path] = MAPPING_OPTION,
     strict: bool = STRICT_OPTION,
 ) -> None:
@@ -602,8 +603,9 @@ def replay(
     if run is None:
         lines = dry_run_lines(frame, target_spec)
         sys.stdout.write("".join(line + "\n" for line in lines))
-        _stderr().print(f"mlmon: dry run: {len(lines):,} request{'s' if len(lines) != 1 else ''} would be sent to "
-                        f"{target_spec.describe()}; nothing was sent")
+        where = f" to {target_spec.describe()}" if target_spec.describe() else ""
+        _stderr().print(f"mlmon: dry run: {len(lines):,} request{'s' if len(lines) != 1 else ''} would be sent"
+                        f"{where}; nothing was sent")
         return
     if output is not None:
         from mlmon.replay.output import write_results
@@ -615,11 +617,11 @@ def replay(
     # With --output -, the results take stdout and the summary moves to stderr.
     to_stderr = output is not None and str(output) == "-"
     if fmt == ReplayFormat.json:
-        text = r.render_replay_json(run, fail_over, show)
+        text = r.render_replay_json(run, fail_over, show, include_failed)
     else:
         console = _stderr() if to_stderr else Console(highlight=False, markup=False, emoji=False)
         text = r.render_replay_table(run, fail_over, show, width=console.width,
-                                     color=console.is_terminal and not console.no_color)
+                                     color=console.is_terminal and not console.no_color, include_failed=include_failed)
     if to_stderr:
         with contextlib.suppress(OSError):
             sys.stderr.write(text)
@@ -630,7 +632,7 @@ def replay(
         where = "the summary and --output cover them" if output is not None else "the summary covers them"
         _stderr().print(f"mlmon: interrupted after {done:,} of {done + run.not_replayed:,} requests; {where}")
         raise typer.Exit(EXIT_INTERRUPTED)
-    raise typer.Exit(EXIT_GATE if gate_fired(run, fail_over) else EXIT_OK)
+    raise typer.Exit(EXIT_GATE if gate_fired(run, fail_over, include_failed) else EXIT_OK)
 
 
 baseline_app = typer.Typer(

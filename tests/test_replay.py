@@ -21,8 +21,8 @@ from conftest import ROOT, SAMPLE_LOGS, record, write_jsonl
 from mlmon.errors import UsageError
 from mlmon.logs.mapping import load_mapping
 from mlmon.replay.compare import Difference, Tolerance, differences, side_by_side
-from mlmon.replay.output import gate_fired, result_record, summary_document, write_results
-from mlmon.replay.run import ERROR, MATCH, MISMATCH, TIMEOUT, Pace, classify
+from mlmon.replay.output import gate_fired, gate_rates, result_record, summary_document, write_results
+from mlmon.replay.run import ERROR, FAILED_BEFORE, MATCH, MISMATCH, TIMEOUT, Pace, classify
 from mlmon.replay.select import Selection, select_requests
 from mlmon.replay.session import TargetSpec, dry_run_lines, parse_header, run_replay
 from mlmon.replay.targets import Reply, SetupError, load_callable
@@ -271,10 +271,68 @@ def test_classify():
     assert verdict == MISMATCH and diffs == [Difference("label", "stay", "churn")]
     assert classify(rec, Reply(500, {"error": "x"}, error="HTTP 500"), Tolerance())[0] == ERROR
     assert classify(rec, Reply(None, error="no answer within 1s", timed_out=True), Tolerance())[0] == TIMEOUT
-    # A logged failure (no response) that now answers is a mismatch, shown against the logged error.
+    # Comparing alone: a logged failure (no response) that now answers differs from the logged error.
+    # (The outcome of such a request is failed_before; this is what --include-failed gates on.)
     failed = {"response": None, "status": 503, "error": "upstream timeout"}
     verdict, diffs = classify(failed, Reply(200, {"label": "stay"}), Tolerance())
     assert verdict == MISMATCH and diffs[0].logged == {"error": "upstream timeout"}
+
+
+# --- requests that failed when they were logged ---------------------------------------------------------
+
+CHANGED = {"label": "churn", "p": 0.1}
+#: kind: (logged status, logged error, logged response, the server's answer now,
+#:        outcome, reproduced, what comparing the answers alone says)
+FAILED_CASES = {
+    "ok": (200, None, ANSWER, (200, ANSWER), MATCH, None, MATCH),
+    "bad": (200, None, ANSWER, (200, CHANGED), MISMATCH, None, MISMATCH),
+    "was503": (503, "upstream timeout", None, (200, ANSWER), FAILED_BEFORE, False, MISMATCH),
+    "still503": (503, "busy", {"error": "busy"}, (503, {"error": "busy"}), FAILED_BEFORE, True, MATCH),
+    "was400": (400, None, {"detail": "bad"}, (400, {"detail": "worse"}), FAILED_BEFORE, True, MISMATCH),
+    "was422": (422, None, {"detail": "x"}, (500, {"error": "boom"}), FAILED_BEFORE, True, ERROR),
+    "err200": (200, "partial answer", ANSWER, (200, ANSWER), FAILED_BEFORE, False, MATCH),
+}
+
+
+def failed_cases_log(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "failed.jsonl", [
+        record(ts=f"2026-11-27T10:00:0{i}Z", request_id=kind, request={"kind": kind}, status=status, error=error,
+               response=response)
+        for i, (kind, (status, error, response, *_)) in enumerate(FAILED_CASES.items())])
+
+
+def test_requests_that_failed_when_logged_are_failed_before_and_say_whether_they_failed_again(tmp_path):
+    with ModelServer(lambda handler, body: FAILED_CASES[body["kind"]][3]) as server:
+        run = go([failed_cases_log(tmp_path)], TargetSpec(url=server.url))
+    assert [(o.record["request_id"], o.outcome, o.reproduced, o.compared) for o in run.outcomes] == \
+        [(kind, *case[4:]) for kind, case in FAILED_CASES.items()]
+    doc = summary_document(run, fail_over=0.0, show=10)
+    assert doc["counts"] == {"match": 1, "mismatch": 1, "error": 0, "timeout": 0, "failed_before": 5}
+    assert doc["rates"]["failed_before"] == 5 / 7
+    assert doc["mismatches"][0]["request_id"] == "bad" and doc["errors"] == []
+    before = doc["failed_before"]
+    assert (before["reproduced"], before["answered"], before["truncated"]) == (3, 2, False)
+    # Those that failed again first (does the incident reproduce?), then those answered now; each in logged order.
+    assert [r["request_id"] for r in before["requests"]] == ["still503", "was400", "was422", "was503", "err200"]
+    assert before["requests"][2] == {"request_id": "was422", "logged": {"status": 422, "error": None},
+                                     "reproduced": True, "status": 500, "error": "HTTP 500", "traceback": None}
+    assert before["requests"][3] == {"request_id": "was503", "logged": {"status": 503, "error": "upstream timeout"},
+                                     "reproduced": False, "status": 200, "error": None, "traceback": None}
+    assert summary_document(run, 0.0, show=2)["failed_before"]["truncated"] is True
+
+
+def test_the_gate_leaves_failed_before_out_unless_include_failed(tmp_path):
+    with ModelServer(lambda handler, body: FAILED_CASES[body["kind"]][3]) as server:
+        run = go([failed_cases_log(tmp_path)], TargetSpec(url=server.url))
+    # Left out: only "bad" is a mismatch. Included, each counts as comparing its answer says:
+    # was503 and was400 are mismatches, was422 an error, still503 (same status, same body) and err200 match.
+    assert gate_rates(run) == (1 / 7, 0.0)
+    assert gate_rates(run, include_failed=True) == (3 / 7, 1 / 7)
+    assert gate_fired(run, 0.2) is False and gate_fired(run, 0.2, include_failed=True) is True
+    assert gate_fired(run, 0.15, include_failed=False) is False and gate_fired(run, 0.14) is True
+    doc = summary_document(run, 0.2, 5, include_failed=True)
+    assert doc["failed"] is True and doc["include_failed"] is True
+    assert doc["gate_rates"] == {"mismatch": 3 / 7, "error": 1 / 7}
 
 
 # --- HTTP targets ---------------------------------------------------------------------------------
@@ -362,8 +420,9 @@ def test_every_outcome_in_one_run_with_counts_and_rates(tmp_path):
                              ("close4", ERROR), ("hang5", TIMEOUT), ("ok6", MATCH)]
     doc = summary_document(run, fail_over=0.0, show=5)
     assert doc["requests"] == 7
-    assert doc["counts"] == {"match": 3, "mismatch": 1, "error": 2, "timeout": 1}
-    assert doc["rates"] == pytest.approx({"match": 3 / 7, "mismatch": 1 / 7, "error": 2 / 7, "timeout": 1 / 7})
+    assert doc["counts"] == {"match": 3, "mismatch": 1, "error": 2, "timeout": 1, "failed_before": 0}
+    assert doc["rates"] == pytest.approx({"match": 3 / 7, "mismatch": 1 / 7, "error": 2 / 7, "timeout": 1 / 7,
+                                          "failed_before": 0.0})
     assert [e["request_id"] for e in doc["errors"]] == ["5003", "close4", "hang5"]
     assert doc["mismatches"] == [{"request_id": "other2", "diff": [
         {"path": "label", "logged": "stay", "replayed": "churn", "missing": None}]}]
@@ -462,6 +521,86 @@ def test_model_errors_and_timeouts_are_outcomes(tmp_path, model_module):
     assert broken.outcomes[0].reply.error == "ValueError: bad features ['country', 'i']"
     slow = go([log], TargetSpec(model=f"{name}:slow"), pace=Pace(timeout=0.2))
     assert [o.outcome for o in slow.outcomes] == [TIMEOUT, TIMEOUT]
+
+
+DEEP_MODEL = """
+import asyncio
+
+def predict(x):
+    return first(x)
+
+def first(x):
+    return second(x)
+
+def second(x):
+    return third(x)
+
+def third(x):
+    return x["missing"]
+
+async def apredict(x):
+    await asyncio.sleep(0)
+    return first(x)
+
+def recurse(x):
+    return recurse(x)
+
+def two(x, y):
+    return x
+"""
+
+
+def frame_lines(model: Path, *calls: tuple[str, str]) -> list[str]:
+    """The traceback lines Python prints for these (function, line of code) frames, numbered from the file."""
+    numbered = model.read_text().splitlines()
+    out = []
+    for function, code in calls:
+        start = next(i for i, line in enumerate(numbered) if f"def {function}(" in line)
+        number = next(i for i, line in enumerate(numbered, 1) if i > start and line.strip() == code)
+        out += [f'  File "{model}", line {number}, in {function}', f"    {code}"]
+    return out
+
+
+@pytest.mark.parametrize("function, pace", [
+    ("predict", Pace()),                             # the plain in-process loop
+    ("predict", Pace(concurrency=2, timeout=2.0)),   # a plain function on the event loop
+    ("apredict", Pace(timeout=2.0)),                 # an async function, in a task
+])
+def test_a_model_exception_keeps_the_models_own_frames(tmp_path, function, pace):
+    model = tmp_path / "deep_model.py"
+    model.write_text(DEEP_MODEL)
+    run = go([small_log(tmp_path, n=1)], TargetSpec(model=f"{model}:{function}"), pace=pace)
+    (o,) = run.outcomes
+    assert o.outcome == ERROR and o.reply.error == "KeyError: 'missing'"
+    entry = (function, "return first(x)")
+    inner = [("first", "return second(x)"), ("second", "return third(x)"), ("third", 'return x["missing"]')]
+    # No frame of mlmon's own: the traceback starts where the model was called.
+    assert o.reply.traceback.lines() == frame_lines(model, entry, *inner)
+    assert o.reply.traceback.lines(2) == frame_lines(model, *inner[1:])
+    assert o.reply.traceback.omitted == 0
+    write_results(run, tmp_path / "out.jsonl")
+    (written,) = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert written["replay"]["traceback"] == "\n".join(
+        ["Traceback (most recent call last):", *frame_lines(model, entry, *inner), "KeyError: 'missing'"])
+    assert summary_document(run, 0.0, 5)["errors"][0]["traceback"] == written["replay"]["traceback"]
+
+
+def test_a_deep_traceback_keeps_its_innermost_frames_and_a_call_that_fails_has_none(tmp_path):
+    from mlmon.replay.messages import KEPT_FRAMES
+
+    model = tmp_path / "deep_model.py"
+    model.write_text(DEEP_MODEL)
+    log = small_log(tmp_path, n=1)
+    (o,) = go([log], TargetSpec(model=f"{model}:recurse")).outcomes
+    assert o.reply.error.startswith("RecursionError: maximum recursion depth exceeded")
+    tb = o.reply.traceback
+    assert tb.lines() == frame_lines(model, *[("recurse", "return recurse(x)")] * KEPT_FRAMES)
+    assert tb.omitted > sys.getrecursionlimit() // 2
+    assert tb.text(o.reply.error).splitlines()[1] == f"  ({tb.omitted:,} outer frames not kept)"
+    # Calling the model failed before any line of it ran: nothing of the model to show.
+    (o,) = go([log], TargetSpec(model=f"{model}:two")).outcomes
+    assert o.outcome == ERROR and "missing 1 required positional argument" in o.reply.error
+    assert o.reply.traceback is None and result_record(o)["replay"]["traceback"] is None
 
 
 def test_model_setup_errors(tmp_path, model_module):
@@ -681,6 +820,10 @@ def test_target_spec_checks():
     for spec in (TargetSpec(), TargetSpec(url="http://x/", model="m:f"), TargetSpec(model="m:f", command="c")):
         with pytest.raises(UsageError, match="exactly one target"):
             spec.check()
+    # A dry run sends nothing, so it needs no target; two are still one too many.
+    TargetSpec().check(dry_run=True)
+    with pytest.raises(UsageError, match="exactly one target"):
+        TargetSpec(model="m:f", command="c").check(dry_run=True)
     with pytest.raises(UsageError, match="go with --target"):
         TargetSpec(model="m:f", pid=1).check()
     with pytest.raises(UsageError, match="either --pid or --serve"):
@@ -736,6 +879,8 @@ def test_dry_run_lines_redact_secrets_and_skip_records_without_a_body(tmp_path):
     assert "hunter2" not in text and "abc123" not in text and "cli-secret" not in text
     in_process = [json.loads(line) for line in dry_run_lines(frame, TargetSpec(model="m:f"))]
     assert "headers" not in in_process[0] and in_process[0]["target"] == "m:f"
+    nowhere = [json.loads(line) for line in dry_run_lines(frame, TargetSpec())]
+    assert nowhere[0] == {"request_id": "s1", "body": lines[0]["body"]}
 
 
 def test_results_records_are_mlmon_log_records_with_replay(tmp_path):
@@ -750,14 +895,17 @@ def test_results_records_are_mlmon_log_records_with_replay(tmp_path):
     first, second = [json.loads(line) for line in text.splitlines()]
     assert list(first) == ["ts", "request_id", "model", "model_version", "endpoint", "status", "latency_ms",
                            "request", "response", "error", "replay"]
-    assert list(first["replay"]) == ["outcome", "match", "diff", "original"]
+    assert list(first["replay"]) == ["outcome", "match", "diff", "original", "reproduced", "traceback"]
     assert first["request"]["password"] == "[REDACTED]"
     assert first["replay"] == {"outcome": "match", "match": True, "diff": [],
                                "original": {"ts": "2026-11-27T10:00:00Z", "status": 200, "latency_ms": 10.0,
-                                            "error": None}}
+                                            "error": None},
+                               "reproduced": None, "traceback": None}
     assert first["status"] == 200 and first["response"] == ANSWER and first["latency_ms"] > 0
     assert utc(first["ts"]) > utc("2026-11-27T10:00:00Z")  # the time of the replay, not of the log
-    assert second["replay"]["outcome"] == "mismatch" and second["replay"]["match"] is False
+    # It failed when logged, and the server answers it now.
+    assert second["replay"]["outcome"] == "failed_before" and second["replay"]["match"] is False
+    assert second["replay"]["reproduced"] is False and second["error"] is None
     assert second["replay"]["original"] == {"ts": "2026-11-27T10:00:01Z", "status": 503, "latency_ms": 250.0,
                                             "error": "upstream timeout"}
     assert second["replay"]["diff"][0]["logged"] == {"error": "upstream timeout"}
@@ -782,7 +930,8 @@ def test_summary_document_keys_and_gate():
     doc = summary_document(run, fail_over=0.5, show=3)
     assert list(doc) == ["mlmon_version", "target", "requests", "skipped_without_request", "interrupted",
                          "not_replayed", "counts", "rates", "failed", "fail_over", "seconds", "throughput_rps",
-                         "latency_ms", "resources", "mismatches", "mismatches_truncated", "errors", "errors_truncated"]
+                         "latency_ms", "resources", "mismatches", "mismatches_truncated", "errors", "errors_truncated",
+                         "include_failed", "gate_rates", "failed_before"]
     assert doc["interrupted"] is False and doc["not_replayed"] == 0
     assert list(doc["latency_ms"]) == ["logged", "replayed"]
     assert list(doc["latency_ms"]["logged"]) == ["p50", "p95", "p99"]

@@ -36,7 +36,8 @@ RULES = str(ROOT / "rules.example.yaml")
 V2_OK = 'model_version == "v2" and status == 200'
 SUMMARY_KEYS = ["mlmon_version", "target", "requests", "skipped_without_request", "interrupted", "not_replayed",
                 "counts", "rates", "failed", "fail_over", "seconds", "throughput_rps", "latency_ms", "resources",
-                "mismatches", "mismatches_truncated", "errors", "errors_truncated"]
+                "mismatches", "mismatches_truncated", "errors", "errors_truncated",
+                "include_failed", "gate_rates", "failed_before"]  # added after 0.1.0: keys are only ever added
 
 
 def invoke(*args):
@@ -73,7 +74,7 @@ def test_demo_churn_v2_matches_all_its_own_traffic_through_the_entry_point():
     doc = json.loads(proc.stdout)
     expected = sum(1 for r in churn_records() if r["model_version"] == "v2" and r["status"] == 200)
     assert doc["requests"] == expected > 3000
-    assert doc["counts"] == {"match": expected, "mismatch": 0, "error": 0, "timeout": 0}
+    assert doc["counts"] == {"match": expected, "mismatch": 0, "error": 0, "timeout": 0, "failed_before": 0}
     assert doc["rates"]["match"] == 1.0 and doc["failed"] is False
     assert doc["mismatches"] == [] and doc["errors"] == []
     assert proc.stderr == ""
@@ -112,6 +113,128 @@ def test_demo_over_http_with_a_server_started_by_hand():
     doc = doc_of(result)
     assert doc["counts"]["mismatch"] > 0 and doc["counts"]["error"] == 0
     assert doc["resources"]["samples"] > 0 and doc["resources"]["memory_mb_max"] > 1
+
+
+def incident_by_hand() -> tuple[list[str], list[str], list[str]]:
+    """The requests of the churn-error-spike windows (plain Python over the log): all of them, those that
+    failed when logged, and those of these that demo churn_v2, called directly, fails on again."""
+    import runpy
+
+    churn_v2 = runpy.run_path(str(DEMO_MODEL))["churn_v2"]
+    _, chosen = firing_windows_by_hand()
+    by_id = {r["request_id"]: r for r in churn_records()}
+    failed = [i for i in chosen if by_id[i]["status"] >= 400 or by_id[i]["error"] is not None]
+
+    def fails(body: dict) -> bool:
+        try:
+            churn_v2(body)
+        except Exception:
+            return True
+        return False
+
+    return chosen, failed, [i for i in failed if fails(by_id[i]["request"])]
+
+
+def test_the_model_that_served_the_incident_passes_the_gate_through_the_entry_point():
+    chosen, failed, again = incident_by_hand()
+    assert len(failed) == 19 and len(again) == 1  # the sample incident: 17 5xx, a 400 and a 422; the 422 fails again
+    args = (CHURN, "--alert", "churn-error-spike", "--rules", RULES, "--model", f"{DEMO_MODEL}:churn_v2")
+    proc = run(*args, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    n = len(chosen)
+    assert doc["counts"] == {"match": n - len(failed), "mismatch": 0, "error": 0, "timeout": 0,
+                             "failed_before": len(failed)}
+    assert doc["failed"] is False and doc["include_failed"] is False
+    assert doc["gate_rates"] == {"mismatch": 0.0, "error": 0.0}
+    before = doc["failed_before"]
+    assert (before["reproduced"], before["answered"]) == (len(again), len(failed) - len(again))
+    assert [r["request_id"] for r in before["requests"]] == again + [i for i in failed if i not in again][:4]
+    assert before["requests"][0]["traceback"].endswith("\nTypeError: unsupported operand type(s) for -: "
+                                                       "'NoneType' and 'float'")
+    # --include-failed gates them as before: answered now is a mismatch, failed again an error.
+    proc = run(*args, "--format", "json", "--include-failed")
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["failed"] is True and doc["include_failed"] is True
+    assert doc["gate_rates"] == {"mismatch": (len(failed) - len(again)) / n, "error": len(again) / n}
+
+
+def test_the_table_says_what_failed_before_and_shows_the_models_traceback():
+    _, failed, again = incident_by_hand()
+    generate = (ROOT / "sample_logs" / "generate.py").read_text().splitlines()
+    line = next(i for i, text in enumerate(generate, 1) if '+ 0.06 * (features["monthly_charges"] - 60.0)' in text)
+    args = (CHURN, "--alert", "churn-error-spike", "--rules", RULES, "--model", "demo/model.py:churn_v2")
+    proc = run(*args, "--show", 2, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    words = " ".join(out.split())  # however the terminal width wraps the sentences
+    assert out.startswith("OK: replayed 580 requests against demo/model.py:churn_v2")
+    assert "19 requests had failed when logged (status 400 or more, or an error): 1 failed again, 18 are " \
+           "answered now; the gate leaves them out (--include-failed counts them)." in words
+    shown = [text for text in out.splitlines() if text.startswith("failed_before: request ")]
+    assert [text.split()[2].rstrip(",") for text in shown] == (again + failed)[:2]
+    assert ", logged 422: failed again: TypeError:" in shown[0]
+    # The last three frames of the model's traceback, below the error, as Python prints them.
+    assert f'  File "sample_logs/generate.py", line {line}, in churn_logit\n' \
+           f'    + 0.06 * (features["monthly_charges"] - 60.0)\n' in out
+    assert out.count('  File "') == 3
+    assert "17 more requests that failed before; --output FILE writes every result." in words
+    included = run(*args, "--include-failed", "--show", 0, cwd=ROOT)
+    assert included.returncode == 1
+    assert "the gate counts them (--include-failed): mismatch rate 3.10%, error rate 0.17%." in \
+        " ".join(included.stdout.split())
+    assert 'File "' not in included.stdout  # --show 0 shows no error, so no traceback either
+
+
+def test_failed_before_against_a_real_server_through_the_cli(tmp_path):
+    log = write_jsonl(tmp_path / "f.jsonl", [
+        record(ts="2026-11-27T10:00:00Z", request_id="ok", request={"kind": "ok"}),
+        record(ts="2026-11-27T10:00:01Z", request_id="was503", request={"kind": "was503"}, status=503,
+               response=None, error="upstream timeout"),
+        record(ts="2026-11-27T10:00:02Z", request_id="was500", request={"kind": "was500"}, status=500,
+               response={"error": "boom"}, error="boom"),
+    ])
+
+    def behave(handler, body):  # the 503 is answered now; the 500 fails again, with another body
+        return (500, {"error": "still broken"}) if body["kind"] == "was500" else (200, ANSWER)
+
+    out = tmp_path / "results.jsonl"
+    with ModelServer(behave) as server:
+        left_out = invoke(log, "--target", server.url, "-o", out)
+        included = invoke(log, "--target", server.url, "--include-failed", "-f", "json")
+    assert left_out.exit_code == 0, left_out.stderr
+    assert left_out.stdout.startswith("OK: replayed 3 requests")
+    words = " ".join(left_out.stdout.split())
+    assert "failed_before: request was500, logged 500 (boom): failed again: HTTP 500" in words
+    assert "failed_before: request was503, logged 503 (upstream timeout): answered now" in words
+    rows = {r["request_id"]: r["replay"] for r in map(json.loads, out.read_text().splitlines())}
+    assert {k: (r["outcome"], r["reproduced"]) for k, r in rows.items()} == \
+        {"ok": ("match", None), "was503": ("failed_before", False), "was500": ("failed_before", True)}
+    assert included.exit_code == 1
+    doc = doc_of(included)
+    assert doc["counts"]["failed_before"] == 2 and doc["gate_rates"] == {"mismatch": 2 / 3, "error": 0.0}
+
+
+def test_show_prints_the_last_frames_of_a_model_traceback_and_output_keeps_them_all(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a model file below the current directory shows by its relative path
+    model = Path("nested.py")
+    model.write_text("def predict(x):\n    return a(x)\ndef a(x):\n    return b(x)\ndef b(x):\n    return c(x)\n"
+                     "def c(x):\n    return d(x)\ndef d(x):\n    return 1 / 0\n")
+    out = tmp_path / "results.jsonl"
+    result = invoke(small_log(tmp_path, n=2), "--model", f"{model}:predict", "--show", 1, "-o", out)
+    assert result.exit_code == 1
+    frames = [line.strip() for line in result.stdout.splitlines() if line.startswith("  File ")]
+    assert frames == [f'File "{model}", line {n}, in {f}' for n, f in ((6, "b"), (8, "c"), (10, "d"))]
+    assert "error: request r0: ZeroDivisionError: division by zero\n" in result.stdout
+    assert "    return 1 / 0\n" in result.stdout and "request r1" not in result.stdout
+    for row in map(json.loads, out.read_text().splitlines()):
+        assert row["replay"]["traceback"].splitlines() == [
+            "Traceback (most recent call last):",
+            *[text for n, f, code in ((2, "predict", "return a(x)"), (4, "a", "return b(x)"), (6, "b", "return c(x)"),
+                                      (8, "c", "return d(x)"), (10, "d", "return 1 / 0"))
+              for text in (f'  File "{model}", line {n}, in {f}', f"    {code}")],
+            "ZeroDivisionError: division by zero"]
 
 
 # --- choosing through the CLI -----------------------------------------------------------------------
@@ -192,7 +315,8 @@ def test_http_failures_through_the_cli(tmp_path):
     assert result.exit_code == 1
     doc = doc_of(result)
     assert doc["counts"]["timeout"] == 2 and doc["rates"]["timeout"] == 1.0
-    assert doc["errors"][0] == {"request_id": "r0", "outcome": "timeout", "error": "no answer within 0.3s"}
+    assert doc["errors"][0] == {"request_id": "r0", "outcome": "timeout", "error": "no answer within 0.3s",
+                             "traceback": None}
     with ModelServer("close") as server:
         doc = doc_of(invoke(log, "--target", server.url, "--timeout", 2, "--format", "json"))
     assert doc["counts"]["error"] == 2 and "Server disconnected" in doc["errors"][0]["error"]
@@ -426,6 +550,22 @@ def test_dry_run_sends_nothing_and_redacts(tmp_path):
     assert result.stderr.strip() == f"mlmon: dry run: 3 requests would be sent to {server.url}; nothing was sent"
 
 
+def test_dry_run_needs_no_target(tmp_path):
+    log = small_log(tmp_path, n=3)
+    result = invoke(log, "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines == [{"request_id": f"r{i}", "body": {"i": i, "country": "DE"}} for i in range(3)]
+    assert result.stderr.strip() == "mlmon: dry run: 3 requests would be sent; nothing was sent"
+    proc = run(log, "--dry-run", "--limit", 1)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == '{"request_id": "r0", "body": {"i": 0, "country": "DE"}}\n'
+    assert proc.stderr == "mlmon: dry run: 1 request would be sent; nothing was sent\n"
+    # Two targets are still one too many, and a real run still needs one.
+    one_error_line(invoke(log, "--dry-run", "--model", "m:f", "--command", "x").stderr, "name exactly one target")
+    one_error_line(invoke(log).stderr, "name exactly one target")
+
+
 def test_a_password_in_the_target_url_is_not_printed(tmp_path):
     with ModelServer() as server:
         url = server.url.replace("127.0.0.1", "user:pa55word@127.0.0.1")
@@ -483,7 +623,7 @@ def test_output_results_through_the_entry_point(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("OK: replayed 40 requests")
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(rows) == 40 and all(set(r["replay"]) == {"outcome", "match", "diff", "original"} for r in rows)
+    assert len(rows) == 40 and all(set(r["replay"]) == {"outcome", "match", "diff", "original", "reproduced", "traceback"} for r in rows)
     rep = runner.invoke(app, ["report", str(out), "--format", "json"])
     assert rep.exit_code == 0, rep.stderr
     assert json.loads(rep.stdout)["windows"][0]["metrics"]["request_count"] == 40

@@ -111,7 +111,7 @@ def test_sys_exit_in_a_model_fails_the_gate_through_the_entry_point(tmp_path):
     proc = entry_point(small_log(tmp_path), "--model", f"{model}:candidate", "-f", "json", "-o", out)
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(proc.stdout)
-    assert doc["counts"] == {"match": 0, "mismatch": 3, "error": 2, "timeout": 0} and doc["failed"] is True
+    assert doc["counts"] == {"match": 0, "mismatch": 3, "error": 2, "timeout": 0, "failed_before": 0} and doc["failed"] is True
     assert len(out.read_text().splitlines()) == 5
 
 
@@ -409,6 +409,39 @@ def test_model_exception_text_is_redacted_and_escaped(tmp_path):
     assert "PW-SECRET" not in text and "DBPW" not in text and "IDT" not in text and "\x1b" not in text
 
 
+def test_a_model_traceback_is_redacted_and_escaped_wherever_it_shows(tmp_path):
+    log = write_jsonl(tmp_path / "pw.jsonl", [record(request={"x": 1, "password": "PW-SECRET"})])
+    # A file name with ESC in it, a secret in the failing line of code, and one in the exception's message.
+    model = model_file(tmp_path, """
+        def leaky(req):
+            return check(req)
+
+        def check(req):
+            api_key = "sk-SOURCE-1"; raise ValueError(f"bad request {req}")  # \x1b[2J
+    """, name="evil\x1b[31mname.py")
+    run = go(log, TargetSpec(model=f"{model}:leaky"))
+    lines = run.outcomes[0].reply.traceback.lines()
+    assert lines[-1] == '    api_key = "[REDACTED]"; raise ValueError(f"bad request {req}")  # \\x1b[2J'
+    assert all("\x1b" not in line and "\\x1b[31mname.py" in line for line in lines[::2])
+    text = written(run, tmp_path)
+    assert "sk-SOURCE-1" not in text and "PW-SECRET" not in text and "\x1b" not in text
+    assert text.count("in check") == 3  # the results file, the JSON summary and the table each show it
+    table = render_replay_table(run, 0.0, 10, width=200)
+    assert "'password': '[REDACTED]'" in table and 'api_key = "[REDACTED]"' in table
+
+
+def test_a_logged_error_is_redacted_and_escaped_wherever_it_shows(tmp_path):
+    log = write_jsonl(tmp_path / "e.jsonl", [record(status=401, response=None,
+                                                    error="rejected api_key=LOGGED-SECRET \x1b[2J")])
+    model = model_file(tmp_path, "def ok(x):\n    return 1\n")
+    run = go(log, TargetSpec(model=f"{model}:ok"))
+    assert run.outcomes[0].outcome == "failed_before"
+    text = written(run, tmp_path)
+    assert "LOGGED-SECRET" not in text and "\x1b" not in text
+    # The results file (the diff and the original), the JSON summary and the table each show it.
+    assert text.count("rejected api_key=[REDACTED] \\") == 4
+
+
 # --- 11: -H on the command line ---------------------------------------------------------------------------------
 
 
@@ -537,7 +570,7 @@ def test_json_lists_say_when_show_cut_them(tmp_path):
     """)
     for show, cut in ((1, True), (2, True), (3, False), (10, False)):
         doc = json.loads(invoke(log, "--model", f"{model}:predict", "-f", "json", "--show", show).stdout)
-        assert doc["counts"] == {"match": 1, "mismatch": 3, "error": 2, "timeout": 0}
+        assert doc["counts"] == {"match": 1, "mismatch": 3, "error": 2, "timeout": 0, "failed_before": 0}
         assert len(doc["mismatches"]) == min(show, 3) and len(doc["errors"]) == min(show, 2)
         assert doc["mismatches_truncated"] is cut and doc["errors_truncated"] is (show < 2)
 

@@ -13,8 +13,11 @@ from rich.text import Text
 from mlmon.redact import redact_obj
 from mlmon.render.escape import json_safe, printable
 from mlmon.replay.compare import side_by_side
-from mlmon.replay.output import gate_fired, summary_document
-from mlmon.replay.run import ERROR, MATCH, MISMATCH, OUTCOMES, TIMEOUT, ReplayRun
+from mlmon.replay.output import failed_before_first_again, gate_fired, gate_rates, logged_error, summary_document
+from mlmon.replay.run import ERROR, FAILED_BEFORE, MATCH, MISMATCH, OUTCOMES, TIMEOUT, Outcome, ReplayRun
+
+#: Innermost frames of a model's traceback shown under each error; ``--output`` keeps more.
+SHOWN_FRAMES = 3
 
 
 def _num(value, fmt: str = "{:,.1f}") -> str:
@@ -25,17 +28,19 @@ def _num(value, fmt: str = "{:,.1f}") -> str:
     return fmt.format(value)
 
 
-def render_replay_json(run: ReplayRun, fail_over: float, show: int) -> str:
-    text = json.dumps(summary_document(run, fail_over, show), indent=2, ensure_ascii=False, default=str)
+def render_replay_json(run: ReplayRun, fail_over: float, show: int, include_failed: bool = False) -> str:
+    text = json.dumps(summary_document(run, fail_over, show, include_failed), indent=2, ensure_ascii=False,
+                      default=str)
     return json_safe(text) + "\n"
 
 
-def render_replay_table(run: ReplayRun, fail_over: float, show: int, width: int = 100, color: bool = False) -> str:
+def render_replay_table(run: ReplayRun, fail_over: float, show: int, width: int = 100, color: bool = False,
+                        include_failed: bool = False) -> str:
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=color, no_color=not color, highlight=False,
                       markup=False, emoji=False)
     total = len(run.outcomes)
-    failed = gate_fired(run, fail_over)
+    failed = gate_fired(run, fail_over, include_failed)
     head = Text("FAILED" if failed else "OK", style="bold red" if failed else "bold green")
     head.append(f": replayed {total:,} request{'s' if total != 1 else ''} against {printable(run.target)} "
                 f"in {run.seconds:.2f}s ({_num(run.throughput_rps)} req/s)")
@@ -43,7 +48,7 @@ def render_replay_table(run: ReplayRun, fail_over: float, show: int, width: int 
     counts = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for col in ("outcome", "requests", "share %"):
         counts.add_column(col, justify="left" if col == "outcome" else "right")
-    styles = {MATCH: "green", MISMATCH: "red", ERROR: "red", TIMEOUT: "yellow"}
+    styles = {MATCH: "green", MISMATCH: "red", ERROR: "red", TIMEOUT: "yellow", FAILED_BEFORE: "yellow"}
     for outcome in OUTCOMES:
         n = run.count(outcome)
         counts.add_row(Text(outcome, style=styles[outcome] if n else ""), f"{n:,}", f"{(n / total * 100 if total else 0):.2f}")
@@ -66,6 +71,8 @@ def render_replay_table(run: ReplayRun, fail_over: float, show: int, width: int 
         parts.append(Text(f"{n:,} {words} skipped.", style="yellow"))
     if run.interrupted:
         parts.append(Text(f"Interrupted (Ctrl-C): {run.not_replayed:,} chosen requests were not replayed.", style="yellow"))
+    if run.count(FAILED_BEFORE):
+        parts.append(Text(_failed_before_line(run, include_failed), style="yellow"))
     shown = [o for o in run.outcomes if o.outcome == MISMATCH][:show]
     for o in shown:
         parts.append(Text(f"mismatch: request {printable(str(o.record.get('request_id')))}", style="bold"))
@@ -79,12 +86,52 @@ def render_replay_table(run: ReplayRun, fail_over: float, show: int, width: int 
     for o in errors:
         parts.append(Text(f"{o.outcome}: request {printable(str(o.record.get('request_id')))}: {printable(o.reply.error or '')}",
                           style="red"))
-    more = run.count(MISMATCH) - len(shown)
-    if more > 0:
-        parts.append(Text(f"{more:,} more mismatch{'' if more == 1 else 'es'}; --output FILE writes every result.",
-                          style="dim"))
+        parts.extend(_traceback(o))
+    before = failed_before_first_again(run)[:show]
+    for o in before:
+        parts.append(Text(f"{FAILED_BEFORE}: request {printable(str(o.record.get('request_id')))}, logged "
+                          f"{_logged_failure(o)}: {_now(o)}", style="yellow"))
+        parts.extend(_traceback(o))
+    nouns = {MISMATCH: ("mismatch", "mismatches"), FAILED_BEFORE: ("request", "requests")}
+    more = [f"{n:,} more {nouns[outcome][n != 1]}{' that failed before' if outcome == FAILED_BEFORE else ''}"
+            for outcome, listed in ((MISMATCH, shown), (FAILED_BEFORE, before))
+            if (n := run.count(outcome) - len(listed)) > 0]
+    if more:
+        parts.append(Text(f"{' and '.join(more)}; --output FILE writes every result.", style="dim"))
     console.print(Group(*parts))
     return buffer.getvalue()
+
+
+def _failed_before_line(run: ReplayRun, include_failed: bool) -> str:
+    """How the requests that failed when logged fared now, and whether the gate counts them."""
+    n = run.count(FAILED_BEFORE)
+    again = sum(1 for o in run.outcomes if o.reproduced)
+    if include_failed:
+        mismatch, error = gate_rates(run, include_failed)
+        gate = f"the gate counts them (--include-failed): mismatch rate {mismatch:.2%}, error rate {error:.2%}"
+    else:
+        gate = "the gate leaves them out (--include-failed counts them)"
+    return (f"{n:,} request{'s' if n != 1 else ''} had failed when logged (status 400 or more, or an error): "
+            f"{again:,} failed again, {n - again:,} {'is' if n - again == 1 else 'are'} answered now; {gate}.")
+
+
+def _logged_failure(o: Outcome) -> str:
+    """``503 (upstream timeout)``: the logged status and error, the error cleaned as every error text."""
+    status, error = o.record.get("status"), logged_error(o)
+    return " ".join(str(part) for part in (status, f"({error})" if error and status is not None else error) if part)
+
+
+def _now(o: Outcome) -> str:
+    if o.reproduced:
+        return f"failed again: {printable(o.reply.error or '')}"
+    return "answered now"
+
+
+def _traceback(o: Outcome) -> list[Text]:
+    """The innermost frames of where an in-process model raised, indented under its error line."""
+    if o.reply.traceback is None:
+        return []
+    return [Text(printable(line), style="dim") for line in o.reply.traceback.lines(SHOWN_FRAMES)]
 
 
 def _redacted(text: str) -> str:

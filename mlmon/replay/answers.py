@@ -8,6 +8,7 @@ Such an answer is an error outcome with a one-line reason, never a crash later o
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from mlmon.replay.messages import exception_text
@@ -110,6 +111,6 @@ def checked(reply: Reply) -> tuple[Reply, bool]:
         return reply, False
     value, problem = as_json(reply.response)
     if problem is None:
-        return (reply if value is reply.response else Reply(reply.status, value, reply.error, reply.timed_out)), False
+        return (reply if value is reply.response else replace(reply, response=value)), False
     error = problem if reply.error is None else f"{reply.error}; {problem}"
-    return Reply(reply.status, None, error, reply.timed_out), True
+    return replace(reply, response=None, error=error), True

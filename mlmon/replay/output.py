@@ -10,7 +10,8 @@ from mlmon import __version__
 from mlmon.atomic import atomic_open
 from mlmon.redact import redact_obj
 from mlmon.render.escape import json_safe
-from mlmon.replay.run import ERROR, MATCH, MISMATCH, OUTCOMES, TIMEOUT, ReplayRun, _json_or_text
+from mlmon.replay.messages import clean
+from mlmon.replay.run import ERROR, FAILED_BEFORE, MATCH, MISMATCH, OUTCOMES, TIMEOUT, Outcome, ReplayRun, _json_or_text
 from mlmon.timeparse import iso
 
 
@@ -22,7 +23,18 @@ def _redact(value: Any) -> Any:
         return "[not shown: nested too deeply]"
 
 
-def result_record(o) -> dict[str, Any]:
+def traceback_text(o: Outcome) -> str | None:
+    """Where an in-process model raised, in Python's layout (None when it did not raise)."""
+    return o.reply.traceback.text(o.reply.error) if o.reply.traceback is not None else None
+
+
+def logged_error(o: Outcome) -> str | None:
+    """The logged error of a request, bounded, redacted and escaped like the target's errors."""
+    error = o.record.get("error")
+    return clean(str(error)) if error else None
+
+
+def result_record(o: Outcome) -> dict[str, Any]:
     """One replayed request in mlmon's log shape, so ``mlmon report results.jsonl`` works on it."""
     record = o.record
     return {
@@ -44,8 +56,10 @@ def result_record(o) -> dict[str, Any]:
                 "ts": iso(record.get("ts")),
                 "status": record.get("status"),
                 "latency_ms": record.get("latency_ms"),
-                "error": record.get("error"),
+                "error": logged_error(o),
             },
+            "reproduced": o.reproduced,
+            "traceback": traceback_text(o),
         },
     }
 
@@ -56,17 +70,22 @@ def write_results(run: ReplayRun, path: str | Path) -> None:
             handle.write(json_safe(json.dumps(result_record(o), ensure_ascii=False)) + "\n")
 
 
-def summary_document(run: ReplayRun, fail_over: float, show: int) -> dict[str, Any]:
-    """The stable ``--format json`` document of ``mlmon replay``.
+def summary_document(run: ReplayRun, fail_over: float, show: int, include_failed: bool = False) -> dict[str, Any]:
+    """The stable ``--format json`` document of ``mlmon replay``: keys are added, never renamed.
 
     ``mismatches`` and ``errors`` list the first ``show`` of each (as the table does);
     ``mismatches_truncated`` / ``errors_truncated`` say when there are more, and ``counts``
     has every total. ``interrupted`` is true when Ctrl-C stopped the run: the document then
     covers the ``requests`` answered before it, and ``not_replayed`` counts the rest.
+    ``failed_before`` says how many of the requests that failed when logged failed again
+    (``reproduced``) or are now ``answered``, and lists the first ``show``; ``gate_rates`` are
+    the rates the gate compared with ``fail_over`` (see ``gate_rates``).
     """
     total = len(run.outcomes)
     mismatches = [o for o in run.outcomes if o.outcome == MISMATCH]
     errors = [o for o in run.outcomes if o.outcome in (ERROR, TIMEOUT)]
+    failed_before = failed_before_first_again(run)
+    reproduced = sum(1 for o in failed_before if o.reproduced)
     return {
         "mlmon_version": __version__,
         "target": run.target,
@@ -76,7 +95,7 @@ def summary_document(run: ReplayRun, fail_over: float, show: int) -> dict[str, A
         "not_replayed": run.not_replayed,
         "counts": {k: run.count(k) for k in OUTCOMES},
         "rates": {k: (run.count(k) / total if total else 0.0) for k in OUTCOMES},
-        "failed": gate_fired(run, fail_over),
+        "failed": gate_fired(run, fail_over, include_failed),
         "fail_over": fail_over,
         "seconds": run.seconds,
         "throughput_rps": run.throughput_rps,
@@ -88,20 +107,50 @@ def summary_document(run: ReplayRun, fail_over: float, show: int) -> dict[str, A
         ],
         "mismatches_truncated": len(mismatches) > show,
         "errors": [
-            {"request_id": o.record.get("request_id"), "outcome": o.outcome, "error": o.reply.error}
+            {"request_id": o.record.get("request_id"), "outcome": o.outcome, "error": o.reply.error,
+             "traceback": traceback_text(o)}
             for o in errors[:show]
         ],
         "errors_truncated": len(errors) > show,
+        "include_failed": include_failed,
+        "gate_rates": dict(zip((MISMATCH, ERROR), gate_rates(run, include_failed))),
+        "failed_before": {
+            "reproduced": reproduced,
+            "answered": len(failed_before) - reproduced,
+            "requests": [
+                {"request_id": o.record.get("request_id"),
+                 "logged": {"status": o.record.get("status"), "error": logged_error(o)},
+                 "reproduced": o.reproduced, "status": o.reply.status, "error": o.reply.error,
+                 "traceback": traceback_text(o)}
+                for o in failed_before[:show]
+            ],
+            "truncated": len(failed_before) > show,
+        },
     }
 
 
-def gate_fired(run: ReplayRun, fail_over: float) -> bool:
-    """Exit 1 when the mismatch rate or the error rate (errors and timeouts) exceeds ``fail_over``.
+def failed_before_first_again(run: ReplayRun) -> list[Outcome]:
+    """The requests that failed when logged: those that failed again first (the question of an
+    incident is whether it reproduces), then those answered now, each in logged order."""
+    return sorted((o for o in run.outcomes if o.outcome == FAILED_BEFORE), key=lambda o: not o.reproduced)
+
+
+def gate_rates(run: ReplayRun, include_failed: bool = False) -> tuple[float, float]:
+    """The mismatch rate and the error rate (errors and timeouts) that the gate compares, as shares
+    of every replayed request (the ``rates`` of the summary). Requests that failed when logged
+    count only with ``include_failed``, each by what comparing its answer says."""
+    total = len(run.outcomes)
+    if not total:
+        return 0.0, 0.0
+    verdicts = [o.compared if include_failed else o.outcome for o in run.outcomes]
+    return verdicts.count(MISMATCH) / total, (verdicts.count(ERROR) + verdicts.count(TIMEOUT)) / total
+
+
+def gate_fired(run: ReplayRun, fail_over: float, include_failed: bool = False) -> bool:
+    """Exit 1 when the mismatch rate or the error rate (see ``gate_rates``) exceeds ``fail_over``.
 
     A run Ctrl-C stopped has not shown that the target passes, so it never passes the gate.
     """
     if run.interrupted:
         return True
-    if not run.outcomes:
-        return False
-    return run.rate(MISMATCH) > fail_over or run.rate(ERROR, TIMEOUT) > fail_over
+    return any(rate > fail_over for rate in gate_rates(run, include_failed))

@@ -14,11 +14,15 @@ import polars as pl
 
 from mlmon.replay.answers import checked
 from mlmon.replay.compare import Difference, Tolerance, differences
+from mlmon.replay.messages import clean
 from mlmon.replay.resources import ResourceSampler, ResourceStats
 from mlmon.replay.targets import CallableTarget, HttpTarget, Reply, SetupError, Target
 
 MATCH, MISMATCH, ERROR, TIMEOUT = "match", "mismatch", "error", "timeout"
-OUTCOMES = (MATCH, MISMATCH, ERROR, TIMEOUT)
+#: A request that failed when it was logged (status >= 400 or a logged error): there is no logged
+#: answer of the model to compare with, so whatever comes back now is neither a match nor a mismatch.
+FAILED_BEFORE = "failed_before"
+OUTCOMES = (MATCH, MISMATCH, ERROR, TIMEOUT, FAILED_BEFORE)
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,11 @@ class Pace:
 
 @dataclass
 class Outcome:
-    """One replayed request: what was logged, what came back, and the verdict."""
+    """One replayed request: what was logged, what came back, and the verdict.
+
+    ``compared`` is what comparing the answers alone says (match, mismatch, error or timeout); it
+    differs from ``outcome`` only for FAILED_BEFORE, and is what ``--include-failed`` gates on.
+    """
 
     record: dict[str, Any]
     payload: Any
@@ -40,6 +48,16 @@ class Outcome:
     sent_at: datetime
     outcome: str
     diffs: list[Difference] = field(default_factory=list)
+    compared: str = ""
+
+    def __post_init__(self) -> None:
+        self.compared = self.compared or self.outcome
+
+    @property
+    def reproduced(self) -> bool | None:
+        """For a request that failed when logged: True when it failed again, False when it is now
+        answered; None for the others."""
+        return self.reply.error is not None if self.outcome == FAILED_BEFORE else None
 
 
 @dataclass
@@ -92,7 +110,8 @@ def classify(record: dict[str, Any], reply: Reply, tolerance: Tolerance) -> tupl
     if logged is None:
         status = record.get("status")
         if record.get("error") or (status is not None and status >= 400):
-            original = {"error": record.get("error") or f"status {status}"}
+            # The logged error is log text: bounded, redacted and escaped like every error replay shows.
+            original = {"error": clean(str(record.get("error") or f"status {status}"))}
         else:
             original = {"note": "no response was logged"}
         return MISMATCH, [Difference("$", original, reply.response)]
@@ -100,13 +119,18 @@ def classify(record: dict[str, Any], reply: Reply, tolerance: Tolerance) -> tupl
     return (MATCH if not diffs else MISMATCH), diffs
 
 
-def judge(row: dict[str, Any], reply: Reply, tolerance: Tolerance) -> tuple[Reply, str, list[Difference]]:
+def failed_when_logged(record: dict[str, Any]) -> bool:
+    """The logged request failed: an HTTP status of 400 or more, or a logged error."""
+    status = record.get("status")
+    return bool(record.get("error")) or (status is not None and status >= 400)
+
+
+def judge(row: dict[str, Any], reply: Reply, latency_ms: float, sent_at: datetime, tolerance: Tolerance) -> Outcome:
     """The verdict on one answer; an answer that is no JSON value is an error that says why."""
     reply, unusable = checked(reply)
-    if unusable:
-        return reply, ERROR, []
-    verdict, diffs = classify(row, reply, tolerance)
-    return reply, verdict, diffs
+    verdict, diffs = (ERROR, []) if unusable else classify(row, reply, tolerance)
+    outcome = FAILED_BEFORE if failed_when_logged(row) else verdict
+    return Outcome(row, row["payload"], reply, latency_ms, sent_at, outcome, diffs, verdict)
 
 
 def _records(frame: pl.DataFrame, parse_payload: bool = True) -> tuple[list[dict[str, Any]], int]:
@@ -194,9 +218,7 @@ def _replay_sync(rows, target: CallableTarget, tolerance: Tolerance, on_done, re
         sent_at = datetime.now(timezone.utc)
         t0 = clock()
         reply = target.call_sync(row["payload"])
-        latency = (clock() - t0) * 1000
-        reply, verdict, diffs = judge(row, reply, tolerance)
-        results[i] = Outcome(row, row["payload"], reply, latency, sent_at, verdict, diffs)
+        results[i] = judge(row, reply, (clock() - t0) * 1000, sent_at, tolerance)
         if on_done is not None:
             on_done(i + 1, len(rows))
 
@@ -234,9 +256,7 @@ async def _replay_async(rows, target: Target, pace: Pace, tolerance: Tolerance, 
             except SetupError as exc:
                 failure.append(exc)
                 return
-            latency = (time.perf_counter() - t0) * 1000
-            reply, verdict, diffs = judge(row, reply, tolerance)
-            results[i] = Outcome(row, row["payload"], reply, latency, sent_at, verdict, diffs)
+            results[i] = judge(row, reply, (time.perf_counter() - t0) * 1000, sent_at, tolerance)
             done += 1
             if on_done is not None:
                 on_done(done, len(rows))

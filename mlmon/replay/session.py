@@ -32,20 +32,22 @@ class TargetSpec:
     pid: int | None = None
     serve: str | None = None
 
-    def check(self) -> None:
+    def check(self, dry_run: bool = False) -> None:
+        """Raise UsageError unless exactly one target is named; a dry run sends nothing and needs none."""
         given = [n for n, v in (("--target", self.url), ("--model", self.model), ("--command", self.command)) if v]
-        if len(given) != 1:
+        if len(given) > 1 or (not given and not dry_run):
             raise UsageError("name exactly one target: --target URL, --model module:function or --command CMD",
-                             "Replay sends only to the target you name.")
+                             "Replay sends only to the target you name; --dry-run shows what it would send.")
         if (self.pid or self.serve) and not self.url:
             raise UsageError("--pid and --serve go with --target URL")
         if self.pid and self.serve:
             raise UsageError("use either --pid or --serve, not both")
 
-    def describe(self) -> str:
+    def describe(self) -> str | None:
+        """The target as it may be printed (a URL's secrets redacted); None when none is named."""
         from mlmon.redact import redact_url
 
-        return redact_url(self.url) if self.url else self.model or self.command or ""
+        return redact_url(self.url) if self.url else self.model or self.command or None
 
 
 #: The characters of a header name (RFC 9110 "token").
@@ -72,15 +74,21 @@ def parse_header(text: str) -> tuple[str, str]:
 
 
 def dry_run_lines(frame: pl.DataFrame, spec: TargetSpec) -> list[str]:
-    """What would be sent, one JSON line per request, secrets redacted. Nothing is sent."""
+    """What would be sent, one JSON line per request, secrets redacted. Nothing is sent.
+
+    A line names the target when one is given, and for ``--target`` the method and headers too.
+    """
     lines = []
     from mlmon.replay.targets import merge_headers
 
     headers = merge_headers({"Content-Type": "application/json"}, dict(spec.headers)) if spec.url else None
+    target = spec.describe()
     for row in frame.iter_rows(named=True):
         if row.get("request") is None:
             continue
-        entry: dict[str, Any] = {"request_id": row.get("request_id"), "target": spec.describe()}
+        entry: dict[str, Any] = {"request_id": row.get("request_id")}
+        if target is not None:
+            entry["target"] = target
         if headers is not None:
             entry["method"] = "POST"
             entry["headers"] = redact_obj(headers)
@@ -103,7 +111,7 @@ def run_replay(
     on_done: Callable[[int, int], Any] | None = None,
 ) -> tuple[ReplayRun | None, pl.DataFrame]:
     """Select and replay; with ``dry_run``, only select (the caller prints ``dry_run_lines``)."""
-    target.check()
+    target.check(dry_run)
     if pace.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if pace.rate and pace.speed:

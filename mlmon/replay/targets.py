@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mlmon.errors import MlmonError
-from mlmon.replay.messages import clean, exception_text
+from mlmon.replay.messages import ModelTraceback, clean, exception_text, model_traceback
 
 
 class SetupError(MlmonError):
@@ -23,12 +23,14 @@ class SetupError(MlmonError):
 
 @dataclass
 class Reply:
-    """What the target answered: a response, or an error (``timeout`` when it took too long)."""
+    """What the target answered: a response, or an error (``timeout`` when it took too long).
+    ``traceback``: where an in-process model raised."""
 
     status: int | None
     response: Any = None
     error: str | None = None
     timed_out: bool = False
+    traceback: ModelTraceback | None = None
 
 
 class Target:
@@ -168,6 +170,12 @@ def load_callable(spec: str) -> Callable:
     return fn
 
 
+def _raised(exc: BaseException) -> Reply:
+    """The error outcome of a model that raised ``exc``, with the model's own frames of its traceback."""
+    tb = exc.__traceback__
+    return Reply(None, error=exception_text(exc), traceback=model_traceback(tb.tb_next if tb is not None else None))
+
+
 class CallableTarget(Target):
     """Call a Python function in this process with the request payload; async functions are awaited.
 
@@ -187,7 +195,7 @@ class CallableTarget(Target):
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # noqa: BLE001 - a failing model is a replay outcome, not a crash
-            return Reply(None, error=exception_text(exc))
+            return _raised(exc)
 
     async def _call_async(self, payload: Any) -> Reply:
         try:
@@ -198,9 +206,9 @@ class CallableTarget(Target):
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # a timeout or Ctrl-C cancelled the call
-            return Reply(None, error=exception_text(exc))
+            return _raised(exc)
         except BaseException as exc:  # noqa: BLE001 - SystemExit from a task would otherwise stop the event loop
-            return Reply(None, error=exception_text(exc))
+            return _raised(exc)
 
     async def send(self, payload: Any, timeout: float, text: str | None = None) -> Reply:
         if not self.is_async:
