@@ -15,7 +15,8 @@ double or single quotes. Functions: ``abs(x)``, ``min(a, b, ...)``, ``max(a, b, 
 
 Size is bounded, so that no expression can exhaust the stack or memory: at most
 ``MAX_NESTING`` levels of parentheses, brackets, calls, ``not`` and unary ``-`` inside each
-other, at most ``MAX_TOKENS`` tokens, and a tree at most ``MAX_DEPTH`` operations deep.
+other, at most ``MAX_TOKENS`` tokens, a tree at most ``MAX_DEPTH`` operations deep, and
+names of at most ``MAX_NAME_PARTS`` dotted parts.
 Chains of ``and`` (or of ``or``) are built as balanced trees, so thousands of conditions
 joined by ``and`` stay shallow; a long chain of arithmetic counts one level per operator.
 
@@ -93,6 +94,8 @@ MAX_NESTING = 32
 MAX_DEPTH = 100
 #: Names, numbers, strings and operators in one expression.
 MAX_TOKENS = 100_000
+#: Dotted parts of one name (``input.user.age`` has 3): a field nested deeper cannot be decoded.
+MAX_NAME_PARTS = 64
 FUNCTIONS = {"abs": (1, 1), "min": (1, 99), "max": (1, 99)}
 
 # --- tokens -------------------------------------------------------------------------
@@ -134,6 +137,9 @@ def _tokens(text: str) -> Iterator[Token]:
             kind, value = "name", _ALIASES[value]
         if kind == "name" and value.lower() in _KEYWORDS:
             kind, value = "kw", value.lower()
+        if kind == "name" and value.count(".") >= MAX_NAME_PARTS:
+            raise ExprError(f"the name {value[:40]}… has {value.count('.') + 1:,} dotted parts; a name may have at most "
+                            f"{MAX_NAME_PARTS}", pos + 1)
         if kind != "ws":
             yield Token(kind, value, pos + 1)
         pos = m.end()

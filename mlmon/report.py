@@ -12,7 +12,7 @@ from mlmon import __version__
 from mlmon.errors import UsageError
 from mlmon.baseline.load import BaselineSpec, load_reference
 from mlmon.logs.fields import with_io_fields
-from mlmon.logs.mapping import CANONICAL_FIELDS, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
+from mlmon.logs.mapping import CANONICAL_FIELDS, MAX_PATH_DEPTH, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.metrics.drift import method_of, schema_changes
 from mlmon.metrics.model_quality import LabelSpec, infer_task, join_labels, load_labels, positive_label, quality_exprs
 from mlmon.metrics.table import Extras, metric_table
@@ -29,6 +29,9 @@ def check_segment_fields(by: Sequence[str]) -> tuple[str, ...]:
     """Validate ``--by`` names: canonical fields or ``input.x`` / ``output.x``."""
     out = []
     for name in by:
+        if name.count(".") >= MAX_PATH_DEPTH:
+            raise UsageError(f"cannot segment by {name[:40]!r}…: it has {name.count('.') + 1:,} dotted parts",
+                             f"A field name may have at most {MAX_PATH_DEPTH}.")
         if name.startswith((INPUT_PREFIX, OUTPUT_PREFIX)) and len(name.split(".", 1)[1]) > 0:
             out.append(name)
         elif name in SEGMENT_FIELDS:

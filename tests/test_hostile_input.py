@@ -150,11 +150,26 @@ def test_a_mapping_path_with_thousands_of_keys_is_a_problem_at_its_line(tmp_path
     assert f"{mapping}:3:1: 'inputs' path has 100 keys; a path may have at most 64" in result.stderr
 
 
-@pytest.mark.parametrize("args", [["report", "{log}", "--by", f"input.{DEEP}"],
-                                  ["replay", "{log}", "--model", f"{ROOT / 'demo' / 'model.py'}:churn_v2", "--where", f"input.{DEEP} == 1"]])
-def test_fields_thousands_of_keys_deep_are_refused(log, args):
+@pytest.mark.parametrize("args,needle", [
+    (["report", "{log}", "--by", f"input.{DEEP}"], "it has 5,001 dotted parts"),
+    (["report", "{log}", "--by", f"input.{DEEP}", "--baseline-range", "2026-11-27..2026-11-28"], "5,001 dotted parts"),
+    (["replay", "{log}", "--model", f"{ROOT / 'demo' / 'model.py'}:churn_v2", "--where", f"input.{DEEP} == 1"],
+     "has 5,001 dotted parts; a name may have at most 64"),
+    (["replay", "{log}", "--dry-run", "--where", f"output.{DEEP} == 1"], "has 5,001 dotted parts"),
+])
+def test_fields_thousands_of_keys_deep_are_refused(log, args, needle):
+    """Such a name once overflowed the stack of Python (RecursionError) or of Polars (a segfault)."""
     result = invoke(*(a.format(log=log) for a in args))
-    assert_one_line_error(result, "lies 5,001 keys deep; mlmon reads fields at most 64 keys deep")
+    assert_one_line_error(result, needle)
+
+
+def test_a_rule_naming_a_field_thousands_of_keys_deep_is_a_problem_at_its_column(tmp_path, log):
+    rules = tmp_path / "r.yaml"
+    rules.write_text(f"rules:\n  - name: a\n    expr: error_rate > 1\n    where: input.{DEEP} == 1\n")
+    result = invoke("check", log, "--rules", rules)
+    assert result.exit_code == 2
+    assert f"{rules}:4:12: rule \"a\": where does not parse: the name input.a.a" in result.stderr
+    assert "has 5,001 dotted parts; a name may have at most 64" in result.stderr
 
 
 def test_a_key_given_twice_in_a_mapping_is_refused_as_in_rules_files(tmp_path, log):
