@@ -261,7 +261,7 @@ def _baseline_and_labels(baseline, baseline_range, labels, label_id, label_field
 
 BASELINE_HELP = "Reference data for drift: logs, a dataset (.parquet, .csv, .jsonl) or a profile from 'mlmon baseline save'."
 RANGE_HELP = "Take the reference from the same logs: START..END, ISO times or durations back from now (e.g. 8d..1d)."
-LABELS_HELP = "Delayed ground truth (CSV or JSON lines with request_id and label), joined by request id."
+LABELS_HELP = "Delayed ground truth (CSV with a header row, or JSON lines, with request_id and label), joined by request id; a bad line stops the run with its number."
 LOGS_HELP = "Log files, directories (searched for *.jsonl, *.ndjson, *.log and .gz forms), glob patterns, or - for stdin."
 # Options every log-reading command shares, declared once.
 LOGS_ARGUMENT = typer.Argument(..., metavar="LOGS...", help=LOGS_HELP, show_default=False)

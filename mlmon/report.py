@@ -14,7 +14,8 @@ from mlmon.baseline.load import BaselineSpec, load_reference
 from mlmon.logs.fields import with_io_fields
 from mlmon.logs.mapping import CANONICAL_FIELDS, MAX_PATH_DEPTH, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.metrics.drift import method_of, schema_changes
-from mlmon.metrics.model_quality import LabelSpec, infer_task, join_labels, load_labels, positive_label, quality_exprs
+from mlmon.metrics.labels import load_labels
+from mlmon.metrics.model_quality import LabelSpec, infer_task, join_labels, positive_label, quality_exprs
 from mlmon.metrics.table import Extras, metric_table
 from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, read_logs
 from mlmon.metrics.operational import METRICS_BY_NAME, RECORD_FIELDS

@@ -9,11 +9,10 @@ that have a label.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 
-from mlmon.errors import ConfigError, InputError
+from mlmon.errors import ConfigError
 
 LABEL = "_label"
 EPS = 2.220446049250313e-16  # numpy.finfo(float64).eps, as scikit-learn clips
@@ -34,58 +33,6 @@ class LabelSpec:
 
 CLASSIFICATION = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 REGRESSION = ("mae", "rmse", "mape")
-
-
-def _first_bad_json_line(path: Path) -> tuple[int, str] | None:
-    """The number of the first line of a JSON-lines file that is not a JSON object, and why.
-
-    Only called once the file has failed to parse, so a loop over its lines is fine.
-    """
-    import json
-
-    try:
-        with open(path, "rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    value = json.loads(line)
-                except (ValueError, UnicodeDecodeError):
-                    return number, "not valid JSON"
-                if not isinstance(value, dict):
-                    return number, "not a JSON object"
-    except OSError:
-        return None
-    return None
-
-
-def load_labels(spec: LabelSpec) -> pl.DataFrame:
-    """request_id and label (as text) from a CSV or JSONL file."""
-    path = Path(spec.path)
-    if not path.exists():
-        raise InputError(f"labels file {spec.path} does not exist", "Check the path given to --labels.")
-    try:
-        if path.suffix.lower() in (".csv", ".tsv"):
-            frame = pl.read_csv(path, infer_schema_length=0, separator="\t" if path.suffix.lower() == ".tsv" else ",")
-        else:
-            frame = pl.read_ndjson(path, infer_schema_length=None)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        where = _first_bad_json_line(path) if path.suffix.lower() not in (".csv", ".tsv") else None
-        if where is not None:
-            raise InputError(f"labels file {spec.path}:{where[0]}: {where[1]}",
-                             "Labels are all or nothing: fix or remove the line, or use CSV with a header row.") from None
-        raise InputError(f"cannot read labels file {spec.path}: {exc}".splitlines()[0],
-                         "Use CSV with a header row, or JSON lines.") from None
-    missing = [c for c in (spec.id_field, spec.label_field) if c not in frame.columns]
-    if missing:
-        raise ConfigError(f"labels file {spec.path} has no column {missing[0]!r}",
-                          f"Its columns: {', '.join(frame.columns)}. Name them with --label-id / --label-field.")
-    return (
-        frame.select(pl.col(spec.id_field).cast(pl.String).alias("request_id"),
-                     pl.col(spec.label_field).cast(pl.String).alias(LABEL))
-        .filter(pl.col("request_id").is_not_null())
-        .unique("request_id", keep="last")
-    )
 
 
 def infer_task(labels: pl.DataFrame, spec: LabelSpec) -> str:
