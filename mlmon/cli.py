@@ -281,7 +281,7 @@ LABEL_ID_OPTION = typer.Option("request_id", "--label-id", help="Column of the l
 LABEL_FIELD_OPTION = typer.Option("label", "--label-field", help="Column of the labels file holding the truth.")
 PREDICTION_OPTION = typer.Option("output.label", "--prediction", help="Logged field holding the prediction.")
 SCORE_OPTION = typer.Option(None, "--score", help="Logged field holding the positive class's score (for ROC AUC and log loss).")
-POSITIVE_OPTION = typer.Option(None, "--positive-label", help="The positive class (default: 1/true, else the rarer class).")
+POSITIVE_OPTION = typer.Option(None, "--positive-label", help="The positive class (default: 1/true/yes, else the rarer class, of the labels of the logged requests).")
 TASK_OPTION = typer.Option("auto", "--task", help="classification, regression or auto (from the labels).")
 
 

@@ -15,7 +15,8 @@ from mlmon.logs.fields import with_io_fields
 from mlmon.logs.mapping import CANONICAL_FIELDS, MAX_PATH_DEPTH, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.metrics.drift import method_of, schema_changes
 from mlmon.metrics.labels import load_labels
-from mlmon.metrics.model_quality import LabelSpec, infer_task, join_labels, positive_label, quality_exprs
+from mlmon.metrics.model_quality import (LabelSpec, infer_task, join_labels, joined_labels, positive_label,
+                                         predicted_classes, quality_exprs)
 from mlmon.metrics.table import Extras, metric_table
 from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, read_logs
 from mlmon.metrics.operational import METRICS_BY_NAME, RECORD_FIELDS
@@ -164,13 +165,7 @@ def prepare(
             if name not in records.columns:
                 records = records.with_columns(pl.lit(None, pl.String).alias(name))
     if labels is not None:
-        truth = load_labels(labels)
-        records = join_labels(records, truth)
-        task = infer_task(truth, labels)
-        positive = positive_label(truth, labels) if task == "classification" else None
-        extras.quality = quality_exprs(task, labels, positive or "", dict(records.schema))
-        analysis.labels = {"file": labels.path, "task": task, "positive": positive, "prediction": labels.prediction,
-                           "score": labels.score, "labels": truth.height}
+        records, analysis.labels = _with_labels(records, labels, extras, data.warnings)
     if baseline is not None:
         reference = load_reference(baseline, mapping=mapping, current=records, logs=list(inputs))
         extras.reference = reference
@@ -182,6 +177,27 @@ def prepare(
         }
     analysis.records = records
     return analysis
+
+
+def _with_labels(records: pl.DataFrame, spec: LabelSpec, extras: Extras,
+                 warnings: list[str]) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """The records with their labels joined, the quality aggregations in ``extras``, and what the report says of them.
+
+    The task and the positive class come from the labels of the logged requests: a labels file may hold others.
+    """
+    truth = load_labels(spec)
+    joined = joined_labels(truth, records)
+    if not joined.height:
+        warnings.append(f"no label in {spec.path} has the id of a logged request, so label_coverage is 0 and the "
+                        f"quality metrics are empty; check the ids, or name their column with --label-id")
+    records = join_labels(records, truth)
+    task = infer_task(truth, spec)
+    positive = None
+    if task == "classification":
+        positive = positive_label(joined if joined.height else truth, predicted_classes(records, spec), spec)
+    extras.quality = quality_exprs(task, spec, positive or "", dict(records.schema))
+    return records, {"file": spec.path, "task": task, "positive": positive, "prediction": spec.prediction,
+                     "score": spec.score, "labels": truth.height}
 
 
 def build_report(

@@ -327,4 +327,103 @@ def test_label_options_without_labels_and_an_unknown_positive_class_are_errors(c
         assert result.exit_code == 2 and f"{option[0]} needs --labels" in result.stderr
     labels = write_labels_csv(tmp / "labels.csv", truth, "request_id", "label")
     typo = runner.invoke(app, ["report", str(logs), "--labels", str(labels), "--positive-label", "maybe"])
-    assert typo.exit_code == 2 and "--positive-label 'maybe' is not among the labels" in typo.stderr
+    assert typo.exit_code == 2
+    assert typo.stderr == (f"mlmon: error: --positive-label 'maybe' is neither a label of the logged requests in "
+                           f"{labels} nor a prediction. They hold: churn, stay.\n")
+
+
+# --- the positive class comes from the labels of the logged requests (issue 10) ------------------
+
+
+def sample_truth() -> dict[str, str]:
+    with (SAMPLE_LOGS / "labels.csv").open() as handle:
+        return {row["request_id"]: row["label"] for row in csv.DictReader(handle)}
+
+
+def sample_ids(name: str) -> list[str]:
+    with gzip.open(SAMPLE_LOGS / name, "rt") as handle:
+        return [json.loads(line)["request_id"] for line in handle]
+
+
+@pytest.mark.parametrize("name", ["churn.jsonl.gz", "fraud.jsonl.gz"])
+def test_default_positive_class_is_the_rarer_label_of_the_logged_requests(name):
+    # sample_logs/labels.csv holds both models' labels; the rarer of all four is fraud's "fraud"
+    truth = sample_truth()
+    joined = [truth[rid] for rid in set(sample_ids(name)) if rid in truth]
+    rarer = min(set(joined), key=lambda label: (joined.count(label), label))
+    assert rarer == {"churn.jsonl.gz": "churn", "fraud.jsonl.gz": "fraud"}[name]
+    result = runner.invoke(app, ["report", str(SAMPLE_LOGS / name), "--by", "model_version", "--labels",
+                                 str(SAMPLE_LOGS / "labels.csv"), "--format", "json"])
+    assert result.exit_code == 0 and result.stderr == ""
+    doc = json.loads(result.stdout)
+    assert doc["labels"]["positive"] == rarer
+    if name == "churn.jsonl.gz":
+        expected = sample_oracle()
+        for w in doc["windows"]:
+            version = w["segment"]["model_version"]
+            for metric in ("precision", "recall", "f1"):
+                assert w["metrics"][metric] == pytest.approx(expected[version][metric], rel=1e-9), (version, metric)
+
+
+def test_another_models_one_and_zero_labels_do_not_make_1_the_positive_class(tmp_path):
+    rows = [record(ts=ts_text(HOURS[0] + timedelta(minutes=i)), request_id=f"q{i}",
+                   response={"label": "dog" if i % 3 == 0 else "cat"}) for i in range(30)]
+    logs = write_jsonl(tmp_path / "logs.jsonl", rows)
+    truth = {f"q{i}": "dog" if i % 4 == 0 else "cat" for i in range(30)}
+    other = {f"other-{i}": str(i % 2) for i in range(100)}  # another model's labels in the same file
+    labels = write_labels_csv(tmp_path / "labels.csv", {**truth, **other})
+    doc = report_json(logs, "--labels", labels)
+    assert doc["labels"]["positive"] == "dog"
+    m = doc["windows"][0]["metrics"]
+    y = [truth[f"q{i}"] for i in range(30)]
+    pred = [r["response"]["label"] for r in rows]
+    assert m["precision"] == pytest.approx(skm.precision_score(y, pred, pos_label="dog"))
+    assert m["recall"] == pytest.approx(skm.recall_score(y, pred, pos_label="dog"))
+    assert m["f1"] == pytest.approx(skm.f1_score(y, pred, pos_label="dog"))
+
+
+def test_1_stays_the_positive_class_when_only_the_predictions_hold_it(tmp_path):
+    rows = [record(ts=ts_text(HOURS[0] + timedelta(minutes=i)), request_id=f"z{i}",
+                   response={"label": int(i % 5 == 0)}) for i in range(20)]
+    logs = write_jsonl(tmp_path / "logs.jsonl", rows)
+    labels = write_labels_csv(tmp_path / "labels.csv", {f"z{i}": "0" for i in range(20)})
+    doc = report_json(logs, "--labels", labels)
+    assert doc["labels"]["positive"] == "1"
+    pred = [int(i % 5 == 0) for i in range(20)]
+    assert doc["windows"][0]["metrics"]["precision"] == skm.precision_score([0] * 20, pred, zero_division=0)
+
+
+def test_a_named_positive_class_no_logged_request_has_is_a_usage_error():
+    # "fraud" is in the labels file, but among neither the churn requests' labels nor their predictions
+    result = runner.invoke(app, ["report", str(SAMPLE_LOGS / "churn.jsonl.gz"), "--labels",
+                                 str(SAMPLE_LOGS / "labels.csv"), "--positive-label", "fraud", "--format", "json"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr == (f"mlmon: error: --positive-label 'fraud' is neither a label of the logged requests in "
+                             f"{SAMPLE_LOGS / 'labels.csv'} nor a prediction. They hold: churn, stay.\n")
+
+
+NO_JOIN = ("mlmon: warning: no label in {} has the id of a logged request, so label_coverage is 0 and the "
+           "quality metrics are empty; check the ids, or name their column with --label-id\n")
+
+
+def test_labels_that_join_no_logged_request_are_a_warning(tmp_path):
+    from test_cli import run
+
+    labels = write_labels_csv(tmp_path / "other.csv", {"x1": "churn", "x2": "stay"})
+    for proc in (runner.invoke(app, ["report", str(SAMPLE_LOGS / "churn.jsonl.gz"), "--labels", str(labels),
+                                     "--format", "json"]),
+                 run("report", str(SAMPLE_LOGS / "churn.jsonl.gz"), "--labels", str(labels), "--format", "json")):
+        assert getattr(proc, "exit_code", getattr(proc, "returncode", None)) == 0
+        assert proc.stderr == NO_JOIN.format(labels)
+        metrics = json.loads(proc.stdout)["windows"][0]["metrics"]
+        assert metrics["label_coverage"] == 0 and metrics["accuracy"] is None and metrics["precision"] is None
+
+
+def test_check_warns_too_when_no_label_joins(tmp_path):
+    labels = write_labels_csv(tmp_path / "other.csv", {"x1": "churn"})
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: bad-accuracy\n    expr: accuracy < 0.5\n")
+    result = runner.invoke(app, ["check", str(SAMPLE_LOGS / "churn.jsonl.gz"), "--rules", str(rules),
+                                 "--labels", str(labels), "--format", "json"])
+    assert result.exit_code == 0
+    assert NO_JOIN.format(labels) in result.stderr

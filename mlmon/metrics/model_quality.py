@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from mlmon.errors import ConfigError
+from mlmon.errors import UsageError
+from mlmon.render.escape import printable
 
 LABEL = "_label"
 EPS = 2.220446049250313e-16  # numpy.finfo(float64).eps, as scikit-learn clips
@@ -45,18 +46,36 @@ def infer_task(labels: pl.DataFrame, spec: LabelSpec) -> str:
     return "classification"
 
 
-def positive_label(labels: pl.DataFrame, spec: LabelSpec) -> str:
-    """The positive class: as given, ``1``/``true`` when the labels are those, else the rarer class."""
+def joined_labels(labels: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
+    """The labels whose request id is logged: a labels file may hold other models' labels too."""
+    return labels.join(records.select("request_id"), on="request_id", how="semi")
+
+
+def predicted_classes(records: pl.DataFrame, spec: LabelSpec) -> set[str]:
+    """The classes the logged predictions hold."""
+    if spec.prediction not in records.columns:
+        return set()
+    return set(records.get_column(spec.prediction).cast(pl.String).drop_nulls().unique().to_list())
+
+
+def positive_label(labels: pl.DataFrame, predicted: set[str], spec: LabelSpec) -> str:
+    """The positive class, from ``labels`` (those of the logged requests) and the ``predicted`` classes.
+
+    As given with --positive-label, which must be among them (UsageError: its precision and recall
+    would be zeros that look real); else ``1``/``true``/``yes`` when either holds it; else the rarer label.
+    """
     values = labels.get_column(LABEL).drop_nulls()
     distinct = set(values.unique().to_list())
     if spec.positive is not None:
-        if spec.positive not in distinct:
-            seen = ", ".join(sorted(distinct)[:10]) + (", ..." if len(distinct) > 10 else "")
-            raise ConfigError(f"--positive-label {spec.positive!r} is not among the labels in {spec.path}",
-                              f"The labels hold: {seen}.")
+        if spec.positive not in distinct | predicted:
+            classes = sorted(distinct | predicted)
+            seen = ", ".join(classes[:10]) + (", ..." if len(classes) > 10 else "")
+            raise UsageError(f"--positive-label {spec.positive!r} is neither a label of the logged requests "
+                             f"in {spec.path} nor a prediction",
+                             printable(f"They hold: {seen}." if seen else "They hold no class."))
         return spec.positive
     for yes in ("1", "true", "True", "yes"):
-        if yes in distinct:
+        if yes in distinct | predicted:
             return yes
     counts = values.value_counts().sort(["count", LABEL])
     return counts[LABEL][0] if counts.height else "1"
