@@ -317,6 +317,7 @@ def report(
     logs: list[str] = LOGS_ARGUMENT,
     every: Optional[str] = typer.Option(None, "--every", "-e", help="Window length, e.g. 5m, 1h, 1d. Windows are aligned to UTC. Default: one window for the whole range."),
     by: Optional[list[str]] = typer.Option(None, "--by", "-b", help="Segment by fields, comma-separated: model, model_version, endpoint, status, input.FIELD, output.FIELD."),
+    where: Optional[str] = typer.Option(None, "--where", "-w", help="Only records matching this condition over record fields, as a rule's 'where', e.g. 'status >= 500 and input.country == \"DE\"'."),
     since: Optional[str] = SINCE_OPTION,
     until: Optional[str] = UNTIL_OPTION,
     now: Optional[str] = NOW_OPTION,
@@ -350,7 +351,7 @@ def report(
     the_mapping = load_mapping(mapping)
     with ReadProgress() as progress:
         result, data = build_report(
-            logs, mapping=the_mapping, spec=spec, now=clock, baseline=base, labels=truth, strict=strict,
+            logs, mapping=the_mapping, spec=spec, now=clock, baseline=base, labels=truth, where=where, strict=strict,
             max_line_bytes=max_line_bytes, progress=progress,
         )
     if rejects is not None:

@@ -10,6 +10,7 @@ import polars as pl
 
 from mlmon import __version__
 from mlmon.errors import UsageError
+from mlmon.expr import Node
 from mlmon.baseline.load import BaselineSpec, load_reference
 from mlmon.logs.fields import with_io_fields
 from mlmon.logs.mapping import CANONICAL_FIELDS, MAX_PATH_DEPTH, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
@@ -22,6 +23,7 @@ from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, read_lo
 from mlmon.metrics.operational import METRICS_BY_NAME, RECORD_FIELDS
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START, MetricTable, WindowSpec, select_range
 from mlmon.timeparse import format_duration, iso
+from mlmon.where import apply_where, parse_where, where_fields
 from mlmon.yamlfile import did_you_mean
 
 SEGMENT_FIELDS = tuple(name for name in CANONICAL_FIELDS if name not in ("ts", "latency_ms", "cpu_percent", "memory_mb"))
@@ -65,6 +67,8 @@ class Report:
     baseline: dict[str, Any] | None = None
     #: With --labels: the task, the positive class and the fields read.
     labels: dict[str, Any] | None = None
+    #: With --where: the filter the records passed.
+    where: str | None = None
 
     @property
     def frame(self) -> pl.DataFrame:
@@ -106,6 +110,7 @@ class Report:
             "by": list(spec.by),
             "since": iso(spec.since),
             "until": iso(spec.until),
+            **({"where": self.where} if self.where is not None else {}),
             **({"baseline": self.baseline} if self.baseline is not None else {}),
             **({"labels": self.labels} if self.labels is not None else {}),
             "windows": windows,
@@ -144,11 +149,16 @@ def prepare(
     fields: Sequence[str],
     baseline: BaselineSpec | None = None,
     labels: LabelSpec | None = None,
+    where: Node | None = None,
     strict: bool = False,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Progress | None = None,
 ) -> Analysis:
-    """Read the logs once with every field the metrics need; load the baseline and the labels."""
+    """Read the logs once with every field the metrics need; load the baseline and the labels.
+
+    ``where`` filters the records first, so the baseline range and the labels see only those it keeps.
+    """
+    fields = list(dict.fromkeys([*fields, *where_fields(where)]))
     need_io = baseline is not None or labels is not None
     wanted = list(dict.fromkeys([*RECORD_FIELDS, *fields]))
     if need_io:
@@ -161,9 +171,10 @@ def prepare(
     analysis = Analysis(records, data, extras)
     if need_io:
         records = with_io_fields(records)
-        for name in fields:  # a segment field no record carries is still a (null) column
+        for name in fields:  # a segment or filter field no record carries is still a (null) column
             if name not in records.columns:
                 records = records.with_columns(pl.lit(None, pl.String).alias(name))
+    records = apply_where(records, where)
     if labels is not None:
         records, analysis.labels = _with_labels(records, labels, extras, data.warnings)
     if baseline is not None:
@@ -208,13 +219,18 @@ def build_report(
     now: datetime,
     baseline: BaselineSpec | None = None,
     labels: LabelSpec | None = None,
+    where: str | None = None,
     strict: bool = False,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Progress | None = None,
 ) -> tuple[Report, LogData]:
-    """Read ``inputs`` and compute every metric for ``spec``: operational, and drift and model quality when asked."""
-    analysis = prepare(inputs, mapping=mapping, fields=spec.by, baseline=baseline, labels=labels, strict=strict,
-                       max_line_bytes=max_line_bytes, progress=progress)
+    """Read ``inputs`` and compute every metric for ``spec``: operational, and drift and model quality when asked.
+
+    ``where`` (mlmon's expression language) keeps only the records it matches, as a rule's ``where`` does.
+    """
+    condition = parse_where(where) if where is not None else None
+    analysis = prepare(inputs, mapping=mapping, fields=spec.by, baseline=baseline, labels=labels, where=condition,
+                       strict=strict, max_line_bytes=max_line_bytes, progress=progress)
     table = metric_table(analysis.records, spec, analysis.extras)
     data = analysis.data
     report = Report(
@@ -226,6 +242,7 @@ def build_report(
         generated_at=now,
         baseline=analysis.baseline,
         labels=analysis.labels,
+        where=where,
     )
     if analysis.baseline is not None and analysis.extras.reference is not None:
         current = select_range(analysis.records.lazy(), spec).collect()

@@ -21,6 +21,7 @@ from mlmon.metrics.table import Extras, metric_table
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START, WindowSpec
 from mlmon.rules.model import Rule, RuleSet
 from mlmon.timeparse import iso
+from mlmon.where import apply_where, where_fields
 
 INACTIVE, PENDING, FIRING, IGNORED = "inactive", "pending", "firing", "ignored"
 
@@ -114,13 +115,10 @@ class CheckResult:
 
 def record_fields(ruleset: RuleSet) -> list[str]:
     """Every record column the rules need."""
-    from mlmon.expr import names
-
     fields = list(RECORD_FIELDS)
     for rule in ruleset.rules:
         fields.extend(rule.by)
-        if rule.where is not None:
-            fields.extend(n.name for n in names(rule.where))
+        fields.extend(where_fields(rule.where))
     return list(dict.fromkeys(fields))
 
 
@@ -139,9 +137,7 @@ def evaluate_rules(
 def evaluate_rule(
     records: pl.DataFrame, rule: Rule, since: datetime | None, until: datetime | None, extras: Extras | None = None
 ) -> RuleOutcome:
-    selected = records
-    if rule.where is not None:
-        selected = records.filter(compile_expr(rule.where, dict(records.schema)))
+    selected = apply_where(records, rule.where)
     table = metric_table(selected, WindowSpec(every=rule.every, by=rule.by, since=since, until=until), extras)
     frame = table.frame
     schema = dict(frame.schema)

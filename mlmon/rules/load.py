@@ -24,6 +24,7 @@ from mlmon.rules.model import (
     RuleSet,
 )
 from mlmon.timeparse import format_duration, parse_duration
+from mlmon.where import record_field_problem
 from mlmon.yamlfile import Located, did_you_mean, load_yaml, parse_yaml
 
 _TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
@@ -47,8 +48,15 @@ def is_field_metric(name: str) -> bool:
     return bool(dot and rest) and prefix in FIELD_METRICS
 
 
-def _record_field_ok(name: str) -> bool:
-    return name in CANONICAL_FIELDS or (name.startswith((INPUT_PREFIX, OUTPUT_PREFIX)) and "." in name)
+def _metric_problem(name: str, known: tuple[str, ...], what: str) -> str | None:
+    """Why a rule's ``expr`` cannot use ``name``, or None for a metric (or a segment field it was given)."""
+    if name in known or is_field_metric(name):
+        return None
+    if name in CANONICAL_FIELDS or name.startswith((INPUT_PREFIX, OUTPUT_PREFIX)):
+        return (f"unknown metric {name!r}: a record field can be used in 'expr' only when it is "
+                f"in the rule's 'by' (or filter on it with 'where')")
+    choices = known + tuple(f + ".FIELD" for f in FIELD_METRICS)
+    return f"unknown {what} {name!r}{did_you_mean(name, choices)}"
 
 
 class _Checker:
@@ -72,21 +80,11 @@ class _Checker:
             return None
         ok = True
         for name in names(node):
-            if known is not None:
-                valid = name.name in known or is_field_metric(name.name)
+            if known is None:
+                message = record_field_problem(name.name, "'where'", "use it in 'expr'")
             else:
-                valid = _record_field_ok(name.name)
-            if not valid:
-                choices = (known + tuple(f + ".FIELD" for f in FIELD_METRICS)) if known is not None else tuple(CANONICAL_FIELDS)
-                message = f"unknown {what} {name.name!r}{did_you_mean(name.name, choices)}"
-                if known is None and name.name in known_metrics():
-                    message = f"{name.name!r} is a metric; 'where' filters records before metrics, so use it in 'expr'"
-                elif known is None and name.name.startswith(("request.", "response.")):
-                    fixed = name.name.replace("request.", "input.", 1).replace("response.", "output.", 1)
-                    message = f"unknown record field {name.name!r}; did you mean {fixed!r}?"
-                elif known is not None and name.name in CANONICAL_FIELDS or name.name.startswith(("input.", "output.")):
-                    message = (f"unknown metric {name.name!r}: a record field can be used in 'expr' only when it is "
-                               f"in the rule's 'by' (or filter on it with 'where')")
+                message = _metric_problem(name.name, known, what)
+            if message is not None:
                 self.add(self.doc.where_in_value(keys, name.col), rule, message)
                 ok = False
         if ok and not is_boolean(node):
