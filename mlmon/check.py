@@ -39,15 +39,17 @@ def run_check(
     until: datetime | None = None,
     baseline: BaselineSpec | None = None,
     labels: LabelSpec | None = None,
+    max_segments: int | None = None,
     strict: bool = False,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Progress | None = None,
 ) -> tuple[CheckResult, LogData]:
     """Evaluate ``ruleset`` over the logs; ConfigError (before reading them, when it can) for a rule that
-    names a drift or quality metric the run cannot compute, since such a rule could never fire."""
+    names a drift or quality metric the run cannot compute, since such a rule could never fire; UsageError
+    when a rule's ``by`` makes more than ``max_segments`` segments."""
     require_inputs(ruleset, baseline=baseline is not None, labels=labels is not None)
     analysis = prepare(inputs, mapping=mapping, fields=record_fields(ruleset), baseline=baseline, labels=labels,
                        strict=strict, max_line_bytes=max_line_bytes, progress=progress)
     require_computed(ruleset, analysis.extras, analysis.labels)
-    result = evaluate_rules(analysis.records, ruleset, since, until, now, analysis.extras)
+    result = evaluate_rules(analysis.records, ruleset, since, until, now, analysis.extras, max_segments)
     return result, analysis.data

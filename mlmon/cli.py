@@ -218,7 +218,7 @@ def _now(text: str | None):
     return parse_instant(text, what="--now") if text else utc_now()
 
 
-def _window_spec(every, by, since, until, now):
+def _window_spec(every, by, since, until, now, max_segments=None):
     from mlmon.metrics.windows import WindowSpec
     from mlmon.report import check_segment_fields
     from mlmon.timeparse import parse_duration, parse_time
@@ -228,6 +228,7 @@ def _window_spec(every, by, since, until, now):
         by=check_segment_fields(_split_fields(by)),
         since=parse_time(since, now, what="--since") if since else None,
         until=parse_time(until, now, what="--until") if until else None,
+        max_segments=max_segments,
     )
     if spec.since and spec.until and spec.since >= spec.until:
         raise UsageError("--since must be earlier than --until")
@@ -283,6 +284,7 @@ PREDICTION_OPTION = typer.Option("output.label", "--prediction", help="Logged fi
 SCORE_OPTION = typer.Option(None, "--score", help="Logged field holding the positive class's score (for ROC AUC and log loss).")
 POSITIVE_OPTION = typer.Option(None, "--positive-label", help="The positive class (default: 1/true/yes, else the rarer class, of the labels of the logged requests).")
 TASK_OPTION = typer.Option("auto", "--task", help="classification, regression or auto (from the labels).")
+MAX_SEGMENTS_OPTION = typer.Option(1000, "--max-segments", min=1, help="The most segments (distinct values of the segment fields) a report or rule may make; more is refused (exit 2) before anything is computed.")
 
 
 def _emit(text: str, output: Optional[Path]) -> None:
@@ -318,6 +320,7 @@ def report(
     every: Optional[str] = typer.Option(None, "--every", "-e", help="Window length, e.g. 5m, 1h, 1d. Windows are aligned to UTC. Default: one window for the whole range."),
     by: Optional[list[str]] = typer.Option(None, "--by", "-b", help="Segment by fields, comma-separated: model, model_version, endpoint, status, input.FIELD, output.FIELD."),
     where: Optional[str] = typer.Option(None, "--where", "-w", help="Only records matching this condition over record fields, as a rule's 'where', e.g. 'status >= 500 and input.country == \"DE\"'."),
+    max_segments: int = MAX_SEGMENTS_OPTION,
     since: Optional[str] = SINCE_OPTION,
     until: Optional[str] = UNTIL_OPTION,
     now: Optional[str] = NOW_OPTION,
@@ -345,7 +348,7 @@ def report(
 
     _one_stdout({"the report": output is None or _is_stdout(output), "--rejects": _is_stdout(rejects)})
     clock = _now(now)
-    spec = _window_spec(every, by, since, until, clock)
+    spec = _window_spec(every, by, since, until, clock, max_segments)
     base, truth = _baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
                                        positive, task, clock)
     the_mapping = load_mapping(mapping)
@@ -461,6 +464,7 @@ def check(
     score: Optional[str] = SCORE_OPTION,
     positive: Optional[str] = POSITIVE_OPTION,
     task: Task = TASK_OPTION,
+    max_segments: int = MAX_SEGMENTS_OPTION,
 ) -> None:
     """Evaluate alert rules over the logs; exit 1 when alerts fire (a CI gate and a cron alerter)."""
     from mlmon.check import Gate, run_check
@@ -486,7 +490,8 @@ def check(
     with ReadProgress() as progress:
         result, data = run_check(
             logs, ruleset, mapping=load_mapping(mapping), now=clock, since=spec.since, until=spec.until,
-            baseline=base, labels=truth, strict=strict, max_line_bytes=max_line_bytes, progress=progress,
+            baseline=base, labels=truth, max_segments=max_segments, strict=strict, max_line_bytes=max_line_bytes,
+            progress=progress,
         )
     _print_warnings(data.warnings)
     gate = Gate(fail_on.value)

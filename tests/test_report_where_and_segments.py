@@ -1,7 +1,8 @@
-"""``report --where`` (issue 10).
+"""``report --where`` and ``--max-segments`` (issue 10).
 
 ``--where`` is checked against a plain-Python filter of the same seeded records, with SQL's logic
-for missing values; its bad expressions are one line that points at the column.
+for missing values; its bad expressions are one line that points at the column. ``--max-segments``
+refuses a ``--by`` (or a rule's ``by``) with more distinct values than the cap, counted independently.
 """
 
 from __future__ import annotations
@@ -123,3 +124,55 @@ def test_where_through_the_entry_point(logs):
     proc = run("report", str(path), "--where", "status >> 3")
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr == "mlmon: error: --where column 9: expected a value but found '>'\n"
+
+
+# --- --max-segments --------------------------------------------------------------------------------
+
+
+def test_by_request_id_is_refused_by_the_default_cap_through_the_entry_point():
+    with gzip.open(SAMPLE_LOGS / "churn.jsonl.gz", "rt") as handle:
+        ids = {json.loads(line)["request_id"] for line in handle}
+    proc = run("report", str(SAMPLE_LOGS / "churn.jsonl.gz"), "--by", "request_id", "--every", "1h")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (f"mlmon: error: --by request_id makes {len(ids):,} segments, more than --max-segments "
+                           "1,000. Segment by fewer fields, filter with --where, or raise --max-segments.\n")
+    # filtered by --where, the failed requests' ids are few enough
+    with gzip.open(SAMPLE_LOGS / "churn.jsonl.gz", "rt") as handle:
+        failed = {r["request_id"] for r in map(json.loads, handle) if r["status"] >= 500}
+    result = invoke("report", str(SAMPLE_LOGS / "churn.jsonl.gz"), "--by", "request_id", "--where", "status >= 500",
+                    "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert {w["segment"]["request_id"] for w in json.loads(result.stdout)["windows"]} == failed
+
+
+def test_max_segments_counts_the_segments_of_the_range(logs):
+    path, rows = logs
+    until, middle = START + timedelta(minutes=20), START + timedelta(minutes=10)
+    at = {r["request_id"]: datetime.fromisoformat(r["ts"].replace("Z", "+00:00")) for r in rows}
+    in_range = {rid for rid, ts in at.items() if ts < until}
+    assert 0 < len(in_range) < len(rows)
+    args = ("report", str(path), "--by", "model_version,request_id", "--every", "10m", "--format", "csv",
+            "--max-segments", str(len(in_range)))
+    refused = invoke(*args)
+    assert refused.exit_code == 2
+    assert refused.stderr.startswith(f"mlmon: error: --by model_version,request_id makes {len(rows)} segments, "
+                                     f"more than --max-segments {len(in_range)}. ")
+    result = invoke(*args, "--until", "2026-11-27T10:20:00Z")
+    assert result.exit_code == 0
+    # a segment's windows run from its first to the end of the range: two for a request before 10:10, else one
+    assert len(result.stdout.splitlines()) - 1 == sum(2 if at[rid] < middle else 1 for rid in in_range)
+    assert invoke(*args[:-1], "0").exit_code == 2  # at least 1
+
+
+def test_a_rules_by_obeys_the_cap_in_check(tmp_path, logs):
+    path, rows = logs
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: per-request\n    expr: latency_max_ms > 1000\n    by: request_id\n"
+                     "    where: input.country == \"DE\"\n")
+    german = {r["request_id"] for r in rows if country(r) == "DE"}
+    refused = invoke("check", str(path), "--rules", str(rules), "--max-segments", str(len(german) - 1))
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert refused.stderr == (f'mlmon: error: rule "per-request": by request_id makes {len(german):,} segments, more '
+                              f"than --max-segments {len(german) - 1:,}. Segment the rule by fewer fields, narrow it "
+                              "with 'where', or raise --max-segments.\n")
+    assert invoke("check", str(path), "--rules", str(rules), "--max-segments", str(len(german))).exit_code in (0, 1)

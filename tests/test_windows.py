@@ -248,6 +248,29 @@ def test_null_segment_value_is_a_segment_of_its_own_sorted_last(tmp_path):
     assert [(r["model_version"], r["request_count"]) for r in whole] == [("v1", 1), ("v2", 1), (None, 3)]
 
 
+def test_more_segments_than_the_cap_are_refused_before_any_window_is_filled(tmp_path):
+    from mlmon.metrics.windows import SegmentLimitError
+
+    # 4 versions in the range, and a null one: 5 segments; a sixth version lies outside the range
+    records = [{"ts": f"2026-03-08T1{i}:00:00Z", "model_version": v, "model": f"m{i % 2}"}
+               for i, v in enumerate(["a", "b", "c", "d", None])]
+    records.append({"ts": "2026-03-09T00:00:00Z", "model_version": "outside", "model": "m1"})
+    path = tmp_path / "logs.jsonl"
+    path.write_text("".join(json.dumps({"latency_ms": 1.0, **r}) + "\n" for r in records), encoding="utf-8")
+    frame = read_logs([str(path)], fields=FIELDS, strict=True).records
+    in_range = dict(by=("model_version",), until=t("2026-03-09T00:00:00Z"))
+    for every in (None, H1):
+        with pytest.raises(SegmentLimitError) as refused:
+            compute_metrics(frame, WindowSpec(every=every, max_segments=4, **in_range))
+        assert (refused.value.count, refused.value.limit) == (5, 4)
+        assert str(refused.value) == ("--by model_version makes 5 segments, more than --max-segments 4. "
+                                      "Segment by fewer fields, filter with --where, or raise --max-segments.")
+        assert compute_metrics(frame, WindowSpec(every=every, max_segments=5, **in_range)).frame.height
+    # two fields: the 6 pairs that occur, not the 12 of 6 versions times 2 models
+    with pytest.raises(SegmentLimitError, match="--by model_version,model makes 6 segments"):
+        compute_metrics(frame, WindowSpec(by=("model_version", "model"), max_segments=5))
+
+
 # --------------------------------------------------------------------------- status and error
 
 STATUS_TABLE = [

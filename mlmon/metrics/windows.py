@@ -18,12 +18,16 @@ _US = timedelta(microseconds=1)
 
 @dataclass(frozen=True)
 class WindowSpec:
-    """How to cut the records: window length (None: one window), segments, and time range."""
+    """How to cut the records: window length (None: one window), segments, and time range.
+
+    ``max_segments`` caps the distinct values of the ``by`` fields in the range (None: no cap).
+    """
 
     every: timedelta | None = None
     by: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
+    max_segments: int | None = None
 
     def __post_init__(self) -> None:
         # Any time zone means the same instant; the frame's times are UTC.
@@ -85,6 +89,7 @@ def compute_metrics(
     ``extra`` are more named aggregations (e.g. model quality) computed in the same plan.
     """
     selected = select_range(records.lazy(), spec).collect()
+    _check_segment_count(selected, spec)
     chosen = applicable(metrics, selected)
     aggs = [m.expr().alias(m.name) for m in chosen if m.expr is not None] + list(extra)
     by = list(spec.by)
@@ -155,6 +160,25 @@ def _windowed(selected: pl.DataFrame, spec: WindowSpec, by: list[str], aggs: lis
         .with_columns((pl.col(WINDOW_START) + every).alias(WINDOW_END))
         .sort(keys, nulls_last=True)
     )
+
+
+class SegmentLimitError(UsageError):
+    """The ``by`` fields make more segments than ``WindowSpec.max_segments``."""
+
+    def __init__(self, by: tuple[str, ...], count: int, limit: int):
+        super().__init__(f"--by {','.join(by)} makes {count:,} segments, more than --max-segments {limit:,}",
+                         "Segment by fewer fields, filter with --where, or raise --max-segments.")
+        self.by, self.count, self.limit = by, count, limit
+
+
+def _check_segment_count(selected: pl.DataFrame, spec: WindowSpec) -> None:
+    """Refuse more segments than the cap before any metric is computed: a field with a value per request
+    (request_id) would otherwise make a row per request and window, nearly all of them zero-filled."""
+    if not spec.by or spec.max_segments is None or selected.height <= spec.max_segments:
+        return
+    count = selected.select(pl.struct(list(spec.by)).n_unique()).item()
+    if count > spec.max_segments:
+        raise SegmentLimitError(spec.by, count, spec.max_segments)
 
 
 #: The most windows (over all segments) a report may hold. One stray timestamp from 1970

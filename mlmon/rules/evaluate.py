@@ -15,10 +15,12 @@ from typing import Any, Sequence
 
 import polars as pl
 
+from mlmon.errors import UsageError
 from mlmon.expr import compile_expr, compile_value, measure
 from mlmon.metrics.operational import RECORD_FIELDS
 from mlmon.metrics.table import Extras, metric_table
-from mlmon.metrics.windows import WINDOW_END, WINDOW_START, WindowSpec
+from mlmon.metrics.windows import WINDOW_END, WINDOW_START, SegmentLimitError, WindowSpec
+from mlmon.render.escape import printable
 from mlmon.rules.model import Rule, RuleSet
 from mlmon.timeparse import iso
 from mlmon.where import apply_where, where_fields
@@ -129,16 +131,32 @@ def evaluate_rules(
     until: datetime | None = None,
     now: datetime | None = None,
     extras: Extras | None = None,
+    max_segments: int | None = None,
 ) -> CheckResult:
-    """Evaluate every rule over every window of the range; no I/O."""
-    return CheckResult([evaluate_rule(records, rule, since, until, extras) for rule in ruleset.rules], now)
+    """Evaluate every rule over every window of the range; no I/O.
+
+    UsageError when a rule's ``by`` makes more than ``max_segments`` segments.
+    """
+    return CheckResult([evaluate_rule(records, rule, since, until, extras, max_segments) for rule in ruleset.rules],
+                       now)
 
 
 def evaluate_rule(
-    records: pl.DataFrame, rule: Rule, since: datetime | None, until: datetime | None, extras: Extras | None = None
+    records: pl.DataFrame,
+    rule: Rule,
+    since: datetime | None,
+    until: datetime | None,
+    extras: Extras | None = None,
+    max_segments: int | None = None,
 ) -> RuleOutcome:
     selected = apply_where(records, rule.where)
-    table = metric_table(selected, WindowSpec(every=rule.every, by=rule.by, since=since, until=until), extras)
+    spec = WindowSpec(every=rule.every, by=rule.by, since=since, until=until, max_segments=max_segments)
+    try:
+        table = metric_table(selected, spec, extras)
+    except SegmentLimitError as exc:
+        name, by = printable(rule.name), ", ".join(exc.by)
+        raise UsageError(f'rule "{name}": by {by} makes {exc.count:,} segments, more than --max-segments {exc.limit:,}',
+                         "Segment the rule by fewer fields, narrow it with 'where', or raise --max-segments.") from None
     frame = table.frame
     schema = dict(frame.schema)
     for name in _metric_names(rule):
