@@ -312,7 +312,8 @@ def _emit(text: str, output: Optional[Path]) -> None:
     epilog="Examples:\n\n"
     "  mlmon report sample_logs/*.jsonl.gz --by model,model_version\n\n"
     "  mlmon report logs/ --every 1h --by model --since 24h --format json -o report.json\n\n"
-    "  mlmon report app.log.gz --mapping my_mapping.yaml --rejects rejects.jsonl"
+    "  mlmon report app.log.gz --mapping my_mapping.yaml --rejects rejects.jsonl\n\n"
+    "  mlmon report logs/ --where 'status >= 500 and input.country == \"DE\"' --by model_version"
 )
 @handle_errors
 def report(
