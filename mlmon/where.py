@@ -27,7 +27,8 @@ def record_field_problem(name: str, option: str, instead: str) -> str | None:
 
     ``instead`` says where a metric belongs.
     """
-    from mlmon.rules.load import known_metrics  # the metric names include those of drift and labels
+    # Imported here: rules.load, which knows every metric name (drift and labels too), imports this module.
+    from mlmon.rules.load import known_metrics
 
     if is_record_field(name):
         return None
