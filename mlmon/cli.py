@@ -515,9 +515,10 @@ def _render_check(result, gate, fmt: "CheckFormat", output: Optional[Path]) -> s
                 handle.write(r.render_check_markdown(result, gate))
         return text
     if output is not None:
-        return r.render_check_table(result, gate, width=120)
+        return r.render_check_table(result, gate, width=120, wrap=False)
     console = Console(highlight=False, markup=False, emoji=False)
-    return r.render_check_table(result, gate, width=console.width, color=console.is_terminal and not console.no_color)
+    return r.render_check_table(result, gate, width=console.width, color=console.is_terminal and not console.no_color,
+                                wrap=console.is_terminal)
 
 
 class ReplayFormat(str, Enum):
@@ -614,7 +615,7 @@ def replay(
     else:
         console = _stderr() if to_stderr else Console(highlight=False, markup=False, emoji=False)
         text = r.render_replay_table(run, fail_over, show, width=console.width,
-                                     color=console.is_terminal and not console.no_color)
+                                     color=console.is_terminal and not console.no_color, wrap=console.is_terminal)
     if to_stderr:
         with contextlib.suppress(OSError):
             sys.stderr.write(text)
