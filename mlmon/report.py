@@ -16,7 +16,7 @@ from mlmon.logs.mapping import CANONICAL_FIELDS, INPUT_PREFIX, OUTPUT_PREFIX, RA
 from mlmon.metrics.drift import method_of, schema_changes
 from mlmon.metrics.model_quality import LabelSpec, infer_task, join_labels, load_labels, positive_label, quality_exprs
 from mlmon.metrics.table import Extras, metric_table
-from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, read_logs
+from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce, read_logs
 from mlmon.metrics.operational import METRICS_BY_NAME, RECORD_FIELDS
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START, MetricTable, WindowSpec, select_range
 from mlmon.timeparse import format_duration, iso
@@ -160,6 +160,7 @@ def prepare(
             if name not in records.columns:
                 records = records.with_columns(pl.lit(None, pl.String).alias(name))
     if labels is not None:
+        announce(progress, "joining labels")
         truth = load_labels(labels)
         records = join_labels(records, truth)
         task = infer_task(truth, labels)
@@ -168,6 +169,7 @@ def prepare(
         analysis.labels = {"file": labels.path, "task": task, "positive": positive, "prediction": labels.prediction,
                            "score": labels.score, "labels": truth.height}
     if baseline is not None:
+        announce(progress, "loading the baseline")
         reference = load_reference(baseline, mapping=mapping, current=records, logs=list(inputs))
         extras.reference = reference
         analysis.baseline = {
@@ -195,7 +197,7 @@ def build_report(
     """Read ``inputs`` and compute every metric for ``spec``: operational, and drift and model quality when asked."""
     analysis = prepare(inputs, mapping=mapping, fields=spec.by, baseline=baseline, labels=labels, strict=strict,
                        max_line_bytes=max_line_bytes, progress=progress)
-    table = metric_table(analysis.records, spec, analysis.extras)
+    table = metric_table(analysis.records, spec, analysis.extras, progress=progress)
     data = analysis.data
     report = Report(
         table=table,
