@@ -320,8 +320,9 @@ def report(
     since: Optional[str] = SINCE_OPTION,
     until: Optional[str] = UNTIL_OPTION,
     now: Optional[str] = NOW_OPTION,
-    fmt: ReportFormat = typer.Option(None, "--format", "-f", help="Output format: table (default) or markdown for people, json or csv for every window. "
-                                     "For people, runs of empty windows are one line. Outside a terminal the table does not wrap.", show_default=False),
+    fmt: ReportFormat = typer.Option(None, "--format", "-f", help="Output format: table (default) or markdown for people, json or csv for every metric of every window. "
+                                     "For people, runs of empty windows are one line, and with --baseline or --labels drift by field and model quality follow, over the whole range per segment. "
+                                     "Outside a terminal the table does not wrap.", show_default=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE atomically instead of stdout (- is stdout)."),
     mapping: Optional[Path] = MAPPING_OPTION,
     rejects: Optional[Path] = REJECTS_OPTION,
@@ -354,6 +355,7 @@ def report(
         result, data = build_report(
             logs, mapping=the_mapping, spec=spec, now=clock, baseline=base, labels=truth, strict=strict,
             max_line_bytes=max_line_bytes, progress=progress,
+            summaries=fmt in (ReportFormat.table, ReportFormat.markdown),
         )
     if rejects is not None:
         write_rejects(data.rejects, rejects, the_mapping.redact)

@@ -18,6 +18,7 @@ from mlmon.metrics.model_quality import LabelSpec, infer_task, join_labels, load
 from mlmon.metrics.table import Extras, metric_table
 from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce, read_logs
 from mlmon.metrics.operational import METRICS_BY_NAME, RECORD_FIELDS
+from mlmon.metrics.whole_range import drift_by_field, quality_by_segment
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START, MetricTable, WindowSpec, select_range
 from mlmon.timeparse import format_duration, iso
 from mlmon.yamlfile import did_you_mean
@@ -60,6 +61,11 @@ class Report:
     baseline: dict[str, Any] | None = None
     #: With --labels: the task, the positive class and the fields read.
     labels: dict[str, Any] | None = None
+    #: For people's formats, with a baseline: drift per segment and field over the whole range
+    #: (see :func:`mlmon.metrics.whole_range.drift_by_field`). Not part of the JSON document.
+    drift_by_field: pl.DataFrame | None = None
+    #: For people's formats, with labels: model quality per segment over the whole range.
+    quality_by_segment: pl.DataFrame | None = None
 
     @property
     def frame(self) -> pl.DataFrame:
@@ -193,8 +199,13 @@ def build_report(
     strict: bool = False,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Progress | None = None,
+    summaries: bool = False,
 ) -> tuple[Report, LogData]:
-    """Read ``inputs`` and compute every metric for ``spec``: operational, and drift and model quality when asked."""
+    """Read ``inputs`` and compute every metric for ``spec``: operational, and drift and model quality when asked.
+
+    With ``summaries`` (for the table and Markdown), also drift per field and model quality per segment
+    over the whole range, when there is a baseline or labels.
+    """
     analysis = prepare(inputs, mapping=mapping, fields=spec.by, baseline=baseline, labels=labels, strict=strict,
                        max_line_bytes=max_line_bytes, progress=progress)
     table = metric_table(analysis.records, spec, analysis.extras, progress=progress)
@@ -209,10 +220,18 @@ def build_report(
         baseline=analysis.baseline,
         labels=analysis.labels,
     )
-    if analysis.baseline is not None and analysis.extras.reference is not None:
-        current = select_range(analysis.records.lazy(), spec).collect()
-        changes = schema_changes(current, analysis.extras.reference)
+    reference = analysis.extras.reference  # set with analysis.baseline
+    if reference is None and not (summaries and analysis.labels is not None):
+        return report, data
+    current = select_range(analysis.records.lazy(), spec).collect()
+    if reference is not None:
+        changes = schema_changes(current, reference)
         report.baseline["schema_changes"] = {"added": changes.added, "removed": changes.removed}
+    if summaries and reference is not None:
+        announce(progress, "summarizing drift by field")
+        report.drift_by_field = drift_by_field(current, reference, list(spec.by))
+    if summaries and analysis.labels is not None:
+        report.quality_by_segment = quality_by_segment(current, analysis.extras.quality, list(spec.by))
     return report, data
 
 

@@ -23,9 +23,11 @@ def test_the_report_announces_each_phase_after_the_reading():
     labels = LabelSpec(str(DATA / "sections.labels.csv"), "request_id", "label", "output.label", None, None, "auto")
     baseline = BaselineSpec(start=datetime(2026, 11, 27, 10, tzinfo=UTC), end=datetime(2026, 11, 27, 12, tzinfo=UTC))
     build_report([str(DATA / "sections.jsonl")], mapping=DEFAULT_MAPPING, spec=WindowSpec(by=("model_version",)),
-                 now=NOW, baseline=baseline, labels=labels, progress=lambda *call: calls.append(call))
+                 now=NOW, baseline=baseline, labels=labels, progress=lambda *call: calls.append(call),
+                 summaries=True)
     phases = [name for done, total, name in calls if done == PHASE]
-    assert phases == ["joining labels", "loading the baseline", "computing metrics", "computing drift"]
+    assert phases == ["joining labels", "loading the baseline", "computing metrics", "computing drift",
+                      "summarizing drift by field"]
     assert all(total is None for done, total, _ in calls if done == PHASE)
 
 

@@ -1,5 +1,10 @@
-"""What people's formats show, in sections: the windows. The table and Markdown lay out the same
-sections, each in its own way."""
+"""What people's formats show, in sections: the windows; then, with a baseline, drift by field; with
+labels, model quality. The table and Markdown lay out the same sections, each in its own way.
+
+The windows section keeps to operational metrics and the headline of drift (``drift %``) and of model
+quality (``acc %``, or ``mae`` for regression): per-field metrics per window would be dozens of columns.
+Those are in JSON and CSV; here, drift by field and model quality cover the whole range per segment.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,19 @@ from typing import Any, Callable
 
 import polars as pl
 
+from mlmon.metrics.drift import DISTANCE_THRESHOLD, P_THRESHOLD
+from mlmon.metrics.operational import METRICS_BY_NAME
 from mlmon.metrics.windows import WINDOW_START
 from mlmon.render.quiet import QUIET_UNTIL, collapse_quiet_runs
-from mlmon.render.values import NONE, format_segment, header, number_format, time_pattern
+from mlmon.render.values import NONE, format_segment, header, number_format, plural, time_pattern
 from mlmon.report import Report, metric_unit
 
+#: Beyond the operational metrics, the per-window metrics people see: drift's and model quality's headline.
+HEADLINE = ("drift_share", "accuracy", "mae")
 REQUESTS = "request_count"
 WINDOW = "window"
+#: The model-quality columns, in order (those the task computes).
+QUALITY = ("label_coverage", "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "mae", "rmse", "mape")
 
 
 @dataclass
@@ -52,8 +63,9 @@ class Section:
 
 
 def window_metrics(report: Report) -> list[str]:
-    """The metrics of the windows section: every one, the request count first."""
-    return sorted(report.metrics, key=lambda m: m != REQUESTS)
+    """The metrics of the windows section: operational ones and the headlines, the request count first."""
+    names = [m for m in report.metrics if m in METRICS_BY_NAME or m in HEADLINE]
+    return sorted(names, key=lambda m: m != REQUESTS)
 
 
 def windows_section(report: Report) -> Section:
@@ -83,9 +95,53 @@ _PRIORITY = (
 )
 
 
+def drift_section(report: Report) -> Section | None:
+    """Per segment and field over the whole range: the test, its score, drifted or not, PSI, null and range rates."""
+    frame = report.drift_by_field
+    if frame is None:
+        return None
+    by = report.segments
+    parts = _segment_parts(frame, by) + [
+        Part("field", "field", frame["field"], _text),
+        Part("method", "method", frame["method"], _text),
+        Part("score", "score", frame["score"], number_format(""), right=True),
+        Part("drifted", "drifted", frame["drifted"], _yes_no),
+        Part("psi", "psi", frame["psi"], number_format(""), right=True),
+        Part("null_rate", "null %", frame["null_rate"], number_format("ratio"), right=True),
+        Part("out_of_range_rate", "out of range %", frame["out_of_range_rate"], number_format("ratio"), right=True),
+    ]
+    notes = [f"drifted: p-value < {P_THRESHOLD} (ks_pvalue, chi2_pvalue) or distance ≥ {DISTANCE_THRESHOLD} "
+             f"(wasserstein_norm, js); {NONE}: not tested (identifiers, fields without values).",
+             "Each window's drift and data quality per field: --format json or csv."]
+    changes = (report.baseline or {}).get("schema_changes") or {}
+    if changes.get("added"):
+        notes.append("Fields not in the baseline: " + ", ".join(changes["added"]) + ".")
+    if changes.get("removed"):
+        notes.append("Baseline fields not in the logs: " + ", ".join(changes["removed"]) + ".")
+    rows = (report.baseline or {}).get("rows")
+    return Section(parts, {*by, "field", "drifted"}, ["score", "method", "psi", "null_rate", "out_of_range_rate"],
+                   title="Drift by field over the whole range", per=by, notes=notes,
+                   subtitle=None if rows is None else f"baseline of {plural(rows, 'record')}")
+
+
+def quality_section(report: Report) -> Section | None:
+    """Per segment over the whole range: label coverage and the task's quality metrics."""
+    frame = report.quality_by_segment
+    if frame is None:
+        return None
+    by = report.segments
+    metrics = [m for m in QUALITY if m in frame.columns]
+    parts = _segment_parts(frame, by) + [
+        Part(m, header(m), frame[m], number_format(metric_unit(m)), right=True) for m in metrics]
+    positive = (report.labels or {}).get("positive")
+    return Section(parts, {*by, *metrics[:2]}, metrics, title="Model quality over the whole range", per=by,
+                   subtitle=None if positive is None else f"positive class {positive}")
+
+
 def sections(report: Report) -> list[Section]:
-    """Every section people's formats show, in order."""
-    return [windows_section(report)]
+    """Every section people's formats show, in order: the windows always, the others when they have rows."""
+    more = [s for s in (drift_section(report), quality_section(report)) if s is not None and s.rows]
+    return [windows_section(report), *more]
 
 
 def _segment_parts(frame: pl.DataFrame, by) -> list[Part]:
@@ -94,3 +150,7 @@ def _segment_parts(frame: pl.DataFrame, by) -> list[Part]:
 
 def _text(value: Any) -> str:
     return NONE if value is None else str(value)
+
+
+def _yes_no(value: bool | None) -> str:
+    return NONE if value is None else ("yes" if value else "no")
