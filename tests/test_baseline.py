@@ -183,9 +183,10 @@ def test_profile_document(sources):
 
 
 def test_baseline_save_prints_a_summary(sources):
-    out = save(sources["logs"], "-o", sources["tmp"] / "again.json")
-    assert out.strip() == (f"{sources['tmp'] / 'again.json'}: profile of 3,000 records, 6 fields "
-                           "(3 numeric, 2 categorical, 1 identifier)")
+    result = invoke("baseline", "save", sources["logs"], "-o", sources["tmp"] / "again.json", "--now", NOW)
+    assert result.exit_code == 0 and result.stdout == ""  # the status is on stderr, as every status is
+    assert result.stderr.strip() == (f"{sources['tmp'] / 'again.json'}: profile of 3,000 records, 6 fields "
+                                     "(3 numeric, 2 categorical, 1 identifier)")
 
 
 def test_profile_of_10k_records_by_6_fields_is_small(tmp_path):
