@@ -8,7 +8,7 @@ from typing import Sequence
 
 from mlmon.baseline.load import BaselineSpec
 from mlmon.logs.mapping import Mapping
-from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress
+from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce
 from mlmon.metrics.model_quality import LabelSpec
 from mlmon.report import prepare
 from mlmon.rules.evaluate import Alert, CheckResult, evaluate_rules, record_fields
@@ -51,5 +51,6 @@ def run_check(
     analysis = prepare(inputs, mapping=mapping, fields=record_fields(ruleset), baseline=baseline, labels=labels,
                        strict=strict, max_line_bytes=max_line_bytes, progress=progress)
     require_computed(ruleset, analysis.extras, analysis.labels)
+    announce(progress, "evaluating rules")
     result = evaluate_rules(analysis.records, ruleset, since, until, now, analysis.extras, max_segments)
     return result, analysis.data

@@ -325,7 +325,9 @@ def report(
     since: Optional[str] = SINCE_OPTION,
     until: Optional[str] = UNTIL_OPTION,
     now: Optional[str] = NOW_OPTION,
-    fmt: ReportFormat = typer.Option(None, "--format", "-f", help="Output format: table (default), json, csv or markdown.", show_default=False),
+    fmt: ReportFormat = typer.Option(None, "--format", "-f", help="Output format: table (default) or markdown for people, json or csv for every metric of every window. "
+                                     "For people, runs of empty windows are one line, and with --baseline or --labels drift by field and model quality follow, over the whole range per segment. "
+                                     "Outside a terminal the table does not wrap.", show_default=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE atomically instead of stdout (- is stdout)."),
     mapping: Optional[Path] = MAPPING_OPTION,
     rejects: Optional[Path] = REJECTS_OPTION,
@@ -353,16 +355,17 @@ def report(
     base, truth = _baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
                                        positive, task, clock)
     the_mapping = load_mapping(mapping)
+    fmt = fmt or ReportFormat.table
     with ReadProgress() as progress:
         result, data = build_report(
             logs, mapping=the_mapping, spec=spec, now=clock, baseline=base, labels=truth, where=where, strict=strict,
             max_line_bytes=max_line_bytes, progress=progress,
+            summaries=fmt in (ReportFormat.table, ReportFormat.markdown),
         )
     if rejects is not None:
         write_rejects(data.rejects, rejects, the_mapping.redact)
         result.rejects_file = str(rejects)
     _print_warnings(data.warnings)
-    fmt = fmt or ReportFormat.table
     _emit(_render(result, fmt, output), output)
     if fmt != ReportFormat.table or output is not None:
         _note_skipped(result.skipped, rejects)
@@ -414,9 +417,10 @@ def _render(result, fmt: "ReportFormat", output: Optional[Path]) -> str:
     from mlmon.render.table import render_table
 
     if output is not None:
-        return render_table(result, width=120, color=False)
+        return render_table(result, width=120, color=False, wrap=False)
     console = Console(highlight=False, markup=False, emoji=False)
-    return render_table(result, width=console.width, color=console.is_terminal and not console.no_color)
+    return render_table(result, width=console.width, color=console.is_terminal and not console.no_color,
+                        wrap=console.is_terminal)
 
 
 class CheckFormat(str, Enum):
@@ -527,9 +531,10 @@ def _render_check(result, gate, fmt: "CheckFormat", output: Optional[Path]) -> s
                 handle.write(r.render_check_markdown(result, gate))
         return text
     if output is not None:
-        return r.render_check_table(result, gate, width=120)
+        return r.render_check_table(result, gate, width=120, wrap=False)
     console = Console(highlight=False, markup=False, emoji=False)
-    return r.render_check_table(result, gate, width=console.width, color=console.is_terminal and not console.no_color)
+    return r.render_check_table(result, gate, width=console.width, color=console.is_terminal and not console.no_color,
+                                wrap=console.is_terminal)
 
 
 class ReplayFormat(str, Enum):
@@ -628,7 +633,8 @@ def replay(
     else:
         console = _stderr() if to_stderr else Console(highlight=False, markup=False, emoji=False)
         text = r.render_replay_table(run, fail_over, show, width=console.width,
-                                     color=console.is_terminal and not console.no_color, include_failed=include_failed)
+                                     color=console.is_terminal and not console.no_color, include_failed=include_failed,
+                                     wrap=console.is_terminal)
     if to_stderr:
         with contextlib.suppress(OSError):
             sys.stderr.write(text)

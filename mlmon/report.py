@@ -19,8 +19,9 @@ from mlmon.metrics.labels import load_labels
 from mlmon.metrics.model_quality import (LabelSpec, infer_task, join_labels, joined_labels, positive_label,
                                          predicted_classes, quality_exprs)
 from mlmon.metrics.table import Extras, metric_table
-from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, read_logs
+from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce, read_logs
 from mlmon.metrics.operational import METRICS_BY_NAME, RECORD_FIELDS
+from mlmon.metrics.whole_range import drift_by_field, quality_by_segment
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START, MetricTable, WindowSpec, select_range
 from mlmon.timeparse import format_duration, iso
 from mlmon.where import apply_where, parse_where, where_fields
@@ -69,6 +70,11 @@ class Report:
     labels: dict[str, Any] | None = None
     #: With --where: the filter the records passed.
     where: str | None = None
+    #: For people's formats, with a baseline: drift per segment and field over the whole range
+    #: (see :func:`mlmon.metrics.whole_range.drift_by_field`). Not part of the JSON document.
+    drift_by_field: pl.DataFrame | None = None
+    #: For people's formats, with labels: model quality per segment over the whole range.
+    quality_by_segment: pl.DataFrame | None = None
 
     @property
     def frame(self) -> pl.DataFrame:
@@ -176,8 +182,10 @@ def prepare(
                 records = records.with_columns(pl.lit(None, pl.String).alias(name))
     records = apply_where(records, where)
     if labels is not None:
+        announce(progress, "joining labels")
         records, analysis.labels = _with_labels(records, labels, extras, data.warnings)
     if baseline is not None:
+        announce(progress, "loading the baseline")
         reference = load_reference(baseline, mapping=mapping, current=records, logs=list(inputs))
         extras.reference = reference
         analysis.baseline = {
@@ -223,15 +231,18 @@ def build_report(
     strict: bool = False,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Progress | None = None,
+    summaries: bool = False,
 ) -> tuple[Report, LogData]:
     """Read ``inputs`` and compute every metric for ``spec``: operational, and drift and model quality when asked.
 
     ``where`` (mlmon's expression language) keeps only the records it matches, as a rule's ``where`` does.
+    With ``summaries`` (for the table and Markdown), also drift per field and model quality per segment
+    over the whole range, when there is a baseline or labels.
     """
     condition = parse_where(where) if where is not None else None
     analysis = prepare(inputs, mapping=mapping, fields=spec.by, baseline=baseline, labels=labels, where=condition,
                        strict=strict, max_line_bytes=max_line_bytes, progress=progress)
-    table = metric_table(analysis.records, spec, analysis.extras)
+    table = metric_table(analysis.records, spec, analysis.extras, progress=progress)
     data = analysis.data
     report = Report(
         table=table,
@@ -244,10 +255,18 @@ def build_report(
         labels=analysis.labels,
         where=where,
     )
-    if analysis.baseline is not None and analysis.extras.reference is not None:
-        current = select_range(analysis.records.lazy(), spec).collect()
-        changes = schema_changes(current, analysis.extras.reference)
+    reference = analysis.extras.reference  # set with analysis.baseline
+    if reference is None and not (summaries and analysis.labels is not None):
+        return report, data
+    current = select_range(analysis.records.lazy(), spec).collect()
+    if reference is not None:
+        changes = schema_changes(current, reference)
         report.baseline["schema_changes"] = {"added": changes.added, "removed": changes.removed}
+    if summaries and reference is not None:
+        announce(progress, "summarizing drift by field")
+        report.drift_by_field = drift_by_field(current, reference, list(spec.by))
+    if summaries and analysis.labels is not None:
+        report.quality_by_segment = quality_by_segment(current, analysis.extras.quality, list(spec.by))
     return report, data
 
 

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from mlmon.baseline.load import BaselineSpec
 from mlmon.logs.mapping import DEFAULT_MAPPING
+from mlmon.metrics.model_quality import LabelSpec
 from mlmon.metrics.windows import WindowSpec
 from mlmon.render.machine import render_csv, render_json
 from mlmon.render.markdown import render_markdown
@@ -20,6 +22,8 @@ from mlmon.report import build_report
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
 HARD = HERE / "data" / "hard.jsonl"
+#: A model version retired for hours, a drifted field, a field named with log text, labels and scores.
+SECTIONS = HERE / "data" / "sections.jsonl"
 NOW = datetime(2026, 11, 27, 13, 0, tzinfo=timezone.utc)
 
 SPECS = {
@@ -42,10 +46,24 @@ def _report(spec):
     return report
 
 
+def _sections_report():
+    """Hourly by version, with the first two hours as the baseline and labels: every section people see."""
+    labels = LabelSpec(str(HERE / "data" / "sections.labels.csv"), "request_id", "label", "output.label", "output.p",
+                       "churn", "auto")
+    baseline = BaselineSpec(start=datetime(2026, 11, 27, 10, tzinfo=timezone.utc),
+                            end=datetime(2026, 11, 27, 12, tzinfo=timezone.utc))
+    report, _ = build_report([str(SECTIONS)], mapping=DEFAULT_MAPPING, now=NOW, baseline=baseline, labels=labels,
+                             spec=WindowSpec(every=timedelta(hours=1), by=("model_version",)), summaries=True)
+    report.files = ["tests/data/sections.jsonl"]
+    report.labels["file"] = "tests/data/sections.labels.csv"
+    report.baseline["source"]["files"] = report.files
+    return report
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("spec", [*SPECS, "sections"])
 def test_golden(spec, fmt):
-    text = FORMATS[fmt](_report(SPECS[spec]))
+    text = FORMATS[fmt](_sections_report() if spec == "sections" else _report(SPECS[spec]))
     path = GOLDEN / f"{spec}.{fmt}"
     if os.environ.get("MLMON_UPDATE_GOLDEN") or not path.exists():
         path.write_text(text, encoding="utf-8")

@@ -22,8 +22,17 @@ DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
 _IN_FLIGHT = 3
 
-#: Called after each chunk with (bytes done, bytes in all, current source name).
+#: Called after each chunk with (bytes done, bytes in all, current source name); and, once the reading
+#: is done, with (PHASE, None, what runs now) at the start of each later phase (see :func:`announce`).
 Progress = Callable[[int, int | None, str], None]
+#: The "bytes done" of a phase announcement: no byte count, so no reader can mistake it for one.
+PHASE = -1
+
+
+def announce(progress: Progress | None, phase: str) -> None:
+    """Tell ``progress`` that ``phase`` ("computing drift", "joining labels") starts now."""
+    if progress is not None:
+        progress(PHASE, None, phase)
 
 
 @dataclass

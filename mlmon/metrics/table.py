@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from mlmon.baseline.reference import Reference
+from mlmon.logs.reader import Progress, announce
 from mlmon.metrics.drift import drift_table
 from mlmon.metrics.windows import WINDOW_START, MetricTable, WindowSpec, compute_metrics, select_range, window_floor
 
@@ -23,11 +24,14 @@ class Extras:
     quality: list[pl.Expr] = field(default_factory=list)
 
 
-def metric_table(records: pl.DataFrame, spec: WindowSpec, extras: Extras | None = None) -> MetricTable:
+def metric_table(records: pl.DataFrame, spec: WindowSpec, extras: Extras | None = None,
+                 progress: Progress | None = None) -> MetricTable:
     extras = extras or Extras()
+    announce(progress, "computing metrics")
     table = compute_metrics(records, spec, extra=extras.quality)
     if extras.reference is None:
         return table
+    announce(progress, "computing drift")
     current = select_range(records.lazy(), spec).collect()
     keys = list(spec.by)
     if spec.every is not None:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 from xml.sax.saxutils import escape as xml_escape, quoteattr
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from mlmon.check import Gate
+from mlmon.render.console import text_console
 from mlmon.render.escape import json_safe, markdown_cell, printable
 from mlmon.rules.evaluate import Alert, CheckResult, format_number
 from mlmon.timeparse import iso
@@ -38,10 +38,10 @@ def render_check_json(result: CheckResult, gate: Gate) -> str:
     return json_safe(json.dumps(check_document(result, gate), indent=2, ensure_ascii=False, default=str)) + "\n"
 
 
-def render_check_table(result: CheckResult, gate: Gate, width: int = 100, color: bool = False) -> str:
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=width, force_terminal=color, no_color=not color, highlight=False,
-                      markup=False, emoji=False)
+def render_check_table(result: CheckResult, gate: Gate, width: int = 100, color: bool = False,
+                       wrap: bool = True) -> str:
+    """The alerts for people: ``width`` columns, wrapping to fit them with ``wrap`` (a terminal), else unwrapped."""
+    console, buffer = text_console(width, color, wrap)
     alerts = result.alerts
     status = "FIRING" if gate.fired(result) else "OK"
     head = Text(f"{status}: ", style="bold red" if status == "FIRING" else "bold green")

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from mlmon.redact import redact_obj
+from mlmon.render.console import text_console
 from mlmon.render.escape import json_safe, printable
+from mlmon.render.values import format_number
 from mlmon.replay.compare import side_by_side
 from mlmon.replay.output import failed_before_first_again, gate_fired, gate_rates, logged_error, summary_document
 from mlmon.replay.run import ERROR, FAILED_BEFORE, MATCH, MISMATCH, OUTCOMES, TIMEOUT, Outcome, ReplayRun
 
 #: Innermost frames of a model's traceback shown under each error; ``--output`` keeps more.
 SHOWN_FRAMES = 3
-
-
-def _num(value, fmt: str = "{:,.1f}") -> str:
-    if value is None:
-        return "–"
-    if fmt == "{:,.1f}" and abs(value) < 10:
-        return f"{value:.3f}"
-    return fmt.format(value)
 
 
 def render_replay_json(run: ReplayRun, fail_over: float, show: int, include_failed: bool = False) -> str:
@@ -35,15 +28,14 @@ def render_replay_json(run: ReplayRun, fail_over: float, show: int, include_fail
 
 
 def render_replay_table(run: ReplayRun, fail_over: float, show: int, width: int = 100, color: bool = False,
-                        include_failed: bool = False) -> str:
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=width, force_terminal=color, no_color=not color, highlight=False,
-                      markup=False, emoji=False)
+                        include_failed: bool = False, wrap: bool = True) -> str:
+    """The summary for people: ``width`` columns, wrapping to fit them with ``wrap`` (a terminal), else unwrapped."""
+    console, buffer = text_console(width, color, wrap)
     total = len(run.outcomes)
     failed = gate_fired(run, fail_over, include_failed)
     head = Text("FAILED" if failed else "OK", style="bold red" if failed else "bold green")
     head.append(f": replayed {total:,} request{'s' if total != 1 else ''} against {printable(run.target)} "
-                f"in {run.seconds:.2f}s ({_num(run.throughput_rps)} req/s)")
+                f"in {run.seconds:.2f}s ({format_number(run.throughput_rps, 'requests/s')} req/s)")
     parts = [head]
     counts = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for col in ("outcome", "requests", "share %"):
@@ -58,13 +50,14 @@ def render_replay_table(run: ReplayRun, fail_over: float, show: int, width: int 
     for col in ("latency ms", "p50", "p95", "p99"):
         latency.add_column(col, justify="left" if col == "latency ms" else "right")
     for name in ("logged", "replayed"):
-        latency.add_row(name, *(_num(lat[name][p]) for p in ("p50", "p95", "p99")))
+        latency.add_row(name, *(format_number(lat[name][p], "ms") for p in ("p50", "p95", "p99")))
     parts.append(latency)
     res = run.resources
     if res.samples:
         samples = f"{res.samples:,} sample{'' if res.samples == 1 else 's'}"
-        parts.append(Text(f"target resources: CPU mean {_num(res.cpu_percent_mean)}%, max {_num(res.cpu_percent_max)}%, "
-                          f"peak memory {_num(res.memory_mb_max)} MB ({samples})"))
+        cpu_mean, cpu_max = (format_number(v, "%") for v in (res.cpu_percent_mean, res.cpu_percent_max))
+        parts.append(Text(f"target resources: CPU mean {cpu_mean}%, max {cpu_max}%, "
+                          f"peak memory {format_number(res.memory_mb_max, 'MB')} MB ({samples})"))
     if run.skipped_without_request:
         n = run.skipped_without_request
         words = "logged record had no request body and was" if n == 1 else "logged records had no request body and were"

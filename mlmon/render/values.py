@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any, Callable
 
 from mlmon.report import metric_unit
 
@@ -45,22 +46,45 @@ def plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
-def format_value(name: str, value) -> str:
+def number_format(unit: str) -> Callable[[Any], str]:
+    """How values of ``unit`` read, one format per unit in every table mlmon prints (report, check, replay):
+    ratios as percentages with two decimals, ms, % and MB with one (ms below 1 with three), requests/s
+    with three below 10, counts whole with separators."""
+    return _FORMATS.get(unit, _plain)
+
+
+def format_number(value: Any, unit: str) -> str:
+    """``value`` of ``unit`` as people read it; ``–`` for no value."""
+    return number_format(unit)(value)
+
+
+def format_value(name: str, value: Any) -> str:
     """A metric value for people: percentages for ratios, one decimal for ms, and so on."""
-    if value is None:
-        return NONE
-    unit = metric_unit(name)
-    if unit == "requests":
-        return f"{int(value):,}"
-    if unit == "ratio":
-        return f"{value * 100:.2f}"
-    if unit == "requests/s":
-        return f"{value:.3f}" if value < 10 else f"{value:,.1f}"
-    if unit in ("ms", "%", "MB"):
-        return f"{value:,.1f}"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+    return format_number(value, metric_unit(name))
+
+
+def _none(inner: Callable[[Any], str]) -> Callable[[Any], str]:
+    return lambda value: NONE if value is None or value != value else inner(value)
+
+
+def _ms(value: float) -> str:
+    # a model called in-process answers in a fraction of a millisecond: 0.0 would say nothing
+    return f"{value:.3f}" if 0 < abs(value) < 1 else f"{value:,.1f}"
+
+
+def _plain_value(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+_plain = _none(_plain_value)
+_FORMATS: dict[str, Callable[[Any], str]] = {
+    "requests": _none(lambda v: f"{int(v):,}"),
+    "ratio": _none(lambda v: f"{v * 100:.2f}"),
+    "requests/s": _none(lambda v: f"{v:.3f}" if v < 10 else f"{v:,.1f}"),
+    "ms": _none(_ms),
+    "%": _none(lambda v: f"{v:,.1f}"),
+    "MB": _none(lambda v: f"{v:,.1f}"),
+}
 
 
 def format_segment(value) -> str:
@@ -69,18 +93,28 @@ def format_segment(value) -> str:
     return str(value)
 
 
+def time_pattern(every: timedelta | None) -> str:
+    """The strftime pattern of a window start: as short as the window length allows."""
+    if every is not None and every % timedelta(days=1) == timedelta(0):
+        return "%Y-%m-%d"
+    if every is not None and every % timedelta(minutes=1) == timedelta(0):
+        return "%Y-%m-%d %H:%M"
+    return "%Y-%m-%d %H:%M:%S"
+
+
+def strftime(value: datetime, pattern: str) -> str:
+    """``value.strftime(pattern)`` with the year in four digits, as Polars writes it: 0001-01-01, not 1-01-01."""
+    return value.strftime(pattern.replace("%Y", f"{value.year:04d}"))
+
+
 def format_time(value: datetime | None, every: timedelta | None) -> str:
     """A window start, as short as the window length allows."""
     if value is None:
         return NONE
-    if every is not None and every % timedelta(days=1) == timedelta(0):
-        return value.strftime("%Y-%m-%d")
-    if every is not None and every % timedelta(minutes=1) == timedelta(0):
-        return value.strftime("%Y-%m-%d %H:%M")
-    return value.strftime("%Y-%m-%d %H:%M:%S")
+    return strftime(value, time_pattern(every))
 
 
 def format_range(start: datetime | None, end: datetime | None) -> str:
     if start is None:
         return "no records"
-    return f"{start.strftime('%Y-%m-%d %H:%M:%S')} → {end.strftime('%Y-%m-%d %H:%M:%S')} UTC"
+    return f"{strftime(start, '%Y-%m-%d %H:%M:%S')} → {strftime(end, '%Y-%m-%d %H:%M:%S')} UTC"
