@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mlmon.check import Gate
-from mlmon.render.console import text_console
+from mlmon.render.console import rendered, text_console
 from mlmon.render.escape import json_safe, markdown_cell, printable
 from mlmon.rules.evaluate import Alert, CheckResult, format_number
 from mlmon.timeparse import iso
@@ -68,7 +68,7 @@ def render_check_table(result: CheckResult, gate: Gate, width: int = 100, color:
             parts.append(Text(f"- {printable(a.rule)} [{printable(_segment_text(a))}]: {printable(a.summary)}"))
             parts.append(Text(f"  fired {span} UTC", style="dim"))
     console.print(Group(*parts))
-    return buffer.getvalue()
+    return rendered(buffer)
 
 
 def render_check_markdown(result: CheckResult, gate: Gate) -> str:

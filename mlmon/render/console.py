@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from rich.console import Console
 
@@ -17,3 +18,8 @@ def text_console(width: int, color: bool, wrap: bool = True) -> tuple[Console, i
     console = Console(file=buffer, width=width if wrap else UNWRAPPED, force_terminal=color, no_color=not color,
                       highlight=False, markup=False, emoji=False, soft_wrap=not wrap)
     return console, buffer
+
+
+def rendered(buffer: io.StringIO) -> str:
+    """What was printed into ``buffer``, without the spaces rich pads the last column with."""
+    return re.sub(r"[ \t]+$", "", buffer.getvalue(), flags=re.M)

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mlmon.redact import redact_obj
-from mlmon.render.console import text_console
+from mlmon.render.console import rendered, text_console
 from mlmon.render.escape import json_safe, printable
 from mlmon.render.values import format_number
 from mlmon.replay.compare import side_by_side
@@ -92,7 +92,7 @@ def render_replay_table(run: ReplayRun, fail_over: float, show: int, width: int 
     if more:
         parts.append(Text(f"{' and '.join(more)}; --output FILE writes every result.", style="dim"))
     console.print(Group(*parts))
-    return buffer.getvalue()
+    return rendered(buffer)
 
 
 def _failed_before_line(run: ReplayRun, include_failed: bool) -> str:

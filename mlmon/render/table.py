@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START
-from mlmon.render.console import text_console
+from mlmon.render.console import rendered, text_console
 from mlmon.render.escape import printable
 from mlmon.render.layout import column, fit, lay_out
 from mlmon.render.sections import Section, sections
@@ -49,7 +49,7 @@ def render_table(report: Report, width: int | None = None, color: bool = False, 
         where = (f"Listed in {printable(report.rejects_file)}." if report.rejects_file
                  else "Use --rejects FILE to list them.")
         console.print(Text(f"Skipped bad lines: {reasons}. {where}", style="yellow"))
-    return buffer.getvalue()
+    return rendered(buffer)
 
 
 def _title(report: Report) -> Text:
