@@ -201,7 +201,7 @@ def test_numeric_drift_agrees_with_scipy(drift_case, field):
     for key, metrics in windows_by_key(doc).items():
         expected = numeric_oracle(ref_values, values(cur[key], field))
         where = f"{name} in window {key}"
-        assert metrics[f"ks.{name}"] == pytest.approx(expected["ks"], rel=1e-12, abs=1e-15), where
+        assert metrics[f"ks.{name}"] == pytest.approx(expected["ks"], rel=1e-11, abs=1e-15), where  # JSON keeps 12 significant digits
         # within 5 % of scipy's asymptotic p-value down to 1e-4 (the decision region); Stephens' formula
         # drifts to ~7 % in the far tail (1e-5..1e-12), where the decision at 0.05 is the same anyway
         tail = expected["ks_pvalue"] < 1e-4

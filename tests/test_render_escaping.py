@@ -15,6 +15,7 @@ import pytest
 from conftest import record, write_jsonl
 from typer.testing import CliRunner
 
+from mlmon.numbers import machine_numbers
 from mlmon.cli import app
 from mlmon.logs.mapping import DEFAULT_MAPPING
 from mlmon.metrics.windows import WindowSpec
@@ -143,7 +144,7 @@ def test_report_json_escapes_c1_and_bidi_controls_and_parses_to_the_logged_value
     assert "\\u009b31m c1" in text and "m\\u202eabc" in text
     assert "Zürich ✓" in text  # international text stays readable
     doc = json.loads(text)
-    assert doc == json.loads(json.dumps(report.to_dict()))
+    assert doc == json.loads(json.dumps(machine_numbers(report.to_dict())))  # numbers as every JSON writes them
     assert {w["segment"]["model"] for w in doc["windows"]} == {*HOSTILE, PLAIN}
 
 

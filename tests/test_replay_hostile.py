@@ -135,7 +135,8 @@ def test_a_model_answering_infinity_does_not_pass_the_gate(tmp_path):
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
     assert doc["counts"]["mismatch"] == 5
-    assert doc["mismatches"][0]["diff"] == [{"path": "p", "logged": 0.1, "replayed": float("inf"), "missing": None}]
+    # strict JSON: a non-finite answer is written as text, never as a bare Infinity literal
+    assert doc["mismatches"][0]["diff"] == [{"path": "p", "logged": 0.1, "replayed": "Infinity", "missing": None}]
 
 
 # --- 5: control characters in logged strings ----------------------------------------------------------------

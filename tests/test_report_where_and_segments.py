@@ -72,8 +72,8 @@ def test_where_keeps_the_records_an_independent_filter_keeps(logs, where, keep):
         m = got[key]
         assert m["request_count"] == len(kept)
         assert m["error_count"] == sum(r["status"] >= 500 for r in kept)
-        assert m["latency_p95_ms"] == pytest.approx(np.percentile(latency, 95), rel=1e-12)
-        assert m["latency_mean_ms"] == pytest.approx(latency.mean(), rel=1e-12)
+        assert m["latency_p95_ms"] == pytest.approx(np.percentile(latency, 95), rel=1e-11)
+        assert m["latency_mean_ms"] == pytest.approx(latency.mean(), rel=1e-11)
 
 
 def test_where_filters_before_the_labels_and_reads_the_fields_it_names():

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mlmon.check import Gate
+from mlmon.numbers import machine_numbers
 from mlmon.render.console import rendered, text_console
 from mlmon.render.escape import json_safe, markdown_cell, printable
 from mlmon.rules.evaluate import Alert, CheckResult, format_number
@@ -35,7 +36,8 @@ def check_document(result: CheckResult, gate: Gate) -> dict:
 
 
 def render_check_json(result: CheckResult, gate: Gate) -> str:
-    return json_safe(json.dumps(check_document(result, gate), indent=2, ensure_ascii=False, default=str)) + "\n"
+    document = machine_numbers(check_document(result, gate))
+    return json_safe(json.dumps(document, indent=2, ensure_ascii=False, default=str, allow_nan=False)) + "\n"
 
 
 def render_check_table(result: CheckResult, gate: Gate, width: int = 100, color: bool = False,

@@ -8,17 +8,20 @@ import json
 import polars as pl
 
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START
+from mlmon.numbers import SIGNIFICANT_DIGITS, machine_numbers
 from mlmon.render.escape import UNSAFE_PATTERN_RUST, json_safe, printable
 from mlmon.report import Report
 
 
 def render_json(report: Report) -> str:
-    return json_safe(json.dumps(report.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)) + "\n"
+    return json_safe(json.dumps(machine_numbers(report.to_dict()), indent=2, ensure_ascii=False, allow_nan=False)) + "\n"
 
 
 def render_csv(report: Report) -> str:
     iso_z = "%Y-%m-%dT%H:%M:%S%.fZ"
+    floats = pl.col(pl.Float32, pl.Float64)
     frame = report.frame.with_columns(
+        pl.when(floats.is_finite()).then(floats.round_sig_figs(SIGNIFICANT_DIGITS)),  # see mlmon.numbers
         pl.col(WINDOW_START).dt.strftime(iso_z).str.replace(r"\.Z$", "Z"),
         pl.col(WINDOW_END).dt.strftime(iso_z).str.replace(r"\.Z$", "Z"),
     )

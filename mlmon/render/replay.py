@@ -9,6 +9,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from mlmon.numbers import json_data, machine_numbers
 from mlmon.redact import redact_obj
 from mlmon.render.console import rendered, text_console
 from mlmon.render.escape import json_safe, printable
@@ -21,9 +22,15 @@ from mlmon.replay.run import ERROR, FAILED_BEFORE, MATCH, MISMATCH, OUTCOMES, TI
 SHOWN_FRAMES = 3
 
 
+#: Parts of the summary that hold logged and answered values rather than figures.
+DATA_KEYS = ("mismatches", "errors", "failed_before")
+
+
 def render_replay_json(run: ReplayRun, fail_over: float, show: int, include_failed: bool = False) -> str:
-    text = json.dumps(summary_document(run, fail_over, show, include_failed), indent=2, ensure_ascii=False,
-                      default=str)
+    document = summary_document(run, fail_over, show, include_failed)
+    # Figures are rounded as every machine format rounds them; answers and diffs are data, kept whole.
+    document = {key: json_data(value) if key in DATA_KEYS else machine_numbers(value) for key, value in document.items()}
+    text = json.dumps(document, indent=2, ensure_ascii=False, default=str, allow_nan=False)
     return json_safe(text) + "\n"
 
 

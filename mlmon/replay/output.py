@@ -8,6 +8,7 @@ from typing import Any
 
 from mlmon import __version__
 from mlmon.atomic import atomic_open
+from mlmon.numbers import json_data
 from mlmon.redact import redact_obj
 from mlmon.render.escape import json_safe
 from mlmon.replay.messages import clean
@@ -67,7 +68,7 @@ def result_record(o: Outcome) -> dict[str, Any]:
 def write_results(run: ReplayRun, path: str | Path) -> None:
     with atomic_open(path, "w") as handle:
         for o in run.outcomes:
-            handle.write(json_safe(json.dumps(result_record(o), ensure_ascii=False)) + "\n")
+            handle.write(json_safe(json.dumps(json_data(result_record(o)), ensure_ascii=False, allow_nan=False)) + "\n")
 
 
 def summary_document(run: ReplayRun, fail_over: float, show: int, include_failed: bool = False) -> dict[str, Any]:

@@ -7,7 +7,6 @@ A rule's windows, per segment and in time order, run through a small state machi
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +19,7 @@ from mlmon.expr import compile_expr, compile_value, measure
 from mlmon.metrics.operational import RECORD_FIELDS
 from mlmon.metrics.table import Extras, metric_table
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START, SegmentLimitError, WindowSpec
+from mlmon.numbers import machine_number
 from mlmon.render.escape import printable
 from mlmon.rules.model import Rule, RuleSet
 from mlmon.timeparse import iso
@@ -82,7 +82,7 @@ class Alert:
             "rule": self.rule,
             "severity": self.severity,
             "segment": self.segment,
-            "value": self.value if not isinstance(self.value, float) or math.isfinite(self.value) else None,
+            "value": machine_number(self.value),
             "active": self.active,
             "first_window": iso(self.first_window),
             "last_window": iso(self.last_window),
