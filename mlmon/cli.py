@@ -393,6 +393,14 @@ def _print_warnings(warnings: list[str]) -> None:
             return
 
 
+def _print_reading(data) -> None:
+    """For a command whose output does not tell: the warnings of reading, and the bad lines skipped."""
+    _print_warnings(data.warnings)
+    if data.skipped:
+        with contextlib.suppress(OSError):
+            _stderr().print(f"mlmon: skipped {data.skipped:,} bad log line{'s' if data.skipped != 1 else ''}")
+
+
 def _note_skipped(skipped: int, rejects: Optional[Path]) -> None:
     if skipped:
         note = f"mlmon: skipped {skipped:,} bad line{'s' if skipped != 1 else ''}"
@@ -611,6 +619,7 @@ def replay(
             logs, mapping=load_mapping(mapping), selection=selection, target=target_spec, pace=pace,
             tolerance=Tolerance(rtol, atol, tuple(ignore or ())), dry_run=dry_run, strict=strict,
             progress=progress, on_done=lambda done, total: progress(done, total, "replayed requests"),
+            on_read=_print_reading,
         )
     if run is None:
         lines = dry_run_lines(frame, target_spec)

@@ -195,6 +195,21 @@ def test_status_defaults(tmp_path):
     assert data.records["error"].to_list() == [None, "boom", None, None, None, None]
 
 
+def test_whether_a_line_is_bad_does_not_depend_on_the_fields_asked_for(tmp_path):
+    # baseline save asks for no latency, CPU or memory: their bad values made no bad line there.
+    rows = [record(request_id="ok"), record(latency_ms="fast"), record(status=99999999999999999999999),
+            record(cpu_percent=-1), record(memory_mb=[1])]
+    path = write_jsonl(tmp_path / "x.jsonl", rows)
+    for fields in (None, ["request_id"], ["ts", "request_id", "status", "request", "response"]):
+        data = read_logs([str(path)], fields=fields)
+        assert data.records["request_id"].to_list() == ["ok"], fields
+        assert _reasons(data) == {2: "wrong type for latency_ms (expected a number)",
+                                  3: "wrong type for status (expected an integer)", 4: "negative cpu_percent",
+                                  5: "wrong type for memory_mb (expected a number)"}, fields
+    # Only the fields asked for come back.
+    assert "latency_ms" not in read_logs([str(path)], fields=["request_id"]).records.columns
+
+
 # --- inputs ----------------------------------------------------------------------------
 
 

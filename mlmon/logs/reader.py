@@ -15,7 +15,7 @@ from mlmon.errors import ConfigError, InputError
 from mlmon.logs.chunks import iter_chunks, load_span, plan_spans
 from mlmon.logs.decode import Projection, ProjectionError, decode_chunk, decode_file_fast, empty_rejects
 from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, Mapping
-from mlmon.logs.normalize import TS_TYPE
+from mlmon.logs.normalize import CHECKED_FIELDS, TS_TYPE
 from mlmon.logs.sources import Source, resolve_inputs
 
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
@@ -56,15 +56,16 @@ class LogData:
         return dict(zip(counts["reason"].to_list(), counts["len"].to_list()))
 
 
-def record_schema(projection: Projection) -> dict[str, pl.DataType]:
-    """The columns and types of the records frame for a projection."""
+def record_schema(projection: Projection, wanted: Iterable[str]) -> dict[str, pl.DataType]:
+    """The columns and types of the records frame: the ``wanted`` fields the projection reads."""
     types = {"time": TS_TYPE, "string": pl.String(), "integer": pl.Int64(), "number": pl.Float64()}
+    wanted = set(wanted)
     schema: dict[str, pl.DataType] = {}
     for name, kind in CANONICAL_FIELDS.items():
-        if name in projection.columns or name in ("ts", "status", "error"):
+        if (name in projection.columns and name in wanted) or name in ("ts", "status", "error"):
             schema[name] = types[kind]
     for name in projection.columns:
-        if name not in schema:
+        if name not in schema and name in wanted:
             schema[name] = pl.String()
     return schema
 
@@ -82,8 +83,9 @@ def read_logs(
     """Read every source; bad lines are skipped and listed in ``rejects``.
 
     ``fields`` names the columns wanted: canonical fields and ``input.x`` or
-    ``output.x`` paths (default: every canonical field). Only those are decoded.
-    With ``strict``, the first bad line raises InputError instead.
+    ``output.x`` paths (default: every canonical field). Only those, and the fields
+    that can make a line bad (checked whatever is asked), are decoded. With
+    ``strict``, the first bad line raises InputError instead.
     """
     sources = [s if isinstance(s, Source) else None for s in inputs]
     if any(s is None for s in sources):
@@ -93,10 +95,10 @@ def read_logs(
         if name not in wanted:
             wanted.append(name)
     try:
-        projection = Projection.build(mapping, list(dict.fromkeys(wanted)))
+        projection = Projection.build(mapping, list(dict.fromkeys([*wanted, *CHECKED_FIELDS])))
     except ProjectionError as exc:
         raise ConfigError(f"cannot read these fields together: {exc}", "Check the mapping and --by.") from None
-    schema = record_schema(projection)
+    schema = record_schema(projection, wanted)
 
     total = sum((s.size or 0) for s in sources) or None
     done_before = 0
