@@ -263,7 +263,8 @@ def _baseline_and_labels(baseline, baseline_range, labels, label_id, label_field
 BASELINE_HELP = "Reference data for drift: logs, a dataset (.parquet, .csv, .jsonl) or a profile from 'mlmon baseline save'."
 RANGE_HELP = "Take the reference from the same logs: START..END, ISO times or durations back from now (e.g. 8d..1d)."
 LABELS_HELP = "Delayed ground truth (CSV with a header row, or JSON lines, with request_id and label), joined by request id; a bad line stops the run with its number."
-LOGS_HELP = "Log files, directories (searched for *.jsonl, *.ndjson, *.log and .gz forms), glob patterns, or - for stdin."
+LOGS_HELP = ("Log files, directories (searched for *.jsonl, *.ndjson, *.log and .gz forms), glob patterns, "
+             "or - for stdin. Bad lines with not one good record are an error (exit 2).")
 # Options every log-reading command shares, declared once.
 LOGS_ARGUMENT = typer.Argument(..., metavar="LOGS...", help=LOGS_HELP, show_default=False)
 SINCE_OPTION = typer.Option(None, "--since", help="Start of the range: an ISO time, or a duration back from now such as 24h or 7d.")

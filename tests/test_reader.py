@@ -9,7 +9,7 @@ import sys
 import polars as pl
 import pytest
 
-from conftest import record, write_jsonl
+from conftest import SAMPLE_LOGS, record, write_jsonl
 from mlmon.errors import ConfigError, InputError
 from mlmon.logs.mapping import load_mapping
 from mlmon.logs.reader import read_logs
@@ -18,6 +18,14 @@ from mlmon.logs.sources import resolve_inputs
 
 def _reasons(data):
     return dict(zip(data.rejects["line"].to_list(), data.rejects["reason"].to_list()))
+
+
+@pytest.fixture
+def without_verdict(monkeypatch):
+    """For tests of decoding alone: an input of bad lines only gives its rejects instead of an InputError."""
+    from mlmon.logs import reader
+
+    monkeypatch.setattr(reader, "judge", lambda *args, **kwargs: [])
 
 
 # --- every bad-input case, each beside good lines that must survive -----------------
@@ -193,6 +201,75 @@ def test_status_defaults(tmp_path):
     data = read_logs([str(write_jsonl(tmp_path / "s.jsonl", rows))])
     assert data.records["status"].to_list() == [200, 500, 200, 404, 503, 201]
     assert data.records["error"].to_list() == [None, "boom", None, None, None, None]
+
+
+# --- the verdict: nothing good is an error, mostly bad a warning ---------------------------
+
+
+FOREIGN = {"timestamp": "2026-11-27T10:00:00Z", "duration": 3, "payload": {"x": 1}}
+
+
+def test_bad_lines_and_no_good_record_is_an_input_error_that_says_what_to_try(tmp_path):
+    path = write_jsonl(tmp_path / "foreign.jsonl", [FOREIGN] * 4 + [b"", b"oops"])
+    with pytest.raises(InputError) as caught:
+        read_logs([str(path)])
+    assert caught.value.message == f"no good log record in {path}: 5 bad lines (missing ts 4, malformed JSON 1)"
+    assert "--mapping FILE" in caught.value.hint and '"Field mapping"' in caught.value.hint
+    # With a mapping that still finds nothing, the hint is about that mapping.
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("fields:\n  ts: time\n")
+    with pytest.raises(InputError, match="missing ts 4") as caught:
+        read_logs([str(path)], load_mapping(mapping))
+    assert "Check that the --mapping file" in caught.value.hint
+
+
+def test_the_labels_file_is_not_logs():
+    labels = SAMPLE_LOGS / "labels.csv"
+    lines = sum(1 for line in labels.read_text().splitlines() if line.strip())
+    with pytest.raises(InputError, match=rf"no good log record in .*labels.csv: {lines:,} bad lines \(malformed JSON {lines:,}\)"):
+        read_logs([str(labels)])
+
+
+def test_empty_and_blank_inputs_are_zero_requests_not_errors(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    blank = write_jsonl(tmp_path / "blank.jsonl", [b"", b"  ", b"\t"])
+    data = read_logs([str(empty), str(blank)])
+    assert (data.records.height, data.skipped, data.warnings) == (0, 0, [])
+
+
+def test_every_input_bad_names_the_files_and_sums_the_reasons(tmp_path):
+    a = write_jsonl(tmp_path / "a.jsonl", [FOREIGN, FOREIGN])
+    b = write_jsonl(tmp_path / "b.jsonl", [b"[1, 2]", FOREIGN])
+    with pytest.raises(InputError) as caught:
+        read_logs([str(a), str(b)])
+    assert caught.value.message == (f"no good log record in 2 files ({a}, {b}): "
+                                    "4 bad lines (missing ts 3, not a JSON object 1)")
+
+
+@pytest.mark.parametrize("good,bad,warned", [(1, 2, True), (2, 2, False), (3, 1, False), (0, 3, True)])
+def test_a_file_with_more_bad_lines_than_good_is_a_warning(tmp_path, good, bad, warned):
+    other = write_jsonl(tmp_path / "other.jsonl", [record(request_id="o")])
+    rows = [record(request_id=str(i)) for i in range(good)] + [FOREIGN] * (bad - 1) + [b"{cut"] * (bad > 0)
+    path = write_jsonl(tmp_path / "mixed.jsonl", rows + [b""])
+    data = read_logs([str(other), str(path)])
+    assert data.records.height == good + 1
+    reasons = f"missing ts {bad - 1}, malformed JSON 1" if bad > 1 else "malformed JSON 1"
+    if bad - 1 == 1:
+        reasons = "malformed JSON 1, missing ts 1"  # equal counts: by name
+    expected = [f"{path}: {bad} of {good + bad} lines are bad ({reasons})"] if warned else []
+    assert data.warnings == expected
+
+
+def test_a_json_document_instead_of_json_lines_is_said_so(tmp_path):
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps(record(), indent=2))
+    array = tmp_path / "array.json"
+    array.write_text(json.dumps([record(), record()]))
+    for path in (pretty, array):
+        with pytest.raises(InputError) as caught:
+            read_logs([str(path)])
+        assert caught.value.message.endswith("; it holds one JSON document, not one JSON object per line")
 
 
 def test_whether_a_line_is_bad_does_not_depend_on_the_fields_asked_for(tmp_path):
@@ -437,7 +514,7 @@ def test_invalid_utf8_lines_are_found_exactly(monkeypatch):
 
 @pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
 @pytest.mark.parametrize("newline", [b"\n", b"\r\n"], ids=["LF", "CRLF"])
-def test_chunking_never_loses_or_misnumbers_a_line(tmp_path, gz, newline):
+def test_chunking_never_loses_or_misnumbers_a_line(tmp_path, gz, newline, without_verdict):
     """Random mixes of good, blank, malformed, non-UTF-8 and too-long lines, cut at many chunk sizes, against a
     plain oracle (the bad lines of a plain LF file are spliced out of the chunk's bytes; of CRLF, rewritten)."""
     import random
@@ -547,7 +624,8 @@ def test_splicing_bad_lines_out_of_a_chunk_matches_rewriting_it():
     b'{"ts": "2026-11-27T10:00:00Z", "request_id": "\xff\xff"}\n',
     b"\xef\xbb\xbf" + json.dumps(record(request_id="bom")).encode() + b"\n{bad\n",
 ], ids=["latin-1 line past the limit, then a cut-short one", "latin-1 line past the limit among others", "byte-order mark"])
-def test_splicing_agrees_with_rewriting_on_lines_read_with_replacement_characters(tmp_path, monkeypatch, data):
+def test_splicing_agrees_with_rewriting_on_lines_read_with_replacement_characters(tmp_path, monkeypatch, data,
+                                                                                   without_verdict):
     from mlmon.logs import decode
 
     path = tmp_path / "x.jsonl"

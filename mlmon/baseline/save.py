@@ -53,11 +53,6 @@ def save_baseline(
                 "Profile one dataset file on its own, or logs (files, directories, globs) together.",
             )
         data = read_logs(list(sources), mapping, ["ts", "request_id", "status", RAW_REQUEST, RAW_RESPONSE], strict=strict)
-        if data.skipped > data.records.height:
-            raise InputError(
-                f"{', '.join(sources)} does not look like logs: {data.records.height:,} records and {data.skipped:,} bad lines",
-                "Pass logs, or one dataset file (.parquet, .csv, .jsonl rows).",
-            )
         rejects, skipped, warnings = data.rejects, data.skipped, data.warnings
         frame = with_io_fields(data.records)
         if since is not None:
