@@ -393,6 +393,30 @@ def test_a_file_mostly_bad_is_a_warning_from_every_command(tmp_path):
     assert f"mlmon: warning: baseline {path}: 2 of 3 lines are bad (missing ts 2)" in with_baseline.stderr.splitlines()
 
 
+def test_a_log_directory_says_what_it_skipped_and_never_waits_on_a_fifo(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write_jsonl(logs / "app.log.2.gz", [record(request_id="oldest")], gz=True)
+    write_jsonl(logs / "app.log.1", [record(request_id="older")])
+    write_jsonl(logs / "app.log", [record(request_id="newest")])
+    (logs / "README.txt").write_text("x")
+    os.mkfifo(logs / "pipe.jsonl")
+    note = f"mlmon: note: {logs}: skipped 2 files: 1 not named like logs (README.txt), 1 not a regular file (pipe.jsonl)"
+    proc = run("report", str(logs), "--format", "json")  # before, this waited forever for a writer to the FIFO
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["source"]["files"] == [str(logs / n) for n in ("app.log.2.gz", "app.log.1", "app.log")]
+    assert proc.stderr.splitlines() == [note]
+    dry = invoke("replay", str(logs), "--dry-run", "--model", "m:f")
+    assert [json.loads(line)["request_id"] for line in dry.stdout.splitlines()] == ["oldest", "older", "newest"]
+    assert note in dry.stderr.splitlines()
+    saved = invoke("baseline", "save", str(logs), "-o", str(tmp_path / "b.json"))
+    assert saved.exit_code == 0 and note in saved.stderr.splitlines()
+    checked = invoke("check", str(logs), "--rules", str(ROOT / "rules.example.yaml"))
+    assert checked.exit_code == 0 and note in checked.stderr.splitlines()
+    against = invoke("report", str(DATA / "hard.jsonl"), "--baseline", str(logs), "--format", "json")
+    assert against.exit_code == 0 and note.replace("note: ", "note: baseline ") in against.stderr.splitlines()
+
+
 def test_the_readme_shows_the_error_a_file_that_is_not_logs_gives():
     proc = subprocess.run([MLMON, "report", "sample_logs/labels.csv"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and proc.stdout == ""
@@ -400,3 +424,4 @@ def test_the_readme_shows_the_error_a_file_that_is_not_logs_gives():
     assert "\n" not in line and line in (ROOT / "README.md").read_text()
     help_text = " ".join(invoke("report", "--help").stdout.replace("│", " ").split())
     assert "Bad lines with not one good record are an error (exit 2)." in help_text
+    assert "rotated siblings such as app.log.1" in help_text

@@ -296,15 +296,72 @@ def test_directories_are_searched_recursively(tmp_path):
     write_jsonl(tmp_path / "a" / "b" / "two.ndjson.gz", [record()], gz=True)
     write_jsonl(tmp_path / "a" / "b" / "three.log", [record()])
     (tmp_path / "a" / "notes.txt").write_text("ignored")
-    names = [s.path.name for s in resolve_inputs([str(tmp_path / "a")])]
+    names = [s.path.name for s in resolve_inputs([str(tmp_path / "a")]).sources]
     assert names == ["one.jsonl", "three.log", "two.ndjson.gz"]
     assert read_logs([str(tmp_path / "a")]).records.height == 3
+
+
+def _rotated_dir(tmp_path):
+    """A log directory as logrotate leaves it, with a few files that are not logs."""
+    logs = tmp_path / "logs"
+    (logs / "old").mkdir(parents=True)
+    days = {"app.log-20261122": 22, "app.log-20261123.gz": 23, "app.log.2.gz": 24, "app.log.1": 25, "app.log": 26}
+    for name, day in days.items():
+        write_jsonl(logs / name, [record(ts=f"2026-11-{day}T10:00:00Z", request_id=name)], gz=name.endswith(".gz"))
+    write_jsonl(logs / "events.json", [record(request_id="events.json")])
+    write_jsonl(logs / "old" / "svc.jsonl.10", [record(request_id="svc.jsonl.10")])
+    write_jsonl(logs / "old" / "svc.jsonl.9.gz", [record(request_id="svc.jsonl.9.gz")], gz=True)
+    write_jsonl(logs / ".hidden.jsonl", [b"not read, not counted"])
+    (logs / "README.txt").write_text("rotated daily")
+    (logs / "data.csv").write_text("a,b\n")
+    (logs / "app.log.bak").write_text("x")
+    os.mkfifo(logs / "pipe.jsonl")  # a writer that never comes: reading it would wait forever
+    return logs
+
+
+def test_a_directory_reads_rotated_logs_oldest_first_and_json_files(tmp_path):
+    logs = _rotated_dir(tmp_path)
+    found = resolve_inputs([str(logs)])
+    expected = ["app.log-20261122", "app.log-20261123.gz", "app.log.2.gz", "app.log.1", "app.log", "events.json",
+                "svc.jsonl.10", "svc.jsonl.9.gz"]
+    assert [s.path.name for s in found.sources] == expected
+    assert found.notes == [f"{logs}: skipped 4 files: 3 not named like logs (README.txt, app.log.bak, data.csv), "
+                           "1 not a regular file (pipe.jsonl)"]
+    data = read_logs([str(logs)])
+    assert data.records["request_id"].to_list() == expected and data.notes == found.notes
+
+
+def test_a_glob_reads_rotated_logs_oldest_first(tmp_path):
+    logs = _rotated_dir(tmp_path)
+    found = resolve_inputs([str(logs / "app.log*")])
+    assert [s.path.name for s in found.sources] == [
+        "app.log-20261122", "app.log-20261123.gz", "app.log.2.gz", "app.log.1", "app.log", "app.log.bak"]
+    assert found.notes == []
+
+
+def test_a_note_lists_a_few_names_and_a_directory_of_no_logs_says_what_it_skipped(tmp_path):
+    (tmp_path / "d").mkdir()
+    for name in ("e.txt", "a.txt", "c.txt", "b.txt", "d.csv"):
+        (tmp_path / "d" / name).write_text("x")
+    with pytest.raises(InputError) as caught:
+        resolve_inputs([str(tmp_path / "d")])
+    assert caught.value.message == (f"directory {tmp_path / 'd'} holds no log files "
+                                    "(skipped 5 files: 5 not named like logs (a.txt, b.txt, c.txt, …))")
+    assert "*.json," in caught.value.hint and "rotated" in caught.value.hint
+
+
+def test_a_named_fifo_stays_readable_but_a_directory_search_skips_one(tmp_path):
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    assert [s.path for s in resolve_inputs([str(fifo)]).sources] == [fifo]
+    with pytest.raises(InputError, match=r"holds no log files \(skipped 1 file: 1 not a regular file \(pipe.jsonl\)\)"):
+        resolve_inputs([str(tmp_path)])
 
 
 def test_globs_and_duplicates(tmp_path):
     for name in ("x1.jsonl", "x2.jsonl"):
         write_jsonl(tmp_path / name, [record()])
-    sources = resolve_inputs([str(tmp_path / "x*.jsonl"), str(tmp_path / "x1.jsonl")])
+    sources = resolve_inputs([str(tmp_path / "x*.jsonl"), str(tmp_path / "x1.jsonl")]).sources
     assert [s.path.name for s in sources] == ["x1.jsonl", "x2.jsonl"]
 
 

@@ -126,7 +126,7 @@ def load_reference(
 ) -> Reference:
     """The reference for ``spec``; ``current`` (records with io fields) supplies the range and output names.
 
-    When the reference is read from logs, their warnings are added to ``told``'s.
+    When the reference is read from logs, their warnings and notes are added to ``told``'s.
     """
     if spec.is_range:
         assert spec.start is not None and spec.end is not None
@@ -149,6 +149,7 @@ def load_reference(
     data = read_logs([str(spec.path)], mapping, ["ts", "request_id", "status", RAW_REQUEST, RAW_RESPONSE])
     if told is not None:
         told.warnings.extend(f"baseline {text}" for text in data.warnings)
+        told.notes.extend(f"baseline {text}" for text in data.notes)
     frame = with_io_fields(data.records)
     if frame.height == 0:
         raise InputError(

@@ -45,6 +45,8 @@ class LogData:
     files: list[str] = field(default_factory=list)
     #: Things the user should know about the input as a whole (printed on stderr by the CLI).
     warnings: list[str] = field(default_factory=list)
+    #: What the directory searches left out, and why (printed on stderr as notes).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def skipped(self) -> int:
@@ -86,9 +88,11 @@ def read_logs(
     ``strict``, the first bad line raises InputError instead. Bad lines and not one
     good record raise InputError too (see :mod:`mlmon.logs.verdict`).
     """
+    notes: list[str] = []
     sources = [s if isinstance(s, Source) else None for s in inputs]
     if any(s is None for s in sources):
-        sources = resolve_inputs([str(s) for s in inputs])
+        found = resolve_inputs([str(s) for s in inputs])
+        sources, notes = found.sources, found.notes
     wanted = ["ts", "status", "error", *(fields if fields is not None else CANONICAL_FIELDS)]
     for name in mapping.constants:
         if name not in wanted:
@@ -137,7 +141,7 @@ def read_logs(
     records = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
     skipped = pl.concat(rejects) if rejects else empty_rejects()
     warnings = judge(good_by_file, skipped, mapped=mapping != DEFAULT_MAPPING)
-    return LogData(records=records, rejects=skipped, files=[s.name for s in sources], warnings=warnings)
+    return LogData(records=records, rejects=skipped, files=[s.name for s in sources], warnings=warnings, notes=notes)
 
 
 def _read_by_chunks(source: Source, projection: Projection, mapping: Mapping, max_line_bytes: int,
