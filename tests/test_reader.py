@@ -287,6 +287,31 @@ def test_whether_a_line_is_bad_does_not_depend_on_the_fields_asked_for(tmp_path)
     assert "latency_ms" not in read_logs([str(path)], fields=["request_id"]).records.columns
 
 
+@pytest.mark.parametrize("where", ["clean", "with a malformed line", "gzip"])
+def test_fields_mapped_inside_the_response_object_are_read_and_checked_beside_it(tmp_path, where):
+    # The response object is read whole (for output fields and replay) and latency, error and status inside it.
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("fields:\n  latency_ms: response.meta.latency\n  error: response.error\n  status: response.code\n")
+    rows = [{"ts": f"2026-11-27T10:00:0{i}Z", "request": {"x": i}, "response": {"y": i, "meta": {"latency": i + 0.5}}}
+            for i in range(4)]
+    rows[1]["response"].update(error="boom", code="503")
+    rows[2]["response"]["meta"]["latency"] = "fast"
+    rows[3]["response"]["meta"] = {"latency": "7"}
+    lines = rows + ([b"{cut"] if where == "with a malformed line" else [])
+    path = write_jsonl(tmp_path / ("x.jsonl.gz" if where == "gzip" else "x.jsonl"), lines, gz=where == "gzip")
+    expected_bad = {3: "wrong type for latency_ms (expected a number)"}
+    if where == "with a malformed line":
+        expected_bad[5] = "malformed JSON"
+    for fields in (None, ["ts", "request_id", "status", "request", "response"], ["response", "latency_ms"]):
+        data = read_logs([str(path)], load_mapping(mapping), fields=fields)
+        assert _reasons(data) == expected_bad, fields
+        assert data.records["status"].to_list() == [200, 503, 200] and data.records["error"].to_list() == [None, "boom", None]
+        if "latency_ms" in data.records.columns:
+            assert data.records["latency_ms"].to_list() == [0.5, 1.5, 7.0]
+        if "response" in data.records.columns:
+            assert json.loads(data.records["response"][1]) == rows[1]["response"]
+
+
 # --- inputs ----------------------------------------------------------------------------
 
 

@@ -59,13 +59,13 @@ class LogData:
 def record_schema(projection: Projection, wanted: Iterable[str]) -> dict[str, pl.DataType]:
     """The columns and types of the records frame: the ``wanted`` fields the projection reads."""
     types = {"time": TS_TYPE, "string": pl.String(), "integer": pl.Int64(), "number": pl.Float64()}
-    wanted = set(wanted)
+    read = projection.names & set(wanted)
     schema: dict[str, pl.DataType] = {}
     for name, kind in CANONICAL_FIELDS.items():
-        if (name in projection.columns and name in wanted) or name in ("ts", "status", "error"):
+        if name in read or name in ("ts", "status", "error"):
             schema[name] = types[kind]
-    for name in projection.columns:
-        if name not in schema and name in wanted:
+    for name in [*projection.columns, *projection.nested]:
+        if name in read and name not in schema:
             schema[name] = pl.String()
     return schema
 
