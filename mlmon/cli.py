@@ -263,7 +263,9 @@ def _baseline_and_labels(baseline, baseline_range, labels, label_id, label_field
 BASELINE_HELP = "Reference data for drift: logs, a dataset (.parquet, .csv, .jsonl) or a profile from 'mlmon baseline save'."
 RANGE_HELP = "Take the reference from the same logs: START..END, ISO times or durations back from now (e.g. 8d..1d)."
 LABELS_HELP = "Delayed ground truth (CSV with a header row, or JSON lines, with request_id and label), joined by request id; a bad line stops the run with its number."
-LOGS_HELP = "Log files, directories (searched for *.jsonl, *.ndjson, *.log and .gz forms), glob patterns, or - for stdin."
+LOGS_HELP = ("Log files, directories (searched for *.jsonl, *.ndjson, *.log, *.json, their .gz forms and rotated "
+             "siblings such as app.log.1 or app.log-20261126.gz, oldest first; regular files only), glob patterns, "
+             "or - for stdin. Bad lines with not one good record are an error (exit 2).")
 # Options every log-reading command shares, declared once.
 LOGS_ARGUMENT = typer.Argument(..., metavar="LOGS...", help=LOGS_HELP, show_default=False)
 SINCE_OPTION = typer.Option(None, "--since", help="Start of the range: an ISO time, or a duration back from now such as 24h or 7d.")
@@ -365,7 +367,7 @@ def report(
     if rejects is not None:
         write_rejects(data.rejects, rejects, the_mapping.redact)
         result.rejects_file = str(rejects)
-    _print_warnings(data.warnings)
+    _print_warnings(data.warnings, data.notes)
     _emit(_render(result, fmt, output), output)
     if fmt != ReportFormat.table or output is not None:
         _note_skipped(result.skipped, rejects)
@@ -383,14 +385,23 @@ def _one_stdout(outputs: dict[str, bool]) -> None:
                          "Write one of them to a file.")
 
 
-def _print_warnings(warnings: list[str]) -> None:
-    """Warnings about the run as a whole, on stderr: the output stays clean for pipes."""
+def _print_warnings(warnings: list[str], notes: list[str] = ()) -> None:
+    """Notes and warnings about the run as a whole, on stderr: the output stays clean for pipes."""
     err = _stderr()
-    for text in warnings:
-        try:
-            err.print(f"mlmon: warning: {text}")
-        except OSError:
-            return
+    for kind, texts in (("note", notes), ("warning", warnings)):
+        for text in texts:
+            try:
+                err.print(f"mlmon: {kind}: {text}")
+            except OSError:
+                return
+
+
+def _print_reading(data) -> None:
+    """For a command whose output does not tell: the notes and warnings of reading, and the bad lines skipped."""
+    _print_warnings(data.warnings, data.notes)
+    if data.skipped:
+        with contextlib.suppress(OSError):
+            _stderr().print(f"mlmon: skipped {data.skipped:,} bad log line{'s' if data.skipped != 1 else ''}")
 
 
 def _note_skipped(skipped: int, rejects: Optional[Path]) -> None:
@@ -498,7 +509,7 @@ def check(
             baseline=base, labels=truth, max_segments=max_segments, strict=strict, max_line_bytes=max_line_bytes,
             progress=progress,
         )
-    _print_warnings(data.warnings)
+    _print_warnings(data.warnings, data.notes)
     gate = Gate(fail_on.value)
     transitions = None
     if state is not None:
@@ -611,6 +622,7 @@ def replay(
             logs, mapping=load_mapping(mapping), selection=selection, target=target_spec, pace=pace,
             tolerance=Tolerance(rtol, atol, tuple(ignore or ())), dry_run=dry_run, strict=strict,
             progress=progress, on_done=lambda done, total: progress(done, total, "replayed requests"),
+            on_read=_print_reading,
         )
     if run is None:
         lines = dry_run_lines(frame, target_spec)
@@ -691,7 +703,7 @@ def baseline_save(
         from mlmon.rejects import write_rejects
 
         write_rejects(saved.rejects, rejects, the_mapping.redact)
-    _print_warnings(saved.warnings)
+    _print_warnings(saved.warnings, saved.notes)
     kinds = [r.kind for r in saved.reference.fields.values()]
     where = "standard output" if str(output) == "-" else str(output)
     _stderr().print(f"{where}: profile of {plural(saved.reference.rows, 'record')}, {plural(len(kinds), 'field')} "

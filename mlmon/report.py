@@ -186,7 +186,7 @@ def prepare(
         records, analysis.labels = _with_labels(records, labels, extras, data.warnings)
     if baseline is not None:
         announce(progress, "loading the baseline")
-        reference = load_reference(baseline, mapping=mapping, current=records, logs=list(inputs))
+        reference = load_reference(baseline, mapping=mapping, current=records, logs=list(inputs), told=data)
         extras.reference = reference
         analysis.baseline = {
             "source": reference.source,

@@ -342,3 +342,86 @@ def test_two_outputs_on_stdout_are_refused(tmp_path):
                           text=True, cwd=tmp_path)
     assert proc.returncode == 2 and "the profile and --rejects would both go to standard output" in proc.stderr
     assert not (tmp_path / "-").exists()
+
+
+# --- what reading the logs found: the verdict, warnings, notes -----------------------------
+
+
+def _foreign_log(tmp_path, good: int = 0, bad: int = 3):
+    """A log of another shape (its time is not in ts), after ``good`` records in mlmon's own."""
+    rows = [record(request_id=f"g{i}") for i in range(good)]
+    rows += [{"timestamp": "2026-11-27T10:00:00Z", "duration": 3, "request": {"x": i}} for i in range(bad)]
+    return write_jsonl(tmp_path / "foreign.jsonl", rows)
+
+
+def test_a_log_with_no_good_record_is_exit_2_for_every_command(tmp_path):
+    path = str(_foreign_log(tmp_path))
+    expected = f"mlmon: error: no good log record in {path}: 3 bad lines (missing ts 3). mlmon reads JSON lines"
+    commands = [
+        ["report", path],
+        ["check", path, "--rules", str(ROOT / "rules.example.yaml")],
+        ["baseline", "save", path, "-o", str(tmp_path / "b.json")],
+        ["replay", path, "--dry-run", "--model", "m:f"],
+        ["report", str(DATA / "hard.jsonl"), "--baseline", path],
+    ]
+    for args in commands:
+        result = invoke(*args)
+        assert result.exit_code == 2, args
+        assert result.stderr.startswith(expected) and "--mapping FILE" in result.stderr, args
+        assert len(result.stderr.splitlines()) == 1 and result.stdout == "", args
+    assert not (tmp_path / "b.json").exists()
+    # As cron runs it: nothing on stdout to mistake for "all quiet".
+    proc = run("report", path, "--format", "json")
+    assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.startswith(expected)
+
+
+def test_a_file_mostly_bad_is_a_warning_from_every_command(tmp_path):
+    path = str(_foreign_log(tmp_path, good=1, bad=2))
+    warning = f"mlmon: warning: {path}: 2 of 3 lines are bad (missing ts 2)"
+    commands = [
+        ["report", path],
+        ["check", path, "--rules", str(ROOT / "rules.example.yaml")],
+        ["baseline", "save", path, "-o", str(tmp_path / "b.json")],  # it refused such a file before
+        ["replay", path, "--dry-run", "--model", "m:f"],
+    ]
+    for args in commands:
+        result = invoke(*args)
+        assert result.exit_code == 0, (args, result.output)
+        assert warning in result.stderr.splitlines(), args
+    with_baseline = invoke("report", str(DATA / "hard.jsonl"), "--baseline", path, "--format", "json")
+    assert with_baseline.exit_code == 0
+    assert f"mlmon: warning: baseline {path}: 2 of 3 lines are bad (missing ts 2)" in with_baseline.stderr.splitlines()
+
+
+def test_a_log_directory_says_what_it_skipped_and_never_waits_on_a_fifo(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write_jsonl(logs / "app.log.2.gz", [record(request_id="oldest")], gz=True)
+    write_jsonl(logs / "app.log.1", [record(request_id="older")])
+    write_jsonl(logs / "app.log", [record(request_id="newest")])
+    (logs / "README.txt").write_text("x")
+    os.mkfifo(logs / "pipe.jsonl")
+    note = f"mlmon: note: {logs}: skipped 2 files: 1 not named like logs (README.txt), 1 not a regular file (pipe.jsonl)"
+    proc = run("report", str(logs), "--format", "json")  # before, this waited forever for a writer to the FIFO
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["source"]["files"] == [str(logs / n) for n in ("app.log.2.gz", "app.log.1", "app.log")]
+    assert proc.stderr.splitlines() == [note]
+    dry = invoke("replay", str(logs), "--dry-run", "--model", "m:f")
+    assert [json.loads(line)["request_id"] for line in dry.stdout.splitlines()] == ["oldest", "older", "newest"]
+    assert note in dry.stderr.splitlines()
+    saved = invoke("baseline", "save", str(logs), "-o", str(tmp_path / "b.json"))
+    assert saved.exit_code == 0 and note in saved.stderr.splitlines()
+    checked = invoke("check", str(logs), "--rules", str(ROOT / "rules.example.yaml"))
+    assert checked.exit_code == 0 and note in checked.stderr.splitlines()
+    against = invoke("report", str(DATA / "hard.jsonl"), "--baseline", str(logs), "--format", "json")
+    assert against.exit_code == 0 and note.replace("note: ", "note: baseline ") in against.stderr.splitlines()
+
+
+def test_the_readme_shows_the_error_a_file_that_is_not_logs_gives():
+    proc = subprocess.run([MLMON, "report", "sample_logs/labels.csv"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and proc.stdout == ""
+    line = proc.stderr.rstrip("\n")
+    assert "\n" not in line and line in (ROOT / "README.md").read_text()
+    help_text = " ".join(invoke("report", "--help").stdout.replace("│", " ").split())
+    assert "Bad lines with not one good record are an error (exit 2)." in help_text
+    assert "rotated siblings such as app.log.1" in help_text

@@ -9,7 +9,7 @@ import sys
 import polars as pl
 import pytest
 
-from conftest import record, write_jsonl
+from conftest import SAMPLE_LOGS, record, write_jsonl
 from mlmon.errors import ConfigError, InputError
 from mlmon.logs.mapping import load_mapping
 from mlmon.logs.reader import read_logs
@@ -18,6 +18,14 @@ from mlmon.logs.sources import resolve_inputs
 
 def _reasons(data):
     return dict(zip(data.rejects["line"].to_list(), data.rejects["reason"].to_list()))
+
+
+@pytest.fixture
+def without_verdict(monkeypatch):
+    """For tests of decoding alone: an input of bad lines only gives its rejects instead of an InputError."""
+    from mlmon.logs import reader
+
+    monkeypatch.setattr(reader, "judge", lambda *args, **kwargs: [])
 
 
 # --- every bad-input case, each beside good lines that must survive -----------------
@@ -195,6 +203,115 @@ def test_status_defaults(tmp_path):
     assert data.records["error"].to_list() == [None, "boom", None, None, None, None]
 
 
+# --- the verdict: nothing good is an error, mostly bad a warning ---------------------------
+
+
+FOREIGN = {"timestamp": "2026-11-27T10:00:00Z", "duration": 3, "payload": {"x": 1}}
+
+
+def test_bad_lines_and_no_good_record_is_an_input_error_that_says_what_to_try(tmp_path):
+    path = write_jsonl(tmp_path / "foreign.jsonl", [FOREIGN] * 4 + [b"", b"oops"])
+    with pytest.raises(InputError) as caught:
+        read_logs([str(path)])
+    assert caught.value.message == f"no good log record in {path}: 5 bad lines (missing ts 4, malformed JSON 1)"
+    assert "--mapping FILE" in caught.value.hint and '"Field mapping"' in caught.value.hint
+    # With a mapping that still finds nothing, the hint is about that mapping.
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("fields:\n  ts: time\n")
+    with pytest.raises(InputError, match="missing ts 4") as caught:
+        read_logs([str(path)], load_mapping(mapping))
+    assert "Check that the --mapping file" in caught.value.hint
+
+
+def test_the_labels_file_is_not_logs():
+    labels = SAMPLE_LOGS / "labels.csv"
+    lines = sum(1 for line in labels.read_text().splitlines() if line.strip())
+    with pytest.raises(InputError, match=rf"no good log record in .*labels.csv: {lines:,} bad lines \(malformed JSON {lines:,}\)"):
+        read_logs([str(labels)])
+
+
+def test_empty_and_blank_inputs_are_zero_requests_not_errors(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    blank = write_jsonl(tmp_path / "blank.jsonl", [b"", b"  ", b"\t"])
+    data = read_logs([str(empty), str(blank)])
+    assert (data.records.height, data.skipped, data.warnings) == (0, 0, [])
+
+
+def test_every_input_bad_names_the_files_and_sums_the_reasons(tmp_path):
+    a = write_jsonl(tmp_path / "a.jsonl", [FOREIGN, FOREIGN])
+    b = write_jsonl(tmp_path / "b.jsonl", [b"[1, 2]", FOREIGN])
+    with pytest.raises(InputError) as caught:
+        read_logs([str(a), str(b)])
+    assert caught.value.message == (f"no good log record in 2 files ({a}, {b}): "
+                                    "4 bad lines (missing ts 3, not a JSON object 1)")
+
+
+@pytest.mark.parametrize("good,bad,warned", [(1, 2, True), (2, 2, False), (3, 1, False), (0, 3, True)])
+def test_a_file_with_more_bad_lines_than_good_is_a_warning(tmp_path, good, bad, warned):
+    other = write_jsonl(tmp_path / "other.jsonl", [record(request_id="o")])
+    rows = [record(request_id=str(i)) for i in range(good)] + [FOREIGN] * (bad - 1) + [b"{cut"] * (bad > 0)
+    path = write_jsonl(tmp_path / "mixed.jsonl", rows + [b""])
+    data = read_logs([str(other), str(path)])
+    assert data.records.height == good + 1
+    reasons = f"missing ts {bad - 1}, malformed JSON 1" if bad > 1 else "malformed JSON 1"
+    if bad - 1 == 1:
+        reasons = "malformed JSON 1, missing ts 1"  # equal counts: by name
+    expected = [f"{path}: {bad} of {good + bad} lines are bad ({reasons})"] if warned else []
+    assert data.warnings == expected
+
+
+def test_a_json_document_instead_of_json_lines_is_said_so(tmp_path):
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps(record(), indent=2))
+    array = tmp_path / "array.json"
+    array.write_text(json.dumps([record(), record()]))
+    for path in (pretty, array):
+        with pytest.raises(InputError) as caught:
+            read_logs([str(path)])
+        assert caught.value.message.endswith("; it holds one JSON document, not one JSON object per line")
+
+
+def test_whether_a_line_is_bad_does_not_depend_on_the_fields_asked_for(tmp_path):
+    # baseline save asks for no latency, CPU or memory: their bad values made no bad line there.
+    rows = [record(request_id="ok"), record(latency_ms="fast"), record(status=99999999999999999999999),
+            record(cpu_percent=-1), record(memory_mb=[1])]
+    path = write_jsonl(tmp_path / "x.jsonl", rows)
+    for fields in (None, ["request_id"], ["ts", "request_id", "status", "request", "response"]):
+        data = read_logs([str(path)], fields=fields)
+        assert data.records["request_id"].to_list() == ["ok"], fields
+        assert _reasons(data) == {2: "wrong type for latency_ms (expected a number)",
+                                  3: "wrong type for status (expected an integer)", 4: "negative cpu_percent",
+                                  5: "wrong type for memory_mb (expected a number)"}, fields
+    # Only the fields asked for come back.
+    assert "latency_ms" not in read_logs([str(path)], fields=["request_id"]).records.columns
+
+
+@pytest.mark.parametrize("where", ["clean", "with a malformed line", "gzip"])
+def test_fields_mapped_inside_the_response_object_are_read_and_checked_beside_it(tmp_path, where):
+    # The response object is read whole (for output fields and replay) and latency, error and status inside it.
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("fields:\n  latency_ms: response.meta.latency\n  error: response.error\n  status: response.code\n")
+    rows = [{"ts": f"2026-11-27T10:00:0{i}Z", "request": {"x": i}, "response": {"y": i, "meta": {"latency": i + 0.5}}}
+            for i in range(4)]
+    rows[1]["response"].update(error="boom", code="503")
+    rows[2]["response"]["meta"]["latency"] = "fast"
+    rows[3]["response"]["meta"] = {"latency": "7"}
+    lines = rows + ([b"{cut"] if where == "with a malformed line" else [])
+    path = write_jsonl(tmp_path / ("x.jsonl.gz" if where == "gzip" else "x.jsonl"), lines, gz=where == "gzip")
+    expected_bad = {3: "wrong type for latency_ms (expected a number)"}
+    if where == "with a malformed line":
+        expected_bad[5] = "malformed JSON"
+    for fields in (None, ["ts", "request_id", "status", "request", "response"], ["response", "latency_ms"]):
+        data = read_logs([str(path)], load_mapping(mapping), fields=fields)
+        assert _reasons(data) == expected_bad, fields
+        assert data.records["status"].to_list() == [200, 503, 200] and data.records["error"].to_list() == [None, "boom", None]
+        if "latency_ms" in data.records.columns:
+            assert data.records["latency_ms"].to_list() == [0.5, 1.5, 7.0]
+        if "response" in data.records.columns:
+            assert json.loads(data.records["response"][1]) == rows[1]["response"]
+
+
 # --- inputs ----------------------------------------------------------------------------
 
 
@@ -204,15 +321,72 @@ def test_directories_are_searched_recursively(tmp_path):
     write_jsonl(tmp_path / "a" / "b" / "two.ndjson.gz", [record()], gz=True)
     write_jsonl(tmp_path / "a" / "b" / "three.log", [record()])
     (tmp_path / "a" / "notes.txt").write_text("ignored")
-    names = [s.path.name for s in resolve_inputs([str(tmp_path / "a")])]
+    names = [s.path.name for s in resolve_inputs([str(tmp_path / "a")]).sources]
     assert names == ["one.jsonl", "three.log", "two.ndjson.gz"]
     assert read_logs([str(tmp_path / "a")]).records.height == 3
+
+
+def _rotated_dir(tmp_path):
+    """A log directory as logrotate leaves it, with a few files that are not logs."""
+    logs = tmp_path / "logs"
+    (logs / "old").mkdir(parents=True)
+    days = {"app.log-20261122": 22, "app.log-20261123.gz": 23, "app.log.2.gz": 24, "app.log.1": 25, "app.log": 26}
+    for name, day in days.items():
+        write_jsonl(logs / name, [record(ts=f"2026-11-{day}T10:00:00Z", request_id=name)], gz=name.endswith(".gz"))
+    write_jsonl(logs / "events.json", [record(request_id="events.json")])
+    write_jsonl(logs / "old" / "svc.jsonl.10", [record(request_id="svc.jsonl.10")])
+    write_jsonl(logs / "old" / "svc.jsonl.9.gz", [record(request_id="svc.jsonl.9.gz")], gz=True)
+    write_jsonl(logs / ".hidden.jsonl", [b"not read, not counted"])
+    (logs / "README.txt").write_text("rotated daily")
+    (logs / "data.csv").write_text("a,b\n")
+    (logs / "app.log.bak").write_text("x")
+    os.mkfifo(logs / "pipe.jsonl")  # a writer that never comes: reading it would wait forever
+    return logs
+
+
+def test_a_directory_reads_rotated_logs_oldest_first_and_json_files(tmp_path):
+    logs = _rotated_dir(tmp_path)
+    found = resolve_inputs([str(logs)])
+    expected = ["app.log-20261122", "app.log-20261123.gz", "app.log.2.gz", "app.log.1", "app.log", "events.json",
+                "svc.jsonl.10", "svc.jsonl.9.gz"]
+    assert [s.path.name for s in found.sources] == expected
+    assert found.notes == [f"{logs}: skipped 4 files: 3 not named like logs (README.txt, app.log.bak, data.csv), "
+                           "1 not a regular file (pipe.jsonl)"]
+    data = read_logs([str(logs)])
+    assert data.records["request_id"].to_list() == expected and data.notes == found.notes
+
+
+def test_a_glob_reads_rotated_logs_oldest_first(tmp_path):
+    logs = _rotated_dir(tmp_path)
+    found = resolve_inputs([str(logs / "app.log*")])
+    assert [s.path.name for s in found.sources] == [
+        "app.log-20261122", "app.log-20261123.gz", "app.log.2.gz", "app.log.1", "app.log", "app.log.bak"]
+    assert found.notes == []
+
+
+def test_a_note_lists_a_few_names_and_a_directory_of_no_logs_says_what_it_skipped(tmp_path):
+    (tmp_path / "d").mkdir()
+    for name in ("e.txt", "a.txt", "c.txt", "b.txt", "d.csv"):
+        (tmp_path / "d" / name).write_text("x")
+    with pytest.raises(InputError) as caught:
+        resolve_inputs([str(tmp_path / "d")])
+    assert caught.value.message == (f"directory {tmp_path / 'd'} holds no log files "
+                                    "(skipped 5 files: 5 not named like logs (a.txt, b.txt, c.txt, …))")
+    assert "*.json," in caught.value.hint and "rotated" in caught.value.hint
+
+
+def test_a_named_fifo_stays_readable_but_a_directory_search_skips_one(tmp_path):
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    assert [s.path for s in resolve_inputs([str(fifo)]).sources] == [fifo]
+    with pytest.raises(InputError, match=r"holds no log files \(skipped 1 file: 1 not a regular file \(pipe.jsonl\)\)"):
+        resolve_inputs([str(tmp_path)])
 
 
 def test_globs_and_duplicates(tmp_path):
     for name in ("x1.jsonl", "x2.jsonl"):
         write_jsonl(tmp_path / name, [record()])
-    sources = resolve_inputs([str(tmp_path / "x*.jsonl"), str(tmp_path / "x1.jsonl")])
+    sources = resolve_inputs([str(tmp_path / "x*.jsonl"), str(tmp_path / "x1.jsonl")]).sources
     assert [s.path.name for s in sources] == ["x1.jsonl", "x2.jsonl"]
 
 
@@ -422,7 +596,7 @@ def test_invalid_utf8_lines_are_found_exactly(monkeypatch):
 
 @pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
 @pytest.mark.parametrize("newline", [b"\n", b"\r\n"], ids=["LF", "CRLF"])
-def test_chunking_never_loses_or_misnumbers_a_line(tmp_path, gz, newline):
+def test_chunking_never_loses_or_misnumbers_a_line(tmp_path, gz, newline, without_verdict):
     """Random mixes of good, blank, malformed, non-UTF-8 and too-long lines, cut at many chunk sizes, against a
     plain oracle (the bad lines of a plain LF file are spliced out of the chunk's bytes; of CRLF, rewritten)."""
     import random
@@ -532,7 +706,8 @@ def test_splicing_bad_lines_out_of_a_chunk_matches_rewriting_it():
     b'{"ts": "2026-11-27T10:00:00Z", "request_id": "\xff\xff"}\n',
     b"\xef\xbb\xbf" + json.dumps(record(request_id="bom")).encode() + b"\n{bad\n",
 ], ids=["latin-1 line past the limit, then a cut-short one", "latin-1 line past the limit among others", "byte-order mark"])
-def test_splicing_agrees_with_rewriting_on_lines_read_with_replacement_characters(tmp_path, monkeypatch, data):
+def test_splicing_agrees_with_rewriting_on_lines_read_with_replacement_characters(tmp_path, monkeypatch, data,
+                                                                                   without_verdict):
     from mlmon.logs import decode
 
     path = tmp_path / "x.jsonl"

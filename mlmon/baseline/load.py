@@ -14,7 +14,8 @@ from mlmon.baseline.reference import Reference, reference_from_frame, reference_
 from mlmon.errors import ConfigError, InputError, UsageError
 from mlmon.logs.fields import with_io_fields
 from mlmon.logs.mapping import INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
-from mlmon.logs.reader import read_logs
+from mlmon.logs.reader import LogData, read_logs
+from mlmon.render.escape import printable
 from mlmon.timeparse import iso, parse_time
 
 DATASET_SUFFIXES = (".parquet", ".csv", ".tsv")
@@ -121,8 +122,12 @@ def load_reference(
     mapping: Mapping,
     current: pl.DataFrame,
     logs: Sequence[str] = (),
+    told: LogData | None = None,
 ) -> Reference:
-    """The reference for ``spec``; ``current`` (records with io fields) supplies the range and output names."""
+    """The reference for ``spec``; ``current`` (records with io fields) supplies the range and output names.
+
+    When the reference is read from logs, their warnings and notes are added to ``told``'s.
+    """
     if spec.is_range:
         assert spec.start is not None and spec.end is not None
         raw = [c for c in ("ts", "request_id", "status", RAW_REQUEST, RAW_RESPONSE) if c in current.columns]
@@ -142,10 +147,13 @@ def load_reference(
         return reference_from_frame(frame, {"dataset": str(path)})
 
     data = read_logs([str(spec.path)], mapping, ["ts", "request_id", "status", RAW_REQUEST, RAW_RESPONSE])
+    if told is not None:
+        told.warnings.extend(f"baseline {text}" for text in data.warnings)
+        told.notes.extend(f"baseline {text}" for text in data.notes)
     frame = with_io_fields(data.records)
-    if frame.height == 0 or data.skipped > frame.height:
+    if frame.height == 0:
         raise InputError(
-            f"baseline {spec.path} does not look like logs: {frame.height:,} records and {data.skipped:,} bad lines",
+            f"baseline {printable(str(spec.path))} holds no log records",
             "Pass logs, a dataset (.parquet, .csv, .jsonl rows) or a profile from 'mlmon baseline save'.",
         )
     return reference_from_frame(frame, {"files": data.files, "skipped": data.skipped})

@@ -27,6 +27,7 @@ class SavedBaseline:
     rejects: pl.DataFrame
     skipped: int = 0
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def save_baseline(
@@ -41,7 +42,7 @@ def save_baseline(
 ) -> SavedBaseline:
     """Write the profile of ``sources`` (logs, or one dataset file) to ``output``."""
     first = Path(sources[0])
-    rejects, skipped, warnings = empty_rejects(), 0, []
+    rejects, skipped, warnings, notes = empty_rejects(), 0, [], []
     if len(sources) == 1 and first.is_file() and (first.suffix.lower() in DATASET_SUFFIXES or not _looks_like_logs(first, mapping)):
         frame = _dataset_frame(first, set())
         source = {"dataset": str(first)}
@@ -53,12 +54,7 @@ def save_baseline(
                 "Profile one dataset file on its own, or logs (files, directories, globs) together.",
             )
         data = read_logs(list(sources), mapping, ["ts", "request_id", "status", RAW_REQUEST, RAW_RESPONSE], strict=strict)
-        if data.skipped > data.records.height:
-            raise InputError(
-                f"{', '.join(sources)} does not look like logs: {data.records.height:,} records and {data.skipped:,} bad lines",
-                "Pass logs, or one dataset file (.parquet, .csv, .jsonl rows).",
-            )
-        rejects, skipped, warnings = data.rejects, data.skipped, data.warnings
+        rejects, skipped, warnings, notes = data.rejects, data.skipped, data.warnings, data.notes
         frame = with_io_fields(data.records)
         if since is not None:
             frame = frame.filter(pl.col("ts") >= since)
@@ -74,4 +70,4 @@ def save_baseline(
             "Check that the records carry request/response objects, or where the mapping roots inputs and outputs.",
         )
     save_profile(reference, output, now)
-    return SavedBaseline(reference, rejects, skipped, warnings)
+    return SavedBaseline(reference, rejects, skipped, warnings, notes)

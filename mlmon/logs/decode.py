@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import mmap
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -45,9 +45,17 @@ class ProjectionError(ValueError):
 
 @dataclass(frozen=True)
 class Projection:
-    """The fields to read, each a column name and the JSON path that holds it."""
+    """The fields to read, each a column name and the JSON path that holds it.
+
+    A field inside the request or response object that is read whole (``latency_ms``
+    at ``response.latency`` beside ``response``) is ``nested``: the scan cannot read one
+    path both as text and as a struct, so the field is taken from the object's JSON
+    text after decoding (:meth:`with_nested`).
+    """
 
     columns: dict[str, Path_]
+    #: Field name -> (the object column it is inside, its path within that object).
+    nested: dict[str, tuple[str, Path_]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, mapping: Mapping, names: list[str]) -> "Projection":
@@ -60,13 +68,33 @@ class Projection:
                                   "Check --by, --where, the rules' fields and the mapping.")
             if path is not None:
                 columns[name] = path
+        objects = {name: columns[name] for name in _OBJECT_COLUMNS if name in columns}
+        nested: dict[str, tuple[str, Path_]] = {}
+        for name, path in list(columns.items()):
+            inside = [obj for obj, root in objects.items() if len(path) > len(root) and path[: len(root)] == root]
+            if inside and name not in objects:
+                nested[name] = (inside[0], path[len(objects[inside[0]]):])
+                del columns[name]
         paths = sorted(columns.values())
         for a, b in zip(paths, paths[1:]):
             if b[: len(a)] == a:
                 raise ProjectionError(
                     f"the fields at {'.'.join(a)!r} and {'.'.join(b)!r} overlap; one is inside the other"
                 )
-        return cls(columns)
+        return cls(columns, nested)
+
+    @property
+    def names(self) -> set[str]:
+        """Every field read, nested ones included."""
+        return {*self.columns, *self.nested}
+
+    def with_nested(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` plus the nested fields, as text found in their object's JSON text (null where absent)."""
+        if not self.nested:
+            return frame
+        return frame.with_columns(
+            pl.col(obj).str.json_path_match(_jsonpath(path)).alias(name) for name, (obj, path) in self.nested.items()
+        )
 
     def _tree(self) -> dict:
         tree: dict = {}
@@ -108,9 +136,12 @@ class Projection:
         for name, path in self.columns.items():
             if only is not None and name != only:
                 continue
-            jsonpath = "$" + "".join(f"['{p}']" if "'" not in p else f".{p}" for p in path)
-            out.append(pl.col(LINE).str.json_path_match(jsonpath).alias(name))
+            out.append(pl.col(LINE).str.json_path_match(_jsonpath(path)).alias(name))
         return out
+
+
+def _jsonpath(path: Path_) -> str:
+    return "$" + "".join(f"['{p}']" if "'" not in p else f".{p}" for p in path)
 
 
 def empty_rejects() -> pl.DataFrame:
@@ -138,13 +169,14 @@ def decode_file_fast(path: str, projection: Projection, mapping: Mapping, max_li
         raw = _collect(
             pl.scan_ndjson(path, schema=projection.schema(typed=True))
             .select(projection.extract())
-            .with_columns(fast_ts_expr())  # parsed in the same parallel plan as the scan
+            # ts parsed in the same parallel plan as the scan
+            .with_columns(fast_ts_expr() if "ts" in projection.columns else [])
         )
     except (pl.exceptions.PolarsError, OSError, ValueError):
         return None
     if _has_ambiguous_object_text(raw):
         return None  # the line path takes such objects from the line text (see _exact_object_text)
-    return _all_good(normalize(_valid_object_text(raw), mapping))
+    return _all_good(normalize(projection.with_nested(_valid_object_text(raw)), mapping))
 
 
 #: How much of a file's start, and of its end, is checked before trying the whole-file scan.
@@ -219,7 +251,8 @@ def decode_chunk(
     """
     lines = _classify(_read_lines(chunk.data), chunk, max_line_bytes)
     n_lines = lines.height
-    decoded = _valid_object_text(_exact_object_text(_decode_lines(lines, projection, chunk.data), projection))
+    decoded = _exact_object_text(_decode_lines(lines, projection, chunk.data), projection)
+    decoded = projection.with_nested(_valid_object_text(decoded))
     normalized = normalize(decoded, mapping, keep=[LINE_NO, LINE])
     good = normalized.select(pl.exclude(LINE_NO, LINE)).filter(pl.col(REASON).is_null()).drop(REASON)
     rejects = normalized.filter(pl.col(REASON).is_not_null() & (pl.col(REASON) != _BLANK)).select(

@@ -27,6 +27,9 @@ _ISO_MORE = [  # tried only on values the common form did not parse
 _EPOCH_US = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}
 
 NUMBER_FIELDS = ("latency_ms", "cpu_percent", "memory_mb")
+#: The fields whose values can make a line bad: every read checks them, whatever else it asks for,
+#: so that whether a line is bad never depends on the command.
+CHECKED_FIELDS = ("ts", "status", "error", *NUMBER_FIELDS)
 #: ``error`` values that mean no error, as the reader gives them: "", false and 0 (null too).
 NO_ERROR = ["", "false", "0"]
 STRING_FIELDS = ("request_id", "model", "model_version", "endpoint")

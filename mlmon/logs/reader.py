@@ -15,8 +15,9 @@ from mlmon.errors import ConfigError, InputError
 from mlmon.logs.chunks import iter_chunks, load_span, plan_spans
 from mlmon.logs.decode import Projection, ProjectionError, decode_chunk, decode_file_fast, empty_rejects
 from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, Mapping
-from mlmon.logs.normalize import TS_TYPE
+from mlmon.logs.normalize import CHECKED_FIELDS, TS_TYPE
 from mlmon.logs.sources import Source, resolve_inputs
+from mlmon.logs.verdict import judge, reason_counts
 
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
@@ -44,27 +45,27 @@ class LogData:
     files: list[str] = field(default_factory=list)
     #: Things the user should know about the input as a whole (printed on stderr by the CLI).
     warnings: list[str] = field(default_factory=list)
+    #: What the directory searches left out, and why (printed on stderr as notes).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def skipped(self) -> int:
         return self.rejects.height
 
     def skipped_by_reason(self) -> dict[str, int]:
-        if not self.rejects.height:
-            return {}
-        counts = self.rejects.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
-        return dict(zip(counts["reason"].to_list(), counts["len"].to_list()))
+        return reason_counts(self.rejects)
 
 
-def record_schema(projection: Projection) -> dict[str, pl.DataType]:
-    """The columns and types of the records frame for a projection."""
+def record_schema(projection: Projection, wanted: Iterable[str]) -> dict[str, pl.DataType]:
+    """The columns and types of the records frame: the ``wanted`` fields the projection reads."""
     types = {"time": TS_TYPE, "string": pl.String(), "integer": pl.Int64(), "number": pl.Float64()}
+    read = projection.names & set(wanted)
     schema: dict[str, pl.DataType] = {}
     for name, kind in CANONICAL_FIELDS.items():
-        if name in projection.columns or name in ("ts", "status", "error"):
+        if name in read or name in ("ts", "status", "error"):
             schema[name] = types[kind]
-    for name in projection.columns:
-        if name not in schema:
+    for name in [*projection.columns, *projection.nested]:
+        if name in read and name not in schema:
             schema[name] = pl.String()
     return schema
 
@@ -82,41 +83,49 @@ def read_logs(
     """Read every source; bad lines are skipped and listed in ``rejects``.
 
     ``fields`` names the columns wanted: canonical fields and ``input.x`` or
-    ``output.x`` paths (default: every canonical field). Only those are decoded.
-    With ``strict``, the first bad line raises InputError instead.
+    ``output.x`` paths (default: every canonical field). Only those, and the fields
+    that can make a line bad (checked whatever is asked), are decoded. With
+    ``strict``, the first bad line raises InputError instead. Bad lines and not one
+    good record raise InputError too (see :mod:`mlmon.logs.verdict`).
     """
+    notes: list[str] = []
     sources = [s if isinstance(s, Source) else None for s in inputs]
     if any(s is None for s in sources):
-        sources = resolve_inputs([str(s) for s in inputs])
+        found = resolve_inputs([str(s) for s in inputs])
+        sources, notes = found.sources, found.notes
     wanted = ["ts", "status", "error", *(fields if fields is not None else CANONICAL_FIELDS)]
     for name in mapping.constants:
         if name not in wanted:
             wanted.append(name)
     try:
-        projection = Projection.build(mapping, list(dict.fromkeys(wanted)))
+        projection = Projection.build(mapping, list(dict.fromkeys([*wanted, *CHECKED_FIELDS])))
     except ProjectionError as exc:
         raise ConfigError(f"cannot read these fields together: {exc}", "Check the mapping and --by.") from None
-    schema = record_schema(projection)
+    schema = record_schema(projection, wanted)
 
     total = sum((s.size or 0) for s in sources) or None
     done_before = 0
     frames: list[pl.DataFrame] = []
     rejects: list[pl.DataFrame] = []
+    good_by_file: dict[str, int] = {}
 
-    def keep(records: pl.DataFrame) -> None:
+    def keep(records: pl.DataFrame) -> int:
+        """Keep the wanted columns of ``records``; how many there are."""
         if records.height:
             frames.append(records.select([pl.col(c).cast(t) for c, t in schema.items()]))
+        return records.height
 
     for source in sources:
         fast = None
+        good = 0
         if source.is_plain_file:
             fast = decode_file_fast(str(source.path), projection, mapping, max_line_bytes)
         if fast is not None:
-            keep(fast)
+            good = keep(fast)
         else:
             for records, bad in _read_by_chunks(source, projection, mapping, max_line_bytes, chunk_bytes,
                                                  lambda pos: progress and progress(done_before + pos, total, source.name)):
-                keep(records)
+                good += keep(records)
                 if bad.height:
                     if strict:
                         first = bad.row(0, named=True)
@@ -125,15 +134,14 @@ def read_logs(
                             "Fix or remove the line, or run without --strict to skip bad lines.",
                         )
                     rejects.append(bad)
+        good_by_file[source.name] = good
         done_before += source.size or 0
         if progress is not None:
             progress(done_before, total, source.name)
     records = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
-    return LogData(
-        records=records,
-        rejects=pl.concat(rejects) if rejects else empty_rejects(),
-        files=[s.name for s in sources],
-    )
+    skipped = pl.concat(rejects) if rejects else empty_rejects()
+    warnings = judge(good_by_file, skipped, mapped=mapping != DEFAULT_MAPPING)
+    return LogData(records=records, rejects=skipped, files=[s.name for s in sources], warnings=warnings, notes=notes)
 
 
 def _read_by_chunks(source: Source, projection: Projection, mapping: Mapping, max_line_bytes: int,

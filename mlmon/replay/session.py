@@ -11,6 +11,7 @@ import polars as pl
 
 from mlmon.errors import UsageError
 from mlmon.logs.mapping import Mapping
+from mlmon.logs.reader import LogData
 from mlmon.redact import redact_obj
 from mlmon.render.escape import json_safe, printable
 from mlmon.replay.compare import Tolerance
@@ -109,8 +110,12 @@ def run_replay(
     strict: bool = False,
     progress=None,
     on_done: Callable[[int, int], Any] | None = None,
+    on_read: Callable[[LogData], Any] | None = None,
 ) -> tuple[ReplayRun | None, pl.DataFrame]:
-    """Select and replay; with ``dry_run``, only select (the caller prints ``dry_run_lines``)."""
+    """Select and replay; with ``dry_run``, only select (the caller prints ``dry_run_lines``).
+
+    ``on_read`` is handed what reading the logs found (warnings, notes, bad lines) before anything is sent.
+    """
     target.check(dry_run)
     if pace.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
@@ -128,7 +133,9 @@ def run_replay(
 
         if not psutil.pid_exists(target.pid):
             raise SetupError(f"--pid {target.pid}: no such process", "Give the pid of the model server.")
-    frame, _ = select_requests(inputs, mapping, selection, strict=strict, progress=progress)
+    frame, data = select_requests(inputs, mapping, selection, strict=strict, progress=progress)
+    if on_read is not None:
+        on_read(data)
     if frame.height == 0:
         raise UsageError("no logged request matches the selection, so there is nothing to replay",
                          "Check --where, --request-id, --since/--until, or --alert (did the rule fire?).")
