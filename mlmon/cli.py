@@ -687,7 +687,8 @@ def baseline_save(
 ) -> None:
     """Profile reference data per field (type, quantile bins, category frequencies, null rate, min/max, count).
 
-    Secret fields (see Redaction in the README) keep only their counts.
+    Secret fields (see Redaction in the README) keep only their counts. A value of a numeric field that is
+    not a finite number (NaN, an infinity) is counted as a type violation and left out of the statistics.
     """
     from mlmon.baseline.save import save_baseline
     from mlmon.logs.mapping import load_mapping

@@ -16,8 +16,8 @@ from mlmon.logs.fields import with_io_fields
 from mlmon.logs.mapping import CANONICAL_FIELDS, MAX_PATH_DEPTH, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.metrics.drift import method_of, schema_changes
 from mlmon.metrics.labels import load_labels
-from mlmon.metrics.model_quality import (LabelSpec, infer_task, join_labels, joined_labels, positive_label,
-                                         predicted_classes, quality_exprs)
+from mlmon.metrics.model_quality import (LabelSpec, infer_task, join_labels, joined_labels, not_finite_warnings,
+                                         positive_label, predicted_classes, quality_exprs)
 from mlmon.metrics.table import Extras, metric_table
 from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce, read_logs
 from mlmon.metrics.operational import METRICS_BY_NAME, RECORD_FIELDS
@@ -214,6 +214,7 @@ def _with_labels(records: pl.DataFrame, spec: LabelSpec, extras: Extras,
     positive = None
     if task == "classification":
         positive = positive_label(joined if joined.height else truth, predicted_classes(records, spec), spec)
+    warnings.extend(not_finite_warnings(records, task, spec))
     extras.quality = quality_exprs(task, spec, positive or "", dict(records.schema))
     return records, {"file": spec.path, "task": task, "positive": positive, "prediction": spec.prediction,
                      "score": spec.score, "labels": truth.height}

@@ -13,6 +13,8 @@ import polars as pl
 from mlmon.baseline.reference import Reference, reference_from_frame, reference_from_profile
 from mlmon.errors import ConfigError, InputError, UsageError
 from mlmon.logs.fields import with_io_fields
+from mlmon.logs.json_lines import read_json_lines
+from mlmon.logs.json_numbers import long_integers_as_floats
 from mlmon.logs.mapping import INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.logs.reader import LogData, read_logs
 from mlmon.render.escape import printable
@@ -47,12 +49,10 @@ def parse_range(text: str, now: datetime) -> tuple[datetime, datetime]:
 
 def _dataset_frame(path: Path, output_names: set[str]) -> pl.DataFrame:
     try:
-        if path.suffix.lower() == ".parquet":
-            frame = pl.read_parquet(path)
-        elif path.suffix.lower() in (".csv", ".tsv"):
-            frame = pl.read_csv(path, separator="\t" if path.suffix.lower() == ".tsv" else ",", infer_schema_length=None)
-        else:
-            frame = pl.read_ndjson(path, infer_schema_length=None)
+        try:
+            frame = _read_dataset(path)
+        except pl.exceptions.ComputeError:
+            frame = _read_dataset_with_long_numbers(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise InputError(f"cannot read baseline {path}: {str(exc).splitlines()[0]}") from None
 
@@ -62,6 +62,33 @@ def _dataset_frame(path: Path, output_names: set[str]) -> pl.DataFrame:
         return OUTPUT_PREFIX + column if OUTPUT_PREFIX + column in output_names else INPUT_PREFIX + column
 
     return frame.rename({c: rename(c) for c in frame.columns})
+
+
+def _read_dataset(path: Path) -> pl.DataFrame:
+    if path.suffix.lower() == ".parquet":
+        return pl.read_parquet(path)
+    if path.suffix.lower() in (".csv", ".tsv"):
+        return pl.read_csv(path, separator=_separator(path), infer_schema_length=None)
+    return pl.read_ndjson(path, infer_schema_length=None)
+
+
+def _separator(path: Path) -> str:
+    return "\t" if path.suffix.lower() == ".tsv" else ","
+
+
+def _read_dataset_with_long_numbers(path: Path) -> pl.DataFrame:
+    """The dataset read again, for a number too long for Polars' 128-bit integers (which stops the
+    typed read; a big number is still a number): a CSV column of numbers as floats, JSON integers
+    of 39 digits or more as floats. Anything else wrong is raised again."""
+    if path.suffix.lower() in (".csv", ".tsv"):
+        text = pl.read_csv(path, separator=_separator(path), infer_schema_length=0)
+        as_floats = text.select(pl.all().cast(pl.Float64, strict=False))
+        numbers = [name for name in text.columns
+                   if as_floats.get_column(name).null_count() == text.get_column(name).null_count()]
+        return text.with_columns(as_floats.select(numbers))
+    lines = pl.read_lines(path).get_column("line")
+    lines = long_integers_as_floats(lines.filter(lines.str.strip_chars() != ""))
+    return read_json_lines(lines)
 
 
 def _looks_like_logs(path: Path, mapping: Mapping) -> bool:

@@ -1,12 +1,15 @@
 """A reference distribution per field, from raw data or from a saved profile.
 
 Raw data keeps every numeric value (sorted), so KS and Wasserstein are exact; a profile
-keeps 10 quantile bins plus 1,001 quantiles, so they are close approximations.
+keeps 10 quantile bins plus 1,001 quantiles, so they are close approximations. A value
+of a numeric field that is not a finite number (NaN, an infinity) is a type violation:
+counted, and left out of every statistic.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -48,10 +51,12 @@ class FieldReference:
     bin_counts: list[int] = field(default_factory=list)
     #: categorical: value -> count
     frequencies: dict[str, int] = field(default_factory=dict)
+    #: numeric: values that are not finite numbers (NaN, infinities), left out of the statistics
+    violations: int = 0
 
     @property
     def null_rate(self) -> float:
-        total = self.count + self.nulls
+        total = self.count + self.nulls + self.violations
         return self.nulls / total if total else 0.0
 
 
@@ -67,16 +72,37 @@ def bin_index(values: pl.Series, edges: list[float]) -> pl.Series:
     return pl.Series(edges, dtype=pl.Float64).search_sorted(values.cast(pl.Float64), side="left")
 
 
+def finite_values(series: pl.Series) -> pl.Series:
+    """The values of ``series`` that are finite numbers, as floats: text, nulls, NaN and infinities left out."""
+    values = series.cast(pl.Float64, strict=False)
+    return values.filter(values.is_finite())
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """``value``, or None when it is not finite (a mean or a distance of numbers near the largest float)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def quantiles(values: pl.Series, qs: list[float]) -> list[float]:
+    """The linear-interpolation quantiles of sorted finite ``values``; where the interpolation
+    overflows (neighbours near the largest floats, of opposite signs), the lower neighbour."""
+    linear = values.quantile(qs, interpolation="linear")
+    if all(math.isfinite(q) for q in linear):
+        return linear
+    lower = values.quantile(qs, interpolation="lower")
+    return [a if math.isfinite(a) else b for a, b in zip(linear, lower)]
+
+
 def _numeric_reference(name: str, series: pl.Series) -> FieldReference:
-    values = series.cast(pl.Float64).drop_nulls().drop_nans().sort()
-    nulls = series.len() - values.len()
-    ref = FieldReference(name, "numeric", values.len(), nulls, values, True)
+    values = finite_values(series).sort()
+    present = series.len() - series.null_count()
+    ref = FieldReference(name, "numeric", values.len(), series.null_count(), values, True,
+                         violations=present - values.len())
     if values.len():
         ref.minimum, ref.maximum = values[0], values[-1]
-        ref.mean = values.mean()
-        ref.std = values.std(ddof=0)
-        qs = [i / PSI_BINS for i in range(1, PSI_BINS)]
-        ref.edges = [values.quantile(q, interpolation="linear") for q in qs]
+        ref.mean = finite_or_none(values.mean())
+        ref.std = finite_or_none(values.std(ddof=0))
+        ref.edges = quantiles(values, [i / PSI_BINS for i in range(1, PSI_BINS)])
         idx = bin_index(values, ref.edges)
         counts = idx.value_counts()
         by_bin = dict(zip(counts[idx.name].to_list(), counts["count"].to_list()))
@@ -126,13 +152,13 @@ def profile_document(reference: Reference, created: datetime) -> dict[str, Any]:
     for name, ref in reference.fields.items():
         doc: dict[str, Any] = {"type": ref.kind, "count": ref.count, "nulls": ref.nulls, "null_rate": ref.null_rate}
         if ref.kind == "numeric":
-            quantiles = []
+            points = []
             if ref.values is not None and ref.values.len():
                 step = PROFILE_QUANTILES - 1
-                quantiles = [ref.values.quantile(i / step, interpolation="linear") for i in range(PROFILE_QUANTILES)] \
-                    if ref.exact else ref.values.to_list()
-            doc.update({"min": ref.minimum, "max": ref.maximum, "mean": ref.mean, "std": ref.std,
-                        "bins": {"edges": ref.edges, "counts": ref.bin_counts}, "quantiles": quantiles})
+                points = quantiles(ref.values, [i / step for i in range(PROFILE_QUANTILES)]) if ref.exact \
+                    else ref.values.to_list()
+            doc.update({"type_violations": ref.violations, "min": ref.minimum, "max": ref.maximum, "mean": ref.mean,
+                        "std": ref.std, "bins": {"edges": ref.edges, "counts": ref.bin_counts}, "quantiles": points})
         elif ref.kind == "categorical":
             doc["frequencies"] = ref.frequencies
         fields[name] = doc
@@ -141,11 +167,24 @@ def profile_document(reference: Reference, created: datetime) -> dict[str, Any]:
 
 
 def save_profile(reference: Reference, path: str | Path, created: datetime) -> None:
-    write_text_atomic(path, json_safe(json.dumps(profile_document(reference, created), indent=1, ensure_ascii=False)) + "\n")
+    # Every number in a profile is finite (see above): strict JSON, or a bug that says so.
+    text = json.dumps(profile_document(reference, created), indent=1, ensure_ascii=False, allow_nan=False)
+    write_text_atomic(path, json_safe(text) + "\n")
+
+
+def _numbers(values: list) -> bool:
+    """Whether every value is a finite number: not text, not a boolean, not NaN or Infinity (which a
+    profile edited by hand may hold, and strict JSON cannot). Built-ins only: fast on 1,001 quantiles."""
+    if not set(map(type, values)) <= {int, float}:
+        return False
+    try:
+        return all(map(math.isfinite, values))
+    except OverflowError:  # an integer past the floats
+        return False
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return _numbers([value])
 
 
 def _check_field(name: str, f: Any) -> None:
@@ -154,6 +193,8 @@ def _check_field(name: str, f: Any) -> None:
         raise ValueError(f"field {name!r} has no valid type")
     if not isinstance(f.get("count"), int) or not isinstance(f.get("nulls"), int):
         raise ValueError(f"field {name!r} needs whole-number count and nulls")
+    if not isinstance(f.get("type_violations", 0), int):
+        raise ValueError(f"field {name!r}: type_violations must be a whole number")
     if f["type"] == "numeric":
         for key in ("min", "max", "mean", "std"):
             if f.get(key) is not None and not _number(f[key]):
@@ -161,12 +202,12 @@ def _check_field(name: str, f: Any) -> None:
         bins = f.get("bins")
         if not isinstance(bins, dict) or not isinstance(bins.get("edges"), list) or not isinstance(bins.get("counts"), list):
             raise ValueError(f"field {name!r}: bins need edges and counts")
-        if not all(_number(e) for e in bins["edges"]) or not all(isinstance(c, int) for c in bins["counts"]):
+        if not _numbers(bins["edges"]) or not all(isinstance(c, int) for c in bins["counts"]):
             raise ValueError(f"field {name!r}: bin edges must be numbers and counts whole numbers")
         if bins["edges"] and len(bins["counts"]) != len(bins["edges"]) + 1:
             raise ValueError(f"field {name!r}: {len(bins['counts'])} bin counts for {len(bins['edges'])} edges")
-        quantiles = f.get("quantiles")
-        if not isinstance(quantiles, list) or not all(_number(q) for q in quantiles):
+        points = f.get("quantiles")
+        if not isinstance(points, list) or not _numbers(points):
             raise ValueError(f"field {name!r}: quantiles must be a list of numbers")
     elif f["type"] == "categorical":
         freq = f.get("frequencies")
@@ -192,6 +233,7 @@ def reference_from_profile(doc: dict[str, Any], name: str) -> Reference:
                 fields[fname] = FieldReference(
                     fname, "numeric", int(f["count"]), int(f["nulls"]), q, False, f.get("min"), f.get("max"),
                     f.get("mean"), f.get("std"), list(f["bins"]["edges"]), [int(c) for c in f["bins"]["counts"]],
+                    violations=int(f.get("type_violations", 0)),
                 )
             elif f["type"] == "categorical":
                 fields[fname] = FieldReference(fname, "categorical", int(f["count"]), int(f["nulls"]),

@@ -20,18 +20,21 @@ written 2.0 stays integer; numbers written as text among numbers are numbers;
 integers past 64 bits are floats; a key that is null wherever it appears gives
 no column; and shapes inference cannot merge (it raises) are read as JSON text.
 Nested objects become dotted names: ``input.user.age``.
+
+Integers too long for Polars' parser are read as floats, and NaN or infinities written as
+text do not make a field of numbers text (:mod:`mlmon.logs.json_numbers`).
 """
 
 from __future__ import annotations
 
-import io
-
 import polars as pl
 
+from mlmon.logs.json_lines import read_json_lines
+from mlmon.logs.json_numbers import has_non_finite_text, long_integers_as_floats, without_non_finite_text
 from mlmon.logs.mapping import INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE
 
-NUMERIC_TYPES = (pl.Float32, pl.Float64, pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
-INTEGER_TYPES = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64)
+INTEGER_TYPES = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.Int128, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64, pl.UInt128)
+NUMERIC_TYPES = (pl.Float32, pl.Float64, *INTEGER_TYPES)
 
 #: Rows whose schema is inferred first.
 SAMPLE_ROWS = 2000
@@ -59,6 +62,7 @@ def decode_objects(text: pl.Series, prefix: str) -> list[pl.Series]:
     objects = text.to_frame("t").select(
         pl.when(pl.col("t").str.starts_with("{")).then(pl.col("t")).otherwise(pl.lit("{}"))
     ).to_series()
+    objects = long_integers_as_floats(objects)
     head = objects.head(SAMPLE_ROWS)
     schema = _infer(head)
     decoded = _decode(objects, schema)
@@ -74,21 +78,24 @@ def decode_objects(text: pl.Series, prefix: str) -> list[pl.Series]:
     return _flatten(parsed, prefix)
 
 
-def _read(objects: pl.Series, schema: dict | None = None) -> pl.DataFrame:
-    buffer = io.BytesIO()
-    objects.to_frame().write_csv(buffer, include_header=False, quote_style="never")
-    buffer.seek(0)
-    if schema is not None:
-        return pl.read_ndjson(buffer, schema=schema)
-    return pl.read_ndjson(buffer, infer_schema_length=None)
-
-
 def _infer(objects: pl.Series) -> dict[str, pl.DataType]:
+    """The schema Polars infers from ``objects``, but NaN or infinities written as text do not make numbers text."""
+    schema = _infer_as_written(objects)
+    if has_non_finite_text(objects):
+        past = _infer_as_written(without_non_finite_text(objects))
+        for path, dtype in _leaves(schema):
+            other = _dtype_at(past, path)
+            if dtype == pl.String and other is not None and is_numeric(other):
+                schema = _with_leaf(schema, path, other)
+    return schema
+
+
+def _infer_as_written(objects: pl.Series) -> dict[str, pl.DataType]:
     try:
-        return dict(_read(objects).schema)
+        return dict(read_json_lines(objects).schema)
     except pl.exceptions.PolarsError:  # a key holds an object in one row and a scalar in another
         wrapped = objects.to_frame("t").select(pl.concat_str(pl.lit('{"m":'), pl.col("t"), pl.lit("}"))).to_series()
-        maps = _read(wrapped, {"m": pl.Map(pl.String, pl.String)}).get_column("m")
+        maps = read_json_lines(wrapped, {"m": pl.Map(pl.String, pl.String)}).get_column("m")
         keys = maps.map.keys().explode().drop_nulls().unique(maintain_order=True)
         return {k: pl.String() for k in keys.to_list()}
 
@@ -110,11 +117,11 @@ def _decode(objects: pl.Series, schema: dict[str, pl.DataType], exact: frozenset
     # for a text field); where an object or a list meets a scalar, the whole field is read as text.
     as_text = {name: _as_text(dtype) for name, dtype in schema.items()}
     try:
-        return _read(objects, as_text)
+        return read_json_lines(objects, as_text)
     except pl.exceptions.PolarsError:
         pass
     flat = {name: (pl.String() if isinstance(dtype, (pl.Struct, pl.List)) else dtype) for name, dtype in as_text.items()}
-    return _read(objects, flat)
+    return read_json_lines(objects, flat)
 
 
 def _json_decode(objects: pl.Series, dtype: pl.Struct) -> pl.DataFrame:

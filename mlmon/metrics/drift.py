@@ -2,7 +2,8 @@
 
 Numeric fields: PSI over the reference's 10 quantile bins, the Kolmogorov–Smirnov
 statistic and p-value, and the Wasserstein distance divided by the reference's
-standard deviation. Categorical fields: PSI over categories, the chi-square p-value,
+standard deviation, over the values that are finite numbers (NaN, infinities and text
+count as type violations). Categorical fields: PSI over categories, the chi-square p-value,
 the Jensen–Shannon distance and the share of values never seen in the reference.
 Each group's values are summarized by vectorized Polars operations; Python only
 loops over groups and fields, never over records.
@@ -15,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from mlmon.baseline.reference import PSI_BINS, FieldReference, Reference, bin_index
+from mlmon.baseline.reference import PSI_BINS, FieldReference, Reference, bin_index, finite_or_none, finite_values
 from mlmon.logs.fields import io_field_names, is_numeric
 from mlmon.logs.mapping import INPUT_PREFIX
 from mlmon.metrics.stats import chi2_contingency_pvalue, js_distance, kolmogorov_sf, psi
@@ -90,12 +91,10 @@ def _ks_and_wasserstein(ref: pl.Series, cur: pl.Series) -> tuple[float, float]:
 
 def _numeric(ref: FieldReference, column: pl.Series, rows: int) -> dict[str, Any]:
     raw_present = column.len() - column.null_count()
-    values = column.cast(pl.Float64, strict=False)
-    typed = values.len() - values.null_count()
-    values = values.drop_nulls().drop_nans()
+    values = finite_values(column)
     out: dict[str, Any] = {
         "null_rate": (rows - raw_present) / rows if rows else None,
-        "type_violation_rate": (raw_present - typed) / rows if rows else None,
+        "type_violation_rate": (raw_present - values.len()) / rows if rows else None,
     }
     if not values.len() or ref.values is None or not ref.values.len():
         return out | {k: None for k in ("psi", "ks", "ks_pvalue", "wasserstein_norm", "out_of_range_rate", "drifted")}
@@ -107,7 +106,8 @@ def _numeric(ref: FieldReference, column: pl.Series, rows: int) -> dict[str, Any
     d, w = _ks_and_wasserstein(ref.values, current)
     out["ks"] = d
     out["ks_pvalue"] = kolmogorov_sf(d, ref.count, current.len())
-    out["wasserstein_norm"] = w / ref.std if ref.std else None
+    # Values near the largest floats can overflow the distance (or the reference's std): no number then.
+    out["wasserstein_norm"] = finite_or_none(w / ref.std) if ref.std else None
     outside = ((current < ref.minimum) | (current > ref.maximum)).sum()
     out["out_of_range_rate"] = outside / current.len()
     out["drifted"] = _drifted(ref, out)

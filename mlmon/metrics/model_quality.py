@@ -3,7 +3,9 @@
 Classification: accuracy, precision, recall, F1 (of the positive class), ROC AUC when a
 score is logged, and log loss. Regression: MAE, RMSE and MAPE. Each agrees with the
 scikit-learn function of the same name; ``label_coverage`` is the share of requests
-that have a label.
+that have a label. A label, prediction or score that is not a finite number (NaN, an
+infinity, text where a number belongs) is left out of the metrics it would enter, like
+a missing one: one such value would make them infinite or meaningless.
 """
 
 from __future__ import annotations
@@ -85,13 +87,39 @@ def join_labels(records: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
     return records.join(labels, on="request_id", how="left")
 
 
+def _finite(name: str, schema: dict) -> pl.Expr:
+    """The column's values that are finite numbers, as floats; anything else (or no such column) null."""
+    if name not in schema:
+        return pl.lit(None, pl.Float64)
+    value = pl.col(name).cast(pl.Float64, strict=False)
+    return pl.when(value.is_finite()).then(value)
+
+
+def not_finite_warnings(records: pl.DataFrame, task: str, spec: LabelSpec) -> list[str]:
+    """What the run says of the labelled requests whose label, prediction or score is not a finite number."""
+    schema = dict(records.schema)
+    checks = [("score", spec.score, "roc_auc and log_loss")] if task == "classification" and spec.score else []
+    if task == "regression":
+        checks = [("label", LABEL, "mae, rmse and mape"), ("prediction", spec.prediction, "mae, rmse and mape")]
+    labelled = records.filter(pl.col(LABEL).is_not_null())
+    out = []
+    for what, name, metrics in checks:
+        if name not in schema:
+            continue
+        odd = labelled.select((pl.col(name).is_not_null() & _finite(name, schema).is_null()).sum()).item()
+        if odd:
+            out.append(f"{odd:,} labelled request{'s' if odd != 1 else ''} ha{'ve' if odd != 1 else 's'} a {what} that "
+                       f"is not a finite number (NaN, an infinity or text), left out of {metrics} like a missing one")
+    return out
+
+
 def quality_exprs(task: str, spec: LabelSpec, positive: str, schema: dict) -> list[pl.Expr]:
     """Aggregations over a window's records (with the joined LABEL column)."""
     has = pl.col(LABEL).is_not_null()
     exprs = [has.mean().alias("label_coverage")]
     if task == "regression":
-        y = pl.col(LABEL).cast(pl.Float64, strict=False)
-        p = pl.col(spec.prediction).cast(pl.Float64, strict=False) if spec.prediction in schema else pl.lit(None, pl.Float64)
+        y = _finite(LABEL, schema)
+        p = _finite(spec.prediction, schema)
         ok = y.is_not_null() & p.is_not_null()
         err = pl.when(ok).then(y - p)
         exprs += [
@@ -118,7 +146,7 @@ def quality_exprs(task: str, spec: LabelSpec, positive: str, schema: dict) -> li
         ).alias("f1"),
     ]
     if spec.score and spec.score in schema:
-        score = pl.col(spec.score).cast(pl.Float64, strict=False)
+        score = _finite(spec.score, schema)
         sok = has & score.is_not_null()
         y = pl.when(sok).then(truth_pos.cast(pl.Float64))
         s = pl.when(sok).then(score)
