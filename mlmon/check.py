@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Sequence
 
 from mlmon.baseline.load import BaselineSpec
+from mlmon.logs.field_limit import MAX_FIELDS
 from mlmon.logs.mapping import Mapping
 from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce
 from mlmon.metrics.model_quality import LabelSpec
@@ -43,13 +44,14 @@ def run_check(
     strict: bool = False,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Progress | None = None,
+    max_fields: int = MAX_FIELDS,
 ) -> tuple[CheckResult, LogData]:
     """Evaluate ``ruleset`` over the logs; ConfigError (before reading them, when it can) for a rule that
     names a drift or quality metric the run cannot compute, since such a rule could never fire; UsageError
-    when a rule's ``by`` makes more than ``max_segments`` segments."""
+    when a rule's ``by`` makes more than ``max_segments`` segments. ``max_fields`` bounds the fields decoded."""
     require_inputs(ruleset, baseline=baseline is not None, labels=labels is not None)
     analysis = prepare(inputs, mapping=mapping, fields=record_fields(ruleset), baseline=baseline, labels=labels,
-                       strict=strict, max_line_bytes=max_line_bytes, progress=progress)
+                       strict=strict, max_line_bytes=max_line_bytes, progress=progress, max_fields=max_fields)
     require_computed(ruleset, analysis.extras, analysis.labels)
     announce(progress, "evaluating rules")
     result = evaluate_rules(analysis.records, ruleset, since, until, now, analysis.extras, max_segments)

@@ -287,6 +287,7 @@ SCORE_OPTION = typer.Option(None, "--score", help="Logged field holding the posi
 POSITIVE_OPTION = typer.Option(None, "--positive-label", help="The positive class (default: 1/true/yes, else the rarer class, of the labels of the logged requests).")
 TASK_OPTION = typer.Option("auto", "--task", help="classification, regression or auto (from the labels).")
 MAX_SEGMENTS_OPTION = typer.Option(1000, "--max-segments", min=1, help="The most segments (distinct values of the segment fields) a report or rule may make; more is refused (exit 2) before anything is computed.")
+MAX_FIELDS_OPTION = typer.Option(1000, "--max-fields", min=1, help="With --baseline or --labels: the most request fields, and as many response fields, decoded and compared: those the most records hold (ties by name), besides the fields that --by, --where, the rules, the labels options and the baseline name. A warning says how many were left out.")
 
 
 def _emit(text: str, output: Optional[Path]) -> None:
@@ -324,6 +325,7 @@ def report(
     by: Optional[list[str]] = typer.Option(None, "--by", "-b", help="Segment by fields, comma-separated: model, model_version, endpoint, status, input.FIELD, output.FIELD."),
     where: Optional[str] = typer.Option(None, "--where", "-w", help="Only records matching this condition over record fields, as a rule's 'where', e.g. 'status >= 500 and input.country == \"DE\"'."),
     max_segments: int = MAX_SEGMENTS_OPTION,
+    max_fields: int = MAX_FIELDS_OPTION,
     since: Optional[str] = SINCE_OPTION,
     until: Optional[str] = UNTIL_OPTION,
     now: Optional[str] = NOW_OPTION,
@@ -362,7 +364,7 @@ def report(
         result, data = build_report(
             logs, mapping=the_mapping, spec=spec, now=clock, baseline=base, labels=truth, where=where, strict=strict,
             max_line_bytes=max_line_bytes, progress=progress,
-            summaries=fmt in (ReportFormat.table, ReportFormat.markdown),
+            summaries=fmt in (ReportFormat.table, ReportFormat.markdown), max_fields=max_fields,
         )
     if rejects is not None:
         write_rejects(data.rejects, rejects, the_mapping.redact)
@@ -481,6 +483,7 @@ def check(
     positive: Optional[str] = POSITIVE_OPTION,
     task: Task = TASK_OPTION,
     max_segments: int = MAX_SEGMENTS_OPTION,
+    max_fields: int = MAX_FIELDS_OPTION,
 ) -> None:
     """Evaluate alert rules over the logs; exit 1 when alerts fire (a CI gate and a cron alerter)."""
     from mlmon.check import Gate, run_check
@@ -507,7 +510,7 @@ def check(
         result, data = run_check(
             logs, ruleset, mapping=load_mapping(mapping), now=clock, since=spec.since, until=spec.until,
             baseline=base, labels=truth, max_segments=max_segments, strict=strict, max_line_bytes=max_line_bytes,
-            progress=progress,
+            progress=progress, max_fields=max_fields,
         )
     _print_warnings(data.warnings, data.notes)
     gate = Gate(fail_on.value)
@@ -684,6 +687,7 @@ def baseline_save(
     mapping: Optional[Path] = MAPPING_OPTION,
     rejects: Optional[Path] = REJECTS_OPTION,
     strict: bool = STRICT_OPTION,
+    max_fields: int = typer.Option(1000, "--max-fields", min=1, help="The most request fields, and as many response fields (or dataset columns), profiled: those the most records hold (ties by name). A warning says how many were left out; the profile records the number."),
 ) -> None:
     """Profile reference data per field (type, quantile bins, category frequencies, null rate, min/max, count).
 
@@ -699,7 +703,7 @@ def baseline_save(
     spec = _window_spec(None, None, since, until, clock)
     the_mapping = load_mapping(mapping)
     saved = save_baseline(sources, output, mapping=the_mapping, since=spec.since, until=spec.until, now=clock,
-                          strict=strict)
+                          strict=strict, max_fields=max_fields)
     if rejects is not None:
         from mlmon.rejects import write_rejects
 

@@ -12,6 +12,8 @@ from mlmon import __version__
 from mlmon.errors import UsageError
 from mlmon.expr import Node
 from mlmon.baseline.load import BaselineSpec, load_reference
+from mlmon.baseline.reference import Reference
+from mlmon.logs.field_limit import MAX_FIELDS, FieldLimit
 from mlmon.logs.fields import with_io_fields
 from mlmon.logs.mapping import CANONICAL_FIELDS, MAX_PATH_DEPTH, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.metrics.drift import method_of, schema_changes
@@ -159,10 +161,13 @@ def prepare(
     strict: bool = False,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Progress | None = None,
+    max_fields: int = MAX_FIELDS,
 ) -> Analysis:
     """Read the logs once with every field the metrics need; load the baseline and the labels.
 
     ``where`` filters the records first, so the baseline range and the labels see only those it keeps.
+    At most ``max_fields`` input and as many output fields are decoded, besides those named (by
+    ``fields``, the labels and the baseline); a warning says how many were not.
     """
     fields = list(dict.fromkeys([*fields, *where_fields(where)]))
     need_io = baseline is not None or labels is not None
@@ -175,8 +180,10 @@ def prepare(
     records = data.records
     extras = Extras()
     analysis = Analysis(records, data, extras)
+    limit = FieldLimit(max_fields, frozenset([*fields, *([labels.prediction, labels.score or ""] if labels else [])]))
     if need_io:
-        records = with_io_fields(records)
+        records = with_io_fields(records, limit)
+        data.warnings.extend(limit.warnings())
         for name in fields:  # a segment or filter field no record carries is still a (null) column
             if name not in records.columns:
                 records = records.with_columns(pl.lit(None, pl.String).alias(name))
@@ -186,7 +193,9 @@ def prepare(
         records, analysis.labels = _with_labels(records, labels, extras, data.warnings)
     if baseline is not None:
         announce(progress, "loading the baseline")
-        reference = load_reference(baseline, mapping=mapping, current=records, logs=list(inputs), told=data)
+        reference = load_reference(baseline, mapping=mapping, current=records, logs=list(inputs), told=data,
+                                   max_fields=max_fields)
+        records = _with_reference_fields(records, reference, limit)
         extras.reference = reference
         analysis.baseline = {
             "source": reference.source,
@@ -194,8 +203,20 @@ def prepare(
             "fields": {name: {"type": ref.kind, "method": method_of(ref) if ref.kind != "identifier" else None}
                        for name, ref in reference.fields.items()},
         }
+        if reference.fields_left_out or limit.total_left_out:
+            analysis.baseline["max_fields"] = max_fields
+            analysis.baseline["fields_left_out"] = {"baseline": reference.fields_left_out, "logs": limit.total_left_out}
     analysis.records = records
     return analysis
+
+
+def _with_reference_fields(records: pl.DataFrame, reference: Reference, limit: FieldLimit) -> pl.DataFrame:
+    """``records`` with the reference's fields that the bound on fields left out of them decoded after all,
+    so that the baseline's fields are compared whichever fields the logs hold most often."""
+    missing = frozenset(name for name in reference.fields if name not in records.columns)
+    if not missing or not limit.total_left_out:
+        return records
+    return with_io_fields(records, FieldLimit(0, missing))
 
 
 def _with_labels(records: pl.DataFrame, spec: LabelSpec, extras: Extras,
@@ -233,16 +254,17 @@ def build_report(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Progress | None = None,
     summaries: bool = False,
+    max_fields: int = MAX_FIELDS,
 ) -> tuple[Report, LogData]:
     """Read ``inputs`` and compute every metric for ``spec``: operational, and drift and model quality when asked.
 
     ``where`` (mlmon's expression language) keeps only the records it matches, as a rule's ``where`` does.
     With ``summaries`` (for the table and Markdown), also drift per field and model quality per segment
-    over the whole range, when there is a baseline or labels.
+    over the whole range, when there is a baseline or labels. ``max_fields`` bounds the fields decoded (see prepare).
     """
     condition = parse_where(where) if where is not None else None
     analysis = prepare(inputs, mapping=mapping, fields=spec.by, baseline=baseline, labels=labels, where=condition,
-                       strict=strict, max_line_bytes=max_line_bytes, progress=progress)
+                       strict=strict, max_line_bytes=max_line_bytes, progress=progress, max_fields=max_fields)
     table = metric_table(analysis.records, spec, analysis.extras, progress=progress)
     data = analysis.data
     report = Report(

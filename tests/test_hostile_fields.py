@@ -1,4 +1,4 @@
-"""Hostile request and response values (issue 11, items 2 and 3): huge, or not finite.
+"""Hostile request and response values (issue 11, items 2, 3 and 15): huge, not finite, or too many.
 
 Each case runs through the command line (typer's runner, and the installed ``mlmon`` at least
 once per item) and checks the numbers against numpy, scipy or scikit-learn computed on the
@@ -8,6 +8,7 @@ same values: the finite ones, since a value that is not a finite number is a typ
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from sklearn import metrics as skm
 
 from conftest import write_jsonl
 from mlmon.logs import fields
+from mlmon.logs.fields import decode_objects
 from test_drift import numeric_oracle
 from test_hostile_input import assert_one_line_error, entry_point, invoke
 
@@ -316,3 +318,130 @@ def test_non_finite_values_through_the_installed_command(tmp_path):
                        "--format", "json")
     assert done.returncode == 0, done.stderr
     assert metric(strict_json(done.stdout), "type_violation_rate.x") == pytest.approx(3 / 63)
+
+
+# --- item 15: too many fields --------------------------------------------------------------------
+
+def many_keys(n: int, unique: int = 20, nested: bool = False) -> list[dict]:
+    """Requests with ``unique`` keys of their own each, plus ``a`` in every one and ``b`` in every other."""
+    out = []
+    for i in range(n):
+        req: dict = {f"k{i}_{j}": j for j in range(unique)}
+        if nested:
+            req = {"u": req}
+        req["a"] = float(i)
+        if i % 2 == 0:
+            req["b"] = i % 7
+        out.append(req)
+    return out
+
+
+def kept_by_oracle(requests: list[dict], max_fields: int, prefix: str = "input.") -> set[str]:
+    """The fields held by the most records, ties by name: counted in plain Python."""
+    counts: Counter = Counter()
+    for req in requests:
+        stack = [((), req)]
+        while stack:
+            path, obj = stack.pop()
+            for key, value in obj.items():
+                if isinstance(value, dict):
+                    stack.append(((*path, key), value))
+                elif value is not None:
+                    counts[".".join((*path, key))] += 1
+    ranked = sorted(counts, key=lambda name: (-counts[name], name))
+    return {prefix + name for name in ranked[:max_fields]}
+
+
+def write_requests(path: Path, requests: list[dict]) -> Path:
+    return write_jsonl(path, [line(i, json.dumps(req)) for i, req in enumerate(requests)])
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["top level", "nested"])
+def test_a_profile_keeps_the_most_frequent_fields_and_says_how_many_it_left_out(tmp_path, nested):
+    """Item 15: 20 new keys a line took 16.7 s for 100 lines and 4.5 GB for 5,000; now at most
+    --max-fields are profiled, chosen by frequency then name, and the rest are counted."""
+    requests = many_keys(300, nested=nested)
+    log = write_requests(tmp_path / "many.jsonl", requests)
+    doc, stderr = save_profile(log, tmp_path / "p.json", "--max-fields", "10")
+    inputs = {name for name in doc["fields"] if name.startswith("input.")}
+    assert inputs == kept_by_oracle(requests, 10)
+    left_out = 300 * 20 + 2 - 10
+    assert doc["fields_left_out"] == left_out
+    assert f"mlmon: warning: too many request fields: {left_out:,} left out" in stderr
+    a = doc["fields"]["input.a"]
+    assert (a["count"], a["min"], a["max"], a["mean"]) == (300, 0, 299, pytest.approx(np.mean(np.arange(300))))
+
+
+def test_the_default_bound_is_1000_fields(tmp_path):
+    """Item 15: without --max-fields, 1,000 request fields are kept and the rest counted."""
+    requests = many_keys(60)  # 1,202 distinct keys
+    doc, stderr = save_profile(write_requests(tmp_path / "many.jsonl", requests), tmp_path / "p.json")
+    assert {name for name in doc["fields"] if name.startswith("input.")} == kept_by_oracle(requests, 1000)
+    assert "too many request fields: 202 left out, the 1,000 held by the most records are kept" in stderr
+
+
+def test_a_report_names_what_it_left_out_and_keeps_the_fields_it_is_asked_for(tmp_path):
+    """Item 15: the JSON's baseline section counts the fields left out of the baseline and of the logs;
+    a --by field is decoded however rare, and so is every field of the baseline."""
+    base = many_keys(200)
+    for req in base:
+        req.update({"z1": 1.0, "z2": 2.0})  # frequent in the baseline
+    save_profile(write_requests(tmp_path / "base.jsonl", base), tmp_path / "p.json", "--max-fields", "5")
+    current = many_keys(100)
+    current[0].update({"z1": 1.0, "z2": 3.0})  # rare in the logs: ranked far below the bound there
+    log = write_requests(tmp_path / "cur.jsonl", current)
+    doc, stderr = report_json(log, "--baseline", tmp_path / "p.json", "--max-fields", "5", "--by", "input.k3_1")
+    assert doc["baseline"]["max_fields"] == 5
+    assert doc["baseline"]["fields_left_out"] == {"baseline": 200 * 20 + 4 - 5, "logs": 100 * 20 + 4 - 5 - 1}
+    assert "mlmon: warning: too many request fields" in stderr
+    assert set(doc["baseline"]["fields"]) >= {"input.z1", "input.z2", "input.a", "input.b"}
+    by_segment = {w["segment"]["input.k3_1"]: w["metrics"] for w in doc["windows"]}
+    assert set(by_segment) == {None, 1}
+    # z1 is in 1 of the 100 requests: its null rate is that of the logs, not 1 for a field never decoded.
+    assert by_segment[1]["null_rate.z1"] == 1.0 and by_segment[None]["null_rate.z1"] == pytest.approx(98 / 99)
+    assert doc["baseline"]["schema_changes"]["removed"] == []
+
+
+def test_check_with_too_many_fields(tmp_path):
+    """Item 15: check decodes within the bound too, and a rule's field is kept whatever its rank."""
+    log = write_requests(tmp_path / "cur.jsonl", many_keys(150))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: a-nulls\n    expr: null_rate.a > 0.5\n    severity: warning\n"
+                     "  - name: rare\n    expr: error_rate > 0.5\n    by: [input.k7_3]\n    severity: info\n")
+    result = invoke("check", log, "--rules", rules, "--baseline-range", "2026-11-27T10:00Z..2026-11-27T10:01Z",
+                    "--now", NOW, "--max-fields", "3", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "too many request fields" in result.stderr and "baseline: too many request fields" in result.stderr
+
+
+def test_a_dataset_with_too_many_columns(tmp_path):
+    """Item 15: a training set's columns are bounded the same way: the fullest first, ties by name."""
+    frame = pl.DataFrame({f"c{i:02d}": [float(j) if j % (i + 1) == 0 else None for j in range(40)] for i in range(30)})
+    frame.write_parquet(tmp_path / "train.parquet")
+    doc, stderr = save_profile(tmp_path / "train.parquet", tmp_path / "p.json", "--max-fields", "4")
+    assert set(doc["fields"]) == {"input.c00", "input.c01", "input.c02", "input.c03"}
+    assert doc["fields_left_out"] == 26 and "26 left out" in stderr
+
+
+def test_decoding_is_bounded_whatever_the_number_of_keys():
+    """Item 15: 3,000 records of 20 keys of their own give 60,000 keys; decoding gives the bound's
+    columns, the ones Python's own count ranks first."""
+    from mlmon.logs.field_limit import FieldLimit
+
+    requests = many_keys(3000)
+    limit = FieldLimit(50)
+    columns = decode_objects(pl.Series([json.dumps(r) for r in requests]), "input.", limit)
+    assert {c.name for c in columns} == kept_by_oracle(requests, 50)
+    assert limit.left_out == {"input.": 3000 * 20 + 2 - 50}
+    a = next(c for c in columns if c.name == "input.a")
+    assert a.to_list() == [float(i) for i in range(3000)]
+
+
+def test_too_many_fields_through_the_installed_command(tmp_path):
+    """Item 15, as a user runs it: the warning names the count, and the option is in --help."""
+    log = write_requests(tmp_path / "many.jsonl", many_keys(100))
+    done = entry_point("baseline", "save", log, "-o", tmp_path / "p.json", "--max-fields", "25", "--now", NOW)
+    assert done.returncode == 0, done.stderr
+    assert "too many request fields: 1,977 left out, the 25 held by the most records are kept" in done.stderr
+    for command in (["report"], ["check"], ["baseline", "save"]):
+        assert "--max-fields" in invoke(*command, "--help").stdout

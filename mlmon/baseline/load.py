@@ -12,6 +12,7 @@ import polars as pl
 
 from mlmon.baseline.reference import Reference, reference_from_frame, reference_from_profile
 from mlmon.errors import ConfigError, InputError, UsageError
+from mlmon.logs.field_limit import MAX_FIELDS, FieldLimit, most_held_columns
 from mlmon.logs.fields import with_io_fields
 from mlmon.logs.json_lines import read_json_lines
 from mlmon.logs.json_numbers import long_integers_as_floats
@@ -150,11 +151,24 @@ def load_reference(
     current: pl.DataFrame,
     logs: Sequence[str] = (),
     told: LogData | None = None,
+    max_fields: int = MAX_FIELDS,
 ) -> Reference:
     """The reference for ``spec``; ``current`` (records with io fields) supplies the range and output names.
 
-    When the reference is read from logs, their warnings and notes are added to ``told``'s.
+    When the reference is read from logs, their warnings and notes are added to ``told``'s. Raw
+    reference data gives at most ``max_fields`` input and as many output fields (see FieldLimit).
     """
+    limit = FieldLimit(max_fields)
+    reference = _load(spec, limit, mapping=mapping, current=current, logs=logs, told=told)
+    if limit.total_left_out:
+        reference.fields_left_out = limit.total_left_out
+        if told is not None:
+            told.warnings.extend(limit.warnings("baseline: "))
+    return reference
+
+
+def _load(spec: BaselineSpec, limit: FieldLimit, *, mapping: Mapping, current: pl.DataFrame, logs: Sequence[str],
+          told: LogData | None) -> Reference:
     if spec.is_range:
         assert spec.start is not None and spec.end is not None
         raw = [c for c in ("ts", "request_id", "status", RAW_REQUEST, RAW_RESPONSE) if c in current.columns]
@@ -163,21 +177,22 @@ def load_reference(
             raise InputError(f"the baseline range {iso(spec.start)}..{iso(spec.end)} holds no records",
                              "Choose a range the logs cover.")
         # Field types come from the range alone, not from what the logs hold later.
-        return reference_from_frame(with_io_fields(window), {"range": [iso(spec.start), iso(spec.end)], "files": list(logs)})
+        return reference_from_frame(with_io_fields(window, limit),
+                                    {"range": [iso(spec.start), iso(spec.end)], "files": list(logs)})
     path = Path(spec.path or "")
     doc = _profile_document(path)
     if doc is not None:
         return reconcile(reference_from_profile(doc, str(path)), current)
     outputs = {c for c in current.columns if c.startswith(OUTPUT_PREFIX)}
     if path.is_file() and (path.suffix.lower() in DATASET_SUFFIXES or not _looks_like_logs(path, mapping)):
-        frame = _dataset_frame(path, outputs)
+        frame = most_held_columns(_dataset_frame(path, outputs), limit)
         return reference_from_frame(frame, {"dataset": str(path)})
 
     data = read_logs([str(spec.path)], mapping, ["ts", "request_id", "status", RAW_REQUEST, RAW_RESPONSE])
     if told is not None:
         told.warnings.extend(f"baseline {text}" for text in data.warnings)
         told.notes.extend(f"baseline {text}" for text in data.notes)
-    frame = with_io_fields(data.records)
+    frame = with_io_fields(data.records, limit)
     if frame.height == 0:
         raise InputError(
             f"baseline {printable(str(spec.path))} holds no log records",

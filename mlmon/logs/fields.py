@@ -21,14 +21,17 @@ integers past 64 bits are floats; a key that is null wherever it appears gives
 no column; and shapes inference cannot merge (it raises) are read as JSON text.
 Nested objects become dotted names: ``input.user.age``.
 
-Integers too long for Polars' parser are read as floats, and NaN or infinities written as
-text do not make a field of numbers text (:mod:`mlmon.logs.json_numbers`).
+Two kinds of hostile records are bounded first: integers too long for Polars' parser are
+read as floats, and NaN or infinities written as text do not make a field of numbers text
+(:mod:`mlmon.logs.json_numbers`); records with ever new keys give at most ``max_fields``
+columns, those held by the most records (:mod:`mlmon.logs.field_limit`).
 """
 
 from __future__ import annotations
 
 import polars as pl
 
+from mlmon.logs.field_limit import FieldLimit, choose_fields, distinct_keys, pruned
 from mlmon.logs.json_lines import read_json_lines
 from mlmon.logs.json_numbers import has_non_finite_text, long_integers_as_floats, without_non_finite_text
 from mlmon.logs.mapping import INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE
@@ -55,27 +58,51 @@ def _flatten(frame: pl.DataFrame, prefix: str) -> list[pl.Series]:
     return out
 
 
-def decode_objects(text: pl.Series, prefix: str) -> list[pl.Series]:
-    """One column per leaf of the JSON objects in ``text`` (null or non-objects count as empty)."""
+def decode_objects(text: pl.Series, prefix: str, limit: FieldLimit | None = None) -> list[pl.Series]:
+    """One column per leaf of the JSON objects in ``text`` (null or non-objects count as empty).
+
+    At most ``limit.max_fields`` of them, plus the named ones (see :mod:`mlmon.logs.field_limit`);
+    how many were left out is set in ``limit.left_out[prefix]``.
+    """
     if text.len() == 0 or text.null_count() == text.len():
         return []
     objects = text.to_frame("t").select(
         pl.when(pl.col("t").str.starts_with("{")).then(pl.col("t")).otherwise(pl.lit("{}"))
     ).to_series()
     objects = long_integers_as_floats(objects)
-    head = objects.head(SAMPLE_ROWS)
-    schema = _infer(head)
-    decoded = _decode(objects, schema)
-    more = _rows_the_sample_misses(objects, decoded, schema)
-    if more.len():
-        schema = _infer(pl.concat([head, objects.gather(more)]))
-        decoded = _decode(objects, schema)
+    schema, decoded = _schema_and_decoded(objects, prefix, limit or FieldLimit())
     if not schema:
         return []
     decoded, schema = _booleans_in_numbers_as_text(objects, decoded, schema)
     decoded = _big_integers_exact(objects, decoded, schema)
     parsed = decoded.select(_retype(decoded.get_column(name), dtype) for name, dtype in schema.items())
     return _flatten(parsed, prefix)
+
+
+def _schema_and_decoded(objects: pl.Series, prefix: str, limit: FieldLimit) -> tuple[dict, pl.DataFrame]:
+    """The schema of the rows' fields and the rows decoded with it: every field, or the ``limit``'s choice."""
+    head = objects.head(SAMPLE_ROWS)
+    if distinct_keys(head) <= limit.max_fields:
+        schema = _infer(head)
+        if _width(schema) <= limit.max_fields:
+            decoded = _decode(objects, schema)
+            more = _rows_the_sample_misses(objects, decoded, schema)
+            if not more.len():
+                return schema, decoded
+            sample = pl.concat([head, objects.gather(more)])
+            if distinct_keys(sample) <= limit.max_fields:
+                schema = _infer(sample)
+                if _width(schema) <= limit.max_fields:
+                    return schema, _decode(objects, schema)
+    # Too many fields: the most frequent, typed from the records that show each first.
+    paths, first, limit.left_out[prefix] = choose_fields(objects, prefix, limit)
+    shown = objects.gather(sorted(set(first))).to_list()
+    schema = _infer(pl.Series(pruned(shown, paths), dtype=pl.String))
+    return schema, _decode(objects, schema)
+
+
+def _width(schema: dict) -> int:
+    return sum(1 for _ in _leaves(schema))
 
 
 def _infer(objects: pl.Series) -> dict[str, pl.DataType]:
@@ -212,8 +239,8 @@ def _booleans_in_numbers_as_text(objects: pl.Series, decoded: pl.DataFrame, sche
 
     Returns the decoded frame and the schema, with such fields made text.
     """
-    numeric = [path for path, dtype in _leaves(schema)
-               if is_numeric(dtype) and _dtype_at(decoded.schema, path) == pl.Float64]
+    read_as = decoded.schema  # built once: a schema of n fields costs n to build
+    numeric = [path for path, dtype in _leaves(schema) if is_numeric(dtype) and _dtype_at(read_as, path) == pl.Float64]
     if not numeric:
         return decoded, schema
     # A boolean decodes as 1.0 or 0.0: only rows with such a value can hold one.
@@ -228,7 +255,8 @@ def _booleans_in_numbers_as_text(objects: pl.Series, decoded: pl.DataFrame, sche
     for path in numeric:
         as_text = _with_leaf(as_text, path, pl.String())
     sample = _decode(objects.gather(maybe), as_text)
-    mixed = [p for p in numeric if _dtype_at(sample.schema, p) == pl.String
+    sample_as = sample.schema
+    mixed = [p for p in numeric if _dtype_at(sample_as, p) == pl.String
              and sample.select(_at(p).is_in(["true", "false"]).any()).item()]
     if not mixed:
         return decoded, schema
@@ -239,14 +267,16 @@ def _booleans_in_numbers_as_text(objects: pl.Series, decoded: pl.DataFrame, sche
 
 def _big_integers_exact(objects: pl.Series, decoded: pl.DataFrame, schema: dict) -> pl.DataFrame:
     """Integer fields with whole values past 2**53 (ids, say), which a float cannot hold, decoded exactly."""
-    big = []
-    for path, dtype in _leaves(schema):
-        if not _is_integer(dtype) or _dtype_at(decoded.schema, path) != pl.Float64:
-            continue
-        values = decoded.select(_at(path)).to_series().drop_nulls()
-        largest = values.abs().max() or 0
-        if _EXACT <= largest < 2**63 and (values == values.floor()).all():
-            big.append(path)
+    read_as = decoded.schema
+    paths = [path for path, dtype in _leaves(schema) if _is_integer(dtype) and _dtype_at(read_as, path) == pl.Float64]
+    if not paths:
+        return decoded
+    # One pass over every such field: its largest magnitude, and whether all its values are whole.
+    facts = decoded.select(
+        *(_at(p).abs().max().alias(f"max{i}") for i, p in enumerate(paths)),
+        *((_at(p) == _at(p).floor()).all().alias(f"whole{i}") for i, p in enumerate(paths)),
+    ).row(0, named=True)
+    big = [p for i, p in enumerate(paths) if _EXACT <= (facts[f"max{i}"] or 0) < 2**63 and facts[f"whole{i}"]]
     return _decode(objects, schema, exact=frozenset(big)) if big else decoded
 
 
@@ -305,17 +335,21 @@ def _retype(column: pl.Series, dtype: pl.DataType) -> pl.Series:
     return column
 
 
-def with_io_fields(records: pl.DataFrame) -> pl.DataFrame:
-    """``records`` plus typed ``input.*`` and ``output.*`` columns from its request/response text."""
+def with_io_fields(records: pl.DataFrame, limit: FieldLimit | None = None) -> pl.DataFrame:
+    """``records`` plus typed ``input.*`` and ``output.*`` columns from its request/response text.
+
+    At most ``limit.max_fields`` of each, plus those ``limit`` names; ``limit.left_out`` says how many were not decoded.
+    """
+    limit = limit or FieldLimit()
     columns: list[pl.Series] = []
     if RAW_REQUEST in records.columns:
-        columns += decode_objects(records.get_column(RAW_REQUEST), INPUT_PREFIX)
+        columns += decode_objects(records.get_column(RAW_REQUEST), INPUT_PREFIX, limit)
     if RAW_RESPONSE in records.columns:
         response = records.get_column(RAW_RESPONSE)
         if "status" in records.columns:
             # An error's body (e.g. {"detail": ...}) is not a model output.
             response = records.select(pl.when(pl.col("status") < 400).then(pl.col(RAW_RESPONSE))).to_series()
-        columns += decode_objects(response, OUTPUT_PREFIX)
+        columns += decode_objects(response, OUTPUT_PREFIX, limit)
     keep = [c for c in columns if c.name not in records.columns]
     return records.with_columns(keep) if keep else records
 

@@ -45,4 +45,5 @@ def metric_table(records: pl.DataFrame, spec: WindowSpec, extras: Extras | None 
         frame = table.frame.join(drift, how="cross")
     else:
         frame = table.frame
-    return MetricTable(frame, spec, table.metrics + [n for n in names if n in frame.columns])
+    present = set(frame.columns)  # a set: a thousand fields make seven thousand drift columns
+    return MetricTable(frame, spec, table.metrics + [n for n in names if n in present])

@@ -1,0 +1,186 @@
+"""A bound on how many request (or response) fields are decoded: the most frequent ones.
+
+Logs whose requests hold ever new keys (an id as a key, say) would give a column per key,
+and schema inference and decoding cost more than linear time in the number of columns.
+So at most ``max_fields`` fields of an object column are decoded: when there are more,
+the keys are counted without decoding the values (one JSON read per level of nesting, each
+object read as a map of key to text), and the fields kept are those held by the most
+records, ties broken by name, after the fields a command names (``--by``, a rule, the
+baseline's), which are always kept. A profile and a later report therefore keep the same
+fields when the fields rank alike in both. Keys inside lists are not fields (lists are not
+profiled), and a kept field's type is inferred from the first record that holds it, then
+widened as usual where later values do not fit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import polars as pl
+
+from mlmon.logs.json_lines import read_json_lines
+
+#: The default bound, per object column (request, response).
+MAX_FIELDS = 1000
+#: Objects nested deeper than this are not looked into for fields (as mapping paths).
+MAX_DEPTH = 64
+
+_TEXT = pl.String()
+_MAP = pl.Map(pl.String, pl.String)
+#: A key's name in a JSON object: a string followed by a colon (strings are matched whole).
+_KEY = r'"[^"\\]*(?:\\.[^"\\]*)*"[ \t\n\r]*:'
+
+
+@dataclass
+class FieldLimit:
+    """How many fields of each object column may be decoded, which ones always are, and what was left out."""
+
+    max_fields: int = MAX_FIELDS
+    #: Field names (``input.x``, ``output.y``) decoded whenever records hold them.
+    keep: frozenset[str] = frozenset()
+    #: After decoding: per prefix (``input.``, ``output.``), how many fields were left out.
+    left_out: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total_left_out(self) -> int:
+        return sum(self.left_out.values())
+
+    def warnings(self, where: str = "") -> list[str]:
+        """One line per object column that had too many fields, for stderr."""
+        names = {"input.": "request", "output.": "response"}
+        return [f"{where}too many {names.get(prefix, prefix)} fields: {count:,} left out, the {self.max_fields:,} "
+                f"held by the most records are kept (--max-fields)"
+                for prefix, count in self.left_out.items() if count]
+
+
+def most_held_columns(frame: pl.DataFrame, limit: FieldLimit) -> pl.DataFrame:
+    """``frame`` (a dataset's columns, named ``input.x`` or ``output.x``) with the named columns and at most
+    ``limit.max_fields`` more of each prefix: those with the most values, then by name."""
+    drop: list[str] = []
+    for prefix in ("input.", "output."):
+        names = [name for name in frame.columns if name.startswith(prefix)]
+        if len(names) <= limit.max_fields:
+            continue
+        held = frame.select(pl.col(names).is_not_null().sum()).row(0)
+        ranked = sorted(zip(names, held), key=lambda pair: (pair[0] not in limit.keep, -pair[1], pair[0]))
+        kept = limit.max_fields + sum(1 for name in names if name in limit.keep)
+        drop += [name for name, _ in ranked[kept:]]
+        limit.left_out[prefix] = len(names) - kept
+    return frame.drop(drop)
+
+
+def distinct_keys(objects: pl.Series) -> int:
+    """How many distinct key names the objects hold at any depth, lists included (a cheap first look)."""
+    keys = objects.to_frame("t").lazy().select(pl.col("t").str.extract_all(_KEY).alias("k")).explode("k") \
+        .select(pl.col("k").drop_nulls().n_unique()).collect(engine="streaming")
+    return int(keys.item())
+
+
+def choose_fields(objects: pl.Series, prefix: str, limit: FieldLimit) -> tuple[list[tuple[str, ...]], list[int], int]:
+    """The paths of the fields to decode, the rows that show each first, and how many fields are left out.
+
+    Candidates are the leaf paths that hold a value other than null, an object or a list in
+    some record: the named ones, and ``max_fields`` more, by how many records hold them, then by name.
+    """
+    named = [name[len(prefix):] for name in limit.keep if name.startswith(prefix)]
+    counts = field_counts(objects, limit.max_fields + len(named))
+    counts = counts.with_columns(pl.col("path").is_in(named).alias("named")) \
+        .sort(["named", "rows", "path"], descending=[True, True, False])
+    kept = counts.head(limit.max_fields + int(counts.get_column("named").sum()))
+    return ([tuple(p) for p in kept.get_column("parts").to_list()], kept.get_column("first").to_list(),
+            counts.height - kept.height)
+
+
+_PARTS = pl.List(pl.String)
+
+
+def field_counts(objects: pl.Series, widest: int) -> pl.DataFrame:
+    """Per leaf path: ``path`` (dotted), ``parts`` (its keys), ``rows`` (records with a value there) and ``first``.
+
+    Level by level: each level reads, in the records that have one, the objects at the paths
+    found one level up to hold objects (at most ``widest`` paths, the most frequent), each as
+    a map of key to value text. A value is taken for an object or a list by its first
+    character, and checked at the next level: one that does not read as such (text that
+    starts with a brace) is a value after all.
+    """
+    wrapped = objects.to_frame("t").select(pl.concat_str(pl.lit('{"m":'), pl.col("t"), pl.lit("}"))).to_series()
+    found: list[pl.DataFrame] = []
+    # The container values met one level up: row, path, parts and "{" or "[".
+    containers = pl.DataFrame({"row": pl.int_range(objects.len(), dtype=pl.UInt32, eager=True)}).with_columns(
+        pl.lit("").alias("path"), pl.lit([], _PARTS).alias("parts"), pl.lit("{").alias("starts"))
+    for _ in range(MAX_DEPTH):
+        if not containers.height:
+            break
+        frontier = (containers.group_by("path").agg(pl.col("parts").first(), pl.col("starts").first(), pl.len().alias("n"))
+                    .sort(["n", "path"], descending=[True, False]).head(widest))
+        containers = containers.join(frontier.select("path", pl.col("starts").alias("kind")), on="path")
+        rows = containers.get_column("row").unique().sort()
+        read = read_json_lines(wrapped.gather(rows), {"m": _nested(frontier)}, ignore_errors=True).with_columns(rows.alias("row"))
+        entries = []
+        for parts, kind in zip(frontier.get_column("parts").to_list(), frontier.get_column("starts").to_list()):
+            column = _at(("m", *parts))
+            there = containers.filter(pl.col("parts") == pl.lit(parts, _PARTS)).select("row", "path", "parts")
+            values = read.select("row", column.alias("v"))
+            # Taken for an object or a list, but it is not one: a value of that path.
+            found.append(there.join(values.filter(pl.col("v").is_null()), on="row").select("row", "path", "parts"))
+            if kind == "{":
+                entries.append(values.select("row", pl.col("v").map.entries()).explode("v").filter(pl.col("v").is_not_null())
+                               .select("row", pl.lit(parts, _PARTS).list.concat(pl.concat_list(pl.col("v").struct.field("key"))).alias("parts"),
+                                       pl.col("v").struct.field("value").alias("value")))
+        if not entries:
+            break
+        level = pl.concat(entries).filter(pl.col("value").is_not_null()).with_columns(
+            pl.col("parts").list.join(".").alias("path"), pl.col("value").str.head(1).alias("starts"))
+        found.append(level.filter(~pl.col("starts").is_in(["{", "["])).select("row", "path", "parts"))
+        containers = level.filter(pl.col("starts").is_in(["{", "["])).select("row", "path", "parts", "starts")
+    if not found:
+        return pl.DataFrame(schema={"path": pl.String, "parts": _PARTS, "rows": pl.UInt32, "first": pl.UInt32})
+    return (pl.concat(found).group_by("path")
+            .agg(pl.col("parts").first(), pl.len().cast(pl.UInt32).alias("rows"), pl.col("row").min().alias("first")))
+
+
+def _nested(frontier: pl.DataFrame) -> pl.DataType:
+    """The read schema that reaches every path of one level: structs down to each path's map (or list)."""
+    tree: dict[str, Any] = {}
+    for path, kind in zip(frontier.get_column("parts").to_list(), frontier.get_column("starts").to_list()):
+        if not path:
+            return _MAP
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = _MAP if kind == "{" else pl.List(_TEXT)
+
+    def build(node: dict) -> pl.DataType:
+        return pl.Struct({k: (build(v) if isinstance(v, dict) else v) for k, v in node.items()})
+
+    return build(tree)
+
+
+def _at(path: tuple[str, ...]) -> pl.Expr:
+    expr = pl.col(path[0])
+    for part in path[1:]:
+        expr = expr.struct.field(part)
+    return expr
+
+
+def pruned(objects: Iterable[str], paths: list[tuple[str, ...]]) -> list[str]:
+    """The objects' JSON text holding only ``paths`` (and the objects on the way to them), no lists.
+
+    Python, on a few records: those that show each kept field first, to infer the schema from.
+    """
+    leaves = set(paths)
+    ways = {path[:i] for path in paths for i in range(1, len(path))}
+
+    def prune(value: dict, at: tuple[str, ...]) -> dict:
+        out = {}
+        for key, inner in value.items():
+            here = (*at, key)
+            if isinstance(inner, dict) and here in ways:
+                out[key] = prune(inner, here)
+            elif here in leaves and not isinstance(inner, (dict, list)):
+                out[key] = inner
+        return out
+
+    return [json.dumps(prune(json.loads(text), ()), ensure_ascii=False) for text in objects]
