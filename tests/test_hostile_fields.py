@@ -445,3 +445,17 @@ def test_too_many_fields_through_the_installed_command(tmp_path):
     assert "too many request fields: 1,977 left out, the 25 held by the most records are kept" in done.stderr
     for command in (["report"], ["check"], ["baseline", "save"]):
         assert "--max-fields" in invoke(*command, "--help").stdout
+
+
+def test_a_named_field_is_decoded_inside_a_rare_object_among_many():
+    """Item 15: objects as values, each key its own (20,000 objects): a field the command names, inside
+    the rarest object, is still decoded, and the count of fields left out takes in the unopened objects."""
+    from mlmon.logs.field_limit import FieldLimit
+
+    requests = [{f"k{i}_{j}": {"v": j} for j in range(20)} for i in range(1000)]
+    requests[700]["zz"] = {"rare": 7.5}
+    limit = FieldLimit(3, frozenset({"input.zz.rare"}))
+    columns = {c.name: c for c in decode_objects(pl.Series([json.dumps(r) for r in requests]), "input.", limit)}
+    assert set(columns) == kept_by_oracle(requests, 3) | {"input.zz.rare"}
+    assert columns["input.zz.rare"].drop_nulls().to_list() == [7.5]
+    assert limit.left_out == {"input.": 20_000 + 1 - 4}

@@ -85,60 +85,83 @@ def choose_fields(objects: pl.Series, prefix: str, limit: FieldLimit) -> tuple[l
     some record: the named ones, and ``max_fields`` more, by how many records hold them, then by name.
     """
     named = [name[len(prefix):] for name in limit.keep if name.startswith(prefix)]
-    counts = field_counts(objects, limit.max_fields + len(named))
+    counts, unopened = field_counts(objects, limit.max_fields + len(named), named)
     counts = counts.with_columns(pl.col("path").is_in(named).alias("named")) \
         .sort(["named", "rows", "path"], descending=[True, True, False])
     kept = counts.head(limit.max_fields + int(counts.get_column("named").sum()))
     return ([tuple(p) for p in kept.get_column("parts").to_list()], kept.get_column("first").to_list(),
-            counts.height - kept.height)
+            counts.height - kept.height + unopened)
 
 
 _PARTS = pl.List(pl.String)
+_ENTRIES = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
+_CONTAINER = ["{", "["]
 
 
-def field_counts(objects: pl.Series, widest: int) -> pl.DataFrame:
-    """Per leaf path: ``path`` (dotted), ``parts`` (its keys), ``rows`` (records with a value there) and ``first``.
+def field_counts(objects: pl.Series, widest: int, named: Iterable[str] = ()) -> tuple[pl.DataFrame, int]:
+    """Per leaf path: ``path`` (dotted), ``parts`` (its keys), ``rows`` (records with a value there) and
+    ``first``; and how many paths held objects that were not opened (each holds a field or more).
 
     Level by level: each level reads, in the records that have one, the objects at the paths
-    found one level up to hold objects (at most ``widest`` paths, the most frequent), each as
-    a map of key to value text. A value is taken for an object or a list by its first
-    character, and checked at the next level: one that does not read as such (text that
-    starts with a brace) is a value after all.
+    found one level up to hold objects (at most ``widest`` paths: those on the way to a ``named``
+    field, then the most frequent, since the fields inside the others are held by fewer records),
+    each as a map of key to value text. A value
+    is taken for an object or a list by its first character, and checked at the next level:
+    one that does not read as such (text that starts with a brace) is a value after all.
     """
     wrapped = objects.to_frame("t").select(pl.concat_str(pl.lit('{"m":'), pl.col("t"), pl.lit("}"))).to_series()
+    ways = sorted({".".join(name.split(".")[:i]) for name in named for i in range(1, name.count(".") + 1)})
     found: list[pl.DataFrame] = []
-    # The container values met one level up: row, path, parts and "{" or "[".
+    unopened = 0
+    # The containers met one level up: row, path, parts, and "starts" ("{" or "[").
     containers = pl.DataFrame({"row": pl.int_range(objects.len(), dtype=pl.UInt32, eager=True)}).with_columns(
         pl.lit("").alias("path"), pl.lit([], _PARTS).alias("parts"), pl.lit("{").alias("starts"))
     for _ in range(MAX_DEPTH):
         if not containers.height:
             break
-        frontier = (containers.group_by("path").agg(pl.col("parts").first(), pl.col("starts").first(), pl.len().alias("n"))
-                    .sort(["n", "path"], descending=[True, False]).head(widest))
-        containers = containers.join(frontier.select("path", pl.col("starts").alias("kind")), on="path")
-        rows = containers.get_column("row").unique().sort()
-        read = read_json_lines(wrapped.gather(rows), {"m": _nested(frontier)}, ignore_errors=True).with_columns(rows.alias("row"))
-        entries = []
-        for parts, kind in zip(frontier.get_column("parts").to_list(), frontier.get_column("starts").to_list()):
-            column = _at(("m", *parts))
-            there = containers.filter(pl.col("parts") == pl.lit(parts, _PARTS)).select("row", "path", "parts")
-            values = read.select("row", column.alias("v"))
-            # Taken for an object or a list, but it is not one: a value of that path.
-            found.append(there.join(values.filter(pl.col("v").is_null()), on="row").select("row", "path", "parts"))
-            if kind == "{":
-                entries.append(values.select("row", pl.col("v").map.entries()).explode("v").filter(pl.col("v").is_not_null())
-                               .select("row", pl.lit(parts, _PARTS).list.concat(pl.concat_list(pl.col("v").struct.field("key"))).alias("parts"),
-                                       pl.col("v").struct.field("value").alias("value")))
-        if not entries:
-            break
-        level = pl.concat(entries).filter(pl.col("value").is_not_null()).with_columns(
-            pl.col("parts").list.join(".").alias("path"), pl.col("value").str.head(1).alias("starts"))
-        found.append(level.filter(~pl.col("starts").is_in(["{", "["])).select("row", "path", "parts"))
-        containers = level.filter(pl.col("starts").is_in(["{", "["])).select("row", "path", "parts", "starts")
-    if not found:
-        return pl.DataFrame(schema={"path": pl.String, "parts": _PARTS, "rows": pl.UInt32, "first": pl.UInt32})
-    return (pl.concat(found).group_by("path")
-            .agg(pl.col("parts").first(), pl.len().cast(pl.UInt32).alias("rows"), pl.col("row").min().alias("first")))
+        objects_at = containers.filter(pl.col("starts") == "{").get_column("path").n_unique()
+        unopened += max(0, objects_at - widest)
+        values, not_containers = _open(wrapped, containers, widest, ways)
+        found.append(not_containers)
+        level = values.with_columns(pl.col("parts").list.join(".").alias("path"), pl.col("value").str.head(1).alias("starts"))
+        found.append(level.filter(~pl.col("starts").is_in(_CONTAINER)).select("row", "path", "parts"))
+        containers = level.filter(pl.col("starts").is_in(_CONTAINER)).select("row", "path", "parts", "starts")
+    found.append(pl.DataFrame(schema={"row": pl.UInt32, "path": pl.String, "parts": _PARTS}))
+    counts = (pl.concat(found).group_by("path")
+              .agg(pl.col("parts").first(), pl.len().cast(pl.UInt32).alias("rows"), pl.col("row").min().alias("first")))
+    return counts, unopened
+
+
+def _open(wrapped: pl.Series, containers: pl.DataFrame, widest: int, ways: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The entries of ``widest`` object paths of ``containers`` (row, parts, value text): those in ``ways``,
+    then the most frequent; and the containers that turned out not to be one (row, path, parts): values of their path.
+
+    A constant number of Polars calls however many paths (a call per path cost a thousand calls
+    on a schema a thousand fields wide); each path's values are gathered where they are not null.
+    """
+    frontier = (containers.group_by("path").agg(pl.col("parts").first(), pl.col("starts").first(), pl.len().alias("n"))
+                .with_columns(pl.col("path").is_in(ways).alias("way"))
+                .sort(["way", "n", "path"], descending=[True, True, False]).head(widest)
+                .with_columns(pl.format("_{}", pl.int_range(pl.len())).alias("column")))
+    if not frontier.height:
+        return (pl.DataFrame(schema={"row": pl.UInt32, "parts": _PARTS, "value": pl.String}),
+                pl.DataFrame(schema={"row": pl.UInt32, "path": pl.String, "parts": _PARTS}))
+    rows = containers.join(frontier.select("path"), on="path", how="semi").get_column("row").unique().sort()
+    read = read_json_lines(wrapped.gather(rows), {"m": _nested(frontier)}, ignore_errors=True)
+    there = {column: _at(("m", *parts)) for column, parts in frontier.select("column", "parts").iter_rows()}
+    maps = set(frontier.filter(pl.col("starts") == "{").get_column("column").to_list())
+    row = pl.lit(rows).alias("row")
+    held = read.select(*(pl.struct(row, (value.map.entries() if column in maps else pl.lit(None, _ENTRIES)).alias("kv"))
+                         .filter(value.is_not_null()).implode().alias(column) for column, value in there.items()))
+    held = (held.unpivot(variable_name="column", value_name="v").explode("v").filter(pl.col("v").is_not_null())
+            .unnest("v").join(frontier.select("column", "path", "parts"), on="column"))
+    opened = containers.join(frontier.select("path"), on="path", how="semi")
+    not_containers = opened.join(held.select("row", "path"), on=["row", "path"], how="anti").select("row", "path", "parts")
+    entries = held.filter(pl.col("column").is_in(list(maps))).explode("kv").filter(pl.col("kv").is_not_null()).select(
+        "row", pl.col("parts").list.concat(pl.concat_list(pl.col("kv").struct.field("key"))).alias("parts"),
+        pl.col("kv").struct.field("value").alias("value"))
+    # (The records themselves are objects: a root that reads as none is no value.)
+    return entries.filter(pl.col("value").is_not_null()), not_containers.filter(pl.col("path") != "")
 
 
 def _nested(frontier: pl.DataFrame) -> pl.DataType:
