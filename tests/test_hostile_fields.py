@@ -459,3 +459,16 @@ def test_a_named_field_is_decoded_inside_a_rare_object_among_many():
     assert set(columns) == kept_by_oracle(requests, 3) | {"input.zz.rare"}
     assert columns["input.zz.rare"].drop_nulls().to_list() == [7.5]
     assert limit.left_out == {"input.": 20_000 + 1 - 4}
+
+
+def test_the_records_that_type_the_kept_fields_may_hold_any_valid_json():
+    """Item 15: the kept fields' types come from their first records, re-read in Python; a lone
+    surrogate escape (valid JSON, not valid text for Polars) or keys inside lists must not stop it."""
+    from mlmon.logs.field_limit import FieldLimit
+
+    requests = [f'{{"k{i}": "a\\ud800b", "l": [{{"q{i}": 1}}], "n": {i}}}' for i in range(60)]
+    limit = FieldLimit(5)
+    columns = {c.name: c for c in decode_objects(pl.Series(requests), "input.", limit)}
+    assert columns["input.n"].to_list() == list(range(60))
+    assert "input.l" not in columns and len(columns) == 5
+    assert limit.left_out == {"input.": 61 - 5}
