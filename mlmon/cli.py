@@ -352,6 +352,7 @@ def report(
     from mlmon.rejects import write_rejects
 
     _one_stdout({"the report": output is None or _is_stdout(output), "--rejects": _is_stdout(rejects)})
+    _guard_outputs(logs, {"-o": output, "--rejects": rejects}, mapping, baseline, labels)
     clock = _now(now)
     spec = _window_spec(every, by, since, until, clock, max_segments)
     base, truth = _baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
@@ -375,6 +376,17 @@ def report(
 
 def _is_stdout(path: Optional[Path]) -> bool:
     return path is not None and str(path) == "-"
+
+
+def _guard_outputs(logs: list[str], outputs: dict[str, Optional[Path]], *also_read: Optional[Path]) -> None:
+    """Refuse, before reading, an output that would replace a log or another file the run reads."""
+    if not any(path is not None and str(path) != "-" for path in outputs.values()):
+        return
+    from mlmon.atomic import refuse_overwriting_inputs
+    from mlmon.logs.sources import resolve_inputs
+
+    read = [s.path for s in resolve_inputs(logs).sources if s.path is not None]
+    refuse_overwriting_inputs(outputs, [*read, *(p for p in also_read if p is not None)])
 
 
 def _one_stdout(outputs: dict[str, bool]) -> None:
@@ -493,6 +505,7 @@ def check(
     # A cron check of "the last 2h" runs up to now, so that silence at the end shows.
     spec = _window_spec(None, None, since, until or ("now" if since else None), clock)
     ruleset = load_rules(rules)
+    _guard_outputs(logs, {"-o": output, "--state": state}, rules, mapping, baseline, labels)
     repeat = parse_duration(repeat_interval, what="--repeat-interval")
     if (notify or notify_command) and state is None:
         raise UsageError("--notify and --notify-command need --state", "Notifications follow transitions, which need a state file.")
@@ -610,6 +623,7 @@ def replay(
         from mlmon.rules.load import load_rules
 
         ruleset = load_rules(rules)
+    _guard_outputs(logs, {"--output": output}, rules, mapping)
     selection = Selection(tuple(request_id or ()), spec.since, spec.until, where, limit, sample, seed, alert, ruleset)
     if where:
         from mlmon.expr import parse
@@ -694,6 +708,7 @@ def baseline_save(
     from mlmon.render.values import plural
 
     _one_stdout({"the profile": _is_stdout(output), "--rejects": _is_stdout(rejects)})
+    _guard_outputs(sources, {"-o": output, "--rejects": rejects}, mapping)
     clock = _now(now)
     spec = _window_spec(None, None, since, until, clock)
     the_mapping = load_mapping(mapping)
