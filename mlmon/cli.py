@@ -321,7 +321,7 @@ def _emit(text: str, output: Optional[Path]) -> None:
 def report(
     logs: list[str] = LOGS_ARGUMENT,
     every: Optional[str] = typer.Option(None, "--every", "-e", help="Window length, e.g. 5m, 1h, 1d. Windows are aligned to UTC. Default: one window for the whole range."),
-    by: Optional[list[str]] = typer.Option(None, "--by", "-b", help="Segment by fields, comma-separated: model, model_version, endpoint, status, input.FIELD, output.FIELD."),
+    by: Optional[list[str]] = typer.Option(None, "--by", "-b", help="Segment by fields, comma-separated: model, model_version, endpoint, status, input.FIELD, output.FIELD. A secret field (input.api_key, a key under the mapping's redact:) is refused; secrets inside values are redacted."),
     where: Optional[str] = typer.Option(None, "--where", "-w", help="Only records matching this condition over record fields, as a rule's 'where', e.g. 'status >= 500 and input.country == \"DE\"'."),
     max_segments: int = MAX_SEGMENTS_OPTION,
     since: Optional[str] = SINCE_OPTION,
@@ -591,7 +591,7 @@ def replay(
     serve: Optional[str] = typer.Option(None, "--serve", help="Start this server command, wait until --target accepts connections, stop it afterwards."),
     fmt: ReplayFormat = typer.Option(ReplayFormat.table, "--format", "-f", help="Output format of the summary."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one JSON line per replayed request (mlmon's log shape plus 'replay')."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be sent, one JSON line per request, and send nothing. Needs no target; with one, each line names it."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be sent, one JSON line per request (secrets and the mapping's redact: keys redacted), and send nothing. Needs no target; with one, each line names it."),
     mapping: Optional[Path] = MAPPING_OPTION,
     strict: bool = STRICT_OPTION,
 ) -> None:
@@ -617,15 +617,16 @@ def replay(
         parse(where)
     target_spec = TargetSpec(target, model, command, tuple(parse_header(h) for h in header or ()), pid, serve)
     pace = Pace(concurrency, rate, speed, timeout)
+    the_mapping = load_mapping(mapping)
     with ReadProgress(delay=1.0) as progress, _stop_signals_as_ctrl_c():
         run, frame = run_replay(
-            logs, mapping=load_mapping(mapping), selection=selection, target=target_spec, pace=pace,
+            logs, mapping=the_mapping, selection=selection, target=target_spec, pace=pace,
             tolerance=Tolerance(rtol, atol, tuple(ignore or ())), dry_run=dry_run, strict=strict,
             progress=progress, on_done=lambda done, total: progress(done, total, "replayed requests"),
             on_read=_print_reading,
         )
     if run is None:
-        lines = dry_run_lines(frame, target_spec)
+        lines = dry_run_lines(frame, target_spec, the_mapping.redact)
         sys.stdout.write("".join(line + "\n" for line in lines))
         where = f" to {target_spec.describe()}" if target_spec.describe() else ""
         _stderr().print(f"mlmon: dry run: {len(lines):,} request{'s' if len(lines) != 1 else ''} would be sent"
@@ -687,7 +688,7 @@ def baseline_save(
 ) -> None:
     """Profile reference data per field (type, quantile bins, category frequencies, null rate, min/max, count).
 
-    Secret fields (see Redaction in the README) keep only their counts.
+    Secret fields (see Secrets in the README) keep only their counts; secrets inside text values are redacted.
     """
     from mlmon.baseline.save import save_baseline
     from mlmon.logs.mapping import load_mapping

@@ -204,11 +204,14 @@ def is_secret_key(name: str, extra_keys: tuple[str, ...] = ()) -> bool:
 
 
 def redact_obj(value: Any, extra_keys: tuple[str, ...] = ()) -> Any:
-    """A copy of a JSON-like value with the values of secret keys replaced, at any depth, and secrets
-    inside its strings (JSON text, header lines) redacted as :func:`redact_text` does."""
+    """A copy of a JSON-like value with the values of secret keys replaced, at any depth, as are the
+    second items of ``[name, value]`` pairs, and secrets inside its strings (JSON text, header lines)
+    redacted as :func:`redact_text` does."""
     if isinstance(value, dict):
         return {k: (REDACTED if is_secret_key(k, extra_keys) else redact_obj(v, extra_keys)) for k, v in value.items()}
     if isinstance(value, list):
+        if len(value) == 2 and isinstance(value[0], str) and is_secret_key(value[0], extra_keys):
+            return [value[0], REDACTED]
         return [redact_obj(v, extra_keys) for v in value]
     if isinstance(value, str) and may_hold_secret(value, extra_keys):
         return redact_text(value, extra_keys)

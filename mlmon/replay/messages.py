@@ -31,12 +31,13 @@ def shorten(text: str, limit: int) -> str:
     return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
 
 
-def clean(text: str) -> str:
-    """``text`` on one line, at most about MAX_MESSAGE_CHARS long, with secret values replaced."""
+def clean(text: str, secret_keys: tuple[str, ...] = ()) -> str:
+    """``text`` on one line, at most about MAX_MESSAGE_CHARS long, with secret values (and those of
+    ``secret_keys``) replaced."""
     total = len(text)
     # Redact before cutting, so no secret is cut in two. A message that quotes a request is a
     # Python repr, JSON or key=value text: redact_text finds secret pairs in each, at any depth.
-    text = redact_text(text[:_SCAN_CHARS])
+    text = redact_text(text[:_SCAN_CHARS], secret_keys)
     if len(text) > MAX_MESSAGE_CHARS or total > _SCAN_CHARS:
         text = f"{text[:MAX_MESSAGE_CHARS]}… ({total:,} characters in all)"
     return printable(text)
