@@ -272,7 +272,7 @@ SINCE_OPTION = typer.Option(None, "--since", help="Start of the range: an ISO ti
 UNTIL_OPTION = typer.Option(None, "--until", help="End of the range (exclusive): an ISO time or a duration back from now.")
 NOW_OPTION = typer.Option(None, "--now", help="Take this ISO time as now, for reproducible runs.")
 MAPPING_OPTION = typer.Option(None, "--mapping", "-m", help="YAML file that maps your log schema to mlmon's fields (see README).")
-REJECTS_OPTION = typer.Option(None, "--rejects", help="Write each skipped bad line to FILE as JSON lines: file, line, reason, raw (secrets redacted).")
+REJECTS_OPTION = typer.Option(None, "--rejects", help="Write each skipped bad line to FILE as JSON lines: file, line, reason, raw (secrets redacted; see README \"Secrets\"), also when no line is good.")
 STRICT_OPTION = typer.Option(False, "--strict", help="Fail (exit 2) on the first bad log line instead of skipping it.")
 MAX_LINE_OPTION = typer.Option(1024 * 1024, "--max-line-bytes", min=1, help="Lines longer than this are skipped as bad.")
 
@@ -349,7 +349,7 @@ def report(
     from mlmon.logs.mapping import load_mapping
     from mlmon.render.progress import ReadProgress
     from mlmon.report import build_report
-    from mlmon.rejects import write_rejects
+    from mlmon.rejects import rejects_when_nothing_is_good, write_rejects
 
     _one_stdout({"the report": output is None or _is_stdout(output), "--rejects": _is_stdout(rejects)})
     clock = _now(now)
@@ -358,7 +358,7 @@ def report(
                                        positive, task, clock)
     the_mapping = load_mapping(mapping)
     fmt = fmt or ReportFormat.table
-    with ReadProgress() as progress:
+    with ReadProgress() as progress, rejects_when_nothing_is_good(rejects, the_mapping.redact):
         result, data = build_report(
             logs, mapping=the_mapping, spec=spec, now=clock, baseline=base, labels=truth, where=where, strict=strict,
             max_line_bytes=max_line_bytes, progress=progress,
@@ -691,6 +691,7 @@ def baseline_save(
     Secret fields (see Secrets in the README) keep only their counts; secrets inside text values are redacted.
     """
     from mlmon.baseline.save import save_baseline
+    from mlmon.rejects import rejects_when_nothing_is_good
     from mlmon.logs.mapping import load_mapping
     from mlmon.render.values import plural
 
@@ -698,8 +699,9 @@ def baseline_save(
     clock = _now(now)
     spec = _window_spec(None, None, since, until, clock)
     the_mapping = load_mapping(mapping)
-    saved = save_baseline(sources, output, mapping=the_mapping, since=spec.since, until=spec.until, now=clock,
-                          strict=strict)
+    with rejects_when_nothing_is_good(rejects, the_mapping.redact):
+        saved = save_baseline(sources, output, mapping=the_mapping, since=spec.since, until=spec.until, now=clock,
+                              strict=strict)
     if rejects is not None:
         from mlmon.rejects import write_rejects
 

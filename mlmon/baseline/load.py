@@ -15,6 +15,7 @@ from mlmon.errors import ConfigError, InputError, UsageError
 from mlmon.logs.fields import _flatten, with_io_fields
 from mlmon.logs.mapping import INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.logs.reader import LogData, read_logs
+from mlmon.logs.verdict import NoGoodRecord
 from mlmon.render.escape import printable
 from mlmon.timeparse import iso, parse_time
 
@@ -149,7 +150,10 @@ def load_reference(
         frame = _dataset_frame(path, outputs)
         return reference_from_frame(frame, {"dataset": str(path)}, mapping.redact)
 
-    data = read_logs([str(spec.path)], mapping, ["ts", "request_id", "status", RAW_REQUEST, RAW_RESPONSE])
+    try:
+        data = read_logs([str(spec.path)], mapping, ["ts", "request_id", "status", RAW_REQUEST, RAW_RESPONSE])
+    except NoGoodRecord as exc:  # --rejects lists the lines of the logs, not of the baseline
+        raise InputError(exc.message, exc.hint) from None
     if told is not None:
         told.warnings.extend(f"baseline {text}" for text in data.warnings)
         told.notes.extend(f"baseline {text}" for text in data.notes)
