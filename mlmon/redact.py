@@ -246,18 +246,21 @@ def redact_columns(frame: pl.DataFrame, columns, extra_keys: tuple[str, ...] = (
     """``frame`` with the text values of ``columns`` redacted, so that no secret inside a value
     (``{"token": "…"}`` read as JSON text, ``Authorization: …`` in a message) is kept.
 
-    One vectorized scan per column finds the values that hold a trigger word; only those go
-    through the patterns, so clean text costs little.
+    One vectorized scan per column finds the values that hold a trigger word; only their distinct
+    values go through the patterns, so clean text and repeated values cost little.
     """
     triggers = _triggers(extra_keys)
     for name in dict.fromkeys(columns):
         if name not in frame.columns or frame.schema[name] != pl.String:
             continue
         series = frame.get_column(name)
-        suspects = series.str.contains_any(triggers, ascii_case_insensitive=True).fill_null(False).arg_true()
-        if suspects.len():
-            redacted = series.gather(suspects).to_frame().select(redact_expr(pl.col(name), extra_keys)).to_series()
-            frame = frame.with_columns(series.clone().scatter(suspects, redacted))
+        suspects = series.filter(series.str.contains_any(triggers, ascii_case_insensitive=True)).unique()
+        if not suspects.len():
+            continue
+        redacted = suspects.to_frame().select(redact_expr(pl.col(name), extra_keys)).to_series()
+        changed = suspects != redacted
+        if changed.any():
+            frame = frame.with_columns(series.replace(suspects.filter(changed), redacted.filter(changed)))
     return frame
 
 
