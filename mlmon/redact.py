@@ -229,11 +229,12 @@ def secret_key_in(path: str, extra_keys: tuple[str, ...] = ()) -> str | None:
 
 
 #: Text that every redacted form holds (compared case-insensitively): text without any is left as it is.
-_TRIGGERS = ("auth", "cookie", "passw", "secret", "credential", "api", "key", "token", "sig", "://", ":\\/", "\\u00")
+_TRIGGERS = ("auth", "cookie", "passw", "secret", "credential", "api", "key", "token", "sig", ":/", ":\\/", "\\u00")
 
 
 def _triggers(extra_keys: tuple[str, ...]) -> list[str]:
-    return [*_TRIGGERS, *_keys(extra_keys)]
+    # Upper case too: Polars' scan folds the case of ASCII letters only.
+    return [*_TRIGGERS, *_keys(extra_keys), *(k.upper() for k in _keys(extra_keys))]
 
 
 def may_hold_secret(text: str, extra_keys: tuple[str, ...] = ()) -> bool:

@@ -5,7 +5,7 @@ import json
 import polars as pl
 import pytest
 
-from mlmon.redact import REDACTED, is_secret_key, redact_expr, redact_obj, redact_text, redact_url
+from mlmon.redact import REDACTED, is_secret_key, redact_columns, redact_expr, redact_obj, redact_text, redact_url
 
 SECRET = ["Authorization", "proxy-authorization", "Cookie", "Set-Cookie", "X-Api-Key", "api_key", "apiKey",
           "password", "db_passwd", "client_secret", "X-Client-Secret", "token", "access_token", "id_token",
@@ -133,6 +133,14 @@ def test_a_long_hostile_line_is_redacted_in_linear_time(name):
     assert python.endswith('"[REDACTED]"}') or python.endswith("[REDACTED]")
 
 
+def test_column_redaction_is_text_redaction_of_each_value():
+    """Issue 11 item 6: the cheap scan that picks the values to redact misses none (case, escapes, URLs)."""
+    texts = [raw for raw, _, _ in LINES] + ["plain", None, '{"PRÉNOM": "S39"}', "https:/\\/u:S40@h", "tokens: 5"] * 2
+    out = redact_columns(pl.DataFrame({"t": texts}), ["t"], ("prénom",)).get_column("t").to_list()
+    assert out == [None if t is None else redact_text(t, ("prénom",)) for t in texts]
+    assert not any("S39" in t or "S40" in t for t in out if t)
+
+
 def test_text_redaction_with_configured_keys():
     assert "S12" not in redact_text('{"ssn": "S12", "ok": true}', ("ssn",))
 
@@ -144,3 +152,7 @@ def test_objects_and_urls():
     url = redact_url("http://user:pw@127.0.0.1:8080/predict?api_key=K&q=1&access_token=T")
     assert "pw" not in url and "K&" not in url and "=T" not in url and "q=1" in url
     assert json.dumps(redact_obj({"a": [1, {"password": "x"}]})) == '{"a": [1, {"password": "[REDACTED]"}]}'
+    # Issue 11 items 6 and 7: [name, value] pairs, JSON text inside a string, configured keys
+    assert redact_obj({"h": [["Authorization", "B1"], ["Accept", "json"]], "s": '{"token": "T1"}', "ssn": 1},
+                      ("ssn",)) == {"h": [["Authorization", REDACTED], ["Accept", "json"]],
+                                    "s": '{"token": "[REDACTED]"}', "ssn": REDACTED}
