@@ -587,7 +587,7 @@ def replay(
     where: Optional[str] = typer.Option(None, "--where", "-w", help="Only requests matching this expression, e.g. 'status >= 500 and input.country == \"DE\"'."),
     limit: Optional[int] = typer.Option(None, "--limit", min=0, help="Replay at most N requests (the first N)."),
     sample: Optional[int] = typer.Option(None, "--sample", min=0, help="Replay a random sample of N requests (seeded)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of --sample."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**64 - 1, help="Seed of --sample: a whole number from 0 to 2^64-1; the same seed draws the same sample."),
     alert: Optional[str] = typer.Option(None, "--alert", help="Only requests in the windows where this rule fired (needs --rules)."),
     rules: Optional[Path] = typer.Option(None, "--rules", "-r", help="Rules file for --alert."),
     concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Requests in flight at once. 1 keeps debugging ordered and deterministic."),

@@ -17,6 +17,9 @@ from mlmon.rules.evaluate import FIRING, evaluate_rule, record_fields
 from mlmon.rules.inputs import require_inputs
 from mlmon.rules.model import RuleSet
 
+#: ``--sample`` draws with Polars, whose seeds are unsigned 64-bit integers.
+MAX_SEED = 2**64 - 1
+
 REPLAY_FIELDS = ["ts", "request_id", "model", "model_version", "endpoint", "status", "latency_ms", "error",
                  RAW_REQUEST, RAW_RESPONSE]
 
@@ -32,6 +35,11 @@ class Selection:
     seed: int = 0
     alert: str | None = None
     ruleset: RuleSet | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UsageError(f"--seed {self.seed} is out of range: a seed is a whole number from 0 to {MAX_SEED}",
+                             "Pick any seed in that range; the same seed draws the same sample.")
 
 
 def _io_field(name: str) -> bool:

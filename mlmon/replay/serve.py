@@ -7,17 +7,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from urllib.parse import urlparse
 
 from mlmon.replay.messages import clean
 from mlmon.replay.targets import SetupError
-
-
-def host_port(url: str) -> tuple[str, int]:
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise SetupError(f"--target {url!r} is not an http:// or https:// URL")
-    return parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
+from mlmon.replay.url import target_host_port
 
 
 def accepts(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -33,7 +26,7 @@ class Server:
 
     def __init__(self, command: str, url: str, wait: float = 30.0):
         self.command = command
-        self.host, self.port = host_port(url)
+        self.host, self.port = target_host_port(url)
         self.wait = wait
         self.proc: subprocess.Popen | None = None
 

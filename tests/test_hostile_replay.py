@@ -1,0 +1,117 @@
+"""Hostile input to ``mlmon replay`` (issue 11): targets, options and models that misbehave.
+
+Each case ends as an outcome of the request, a documented result, or one line on stderr with
+exit 2: never a traceback (exit 1, which says "the gate fired"), never mlmon's stdout mixed with a
+model's. HTTP targets are real servers on 127.0.0.1; what a model does to the process's stdout is
+checked through the installed ``mlmon`` in a subprocess, since typer's runner swaps ``sys.stdout``.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from replay_servers import ModelServer, free_port, small_log
+from test_hostile_input import assert_one_line_error, entry_point, invoke
+
+from mlmon.errors import UsageError
+from mlmon.logs.mapping import load_mapping
+from mlmon.replay.compare import Tolerance
+from mlmon.replay.run import Pace
+from mlmon.replay.select import Selection
+from mlmon.replay.session import TargetSpec, run_replay
+from mlmon.replay.targets import SetupError
+
+MAPPING = load_mapping(None)
+
+
+def replay(*args):
+    return invoke("replay", *args)
+
+
+# --- item 10: --seed beyond what --sample can draw with ---------------------------------------------
+
+@pytest.mark.parametrize("seed,needle", [
+    ("999999999999999999999999", "invalid value for --seed: it must be at most 18446744073709551615"),
+    ("-1", "invalid value for --seed: it must be at least 0"),
+])
+def test_a_seed_out_of_range_is_a_usage_error(tmp_path, seed, needle):
+    """Item 10: `replay --seed 999999999999999999999999` ended in OverflowError; negative seeds too."""
+    assert_one_line_error(replay(small_log(tmp_path), "--dry-run", "--sample", "2", "--seed", seed), needle)
+
+
+def test_the_ends_of_the_seed_range_draw_a_sample(tmp_path):
+    """Item 10: the range is Polars' (unsigned 64-bit); its ends work, and a library caller gets the same check."""
+    log = small_log(tmp_path, n=8)
+    result = replay(log, "--dry-run", "--sample", "3", "--seed", str(2**64 - 1))
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 3
+    with pytest.raises(UsageError) as info:
+        Selection(sample=3, seed=2**64)
+    assert "--seed 18446744073709551616 is out of range: a seed is a whole number from 0 to 18446744073709551615" \
+        in str(info.value)
+
+
+# --- item 10: --target URLs that do not parse, or name no usable host or port ------------------------
+
+BAD_URLS = [
+    ("http://[::1", "--target 'http://[::1' is not a valid URL: Invalid IPv6 URL"),
+    ("http://127.0.0.1:99999/", "is not a valid URL: its port must be a whole number from 1 to 65535"),
+    ("http://127.0.0.1:0/", "is not a valid URL: its port must be a whole number from 1 to 65535"),
+    ("http://127.0.0.1:-1/", "its port must be a whole number from 1 to 65535"),
+    ("http://127.0.0.1:8000:1/", "its port must be a whole number from 1 to 65535"),
+    ("http://[zz]/p", "'zz' does not appear to be an IPv4 or IPv6 address"),
+    ("http:///predict", "--target 'http:///predict' names no host"),
+    ("http://:8000/predict", "names no host"),
+    ("ftp://127.0.0.1/predict", "--target 'ftp://127.0.0.1/predict' is not an http:// or https:// URL"),
+    ("file:///etc/passwd", "is not an http:// or https:// URL"),
+    ("127.0.0.1:8000", "is not an http:// or https:// URL"),
+    ("http://" + "a" * 70 + ".example/", "has a host name that is not valid (label"),
+    ("http://a..b/", "has a host name that is not valid (label empty or too long)"),
+    ("http://127.0.0.1:1/\x1b[31mred", "--target holds the character \\x1b (character 20), which a URL never holds raw"),
+    ("http://127.0.0.1:1/\u202eevil", "--target holds the character \\u202e (character 20)"),
+]
+
+
+@pytest.mark.parametrize("url,needle", BAD_URLS)
+def test_a_target_url_that_cannot_be_used_is_one_line_before_anything_is_read(tmp_path, url, needle):
+    """Item 10: `--target 'http://[::1'` and `http://127.0.0.1:99999/` ended in ValueError tracebacks;
+    so did a port of -1 or 0 (0 was taken for 80), a bracketed host that is no address, and a host
+    label over 63 characters (UnicodeError from the resolver). A dry run checks the URL too."""
+    for args in (["--target", url], ["--target", url, "--dry-run"]):
+        assert_one_line_error(replay(tmp_path / "never-read.jsonl", *args), needle)
+
+
+def test_a_password_in_a_url_that_does_not_parse_is_not_printed(tmp_path):
+    """Item 10 (with the secrets items): the error quotes the URL without its user info or secret query values."""
+    for url in ("http://alice:S3CRET-PW@[::1/predict?api_key=K3Y", "http://alice:S3CRET-PW@127.0.0.1:99999/?token=K3Y"):
+        result = replay(small_log(tmp_path), "--target", url)
+        assert_one_line_error(result, "is not a valid URL")
+        assert "S3CRET-PW" not in result.stderr and "K3Y" not in result.stderr
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:99999/"])
+def test_bad_target_urls_through_the_entry_point(tmp_path, url):
+    """Item 10, as users run it: exit 2 and one line, never a traceback."""
+    proc = entry_point("replay", small_log(tmp_path), "--target", url)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("mlmon: error: --target "), proc.stderr
+
+
+def test_the_library_refuses_a_bad_target_url_as_a_setup_error(tmp_path):
+    with pytest.raises(SetupError, match="is not a valid URL: its port must be"):
+        run_replay([str(small_log(tmp_path))], mapping=MAPPING, selection=Selection(),
+                   target=TargetSpec(url="http://127.0.0.1:70000/"), pace=Pace(), tolerance=Tolerance())
+
+
+def test_urls_that_are_fine_still_reach_the_server(tmp_path):
+    """The checks refuse nothing a server could answer: IPv4 and a path with a space, a query, upper-case scheme."""
+    with ModelServer() as server:
+        url = f"HTTP://127.0.0.1:{server.port}/pre dict?x=1"
+        result = replay(small_log(tmp_path, n=2), "--target", url)
+        assert result.exit_code == 0, result.stderr
+        assert [r["path"] for r in server.requests] == ["/pre%20dict?x=1"] * 2
