@@ -115,3 +115,112 @@ def test_urls_that_are_fine_still_reach_the_server(tmp_path):
         result = replay(small_log(tmp_path, n=2), "--target", url)
         assert result.exit_code == 0, result.stderr
         assert [r["path"] for r in server.requests] == ["/pre%20dict?x=1"] * 2
+
+
+# --- "Smaller": an answer that is not JSON is an error, whatever the target -------------------------
+
+def raw_answer(status: int, body: bytes, headers: dict[str, str] | None = None):
+    """A ModelServer behaviour that answers these exact bytes, whatever was asked."""
+
+    def answer(handler, request_body):
+        handler.send_response(status)
+        for name, value in {"Content-Type": "text/html", "Connection": "close", **(headers or {})}.items():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+        return None  # answered: close the connection
+
+    return answer
+
+
+PAGE = b"<html><head><title>502 Bad Gateway</title></head>\n<body>\x1b[2J nginx</body></html>" * 20
+
+
+@pytest.mark.parametrize("status,body,error", [
+    (200, PAGE, "HTTP 200 but the answer is not JSON: '<html><head><title>502 Bad Gateway</title></head>\\n<body>\\x1b[2J "
+                "nginx</body></html><html><head><title>5'… (1,600 bytes)"),
+    (200, b"", "HTTP 200 but the answer is empty"),
+    (200, b"  \r\n", "HTTP 200 but the answer is empty"),
+    (204, b"", "HTTP 204 but the answer is empty"),
+    (200, b"{\"label\": \"stay\"", "HTTP 200 but the answer is not JSON: '{\"label\": \"stay\"'"),
+    (200, b"\xff\xfe not utf-8", "HTTP 200 but the answer is not JSON: '\ufffd\ufffd not utf-8'"),
+])
+def test_an_http_2xx_whose_body_is_not_json_is_an_error(tmp_path, status, body, error):
+    """Smaller: an HTTP 200 with an HTML or empty body counted as a mismatch, though the README says an
+    answer that is not JSON is an error. It is an error now, quoting the start of the body, escaped and
+    redacted, in the table, the JSON and --output."""
+    log = small_log(tmp_path, n=2)
+    out = tmp_path / "results.jsonl"
+    with ModelServer(raw_answer(status, body)) as server:
+        result = replay(log, "--target", server.url, "--format", "json", "--output", out)
+    assert result.exit_code == 1, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["counts"] == {"match": 0, "mismatch": 0, "error": 2, "timeout": 0, "failed_before": 0}
+    assert [e["error"] for e in doc["errors"]] == [error, error]
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["status"], r["response"], r["error"], r["replay"]["outcome"]) for r in lines] == [
+        (status, None, error, "error")] * 2
+    assert "\x1b" not in result.stdout + out.read_text()
+
+
+def test_a_secret_in_a_page_that_is_not_json_is_redacted(tmp_path):
+    """Smaller, with the secrets items: the quoted start of a page is cleaned like every error text."""
+    with ModelServer(raw_answer(200, b'<p>debug: password=HUNTER2 {"api_key": "T0KEN"}</p>')) as server:
+        result = replay(small_log(tmp_path, n=1), "--target", server.url)
+    assert "error: request r0: HTTP 200 but the answer is not JSON: '<p>debug: password=[REDACTED]" in result.stdout
+    assert "HUNTER2" not in result.stdout and "T0KEN" not in result.stdout
+
+
+def test_an_html_answer_in_the_table_through_the_entry_point(tmp_path):
+    """Smaller, as users run it: the table's error line quotes the page; exit 1 (the gate), no traceback."""
+    with ModelServer(raw_answer(200, b"<html>maintenance</html>")) as server:
+        proc = entry_point("replay", small_log(tmp_path, n=1), "--target", server.url)
+    assert proc.returncode == 1, proc.stderr
+    assert "error: request r0: HTTP 200 but the answer is not JSON: '<html>maintenance</html>'" in proc.stdout
+    assert proc.stderr == ""
+
+
+def test_an_error_page_that_is_not_json_stays_an_http_error(tmp_path):
+    """Only a 2xx must hold JSON: a 503 page is the error "HTTP 503", as before."""
+    with ModelServer(raw_answer(503, b"<html>down</html>")) as server:
+        doc = json.loads(replay(small_log(tmp_path, n=1), "--target", server.url, "--format", "json").stdout)
+    assert doc["errors"][0]["error"] == "HTTP 503"
+
+
+def test_a_redirect_to_a_location_that_does_not_parse_is_an_error_not_a_traceback(tmp_path):
+    """Hostile target: a Location that is no URL, with a password in it, is quoted with the password hidden."""
+    location = "http://bob:L0CATION-PW@[::1/next"
+    with ModelServer(raw_answer(302, b"", {"Location": location})) as server:
+        result = replay(small_log(tmp_path, n=1), "--target", server.url, "--format", "json")
+    assert result.exit_code == 1, result.stderr
+    error = json.loads(result.stdout)["errors"][0]["error"]
+    assert error == "HTTP 302: a redirect, which replay does not follow; Location: http://[REDACTED]@[::1/next"
+
+
+def command_file(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "model_cmd.py"
+    path.write_text(textwrap.dedent(body))
+    return shlex.join([sys.executable, str(path)])
+
+
+def test_a_command_answering_a_line_that_is_not_json_is_an_error(tmp_path):
+    """Smaller, for commands alike: the same words as for HTTP targets; a blank line is an empty answer."""
+    command = command_file(tmp_path, """
+        import sys
+        for n, line in enumerate(sys.stdin):
+            print(["<html>oops</html>", "", "{\\"label\\": \\"stay\\", \\"p\\": 0.1}"][n % 3], flush=True)
+    """)
+    result = replay(small_log(tmp_path, n=3), "--command", command, "--format", "json")
+    doc = json.loads(result.stdout)
+    assert doc["counts"]["error"] == 2 and doc["counts"]["match"] == 1
+    assert [e["error"] for e in doc["errors"]] == ["the answer is not JSON: '<html>oops</html>'",
+                                                   "the answer is empty"]
+
+
+def test_a_model_returning_what_json_cannot_hold_is_an_error(tmp_path):
+    """Smaller: --model was already right (the answer is checked before it is compared); kept so."""
+    path = tmp_path / "bytes_model.py"
+    path.write_text("def predict(req):\n    return b'<html>'\n")
+    doc = json.loads(replay(small_log(tmp_path, n=1), "--model", f"{path}:predict", "--format", "json").stdout)
+    assert doc["errors"][0]["error"] == "the answer is not JSON: bytes at $"

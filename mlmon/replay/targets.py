@@ -92,16 +92,7 @@ class HttpTarget(Target):
             # A redirect is the target's answer: following it would send the logged body and the
             # -H headers to a place the user did not name.
             async with self._session.post(self._url, data=body, timeout=self._timeout, allow_redirects=False) as resp:
-                raw = await resp.read()
-                try:
-                    data = json.loads(raw) if raw else None
-                except RecursionError:
-                    return Reply(resp.status, None, error="the answer is nested too deeply to read")
-                except ValueError:
-                    data = raw.decode("utf-8", "replace")
-                if 200 <= resp.status < 300:
-                    return Reply(resp.status, data)
-                return Reply(resp.status, data, error=_http_error(resp.status, resp.headers.get("Location")))
+                return _http_reply(resp.status, await resp.read(), resp.headers.get("Location"))
         except asyncio.TimeoutError:
             return Reply(None, error=f"no answer within {timeout:g}s", timed_out=True)
         except aiohttp.ClientConnectorError as exc:
@@ -117,14 +108,44 @@ class HttpTarget(Target):
         return [self.pid] if self.pid else []
 
 
+def _http_reply(status: int, raw: bytes, location: str | None) -> Reply:
+    """An HTTP answer: a 2xx must hold JSON; another status is an error whose body is kept (as text when
+    it is not JSON), to compare with a logged error answer of the same status."""
+    ok = 200 <= status < 300
+    try:
+        data = json.loads(raw) if raw or ok else None
+    except RecursionError:
+        return Reply(status, None, error="the answer is nested too deeply to read")
+    except ValueError:
+        if ok:
+            return Reply(status, None, error=f"HTTP {status} but {not_json(raw)}")
+        data = raw.decode("utf-8", "replace")
+    return Reply(status, data) if ok else Reply(status, data, error=_http_error(status, location))
+
+
 def _http_error(status: int, location: str | None) -> str:
     if 300 <= status < 400:
-        from mlmon.redact import redact_url
+        from mlmon.replay.url import redacted_url
 
         # The URL goes last: redacting its query takes everything up to the next space.
-        where = f"; Location: {redact_url(location)}" if location else ""
+        where = f"; Location: {redacted_url(location)}" if location else ""
         return clean(f"HTTP {status}: a redirect, which replay does not follow{where}")
     return f"HTTP {status}"
+
+
+#: Characters of an answer that is not JSON quoted in its error.
+QUOTED_CHARS = 100
+
+
+def not_json(raw: bytes) -> str:
+    """Why an answer that does not parse is no JSON value, quoting its start cleaned:
+    ``the answer is not JSON: '<html><head>…' (2,048 bytes)``, or ``the answer is empty``."""
+    body = raw.strip()
+    if not body:
+        return "the answer is empty"
+    head = body[:4 * QUOTED_CHARS].decode("utf-8", "replace")[:QUOTED_CHARS]
+    more = f"… ({len(body):,} bytes)" if len(head.encode("utf-8")) < len(body) else ""
+    return clean(f"the answer is not JSON: {head!r}{more}")
 
 
 def _error_text(value: Any) -> str:
@@ -280,7 +301,7 @@ class CommandTarget(Target):
             except RecursionError:
                 return Reply(None, error="the answer is nested too deeply to read")
             except ValueError:
-                return Reply(None, error=clean(f"answer is not JSON: {line[:200].decode('utf-8', 'replace')!r}"))
+                return Reply(None, error=not_json(line))
             if isinstance(data, dict) and set(data) == {"error"}:
                 return Reply(None, data, error=_error_text(data["error"]))
             return Reply(200, data)

@@ -15,19 +15,24 @@ SHOWN_CHARS = 200
 _USER_INFO = re.compile(r"^(?P<head>[^/?#]*//)[^/?#]*@")
 
 
-def shown_url(url: str) -> str:
-    """``url`` as it may be printed: its password and secret query values hidden, escaped, cut short.
+def redacted_url(url: str) -> str:
+    """``url`` with its password and secret query values hidden; never raises.
 
     A URL too broken to parse loses its whole user info, since the password cannot be told apart.
     """
     from mlmon.redact import redact_text, redact_url
-    from mlmon.replay.messages import shorten
 
     try:
-        text = redact_url(url)
+        return redact_url(url)
     except ValueError:
-        text = redact_text(_USER_INFO.sub(r"\g<head>[REDACTED]@", url))
-    return f"'{printable(shorten(text, SHOWN_CHARS))}'"
+        return redact_text(_USER_INFO.sub(r"\g<head>[REDACTED]@", url))
+
+
+def shown_url(url: str) -> str:
+    """``url`` quoted as an error may show it: secrets hidden, escaped, cut short."""
+    from mlmon.replay.messages import shorten
+
+    return f"'{printable(shorten(redacted_url(url), SHOWN_CHARS))}'"
 
 
 _PORT_REASON = "its port must be a whole number from 1 to 65535"
