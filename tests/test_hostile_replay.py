@@ -224,3 +224,23 @@ def test_a_model_returning_what_json_cannot_hold_is_an_error(tmp_path):
     path.write_text("def predict(req):\n    return b'<html>'\n")
     doc = json.loads(replay(small_log(tmp_path, n=1), "--model", f"{path}:predict", "--format", "json").stdout)
     assert doc["errors"][0]["error"] == "the answer is not JSON: bytes at $"
+
+
+# --- "Smaller": what a --command writes to stderr -----------------------------------------------------
+
+def test_a_command_that_writes_much_to_stderr_is_neither_blocked_nor_shown(tmp_path):
+    """Smaller (a command's stderr, "check what happens today"): it was piped and read only when the
+    command died, so mlmon buffered it all, and past 128 MB the command blocked on a full pipe and
+    every later request timed out. Now mlmon reads it as it comes and keeps only its last 4,000 bytes
+    (to say why the command died); like --serve's output, it is not shown."""
+    command = command_file(tmp_path, """
+        import json, sys
+        for line in sys.stdin:
+            sys.stderr.buffer.write((b"x" * 1023 + b"\\n") * 140_000)  # 140 MB of log lines
+            sys.stderr.flush()
+            print(json.dumps({"label": "stay", "p": 0.1}), flush=True)
+    """)
+    proc = entry_point("replay", small_log(tmp_path, n=1), "--command", command, "--timeout", "30", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["counts"]["match"] == 1
+    assert proc.stderr == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -243,14 +244,25 @@ class CallableTarget(Target):
         return [os.getpid()]
 
 
+#: Bytes of a command's stderr kept, to say why it died. The rest is read and dropped: a command that
+#: logs every request to stderr must neither block on a full pipe nor fill mlmon's memory.
+STDERR_TAIL_BYTES = 4000
+
+
 class CommandTarget(Target):
-    """A process that reads one JSON request per line on stdin and writes one JSON response per line."""
+    """A process that reads one JSON request per line on stdin and writes one JSON response per line.
+
+    Its stderr is not shown (as with ``--serve``): mlmon reads it as it comes and keeps the last
+    STDERR_TAIL_BYTES, whose last line, cleaned, says why the command died.
+    """
 
     def __init__(self, command: str):
         self.command = command
         self.name = command
         self.proc: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
+        self._stderr_tail = b""
+        self._stderr_reader: asyncio.Task | None = None
 
     async def start(self) -> None:
         import shlex
@@ -263,16 +275,30 @@ class CommandTarget(Target):
             )
         except (OSError, ValueError) as exc:
             raise SetupError(clean(f"cannot start --command {self.command!r}: {exc}")) from None
+        self._stderr_tail = b""
+        self._stderr_reader = asyncio.create_task(self._read_stderr(self.proc.stderr))
+
+    async def _read_stderr(self, stream: asyncio.StreamReader) -> None:
+        while chunk := await stream.read(64 * 1024):
+            self._stderr_tail = (self._stderr_tail + chunk)[-STDERR_TAIL_BYTES:]
+
+    async def _stop_reading_stderr(self, wait: float = 0.0) -> None:
+        """Let the stderr reader reach the end of what the command wrote (for up to ``wait`` seconds), then stop it."""
+        reader, self._stderr_reader = self._stderr_reader, None
+        if reader is None:
+            return
+        if wait:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reader), wait)
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
 
     async def _died(self) -> SetupError:
         assert self.proc is not None
-        err = b""
-        try:
-            err = (await asyncio.wait_for(self.proc.stderr.read(), 2.0))[-4000:]  # type: ignore[union-attr]
-        except Exception:
-            pass
+        await self._stop_reading_stderr(wait=2.0)
         code = self.proc.returncode
-        detail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        detail = self._stderr_tail.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
         return SetupError(clean(f"--command {self.command!r} died (exit code {code})"
                                 f"{': ' + detail[0] if detail[0] else ''}"),
                           "Check the command; it must answer each JSON line with one JSON line.")
@@ -310,6 +336,7 @@ class CommandTarget(Target):
         if self.proc is not None and self.proc.returncode is None:
             self.proc.kill()  # it hung: no grace period
             await self.proc.wait()
+        await self._stop_reading_stderr()
         await self.start()
 
     async def close(self) -> None:
@@ -323,6 +350,7 @@ class CommandTarget(Target):
             except BaseException:  # a second Ctrl-C while it closes: never leave it running
                 self.proc.kill()
                 raise
+        await self._stop_reading_stderr()
 
     def pids(self) -> list[int]:
         return [self.proc.pid] if self.proc is not None else []
