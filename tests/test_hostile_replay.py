@@ -244,3 +244,199 @@ def test_a_command_that_writes_much_to_stderr_is_neither_blocked_nor_shown(tmp_p
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["counts"]["match"] == 1
     assert proc.stderr == ""
+
+
+# --- "Smaller": a model that prints, closes or replaces the process's stdout and stderr --------------
+
+HOSTILE_MODEL = '''
+import os, sys, threading, time
+
+print("model: imported")  # at import, before mlmon prints anything
+ANSWER = {"label": "stay", "p": 0.1}
+
+
+class Broken:
+    """A stream that raises on every use."""
+
+    def write(self, text):
+        raise RuntimeError("broken stream")
+
+    def flush(self):
+        raise RuntimeError("broken flush")
+
+
+def prints(req):
+    print("model: called with", req)
+    return ANSWER
+
+
+def writes_descriptor_1(req):
+    os.write(1, b"model: os.write(1)\\n")
+    sys.__stdout__.write("model: sys.__stdout__\\n")
+    return ANSWER
+
+
+def closes_stdout(req):
+    sys.stdout.close()
+    return ANSWER
+
+
+def closes_stderr(req):
+    sys.stderr.close()
+    return ANSWER
+
+
+def breaks_stdout(req):
+    sys.stdout = Broken()
+    return ANSWER
+
+
+def breaks_stderr(req):
+    sys.stderr = Broken()
+    return ANSWER
+
+
+def unsets_both(req):
+    sys.stdout = sys.stderr = None
+    return ANSWER
+
+
+def closes_descriptors(req):
+    for fd in (1, 2):
+        try:
+            os.close(fd)
+        except OSError:
+            pass  # closed by the call before
+    return ANSWER
+
+
+def reopens_descriptor_1(req):
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    return ANSWER
+
+
+def _spam():
+    while True:
+        time.sleep(0.0005)
+        print("model: a thread still printing", flush=True)
+        os.write(1, b"model: a thread writing to descriptor 1\\n")
+
+
+async def prints_async(req):
+    print("model: awaited with", req)
+    return ANSWER
+
+
+def leaves_a_thread_printing(req):
+    if not getattr(leaves_a_thread_printing, "started", False):
+        leaves_a_thread_printing.started = True
+        threading.Thread(target=_spam, daemon=True).start()
+    return ANSWER
+'''
+
+STREAM_BREAKERS = ["prints", "writes_descriptor_1", "closes_stdout", "closes_stderr", "breaks_stdout",
+                   "breaks_stderr", "unsets_both", "closes_descriptors", "reopens_descriptor_1",
+                   "leaves_a_thread_printing"]
+
+
+@pytest.fixture
+def hostile_model(tmp_path) -> str:
+    path = tmp_path / "hostile_streams.py"
+    path.write_text(HOSTILE_MODEL)
+    return str(path)
+
+
+def no_traceback(stderr: str) -> None:
+    assert "Traceback" not in stderr and "Error" not in stderr.replace("mlmon: error", ""), stderr
+
+
+@pytest.mark.parametrize("function", STREAM_BREAKERS)
+def test_stdout_carries_only_the_summary_whatever_the_model_does_to_it(tmp_path, hostile_model, function):
+    """Smaller: a model that printed (at import or per call) corrupted `replay --format json`, and one
+    that closed sys.stdout ended in a traceback. The model's stdout now goes to stderr, whatever route
+    it takes (print, descriptor 1, sys.__stdout__, a thread left printing after the call); closed,
+    replaced and broken streams are put back after the model ran, and mlmon prints its summary."""
+    log = small_log(tmp_path, n=3)
+    proc = entry_point("replay", log, "--model", f"{hostile_model}:{function}", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)  # the whole of stdout is the one document
+    assert doc["counts"]["match"] == 3
+    no_traceback(proc.stderr)
+    assert proc.stderr.startswith("model: imported\n")
+    if function == "prints":
+        assert "model: called with {'i': 2, 'country': 'DE'}\n" in proc.stderr
+    if function == "writes_descriptor_1":
+        assert proc.stderr.count("model: os.write(1)\n") == 3 and proc.stderr.count("model: sys.__stdout__\n") == 3
+
+
+@pytest.mark.parametrize("function", STREAM_BREAKERS)
+def test_output_dash_stays_json_lines_and_the_summary_reaches_stderr(tmp_path, hostile_model, function):
+    """Smaller: the `--output -` stream is stdout too; its summary goes to stderr, which the model may
+    have closed or replaced, and still shows."""
+    proc = entry_point("replay", small_log(tmp_path, n=3), "--model", f"{hostile_model}:{function}", "--output", "-")
+    assert proc.returncode == 0, proc.stderr
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["replay"]["outcome"] for r in results] == ["match"] * 3
+    assert "OK: replayed 3 requests against" in proc.stderr
+    no_traceback(proc.stderr)
+
+
+def test_an_async_model_printing_at_concurrency_3(tmp_path, hostile_model):
+    """Smaller: the event loop's path (async functions, --concurrency) is kept apart the same way."""
+    proc = entry_point("replay", small_log(tmp_path, n=6), "--model", f"{hostile_model}:prints_async",
+                       "--concurrency", "3", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["counts"]["match"] == 6
+    assert proc.stderr.count("model: awaited with") == 6
+
+
+def test_the_table_is_clean_too(tmp_path, hostile_model):
+    """Smaller: the table on stdout holds no line of the model's."""
+    proc = entry_point("replay", small_log(tmp_path, n=2), "--model", f"{hostile_model}:prints")
+    assert proc.returncode == 0 and proc.stdout.startswith("OK: replayed 2 requests against")
+    assert "model:" not in proc.stdout and proc.stderr.count("model: called with") == 2
+
+
+def test_a_model_that_breaks_stderr_at_import_still_lets_mlmon_warn(tmp_path):
+    """Smaller: what a module does to the streams at import is undone before mlmon prints its reading
+    notes (here, a bad log line skipped), which come after the import."""
+    path = tmp_path / "breaks_at_import.py"
+    path.write_text("import os, sys\nsys.stderr.close()\nos.close(1)\nsys.stdout = None\n"
+                    "def predict(req):\n    return {'label': 'stay', 'p': 0.1}\n")
+    log = small_log(tmp_path, n=2)
+    log.write_text(log.read_text() + "not json\n")
+    proc = entry_point("replay", log, "--model", f"{path}:predict", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["counts"]["match"] == 2
+    assert "mlmon: skipped 1 bad log line" in proc.stderr
+    no_traceback(proc.stderr)
+
+
+def test_a_model_that_writes_to_descriptor_1_when_stdout_was_closed_before_mlmon_started(tmp_path):
+    """Smaller ("if stdout is really gone"): `mlmon replay … >&-` exits with the gate's code, no traceback.
+    Descriptor 1 then leads to stderr, so what the model writes there never lands in a file mlmon
+    opens later (the --output file would have taken descriptor 1). print() does nothing, as Python
+    makes it with no stdout."""
+    import os
+    import subprocess
+
+    from test_hostile_input import MLMON
+
+    path = tmp_path / "fd1_model.py"
+    path.write_text("import os\ndef predict(req):\n    print('model: print')\n"
+                    "    os.write(1, b'model: descriptor 1\\n')\n    return {'label': 'stay', 'p': 0.1}\n")
+    out = tmp_path / "results.jsonl"
+    proc = subprocess.run([MLMON, "replay", str(small_log(tmp_path, n=2)), "--model", f"{path}:predict",
+                           "--output", str(out)], stderr=subprocess.PIPE, text=True, timeout=120,
+                          preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "model: descriptor 1\n" * 2
+    assert [json.loads(line)["replay"]["outcome"] for line in out.read_text().splitlines()] == ["match", "match"]
+
+
+def test_through_the_runner_the_model_prints_to_stderr_too(tmp_path, hostile_model):
+    """Smaller, in process (typer's runner, whose stdout has no descriptor): the same split."""
+    result = replay(small_log(tmp_path, n=2), "--model", f"{hostile_model}:prints", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["counts"]["match"] == 2
+    assert result.stderr.count("model: called with") == 2

@@ -207,8 +207,11 @@ class CallableTarget(Target):
     """
 
     def __init__(self, spec: str):
+        from mlmon.replay.stdio import streams_kept
+
         self.name = spec
-        self.fn = load_callable(spec)
+        with streams_kept():  # what a module does to sys.stdout or sys.stderr at import is undone
+            self.fn = load_callable(spec)
         self.is_async = inspect.iscoroutinefunction(self.fn)
 
     def call_sync(self, payload: Any) -> Reply:
