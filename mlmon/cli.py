@@ -594,7 +594,7 @@ def replay(
     concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Requests in flight at once. 1 keeps debugging ordered and deterministic."),
     rate: Optional[float] = typer.Option(None, "--rate", min=0.001, help="Send at most this many requests per second."),
     speed: Optional[float] = typer.Option(None, "--speed", min=0.001, help="Keep the logged inter-arrival times, scaled: 1 is real time, 10 is ten times faster."),
-    timeout: float = typer.Option(10.0, "--timeout", min=0.001, help="Seconds to wait for each answer."),
+    timeout: float = typer.Option(10.0, "--timeout", min=0.001, help="Seconds to wait for each answer; inf waits as long as it takes."),
     rtol: float = typer.Option(1e-9, "--rtol", min=0, help="Relative tolerance when comparing numbers."),
     atol: float = typer.Option(0.0, "--atol", min=0, help="Absolute tolerance when comparing numbers."),
     ignore: Optional[list[str]] = typer.Option(None, "--ignore", help="Response field to leave out of the comparison, e.g. id or meta.ts (repeatable)."),

@@ -8,6 +8,7 @@ checked through the installed ``mlmon`` in a subprocess, since typer's runner sw
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from replay_servers import ModelServer, free_port, small_log
 from test_hostile_input import assert_one_line_error, entry_point, invoke
+from test_replay_hostile import entry_point as replay_entry_point
 
 from mlmon.errors import UsageError
 from mlmon.logs.mapping import load_mapping
@@ -115,6 +117,60 @@ def test_urls_that_are_fine_still_reach_the_server(tmp_path):
         result = replay(small_log(tmp_path, n=2), "--target", url)
         assert result.exit_code == 0, result.stderr
         assert [r["path"] for r in server.requests] == ["/pre%20dict?x=1"] * 2
+
+
+# --- other replay options at their extremes (found beside item 10) -----------------------------------
+
+HUGE = "99999999999999999999"
+
+
+def test_a_huge_limit_replays_everything(tmp_path):
+    """Beside item 10: `--limit 99999999999999999999` ended in OverflowError (Polars' head)."""
+    result = replay(small_log(tmp_path, n=3), "--dry-run", "--limit", HUGE)
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 3
+
+
+@pytest.mark.parametrize("target", ["async_model", "http"])
+def test_a_huge_concurrency_makes_no_more_workers_than_requests(tmp_path, target):
+    """Beside item 10: `--concurrency 99999999999999999999` hung making workers, and 1,000,000 took 1.3 GB
+    for three requests. Each request gets at most one worker."""
+    log = small_log(tmp_path, n=3)
+    run = functools.partial(replay_entry_point, log, "--concurrency", HUGE, "--format", "json", timeout=60)
+    if target == "http":
+        with ModelServer() as server:
+            proc = run("--target", server.url)
+    else:
+        path = tmp_path / "async_model.py"
+        path.write_text("async def predict(req):\n    return {'label': 'stay', 'p': 0.1}\n")
+        proc = run("--model", f"{path}:predict")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["counts"]["match"] == 3
+
+
+def test_timeout_inf_waits_as_long_as_it_takes(tmp_path):
+    """Beside item 10: `--timeout inf` against an HTTP target ended in OverflowError (aiohttp); it now
+    sets no deadline, as it already did for commands and async models."""
+    with ModelServer() as server:
+        result = replay(small_log(tmp_path, n=2), "--target", server.url, "--timeout", "inf", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["counts"]["match"] == 2
+
+
+@pytest.mark.parametrize("pid", [HUGE, "-5", "0"])
+def test_a_pid_that_no_process_can_have_is_no_such_process(tmp_path, pid):
+    """Beside item 10: `--pid 99999999999999999999` ended in OverflowError (os.kill)."""
+    with ModelServer() as server:
+        result = replay(small_log(tmp_path), "--target", server.url, "--pid", pid)
+    assert_one_line_error(result, f"--pid {pid}: no such process")
+
+
+@pytest.mark.parametrize("option", ["--command", "--serve"])
+def test_a_command_line_of_blanks_is_one_line(tmp_path, option):
+    """Beside item 10: `--command '  '` (TypeError) and `--serve '  '` (IndexError) ended in tracebacks."""
+    target = ["--target", f"http://127.0.0.1:{free_port()}/p"] if option == "--serve" else []
+    result = replay(small_log(tmp_path), *target, option, "   ")
+    assert_one_line_error(result, f"{option} '   ' names no program to start")
 
 
 # --- "Smaller": an answer that is not JSON is an error, whatever the target -------------------------

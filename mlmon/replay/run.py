@@ -273,7 +273,8 @@ async def _replay_async(rows, target: Target, pace: Pace, tolerance: Tolerance, 
     blocking = isinstance(target, CallableTarget) and not target.is_async
     interrupted = False
     try:
-        await asyncio.gather(*(worker() for _ in range(max(1, pace.concurrency))))
+        # No more workers than requests: --concurrency 1000000 must not make a million coroutines.
+        await asyncio.gather(*(worker() for _ in range(max(1, min(pace.concurrency, len(rows))))))
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if task is None or not task.cancelling():

@@ -104,7 +104,7 @@ def select_requests(
     frame = frame.sort("ts", maintain_order=True)
     if selection.sample is not None and selection.sample < frame.height:
         frame = frame.sample(n=selection.sample, seed=selection.seed).sort("ts", maintain_order=True)
-    if selection.limit is not None:
+    if selection.limit is not None and selection.limit < frame.height:  # Polars takes no limit past 2^64
         frame = frame.head(selection.limit)
     return frame, data
 

@@ -132,7 +132,8 @@ def run_replay(
     if target.pid is not None:
         import psutil
 
-        if not psutil.pid_exists(target.pid):
+        # A pid is a positive C int: a larger number overflows os.kill, which psutil asks.
+        if not 0 < target.pid < 2**31 or not psutil.pid_exists(target.pid):
             raise SetupError(f"--pid {target.pid}: no such process", "Give the pid of the model server.")
     frame, data = select_requests(inputs, mapping, selection, strict=strict, progress=progress)
     if on_read is not None:

@@ -8,6 +8,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ class HttpTarget(Target):
         self.pid = pid
         self._session = None
         self._timeout = None
+        self._timeout_seconds: float | None = None
 
     async def start(self) -> None:
         import aiohttp
@@ -87,8 +89,10 @@ class HttpTarget(Target):
         # The logged JSON text goes out as it is: no parse and re-encode per request.
         body = text.encode("utf-8") if text is not None and text[:1] in ("{", "[") else json.dumps(
             payload if payload is not None else text).encode("utf-8")
-        if self._timeout is None or self._timeout.total != timeout:
-            self._timeout = aiohttp.ClientTimeout(total=timeout)
+        if self._timeout is None or self._timeout_seconds != timeout:
+            # --timeout inf waits as long as it takes (aiohttp's None); an infinite deadline overflows it.
+            self._timeout = aiohttp.ClientTimeout(total=timeout if math.isfinite(timeout) else None)
+            self._timeout_seconds = timeout
         try:
             # A redirect is the target's answer: following it would send the logged body and the
             # -H headers to a place the user did not name.
@@ -247,6 +251,20 @@ class CallableTarget(Target):
         return [os.getpid()]
 
 
+def command_argv(command: str, option: str) -> list[str]:
+    """The program and arguments of ``command``, split as a shell would; SetupError when it names none."""
+    import shlex
+
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise SetupError(clean(f"cannot start {option} {command!r}: {exc}")) from None
+    if not argv:
+        raise SetupError(clean(f"{option} {command!r} names no program to start"),
+                         f"Give the command line, e.g. {option} 'python model.py'.")
+    return argv
+
+
 #: Bytes of a command's stderr kept, to say why it died. The rest is read and dropped: a command that
 #: logs every request to stderr must neither block on a full pipe nor fill mlmon's memory.
 STDERR_TAIL_BYTES = 4000
@@ -268,11 +286,10 @@ class CommandTarget(Target):
         self._stderr_reader: asyncio.Task | None = None
 
     async def start(self) -> None:
-        import shlex
-
+        argv = command_argv(self.command, "--command")
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                *shlex.split(self.command), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, limit=64 * 1024 * 1024,
                 start_new_session=True,  # Ctrl-C stops mlmon, which then closes the command in order
             )
