@@ -496,3 +496,22 @@ def test_through_the_runner_the_model_prints_to_stderr_too(tmp_path, hostile_mod
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["counts"]["match"] == 2
     assert result.stderr.count("model: called with") == 2
+
+
+def test_a_command_answering_a_line_longer_than_64_mb_is_an_error_and_restarts(tmp_path):
+    """Hostile target: a line past the 64 MB the reader takes ended in a ValueError traceback. It is
+    an error of that request, and the command is restarted, since the rest of the line would be
+    taken for the next answer."""
+    command = command_file(tmp_path, """
+        import json, sys
+        for line in sys.stdin:
+            if json.loads(line)["i"] == 0:
+                sys.stdout.write('"' + "x" * (65 * 1024 * 1024) + '"\\n')
+            else:
+                print(json.dumps({"label": "stay", "p": 0.1}))
+            sys.stdout.flush()
+    """)
+    result = replay(small_log(tmp_path, n=2), "--command", command, "--format", "json")
+    doc = json.loads(result.stdout)
+    assert doc["counts"]["error"] == 1 and doc["counts"]["match"] == 1
+    assert doc["errors"][0]["error"] == "the answer is a line longer than 64 MB, more than replay reads"

@@ -265,6 +265,8 @@ def command_argv(command: str, option: str) -> list[str]:
     return argv
 
 
+#: The longest answer line a command may write.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
 #: Bytes of a command's stderr kept, to say why it died. The rest is read and dropped: a command that
 #: logs every request to stderr must neither block on a full pipe nor fill mlmon's memory.
 STDERR_TAIL_BYTES = 4000
@@ -290,7 +292,7 @@ class CommandTarget(Target):
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, limit=64 * 1024 * 1024,
+                stderr=asyncio.subprocess.PIPE, limit=MAX_ANSWER_BYTES,
                 start_new_session=True,  # Ctrl-C stops mlmon, which then closes the command in order
             )
         except (OSError, ValueError) as exc:
@@ -336,6 +338,10 @@ class CommandTarget(Target):
                 # The answer may still come: it would be taken for the next request's. Restart instead.
                 await self._restart()
                 return Reply(None, error=f"no answer within {timeout:g}s", timed_out=True)
+            except ValueError:  # a line longer than the limit; the rest of it would be the next answer
+                await self._restart()
+                return Reply(None, error=f"the answer is a line longer than {MAX_ANSWER_BYTES // 2**20} MB, "
+                                         "more than replay reads")
             except (BrokenPipeError, ConnectionResetError):
                 await self.proc.wait()
                 raise await self._died()
