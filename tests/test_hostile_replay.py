@@ -515,3 +515,35 @@ def test_a_command_answering_a_line_longer_than_64_mb_is_an_error_and_restarts(t
     doc = json.loads(result.stdout)
     assert doc["counts"]["error"] == 1 and doc["counts"]["match"] == 1
     assert doc["errors"][0]["error"] == "the answer is a line longer than 64 MB, more than replay reads"
+
+
+# --- answers holding lone surrogates, which no UTF-8 output can carry raw ---------------------------
+
+def test_a_lone_surrogate_in_an_answer_is_written_as_a_json_escape_everywhere(tmp_path):
+    """Hostile model and target: an answer holding "\\udcff" (a model's str, or a JSON escape a server
+    sent) made `--output FILE` end in UnicodeEncodeError and put bytes that are not UTF-8 into the
+    JSON summary. JSON outputs now write it as the escape \\udcff (the same value), the table as text."""
+    path = tmp_path / "surrogate_model.py"
+    path.write_text("def predict(req):\n    return {'label': '\\udcff', 'p': 0.1}\n")
+    log = small_log(tmp_path, n=1)
+    out = tmp_path / "results.jsonl"
+    proc = entry_point("replay", log, "--model", f"{path}:predict", "--format", "json", "--output", out,
+                       env={"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"})
+    assert proc.returncode == 1, proc.stderr
+    diff = json.loads(proc.stdout)["mismatches"][0]["diff"]
+    assert diff == [{"path": "label", "logged": "stay", "replayed": "\udcff", "missing": None}]
+    assert '"replayed": "\\udcff"' in proc.stdout
+    assert json.loads(out.read_text())["response"] == {"label": "\udcff", "p": 0.1}
+    with ModelServer(raw_answer(200, b'{"label": "\\udcff", "p": 0.1}')) as server:
+        proc = entry_point("replay", log, "--target", server.url, env={"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"})
+    assert proc.returncode == 1, proc.stderr
+    assert 'label   "stay"   "\\udcff"' in proc.stdout
+
+
+def test_a_location_header_that_is_not_utf8_is_escaped(tmp_path):
+    """Hostile target: a redirect whose Location holds a byte that is not UTF-8 reached the output raw."""
+    with ModelServer(raw_answer(302, b"", {"Location": "http://x/\xff\x1b[31m"})) as server:
+        proc = entry_point("replay", small_log(tmp_path, n=1), "--target", server.url, "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    error = json.loads(proc.stdout)["errors"][0]["error"]
+    assert error == "HTTP 302: a redirect, which replay does not follow; Location: http://x/\\udcff\\x1b[31m"
