@@ -547,3 +547,16 @@ def test_a_location_header_that_is_not_utf8_is_escaped(tmp_path):
     assert proc.returncode == 1, proc.stderr
     error = json.loads(proc.stdout)["errors"][0]["error"]
     assert error == "HTTP 302: a redirect, which replay does not follow; Location: http://x/\\udcff\\x1b[31m"
+
+
+def test_a_model_that_sends_its_prints_to_a_file_of_its_own_keeps_doing_so(tmp_path):
+    """Smaller: only what a model closed or broke is put back; a working stream it set stays its own."""
+    own_log = tmp_path / "model_own.log"
+    path = tmp_path / "tee_model.py"
+    path.write_text(f"import sys\nsys.stdout = open({str(own_log)!r}, 'w', buffering=1)\n"
+                    "def predict(req):\n    print('model: to my own log', req['i'])\n"
+                    "    return {'label': 'stay', 'p': 0.1}\n")
+    proc = entry_point("replay", small_log(tmp_path, n=2), "--model", f"{path}:predict", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["counts"]["match"] == 2 and proc.stderr == ""
+    assert own_log.read_text() == "model: to my own log 0\nmodel: to my own log 1\n"

@@ -11,7 +11,7 @@ Two tools:
   imported: descriptor 1 leads to stderr from then on, so whatever the model writes to stdout,
   by any route and at any time, shows on stderr; mlmon writes its own output to the stream returned.
 * :func:`streams_kept`, around model code: afterwards ``sys.stdout``, ``sys.stderr`` and
-  descriptors 1 and 2 are what they were before, whatever the model replaced, closed or reopened.
+  descriptors 1 and 2 work as before, whatever the model closed or broke.
 """
 
 from __future__ import annotations
@@ -79,30 +79,32 @@ def divert_stdout() -> TextIO | None:
                             line_buffering=stream.line_buffering)
 
 
-def _same_file(fd: int, copy: int) -> bool:
+def _works(stream) -> bool:
+    """Whether ``stream`` takes writes: not None, not closed, and writing nothing to it does not raise."""
     try:
-        now, before = os.fstat(fd), os.fstat(copy)
-    except OSError:
+        stream.write("")
+        stream.flush()
+        return not getattr(stream, "closed", False)
+    except Exception:  # noqa: BLE001 - whatever a broken stream raises, it is broken
         return False
-    return (now.st_dev, now.st_ino) == (before.st_dev, before.st_ino)
 
 
-def _usable(stream: TextIO | None, fd: int) -> TextIO | None:
-    """``stream``, or a new one on ``fd`` when the model closed it."""
-    if stream is None or not stream.closed:
-        return stream
+def _reopened(stream: TextIO, fd: int) -> TextIO:
+    """A new text stream on ``fd``, spelled as ``stream`` was."""
     return io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding=stream.encoding, errors=stream.errors,
                             line_buffering=True)
 
 
 @contextmanager
 def streams_kept() -> Iterator[None]:
-    """Run model code; afterwards ``sys.stdout``, ``sys.stderr`` and descriptors 1 and 2 are as before it.
+    """Run model code; afterwards ``sys.stdout``, ``sys.stderr`` and descriptors 1 and 2 work as before it.
 
-    A replaced stream is put back, a closed one opened again on its descriptor, and a closed or
-    reopened descriptor led back to where it led.
+    What the model closed or broke is put back: a closed descriptor leads where it led, and a stream
+    that is closed, None, or raises when written to is the one before it (opened again on its
+    descriptor if the model closed it). What the model replaced with something that works is left
+    as the model set it: a model may tee its own prints to a file.
     """
-    objects = (sys.stdout, sys.stderr)
+    before = {"stdout": (sys.stdout, STDOUT), "stderr": (sys.stderr, STDERR)}
     copies = {fd: _dup(fd) for fd in (STDOUT, STDERR)}
     try:
         yield
@@ -110,7 +112,9 @@ def streams_kept() -> Iterator[None]:
         for fd, copy in copies.items():
             if copy is None:
                 continue
-            if not _same_file(fd, copy):
+            if not _is_open(fd):
                 os.dup2(copy, fd)
             os.close(copy)
-        sys.stdout, sys.stderr = _usable(objects[0], STDOUT), _usable(objects[1], STDERR)
+        for name, (stream, fd) in before.items():
+            if stream is not None and not _works(getattr(sys, name)):
+                setattr(sys, name, stream if _works(stream) else _reopened(stream, fd))
