@@ -814,6 +814,8 @@ def _degrade_stdio() -> None:
 
 def main() -> None:
     allocator.tune()
+    if sys.stderr is None:  # started with stderr closed (`2>&-`): notes go nowhere, the exit code still tells
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")
     _degrade_stdio()
     try:
         app()
