@@ -272,7 +272,7 @@ SINCE_OPTION = typer.Option(None, "--since", help="Start of the range: an ISO ti
 UNTIL_OPTION = typer.Option(None, "--until", help="End of the range (exclusive): an ISO time or a duration back from now.")
 NOW_OPTION = typer.Option(None, "--now", help="Take this ISO time as now, for reproducible runs.")
 MAPPING_OPTION = typer.Option(None, "--mapping", "-m", help="YAML file that maps your log schema to mlmon's fields (see README).")
-REJECTS_OPTION = typer.Option(None, "--rejects", help="Write each skipped bad line to FILE as JSON lines: file, line, reason, raw (secrets redacted).")
+REJECTS_OPTION = typer.Option(None, "--rejects", help="Write each skipped bad line to FILE as JSON lines: file, line, reason, raw (secrets redacted; see README \"Secrets\"), also when no line is good.")
 STRICT_OPTION = typer.Option(False, "--strict", help="Fail (exit 2) on the first bad log line instead of skipping it.")
 MAX_LINE_OPTION = typer.Option(1024 * 1024, "--max-line-bytes", min=1, help="Lines longer than this are skipped as bad.")
 
@@ -290,14 +290,15 @@ MAX_SEGMENTS_OPTION = typer.Option(1000, "--max-segments", min=1, help="The most
 MAX_FIELDS_OPTION = typer.Option(1000, "--max-fields", min=1, help="With --baseline or --labels: the most request fields, and as many response fields, decoded and compared: those the most records hold (ties by name), besides the fields that --by, --where, the rules, the labels options and the baseline name. A warning says how many were left out.")
 
 
-def _emit(text: str, output: Optional[Path]) -> None:
-    """Print ``text``, or write it to ``output`` atomically (``-`` is stdout too)."""
+def _emit(text: str, output: Optional[Path], stdout=None) -> None:
+    """Print ``text`` (to ``stdout``, sys.stdout by default), or write it to ``output`` atomically (``-`` is stdout too)."""
     if output is None or str(output) == "-":
-        if sys.stdout is None:  # closed by the caller (`>&-`): nowhere to print
+        stream = stdout or sys.stdout
+        if stream is None:  # closed by the caller (`>&-`): nowhere to print
             return
         try:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            stream.write(text)
+            stream.flush()
         except BrokenPipeError:
             raise
         except OSError as exc:  # e.g. a full disk behind a redirection
@@ -322,7 +323,7 @@ def _emit(text: str, output: Optional[Path]) -> None:
 def report(
     logs: list[str] = LOGS_ARGUMENT,
     every: Optional[str] = typer.Option(None, "--every", "-e", help="Window length, e.g. 5m, 1h, 1d. Windows are aligned to UTC. Default: one window for the whole range."),
-    by: Optional[list[str]] = typer.Option(None, "--by", "-b", help="Segment by fields, comma-separated: model, model_version, endpoint, status, input.FIELD, output.FIELD."),
+    by: Optional[list[str]] = typer.Option(None, "--by", "-b", help="Segment by fields, comma-separated: model, model_version, endpoint, status, input.FIELD, output.FIELD. A secret field (input.api_key, a key under the mapping's redact:) is refused; secrets inside values are redacted."),
     where: Optional[str] = typer.Option(None, "--where", "-w", help="Only records matching this condition over record fields, as a rule's 'where', e.g. 'status >= 500 and input.country == \"DE\"'."),
     max_segments: int = MAX_SEGMENTS_OPTION,
     max_fields: int = MAX_FIELDS_OPTION,
@@ -351,16 +352,17 @@ def report(
     from mlmon.logs.mapping import load_mapping
     from mlmon.render.progress import ReadProgress
     from mlmon.report import build_report
-    from mlmon.rejects import write_rejects
+    from mlmon.rejects import rejects_when_nothing_is_good, write_rejects
 
     _one_stdout({"the report": output is None or _is_stdout(output), "--rejects": _is_stdout(rejects)})
+    _guard_outputs(logs, {"-o": output, "--rejects": rejects}, mapping, baseline, labels)
     clock = _now(now)
     spec = _window_spec(every, by, since, until, clock, max_segments)
     base, truth = _baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
                                        positive, task, clock)
     the_mapping = load_mapping(mapping)
     fmt = fmt or ReportFormat.table
-    with ReadProgress() as progress:
+    with ReadProgress() as progress, rejects_when_nothing_is_good(rejects, the_mapping.redact):
         result, data = build_report(
             logs, mapping=the_mapping, spec=spec, now=clock, baseline=base, labels=truth, where=where, strict=strict,
             max_line_bytes=max_line_bytes, progress=progress,
@@ -377,6 +379,17 @@ def report(
 
 def _is_stdout(path: Optional[Path]) -> bool:
     return path is not None and str(path) == "-"
+
+
+def _guard_outputs(logs: list[str], outputs: dict[str, Optional[Path]], *also_read: Optional[Path]) -> None:
+    """Refuse, before reading, an output that would replace a log or another file the run reads."""
+    if not any(path is not None and str(path) != "-" for path in outputs.values()):
+        return
+    from mlmon.atomic import refuse_overwriting_inputs
+    from mlmon.logs.sources import resolve_inputs
+
+    read = [s.path for s in resolve_inputs(logs).sources if s.path is not None]
+    refuse_overwriting_inputs(outputs, [*read, *(p for p in also_read if p is not None)])
 
 
 def _one_stdout(outputs: dict[str, bool]) -> None:
@@ -496,6 +509,7 @@ def check(
     # A cron check of "the last 2h" runs up to now, so that silence at the end shows.
     spec = _window_spec(None, None, since, until or ("now" if since else None), clock)
     ruleset = load_rules(rules)
+    _guard_outputs(logs, {"-o": output, "--state": state}, rules, mapping, baseline, labels)
     repeat = parse_duration(repeat_interval, what="--repeat-interval")
     if (notify or notify_command) and state is None:
         raise UsageError("--notify and --notify-command need --state", "Notifications follow transitions, which need a state file.")
@@ -566,9 +580,9 @@ class ReplayFormat(str, Enum):
 @handle_errors
 def replay(
     logs: list[str] = LOGS_ARGUMENT,
-    target: Optional[str] = typer.Option(None, "--target", "-t", help="POST each logged request body as JSON to this URL."),
-    model: Optional[str] = typer.Option(None, "--model", help="Call this Python function in-process: module:function or path/to/file.py:function."),
-    command: Optional[str] = typer.Option(None, "--command", help="Start CMD; write one JSON request per line to its stdin, read one JSON response per line."),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="POST each logged request body as JSON to this http:// or https:// URL."),
+    model: Optional[str] = typer.Option(None, "--model", help="Call this Python function in-process: module:function or path/to/file.py:function. What it writes to stdout goes to stderr."),
+    command: Optional[str] = typer.Option(None, "--command", help="Start CMD; write one JSON request per line to its stdin, read one JSON response per line. Its stderr is not shown; its last line says why CMD died."),
     header: Optional[list[str]] = typer.Option(None, "--header", "-H", help="Extra HTTP header 'Name: value' on one line (repeatable). Logged headers are never replayed."),
     request_id: Optional[list[str]] = typer.Option(None, "--request-id", help="Replay this request (repeatable)."),
     since: Optional[str] = typer.Option(None, "--since", help="Only requests at or after this ISO time, or this long ago (e.g. 2h)."),
@@ -577,13 +591,13 @@ def replay(
     where: Optional[str] = typer.Option(None, "--where", "-w", help="Only requests matching this expression, e.g. 'status >= 500 and input.country == \"DE\"'."),
     limit: Optional[int] = typer.Option(None, "--limit", min=0, help="Replay at most N requests (the first N)."),
     sample: Optional[int] = typer.Option(None, "--sample", min=0, help="Replay a random sample of N requests (seeded)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of --sample."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**64 - 1, help="Seed of --sample: a whole number from 0 to 2^64-1; the same seed draws the same sample."),
     alert: Optional[str] = typer.Option(None, "--alert", help="Only requests in the windows where this rule fired (needs --rules)."),
     rules: Optional[Path] = typer.Option(None, "--rules", "-r", help="Rules file for --alert."),
     concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Requests in flight at once. 1 keeps debugging ordered and deterministic."),
     rate: Optional[float] = typer.Option(None, "--rate", min=0.001, help="Send at most this many requests per second."),
     speed: Optional[float] = typer.Option(None, "--speed", min=0.001, help="Keep the logged inter-arrival times, scaled: 1 is real time, 10 is ten times faster."),
-    timeout: float = typer.Option(10.0, "--timeout", min=0.001, help="Seconds to wait for each answer."),
+    timeout: float = typer.Option(10.0, "--timeout", min=0.001, help="Seconds to wait for each answer; inf waits as long as it takes."),
     rtol: float = typer.Option(1e-9, "--rtol", min=0, help="Relative tolerance when comparing numbers."),
     atol: float = typer.Option(0.0, "--atol", min=0, help="Absolute tolerance when comparing numbers."),
     ignore: Optional[list[str]] = typer.Option(None, "--ignore", help="Response field to leave out of the comparison, e.g. id or meta.ts (repeatable)."),
@@ -594,7 +608,7 @@ def replay(
     serve: Optional[str] = typer.Option(None, "--serve", help="Start this server command, wait until --target accepts connections, stop it afterwards."),
     fmt: ReplayFormat = typer.Option(ReplayFormat.table, "--format", "-f", help="Output format of the summary."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one JSON line per replayed request (mlmon's log shape plus 'replay')."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be sent, one JSON line per request, and send nothing. Needs no target; with one, each line names it."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be sent, one JSON line per request (secrets and the mapping's redact: keys redacted), and send nothing. Needs no target; with one, each line names it."),
     mapping: Optional[Path] = MAPPING_OPTION,
     strict: bool = STRICT_OPTION,
 ) -> None:
@@ -613,6 +627,7 @@ def replay(
         from mlmon.rules.load import load_rules
 
         ruleset = load_rules(rules)
+    _guard_outputs(logs, {"--output": output}, rules, mapping)
     selection = Selection(tuple(request_id or ()), spec.since, spec.until, where, limit, sample, seed, alert, ruleset)
     if where:
         from mlmon.expr import parse
@@ -620,15 +635,21 @@ def replay(
         parse(where)
     target_spec = TargetSpec(target, model, command, tuple(parse_header(h) for h in header or ()), pid, serve)
     pace = Pace(concurrency, rate, speed, timeout)
+    the_mapping = load_mapping(mapping)
+    stdout = sys.stdout
+    if model and not dry_run:
+        from mlmon.replay.stdio import divert_stdout
+
+        stdout = divert_stdout()  # what the model writes to stdout goes to stderr; mlmon writes to this
     with ReadProgress(delay=1.0) as progress, _stop_signals_as_ctrl_c():
         run, frame = run_replay(
-            logs, mapping=load_mapping(mapping), selection=selection, target=target_spec, pace=pace,
+            logs, mapping=the_mapping, selection=selection, target=target_spec, pace=pace,
             tolerance=Tolerance(rtol, atol, tuple(ignore or ())), dry_run=dry_run, strict=strict,
             progress=progress, on_done=lambda done, total: progress(done, total, "replayed requests"),
             on_read=_print_reading,
         )
     if run is None:
-        lines = dry_run_lines(frame, target_spec)
+        lines = dry_run_lines(frame, target_spec, the_mapping.redact)
         sys.stdout.write("".join(line + "\n" for line in lines))
         where = f" to {target_spec.describe()}" if target_spec.describe() else ""
         _stderr().print(f"mlmon: dry run: {len(lines):,} request{'s' if len(lines) != 1 else ''} would be sent"
@@ -637,7 +658,7 @@ def replay(
     if output is not None:
         from mlmon.replay.output import write_results
 
-        write_results(run, output)
+        write_results(run, output, stdout)
     from mlmon.render import replay as r
     from mlmon.replay.output import gate_fired
 
@@ -646,7 +667,7 @@ def replay(
     if fmt == ReplayFormat.json:
         text = r.render_replay_json(run, fail_over, show, include_failed)
     else:
-        console = _stderr() if to_stderr else Console(highlight=False, markup=False, emoji=False)
+        console = _stderr() if to_stderr else Console(file=stdout, highlight=False, markup=False, emoji=False)
         text = r.render_replay_table(run, fail_over, show, width=console.width,
                                      color=console.is_terminal and not console.no_color, include_failed=include_failed,
                                      wrap=console.is_terminal)
@@ -654,7 +675,7 @@ def replay(
         with contextlib.suppress(OSError):
             sys.stderr.write(text)
     else:
-        _emit(text, None)
+        _emit(text, None, stdout)
     if run.interrupted:
         done = len(run.outcomes)
         where = "the summary and --output cover them" if output is not None else "the summary covers them"
@@ -691,19 +712,23 @@ def baseline_save(
 ) -> None:
     """Profile reference data per field (type, quantile bins, category frequencies, null rate, min/max, count).
 
-    Secret fields (see Redaction in the README) keep only their counts. A value of a numeric field that is
-    not a finite number (NaN, an infinity) is counted as a type violation and left out of the statistics.
+    Secret fields (see Secrets in the README) keep only their counts; secrets inside text values are redacted.
+    A value of a numeric field that is not a finite number (NaN, an infinity) is counted as a type violation
+    and left out of the statistics.
     """
     from mlmon.baseline.save import save_baseline
+    from mlmon.rejects import rejects_when_nothing_is_good
     from mlmon.logs.mapping import load_mapping
     from mlmon.render.values import plural
 
     _one_stdout({"the profile": _is_stdout(output), "--rejects": _is_stdout(rejects)})
+    _guard_outputs(sources, {"-o": output, "--rejects": rejects}, mapping)
     clock = _now(now)
     spec = _window_spec(None, None, since, until, clock)
     the_mapping = load_mapping(mapping)
-    saved = save_baseline(sources, output, mapping=the_mapping, since=spec.since, until=spec.until, now=clock,
-                          strict=strict, max_fields=max_fields)
+    with rejects_when_nothing_is_good(rejects, the_mapping.redact):
+        saved = save_baseline(sources, output, mapping=the_mapping, since=spec.since, until=spec.until, now=clock,
+                              strict=strict, max_fields=max_fields)
     if rejects is not None:
         from mlmon.rejects import write_rejects
 
@@ -795,6 +820,8 @@ def _degrade_stdio() -> None:
 
 def main() -> None:
     allocator.tune()
+    if sys.stderr is None:  # started with stderr closed (`2>&-`): notes go nowhere, the exit code still tells
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")
     _degrade_stdio()
     try:
         app()

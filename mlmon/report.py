@@ -14,7 +14,7 @@ from mlmon.expr import Node
 from mlmon.baseline.load import BaselineSpec, load_reference
 from mlmon.baseline.reference import Reference
 from mlmon.logs.field_limit import MAX_FIELDS, FieldLimit
-from mlmon.logs.fields import with_io_fields
+from mlmon.logs.fields import io_field_names, with_io_fields
 from mlmon.logs.mapping import CANONICAL_FIELDS, MAX_PATH_DEPTH, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.metrics.drift import method_of, schema_changes
 from mlmon.metrics.labels import load_labels
@@ -25,6 +25,7 @@ from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announc
 from mlmon.metrics.operational import METRICS_BY_NAME, RECORD_FIELDS
 from mlmon.metrics.whole_range import drift_by_field, quality_by_segment
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START, MetricTable, WindowSpec, select_range
+from mlmon.redact import redact_columns, secret_key_in
 from mlmon.timeparse import format_duration, iso
 from mlmon.where import apply_where, parse_where, where_fields
 from mlmon.yamlfile import did_you_mean
@@ -32,13 +33,49 @@ from mlmon.yamlfile import did_you_mean
 SEGMENT_FIELDS = tuple(name for name in CANONICAL_FIELDS if name not in ("ts", "latency_ms", "cpu_percent", "memory_mb"))
 
 
+#: Why mlmon refuses to segment by a secret rather than print a fingerprint of it (README "Secrets").
+SECRET_SEGMENT_HINT = ("A segment's value is printed in every output, and a hash of a short or common secret "
+                       "can be reversed from a dictionary; segment by a field that is no credential, such as a "
+                       "user or tenant id.")
+
+
+def secret_segment_problem(name: str, mapping: Mapping | None = None) -> str | None:
+    """Why segmenting by ``name`` would print a secret, or None.
+
+    A field is secret when a key of its name names one (``input.headers.Authorization``), or,
+    given the mapping, a key of the path it is read from (``model`` mapped from ``api_key``)
+    or a key listed under its ``redact:``.
+    """
+    keys = mapping.redact if mapping is not None else ()
+    secret = secret_key_in(name, keys)
+    if secret is not None:
+        return f"cannot segment by {name!r}: {secret!r} names a secret"
+    path = mapping.path_of(name) if mapping is not None else None
+    secret = secret_key_in(".".join(path), keys) if path else None
+    if secret is not None:
+        return f"cannot segment by {name!r}: it is read from {'.'.join(path)!r}, and {secret!r} names a secret"
+    return None
+
+
+def refuse_secret_segments(by: Sequence[str], mapping: Mapping) -> None:
+    """Raise UsageError when a ``--by`` field is secret, now that the mapping is known."""
+    for name in by:
+        problem = secret_segment_problem(name, mapping)
+        if problem:
+            raise UsageError(problem, SECRET_SEGMENT_HINT)
+
+
 def check_segment_fields(by: Sequence[str]) -> tuple[str, ...]:
-    """Validate ``--by`` names: canonical fields or ``input.x`` / ``output.x``."""
+    """Validate ``--by`` names: canonical fields or ``input.x`` / ``output.x``, none of them a secret
+    (by its name; :func:`refuse_secret_segments` checks again with the mapping)."""
     out = []
     for name in by:
         if name.count(".") >= MAX_PATH_DEPTH:
             raise UsageError(f"cannot segment by {name[:40]!r}…: it has {name.count('.') + 1:,} dotted parts",
                              f"A field name may have at most {MAX_PATH_DEPTH}.")
+        problem = secret_segment_problem(name)
+        if problem:
+            raise UsageError(problem, SECRET_SEGMENT_HINT)
         if name.startswith((INPUT_PREFIX, OUTPUT_PREFIX)) and len(name.split(".", 1)[1]) > 0:
             out.append(name)
         elif name in SEGMENT_FIELDS:
@@ -166,6 +203,8 @@ def prepare(
     """Read the logs once with every field the metrics need; load the baseline and the labels.
 
     ``where`` filters the records first, so the baseline range and the labels see only those it keeps.
+    Secrets inside the text values of the fields read (``{"token": …}`` as JSON text, a header line)
+    are redacted as they are read, so no later step (segments, drift categories, filters) sees them.
     At most ``max_fields`` input and as many output fields are decoded, besides those named (by
     ``fields``, the labels and the baseline); a warning says how many were not.
     """
@@ -187,6 +226,7 @@ def prepare(
         for name in fields:  # a segment or filter field no record carries is still a (null) column
             if name not in records.columns:
                 records = records.with_columns(pl.lit(None, pl.String).alias(name))
+    records = redact_columns(records, [*fields, *io_field_names(records)], mapping.redact)
     records = apply_where(records, where)
     if labels is not None:
         announce(progress, "joining labels")
@@ -195,7 +235,7 @@ def prepare(
         announce(progress, "loading the baseline")
         reference = load_reference(baseline, mapping=mapping, current=records, logs=list(inputs), told=data,
                                    max_fields=max_fields)
-        records = _with_reference_fields(records, reference, limit)
+        records = _with_reference_fields(records, reference, limit, mapping.redact)
         extras.reference = reference
         analysis.baseline = {
             "source": reference.source,
@@ -210,13 +250,15 @@ def prepare(
     return analysis
 
 
-def _with_reference_fields(records: pl.DataFrame, reference: Reference, limit: FieldLimit) -> pl.DataFrame:
-    """``records`` with the reference's fields that the bound on fields left out of them decoded after all,
-    so that the baseline's fields are compared whichever fields the logs hold most often."""
+def _with_reference_fields(records: pl.DataFrame, reference: Reference, limit: FieldLimit,
+                           secret_keys: tuple[str, ...]) -> pl.DataFrame:
+    """``records`` with the reference's fields that the bound on fields left out of them decoded after all
+    (and redacted, as the others were), so that the baseline's fields are compared whichever fields the
+    logs hold most often."""
     missing = frozenset(name for name in reference.fields if name not in records.columns)
     if not missing or not limit.total_left_out:
         return records
-    return with_io_fields(records, FieldLimit(0, missing))
+    return redact_columns(with_io_fields(records, FieldLimit(0, missing)), missing, secret_keys)
 
 
 def _with_labels(records: pl.DataFrame, spec: LabelSpec, extras: Extras,
@@ -263,6 +305,7 @@ def build_report(
     over the whole range, when there is a baseline or labels. ``max_fields`` bounds the fields decoded (see prepare).
     """
     condition = parse_where(where) if where is not None else None
+    refuse_secret_segments(spec.by, mapping)
     analysis = prepare(inputs, mapping=mapping, fields=spec.by, baseline=baseline, labels=labels, where=condition,
                        strict=strict, max_line_bytes=max_line_bytes, progress=progress, max_fields=max_fields)
     table = metric_table(analysis.records, spec, analysis.extras, progress=progress)

@@ -13,11 +13,12 @@ import polars as pl
 from mlmon.baseline.reference import Reference, reference_from_frame, reference_from_profile
 from mlmon.errors import ConfigError, InputError, UsageError
 from mlmon.logs.field_limit import MAX_FIELDS, FieldLimit, most_held_columns
-from mlmon.logs.fields import with_io_fields
+from mlmon.logs.fields import _flatten, with_io_fields
 from mlmon.logs.json_lines import read_json_lines
 from mlmon.logs.json_numbers import long_integers_as_floats
 from mlmon.logs.mapping import INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.logs.reader import LogData, read_logs
+from mlmon.logs.verdict import NoGoodRecord
 from mlmon.render.escape import printable
 from mlmon.timeparse import iso, parse_time
 
@@ -62,7 +63,9 @@ def _dataset_frame(path: Path, output_names: set[str]) -> pl.DataFrame:
             return column
         return OUTPUT_PREFIX + column if OUTPUT_PREFIX + column in output_names else INPUT_PREFIX + column
 
-    return frame.rename({c: rename(c) for c in frame.columns})
+    # Nested objects become dotted fields, as in logs (input.user.token), so that a secret among them
+    # is known by its key, and the fields match those of the logs.
+    return pl.DataFrame(_flatten(frame.rename({c: rename(c) for c in frame.columns}), ""))
 
 
 def _read_dataset(path: Path) -> pl.DataFrame:
@@ -178,7 +181,7 @@ def _load(spec: BaselineSpec, limit: FieldLimit, *, mapping: Mapping, current: p
                              "Choose a range the logs cover.")
         # Field types come from the range alone, not from what the logs hold later.
         return reference_from_frame(with_io_fields(window, limit),
-                                    {"range": [iso(spec.start), iso(spec.end)], "files": list(logs)})
+                                    {"range": [iso(spec.start), iso(spec.end)], "files": list(logs)}, mapping.redact)
     path = Path(spec.path or "")
     doc = _profile_document(path)
     if doc is not None:
@@ -186,9 +189,12 @@ def _load(spec: BaselineSpec, limit: FieldLimit, *, mapping: Mapping, current: p
     outputs = {c for c in current.columns if c.startswith(OUTPUT_PREFIX)}
     if path.is_file() and (path.suffix.lower() in DATASET_SUFFIXES or not _looks_like_logs(path, mapping)):
         frame = most_held_columns(_dataset_frame(path, outputs), limit)
-        return reference_from_frame(frame, {"dataset": str(path)})
+        return reference_from_frame(frame, {"dataset": str(path)}, mapping.redact)
 
-    data = read_logs([str(spec.path)], mapping, ["ts", "request_id", "status", RAW_REQUEST, RAW_RESPONSE])
+    try:
+        data = read_logs([str(spec.path)], mapping, ["ts", "request_id", "status", RAW_REQUEST, RAW_RESPONSE])
+    except NoGoodRecord as exc:  # --rejects lists the lines of the logs, not of the baseline
+        raise InputError(exc.message, exc.hint) from None
     if told is not None:
         told.warnings.extend(f"baseline {text}" for text in data.warnings)
         told.notes.extend(f"baseline {text}" for text in data.notes)
@@ -198,4 +204,4 @@ def _load(spec: BaselineSpec, limit: FieldLimit, *, mapping: Mapping, current: p
             f"baseline {printable(str(spec.path))} holds no log records",
             "Pass logs, a dataset (.parquet, .csv, .jsonl rows) or a profile from 'mlmon baseline save'.",
         )
-    return reference_from_frame(frame, {"files": data.files, "skipped": data.skipped})
+    return reference_from_frame(frame, {"files": data.files, "skipped": data.skipped}, mapping.redact)

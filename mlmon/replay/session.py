@@ -18,8 +18,9 @@ from mlmon.replay.compare import Tolerance
 from mlmon.replay.messages import shorten
 from mlmon.replay.run import Pace, ReplayRun, _json_or_text, replay
 from mlmon.replay.select import Selection, select_requests
-from mlmon.replay.serve import Server, accepts, host_port
+from mlmon.replay.serve import Server, accepts
 from mlmon.replay.targets import CallableTarget, CommandTarget, HttpTarget, SetupError, Target
+from mlmon.replay.url import target_host_port
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,8 @@ def parse_header(text: str) -> tuple[str, str]:
     return name, value
 
 
-def dry_run_lines(frame: pl.DataFrame, spec: TargetSpec) -> list[str]:
-    """What would be sent, one JSON line per request, secrets redacted. Nothing is sent.
+def dry_run_lines(frame: pl.DataFrame, spec: TargetSpec, secret_keys: tuple[str, ...] = ()) -> list[str]:
+    """What would be sent, one JSON line per request, secrets (and the ``secret_keys``) redacted. Nothing is sent.
 
     A line names the target when one is given, and for ``--target`` the method and headers too.
     """
@@ -92,8 +93,8 @@ def dry_run_lines(frame: pl.DataFrame, spec: TargetSpec) -> list[str]:
             entry["target"] = target
         if headers is not None:
             entry["method"] = "POST"
-            entry["headers"] = redact_obj(headers)
-        entry["body"] = redact_obj(_json_or_text(row["request"]))
+            entry["headers"] = redact_obj(headers, secret_keys)
+        entry["body"] = redact_obj(_json_or_text(row["request"]), secret_keys)
         lines.append(json_safe(json.dumps(entry, ensure_ascii=False)))
     return lines
 
@@ -124,14 +125,15 @@ def run_replay(
     # Setup problems show before the logs are read.
     callable_target = CallableTarget(target.model) if target.model and not dry_run else None
     if target.url:
-        host, port = host_port(target.url)
+        host, port = target_host_port(target.url)
         if not dry_run and not target.serve and not accepts(host, port, timeout=2.0):
             raise SetupError(f"cannot connect to {host}:{port} for --target {target.describe()}",
                              "Start the model server first, or let mlmon start it with --serve CMD.")
     if target.pid is not None:
         import psutil
 
-        if not psutil.pid_exists(target.pid):
+        # A pid is a positive C int: a larger number overflows os.kill, which psutil asks.
+        if not 0 < target.pid < 2**31 or not psutil.pid_exists(target.pid):
             raise SetupError(f"--pid {target.pid}: no such process", "Give the pid of the model server.")
     frame, data = select_requests(inputs, mapping, selection, strict=strict, progress=progress)
     if on_read is not None:
@@ -154,7 +156,9 @@ def run_replay(
             built = callable_target
         else:
             built = CommandTarget(target.command or "")
-        return replay(frame, built, pace, tolerance, on_done), frame
+        run = replay(frame, built, pace, tolerance, on_done)
+        run.secret_keys = mapping.redact
+        return run, frame
     finally:
         if server is not None:
             server.stop()
