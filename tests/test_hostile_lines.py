@@ -282,3 +282,105 @@ def test_windows_at_year_1_through_the_installed_command(tmp_path):
     window = json.loads(result.stdout)["windows"][0]
     assert (window["start"], window["end"]) == window_of(datetime(1, 1, 2, tzinfo=UTC), timedelta(days=7))
     assert window["start"] == "0001-01-01T00:00:00Z"
+
+
+# --- smaller: lines that are valid JSON but not objects, and invalid ones that look like it --
+
+NOT_OBJECTS = ["1", "-0.5e3", "true", "false", "null", '"x"', "[1]", "[]", " 7 "]
+MALFORMED = ['"path": "/",', "[1,", '"unterminated', "tru", "nul", "1 2", '{"ts": 1} x', "[1]]", "NaN", "0x10"]
+
+
+def test_scalars_are_not_objects_and_broken_strings_or_arrays_are_malformed(tmp_path):
+    """Issue 11 "Smaller": number, true and null lines were "malformed JSON"; issue 16: an invalid line
+    starting with '"' or '[' was "not a JSON object", a reason documented for valid JSON only."""
+    lines = NOT_OBJECTS + MALFORMED
+    log = write_lines(tmp_path / "values.jsonl", lines)
+    bad = expected(lines, line_reason)
+    assert Counter(bad.values()) == {"not a JSON object": len(NOT_OBJECTS), "malformed JSON": len(MALFORMED)}
+    assert_every_command_skips(tmp_path, log, bad)
+    # The installed command, with --strict naming the first one.
+    result = entry_point("report", log, "--strict")
+    assert result.returncode == 2 and f"values.jsonl:{len(GOOD) + 1}: bad log line (not a JSON object)" in result.stderr
+
+
+# --- smaller: lines nested deeper than json_path_match goes ----------------------------------
+
+def nested(levels: int, inner: str = "", key: str = "trace", ts: str = "2026-11-27T10:00:00Z", **fields) -> str:
+    """A record whose ``key`` holds arrays nested so that the line is ``levels`` deep."""
+    head = json.dumps({"ts": ts, **fields})[:-1]
+    return f'{head}, "{key}": ' + "[" * (levels - 1) + inner + "]" * (levels - 1) + "}"
+
+
+DEEP = [
+    nested(127), nested(128), nested(200, "1"), nested(1024), nested(1025), nested(3000),
+    nested(300)[:-1],  # cut short
+    nested(300).replace("]]]]", "]],]]", 1),  # a syntax error deep inside
+    nested(300, "1,,2"),  # balanced brackets, still malformed
+    nested(300, "1e999"),  # a number past the largest float
+    nested(300, latency_ms="fast"),
+    nested(300, latency_ms="7.5"),
+    "[" * 300 + "]" * 300, "[" * 2000 + "]" * 2000, "[" * 300 + "]" * 300 + ', "x": 1',
+    "[" * 300 + "]" * 299 + ', "x": [1]]',
+    '{"ts": "2026-11-27T10:00:00Z", "deep": ' + '{"a": ' * 500 + "1" + "}" * 500 + "}",
+    nested(400, ts="0000-01-01T00:00:00Z"),
+]
+
+
+def deep_reason(text: str) -> str | None:
+    reason = line_reason(text)
+    if reason is not None:
+        return reason
+    record = parse(text)
+    latency = record.get("latency_ms")
+    if isinstance(latency, str):
+        try:
+            float(latency)
+        except ValueError:
+            return "wrong type for latency_ms (expected a number)"
+    return ts_reason(record["ts"])
+
+
+def test_lines_nested_deeper_than_127_levels_are_read_up_to_the_parsers_limit(tmp_path):
+    """Issue 11 "Smaller": a valid line nested deeper than about 127 levels was "malformed JSON", even under a
+    key nothing reads (the whole-file scan read the same line as good when it stood mid-file)."""
+    log = write_lines(tmp_path / "deep.jsonl", DEEP)
+    bad = expected(DEEP, deep_reason)
+    assert Counter(bad.values()) == {"nested too deep": 3, "malformed JSON": 6, "not a JSON object": 1,
+                                     "wrong type for latency_ms (expected a number)": 1, "ts out of range": 1}
+    assert_every_command_skips(tmp_path, log, bad)
+    result = entry_point("report", log, "--format", "json", "--rejects", tmp_path / "e.jsonl")
+    assert result.returncode == 0, result.stderr
+    assert rejects_of(tmp_path / "e.jsonl") == bad
+    # The numeric text on a deep line is read as a number, as on any other line.
+    latencies = json.loads(result.stdout)["windows"][0]["metrics"]["latency_max_ms"]
+    assert latencies == max(15, 7.5)
+
+
+def test_a_deep_line_gets_one_verdict_wherever_it_stands_in_a_big_file(tmp_path):
+    """The fast whole-file scan reads lines up to 1,024 levels; the line path now agrees, at the head
+    (probed) and in the middle (scanned) of a file too big to probe whole."""
+    from mlmon.logs.reader import read_logs
+
+    filler = [json.dumps({"ts": "2026-11-27T10:00:00Z", "latency_ms": i % 50}) for i in range(50_000)]
+    for line in (nested(200, "1"), nested(1100), nested(200, latency_ms="fast")):
+        verdicts = []
+        for at in (0, 25_000):
+            path = tmp_path / "big.jsonl"
+            path.write_text("\n".join(filler[:at] + [line] + filler[at:]) + "\n")
+            assert path.stat().st_size > 2 * 1024 * 1024
+            data = read_logs([str(path)], fields=["ts", "latency_ms"])
+            verdicts.append((data.records.height, data.rejects["reason"].to_list()))
+        expect = deep_reason(line)
+        assert verdicts[0] == verdicts[1] == (50_000 + (expect is None), [expect] if expect else [])
+
+
+def test_objects_read_whole_from_deep_lines_keep_their_text(tmp_path):
+    """A request with a backslash is taken from the line again; on a line too deep for json_path_match it was
+    lost (null), and a replay showed no request."""
+    from mlmon.logs.reader import read_logs
+
+    line = '{"ts": "2026-11-27T10:00:00Z", "request": {"path": "C:\\\\temp"}, "trace": ' + "[" * 300 + "]" * 300 + "}"
+    path = tmp_path / "deep.jsonl"
+    path.write_text(line + "\n")
+    data = read_logs([str(path)], fields=["ts", "request"])
+    assert json.loads(data.records["request"][0]) == {"path": "C:\\temp"}
