@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Iterator
 
-from mlmon.errors import InputError
+from mlmon.errors import InputError, UsageError
 
 
 @contextmanager
@@ -130,3 +130,42 @@ def _write_stdout(mode: str) -> Iterator[IO]:
 def write_text_atomic(path: str | Path, text: str) -> None:
     with atomic_open(path, "w") as handle:
         handle.write(text)
+
+
+def refuse_overwriting_inputs(outputs: dict[str, str | Path | None], inputs: list[str | Path]) -> None:
+    """UsageError when an output would replace a file the run reads, or another output.
+
+    Files are compared by device and inode, so a symbolic or hard link to a log counts as
+    the log: ``mlmon report app.jsonl -o app.jsonl`` would otherwise replace the log with
+    its own report. Only regular files are at stake; ``-`` and special files are written
+    through, never replaced.
+    """
+    read = {}
+    for path in inputs:
+        identity = _identity(path)
+        if identity is not None:
+            read.setdefault(identity, str(path))
+    written: dict[tuple[int, int], str] = {}
+    for option, path in outputs.items():
+        if path is None or str(path) == "-":
+            continue
+        identity = _identity(path)
+        if identity is None:
+            continue
+        if identity in read:
+            same = "" if os.path.abspath(read[identity]) == os.path.abspath(path) else f" ({read[identity]})"
+            raise UsageError(f"{option} {path} names a file this run reads{same}; writing it would replace that file",
+                             "Write the output elsewhere.")
+        if identity in written:
+            raise UsageError(f"{option} {path} names the same file as {written[identity]}",
+                             "Give each output its own file.")
+        written[identity] = option
+
+
+def _identity(path: str | Path) -> tuple[int, int] | None:
+    """(device, inode) of a regular file at ``path`` (links followed), or None."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (info.st_dev, info.st_ino) if stat.S_ISREG(info.st_mode) else None

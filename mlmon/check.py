@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Sequence
 
 from mlmon.baseline.load import BaselineSpec
+from mlmon.errors import ConfigError
 from mlmon.logs.mapping import Mapping
 from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce
 from mlmon.metrics.model_quality import LabelSpec
-from mlmon.report import prepare
+from mlmon.report import SECRET_SEGMENT_HINT, prepare, secret_segment_problem
 from mlmon.rules.evaluate import Alert, CheckResult, evaluate_rules, record_fields
 from mlmon.rules.inputs import require_computed, require_inputs
 from mlmon.rules.model import SEVERITIES, RuleSet
@@ -45,12 +46,25 @@ def run_check(
     progress: Progress | None = None,
 ) -> tuple[CheckResult, LogData]:
     """Evaluate ``ruleset`` over the logs; ConfigError (before reading them, when it can) for a rule that
-    names a drift or quality metric the run cannot compute, since such a rule could never fire; UsageError
-    when a rule's ``by`` makes more than ``max_segments`` segments."""
+    names a drift or quality metric the run cannot compute, since such a rule could never fire, and for a
+    rule whose ``by`` the mapping makes secret; UsageError when a rule's ``by`` makes more than
+    ``max_segments`` segments."""
     require_inputs(ruleset, baseline=baseline is not None, labels=labels is not None)
+    refuse_secret_segments(ruleset, mapping)
     analysis = prepare(inputs, mapping=mapping, fields=record_fields(ruleset), baseline=baseline, labels=labels,
                        strict=strict, max_line_bytes=max_line_bytes, progress=progress)
     require_computed(ruleset, analysis.extras, analysis.labels)
     announce(progress, "evaluating rules")
     result = evaluate_rules(analysis.records, ruleset, since, until, now, analysis.extras, max_segments)
     return result, analysis.data
+
+
+def refuse_secret_segments(ruleset: RuleSet, mapping: Mapping) -> None:
+    """Raise ConfigError, listing each rule's ``by`` line, when the mapping makes a segment field secret
+    (a key under its ``redact:``, or a field read from a secret path): its values would be printed."""
+    problems = [f'{rule.by_position}: rule "{rule.name}": {problem}'
+                for rule in ruleset.rules for name in rule.by if (problem := secret_segment_problem(name, mapping))]
+    if problems:
+        n = len(problems)
+        raise ConfigError(f"rules file {ruleset.path} segments by {n} secret field{'s' if n != 1 else ''}",
+                          SECRET_SEGMENT_HINT, details=problems)

@@ -272,7 +272,7 @@ SINCE_OPTION = typer.Option(None, "--since", help="Start of the range: an ISO ti
 UNTIL_OPTION = typer.Option(None, "--until", help="End of the range (exclusive): an ISO time or a duration back from now.")
 NOW_OPTION = typer.Option(None, "--now", help="Take this ISO time as now, for reproducible runs.")
 MAPPING_OPTION = typer.Option(None, "--mapping", "-m", help="YAML file that maps your log schema to mlmon's fields (see README).")
-REJECTS_OPTION = typer.Option(None, "--rejects", help="Write each skipped bad line to FILE as JSON lines: file, line, reason, raw (secrets redacted).")
+REJECTS_OPTION = typer.Option(None, "--rejects", help="Write each skipped bad line to FILE as JSON lines: file, line, reason, raw (secrets redacted; see README \"Secrets\"), also when no line is good.")
 STRICT_OPTION = typer.Option(False, "--strict", help="Fail (exit 2) on the first bad log line instead of skipping it.")
 MAX_LINE_OPTION = typer.Option(1024 * 1024, "--max-line-bytes", min=1, help="Lines longer than this are skipped as bad.")
 
@@ -321,7 +321,7 @@ def _emit(text: str, output: Optional[Path]) -> None:
 def report(
     logs: list[str] = LOGS_ARGUMENT,
     every: Optional[str] = typer.Option(None, "--every", "-e", help="Window length, e.g. 5m, 1h, 1d. Windows are aligned to UTC (and cut at the years 1 and 9999). Default: one window for the whole range."),
-    by: Optional[list[str]] = typer.Option(None, "--by", "-b", help="Segment by fields, comma-separated: model, model_version, endpoint, status, input.FIELD, output.FIELD."),
+    by: Optional[list[str]] = typer.Option(None, "--by", "-b", help="Segment by fields, comma-separated: model, model_version, endpoint, status, input.FIELD, output.FIELD. A secret field (input.api_key, a key under the mapping's redact:) is refused; secrets inside values are redacted."),
     where: Optional[str] = typer.Option(None, "--where", "-w", help="Only records matching this condition over record fields, as a rule's 'where', e.g. 'status >= 500 and input.country == \"DE\"'."),
     max_segments: int = MAX_SEGMENTS_OPTION,
     since: Optional[str] = SINCE_OPTION,
@@ -349,16 +349,17 @@ def report(
     from mlmon.logs.mapping import load_mapping
     from mlmon.render.progress import ReadProgress
     from mlmon.report import build_report
-    from mlmon.rejects import write_rejects
+    from mlmon.rejects import rejects_when_nothing_is_good, write_rejects
 
     _one_stdout({"the report": output is None or _is_stdout(output), "--rejects": _is_stdout(rejects)})
+    _guard_outputs(logs, {"-o": output, "--rejects": rejects}, mapping, baseline, labels)
     clock = _now(now)
     spec = _window_spec(every, by, since, until, clock, max_segments)
     base, truth = _baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
                                        positive, task, clock)
     the_mapping = load_mapping(mapping)
     fmt = fmt or ReportFormat.table
-    with ReadProgress() as progress:
+    with ReadProgress() as progress, rejects_when_nothing_is_good(rejects, the_mapping.redact):
         result, data = build_report(
             logs, mapping=the_mapping, spec=spec, now=clock, baseline=base, labels=truth, where=where, strict=strict,
             max_line_bytes=max_line_bytes, progress=progress,
@@ -375,6 +376,17 @@ def report(
 
 def _is_stdout(path: Optional[Path]) -> bool:
     return path is not None and str(path) == "-"
+
+
+def _guard_outputs(logs: list[str], outputs: dict[str, Optional[Path]], *also_read: Optional[Path]) -> None:
+    """Refuse, before reading, an output that would replace a log or another file the run reads."""
+    if not any(path is not None and str(path) != "-" for path in outputs.values()):
+        return
+    from mlmon.atomic import refuse_overwriting_inputs
+    from mlmon.logs.sources import resolve_inputs
+
+    read = [s.path for s in resolve_inputs(logs).sources if s.path is not None]
+    refuse_overwriting_inputs(outputs, [*read, *(p for p in also_read if p is not None)])
 
 
 def _one_stdout(outputs: dict[str, bool]) -> None:
@@ -493,6 +505,7 @@ def check(
     # A cron check of "the last 2h" runs up to now, so that silence at the end shows.
     spec = _window_spec(None, None, since, until or ("now" if since else None), clock)
     ruleset = load_rules(rules)
+    _guard_outputs(logs, {"-o": output, "--state": state}, rules, mapping, baseline, labels)
     repeat = parse_duration(repeat_interval, what="--repeat-interval")
     if (notify or notify_command) and state is None:
         raise UsageError("--notify and --notify-command need --state", "Notifications follow transitions, which need a state file.")
@@ -591,7 +604,7 @@ def replay(
     serve: Optional[str] = typer.Option(None, "--serve", help="Start this server command, wait until --target accepts connections, stop it afterwards."),
     fmt: ReplayFormat = typer.Option(ReplayFormat.table, "--format", "-f", help="Output format of the summary."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one JSON line per replayed request (mlmon's log shape plus 'replay')."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be sent, one JSON line per request, and send nothing. Needs no target; with one, each line names it."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be sent, one JSON line per request (secrets and the mapping's redact: keys redacted), and send nothing. Needs no target; with one, each line names it."),
     mapping: Optional[Path] = MAPPING_OPTION,
     strict: bool = STRICT_OPTION,
 ) -> None:
@@ -610,6 +623,7 @@ def replay(
         from mlmon.rules.load import load_rules
 
         ruleset = load_rules(rules)
+    _guard_outputs(logs, {"--output": output}, rules, mapping)
     selection = Selection(tuple(request_id or ()), spec.since, spec.until, where, limit, sample, seed, alert, ruleset)
     if where:
         from mlmon.expr import parse
@@ -617,15 +631,16 @@ def replay(
         parse(where)
     target_spec = TargetSpec(target, model, command, tuple(parse_header(h) for h in header or ()), pid, serve)
     pace = Pace(concurrency, rate, speed, timeout)
+    the_mapping = load_mapping(mapping)
     with ReadProgress(delay=1.0) as progress, _stop_signals_as_ctrl_c():
         run, frame = run_replay(
-            logs, mapping=load_mapping(mapping), selection=selection, target=target_spec, pace=pace,
+            logs, mapping=the_mapping, selection=selection, target=target_spec, pace=pace,
             tolerance=Tolerance(rtol, atol, tuple(ignore or ())), dry_run=dry_run, strict=strict,
             progress=progress, on_done=lambda done, total: progress(done, total, "replayed requests"),
             on_read=_print_reading,
         )
     if run is None:
-        lines = dry_run_lines(frame, target_spec)
+        lines = dry_run_lines(frame, target_spec, the_mapping.redact)
         sys.stdout.write("".join(line + "\n" for line in lines))
         where = f" to {target_spec.describe()}" if target_spec.describe() else ""
         _stderr().print(f"mlmon: dry run: {len(lines):,} request{'s' if len(lines) != 1 else ''} would be sent"
@@ -687,18 +702,21 @@ def baseline_save(
 ) -> None:
     """Profile reference data per field (type, quantile bins, category frequencies, null rate, min/max, count).
 
-    Secret fields (see Redaction in the README) keep only their counts.
+    Secret fields (see Secrets in the README) keep only their counts; secrets inside text values are redacted.
     """
     from mlmon.baseline.save import save_baseline
+    from mlmon.rejects import rejects_when_nothing_is_good
     from mlmon.logs.mapping import load_mapping
     from mlmon.render.values import plural
 
     _one_stdout({"the profile": _is_stdout(output), "--rejects": _is_stdout(rejects)})
+    _guard_outputs(sources, {"-o": output, "--rejects": rejects}, mapping)
     clock = _now(now)
     spec = _window_spec(None, None, since, until, clock)
     the_mapping = load_mapping(mapping)
-    saved = save_baseline(sources, output, mapping=the_mapping, since=spec.since, until=spec.until, now=clock,
-                          strict=strict)
+    with rejects_when_nothing_is_good(rejects, the_mapping.redact):
+        saved = save_baseline(sources, output, mapping=the_mapping, since=spec.since, until=spec.until, now=clock,
+                              strict=strict)
     if rejects is not None:
         from mlmon.rejects import write_rejects
 

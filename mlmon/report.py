@@ -12,7 +12,7 @@ from mlmon import __version__
 from mlmon.errors import UsageError
 from mlmon.expr import Node
 from mlmon.baseline.load import BaselineSpec, load_reference
-from mlmon.logs.fields import with_io_fields
+from mlmon.logs.fields import io_field_names, with_io_fields
 from mlmon.logs.mapping import CANONICAL_FIELDS, MAX_PATH_DEPTH, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.metrics.drift import method_of, schema_changes
 from mlmon.metrics.labels import load_labels
@@ -23,6 +23,7 @@ from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announc
 from mlmon.metrics.operational import METRICS_BY_NAME, RECORD_FIELDS
 from mlmon.metrics.whole_range import drift_by_field, quality_by_segment
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START, MetricTable, WindowSpec, select_range
+from mlmon.redact import redact_columns, secret_key_in
 from mlmon.timeparse import format_duration, iso
 from mlmon.where import apply_where, parse_where, where_fields
 from mlmon.yamlfile import did_you_mean
@@ -30,13 +31,49 @@ from mlmon.yamlfile import did_you_mean
 SEGMENT_FIELDS = tuple(name for name in CANONICAL_FIELDS if name not in ("ts", "latency_ms", "cpu_percent", "memory_mb"))
 
 
+#: Why mlmon refuses to segment by a secret rather than print a fingerprint of it (README "Secrets").
+SECRET_SEGMENT_HINT = ("A segment's value is printed in every output, and a hash of a short or common secret "
+                       "can be reversed from a dictionary; segment by a field that is no credential, such as a "
+                       "user or tenant id.")
+
+
+def secret_segment_problem(name: str, mapping: Mapping | None = None) -> str | None:
+    """Why segmenting by ``name`` would print a secret, or None.
+
+    A field is secret when a key of its name names one (``input.headers.Authorization``), or,
+    given the mapping, a key of the path it is read from (``model`` mapped from ``api_key``)
+    or a key listed under its ``redact:``.
+    """
+    keys = mapping.redact if mapping is not None else ()
+    secret = secret_key_in(name, keys)
+    if secret is not None:
+        return f"cannot segment by {name!r}: {secret!r} names a secret"
+    path = mapping.path_of(name) if mapping is not None else None
+    secret = secret_key_in(".".join(path), keys) if path else None
+    if secret is not None:
+        return f"cannot segment by {name!r}: it is read from {'.'.join(path)!r}, and {secret!r} names a secret"
+    return None
+
+
+def refuse_secret_segments(by: Sequence[str], mapping: Mapping) -> None:
+    """Raise UsageError when a ``--by`` field is secret, now that the mapping is known."""
+    for name in by:
+        problem = secret_segment_problem(name, mapping)
+        if problem:
+            raise UsageError(problem, SECRET_SEGMENT_HINT)
+
+
 def check_segment_fields(by: Sequence[str]) -> tuple[str, ...]:
-    """Validate ``--by`` names: canonical fields or ``input.x`` / ``output.x``."""
+    """Validate ``--by`` names: canonical fields or ``input.x`` / ``output.x``, none of them a secret
+    (by its name; :func:`refuse_secret_segments` checks again with the mapping)."""
     out = []
     for name in by:
         if name.count(".") >= MAX_PATH_DEPTH:
             raise UsageError(f"cannot segment by {name[:40]!r}…: it has {name.count('.') + 1:,} dotted parts",
                              f"A field name may have at most {MAX_PATH_DEPTH}.")
+        problem = secret_segment_problem(name)
+        if problem:
+            raise UsageError(problem, SECRET_SEGMENT_HINT)
         if name.startswith((INPUT_PREFIX, OUTPUT_PREFIX)) and len(name.split(".", 1)[1]) > 0:
             out.append(name)
         elif name in SEGMENT_FIELDS:
@@ -163,6 +200,8 @@ def prepare(
     """Read the logs once with every field the metrics need; load the baseline and the labels.
 
     ``where`` filters the records first, so the baseline range and the labels see only those it keeps.
+    Secrets inside the text values of the fields read (``{"token": …}`` as JSON text, a header line)
+    are redacted as they are read, so no later step (segments, drift categories, filters) sees them.
     """
     fields = list(dict.fromkeys([*fields, *where_fields(where)]))
     need_io = baseline is not None or labels is not None
@@ -180,6 +219,7 @@ def prepare(
         for name in fields:  # a segment or filter field no record carries is still a (null) column
             if name not in records.columns:
                 records = records.with_columns(pl.lit(None, pl.String).alias(name))
+    records = redact_columns(records, [*fields, *io_field_names(records)], mapping.redact)
     records = apply_where(records, where)
     if labels is not None:
         announce(progress, "joining labels")
@@ -240,6 +280,7 @@ def build_report(
     over the whole range, when there is a baseline or labels.
     """
     condition = parse_where(where) if where is not None else None
+    refuse_secret_segments(spec.by, mapping)
     analysis = prepare(inputs, mapping=mapping, fields=spec.by, baseline=baseline, labels=labels, where=condition,
                        strict=strict, max_line_bytes=max_line_bytes, progress=progress)
     table = metric_table(analysis.records, spec, analysis.extras, progress=progress)

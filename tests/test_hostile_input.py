@@ -214,3 +214,42 @@ def test_an_ascii_or_latin1_stdout_degrades_instead_of_crashing(encoding):
     assert "fired 2026-11-26 15:00 -> 2026-11-26 23:00 UTC" in proc.stdout
     proc = entry_point("report", "nope.jsonl", env={**env, "LANG": "C", "LC_ALL": "C"})
     assert proc.returncode == 2 and proc.stderr.startswith("mlmon: error: ")
+
+
+# --- item 9: an output never replaces an input ---------------------------------------------------
+
+@pytest.mark.parametrize("command,option", [
+    (["report", "{log}"], "-o"), (["report", "{log}"], "--rejects"), (["baseline", "save", "{log}"], "-o"),
+    (["check", "{log}", "--rules", RULES], "-o"), (["check", "{log}", "--rules", RULES], "--state"),
+    (["replay", "{log}", "--model", f"{ROOT / 'demo' / 'model.py'}:churn_v1"], "--output"),
+])
+@pytest.mark.parametrize("how", ["same path", "symbolic link", "hard link"])
+def test_an_output_naming_an_input_log_is_refused_and_the_log_kept(tmp_path, log, command, option, how):
+    before = log.read_bytes()
+    target = {"same path": log, "symbolic link": tmp_path / "sym.jsonl", "hard link": tmp_path / "hard.jsonl"}[how]
+    if how == "symbolic link":
+        target.symlink_to(log)
+    elif how == "hard link":
+        os.link(log, target)
+    args = [a.format(log=log) if isinstance(a, str) else a for a in command]
+    result = invoke(*args, option, target)
+    assert_one_line_error(result, f"{option} {target} names a file this run reads", "Write the output elsewhere.")
+    assert log.read_bytes() == before
+
+
+def test_outputs_naming_the_rules_file_or_each_other_are_refused(tmp_path, log):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text((ROOT / "rules.example.yaml").read_text())
+    result = invoke("check", log, "--rules", rules, "-o", rules)
+    assert_one_line_error(result, f"-o {rules} names a file this run reads")
+    out = tmp_path / "out.json"
+    out.write_text("{}")
+    result = invoke("report", log, "-o", out, "--rejects", out)
+    assert_one_line_error(result, f"--rejects {out} names the same file as -o")
+
+
+def test_the_installed_command_keeps_the_log(tmp_path, log):
+    before = log.read_bytes()
+    proc = entry_point("report", log, "--format", "json", "-o", log)
+    assert proc.returncode == 2 and proc.stdout == "" and "names a file this run reads" in proc.stderr
+    assert log.read_bytes() == before

@@ -531,3 +531,46 @@ def test_record_fields_cover_by_and_where():
 ])
 def test_format_number(value, text):
     assert format_number(value) == text
+
+
+def test_many_rules_share_tables_and_each_gets_its_own_outcome(tmp_path):
+    """Issue 11 item 16: rules that share where/every/by are judged together, in batches; each outcome is
+    what that rule judged alone gives, and every firing alert is one a plain-Python count predicts."""
+    from conftest import SAMPLE_LOGS
+    from mlmon.logs.mapping import DEFAULT_MAPPING
+    from mlmon.rules.evaluate import _BATCH, evaluate_rules
+
+    n = _BATCH * 2 + 7  # several batches in the largest group
+    lines = ["rules:"]
+    for i in range(n):
+        by = ("[model]", "[model, model_version]", "[]")[i % 3]
+        where = '    where: model_version == "v2"\n' if i % 5 == 0 else ""
+        lines.append(f"  - name: r{i}\n    expr: request_count > {i * 10}\n    by: {by}\n    every: 6h\n{where}"
+                     f"    for: {1 + i % 3}")
+    ruleset = rules_from_text("\n".join(lines) + "\n")
+    data = read_logs([str(SAMPLE_LOGS / "churn.jsonl.gz")], DEFAULT_MAPPING, record_fields(ruleset))
+    together = evaluate_rules(data.records, ruleset)
+    alone = [evaluate_rule(data.records, rule, None, None) for rule in ruleset.rules]
+    assert [o.rule.name for o in together.outcomes] == [r.name for r in ruleset.rules]
+    for joint, single in zip(together.outcomes, alone):
+        assert joint.alerts == single.alerts, joint.rule.name
+        assert joint.windows.equals(single.windows), joint.rule.name
+    # Independently, for the rules by [model] with no 'where': the 6h windows' request counts in plain Python;
+    # such a rule fires when `for` windows in a row each count more than its threshold.
+    import gzip
+    import json
+    counts: dict[str, int] = {}
+    with gzip.open(SAMPLE_LOGS / "churn.jsonl.gz", "rt") as handle:
+        for line in handle:
+            ts = json.loads(line)["ts"]
+            window = ts[:11] + f"{int(ts[11:13]) // 6 * 6:02d}"
+            counts[window] = counts.get(window, 0) + 1
+    series = [counts[w] for w in sorted(counts)]
+
+    def fires(threshold: int, run: int) -> bool:
+        return any(all(c > threshold for c in series[k:k + run]) for k in range(len(series) - run + 1))
+
+    checked = [i for i in range(n) if i % 3 == 0 and i % 5]
+    assert {f"r{i}" for i in checked if fires(i * 10, 1 + i % 3)} == {o.rule.name for o in together.outcomes
+                                                               if o.rule.name in {f"r{i}" for i in checked} and o.alerts}
+    assert 0 < sum(fires(i * 10, 1 + i % 3) for i in checked) < len(checked)  # some fire, some do not

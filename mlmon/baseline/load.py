@@ -12,9 +12,10 @@ import polars as pl
 
 from mlmon.baseline.reference import Reference, reference_from_frame, reference_from_profile
 from mlmon.errors import ConfigError, InputError, UsageError
-from mlmon.logs.fields import with_io_fields
+from mlmon.logs.fields import _flatten, with_io_fields
 from mlmon.logs.mapping import INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.logs.reader import LogData, read_logs
+from mlmon.logs.verdict import NoGoodRecord
 from mlmon.render.escape import printable
 from mlmon.timeparse import iso, parse_time
 
@@ -61,7 +62,9 @@ def _dataset_frame(path: Path, output_names: set[str]) -> pl.DataFrame:
             return column
         return OUTPUT_PREFIX + column if OUTPUT_PREFIX + column in output_names else INPUT_PREFIX + column
 
-    return frame.rename({c: rename(c) for c in frame.columns})
+    # Nested objects become dotted fields, as in logs (input.user.token), so that a secret among them
+    # is known by its key, and the fields match those of the logs.
+    return pl.DataFrame(_flatten(frame.rename({c: rename(c) for c in frame.columns}), ""))
 
 
 def _looks_like_logs(path: Path, mapping: Mapping) -> bool:
@@ -136,7 +139,8 @@ def load_reference(
             raise InputError(f"the baseline range {iso(spec.start)}..{iso(spec.end)} holds no records",
                              "Choose a range the logs cover.")
         # Field types come from the range alone, not from what the logs hold later.
-        return reference_from_frame(with_io_fields(window), {"range": [iso(spec.start), iso(spec.end)], "files": list(logs)})
+        return reference_from_frame(with_io_fields(window), {"range": [iso(spec.start), iso(spec.end)], "files": list(logs)},
+                                    mapping.redact)
     path = Path(spec.path or "")
     doc = _profile_document(path)
     if doc is not None:
@@ -144,9 +148,12 @@ def load_reference(
     outputs = {c for c in current.columns if c.startswith(OUTPUT_PREFIX)}
     if path.is_file() and (path.suffix.lower() in DATASET_SUFFIXES or not _looks_like_logs(path, mapping)):
         frame = _dataset_frame(path, outputs)
-        return reference_from_frame(frame, {"dataset": str(path)})
+        return reference_from_frame(frame, {"dataset": str(path)}, mapping.redact)
 
-    data = read_logs([str(spec.path)], mapping, ["ts", "request_id", "status", RAW_REQUEST, RAW_RESPONSE])
+    try:
+        data = read_logs([str(spec.path)], mapping, ["ts", "request_id", "status", RAW_REQUEST, RAW_RESPONSE])
+    except NoGoodRecord as exc:  # --rejects lists the lines of the logs, not of the baseline
+        raise InputError(exc.message, exc.hint) from None
     if told is not None:
         told.warnings.extend(f"baseline {text}" for text in data.warnings)
         told.notes.extend(f"baseline {text}" for text in data.notes)
@@ -156,4 +163,4 @@ def load_reference(
             f"baseline {printable(str(spec.path))} holds no log records",
             "Pass logs, a dataset (.parquet, .csv, .jsonl rows) or a profile from 'mlmon baseline save'.",
         )
-    return reference_from_frame(frame, {"files": data.files, "skipped": data.skipped})
+    return reference_from_frame(frame, {"files": data.files, "skipped": data.skipped}, mapping.redact)

@@ -18,7 +18,7 @@ from mlmon import __version__
 from mlmon.atomic import write_text_atomic
 from mlmon.errors import ConfigError
 from mlmon.logs.fields import io_field_names, is_numeric
-from mlmon.redact import is_secret_path
+from mlmon.redact import is_secret_path, redact_columns
 from mlmon.render.escape import json_safe
 from mlmon.timeparse import iso
 
@@ -100,8 +100,10 @@ def reference_from_frame(frame: pl.DataFrame, source: dict[str, Any] | None = No
 
     A field that names a secret (``input.headers.Authorization``, ``input.api_key``, or a
     key in ``secret_keys``) keeps only its counts, like an identifier: a profile is meant
-    to be kept and shared, so no secret value may go into it.
+    to be kept and shared, so no secret value may go into it. Secrets inside text values
+    (an object read as JSON text, ``{"token": …}``) are redacted before they are counted.
     """
+    frame = redact_columns(frame, io_field_names(frame), secret_keys)
     fields = {}
     for name in io_field_names(frame):
         series = frame.get_column(name)

@@ -19,6 +19,15 @@ TRY_INSTEAD = ('for logs of another shape, map their fields with --mapping FILE 
 _SHOWN = 3
 
 
+class NoGoodRecord(InputError):
+    """Bad lines and not one good record: the error carries the bad lines, so that ``--rejects``
+    can still list them (that is when a user needs them most)."""
+
+    def __init__(self, message: str, hint: str, rejects: pl.DataFrame):
+        super().__init__(message, hint)
+        self.rejects = rejects
+
+
 def reason_counts(rejects: pl.DataFrame) -> dict[str, int]:
     """Bad lines per reason, the commonest first."""
     if not rejects.height:
@@ -30,7 +39,7 @@ def reason_counts(rejects: pl.DataFrame) -> dict[str, int]:
 def judge(good_by_file: dict[str, int], rejects: pl.DataFrame, *, mapped: bool) -> list[str]:
     """Warnings for each file with more bad lines than good records.
 
-    Raises InputError when there are bad lines and not one good record (blank lines do
+    Raises NoGoodRecord when there are bad lines and not one good record (blank lines do
     not count: an empty input is a run with zero requests). ``mapped`` says whether the
     user gave a mapping, which changes what to try.
     """
@@ -39,7 +48,7 @@ def judge(good_by_file: dict[str, int], rejects: pl.DataFrame, *, mapped: bool) 
     bad = rejects.group_by("file", maintain_order=True).len()
     bad_by_file = dict(zip(bad["file"].to_list(), bad["len"].to_list()))
     if not any(good_by_file.values()):
-        raise InputError(_nothing_good(bad_by_file, rejects), _what_to_try(mapped))
+        raise NoGoodRecord(_nothing_good(bad_by_file, rejects), _what_to_try(mapped), rejects)
     warnings = []
     for name, n_bad in bad_by_file.items():
         good = good_by_file.get(name, 0)

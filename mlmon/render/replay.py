@@ -15,7 +15,8 @@ from mlmon.render.console import rendered, text_console
 from mlmon.render.escape import json_safe, printable
 from mlmon.render.values import format_number
 from mlmon.replay.compare import side_by_side
-from mlmon.replay.output import failed_before_first_again, gate_fired, gate_rates, logged_error, summary_document
+from mlmon.replay.output import (failed_before_first_again, gate_fired, gate_rates, logged_error, shown_error,
+                                 summary_document)
 from mlmon.replay.run import ERROR, FAILED_BEFORE, MATCH, MISMATCH, OUTCOMES, TIMEOUT, Outcome, ReplayRun
 
 #: Innermost frames of a model's traceback shown under each error; ``--output`` keeps more.
@@ -73,25 +74,27 @@ def render_replay_table(run: ReplayRun, fail_over: float, show: int, width: int 
         parts.append(Text(f"Interrupted (Ctrl-C): {run.not_replayed:,} chosen requests were not replayed.", style="yellow"))
     if run.count(FAILED_BEFORE):
         parts.append(Text(_failed_before_line(run, include_failed), style="yellow"))
+    keys = run.secret_keys
     shown = [o for o in run.outcomes if o.outcome == MISMATCH][:show]
     for o in shown:
         parts.append(Text(f"mismatch: request {printable(str(o.record.get('request_id')))}", style="bold"))
         diff = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
         for col in ("field", "logged", "replayed"):
             diff.add_column(col, overflow="fold")
-        for path, logged, replayed in side_by_side(o.diffs):
-            diff.add_row(Text(printable(path)), Text(printable(_redacted(logged))), Text(printable(_redacted(replayed))))
+        for path, logged, replayed in side_by_side(o.diffs, secret_keys=keys):
+            diff.add_row(Text(printable(path)), Text(printable(_redacted(logged, keys))),
+                         Text(printable(_redacted(replayed, keys))))
         parts.append(diff)
     errors = [o for o in run.outcomes if o.outcome in (ERROR, TIMEOUT)][:show]
     for o in errors:
-        parts.append(Text(f"{o.outcome}: request {printable(str(o.record.get('request_id')))}: {printable(o.reply.error or '')}",
-                          style="red"))
-        parts.extend(_traceback(o))
+        parts.append(Text(f"{o.outcome}: request {printable(str(o.record.get('request_id')))}: "
+                          f"{printable(shown_error(o.reply.error, keys) or '')}", style="red"))
+        parts.extend(_traceback(o, keys))
     before = failed_before_first_again(run)[:show]
     for o in before:
         parts.append(Text(f"{FAILED_BEFORE}: request {printable(str(o.record.get('request_id')))}, logged "
-                          f"{_logged_failure(o)}: {_now(o)}", style="yellow"))
-        parts.extend(_traceback(o))
+                          f"{_logged_failure(o, keys)}: {_now(o, keys)}", style="yellow"))
+        parts.extend(_traceback(o, keys))
     nouns = {MISMATCH: ("mismatch", "mismatches"), FAILED_BEFORE: ("request", "requests")}
     more = [f"{n:,} more {nouns[outcome][n != 1]}{' that failed before' if outcome == FAILED_BEFORE else ''}"
             for outcome, listed in ((MISMATCH, shown), (FAILED_BEFORE, before))
@@ -115,27 +118,27 @@ def _failed_before_line(run: ReplayRun, include_failed: bool) -> str:
             f"{again:,} failed again, {n - again:,} {'is' if n - again == 1 else 'are'} answered now; {gate}.")
 
 
-def _logged_failure(o: Outcome) -> str:
+def _logged_failure(o: Outcome, keys: tuple[str, ...]) -> str:
     """``503 (upstream timeout)``: the logged status and error, the error cleaned as every error text."""
-    status, error = o.record.get("status"), logged_error(o)
+    status, error = o.record.get("status"), logged_error(o, keys)
     return " ".join(str(part) for part in (status, f"({error})" if error and status is not None else error) if part)
 
 
-def _now(o: Outcome) -> str:
+def _now(o: Outcome, keys: tuple[str, ...]) -> str:
     if o.reproduced:
-        return f"failed again: {printable(o.reply.error or '')}"
+        return f"failed again: {printable(shown_error(o.reply.error, keys) or '')}"
     return "answered now"
 
 
-def _traceback(o: Outcome) -> list[Text]:
+def _traceback(o: Outcome, keys: tuple[str, ...]) -> list[Text]:
     """The innermost frames of where an in-process model raised, indented under its error line."""
     if o.reply.traceback is None:
         return []
-    return [Text(printable(line), style="dim") for line in o.reply.traceback.lines(SHOWN_FRAMES)]
+    return [Text(printable(shown_error(line, keys) or ""), style="dim") for line in o.reply.traceback.lines(SHOWN_FRAMES)]
 
 
-def _redacted(text: str) -> str:
+def _redacted(text: str, keys: tuple[str, ...]) -> str:
     try:
-        return json.dumps(redact_obj(json.loads(text)), ensure_ascii=False)
+        return json.dumps(redact_obj(json.loads(text), keys), ensure_ascii=False)
     except ValueError:
         return text

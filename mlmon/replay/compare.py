@@ -15,15 +15,16 @@ class Difference:
     logged: Any
     replayed: Any
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, secret_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The difference as JSON data, secret values (and those of ``secret_keys``) redacted."""
         from mlmon.redact import REDACTED, is_secret_path, redact_obj
 
-        secret = is_secret_path(self.path)
+        secret = is_secret_path(self.path, secret_keys)
 
         def shown(value: Any) -> Any:
             if value is _MISSING:
                 return None
-            return REDACTED if secret else redact_obj(value)
+            return REDACTED if secret else redact_obj(value, secret_keys)
 
         return {
             "path": self.path,
@@ -100,9 +101,11 @@ def differences(logged: Any, replayed: Any, tolerance: Tolerance = Tolerance(), 
 SHOWN_CHARS = 200
 
 
-def side_by_side(diffs: Iterable[Difference], limit: int | None = SHOWN_CHARS) -> list[tuple[str, str, str]]:
+def side_by_side(diffs: Iterable[Difference], limit: int | None = SHOWN_CHARS,
+                 secret_keys: tuple[str, ...] = ()) -> list[tuple[str, str, str]]:
     """(path, logged, replayed) rows as text, for people: each cell at most ``limit`` characters
-    and a note of how many more, so a 30 MB field prints as one short line."""
+    and a note of how many more, so a 30 MB field prints as one short line; secrets (and the values
+    of ``secret_keys``) redacted."""
     import json
 
     from mlmon.redact import REDACTED, is_secret_path, redact_obj
@@ -114,10 +117,10 @@ def side_by_side(diffs: Iterable[Difference], limit: int | None = SHOWN_CHARS) -
     def show(value: Any, secret: bool) -> str:
         if value is _MISSING:
             return "(missing)"
-        return cut(json.dumps(REDACTED if secret else redact_obj(value), ensure_ascii=False))
+        return cut(json.dumps(REDACTED if secret else redact_obj(value, secret_keys), ensure_ascii=False))
 
     rows = []
     for d in diffs:
-        secret = is_secret_path(d.path)
+        secret = is_secret_path(d.path, secret_keys)
         rows.append((cut(d.path), show(d.logged, secret), show(d.replayed, secret)))
     return rows

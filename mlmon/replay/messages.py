@@ -10,12 +10,11 @@ through :func:`clean` or :func:`exception_text`, and a model's traceback through
 from __future__ import annotations
 
 import os
-import re
 import traceback
 from dataclasses import dataclass
 from types import TracebackType
 
-from mlmon.redact import REDACTED, is_secret_key, redact_text
+from mlmon.redact import redact_text
 from mlmon.render.escape import printable
 
 #: Characters of one error message kept; the rest is summarized.
@@ -23,16 +22,6 @@ MAX_MESSAGE_CHARS = 2000
 #: Characters of a longer message searched for secrets: enough that one cut short at the end
 #: (which redaction recognizes) lies beyond what is kept.
 _SCAN_CHARS = 20_000
-
-# 'key': value and "key": value in a Python repr (redact_text covers JSON's double quotes only);
-# key=value as in keyword arguments and query strings; key = value and key == value as in a traceback's
-# line of code.
-_REPR_PAIR = re.compile(
-    r"""(?P<head>(?P<q>['"])(?P<key>[^'"\\\n]{1,200})(?P=q)\s*:\s*)"""
-    r"""(?P<value>\[REDACTED\]|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^,}\]\s]+)"""
-)
-_ASSIGNMENT = re.compile(r"""(?P<head>\b(?P<key>[A-Za-z_][\w.-]{0,200}) {0,8}==? {0,8})"""
-                         r"""(?P<value>\[REDACTED\]|'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^&#,;\s)}\]]+)""")
 
 
 def shorten(text: str, limit: int) -> str:
@@ -42,22 +31,13 @@ def shorten(text: str, limit: int) -> str:
     return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
 
 
-def _redact_pairs(pattern: re.Pattern, text: str) -> str:
-    def replace(match: re.Match) -> str:
-        if not is_secret_key(match.group("key")):
-            return match.group(0)
-        value = match.group("value")
-        quote = value[0] if value[:1] in ("'", '"') else ""
-        return f"{match.group('head')}{quote}{REDACTED}{quote}"
-
-    return pattern.sub(replace, text)
-
-
-def clean(text: str) -> str:
-    """``text`` on one line, at most about MAX_MESSAGE_CHARS long, with secret values replaced."""
+def clean(text: str, secret_keys: tuple[str, ...] = ()) -> str:
+    """``text`` on one line, at most about MAX_MESSAGE_CHARS long, with secret values (and those of
+    ``secret_keys``) replaced."""
     total = len(text)
-    text = redact_text(text[:_SCAN_CHARS])  # redact before cutting, so no secret is cut in two
-    text = _redact_pairs(_ASSIGNMENT, _redact_pairs(_REPR_PAIR, text))
+    # Redact before cutting, so no secret is cut in two. A message that quotes a request is a
+    # Python repr, JSON or key=value text: redact_text finds secret pairs in each, at any depth.
+    text = redact_text(text[:_SCAN_CHARS], secret_keys)
     if len(text) > MAX_MESSAGE_CHARS or total > _SCAN_CHARS:
         text = f"{text[:MAX_MESSAGE_CHARS]}… ({total:,} characters in all)"
     return printable(text)

@@ -9,34 +9,41 @@ from typing import Any
 from mlmon import __version__
 from mlmon.atomic import atomic_open
 from mlmon.numbers import json_data
-from mlmon.redact import redact_obj
+from mlmon.redact import redact_obj, redact_text
 from mlmon.render.escape import json_safe
 from mlmon.replay.messages import clean
 from mlmon.replay.run import ERROR, FAILED_BEFORE, MATCH, MISMATCH, OUTCOMES, TIMEOUT, Outcome, ReplayRun, _json_or_text
 from mlmon.timeparse import iso
 
 
-def _redact(value: Any) -> Any:
+def _redact(value: Any, secret_keys: tuple[str, ...] = ()) -> Any:
     """``redact_obj``, with a placeholder for a logged value too deeply nested to walk."""
     try:
-        return redact_obj(value)
+        return redact_obj(value, secret_keys)
     except RecursionError:
         return "[not shown: nested too deeply]"
 
 
-def traceback_text(o: Outcome) -> str | None:
+def shown_error(text: str | None, secret_keys: tuple[str, ...] = ()) -> str | None:
+    """An error text of the target, cleaned where it was made, with the mapping's secret keys redacted too."""
+    return redact_text(text, secret_keys) if text and secret_keys else text
+
+
+def traceback_text(o: Outcome, secret_keys: tuple[str, ...] = ()) -> str | None:
     """Where an in-process model raised, in Python's layout (None when it did not raise)."""
-    return o.reply.traceback.text(o.reply.error) if o.reply.traceback is not None else None
+    return shown_error(o.reply.traceback.text(o.reply.error), secret_keys) if o.reply.traceback is not None else None
 
 
-def logged_error(o: Outcome) -> str | None:
+def logged_error(o: Outcome, secret_keys: tuple[str, ...] = ()) -> str | None:
     """The logged error of a request, bounded, redacted and escaped like the target's errors."""
     error = o.record.get("error")
-    return clean(str(error)) if error else None
+    return clean(str(error), secret_keys) if error else None
 
 
-def result_record(o: Outcome) -> dict[str, Any]:
-    """One replayed request in mlmon's log shape, so ``mlmon report results.jsonl`` works on it."""
+def result_record(o: Outcome, secret_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """One replayed request in mlmon's log shape, so ``mlmon report results.jsonl`` works on it;
+    secrets (and the values of ``secret_keys``) redacted."""
+    keys = secret_keys
     record = o.record
     return {
         "ts": iso(o.sent_at),
@@ -46,21 +53,21 @@ def result_record(o: Outcome) -> dict[str, Any]:
         "endpoint": record.get("endpoint"),
         "status": o.reply.status,
         "latency_ms": round(o.latency_ms, 6),
-        "request": _redact(o.payload if o.payload is not None else _json_or_text(record.get("request") or "null")),
-        "response": _redact(o.reply.response),
-        "error": o.reply.error,
+        "request": _redact(o.payload if o.payload is not None else _json_or_text(record.get("request") or "null"), keys),
+        "response": _redact(o.reply.response, keys),
+        "error": shown_error(o.reply.error, keys),
         "replay": {
             "outcome": o.outcome,
             "match": o.outcome == MATCH,
-            "diff": [_redact(d.to_dict()) for d in o.diffs],
+            "diff": [_redact(d.to_dict(keys), keys) for d in o.diffs],
             "original": {
                 "ts": iso(record.get("ts")),
                 "status": record.get("status"),
                 "latency_ms": record.get("latency_ms"),
-                "error": logged_error(o),
+                "error": logged_error(o, keys),
             },
             "reproduced": o.reproduced,
-            "traceback": traceback_text(o),
+            "traceback": traceback_text(o, keys),
         },
     }
 
@@ -68,7 +75,8 @@ def result_record(o: Outcome) -> dict[str, Any]:
 def write_results(run: ReplayRun, path: str | Path) -> None:
     with atomic_open(path, "w") as handle:
         for o in run.outcomes:
-            handle.write(json_safe(json.dumps(json_data(result_record(o)), ensure_ascii=False, allow_nan=False)) + "\n")
+            handle.write(json_safe(json.dumps(json_data(result_record(o, run.secret_keys)), ensure_ascii=False,
+                                              allow_nan=False)) + "\n")
 
 
 def summary_document(run: ReplayRun, fail_over: float, show: int, include_failed: bool = False) -> dict[str, Any]:
@@ -83,6 +91,7 @@ def summary_document(run: ReplayRun, fail_over: float, show: int, include_failed
     the rates the gate compared with ``fail_over`` (see ``gate_rates``).
     """
     total = len(run.outcomes)
+    keys = run.secret_keys
     mismatches = [o for o in run.outcomes if o.outcome == MISMATCH]
     errors = [o for o in run.outcomes if o.outcome in (ERROR, TIMEOUT)]
     failed_before = failed_before_first_again(run)
@@ -103,13 +112,13 @@ def summary_document(run: ReplayRun, fail_over: float, show: int, include_failed
         "latency_ms": run.latencies(),
         "resources": run.resources.to_dict(),
         "mismatches": [
-            {"request_id": o.record.get("request_id"), "diff": [_redact(d.to_dict()) for d in o.diffs]}
+            {"request_id": o.record.get("request_id"), "diff": [_redact(d.to_dict(keys), keys) for d in o.diffs]}
             for o in mismatches[:show]
         ],
         "mismatches_truncated": len(mismatches) > show,
         "errors": [
-            {"request_id": o.record.get("request_id"), "outcome": o.outcome, "error": o.reply.error,
-             "traceback": traceback_text(o)}
+            {"request_id": o.record.get("request_id"), "outcome": o.outcome, "error": shown_error(o.reply.error, keys),
+             "traceback": traceback_text(o, keys)}
             for o in errors[:show]
         ],
         "errors_truncated": len(errors) > show,
@@ -120,9 +129,9 @@ def summary_document(run: ReplayRun, fail_over: float, show: int, include_failed
             "answered": len(failed_before) - reproduced,
             "requests": [
                 {"request_id": o.record.get("request_id"),
-                 "logged": {"status": o.record.get("status"), "error": logged_error(o)},
-                 "reproduced": o.reproduced, "status": o.reply.status, "error": o.reply.error,
-                 "traceback": traceback_text(o)}
+                 "logged": {"status": o.record.get("status"), "error": logged_error(o, keys)},
+                 "reproduced": o.reproduced, "status": o.reply.status, "error": shown_error(o.reply.error, keys),
+                 "traceback": traceback_text(o, keys)}
                 for o in failed_before[:show]
             ],
             "truncated": len(failed_before) > show,

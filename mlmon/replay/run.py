@@ -72,6 +72,8 @@ class ReplayRun:
     skipped_without_request: int = 0
     interrupted: bool = False
     not_replayed: int = 0
+    #: The mapping's ``redact:`` keys, redacted like the built-in secrets in everything shown of the run.
+    secret_keys: tuple[str, ...] = ()
 
     def count(self, outcome: str) -> int:
         return sum(1 for o in self.outcomes if o.outcome == outcome)

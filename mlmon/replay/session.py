@@ -75,8 +75,8 @@ def parse_header(text: str) -> tuple[str, str]:
     return name, value
 
 
-def dry_run_lines(frame: pl.DataFrame, spec: TargetSpec) -> list[str]:
-    """What would be sent, one JSON line per request, secrets redacted. Nothing is sent.
+def dry_run_lines(frame: pl.DataFrame, spec: TargetSpec, secret_keys: tuple[str, ...] = ()) -> list[str]:
+    """What would be sent, one JSON line per request, secrets (and the ``secret_keys``) redacted. Nothing is sent.
 
     A line names the target when one is given, and for ``--target`` the method and headers too.
     """
@@ -93,8 +93,8 @@ def dry_run_lines(frame: pl.DataFrame, spec: TargetSpec) -> list[str]:
             entry["target"] = target
         if headers is not None:
             entry["method"] = "POST"
-            entry["headers"] = redact_obj(headers)
-        entry["body"] = _redact(_json_or_text(row["request"]))  # (a request may nest deeper than Python walks)
+            entry["headers"] = redact_obj(headers, secret_keys)
+        entry["body"] = _redact(_json_or_text(row["request"]), secret_keys)  # (a request may nest deeper than Python walks)
         lines.append(json_safe(json.dumps(entry, ensure_ascii=False)))
     return lines
 
@@ -155,7 +155,9 @@ def run_replay(
             built = callable_target
         else:
             built = CommandTarget(target.command or "")
-        return replay(frame, built, pace, tolerance, on_done), frame
+        run = replay(frame, built, pace, tolerance, on_done)
+        run.secret_keys = mapping.redact
+        return run, frame
     finally:
         if server is not None:
             server.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import accumulate
 from typing import Any, Sequence
 
 import polars as pl
@@ -135,10 +136,20 @@ def evaluate_rules(
 ) -> CheckResult:
     """Evaluate every rule over every window of the range; no I/O.
 
+    Rules that share ``where``, ``every`` and ``by`` share one metric table, and their
+    conditions are computed over it in one pass: a file of thousands of rules costs
+    little more than the distinct tables it asks for.
     UsageError when a rule's ``by`` makes more than ``max_segments`` segments.
     """
-    return CheckResult([evaluate_rule(records, rule, since, until, extras, max_segments) for rule in ruleset.rules],
-                       now)
+    groups: dict[tuple, list[Rule]] = {}
+    for rule in ruleset.rules:
+        groups.setdefault((rule.where_text, rule.every, rule.by), []).append(rule)
+    outcomes: dict[int, RuleOutcome] = {}
+    for rules in groups.values():
+        frame = _rule_table(records, rules[0], since, until, extras, max_segments)
+        for rule, outcome in zip(rules, _judge(frame, rules)):
+            outcomes[id(rule)] = outcome
+    return CheckResult([outcomes[id(rule)] for rule in ruleset.rules], now)
 
 
 def evaluate_rule(
@@ -149,40 +160,82 @@ def evaluate_rule(
     extras: Extras | None = None,
     max_segments: int | None = None,
 ) -> RuleOutcome:
+    """One rule's windows, states and alerts (see :func:`evaluate_rules`)."""
+    return _judge(_rule_table(records, rule, since, until, extras, max_segments), [rule])[0]
+
+
+def _rule_table(records: pl.DataFrame, rule: Rule, since, until, extras: Extras | None,
+                max_segments: int | None) -> pl.DataFrame:
+    """The metric table a rule reads: its ``where``, its windows and its segments."""
     selected = apply_where(records, rule.where)
     spec = WindowSpec(every=rule.every, by=rule.by, since=since, until=until, max_segments=max_segments)
     try:
-        table = metric_table(selected, spec, extras)
+        return metric_table(selected, spec, extras).frame
     except SegmentLimitError as exc:
         name, by = printable(rule.name), ", ".join(exc.by)
         raise UsageError(f'rule "{name}": by {by} makes {exc.count:,} segments, more than --max-segments {exc.limit:,}',
                          "Segment the rule by fewer fields, narrow it with 'where', or raise --max-segments.") from None
-    frame = table.frame
+
+
+#: Rules whose conditions are computed in one Polars pass: wide enough to amortize it, small enough to plan fast.
+_BATCH = 256
+
+
+def _judge(frame: pl.DataFrame, rules: list[Rule]) -> list[RuleOutcome]:
+    """Each rule's outcome over ``frame``, a metric table all of ``rules`` share (same where, every and by)."""
+    by = list(rules[0].by)
     schema = dict(frame.schema)
-    for name in _metric_names(rule):
-        if name not in schema:  # e.g. cpu metrics when the logs carry no cpu_percent
-            frame = frame.with_columns(pl.lit(None, pl.Float64).alias(name))
-            schema[name] = pl.Float64
-    reported = measure(rule.expr)
-    value = compile_value(reported.node, schema) if reported is not None else pl.lit(None, pl.Float64)
-    enough = pl.col("request_count") >= rule.min_requests
-    frame = frame.with_columns(
-        pl.when(enough).then(compile_expr(rule.expr, schema)).alias("_breach"),
-        value.alias("_value"),
-    )
-    alerts: list[Alert] = []
-    last_window = frame[WINDOW_START].max() if frame.height else None
-    groups = frame.partition_by(list(rule.by), maintain_order=True) if rule.by else [frame]
-    ordered = []
-    for group in groups:
-        group = group.sort(WINDOW_START)
-        group_states = run_states(group["_breach"].to_list(), rule.for_windows, rule.keep_firing_for)
-        ordered.append(group.with_columns(pl.Series("state", group_states, pl.String)))
-        alert = _alert(rule, group, group_states, reported.larger_is_worse if reported else True, last_window)
-        if alert is not None:
-            alerts.append(alert)
-    windows = pl.concat(ordered) if ordered else frame.with_columns(pl.lit(None, pl.String).alias("state"))
-    return RuleOutcome(rule, windows, alerts)
+    missing = sorted({n for rule in rules for n in _metric_names(rule)} - set(schema))
+    if missing:  # e.g. cpu metrics when the logs carry no cpu_percent
+        frame = frame.with_columns(pl.lit(None, pl.Float64).alias(n) for n in missing)
+        schema = dict(frame.schema)
+    base, bounds = _segments_in_time_order(frame, by)
+    last_window = base[WINDOW_START].max() if base.height else None
+    starts = base[WINDOW_START].to_list()
+    outcomes = []
+    for first in range(0, len(rules), _BATCH):
+        batch = rules[first:first + _BATCH]
+        reported = [measure(rule.expr) for rule in batch]
+        judged = base.select(
+            expr
+            for i, (rule, shown) in enumerate(zip(batch, reported))
+            for expr in (
+                pl.when(pl.col("request_count") >= rule.min_requests).then(compile_expr(rule.expr, schema))
+                .alias(f"_breach{i}"),
+                (compile_value(shown.node, schema) if shown is not None else pl.lit(None, pl.Float64))
+                .alias(f"_value{i}"),
+            )
+        )
+        for i, (rule, shown) in enumerate(zip(batch, reported)):
+            breach, value = judged[f"_breach{i}"], judged[f"_value{i}"]
+            breaches, values = breach.to_list(), value.to_list()
+            states: list[str] = []
+            alerts: list[Alert] = []
+            for lo, hi in bounds:
+                segment_states = run_states(breaches[lo:hi], rule.for_windows, rule.keep_firing_for)
+                states += segment_states
+                alert = _alert(rule, base, lo, segment_states, values[lo:hi], starts[lo:hi],
+                               shown.larger_is_worse if shown else True, last_window)
+                if alert is not None:
+                    alerts.append(alert)
+            windows = base.with_columns(breach.alias("_breach"), value.alias("_value"),
+                                        pl.Series("state", states, pl.String))
+            outcomes.append(RuleOutcome(rule, windows, alerts))
+    return outcomes
+
+
+def _segments_in_time_order(frame: pl.DataFrame, by: list[str]) -> tuple[pl.DataFrame, list[tuple[int, int]]]:
+    """``frame`` with each segment's windows together, in time order, segments in order of first appearance;
+    and each segment's row range."""
+    if not by:
+        return frame.sort(WINDOW_START, maintain_order=True), [(0, frame.height)]
+    order = (frame.with_row_index("_row").group_by(by, maintain_order=True)
+             .agg(pl.col("_row").sort_by(pl.col(WINDOW_START), maintain_order=True)))
+    rows = order.get_column("_row")
+    sizes = rows.list.len().to_list()
+    ends = list(accumulate(sizes))
+    base = frame[rows.explode().to_list()] if frame.height else frame
+    return base, [(end - size, end) for size, end in zip(sizes, ends)]
 
 
 def _metric_names(rule: Rule) -> list[str]:
@@ -191,22 +244,22 @@ def _metric_names(rule: Rule) -> list[str]:
     return [n.name for n in names(rule.expr)]
 
 
-def _alert(rule: Rule, group: pl.DataFrame, states: list[str], larger_is_worse: bool, last_window) -> Alert | None:
+def _alert(rule: Rule, base: pl.DataFrame, offset: int, states: list[str], values: list, starts: list,
+           larger_is_worse: bool, last_window) -> Alert | None:
+    """The alert of one segment (rows ``offset``… of ``base``), if the rule fired in any of its windows."""
     firing = [i for i, s in enumerate(states) if s == FIRING]
     if not firing:
         return None
-    values = group["_value"].to_list()
     candidates = [i for i in firing if values[i] is not None]
     if candidates:
         pick = max if larger_is_worse else min
         worst = pick(candidates, key=lambda i: values[i])
     else:
         worst = firing[-1]
-    row = group.row(worst, named=True)
+    row = base.row(offset + worst, named=True)
     segment = {name: row[name] for name in rule.by}
     # Active: firing in the latest window; a quiet (ignored) latest window keeps the state before it.
     considered = [i for i, s in enumerate(states) if s != IGNORED]
-    starts = group[WINDOW_START].to_list()
     active = bool(considered) and states[considered[-1]] == FIRING and starts[-1] == last_window
     return Alert(
         rule=rule.name,

@@ -239,6 +239,7 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
         summary=summary,
         expr_positions=positions,
         summary_positions=summary_positions,
+        by_position=doc.where(*base, "by") if "by" in item else "",
     )
 
 

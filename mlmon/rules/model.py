@@ -102,6 +102,8 @@ class Rule:
     expr_positions: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     #: ``file:line:col`` of each metric a ``summary`` placeholder names, checked as ``expr``'s names are.
     summary_positions: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    #: ``file:line:col`` of ``by``, for a segment field the mapping makes secret (checked when the rule runs).
+    by_position: str = field(default="", compare=False, repr=False)
 
     @property
     def severity_rank(self) -> int:
