@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 from collections import Counter
@@ -384,3 +385,21 @@ def test_objects_read_whole_from_deep_lines_keep_their_text(tmp_path):
     path.write_text(line + "\n")
     data = read_logs([str(path)], fields=["ts", "request"])
     assert json.loads(data.records["request"][0]) == {"path": "C:\\temp"}
+
+
+@pytest.mark.parametrize("levels", [600, 1000])
+def test_replay_shows_a_deep_request_without_a_traceback_or_its_secret(tmp_path, levels):
+    """Deep lines are now read, so replay meets requests deeper than Python walks (about 500 levels for the
+    redaction, 1,000 for its JSON parser): --dry-run crashed with a RecursionError."""
+    line = ('{"ts": "2026-11-27T10:00:00Z", "request": {"api_key": "SECRET-1", "deep": ' + "[" * levels
+            + "]" * levels + '}, "response": {"y": 1}}')
+    log = tmp_path / "deep.jsonl"
+    log.write_text(line + "\n" + line + "\n")
+    (tmp_path / "model.py").write_text("def f(request):\n    return {'y': 1}\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    dry = entry_point("replay", log, "--dry-run", "--model", "model:f", env=env)
+    assert dry.returncode == 0 and len(dry.stdout.splitlines()) == 2, dry.stderr
+    live = entry_point("replay", log, "--model", "model:f", "--format", "json", "-o", tmp_path / "out.jsonl", env=env)
+    assert live.returncode == 0, live.stderr
+    for text in (dry.stdout, dry.stderr, live.stdout, live.stderr, (tmp_path / "out.jsonl").read_text()):
+        assert "SECRET-1" not in text and "Traceback" not in text
