@@ -244,19 +244,21 @@ def _invalid_utf8(data: bytes) -> pl.Expr:
 
 
 def decode_chunk(
-    chunk: Chunk, source: str, projection: Projection, mapping: Mapping, max_line_bytes: int
+    chunk: Chunk, source: str, projection: Projection, mapping: Mapping, max_line_bytes: int, numbered: bool = False
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Records, rejects and the number of lines of one chunk.
 
     Rejects are numbered from 1 at the chunk's first line; the reader, which knows
-    how many lines came before, adds that.
+    how many lines came before, adds that. With ``numbered``, records keep their
+    line number too, in LINE_NO.
     """
     lines = _classify(_read_lines(chunk.data), chunk, max_line_bytes)
     n_lines = lines.height
     decoded = _exact_object_text(_decode_lines(lines, projection, chunk.data), projection)
     decoded = projection.with_nested(_valid_object_text(decoded))
     normalized = normalize(decoded, mapping, keep=[LINE_NO, LINE])
-    good = normalized.select(pl.exclude(LINE_NO, LINE)).filter(pl.col(REASON).is_null()).drop(REASON)
+    good = normalized.select(pl.exclude(LINE) if numbered else pl.exclude(LINE_NO, LINE))
+    good = good.filter(pl.col(REASON).is_null()).drop(REASON)
     rejects = normalized.filter(pl.col(REASON).is_not_null() & (pl.col(REASON) != _BLANK)).select(
         pl.lit(source, pl.String).alias("file"),
         pl.col(LINE_NO).alias("line"),
