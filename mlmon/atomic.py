@@ -15,7 +15,7 @@ from mlmon.errors import InputError, UsageError
 
 
 @contextmanager
-def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
+def atomic_open(path: str | Path, mode: str = "w", *, stdout: IO | None = None) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success it replaces ``path`` in one rename.
 
     If the block raises or the process dies, ``path`` is untouched and the temporary file
@@ -24,9 +24,10 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
     A symbolic link is followed: the file it points to is replaced and the link kept.
     What is not a regular file (``/dev/null``, ``/dev/stdout``, a FIFO) cannot be
     replaced by a rename; it is written through, as a shell redirection would.
+    ``-`` is ``stdout``, sys.stdout by default.
     """
     if str(path) == "-":
-        yield from _write_stdout(mode)
+        yield from _write_stdout(mode, stdout)
         return
     target = Path(path)
     kind = _existing_kind(target)
@@ -111,9 +112,9 @@ def _write_through(target: Path, mode: str) -> Iterator[IO]:
         raise InputError(f"cannot write {target}: {exc.strerror or exc}", "Free some space or write elsewhere.") from None
 
 
-def _write_stdout(mode: str) -> Iterator[IO]:
+def _write_stdout(mode: str, stdout: IO | None = None) -> Iterator[IO]:
     """``-`` names standard output, for every file mlmon writes (it is never closed here)."""
-    stream = sys.stdout
+    stream = stdout or sys.stdout
     if stream is None:  # closed by the caller (`>&-`): nowhere to write
         stream = open(os.devnull, "w", encoding="utf-8")
     handle = stream.buffer if "b" in mode else stream

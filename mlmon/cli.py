@@ -289,14 +289,15 @@ TASK_OPTION = typer.Option("auto", "--task", help="classification, regression or
 MAX_SEGMENTS_OPTION = typer.Option(1000, "--max-segments", min=1, help="The most segments (distinct values of the segment fields) a report or rule may make; more is refused (exit 2) before anything is computed.")
 
 
-def _emit(text: str, output: Optional[Path]) -> None:
-    """Print ``text``, or write it to ``output`` atomically (``-`` is stdout too)."""
+def _emit(text: str, output: Optional[Path], stdout=None) -> None:
+    """Print ``text`` (to ``stdout``, sys.stdout by default), or write it to ``output`` atomically (``-`` is stdout too)."""
     if output is None or str(output) == "-":
-        if sys.stdout is None:  # closed by the caller (`>&-`): nowhere to print
+        stream = stdout or sys.stdout
+        if stream is None:  # closed by the caller (`>&-`): nowhere to print
             return
         try:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            stream.write(text)
+            stream.flush()
         except BrokenPipeError:
             raise
         except OSError as exc:  # e.g. a full disk behind a redirection
@@ -576,9 +577,9 @@ class ReplayFormat(str, Enum):
 @handle_errors
 def replay(
     logs: list[str] = LOGS_ARGUMENT,
-    target: Optional[str] = typer.Option(None, "--target", "-t", help="POST each logged request body as JSON to this URL."),
-    model: Optional[str] = typer.Option(None, "--model", help="Call this Python function in-process: module:function or path/to/file.py:function."),
-    command: Optional[str] = typer.Option(None, "--command", help="Start CMD; write one JSON request per line to its stdin, read one JSON response per line."),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="POST each logged request body as JSON to this http:// or https:// URL."),
+    model: Optional[str] = typer.Option(None, "--model", help="Call this Python function in-process: module:function or path/to/file.py:function. What it writes to stdout goes to stderr."),
+    command: Optional[str] = typer.Option(None, "--command", help="Start CMD; write one JSON request per line to its stdin, read one JSON response per line. Its stderr is not shown; its last line says why CMD died."),
     header: Optional[list[str]] = typer.Option(None, "--header", "-H", help="Extra HTTP header 'Name: value' on one line (repeatable). Logged headers are never replayed."),
     request_id: Optional[list[str]] = typer.Option(None, "--request-id", help="Replay this request (repeatable)."),
     since: Optional[str] = typer.Option(None, "--since", help="Only requests at or after this ISO time, or this long ago (e.g. 2h)."),
@@ -587,13 +588,13 @@ def replay(
     where: Optional[str] = typer.Option(None, "--where", "-w", help="Only requests matching this expression, e.g. 'status >= 500 and input.country == \"DE\"'."),
     limit: Optional[int] = typer.Option(None, "--limit", min=0, help="Replay at most N requests (the first N)."),
     sample: Optional[int] = typer.Option(None, "--sample", min=0, help="Replay a random sample of N requests (seeded)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of --sample."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**64 - 1, help="Seed of --sample: a whole number from 0 to 2^64-1; the same seed draws the same sample."),
     alert: Optional[str] = typer.Option(None, "--alert", help="Only requests in the windows where this rule fired (needs --rules)."),
     rules: Optional[Path] = typer.Option(None, "--rules", "-r", help="Rules file for --alert."),
     concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Requests in flight at once. 1 keeps debugging ordered and deterministic."),
     rate: Optional[float] = typer.Option(None, "--rate", min=0.001, help="Send at most this many requests per second."),
     speed: Optional[float] = typer.Option(None, "--speed", min=0.001, help="Keep the logged inter-arrival times, scaled: 1 is real time, 10 is ten times faster."),
-    timeout: float = typer.Option(10.0, "--timeout", min=0.001, help="Seconds to wait for each answer."),
+    timeout: float = typer.Option(10.0, "--timeout", min=0.001, help="Seconds to wait for each answer; inf waits as long as it takes."),
     rtol: float = typer.Option(1e-9, "--rtol", min=0, help="Relative tolerance when comparing numbers."),
     atol: float = typer.Option(0.0, "--atol", min=0, help="Absolute tolerance when comparing numbers."),
     ignore: Optional[list[str]] = typer.Option(None, "--ignore", help="Response field to leave out of the comparison, e.g. id or meta.ts (repeatable)."),
@@ -632,6 +633,11 @@ def replay(
     target_spec = TargetSpec(target, model, command, tuple(parse_header(h) for h in header or ()), pid, serve)
     pace = Pace(concurrency, rate, speed, timeout)
     the_mapping = load_mapping(mapping)
+    stdout = sys.stdout
+    if model and not dry_run:
+        from mlmon.replay.stdio import divert_stdout
+
+        stdout = divert_stdout()  # what the model writes to stdout goes to stderr; mlmon writes to this
     with ReadProgress(delay=1.0) as progress, _stop_signals_as_ctrl_c():
         run, frame = run_replay(
             logs, mapping=the_mapping, selection=selection, target=target_spec, pace=pace,
@@ -649,7 +655,7 @@ def replay(
     if output is not None:
         from mlmon.replay.output import write_results
 
-        write_results(run, output)
+        write_results(run, output, stdout)
     from mlmon.render import replay as r
     from mlmon.replay.output import gate_fired
 
@@ -658,7 +664,7 @@ def replay(
     if fmt == ReplayFormat.json:
         text = r.render_replay_json(run, fail_over, show, include_failed)
     else:
-        console = _stderr() if to_stderr else Console(highlight=False, markup=False, emoji=False)
+        console = _stderr() if to_stderr else Console(file=stdout, highlight=False, markup=False, emoji=False)
         text = r.render_replay_table(run, fail_over, show, width=console.width,
                                      color=console.is_terminal and not console.no_color, include_failed=include_failed,
                                      wrap=console.is_terminal)
@@ -666,7 +672,7 @@ def replay(
         with contextlib.suppress(OSError):
             sys.stderr.write(text)
     else:
-        _emit(text, None)
+        _emit(text, None, stdout)
     if run.interrupted:
         done = len(run.outcomes)
         where = "the summary and --output cover them" if output is not None else "the summary covers them"
@@ -808,6 +814,8 @@ def _degrade_stdio() -> None:
 
 def main() -> None:
     allocator.tune()
+    if sys.stderr is None:  # started with stderr closed (`2>&-`): notes go nowhere, the exit code still tells
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")
     _degrade_stdio()
     try:
         app()

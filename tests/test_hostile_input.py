@@ -253,3 +253,12 @@ def test_the_installed_command_keeps_the_log(tmp_path, log):
     proc = entry_point("report", log, "--format", "json", "-o", log)
     assert proc.returncode == 2 and proc.stdout == "" and "names a file this run reads" in proc.stderr
     assert log.read_bytes() == before
+
+
+@pytest.mark.parametrize("args,code", [(["report", "{log}", "--format", "json"], 0), (["report", "nope.jsonl"], 2),
+                                       (["check", "{log}", "--rules", RULES], 0)])
+def test_a_closed_stderr_keeps_the_exit_code(log, args, code):
+    """With stderr closed (`2>&-`), notes and errors go nowhere, but the exit code still says what happened."""
+    proc = subprocess.run([MLMON, *(a.format(log=log) for a in args)], stderr=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          timeout=120, preexec_fn=lambda: os.close(2))
+    assert proc.returncode == code

@@ -14,11 +14,15 @@ import re
 UNSAFE_RANGES = ((0x00, 0x1F), (0x7F, 0x9F), (0x061C, 0x061C), (0x200E, 0x200F), (0x2028, 0x202E),
                  (0x2066, 0x2069))
 
-_UNSAFE = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in UNSAFE_RANGES) + "]")
+#: Lone surrogates, which no UTF-8 stream can carry: a Python string holds them when a target answers
+#: JSON with a "\\udcff" escape, or a model returns one. Polars (Rust) strings never do.
+_SURROGATES = "\\ud800-\\udfff"
+_UNSAFE = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in UNSAFE_RANGES) + _SURROGATES + "]")
 #: The same class in the regex syntax Polars (Rust) understands.
 UNSAFE_PATTERN_RUST = "[" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in UNSAFE_RANGES) + "]"
 #: Beyond the C0 controls (which ``json.dumps`` already escapes), what JSON text must not carry raw.
-_UNSAFE_IN_JSON = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in UNSAFE_RANGES[1:]) + "]")
+_UNSAFE_IN_JSON = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in UNSAFE_RANGES[1:])
+                             + _SURROGATES + "]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -42,7 +46,7 @@ def markdown_cell(text: str) -> str:
 
 
 def json_safe(text: str) -> str:
-    """JSON text with C1 controls, DEL, bidi controls and U+2028/U+2029 written as ``\\uXXXX`` escapes.
+    """JSON text with C1 controls, DEL, bidi controls, U+2028/U+2029 and lone surrogates written as ``\\uXXXX`` escapes.
 
     They can only occur inside JSON strings, and the escapes decode to the same characters, so the
     document parses to the same values; other non-ASCII text stays readable.

@@ -33,7 +33,7 @@ class ReadProgress:
     """
 
     def __init__(self, delay: float = 2.0, enabled: bool | None = None, console: Console | None = None):
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.enabled = (sys.stderr is not None and sys.stderr.isatty()) if enabled is None else enabled
         self.delay = delay
         self.started = time.monotonic()
         self.console = console

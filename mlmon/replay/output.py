@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from mlmon import __version__
 from mlmon.atomic import atomic_open
@@ -72,8 +72,9 @@ def result_record(o: Outcome, secret_keys: tuple[str, ...] = ()) -> dict[str, An
     }
 
 
-def write_results(run: ReplayRun, path: str | Path) -> None:
-    with atomic_open(path, "w") as handle:
+def write_results(run: ReplayRun, path: str | Path, stdout: IO | None = None) -> None:
+    """One JSON line per replayed request, written atomically; ``-`` is ``stdout`` (sys.stdout by default)."""
+    with atomic_open(path, "w", stdout=stdout) as handle:
         for o in run.outcomes:
             handle.write(json_safe(json.dumps(json_data(result_record(o, run.secret_keys)), ensure_ascii=False,
                                               allow_nan=False)) + "\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import time
@@ -16,6 +17,7 @@ from mlmon.replay.answers import checked
 from mlmon.replay.compare import Difference, Tolerance, differences
 from mlmon.replay.messages import clean
 from mlmon.replay.resources import ResourceSampler, ResourceStats
+from mlmon.replay.stdio import streams_kept
 from mlmon.replay.targets import CallableTarget, HttpTarget, Reply, SetupError, Target
 
 MATCH, MISMATCH, ERROR, TIMEOUT = "match", "mismatch", "error", "timeout"
@@ -189,12 +191,15 @@ def replay(
     # The loop allocates many short-lived objects and keeps them; the cyclic collector only slows it.
     collecting = gc.isenabled()
     gc.disable()
+    in_process = isinstance(target, CallableTarget)
     try:
-        if isinstance(target, CallableTarget) and not target.is_async and pace.concurrency == 1 and not (pace.rate or pace.speed):
-            sampler.start()
-            _replay_sync(rows, target, tolerance, on_done, results)
-        else:
-            interrupted = _run_loop(_replay_async(rows, target, pace, tolerance, sampler, on_done, results))
+        # What an in-process model does to sys.stdout, sys.stderr or descriptors 1 and 2 is undone after the run.
+        with streams_kept() if in_process else contextlib.nullcontext():
+            if in_process and not target.is_async and pace.concurrency == 1 and not (pace.rate or pace.speed):
+                sampler.start()
+                _replay_sync(rows, target, tolerance, on_done, results)
+            else:
+                interrupted = _run_loop(_replay_async(rows, target, pace, tolerance, sampler, on_done, results))
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -268,7 +273,8 @@ async def _replay_async(rows, target: Target, pace: Pace, tolerance: Tolerance, 
     blocking = isinstance(target, CallableTarget) and not target.is_async
     interrupted = False
     try:
-        await asyncio.gather(*(worker() for _ in range(max(1, pace.concurrency))))
+        # No more workers than requests: --concurrency 1000000 must not make a million coroutines.
+        await asyncio.gather(*(worker() for _ in range(max(1, min(pace.concurrency, len(rows))))))
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if task is None or not task.cancelling():

@@ -17,6 +17,9 @@ from mlmon.rules.evaluate import FIRING, evaluate_rule, record_fields
 from mlmon.rules.inputs import require_inputs
 from mlmon.rules.model import RuleSet
 
+#: ``--sample`` draws with Polars, whose seeds are unsigned 64-bit integers.
+MAX_SEED = 2**64 - 1
+
 REPLAY_FIELDS = ["ts", "request_id", "model", "model_version", "endpoint", "status", "latency_ms", "error",
                  RAW_REQUEST, RAW_RESPONSE]
 
@@ -32,6 +35,11 @@ class Selection:
     seed: int = 0
     alert: str | None = None
     ruleset: RuleSet | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.seed <= MAX_SEED:
+            raise UsageError(f"--seed {self.seed} is out of range: a seed is a whole number from 0 to {MAX_SEED}",
+                             "Pick any seed in that range; the same seed draws the same sample.")
 
 
 def _io_field(name: str) -> bool:
@@ -96,7 +104,7 @@ def select_requests(
     frame = frame.sort("ts", maintain_order=True)
     if selection.sample is not None and selection.sample < frame.height:
         frame = frame.sample(n=selection.sample, seed=selection.seed).sort("ts", maintain_order=True)
-    if selection.limit is not None:
+    if selection.limit is not None and selection.limit < frame.height:  # Polars takes no limit past 2^64
         frame = frame.head(selection.limit)
     return frame, data
 

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import shlex
 import socket
 import subprocess
 import tempfile
 import time
-from urllib.parse import urlparse
 
 from mlmon.replay.messages import clean
-from mlmon.replay.targets import SetupError
-
-
-def host_port(url: str) -> tuple[str, int]:
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise SetupError(f"--target {url!r} is not an http:// or https:// URL")
-    return parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
+from mlmon.replay.targets import SetupError, command_argv
+from mlmon.replay.url import target_host_port
 
 
 def accepts(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -33,7 +25,7 @@ class Server:
 
     def __init__(self, command: str, url: str, wait: float = 30.0):
         self.command = command
-        self.host, self.port = host_port(url)
+        self.host, self.port = target_host_port(url)
         self.wait = wait
         self.proc: subprocess.Popen | None = None
 
@@ -41,12 +33,12 @@ class Server:
         if accepts(self.host, self.port, 0.2):
             raise SetupError(f"{self.host}:{self.port} is already taken by another process, so --serve cannot start there",
                              "Stop that process, or use --target alone to replay against it.")
+        argv = command_argv(self.command, "--serve")
         # The server's output goes to a file, not a pipe: a pipe nobody reads would block the server.
         self._log = tempfile.TemporaryFile()
         try:
             # Its own session: Ctrl-C in the terminal stops mlmon, which then stops the server after the run.
-            self.proc = subprocess.Popen(shlex.split(self.command), stdout=self._log, stderr=self._log,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(argv, stdout=self._log, stderr=self._log, start_new_session=True)
         except (OSError, ValueError) as exc:
             raise SetupError(clean(f"cannot start --serve {self.command!r}: {exc}")) from None
         deadline = time.monotonic() + self.wait

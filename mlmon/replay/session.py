@@ -19,8 +19,9 @@ from mlmon.replay.output import _redact
 from mlmon.replay.messages import shorten
 from mlmon.replay.run import Pace, ReplayRun, _json_or_text, replay
 from mlmon.replay.select import Selection, select_requests
-from mlmon.replay.serve import Server, accepts, host_port
+from mlmon.replay.serve import Server, accepts
 from mlmon.replay.targets import CallableTarget, CommandTarget, HttpTarget, SetupError, Target
+from mlmon.replay.url import target_host_port
 
 
 @dataclass(frozen=True)
@@ -125,14 +126,15 @@ def run_replay(
     # Setup problems show before the logs are read.
     callable_target = CallableTarget(target.model) if target.model and not dry_run else None
     if target.url:
-        host, port = host_port(target.url)
+        host, port = target_host_port(target.url)
         if not dry_run and not target.serve and not accepts(host, port, timeout=2.0):
             raise SetupError(f"cannot connect to {host}:{port} for --target {target.describe()}",
                              "Start the model server first, or let mlmon start it with --serve CMD.")
     if target.pid is not None:
         import psutil
 
-        if not psutil.pid_exists(target.pid):
+        # A pid is a positive C int: a larger number overflows os.kill, which psutil asks.
+        if not 0 < target.pid < 2**31 or not psutil.pid_exists(target.pid):
             raise SetupError(f"--pid {target.pid}: no such process", "Give the pid of the model server.")
     frame, data = select_requests(inputs, mapping, selection, strict=strict, progress=progress)
     if on_read is not None:

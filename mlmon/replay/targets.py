@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import importlib.util
 import inspect
 import json
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -71,6 +73,7 @@ class HttpTarget(Target):
         self.pid = pid
         self._session = None
         self._timeout = None
+        self._timeout_seconds: float | None = None
 
     async def start(self) -> None:
         import aiohttp
@@ -86,22 +89,15 @@ class HttpTarget(Target):
         # The logged JSON text goes out as it is: no parse and re-encode per request.
         body = text.encode("utf-8") if text is not None and text[:1] in ("{", "[") else json.dumps(
             payload if payload is not None else text).encode("utf-8")
-        if self._timeout is None or self._timeout.total != timeout:
-            self._timeout = aiohttp.ClientTimeout(total=timeout)
+        if self._timeout is None or self._timeout_seconds != timeout:
+            # --timeout inf waits as long as it takes (aiohttp's None); an infinite deadline overflows it.
+            self._timeout = aiohttp.ClientTimeout(total=timeout if math.isfinite(timeout) else None)
+            self._timeout_seconds = timeout
         try:
             # A redirect is the target's answer: following it would send the logged body and the
             # -H headers to a place the user did not name.
             async with self._session.post(self._url, data=body, timeout=self._timeout, allow_redirects=False) as resp:
-                raw = await resp.read()
-                try:
-                    data = json.loads(raw) if raw else None
-                except RecursionError:
-                    return Reply(resp.status, None, error="the answer is nested too deeply to read")
-                except ValueError:
-                    data = raw.decode("utf-8", "replace")
-                if 200 <= resp.status < 300:
-                    return Reply(resp.status, data)
-                return Reply(resp.status, data, error=_http_error(resp.status, resp.headers.get("Location")))
+                return _http_reply(resp.status, await resp.read(), resp.headers.get("Location"))
         except asyncio.TimeoutError:
             return Reply(None, error=f"no answer within {timeout:g}s", timed_out=True)
         except aiohttp.ClientConnectorError as exc:
@@ -117,14 +113,44 @@ class HttpTarget(Target):
         return [self.pid] if self.pid else []
 
 
+def _http_reply(status: int, raw: bytes, location: str | None) -> Reply:
+    """An HTTP answer: a 2xx must hold JSON; another status is an error whose body is kept (as text when
+    it is not JSON), to compare with a logged error answer of the same status."""
+    ok = 200 <= status < 300
+    try:
+        data = json.loads(raw) if raw or ok else None
+    except RecursionError:
+        return Reply(status, None, error="the answer is nested too deeply to read")
+    except ValueError:
+        if ok:
+            return Reply(status, None, error=f"HTTP {status} but {not_json(raw)}")
+        data = raw.decode("utf-8", "replace")
+    return Reply(status, data) if ok else Reply(status, data, error=_http_error(status, location))
+
+
 def _http_error(status: int, location: str | None) -> str:
     if 300 <= status < 400:
-        from mlmon.redact import redact_url
+        from mlmon.replay.url import redacted_url
 
         # The URL goes last: redacting its query takes everything up to the next space.
-        where = f"; Location: {redact_url(location)}" if location else ""
+        where = f"; Location: {redacted_url(location)}" if location else ""
         return clean(f"HTTP {status}: a redirect, which replay does not follow{where}")
     return f"HTTP {status}"
+
+
+#: Characters of an answer that is not JSON quoted in its error.
+QUOTED_CHARS = 100
+
+
+def not_json(raw: bytes) -> str:
+    """Why an answer that does not parse is no JSON value, quoting its start cleaned:
+    ``the answer is not JSON: '<html><head>…' (2,048 bytes)``, or ``the answer is empty``."""
+    body = raw.strip()
+    if not body:
+        return "the answer is empty"
+    head = body[:4 * QUOTED_CHARS].decode("utf-8", "replace")[:QUOTED_CHARS]
+    more = f"… ({len(body):,} bytes)" if len(head.encode("utf-8")) < len(body) else ""
+    return clean(f"the answer is not JSON: {head!r}{more}")
 
 
 def _error_text(value: Any) -> str:
@@ -185,8 +211,11 @@ class CallableTarget(Target):
     """
 
     def __init__(self, spec: str):
+        from mlmon.replay.stdio import streams_kept
+
         self.name = spec
-        self.fn = load_callable(spec)
+        with streams_kept():  # what a module does to sys.stdout or sys.stderr at import is undone
+            self.fn = load_callable(spec)
         self.is_async = inspect.iscoroutinefunction(self.fn)
 
     def call_sync(self, payload: Any) -> Reply:
@@ -222,36 +251,76 @@ class CallableTarget(Target):
         return [os.getpid()]
 
 
+def command_argv(command: str, option: str) -> list[str]:
+    """The program and arguments of ``command``, split as a shell would; SetupError when it names none."""
+    import shlex
+
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise SetupError(clean(f"cannot start {option} {command!r}: {exc}")) from None
+    if not argv:
+        raise SetupError(clean(f"{option} {command!r} names no program to start"),
+                         f"Give the command line, e.g. {option} 'python model.py'.")
+    return argv
+
+
+#: The longest answer line a command may write.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+#: Bytes of a command's stderr kept, to say why it died. The rest is read and dropped: a command that
+#: logs every request to stderr must neither block on a full pipe nor fill mlmon's memory.
+STDERR_TAIL_BYTES = 4000
+
+
 class CommandTarget(Target):
-    """A process that reads one JSON request per line on stdin and writes one JSON response per line."""
+    """A process that reads one JSON request per line on stdin and writes one JSON response per line.
+
+    Its stderr is not shown (as with ``--serve``): mlmon reads it as it comes and keeps the last
+    STDERR_TAIL_BYTES, whose last line, cleaned, says why the command died.
+    """
 
     def __init__(self, command: str):
         self.command = command
         self.name = command
         self.proc: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
+        self._stderr_tail = b""
+        self._stderr_reader: asyncio.Task | None = None
 
     async def start(self) -> None:
-        import shlex
-
+        argv = command_argv(self.command, "--command")
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                *shlex.split(self.command), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, limit=64 * 1024 * 1024,
+                *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, limit=MAX_ANSWER_BYTES,
                 start_new_session=True,  # Ctrl-C stops mlmon, which then closes the command in order
             )
         except (OSError, ValueError) as exc:
             raise SetupError(clean(f"cannot start --command {self.command!r}: {exc}")) from None
+        self._stderr_tail = b""
+        self._stderr_reader = asyncio.create_task(self._read_stderr(self.proc.stderr))
+
+    async def _read_stderr(self, stream: asyncio.StreamReader) -> None:
+        while chunk := await stream.read(64 * 1024):
+            self._stderr_tail = (self._stderr_tail + chunk)[-STDERR_TAIL_BYTES:]
+
+    async def _stop_reading_stderr(self, wait: float = 0.0) -> None:
+        """Let the stderr reader reach the end of what the command wrote (for up to ``wait`` seconds), then stop it."""
+        reader, self._stderr_reader = self._stderr_reader, None
+        if reader is None:
+            return
+        if wait:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reader), wait)
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
 
     async def _died(self) -> SetupError:
         assert self.proc is not None
-        err = b""
-        try:
-            err = (await asyncio.wait_for(self.proc.stderr.read(), 2.0))[-4000:]  # type: ignore[union-attr]
-        except Exception:
-            pass
+        await self._stop_reading_stderr(wait=2.0)
         code = self.proc.returncode
-        detail = err.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        detail = self._stderr_tail.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
         return SetupError(clean(f"--command {self.command!r} died (exit code {code})"
                                 f"{': ' + detail[0] if detail[0] else ''}"),
                           "Check the command; it must answer each JSON line with one JSON line.")
@@ -269,6 +338,10 @@ class CommandTarget(Target):
                 # The answer may still come: it would be taken for the next request's. Restart instead.
                 await self._restart()
                 return Reply(None, error=f"no answer within {timeout:g}s", timed_out=True)
+            except ValueError:  # a line longer than the limit; the rest of it would be the next answer
+                await self._restart()
+                return Reply(None, error=f"the answer is a line longer than {MAX_ANSWER_BYTES // 2**20} MB, "
+                                         "more than replay reads")
             except (BrokenPipeError, ConnectionResetError):
                 await self.proc.wait()
                 raise await self._died()
@@ -280,7 +353,7 @@ class CommandTarget(Target):
             except RecursionError:
                 return Reply(None, error="the answer is nested too deeply to read")
             except ValueError:
-                return Reply(None, error=clean(f"answer is not JSON: {line[:200].decode('utf-8', 'replace')!r}"))
+                return Reply(None, error=not_json(line))
             if isinstance(data, dict) and set(data) == {"error"}:
                 return Reply(None, data, error=_error_text(data["error"]))
             return Reply(200, data)
@@ -289,6 +362,7 @@ class CommandTarget(Target):
         if self.proc is not None and self.proc.returncode is None:
             self.proc.kill()  # it hung: no grace period
             await self.proc.wait()
+        await self._stop_reading_stderr()
         await self.start()
 
     async def close(self) -> None:
@@ -302,6 +376,7 @@ class CommandTarget(Target):
             except BaseException:  # a second Ctrl-C while it closes: never leave it running
                 self.proc.kill()
                 raise
+        await self._stop_reading_stderr()
 
     def pids(self) -> list[int]:
         return [self.proc.pid] if self.proc is not None else []
