@@ -322,7 +322,7 @@ def _emit(text: str, output: Optional[Path], stdout=None) -> None:
 @handle_errors
 def report(
     logs: list[str] = LOGS_ARGUMENT,
-    every: Optional[str] = typer.Option(None, "--every", "-e", help="Window length, e.g. 5m, 1h, 1d. Windows are aligned to UTC. Default: one window for the whole range."),
+    every: Optional[str] = typer.Option(None, "--every", "-e", help="Window length, e.g. 5m, 1h, 1d. Windows are aligned to UTC (and cut at the years 1 and 9999). Default: one window for the whole range."),
     by: Optional[list[str]] = typer.Option(None, "--by", "-b", help="Segment by fields, comma-separated: model, model_version, endpoint, status, input.FIELD, output.FIELD. A secret field (input.api_key, a key under the mapping's redact:) is refused; secrets inside values are redacted."),
     where: Optional[str] = typer.Option(None, "--where", "-w", help="Only records matching this condition over record fields, as a rule's 'where', e.g. 'status >= 500 and input.country == \"DE\"'."),
     max_segments: int = MAX_SEGMENTS_OPTION,

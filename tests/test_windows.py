@@ -338,7 +338,9 @@ def test_years_before_1000_are_written_with_four_digits():
     assert iso(datetime(1, 1, 1, 0, 0, 0, 500, tzinfo=UTC)) == "0001-01-01T00:00:00.0005Z"
 
 
-def test_a_window_ending_past_year_9999_is_written_not_a_traceback(tmp_path):
+def test_a_window_ending_past_year_9999_ends_at_its_last_microsecond(tmp_path):
+    """Issue 11 item 1: window bounds are cut at the years records may carry, so that rules, state
+    and every format get times that Python and RFC 3339 parsers hold (no "+10000-01-01")."""
     from typer.testing import CliRunner
 
     from mlmon.cli import app
@@ -348,4 +350,4 @@ def test_a_window_ending_past_year_9999_is_written_not_a_traceback(tmp_path):
     result = CliRunner().invoke(app, ["report", str(path), "--every", "1h", "--format", "json"])
     assert result.exit_code == 0, result.output
     window = json.loads(result.stdout)["windows"][0]
-    assert (window["start"], window["end"]) == ("9999-12-31T23:00:00Z", "+10000-01-01T00:00:00Z")
+    assert (window["start"], window["end"]) == ("9999-12-31T23:00:00Z", "9999-12-31T23:59:59.999999Z")

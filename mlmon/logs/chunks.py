@@ -136,7 +136,7 @@ def _rfind_newline(fd: int, lo: int, hi: int) -> int:
 def load_span(fd: int, span: Span, max_line_bytes: int) -> Chunk:
     """Read one span of an open file as a chunk (in a decoding thread: the read releases the GIL)."""
     data = os.pread(fd, span.end - span.start, span.start)
-    return _make_chunk(data, list(span.huge_after), span.end, max_line_bytes)
+    return make_chunk(data, list(span.huge_after), span.end, max_line_bytes)
 
 
 def _position(stream: BinaryIO) -> int:
@@ -158,7 +158,7 @@ def iter_chunks(stream: BinaryIO, *, chunk_bytes: int, max_line_bytes: int) -> I
         cut = buf.rfind(b"\n")
         if cut == -1:
             if len(buf) > max_line_bytes:
-                yield _make_chunk(b"", [buf[:RAW_PREVIEW_BYTES]], _position(stream), max_line_bytes)
+                yield make_chunk(b"", [buf[:RAW_PREVIEW_BYTES]], _position(stream), max_line_bytes)
                 buf = _skip_rest_of_line(stream, chunk_bytes)
             continue
         body, buf = buf[: cut + 1], buf[cut + 1 :]
@@ -166,9 +166,9 @@ def iter_chunks(stream: BinaryIO, *, chunk_bytes: int, max_line_bytes: int) -> I
         if len(buf) > max_line_bytes:  # the unfinished last line is already too long
             huge.append(buf[:RAW_PREVIEW_BYTES])
             buf = _skip_rest_of_line(stream, chunk_bytes)
-        yield _make_chunk(body, huge, _position(stream), max_line_bytes)
+        yield make_chunk(body, huge, _position(stream), max_line_bytes)
     if buf:
-        yield _make_chunk(buf, [], _position(stream), max_line_bytes)
+        yield make_chunk(buf, [], _position(stream), max_line_bytes)
 
 
 def _skip_rest_of_line(stream: BinaryIO, chunk_bytes: int) -> bytes:
@@ -197,7 +197,7 @@ def has_long_line(data, limit: int) -> bool:
     return False
 
 
-def _make_chunk(body: bytes, huge: list[bytes], position: int, max_line_bytes: int) -> Chunk:
+def make_chunk(body: bytes, huge: list[bytes], position: int, max_line_bytes: int) -> Chunk:
     if LINE_SEPARATOR in body:
         body = body.replace(LINE_SEPARATOR, _SEPARATOR_STANDIN)
     return Chunk(body, huge, position, has_long_line(body, max_line_bytes))

@@ -13,6 +13,7 @@ rest. Should the parser still refuse a piece, it is split and retried, down to
 from __future__ import annotations
 
 import io
+import json
 import mmap
 import os
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import polars as pl
 from mlmon.logs.chunks import LINE_SEPARATOR, Chunk, has_long_line, invalid_utf8_lines
 from mlmon.errors import ConfigError
 from mlmon.logs.mapping import MAX_PATH_DEPTH, RAW_REQUEST, RAW_RESPONSE, Mapping, Path_
+from mlmon.logs.nesting import MALFORMED, NOT_OBJECT, maybe_deep, unparsed_reason
 from mlmon.logs.normalize import REASON, fast_ts_expr, normalize
 from mlmon.logs.wellformed import WELL_FORMED_OBJECT
 
@@ -242,19 +244,21 @@ def _invalid_utf8(data: bytes) -> pl.Expr:
 
 
 def decode_chunk(
-    chunk: Chunk, source: str, projection: Projection, mapping: Mapping, max_line_bytes: int
+    chunk: Chunk, source: str, projection: Projection, mapping: Mapping, max_line_bytes: int, numbered: bool = False
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
     """Records, rejects and the number of lines of one chunk.
 
     Rejects are numbered from 1 at the chunk's first line; the reader, which knows
-    how many lines came before, adds that.
+    how many lines came before, adds that. With ``numbered``, records keep their
+    line number too, in LINE_NO.
     """
     lines = _classify(_read_lines(chunk.data), chunk, max_line_bytes)
     n_lines = lines.height
     decoded = _exact_object_text(_decode_lines(lines, projection, chunk.data), projection)
     decoded = projection.with_nested(_valid_object_text(decoded))
     normalized = normalize(decoded, mapping, keep=[LINE_NO, LINE])
-    good = normalized.select(pl.exclude(LINE_NO, LINE)).filter(pl.col(REASON).is_null()).drop(REASON)
+    good = normalized.select(pl.exclude(LINE) if numbered else pl.exclude(LINE_NO, LINE))
+    good = good.filter(pl.col(REASON).is_null()).drop(REASON)
     rejects = normalized.filter(pl.col(REASON).is_not_null() & (pl.col(REASON) != _BLANK)).select(
         pl.lit(source, pl.String).alias("file"),
         pl.col(LINE_NO).alias("line"),
@@ -324,7 +328,8 @@ def _exact_object_text(decoded: pl.DataFrame, projection: Projection) -> pl.Data
     but not backslashes, so a logged ``"C:\\\\temp"`` comes back as ``"C:\\temp"``
     (a tab) and ``"end\\\\"`` as broken JSON; nothing tells those apart afterwards.
     ``json_path_match`` on the line gives the object's JSON text exactly; it runs only
-    on the rows that hold a backslash.
+    on the rows that hold a backslash (and Python's parser on the few of those nested
+    too deep for it).
     """
     for name in _OBJECT_COLUMNS:
         if name not in decoded.columns or name not in projection.columns:
@@ -332,13 +337,31 @@ def _exact_object_text(decoded: pl.DataFrame, projection: Projection) -> pl.Data
         rows = decoded.get_column(name).str.contains("\\", literal=True).fill_null(False).arg_true()
         if rows.len():
             exact = decoded.select(LINE).gather(rows).select(projection.path_matches(only=name)).to_series()
+            deep = exact.is_null().arg_true()
+            if deep.len():
+                lines = decoded.get_column(LINE).gather(rows.gather(deep)).to_list()
+                scanned = decoded.get_column(name).gather(rows.gather(deep)).to_list()
+                exact = exact.scatter(deep, pl.Series([_reencoded(line, projection.columns[name], text)
+                                                       for line, text in zip(lines, scanned)], dtype=pl.String))
             decoded = decoded.with_columns(decoded.get_column(name).scatter(rows, exact))
     return decoded
 
 
+def _reencoded(line: str, path: Path_, scanned: str) -> str:
+    """The object at ``path`` in a line nested too deep for json_path_match, as JSON text that Python
+    writes; the ``scanned`` text where even Python's parser gives up (about 1,000 levels)."""
+    try:
+        value = json.loads(line)
+        for key in path:
+            value = value[key]
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except (RecursionError, ValueError, KeyError, TypeError):
+        return scanned
+
+
 _LOOK_CLOSER = "?"
+_LOOK_DEEPER = "??"
 _BLANK = "blank"
-_MALFORMED = "malformed JSON"
 
 
 def _classify(lines: pl.DataFrame, chunk: Chunk, max_line_bytes: int) -> pl.DataFrame:
@@ -375,18 +398,27 @@ def _look_closer(lines: pl.DataFrame) -> pl.DataFrame:
     marked = lines.with_row_index("_i")
     odd = marked.filter(pl.col(REASON) == _LOOK_CLOSER)
     stripped = pl.col(LINE).str.strip_chars()
+    # Null is the one valid line that json_path_match gives as null.
+    valid = stripped.str.json_path_match("$").is_not_null() | (stripped == "null")
     settled = odd.select(
         "_i",
         pl.when(stripped.is_null() | (stripped == ""))
         .then(pl.lit(_BLANK))
-        .when(~stripped.str.starts_with("{"))
-        .then(pl.when(stripped.str.starts_with("[") | stripped.str.starts_with('"'))
-              .then(pl.lit("not a JSON object")).otherwise(pl.lit(_MALFORMED)))
-        .when(stripped.str.json_path_match("$").is_null())
-        .then(pl.lit(_MALFORMED))
+        .when(valid & stripped.str.starts_with("{"))
+        .then(pl.lit(None, pl.String))
+        .when(valid)
+        .then(pl.lit(NOT_OBJECT))
+        .when(maybe_deep(stripped))
+        .then(pl.lit(_LOOK_DEEPER))
+        .otherwise(pl.lit(MALFORMED))
         .alias("_settled"),
+        stripped.alias("_stripped"),
     )
-    merged = marked.join(settled, on="_i", how="left", maintain_order="left")
+    deeper = (settled.get_column("_settled") == _LOOK_DEEPER).arg_true()
+    if deeper.len():
+        reasons = unparsed_reason(settled.get_column("_stripped").gather(deeper))
+        settled = settled.with_columns(settled.get_column("_settled").scatter(deeper, reasons))
+    merged = marked.join(settled.drop("_stripped"), on="_i", how="left", maintain_order="left")
     closer = pl.col(REASON) == _LOOK_CLOSER
     return merged.with_columns(
         pl.when(closer).then(pl.col("_settled")).otherwise(pl.col(REASON)).alias(REASON),
@@ -510,9 +542,10 @@ def _recover_numbers(decoded: pl.DataFrame, projection: Projection) -> pl.DataFr
         lines = decoded.get_column(LINE).gather(rows)
         # The key's name as written, or any escape (a key may spell a letter as \u0073).
         named = lines.str.contains(f'"{path[-1]}"', literal=True) | lines.str.contains("\\u", literal=True)
-        found = pl.DataFrame({"_i": rows.filter(named), LINE: lines.filter(named)}).select(
-            "_i", *projection.path_matches(only=name)
-        ).filter(pl.col(name).is_not_null())
+        # Parsed as the scan parsed them (json_path_match stops at lines nested 128 deep).
+        found = pl.DataFrame({"_i": rows.filter(named), name: _read_text(lines.filter(named), path)}).filter(
+            pl.col(name).is_not_null()
+        )
         if not found.height:
             continue
         text = found.get_column(name)
@@ -521,11 +554,20 @@ def _recover_numbers(decoded: pl.DataFrame, projection: Projection) -> pl.DataFr
     return decoded
 
 
+def _read_text(lines: pl.Series, path: Path_) -> pl.Series:
+    """The value at ``path`` in each line, as text (objects as JSON text); the lines parse as JSON objects."""
+    if not lines.len():
+        return pl.Series(dtype=pl.String)
+    one = Projection({"_v": path})
+    text = io.BytesIO(lines.str.join("\n").item().encode())
+    return pl.read_ndjson(text, schema=one.schema()).select(one.extract()).to_series()
+
+
 def _decode_tolerant(lines: pl.DataFrame, projection: Projection) -> pl.DataFrame:
     """Decode a small piece with json_path_match, which gives null for malformed JSON instead of failing."""
     return lines.with_columns(*projection.path_matches()).with_columns(
         pl.when(pl.col(REASON).is_null() & pl.col(LINE).str.json_path_match("$").is_null())
-        .then(pl.lit(_MALFORMED))
+        .then(pl.lit(MALFORMED))
         .otherwise(pl.col(REASON))
         .alias(REASON)
     )

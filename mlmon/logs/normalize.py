@@ -6,6 +6,8 @@ both type the values and find the ones of the wrong type, all as expressions.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import polars as pl
 
 from mlmon.logs.mapping import LATENCY_UNITS, Mapping
@@ -13,6 +15,19 @@ from mlmon.logs.mapping import LATENCY_UNITS, Mapping
 REASON = "_reason"
 UTC = "UTC"
 TS_TYPE = pl.Datetime("us", UTC)
+
+#: The times a record may carry: the years 1 to 9999 that Python's datetimes hold, since every
+#: command turns some times into them (window bounds, JSON, table headers, replay, rule state).
+#: A line outside is bad ("ts out of range"), so no later step has to care.
+TS_MIN = datetime(1, 1, 1, tzinfo=timezone.utc)
+TS_MAX = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=timezone.utc)
+_MIN_US = -62_135_596_800_000_000  # TS_MIN and TS_MAX in microseconds since the epoch
+_MAX_US = 253_402_300_799_999_999
+#: An epoch number is converted only below this many microseconds: 64-bit products past it wrap
+#: around silently (and land anywhere), and anything that large is far outside the years anyway.
+_SAFE_US = 2.0**62
+#: Text whose year has five digits or more (``10000-06-01``): a time, but not one in range.
+_LONG_YEAR = r"^\s*[+-]?\d{5,}-\d"
 
 _ISO_AWARE = "%Y-%m-%dT%H:%M:%S%.f%#z"
 _ISO_MORE = [  # tried only on values the common form did not parse
@@ -36,7 +51,11 @@ STRING_FIELDS = ("request_id", "model", "model_version", "endpoint")
 
 
 def _epoch_us(text: pl.Expr, unit: str) -> pl.Expr:
-    """Microseconds since the epoch from a number of s, ms, us or ns (``auto``: by magnitude)."""
+    """Microseconds since the epoch from a number of s, ms, us or ns (``auto``: by magnitude).
+
+    Null for text that is no finite number, and for a number too large to convert safely
+    (see :data:`_SAFE_US`); :func:`parse_ts` tells those apart.
+    """
     as_int = text.cast(pl.Int64, strict=False)
     as_float = text.cast(pl.Float64, strict=False)
     as_float = pl.when(as_float.is_finite()).then(as_float)
@@ -57,7 +76,15 @@ def _epoch_us(text: pl.Expr, unit: str) -> pl.Expr:
     else:
         factor = pl.lit(float(_EPOCH_US[unit]))
         int_us = as_int // 1_000 if unit == "ns" else as_int * int(_EPOCH_US[unit])
-    return pl.coalesce(int_us, (as_float * factor).round(0).cast(pl.Int64, strict=False))
+    us = as_float * factor
+    return pl.when(us.abs() < _SAFE_US).then(pl.coalesce(int_us, us.round(0).cast(pl.Int64, strict=False)))
+
+
+def _too_far(text: pl.Expr) -> pl.Expr:
+    """Whether unparsed ``ts`` text is still a time or a number (``1e300``, not ``inf``), only one beyond
+    the years mlmon holds."""
+    number = text.cast(pl.Float64, strict=False).is_not_null() & text.str.contains(r"^\s*[+-]?\d")
+    return number | text.str.contains(_LONG_YEAR)
 
 
 def _fast_utc(text: pl.Expr) -> pl.Expr:
@@ -91,14 +118,17 @@ def fast_ts_expr() -> pl.Expr:
     return _fast_utc(pl.col("ts").cast(pl.String)).alias(TS_FAST)
 
 
-def parse_ts(text: pl.Series, unit: str = "auto", parsed: pl.Series | None = None) -> pl.Series:
-    """UTC timestamps from ISO-8601 text (naive means UTC) or epoch numbers.
+def parse_ts(text: pl.Series, unit: str = "auto", parsed: pl.Series | None = None) -> tuple[pl.Series, pl.Series]:
+    """UTC timestamps from ISO-8601 text (naive means UTC) or epoch numbers, and which are out of range.
 
+    The first series holds the times between :data:`TS_MIN` and :data:`TS_MAX`, null
+    elsewhere; the second is true where the text is a time or a number outside them.
     The commonest form is parsed for every value (or comes ``parsed`` already); the
     other forms only for the values it left unparsed, so logs in one format pay for
     one cheap parse.
     """
     ts = parsed if parsed is not None else text.to_frame("t").select(_fast_utc(pl.col("t"))).to_series()
+    far = pl.Series(text.name, [False] * len(text), pl.Boolean)
     retry = (ts.is_null() & text.is_not_null()).arg_true()
     if retry.len():
         rest = text.gather(retry).to_frame("t")
@@ -109,8 +139,16 @@ def parse_ts(text: pl.Series, unit: str = "auto", parsed: pl.Series | None = Non
             else:
                 tries.append(pl.col("t").str.strptime(pl.Datetime("us"), fmt, strict=False).dt.replace_time_zone(UTC))
         tries.append(pl.from_epoch(_epoch_us(pl.col("t"), unit), time_unit="us").dt.replace_time_zone(UTC))
-        ts = ts.scatter(retry, rest.select(pl.coalesce(tries)).to_series())
-    return ts.alias(text.name)
+        found = pl.coalesce(tries)
+        settled = rest.select(found.alias("ts"), (found.is_null() & _too_far(pl.col("t"))).alias("far"))
+        ts = ts.scatter(retry, settled.get_column("ts"))
+        far = far.scatter(retry, settled.get_column("far"))
+    micros = ts.dt.epoch("us")
+    outside = ((micros < _MIN_US) | (micros > _MAX_US)).fill_null(False)
+    if outside.any():
+        ts = ts.scatter(outside.arg_true(), None)
+        far = far | outside
+    return ts.alias(text.name), far.alias(text.name)
 
 
 def _number(name: str) -> pl.Expr:
@@ -136,9 +174,11 @@ def normalize(raw: pl.DataFrame, mapping: Mapping, keep: list[str] | tuple[str, 
 
     ts_text = pl.col("ts") if "ts" in have else pl.lit(None, pl.String)
     texts = raw.get_column("ts").cast(pl.String) if "ts" in have else pl.Series("ts", [None] * raw.height, pl.String)
-    ts = pl.lit(parse_ts(texts, mapping.ts_unit, raw.get_column(TS_FAST) if TS_FAST in have else None))
+    times, far = parse_ts(texts, mapping.ts_unit, raw.get_column(TS_FAST) if TS_FAST in have else None)
+    ts = pl.lit(times)
     exprs.append(ts.alias("ts"))
     reasons.append(pl.when(ts_text.is_null()).then(pl.lit("missing ts")))
+    reasons.append(pl.when(pl.lit(far)).then(pl.lit("ts out of range")))
     reasons.append(pl.when(ts.is_null()).then(pl.lit("unparseable ts")))
 
     error = pl.col("error") if "error" in have else pl.lit(None, pl.String)

@@ -12,6 +12,7 @@ from typing import Callable, Iterable, Sequence
 import polars as pl
 
 from mlmon.errors import ConfigError, InputError
+from mlmon.logs.batch import SmallFiles, decode_small_files, plan_batches
 from mlmon.logs.chunks import iter_chunks, load_span, plan_spans
 from mlmon.logs.decode import Projection, ProjectionError, decode_chunk, decode_file_fast, empty_rejects
 from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, Mapping
@@ -115,29 +116,44 @@ def read_logs(
             frames.append(records.select([pl.col(c).cast(t) for c, t in schema.items()]))
         return records.height
 
-    for source in sources:
-        fast = None
-        good = 0
-        if source.is_plain_file:
-            fast = decode_file_fast(str(source.path), projection, mapping, max_line_bytes)
+    def take(records: pl.DataFrame, bad: pl.DataFrame) -> int:
+        """Keep records and bad lines (with ``strict``, the first bad line is an error); how many records."""
+        if bad.height:
+            if strict:
+                first = bad.row(0, named=True)
+                raise InputError(
+                    f"{first['file']}:{first['line']}: bad log line ({first['reason']})",
+                    "Fix or remove the line, or run without --strict to skip bad lines.",
+                )
+            rejects.append(bad)
+        return keep(records)
+
+    def read_alone(source: Source) -> int:
+        fast = decode_file_fast(str(source.path), projection, mapping, max_line_bytes) if source.is_plain_file else None
         if fast is not None:
-            good = keep(fast)
-        else:
-            for records, bad in _read_by_chunks(source, projection, mapping, max_line_bytes, chunk_bytes,
-                                                 lambda pos: progress and progress(done_before + pos, total, source.name)):
-                good += keep(records)
-                if bad.height:
-                    if strict:
-                        first = bad.row(0, named=True)
-                        raise InputError(
-                            f"{first['file']}:{first['line']}: bad log line ({first['reason']})",
-                            "Fix or remove the line, or run without --strict to skip bad lines.",
-                        )
-                    rejects.append(bad)
-        good_by_file[source.name] = good
-        done_before += source.size or 0
+            return keep(fast)
+        return sum(take(records, bad) for records, bad in _read_by_chunks(
+            source, projection, mapping, max_line_bytes, chunk_bytes,
+            lambda pos: progress and progress(done_before + pos, total, source.name)))
+
+    # Small files are read together (see mlmon.logs.batch); the others, or a batch whose lines
+    # cannot be told apart per file, one by one.
+    for item in plan_batches(sources, batch_bytes=chunk_bytes, max_line_bytes=max_line_bytes):
+        alone = [item] if isinstance(item, Source) else []
+        if isinstance(item, SmallFiles):
+            together = decode_small_files(item, projection, mapping, max_line_bytes)
+            if together is None:
+                alone = item.sources
+            else:
+                records, bad, good_counts = together
+                take(records, bad)
+                good_by_file.update(good_counts)
+                done_before += item.size
+        for source in alone:
+            good_by_file[source.name] = read_alone(source)
+            done_before += source.size or 0
         if progress is not None:
-            progress(done_before, total, source.name)
+            progress(done_before, total, (item.sources[-1] if isinstance(item, SmallFiles) else item).name)
     records = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
     skipped = pl.concat(rejects) if rejects else empty_rejects()
     warnings = judge(good_by_file, skipped, mapped=mapping != DEFAULT_MAPPING)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import polars as pl
 
 from mlmon.errors import UsageError
+from mlmon.logs.normalize import TS_MAX, TS_MIN, TS_TYPE
 from mlmon.metrics.operational import OPERATIONAL_METRICS, Metric
 from mlmon.timeparse import format_duration, iso
 
@@ -46,15 +47,33 @@ class MetricTable:
     metrics: list[str] = field(default_factory=list)
 
 
-def window_floor(ts: pl.Expr, every: timedelta) -> pl.Expr:
-    """The start of ``ts``'s window: whole multiples of ``every`` since the Unix epoch, in UTC."""
+def _aligned(ts: pl.Expr, every: timedelta) -> pl.Expr:
+    """The whole multiple of ``every`` since the Unix epoch at or before ``ts``, in UTC."""
     step = every // _US
     return pl.from_epoch((ts.dt.epoch("us") // step) * step, time_unit="us").dt.replace_time_zone("UTC")
 
 
+def window_floor(ts: pl.Expr, every: timedelta) -> pl.Expr:
+    """The start of ``ts``'s window: whole multiples of ``every`` since the Unix epoch, in UTC.
+
+    Windows are cut at the times records may carry (TS_MIN to TS_MAX, the years 1 to 9999):
+    the first window of time starts at TS_MIN, so that every window bound has a Python datetime.
+    """
+    return _aligned(ts, every).clip(lower_bound=pl.lit(TS_MIN, TS_TYPE))
+
+
+def window_end(start: pl.Expr, every: timedelta) -> pl.Expr:
+    """The end of the window that starts at ``start`` (see :func:`window_floor`), at most TS_MAX."""
+    return (_aligned(start, every) + every).clip(upper_bound=pl.lit(TS_MAX, TS_TYPE))
+
+
 def _floor(value: datetime, every: timedelta) -> datetime:
+    """:func:`window_floor` of one time."""
     epoch = datetime(1970, 1, 1, tzinfo=value.tzinfo)
-    return epoch + ((value - epoch) // every) * every
+    try:
+        return epoch + ((value - epoch) // every) * every
+    except OverflowError:  # the window would start before year 1
+        return TS_MIN
 
 
 def select_range(records: pl.LazyFrame, spec: WindowSpec) -> pl.LazyFrame:
@@ -149,15 +168,17 @@ def _windowed(selected: pl.DataFrame, spec: WindowSpec, by: list[str], aggs: lis
     _check_window_count(ranges, every)
     grid = (
         ranges.filter(pl.col("_lo") <= pl.col("_hi"))
-        .with_columns(pl.datetime_ranges("_lo", "_hi", interval=every).alias(WINDOW_START))
+        # From the aligned start: a first window cut at TS_MIN is not a whole multiple of ``every``.
+        .with_columns(pl.datetime_ranges(_aligned(pl.col("_lo"), every), "_hi", interval=every).alias(WINDOW_START))
         .explode(WINDOW_START)
+        .with_columns(window_floor(pl.col(WINDOW_START), every))
         .drop("_lo", "_hi")
     )
     frame = grid.join(agg, on=keys, how="left", nulls_equal=True)
     counts = [c for c in ("request_count", "error_count") if c in frame.columns]
     return (
         frame.with_columns(pl.col(c).fill_null(0) for c in counts)
-        .with_columns((pl.col(WINDOW_START) + every).alias(WINDOW_END))
+        .with_columns(window_end(pl.col(WINDOW_START), every).alias(WINDOW_END))
         .sort(keys, nulls_last=True)
     )
 

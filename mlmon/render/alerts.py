@@ -14,6 +14,7 @@ from mlmon.check import Gate
 from mlmon.numbers import machine_numbers
 from mlmon.render.console import rendered, text_console
 from mlmon.render.escape import json_safe, markdown_cell, printable
+from mlmon.render.values import strftime
 from mlmon.rules.evaluate import Alert, CheckResult, format_number
 from mlmon.timeparse import iso
 
@@ -64,9 +65,9 @@ def render_check_table(result: CheckResult, gate: Gate, width: int = 100, color:
             )
         parts.append(table)
         for a in alerts:
-            span = a.first_window.strftime("%Y-%m-%d %H:%M")
+            span = strftime(a.first_window, "%Y-%m-%d %H:%M")
             if a.last_window != a.first_window:
-                span += " → " + a.last_window.strftime("%Y-%m-%d %H:%M")
+                span += " → " + strftime(a.last_window, "%Y-%m-%d %H:%M")
             parts.append(Text(f"- {printable(a.rule)} [{printable(_segment_text(a))}]: {printable(a.summary)}"))
             parts.append(Text(f"  fired {span} UTC", style="dim"))
     console.print(Group(*parts))

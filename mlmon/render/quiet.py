@@ -23,7 +23,7 @@ def collapse_quiet_runs(frame: pl.DataFrame, spec: WindowSpec) -> pl.DataFrame:
     by = list(spec.by)
     empty = pl.col("request_count") == 0
     same_segment = pl.all_horizontal([pl.col(k).eq_missing(pl.col(k).shift(1)) for k in by] or [pl.lit(True)])
-    follows = (pl.col(WINDOW_START) == pl.col(WINDOW_START).shift(1) + spec.every).fill_null(False)
+    follows = (pl.col(WINDOW_START) == pl.col(WINDOW_END).shift(1)).fill_null(False)
     continues = (empty & empty.shift(1).fill_null(False) & same_segment & follows)
     runs = (
         frame.with_row_index("_row")

@@ -15,6 +15,7 @@ from mlmon.logs.reader import LogData
 from mlmon.redact import redact_obj
 from mlmon.render.escape import json_safe, printable
 from mlmon.replay.compare import Tolerance
+from mlmon.replay.output import _redact
 from mlmon.replay.messages import shorten
 from mlmon.replay.run import Pace, ReplayRun, _json_or_text, replay
 from mlmon.replay.select import Selection, select_requests
@@ -94,7 +95,7 @@ def dry_run_lines(frame: pl.DataFrame, spec: TargetSpec, secret_keys: tuple[str,
         if headers is not None:
             entry["method"] = "POST"
             entry["headers"] = redact_obj(headers, secret_keys)
-        entry["body"] = redact_obj(_json_or_text(row["request"]), secret_keys)
+        entry["body"] = _redact(_json_or_text(row["request"]), secret_keys)  # (a request may nest deeper than Python walks)
         lines.append(json_safe(json.dumps(entry, ensure_ascii=False)))
     return lines
 
