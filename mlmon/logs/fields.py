@@ -328,7 +328,8 @@ def _retype(column: pl.Series, dtype: pl.DataType) -> pl.Series:
         return (column == "true") if column.is_in(["true", "false"]).sum() == column.len() - column.null_count() else column
     if column.dtype == pl.Float64 and _is_integer(dtype):
         values = column.drop_nulls()
-        if (values == values.floor()).all() and (values.abs().max() or 0) < _EXACT:
+        # NaN and infinities (type violations) keep the column float: no integer holds them.
+        if values.is_finite().all() and (values == values.floor()).all() and (values.abs().max() or 0) < _EXACT:
             return column.cast(pl.Int64)
     if isinstance(dtype, pl.Null) and column.null_count() == column.len():
         return column.cast(pl.Null)
