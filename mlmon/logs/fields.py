@@ -105,9 +105,25 @@ def _width(schema: dict) -> int:
     return sum(1 for _ in _leaves(schema))
 
 
+#: Objects nested deeper than this many keys are kept as one field holding their JSON text
+#: (``input.a.b.….p``): each level of a decoded struct costs a pass over the column, so a
+#: 100-level object once took half a minute to profile, and such depths are not features.
+MAX_FIELD_DEPTH = 16
+
+
+def _capped(dtype: pl.DataType, depth: int = 1) -> pl.DataType:
+    """``dtype`` with every object nested deeper than MAX_FIELD_DEPTH read as JSON text."""
+    if not isinstance(dtype, pl.Struct):
+        return dtype
+    if depth >= MAX_FIELD_DEPTH:
+        return pl.String()
+    return pl.Struct({f.name: _capped(f.dtype, depth + 1) for f in dtype.fields})
+
+
 def _infer(objects: pl.Series) -> dict[str, pl.DataType]:
-    """The schema Polars infers from ``objects``, but NaN or infinities written as text do not make numbers text."""
-    schema = _infer_as_written(objects)
+    """The schema Polars infers from ``objects``, but NaN or infinities written as text do not make numbers text,
+    and objects deeper than MAX_FIELD_DEPTH are text."""
+    schema = {name: _capped(dtype) for name, dtype in _infer_as_written(objects).items()}
     if has_non_finite_text(objects):
         past = _infer_as_written(without_non_finite_text(objects))
         for path, dtype in _leaves(schema):
