@@ -319,3 +319,15 @@ def test_replay_outputs_redact_the_mapping_keys(tmp_path):
     assert first["request"] == {"ssn": "[REDACTED]", "q": 1}
     assert {d["path"]: d["replayed"] for d in first["replay"]["diff"]} == {"label": "go", "ssn": "[REDACTED]"}
     assert second["error"] == "ValueError: ssn=[REDACTED] rejected"
+
+
+def test_a_diff_value_cut_short_is_still_redacted(tmp_path):
+    """A mismatch's values are cut at 200 characters, after which they are no longer JSON; a model echoing a
+    long object that holds a secret must still not show it (redacted before the cut, and as text after it)."""
+    log = write_jsonl(tmp_path / "req.jsonl", [record(response={"text": "x"})])
+    model = tmp_path / "echo.py"
+    model.write_text("def predict(request):\n"
+                     "    return {'text': {'password': 'CUTSECRET', 'pad': 'y' * 500}}\n")
+    result = invoke("replay", log, "--model", f"{model}:predict")
+    assert result.exit_code == 1, result.stderr  # a mismatch
+    assert "password" in result.stdout and leaks(["CUTSECRET"], result.stdout, result.stderr) == []

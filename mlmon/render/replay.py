@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mlmon.numbers import json_data, machine_numbers
-from mlmon.redact import redact_obj
+from mlmon.redact import redact_obj, redact_text
 from mlmon.render.console import rendered, text_console
 from mlmon.render.escape import json_safe, printable
 from mlmon.render.values import format_number
@@ -138,7 +138,8 @@ def _traceback(o: Outcome, keys: tuple[str, ...]) -> list[Text]:
 
 
 def _redacted(text: str, keys: tuple[str, ...]) -> str:
+    """``text`` with secrets hidden: as a JSON value when it parses, else as text (never as it was)."""
     try:
         return json.dumps(redact_obj(json.loads(text), keys), ensure_ascii=False)
-    except ValueError:
-        return text
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python walks
+        return redact_text(text, keys)
