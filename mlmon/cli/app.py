@@ -1,0 +1,131 @@
+"""The ``mlmon`` command group: its help, ``--version``, and click's usage errors said as mlmon says its own."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Optional
+
+import typer
+from typer.core import TyperGroup
+
+from mlmon import __version__
+from mlmon.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, stderr_console
+
+
+class _Group(TyperGroup):
+    """The command group, with click's usage errors said as mlmon says its own: one line, exit 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        from typer._click import exceptions as click_errors
+
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_errors.NoArgsIsHelpError:
+            code = EXIT_ERROR  # the help is printed already
+        except click_errors.UsageError as exc:
+            try:
+                stderr_console().print(f"mlmon: error: {usage_message(exc)}")
+            except OSError:
+                pass
+            code = EXIT_ERROR
+        except typer.Abort:
+            code = EXIT_INTERRUPTED
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def usage_message(exc) -> str:
+    """One sentence for a usage error click found, saying what to fix."""
+    from typer._click import exceptions as click_errors
+
+    ctx = exc.ctx
+    command = ctx.command_path if ctx is not None else "mlmon"
+    is_group = ctx is not None and hasattr(ctx.command, "commands")
+    help_hint = f"Run '{command} --help' to see {'its commands' if is_group else 'its options'}."
+    if isinstance(exc, click_errors.NoSuchOption):
+        known = [opt for p in (ctx.command.params if ctx else []) for opt in (*p.opts, *p.secondary_opts)
+                 if opt.startswith("-")]
+        return f"{command} has no option {exc.option_name}{_suggest(exc.option_name, known)}. {help_hint}"
+    if isinstance(exc, click_errors.MissingParameter):
+        param = exc.param
+        if param is not None and param.param_type_name == "argument":
+            return f"{command} needs {_argument_name(param)}. {help_hint}"
+        name = max(param.opts, key=len) if param is not None else "an option"
+        return f"{command} needs {name}. {help_hint}"
+    if isinstance(exc, click_errors.BadParameter):
+        param = exc.param
+        name = max(param.opts, key=len) if param is not None and param.opts else (exc.param_hint or "a value")
+        if param is not None and param.param_type_name == "argument":
+            name = _argument_name(param)
+        return f"invalid value for {name}: {_plain_reason(exc.message)}. {help_hint}"
+    message = exc.format_message().rstrip(".")
+    if message.startswith("No such command") and ctx is not None:
+        names = list(getattr(ctx.command, "commands", {}))
+        typed = next((a for a in ctx.protected_args + ctx.args if not a.startswith("-")), "") if hasattr(
+            ctx, "protected_args") else ""
+        typed = typed or re.sub(r"^No such command '(.*?)'.*$", r"\1", message, flags=re.S)
+        return f"{command} has no command {typed!r}{_suggest(typed, names)}. {help_hint}"
+    return f"{message[:1].lower()}{message[1:]}. {help_hint}"
+
+
+def _argument_name(param) -> str:
+    return (param.metavar or param.name.upper()).rstrip(".")
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    """`` (did you mean --format?)`` or an empty string."""
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+_PYDANTIC_REASONS = (
+    (r"Input should be greater than or equal to (\S+)", r"it must be at least \1"),
+    (r"Input should be greater than (\S+)", r"it must be more than \1"),
+    (r"Input should be less than or equal to (\S+)", r"it must be at most \1"),
+    (r"Input should be less than (\S+)", r"it must be less than \1"),
+    (r"Input should be a valid integer.*", "it must be a whole number"),
+    (r"Input should be a (valid number|finite number).*", "it must be a number"),
+    (r"Input should be a valid boolean.*", "it must be true or false"),
+)
+
+
+def _plain_reason(text: str) -> str:
+    """A validator's reason in mlmon's words: no 'Value error, ' prefix, no trailing period."""
+    text = re.sub(r"^Value error, ", "", str(text)).strip().rstrip(".")
+    for pattern, replacement in _PYDANTIC_REASONS:
+        if re.fullmatch(pattern, text):
+            return re.sub(pattern, replacement, text)
+    return text
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="mlmon",
+    help="Monitor machine-learning models in production from their request/response logs (JSONL).\n\n"
+    "Exit codes: 0 fine, 1 the gate fired (alerts, replay mismatches), 2 usage, config or input error, "
+    "130 interrupted (Ctrl-C).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mlmon {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    pass
+
+

@@ -1,0 +1,161 @@
+"""``mlmon check``: evaluate alert rules; exit 1 when alerts fire."""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from mlmon.cli.app import app
+from mlmon.cli.common import (
+    BASELINE_OPTION,
+    EXIT_GATE,
+    EXIT_OK,
+    LABEL_FIELD_OPTION,
+    LABEL_ID_OPTION,
+    LABELS_OPTION,
+    LOGS_ARGUMENT,
+    MAPPING_OPTION,
+    MAX_FIELDS_OPTION,
+    MAX_LINE_OPTION,
+    MAX_SEGMENTS_OPTION,
+    NOW_OPTION,
+    POSITIVE_OPTION,
+    PREDICTION_OPTION,
+    RANGE_OPTION,
+    SCORE_OPTION,
+    SINCE_OPTION,
+    STRICT_OPTION,
+    TASK_OPTION,
+    UNTIL_OPTION,
+    Task,
+    baseline_and_labels,
+    emit,
+    guard_outputs,
+    handle_errors,
+    parse_now,
+    print_warnings,
+    stderr_console,
+    window_spec,
+)
+from mlmon.errors import UsageError
+
+
+class CheckFormat(str, Enum):
+    table = "table"
+    json = "json"
+    junit = "junit"
+    markdown = "markdown"
+    github = "github"
+
+
+class Severity(str, Enum):
+    info = "info"
+    warning = "warning"
+    critical = "critical"
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  mlmon check sample_logs/*.jsonl.gz --rules rules.example.yaml\n\n"
+    "  mlmon check logs/ --rules rules.yaml --since 2h --state /var/lib/mlmon/state.json --notify https://hooks.example/x\n\n"
+    "  mlmon check test.log --rules rules.yaml --format junit -o alerts.xml"
+)
+@handle_errors
+def check(
+    logs: list[str] = LOGS_ARGUMENT,
+    rules: Path = typer.Option(..., "--rules", "-r", help="YAML rules file (see rules.example.yaml).", show_default=False),
+    since: Optional[str] = SINCE_OPTION,
+    until: Optional[str] = UNTIL_OPTION,
+    now: Optional[str] = NOW_OPTION,
+    fmt: CheckFormat = typer.Option(CheckFormat.table, "--format", "-f", help="Output format."),
+    fail_on: Severity = typer.Option(Severity.warning, "--fail-on", help="Exit 1 when an alert of this severity or higher fired."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the result to FILE atomically instead of stdout (- is stdout)."),
+    mapping: Optional[Path] = MAPPING_OPTION,
+    state: Optional[Path] = typer.Option(None, "--state", help="Keep alert state in FILE between runs and report only transitions (for cron)."),
+    repeat_interval: str = typer.Option("4h", "--repeat-interval", help="With --state: repeat a still-firing alert at most this often."),
+    notify: Optional[list[str]] = typer.Option(None, "--notify", help="POST each transition as JSON to URL (Slack-compatible 'text'). Repeatable."),
+    notify_command: Optional[list[str]] = typer.Option(None, "--notify-command", help="Pipe each transition as JSON to the stdin of CMD, run by sh -c. Repeatable."),
+    strict: bool = STRICT_OPTION,
+    max_line_bytes: int = MAX_LINE_OPTION,
+    baseline: Optional[Path] = BASELINE_OPTION,
+    baseline_range: Optional[str] = RANGE_OPTION,
+    labels: Optional[Path] = LABELS_OPTION,
+    label_id: str = LABEL_ID_OPTION,
+    label_field: str = LABEL_FIELD_OPTION,
+    prediction: str = PREDICTION_OPTION,
+    score: Optional[str] = SCORE_OPTION,
+    positive: Optional[str] = POSITIVE_OPTION,
+    task: Task = TASK_OPTION,
+    max_segments: int = MAX_SEGMENTS_OPTION,
+    max_fields: int = MAX_FIELDS_OPTION,
+) -> None:
+    """Evaluate alert rules over the logs; exit 1 when alerts fire (a CI gate and a cron alerter)."""
+    from mlmon.check import Gate, run_check
+    from mlmon.logs.mapping import load_mapping
+    from mlmon.render.progress import ReadProgress
+    from mlmon.rules.load import load_rules
+    from mlmon.timeparse import parse_duration
+
+    clock = parse_now(now)
+    # A cron check of "the last 2h" runs up to now, so that silence at the end shows.
+    spec = window_spec(None, None, since, until or ("now" if since else None), clock)
+    ruleset = load_rules(rules)
+    guard_outputs(logs, {"-o": output, "--state": state}, rules, mapping, baseline, labels)
+    repeat = parse_duration(repeat_interval, what="--repeat-interval")
+    if (notify or notify_command) and state is None:
+        raise UsageError("--notify and --notify-command need --state", "Notifications follow transitions, which need a state file.")
+    if notify:
+        from mlmon.rules.state import check_webhook_url
+
+        for url in notify:
+            check_webhook_url(url)
+    base, truth = baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
+                                       positive, task, clock)
+    with ReadProgress() as progress:
+        result, data = run_check(
+            logs, ruleset, mapping=load_mapping(mapping), now=clock, since=spec.since, until=spec.until,
+            baseline=base, labels=truth, max_segments=max_segments, strict=strict, max_line_bytes=max_line_bytes,
+            progress=progress, max_fields=max_fields,
+        )
+    print_warnings(data.warnings, data.notes)
+    gate = Gate(fail_on.value)
+    transitions = None
+    if state is not None:
+        from mlmon.rules.state import apply_transitions
+
+        transitions = apply_transitions(state, result, now=clock, repeat_interval=repeat,
+                                        webhooks=notify or [], commands=notify_command or [], warn=stderr_console().print)
+    emit(_render_check(result, gate, fmt, output), output)
+    if data.skipped:
+        stderr_console().print(f"mlmon: skipped {data.skipped:,} bad log line{'s' if data.skipped != 1 else ''}")
+    for t in transitions or []:
+        stderr_console().print(f"mlmon: {t.kind}: {t.alert_key}")
+    raise typer.Exit(EXIT_GATE if gate.fired(result) else EXIT_OK)
+
+
+def _render_check(result, gate, fmt: "CheckFormat", output: Optional[Path]) -> str:
+    from mlmon.render import alerts as r
+
+    if fmt == CheckFormat.json:
+        return r.render_check_json(result, gate)
+    if fmt == CheckFormat.junit:
+        return r.render_check_junit(result, gate)
+    if fmt == CheckFormat.markdown:
+        return r.render_check_markdown(result, gate)
+    if fmt == CheckFormat.github:
+        text = r.render_check_github(result, gate)
+        summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary_file:
+            with open(summary_file, "a", encoding="utf-8") as handle:
+                handle.write(r.render_check_markdown(result, gate))
+        return text
+    if output is not None:
+        return r.render_check_table(result, gate, width=120, wrap=False)
+    console = Console(highlight=False, markup=False, emoji=False)
+    return r.render_check_table(result, gate, width=console.width, color=console.is_terminal and not console.no_color,
+                                wrap=console.is_terminal)

@@ -1,0 +1,138 @@
+"""``mlmon report``: metrics per window and segment, for people and machines."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from mlmon.cli.app import app
+from mlmon.cli.common import (
+    BASELINE_OPTION,
+    LABEL_FIELD_OPTION,
+    LABEL_ID_OPTION,
+    LABELS_OPTION,
+    LOGS_ARGUMENT,
+    MAPPING_OPTION,
+    MAX_FIELDS_OPTION,
+    MAX_LINE_OPTION,
+    MAX_SEGMENTS_OPTION,
+    NOW_OPTION,
+    POSITIVE_OPTION,
+    PREDICTION_OPTION,
+    RANGE_OPTION,
+    REJECTS_OPTION,
+    SCORE_OPTION,
+    SINCE_OPTION,
+    STRICT_OPTION,
+    TASK_OPTION,
+    UNTIL_OPTION,
+    Task,
+    baseline_and_labels,
+    emit,
+    guard_outputs,
+    handle_errors,
+    is_stdout,
+    note_skipped,
+    one_stdout,
+    parse_now,
+    print_warnings,
+    window_spec,
+)
+
+
+class ReportFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  mlmon report sample_logs/*.jsonl.gz --by model,model_version\n\n"
+    "  mlmon report logs/ --every 1h --by model --since 24h --format json -o report.json\n\n"
+    "  mlmon report app.log.gz --mapping my_mapping.yaml --rejects rejects.jsonl\n\n"
+    "  mlmon report logs/ --where 'status >= 500 and input.country == \"DE\"' --by model_version"
+)
+@handle_errors
+def report(
+    logs: list[str] = LOGS_ARGUMENT,
+    every: Optional[str] = typer.Option(None, "--every", "-e", help="Window length, e.g. 5m, 1h, 1d. Windows are aligned to UTC (and cut at the years 1 and 9999). Default: one window for the whole range."),
+    by: Optional[list[str]] = typer.Option(None, "--by", "-b", help="Segment by fields, comma-separated: model, model_version, endpoint, status, input.FIELD, output.FIELD. A secret field (input.api_key, a key under the mapping's redact:) is refused; secrets inside values are redacted."),
+    where: Optional[str] = typer.Option(None, "--where", "-w", help="Only records matching this condition over record fields, as a rule's 'where', e.g. 'status >= 500 and input.country == \"DE\"'."),
+    max_segments: int = MAX_SEGMENTS_OPTION,
+    max_fields: int = MAX_FIELDS_OPTION,
+    since: Optional[str] = SINCE_OPTION,
+    until: Optional[str] = UNTIL_OPTION,
+    now: Optional[str] = NOW_OPTION,
+    fmt: ReportFormat = typer.Option(None, "--format", "-f", help="Output format: table (default) or markdown for people, json or csv for every metric of every window. "
+                                     "For people, runs of empty windows are one line, and with --baseline or --labels drift by field and model quality follow, over the whole range per segment. "
+                                     "Outside a terminal the table does not wrap.", show_default=False),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE atomically instead of stdout (- is stdout)."),
+    mapping: Optional[Path] = MAPPING_OPTION,
+    rejects: Optional[Path] = REJECTS_OPTION,
+    strict: bool = STRICT_OPTION,
+    max_line_bytes: int = MAX_LINE_OPTION,
+    baseline: Optional[Path] = BASELINE_OPTION,
+    baseline_range: Optional[str] = RANGE_OPTION,
+    labels: Optional[Path] = LABELS_OPTION,
+    label_id: str = LABEL_ID_OPTION,
+    label_field: str = LABEL_FIELD_OPTION,
+    prediction: str = PREDICTION_OPTION,
+    score: Optional[str] = SCORE_OPTION,
+    positive: Optional[str] = POSITIVE_OPTION,
+    task: Task = TASK_OPTION,
+) -> None:
+    """Summarize latency, throughput, errors, resources, drift and model quality per time window and segment."""
+    from mlmon.logs.mapping import load_mapping
+    from mlmon.rejects import rejects_when_nothing_is_good, write_rejects
+    from mlmon.render.progress import ReadProgress
+    from mlmon.report import build_report
+
+    one_stdout({"the report": output is None or is_stdout(output), "--rejects": is_stdout(rejects)})
+    guard_outputs(logs, {"-o": output, "--rejects": rejects}, mapping, baseline, labels)
+    clock = parse_now(now)
+    spec = window_spec(every, by, since, until, clock, max_segments)
+    base, truth = baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
+                                       positive, task, clock)
+    the_mapping = load_mapping(mapping)
+    fmt = fmt or ReportFormat.table
+    with ReadProgress() as progress, rejects_when_nothing_is_good(rejects, the_mapping.redact):
+        result, data = build_report(
+            logs, mapping=the_mapping, spec=spec, now=clock, baseline=base, labels=truth, where=where, strict=strict,
+            max_line_bytes=max_line_bytes, progress=progress,
+            summaries=fmt in (ReportFormat.table, ReportFormat.markdown), max_fields=max_fields,
+        )
+    if rejects is not None:
+        write_rejects(data.rejects, rejects, the_mapping.redact)
+        result.rejects_file = str(rejects)
+    print_warnings(data.warnings, data.notes)
+    emit(_render(result, fmt, output), output)
+    if fmt != ReportFormat.table or output is not None:
+        note_skipped(result.skipped, rejects)
+
+
+def _render(result, fmt: "ReportFormat", output: Optional[Path]) -> str:
+    if fmt == ReportFormat.json:
+        from mlmon.render.machine import render_json
+
+        return render_json(result)
+    if fmt == ReportFormat.csv:
+        from mlmon.render.machine import render_csv
+
+        return render_csv(result)
+    if fmt == ReportFormat.markdown:
+        from mlmon.render.markdown import render_markdown
+
+        return render_markdown(result)
+    from mlmon.render.table import render_table
+
+    if output is not None:
+        return render_table(result, width=120, color=False, wrap=False)
+    console = Console(highlight=False, markup=False, emoji=False)
+    return render_table(result, width=console.width, color=console.is_terminal and not console.no_color,
+                        wrap=console.is_terminal)
