@@ -574,3 +574,16 @@ def test_many_rules_share_tables_and_each_gets_its_own_outcome(tmp_path):
     assert {f"r{i}" for i in checked if fires(i * 10, 1 + i % 3)} == {o.rule.name for o in together.outcomes
                                                                if o.rule.name in {f"r{i}" for i in checked} and o.alerts}
     assert 0 < sum(fires(i * 10, 1 + i % 3) for i in checked) < len(checked)  # some fire, some do not
+
+
+def test_an_alert_is_named_by_its_labels_and_their_fingerprint():
+    from mlmon.rules.identity import alert_labels, fingerprint
+
+    labels = alert_labels("slow", "warning", {"model": "churn", "input.country": None}, {"team": "ml"})
+    assert labels == {"alertname": "slow", "input.country": "", "model": "churn", "severity": "warning", "team": "ml"}
+    assert fingerprint(labels) == fingerprint(dict(reversed(list(labels.items()))))  # order does not matter
+    assert fingerprint(labels) != fingerprint({**labels, "model": "fraud"})
+    import hashlib
+    import json
+    assert fingerprint(labels) == hashlib.sha256(json.dumps(sorted(labels.items()), separators=(",", ":")).encode()
+                                                 ).hexdigest()[:16]

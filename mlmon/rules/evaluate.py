@@ -22,6 +22,7 @@ from mlmon.metrics.table import Extras, metric_table
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START, SegmentLimitError, WindowSpec
 from mlmon.numbers import machine_number
 from mlmon.render.escape import printable
+from mlmon.rules.identity import alert_labels, fingerprint
 from mlmon.rules.model import Rule, RuleSet
 from mlmon.timeparse import iso
 from mlmon.where import apply_where, where_fields
@@ -72,11 +73,24 @@ class Alert:
     summary: str
     labels: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    #: Ids of the silences that mute this alert, and fingerprints of the alerts that inhibit it: such an alert
+    #: is shown, marked, but sends nothing.
+    silenced_by: list[str] = field(default_factory=list)
+    inhibited_by: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
         parts = ",".join(f"{k}={v}" for k, v in sorted(self.segment.items()))
         return f"{self.rule}{{{parts}}}"
+
+    @property
+    def all_labels(self) -> dict[str, str]:
+        """alertname, severity, the segment values and the rule's labels (see :mod:`mlmon.rules.identity`)."""
+        return alert_labels(self.rule, self.severity, self.segment, self.labels)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.all_labels)
 
     def to_dict(self) -> dict[str, Any]:
         return {
