@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import polars as pl
 
@@ -22,6 +23,8 @@ class WindowSpec:
     """How to cut the records: window length (None: one window), segments, and time range.
 
     ``max_segments`` caps the distinct values of the ``by`` fields in the range (None: no cap).
+    ``extra_segments`` (values in ``by`` order) get windows over the whole range even without
+    records, empty ones as any window without traffic: segments an alert state still watches.
     """
 
     every: timedelta | None = None
@@ -29,6 +32,7 @@ class WindowSpec:
     since: datetime | None = None
     until: datetime | None = None
     max_segments: int | None = None
+    extra_segments: tuple[tuple[Any, ...], ...] = ()
 
     def __post_init__(self) -> None:
         # Any time zone means the same instant; the frame's times are UTC.
@@ -165,6 +169,8 @@ def _windowed(selected: pl.DataFrame, spec: WindowSpec, by: list[str], aggs: lis
         )
     else:
         ranges = pl.DataFrame(schema={"_lo": pl.Datetime("us", "UTC"), "_hi": pl.Datetime("us", "UTC")})
+    if by and spec.extra_segments:
+        ranges = _with_extra_segments(ranges, agg, spec, hi)
     _check_window_count(ranges, every)
     grid = (
         ranges.filter(pl.col("_lo") <= pl.col("_hi"))
@@ -181,6 +187,25 @@ def _windowed(selected: pl.DataFrame, spec: WindowSpec, by: list[str], aggs: lis
         .with_columns(window_end(pl.col(WINDOW_START), every).alias(WINDOW_END))
         .sort(keys, nulls_last=True)
     )
+
+
+def _with_extra_segments(ranges: pl.DataFrame, agg: pl.DataFrame, spec: WindowSpec, hi: pl.Expr) -> pl.DataFrame:
+    """``ranges`` (one row per segment: ``_lo``, ``_hi``) with each of ``spec.extra_segments`` running over
+    the whole range: from ``--since`` (else the range's first window) to the range's last window."""
+    by = list(spec.by)
+    assert spec.every is not None
+    bounds = agg.select(pl.col(WINDOW_START).min().alias("_lo"), hi.alias("_hi"))
+    if spec.since is not None:
+        bounds = bounds.with_columns(pl.lit(_floor(spec.since, spec.every), pl.Datetime("us", "UTC")).alias("_lo"))
+    lo_value, hi_value = bounds.row(0)
+    if hi_value is None:  # no records and no end: no range to cover
+        return ranges
+    schema = {name: agg.schema[name] for name in by}
+    extra = pl.DataFrame([dict(zip(by, values)) for values in spec.extra_segments], schema=schema, strict=False)
+    extra = extra.with_columns(pl.lit(lo_value if lo_value is not None else hi_value, pl.Datetime("us", "UTC")).alias("_lo"),
+                               pl.lit(hi_value, pl.Datetime("us", "UTC")).alias("_hi"))
+    return (pl.concat([ranges.select(*by, "_lo", "_hi"), extra])
+            .group_by(by, maintain_order=True).agg(pl.col("_lo").min(), pl.col("_hi").max()))
 
 
 class SegmentLimitError(UsageError):

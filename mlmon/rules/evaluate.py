@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from itertools import accumulate
 from typing import Any, Sequence
 
@@ -24,43 +24,37 @@ from mlmon.numbers import machine_number
 from mlmon.render.escape import printable
 from mlmon.rules.identity import alert_labels, fingerprint
 from mlmon.rules.model import Rule, RuleSet
+from mlmon.rules.pending import INACTIVE  # noqa: F401 (re-exported)
+from mlmon.rules.pending import FIRING, IGNORED, PENDING, PriorState, Progress, Saved, advance, carried
 from mlmon.timeparse import iso
 from mlmon.where import apply_where, where_fields
 
-INACTIVE, PENDING, FIRING, IGNORED = "inactive", "pending", "firing", "ignored"
+_SECOND = timedelta(seconds=1)
+_T0 = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 def run_states(breaches: Sequence[bool | None], for_windows: int = 1, keep_firing_for: int = 0) -> list[str]:
-    """The state after each window. ``None`` is a window with too little traffic: it changes nothing.
+    """The state after each of consecutive windows. ``None`` is a window with too little traffic: it changes nothing.
 
-    A breach makes the rule pending; ``for_windows`` consecutive breaches make it firing.
+    A breach makes the rule pending; ``for_windows`` windows of breaching time make it firing.
     Once firing, it stays firing for ``keep_firing_for`` windows without a breach.
+    (:func:`mlmon.rules.pending.advance` over windows of one second each.)
     """
-    out: list[str] = []
-    run = hold = 0
-    firing = False
-    for breach in breaches:
-        if breach is None:
-            out.append(IGNORED)
-        elif breach:
-            run += 1
-            if firing or run >= for_windows:
-                firing, hold = True, keep_firing_for
-            out.append(FIRING if firing else PENDING)
-        else:
-            run = 0
-            if firing and hold > 0:
-                hold -= 1
-                out.append(FIRING)
-            else:
-                firing = False
-                out.append(INACTIVE)
-    return out
+    starts = [_T0 + i * _SECOND for i in range(len(breaches))]
+    ends = [start + _SECOND for start in starts]
+    return advance(starts, ends, breaches, _SECOND, for_windows, keep_firing_for)[0]
+
+
+def alert_key(rule: str, segment: dict[str, Any]) -> str:
+    """``rule{field=value,…}``: how the state file names an alert of one rule and segment."""
+    parts = ",".join(f"{k}={v}" for k, v in sorted(segment.items()))
+    return f"{rule}{{{parts}}}"
 
 
 @dataclass
 class Alert:
-    """A rule that fired for one segment, at least once in the range."""
+    """A rule that fired for one segment, at least once in the range; or, with ``state`` ``pending``, one
+    that is pending in the latest window (``windows_firing`` 0, its progress in ``pending_windows``)."""
 
     rule: str
     severity: str
@@ -77,11 +71,17 @@ class Alert:
     #: is shown, marked, but sends nothing.
     silenced_by: list[str] = field(default_factory=list)
     inhibited_by: list[str] = field(default_factory=list)
+    #: ``firing``, or ``pending``: breaching, but not yet for ``for_windows`` windows of time.
+    state: str = FIRING
+    #: A pending alert's start (the first breaching window of its streak, maybe from an earlier run with
+    #: ``--state``), its breaching windows so far and its rule's ``for``.
+    active_at: datetime | None = None
+    pending_windows: int = 0
+    for_windows: int = 1
 
     @property
     def key(self) -> str:
-        parts = ",".join(f"{k}={v}" for k, v in sorted(self.segment.items()))
-        return f"{self.rule}{{{parts}}}"
+        return alert_key(self.rule, self.segment)
 
     @property
     def all_labels(self) -> dict[str, str]:
@@ -104,16 +104,22 @@ class Alert:
             "windows_firing": self.windows_firing,
             "summary": self.summary,
             "labels": self.labels,
+            "state": self.state,
+            **({"active_at": iso(self.active_at), "pending_windows": self.pending_windows,
+                "for_windows": self.for_windows} if self.state == PENDING else {}),
         }
 
 
 @dataclass
 class RuleOutcome:
-    """Every window of one rule: segment, window, value, breach and state."""
+    """Every window of one rule: segment, window, value, breach and state; its alerts, those pending in the
+    latest window, and the progress of each pending or firing alert, to save for the next run."""
 
     rule: Rule
     windows: pl.DataFrame
     alerts: list[Alert]
+    pending: list[Alert] = field(default_factory=list)
+    progress: dict[str, Saved] = field(default_factory=dict)
 
 
 @dataclass
@@ -124,6 +130,16 @@ class CheckResult:
     @property
     def alerts(self) -> list[Alert]:
         return [a for o in self.outcomes for a in o.alerts]
+
+    @property
+    def pending(self) -> list[Alert]:
+        """Alerts pending in the latest window: shown, never counted by the gate."""
+        return [a for o in self.outcomes for a in o.pending]
+
+    @property
+    def progress(self) -> dict[str, Saved]:
+        """Every pending or firing alert's progress, by alert key: what ``--state`` saves."""
+        return {k: v for o in self.outcomes for k, v in o.progress.items()}
 
     @property
     def rules_evaluated(self) -> int:
@@ -147,12 +163,16 @@ def evaluate_rules(
     now: datetime | None = None,
     extras: Extras | None = None,
     max_segments: int | None = None,
+    prior: PriorState | None = None,
 ) -> CheckResult:
     """Evaluate every rule over every window of the range; no I/O.
 
     Rules that share ``where``, ``every`` and ``by`` share one metric table, and their
     conditions are computed over it in one pass: a file of thousands of rules costs
     little more than the distinct tables it asks for.
+    ``prior`` is the progress an earlier run saved (``--state``): each alert goes on from it
+    (see :mod:`mlmon.rules.pending`), and a segment with a pending or firing alert in it gets
+    empty windows when it has no records in the range, until it recovers.
     UsageError when a rule's ``by`` makes more than ``max_segments`` segments.
     """
     groups: dict[tuple, list[Rule]] = {}
@@ -160,8 +180,9 @@ def evaluate_rules(
         groups.setdefault((rule.where_text, rule.every, rule.by), []).append(rule)
     outcomes: dict[int, RuleOutcome] = {}
     for rules in groups.values():
-        frame = _rule_table(records, rules[0], since, until, extras, max_segments)
-        for rule, outcome in zip(rules, _judge(frame, rules)):
+        silent = _known_segments(rules, prior)
+        frame = _rule_table(records, rules[0], since, until, extras, max_segments, silent)
+        for rule, outcome in zip(rules, _judge(frame, rules, prior, bool(silent))):
             outcomes[id(rule)] = outcome
     return CheckResult([outcomes[id(rule)] for rule in ruleset.rules], now)
 
@@ -173,16 +194,30 @@ def evaluate_rule(
     until: datetime | None,
     extras: Extras | None = None,
     max_segments: int | None = None,
+    prior: PriorState | None = None,
 ) -> RuleOutcome:
     """One rule's windows, states and alerts (see :func:`evaluate_rules`)."""
-    return _judge(_rule_table(records, rule, since, until, extras, max_segments), [rule])[0]
+    silent = _known_segments([rule], prior)
+    table = _rule_table(records, rule, since, until, extras, max_segments, silent)
+    return _judge(table, [rule], prior, bool(silent))[0]
+
+
+def _known_segments(rules: list[Rule], prior: PriorState | None) -> tuple[tuple[Any, ...], ...]:
+    """The segments (values in ``by`` order) of the saved pending or firing alerts of ``rules``."""
+    if prior is None or not rules[0].by:
+        return ()
+    by = rules[0].by
+    out = {tuple(seg.get(name) for name in by) for rule in rules for seg in prior.segments(rule.name)
+           if set(seg) == set(by)}
+    return tuple(sorted(out, key=repr))
 
 
 def _rule_table(records: pl.DataFrame, rule: Rule, since, until, extras: Extras | None,
-                max_segments: int | None) -> pl.DataFrame:
-    """The metric table a rule reads: its ``where``, its windows and its segments."""
+                max_segments: int | None, silent: tuple[tuple[Any, ...], ...] = ()) -> pl.DataFrame:
+    """The metric table a rule reads: its ``where``, its windows and its segments (``silent`` ones too)."""
     selected = apply_where(records, rule.where)
-    spec = WindowSpec(every=rule.every, by=rule.by, since=since, until=until, max_segments=max_segments)
+    spec = WindowSpec(every=rule.every, by=rule.by, since=since, until=until, max_segments=max_segments,
+                      extra_segments=silent)
     try:
         return metric_table(selected, spec, extras).frame
     except SegmentLimitError as exc:
@@ -195,8 +230,13 @@ def _rule_table(records: pl.DataFrame, rule: Rule, since, until, extras: Extras 
 _BATCH = 256
 
 
-def _judge(frame: pl.DataFrame, rules: list[Rule]) -> list[RuleOutcome]:
-    """Each rule's outcome over ``frame``, a metric table all of ``rules`` share (same where, every and by)."""
+def _judge(frame: pl.DataFrame, rules: list[Rule], prior: PriorState | None = None,
+           silent: bool = False) -> list[RuleOutcome]:
+    """Each rule's outcome over ``frame``, a metric table all of ``rules`` share (same where, every and by).
+
+    With ``silent``, the table holds empty windows for the segments of saved alerts: a rule judges such a
+    segment with no records in the range only when the saved alert is its own.
+    """
     by = list(rules[0].by)
     schema = dict(frame.schema)
     missing = sorted({n for rule in rules for n in _metric_names(rule)} - set(schema))
@@ -206,6 +246,10 @@ def _judge(frame: pl.DataFrame, rules: list[Rule]) -> list[RuleOutcome]:
     base, bounds = _segments_in_time_order(frame, by)
     last_window = base[WINDOW_START].max() if base.height else None
     starts = base[WINDOW_START].to_list()
+    ends = base[WINDOW_END].to_list()
+    segments = [dict(zip(by, row)) for row in base.select(by)[[lo for lo, _ in bounds]].rows()] if by and base.height \
+        else [{} for _ in bounds]
+    quiet = _quiet_segments(base, bounds) if silent else set()
     outcomes = []
     for first in range(0, len(rules), _BATCH):
         batch = rules[first:first + _BATCH]
@@ -222,20 +266,42 @@ def _judge(frame: pl.DataFrame, rules: list[Rule]) -> list[RuleOutcome]:
         )
         for i, (rule, shown) in enumerate(zip(batch, reported)):
             breach, value = judged[f"_breach{i}"], judged[f"_value{i}"]
+            saved = {k: e for k, e in prior.entries.items() if e.rule == rule.name} if prior else {}
+            outcome = RuleOutcome(rule, base, [])
+            states: list[str | None] = [None] * base.height
             breaches, values = breach.to_list(), value.to_list()
-            states: list[str] = []
-            alerts: list[Alert] = []
-            for lo, hi in bounds:
-                segment_states = run_states(breaches[lo:hi], rule.for_windows, rule.keep_firing_for)
-                states += segment_states
-                alert = _alert(rule, base, lo, segment_states, values[lo:hi], starts[lo:hi],
-                               shown.larger_is_worse if shown else True, last_window)
+            seen: set[str] = set()
+            for s, (lo, hi) in enumerate(bounds):
+                key = alert_key(rule.name, segments[s])
+                if s in quiet and key not in saved:
+                    continue  # another rule's silent segment: no records for this rule to judge
+                seen.add(key)
+                entry = saved.get(key)
+                segment_states, progress = advance(starts[lo:hi], ends[lo:hi], breaches[lo:hi], rule.every,
+                                                   rule.for_windows, rule.keep_firing_for,
+                                                   entry.progress if entry else None)
+                states[lo:hi] = segment_states
+                span = _Span(rule, base, lo, segment_states, values[lo:hi], starts[lo:hi], last_window)
+                alert = span.alert(shown.larger_is_worse if shown else True)
                 if alert is not None:
-                    alerts.append(alert)
+                    outcome.alerts.append(alert)
+                pending = span.pending(progress)
+                if pending is not None:
+                    outcome.pending.append(pending)
+                if progress.live:
+                    outcome.progress[key] = Saved(rule.name, segments[s], progress)
+            outcome.progress.update(carried(prior, rule.name, seen))
             windows = base.with_columns(breach.alias("_breach"), value.alias("_value"),
                                         pl.Series("state", states, pl.String))
-            outcomes.append(RuleOutcome(rule, windows, alerts))
+            outcome.windows = windows.filter(pl.col("state").is_not_null()) if quiet else windows
+            outcomes.append(outcome)
     return outcomes
+
+
+def _quiet_segments(base: pl.DataFrame, bounds: list[tuple[int, int]]) -> set[int]:
+    """Indexes of the segments without a request in the range (those only the saved state knows)."""
+    counts = base["request_count"].to_list()
+    return {s for s, (lo, hi) in enumerate(bounds) if not any(counts[lo:hi])}
 
 
 def _segments_in_time_order(frame: pl.DataFrame, by: list[str]) -> tuple[pl.DataFrame, list[tuple[int, int]]]:
@@ -258,36 +324,66 @@ def _metric_names(rule: Rule) -> list[str]:
     return [n.name for n in names(rule.expr)]
 
 
-def _alert(rule: Rule, base: pl.DataFrame, offset: int, states: list[str], values: list, starts: list,
-           larger_is_worse: bool, last_window) -> Alert | None:
-    """The alert of one segment (rows ``offset``… of ``base``), if the rule fired in any of its windows."""
-    firing = [i for i, s in enumerate(states) if s == FIRING]
-    if not firing:
-        return None
-    candidates = [i for i in firing if values[i] is not None]
-    if candidates:
-        pick = max if larger_is_worse else min
-        worst = pick(candidates, key=lambda i: values[i])
-    else:
-        worst = firing[-1]
-    row = base.row(offset + worst, named=True)
-    segment = {name: row[name] for name in rule.by}
-    # Active: firing in the latest window; a quiet (ignored) latest window keeps the state before it.
-    considered = [i for i, s in enumerate(states) if s != IGNORED]
-    active = bool(considered) and states[considered[-1]] == FIRING and starts[-1] == last_window
-    return Alert(
-        rule=rule.name,
-        severity=rule.severity,
-        segment=segment,
-        value=values[worst],
-        active=active,
-        first_window=starts[firing[0]],
-        last_window=starts[firing[-1]],
-        windows_firing=len(firing),
-        summary=render_summary(rule, row, values[worst]),
-        labels=dict(rule.labels),
-        description=rule.description,
-    )
+@dataclass
+class _Span:
+    """One segment's windows of one rule (rows ``offset``… of ``base``) and their states."""
+
+    rule: Rule
+    base: pl.DataFrame
+    offset: int
+    states: list[str]
+    values: list
+    starts: list
+    last_window: Any
+
+    def _latest(self) -> int | None:
+        """The latest judged window, if it is the latest of the range: a quiet (ignored) latest window
+        keeps the state before it."""
+        considered = [i for i, s in enumerate(self.states) if s != IGNORED]
+        if not considered or not self.starts or self.starts[-1] != self.last_window:
+            return None
+        return considered[-1]
+
+    def _make(self, at: int, value, **fields) -> Alert:
+        row = self.base.row(self.offset + at, named=True)
+        rule = self.rule
+        return Alert(rule=rule.name, severity=rule.severity, segment={name: row[name] for name in rule.by},
+                     value=value, summary=render_summary(rule, row, value), labels=dict(rule.labels),
+                     description=rule.description, **fields)
+
+    def alert(self, larger_is_worse: bool) -> Alert | None:
+        """The alert of the segment, if the rule fired in any of its windows."""
+        states, values = self.states, self.values
+        firing = [i for i, s in enumerate(states) if s == FIRING]
+        if not firing:
+            return None
+        candidates = [i for i in firing if values[i] is not None]
+        if candidates:
+            pick = max if larger_is_worse else min
+            worst = pick(candidates, key=lambda i: values[i])
+        else:
+            worst = firing[-1]
+        latest = self._latest()
+        return self._make(worst, values[worst], active=latest is not None and states[latest] == FIRING,
+                          first_window=self.starts[firing[0]], last_window=self.starts[firing[-1]],
+                          windows_firing=len(firing))
+
+    def pending(self, progress: Progress) -> Alert | None:
+        """The segment's alert pending in the latest window, with its progress towards ``for``."""
+        latest = self._latest()
+        if latest is None or self.states[latest] != PENDING:
+            return None
+        first = latest
+        while first > 0 and self.states[first - 1] in (PENDING, IGNORED):
+            first -= 1
+        while self.states[first] != PENDING:
+            first += 1
+        streak = sum(1 for s in self.states[first:latest + 1] if s == PENDING)
+        return self._make(latest, self.values[latest], active=False, first_window=self.starts[first],
+                          last_window=self.starts[latest], windows_firing=0, state=PENDING,
+                          active_at=progress.active_at or self.starts[first],
+                          pending_windows=max(progress.windows, streak) if progress.active_at else streak,
+                          for_windows=self.rule.for_windows)
 
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
