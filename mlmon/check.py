@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Sequence
 
 from mlmon.baseline.load import BaselineSpec
@@ -16,6 +16,8 @@ from mlmon.report import SECRET_SEGMENT_HINT, prepare, secret_segment_problem
 from mlmon.rules.evaluate import Alert, CheckResult, evaluate_rules, record_fields
 from mlmon.rules.inputs import require_computed, require_inputs
 from mlmon.rules.model import SEVERITIES, RuleSet
+from mlmon.rules.pending import PriorState
+from mlmon.timeparse import format_duration
 
 
 @dataclass
@@ -46,18 +48,24 @@ def run_check(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Progress | None = None,
     max_fields: int = MAX_FIELDS,
+    prior: PriorState | None = None,
+    range_text: str = "",
 ) -> tuple[CheckResult, LogData]:
     """Evaluate ``ruleset`` over the logs; ConfigError (before reading them, when it can) for a rule that
-    names a drift or quality metric the run cannot compute, since such a rule could never fire, and for a
-    rule whose ``by`` the mapping makes secret; UsageError when a rule's ``by`` makes more than
-    ``max_segments`` segments. ``max_fields`` bounds the fields decoded."""
+    names a drift or quality metric the run cannot compute, since such a rule could never fire, for a
+    rule whose ``by`` the mapping makes secret, and, without ``prior`` (no ``--state``), for a rule whose
+    ``for`` is longer than the range (``range_text`` names it, e.g. ``--since 3m``); UsageError when a rule's
+    ``by`` makes more than ``max_segments`` segments. ``max_fields`` bounds the fields decoded.
+    ``prior`` is the progress saved by the previous run (see :mod:`mlmon.rules.pending`)."""
     require_inputs(ruleset, baseline=baseline is not None, labels=labels is not None)
     refuse_secret_segments(ruleset, mapping)
+    if prior is None and since is not None and until is not None:
+        refuse_unreachable_for(ruleset, until - since, range_text or f"the range of {format_duration(until - since)}")
     analysis = prepare(inputs, mapping=mapping, fields=record_fields(ruleset), baseline=baseline, labels=labels,
                        strict=strict, max_line_bytes=max_line_bytes, progress=progress, max_fields=max_fields)
     require_computed(ruleset, analysis.extras, analysis.labels)
     announce(progress, "evaluating rules")
-    result = evaluate_rules(analysis.records, ruleset, since, until, now, analysis.extras, max_segments)
+    result = evaluate_rules(analysis.records, ruleset, since, until, now, analysis.extras, max_segments, prior)
     return result, analysis.data
 
 
@@ -70,3 +78,18 @@ def refuse_secret_segments(ruleset: RuleSet, mapping: Mapping) -> None:
         n = len(problems)
         raise ConfigError(f"rules file {ruleset.path} segments by {n} secret field{'s' if n != 1 else ''}",
                           SECRET_SEGMENT_HINT, details=problems)
+
+
+def refuse_unreachable_for(ruleset: RuleSet, length: timedelta, range_text: str) -> None:
+    """Raise ConfigError, listing each rule's ``for`` line, when ``for`` × ``every`` is longer than the judged
+    range (``length``): without a state file to carry its progress across runs, such a rule can never fire."""
+    problems = [f'{rule.for_position}: rule "{rule.name}": for {rule.for_windows} window'
+                f'{"s" if rule.for_windows != 1 else ""} of {format_duration(rule.every)} can never fire within '
+                f'{range_text}; give --state to carry pending progress across runs, or a longer --since'
+                for rule in ruleset.rules if rule.for_position and rule.every * rule.for_windows > length]
+    if problems:
+        n = len(problems)
+        raise ConfigError(f"rules file {ruleset.path} has {n} rule{'s' if n != 1 else ''} whose 'for' can never "
+                          f"fire within {range_text}",
+                          "Give --state FILE, so that pending alerts carry over between runs, or a longer --since.",
+                          details=problems)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -116,26 +117,42 @@ def check(
             check_webhook_url(url)
     base, truth = baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
                                        positive, task, clock)
-    with ReadProgress() as progress:
-        result, data = run_check(
-            logs, ruleset, mapping=load_mapping(mapping), now=clock, since=spec.since, until=spec.until,
-            baseline=base, labels=truth, max_segments=max_segments, strict=strict, max_line_bytes=max_line_bytes,
-            progress=progress, max_fields=max_fields,
-        )
-    print_warnings(data.warnings, data.notes)
-    gate = Gate(fail_on.value)
-    transitions = None
-    if state is not None:
-        from mlmon.rules.state import apply_transitions
+    warn = stderr_console().print
+    with ExitStack() as stack:
+        saved = None
+        if state is not None:  # held from before evaluation to the save: one run at a time goes on from it
+            from mlmon.rules.pending import STATE_KEY, from_doc
+            from mlmon.rules.state import locked_state
 
-        transitions = apply_transitions(state, result, now=clock, repeat_interval=repeat,
-                                        webhooks=notify or [], commands=notify_command or [], warn=stderr_console().print)
+            saved = stack.enter_context(locked_state(state, warn))
+        with ReadProgress() as progress:
+            result, data = run_check(
+                logs, ruleset, mapping=load_mapping(mapping), now=clock, since=spec.since, until=spec.until,
+                baseline=base, labels=truth, max_segments=max_segments, strict=strict, max_line_bytes=max_line_bytes,
+                progress=progress, max_fields=max_fields, range_text=_range_text(since, until),
+                prior=from_doc(saved.get(STATE_KEY), warn, state) if saved is not None else None,
+            )
+        print_warnings(data.warnings, data.notes)
+        gate = Gate(fail_on.value)
+        transitions = None
+        if saved is not None:
+            from mlmon.rules.pending import to_doc
+            from mlmon.rules.state import apply_transitions
+
+            saved[STATE_KEY] = to_doc(result.progress)
+            transitions = apply_transitions(state, result, now=clock, repeat_interval=repeat, loaded=saved,
+                                            webhooks=notify or [], commands=notify_command or [], warn=warn)
     emit(_render_check(result, gate, fmt, output), output)
     if data.skipped:
         stderr_console().print(f"mlmon: skipped {data.skipped:,} bad log line{'s' if data.skipped != 1 else ''}")
     for t in transitions or []:
         stderr_console().print(f"mlmon: {t.kind}: {t.alert_key}")
     raise typer.Exit(EXIT_GATE if gate.fired(result) else EXIT_OK)
+
+
+def _range_text(since: Optional[str], until: Optional[str]) -> str:
+    """The range as the options gave it, for messages: ``--since 3m``."""
+    return " ".join(f"{name} {value}" for name, value in (("--since", since), ("--until", until)) if value)
 
 
 def _render_check(result, gate, fmt: "CheckFormat", output: Optional[Path]) -> str:

@@ -25,6 +25,11 @@ def _segment_text(alert: Alert) -> str:
     return ", ".join(f"{k}={'(none)' if v is None else v}" for k, v in alert.segment.items())
 
 
+def progress_text(alert: Alert) -> str:
+    """A pending alert's progress towards ``for``: ``2/5 windows``."""
+    return f"{alert.pending_windows}/{alert.for_windows} window{'s' if alert.for_windows != 1 else ''}"
+
+
 def check_document(result: CheckResult, gate: Gate) -> dict:
     """The stable ``--format json`` document of ``mlmon check``."""
     return {
@@ -33,6 +38,7 @@ def check_document(result: CheckResult, gate: Gate) -> dict:
         "generated_at": iso(result.generated_at),
         "rules_evaluated": result.rules_evaluated,
         "alerts": [a.to_dict() for a in result.alerts],
+        "pending": [a.to_dict() for a in result.pending],
     }
 
 
@@ -70,6 +76,12 @@ def render_check_table(result: CheckResult, gate: Gate, width: int = 100, color:
                 span += " → " + strftime(a.last_window, "%Y-%m-%d %H:%M")
             parts.append(Text(f"- {printable(a.rule)} [{printable(_segment_text(a))}]: {printable(a.summary)}"))
             parts.append(Text(f"  fired {span} UTC", style="dim"))
+    if result.pending:
+        parts.append(Text(f"PENDING: {len(result.pending)} alert{'s' if len(result.pending) != 1 else ''} "
+                          f"breaching for less time than their 'for' (not counted by the gate)", style="bold yellow"))
+        for a in result.pending:
+            parts.append(Text(f"- {printable(a.rule)} [{printable(_segment_text(a))}]: {progress_text(a)} since "
+                              f"{strftime(a.active_at, '%Y-%m-%d %H:%M')} UTC: {printable(a.summary)}"))
     console.print(Group(*parts))
     return rendered(buffer)
 
@@ -90,16 +102,26 @@ def render_check_markdown(result: CheckResult, gate: Gate) -> str:
                 f"| {a.windows_firing} | {iso(a.first_window)} | {iso(a.last_window)} | {'yes' if a.active else 'no'} "
                 f"| {markdown_cell(a.summary)} |"
             )
+    if result.pending:
+        lines += ["", "### Pending", "", f"{len(result.pending)} breaching for less time than their `for` "
+                  f"(not counted by the gate).", "",
+                  "| rule | severity | segment | value | progress | active since | summary |",
+                  "| --- | --- | --- | ---: | ---: | --- | --- |"]
+        for a in result.pending:
+            lines.append(f"| {markdown_cell(a.rule)} | {a.severity} | {markdown_cell(_segment_text(a))} "
+                         f"| {format_number(a.value)} | {progress_text(a)} | {iso(a.active_at)} "
+                         f"| {markdown_cell(a.summary)} |")
     return "\n".join(lines) + "\n"
 
 
 def render_check_junit(result: CheckResult, gate: Gate) -> str:
-    """One testcase per rule and segment; a firing alert is a failure."""
+    """One testcase per rule and segment; a firing alert is a failure, a pending one a passing case with a note."""
     cases = []
     failures = 0
     for outcome in result.outcomes:
         rule = outcome.rule
         by_segment = {a.key: a for a in outcome.alerts}
+        pending = {a.key: a for a in outcome.pending}
         segments = outcome.windows.select(list(rule.by)).unique(maintain_order=True).iter_rows(named=True) if rule.by else [{}]
         for segment in segments:
             key = Alert(rule.name, rule.severity, segment, None, False, None, None, 0, "").key  # type: ignore[arg-type]
@@ -112,6 +134,10 @@ def render_check_junit(result: CheckResult, gate: Gate) -> str:
                 body = (f"<failure message={quoteattr(printable(message))} type={quoteattr(alert.severity)}>"
                         f"{xml_escape(printable(message))} (windows firing: {alert.windows_firing}, "
                         f"first {iso(alert.first_window)}, last {iso(alert.last_window)})</failure>")
+            if key in pending:
+                note = pending[key]
+                body += (f"<system-out>{xml_escape(printable(f'pending: {progress_text(note)} since {iso(note.active_at)}: '))}"
+                         f"{xml_escape(printable(note.summary))}</system-out>")
             cases.append(f'    <testcase classname="mlmon.rules" name={quoteattr(printable(name))}>{body}</testcase>')
     head = (f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n  <testsuite name="mlmon check" '
             f'tests="{len(cases)}" failures="{failures}" errors="0">')
@@ -132,4 +158,7 @@ def render_check_github(result: CheckResult, gate: Gate) -> str:
     if not lines:
         n = result.rules_evaluated
         lines.append(f"::notice title=mlmon check::no alerts from {n} rule{'s' if n != 1 else ''}")
+    for a in result.pending:
+        title = _annotation(printable(f"pending: {a.rule} [{_segment_text(a)}]")).replace(",", "%2C").replace(":", "%3A")
+        lines.append(f"::notice title={title}::{_annotation(printable(f'{progress_text(a)}: {a.summary}'))}")
     return "\n".join(lines) + "\n"

@@ -104,6 +104,8 @@ class Rule:
     summary_positions: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     #: ``file:line:col`` of ``by``, for a segment field the mapping makes secret (checked when the rule runs).
     by_position: str = field(default="", compare=False, repr=False)
+    #: ``file:line:col`` of ``for`` (empty when the rule has none), for a ``for`` the run's range cannot hold.
+    for_position: str = field(default="", compare=False, repr=False)
 
     @property
     def severity_rank(self) -> int:

@@ -104,6 +104,15 @@ def load_state(path: Path, warn: Callable[[str], Any]) -> dict[str, Any]:
         return fresh
 
 
+@contextmanager
+def locked_state(path: str | Path, warn: Callable[[str], Any]) -> Iterator[dict[str, Any]]:
+    """The saved state, loaded under the lock that is held until the block ends: a run loads it once,
+    evaluates from it (``for`` progress) and saves it, with no other run in between."""
+    path = Path(path)
+    with state_lock(path):
+        yield load_state(path, warn)
+
+
 def slack_escape(text: Any) -> str:
     """``text`` made inert in Slack's mrkdwn: ``&``, ``<`` and ``>`` as entities, so log data cannot
     ``<!channel>`` or hide a link behind ``<https://evil|click>``."""
@@ -274,11 +283,15 @@ def apply_transitions(
     webhooks: list[str],
     commands: list[str],
     warn: Callable[[str], Any],
+    loaded: dict[str, Any] | None = None,
 ) -> list[Transition]:
-    """Load the state under a lock, find transitions, notify, and save the state atomically."""
+    """Load the state under a lock, find transitions, notify, and save the state atomically.
+
+    ``loaded`` is the state a caller already holds under :func:`locked_state`: used as it is, not locked again.
+    """
     path = Path(state_path)
-    with state_lock(path):
-        state = load_state(path, warn)
+    with state_lock(path) if loaded is None else contextlib.nullcontext():
+        state = load_state(path, warn) if loaded is None else loaded
         found = transitions(state, result, now, repeat_interval)
         outbox = retarget(list(state.get("outbox", [])), webhooks, commands, warn)
         for t in found:
