@@ -171,7 +171,7 @@ def test_pending_in_the_table(breaching):
     assert result.exit_code == 0
     assert result.stdout.splitlines() == [
         "OK: 0 alerts from 1 rule (gate: warning and above)",
-        "PENDING: 1 alert breaching for less time than their 'for' (not counted by the gate)",
+        "PENDING: 1 alert (breaching, not yet for its rule's 'for'; not counted by the gate)",
         "- errors [(all)]: 3/5 windows since 2026-01-01 00:00 UTC: error_rate > 0.5 (value 1)",
     ]
 

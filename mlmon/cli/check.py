@@ -77,7 +77,9 @@ def check(
     fail_on: Severity = typer.Option(Severity.warning, "--fail-on", help="Exit 1 when an alert of this severity or higher fired."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the result to FILE atomically instead of stdout (- is stdout)."),
     mapping: Optional[Path] = MAPPING_OPTION,
-    state: Optional[Path] = typer.Option(None, "--state", help="Keep alert state in FILE between runs and report only transitions (for cron)."),
+    state: Optional[Path] = typer.Option(None, "--state", help="Keep alert state in FILE between runs and report only transitions (for cron); "
+                                         "pending alerts go on toward their 'for' across runs. Without it, a 'for' longer "
+                                         "than --since is refused."),
     repeat_interval: str = typer.Option("4h", "--repeat-interval", help="With --state: repeat a still-firing alert at most this often."),
     notify: Optional[list[str]] = typer.Option(None, "--notify", help="POST each transition as JSON to URL (Slack-compatible 'text'). Repeatable."),
     notify_command: Optional[list[str]] = typer.Option(None, "--notify-command", help="Pipe each transition as JSON to the stdin of CMD, run by sh -c. Repeatable."),

@@ -77,8 +77,9 @@ def render_check_table(result: CheckResult, gate: Gate, width: int = 100, color:
             parts.append(Text(f"- {printable(a.rule)} [{printable(_segment_text(a))}]: {printable(a.summary)}"))
             parts.append(Text(f"  fired {span} UTC", style="dim"))
     if result.pending:
-        parts.append(Text(f"PENDING: {len(result.pending)} alert{'s' if len(result.pending) != 1 else ''} "
-                          f"breaching for less time than their 'for' (not counted by the gate)", style="bold yellow"))
+        n = len(result.pending)
+        parts.append(Text(f"PENDING: {n} alert{'s' if n != 1 else ''} (breaching, not yet for its rule's 'for'; "
+                          f"not counted by the gate)", style="bold yellow"))
         for a in result.pending:
             parts.append(Text(f"- {printable(a.rule)} [{printable(_segment_text(a))}]: {progress_text(a)} since "
                               f"{strftime(a.active_at, '%Y-%m-%d %H:%M')} UTC: {printable(a.summary)}"))
@@ -103,7 +104,8 @@ def render_check_markdown(result: CheckResult, gate: Gate) -> str:
                 f"| {markdown_cell(a.summary)} |"
             )
     if result.pending:
-        lines += ["", "### Pending", "", f"{len(result.pending)} breaching for less time than their `for` "
+        n = len(result.pending)
+        lines += ["", "### Pending", "", f"{n} alert{'s' if n != 1 else ''} breaching, not yet for its rule's `for` "
                   f"(not counted by the gate).", "",
                   "| rule | severity | segment | value | progress | active since | summary |",
                   "| --- | --- | --- | ---: | ---: | --- | --- |"]
