@@ -210,7 +210,8 @@ def test_golden_table_in_process_matches_the_entry_point():
 
 def test_json_document():
     doc = json.loads((GOLDEN / "check.json").read_text())
-    assert list(doc) == ["status", "fail_on", "generated_at", "rules_evaluated", "alerts"]
+    assert list(doc) == ["status", "fail_on", "generated_at", "rules_evaluated", "alerts", "pending"]
+    assert doc["pending"] == []
     assert doc["generated_at"] == NOW and doc["rules_evaluated"] == 4 and doc["status"] == "firing"
     keys = [a["rule"] for a in doc["alerts"]]
     assert keys == ["churn-error-spike", "slow-p95", "latency-tail-ratio"]
@@ -220,7 +221,8 @@ def test_json_document():
     assert spike["segment"] == slow["segment"] == {"model": "churn", "model_version": "v2"}
     assert spike["labels"] == {"team": "ml-platform"}
     assert list(spike) == ["rule", "severity", "segment", "value", "active", "first_window", "last_window",
-                           "windows_firing", "summary", "labels"]
+                           "windows_firing", "summary", "labels", "state"]
+    assert {a["state"] for a in doc["alerts"]} == {"firing"}
 
 
 def test_junit_is_well_formed_xml():
