@@ -272,11 +272,12 @@ def _judge(frame: pl.DataFrame, rules: list[Rule], prior: PriorState | None = No
             breaches, values = breach.to_list(), value.to_list()
             seen: set[str] = set()
             for s, (lo, hi) in enumerate(bounds):
-                key = alert_key(rule.name, segments[s])
+                key = alert_key(rule.name, segments[s]) if saved or quiet else None
                 if s in quiet and key not in saved:
                     continue  # another rule's silent segment: no records for this rule to judge
-                seen.add(key)
-                entry = saved.get(key)
+                entry = saved.get(key) if saved else None
+                if entry is not None:
+                    seen.add(key)
                 segment_states, progress = advance(starts[lo:hi], ends[lo:hi], breaches[lo:hi], rule.every,
                                                    rule.for_windows, rule.keep_firing_for,
                                                    entry.progress if entry else None)
@@ -289,7 +290,7 @@ def _judge(frame: pl.DataFrame, rules: list[Rule], prior: PriorState | None = No
                 if pending is not None:
                     outcome.pending.append(pending)
                 if progress.live:
-                    outcome.progress[key] = Saved(rule.name, segments[s], progress)
+                    outcome.progress[key or alert_key(rule.name, segments[s])] = Saved(rule.name, segments[s], progress)
             outcome.progress.update(carried(prior, rule.name, seen))
             windows = base.with_columns(breach.alias("_breach"), value.alias("_value"),
                                         pl.Series("state", states, pl.String))
@@ -339,10 +340,9 @@ class _Span:
     def _latest(self) -> int | None:
         """The latest judged window, if it is the latest of the range: a quiet (ignored) latest window
         keeps the state before it."""
-        considered = [i for i, s in enumerate(self.states) if s != IGNORED]
-        if not considered or not self.starts or self.starts[-1] != self.last_window:
+        if not self.starts or self.starts[-1] != self.last_window:
             return None
-        return considered[-1]
+        return next((i for i in range(len(self.states) - 1, -1, -1) if self.states[i] != IGNORED), None)
 
     def _make(self, at: int, value, **fields) -> Alert:
         row = self.base.row(self.offset + at, named=True)

@@ -72,21 +72,6 @@ class PriorState:
         return [e.segment for e in self.entries.values() if e.rule == rule]
 
 
-def step(p: Progress, start: datetime, end: datetime, breach: bool | None, for_span: timedelta,
-         keep_firing_for: int) -> tuple[Progress, str]:
-    """The progress and state after one window from ``start`` to ``end``."""
-    if breach is None:
-        return p, IGNORED
-    if breach:
-        active_at = p.active_at if p.active_at is not None else start
-        firing = p.firing or end - active_at >= for_span
-        hold = keep_firing_for if firing else p.hold
-        return Progress(active_at, end, p.windows + 1, firing, hold), FIRING if firing else PENDING
-    if p.firing and p.hold > 0:
-        return Progress(None, end, 0, True, p.hold - 1), FIRING
-    return Progress(None, end, 0, False, 0), INACTIVE
-
-
 def advance(starts: Sequence[datetime], ends: Sequence[datetime], breaches: Sequence[bool | None], every: timedelta,
             for_windows: int = 1, keep_firing_for: int = 0,
             prior: Progress | None = None) -> tuple[list[str], Progress]:
@@ -96,23 +81,45 @@ def advance(starts: Sequence[datetime], ends: Sequence[datetime], breaches: Sequ
     before ``prior.judged_until`` were judged by an earlier run: their states are replayed from
     the saved ``active_at`` for display, and the progress continues from ``prior`` itself.
     """
-    for_span = every * for_windows
-    states: list[str] = []
+    span = every * for_windows
     if prior is None or prior.judged_until is None:
-        p = Progress()
-        for start, end, breach in zip(starts, ends, breaches):
-            p, state = step(p, start, end, breach, for_span, keep_firing_for)
-            states.append(state)
-        return states, p
-    replay = Progress(active_at=prior.active_at)
-    p = prior
+        return _run(starts, ends, breaches, span, keep_firing_for, Progress())
+    done = sum(1 for end in ends if end <= prior.judged_until)  # windows come in time order
+    replayed, _ = _run(starts[:done], ends[:done], breaches[:done], span, keep_firing_for,
+                       Progress(active_at=prior.active_at))
+    states, progress = _run(starts[done:], ends[done:], breaches[done:], span, keep_firing_for, prior)
+    return replayed + states, progress
+
+
+def _run(starts: Sequence[datetime], ends: Sequence[datetime], breaches: Sequence[bool | None], span: timedelta,
+         keep: int, p: Progress) -> tuple[list[str], Progress]:
+    """The state machine over windows from progress ``p``: a breach starts or goes on with a streak, and fires
+    once the streak is ``span`` long; a window without breach ends it, or uses up the ``keep`` hold of a firing
+    alert; an ignored window (``None``) changes nothing. One loop over plain locals: it runs per window of
+    every rule and segment."""
+    active_at, judged, windows, firing, hold = p.active_at, p.judged_until, p.windows, p.firing, p.hold
+    states: list[str] = []
     for start, end, breach in zip(starts, ends, breaches):
-        if end <= prior.judged_until:
-            replay, state = step(replay, start, end, breach, for_span, keep_firing_for)
+        if breach is None:
+            states.append(IGNORED)
+            continue
+        judged = end
+        if breach:
+            if active_at is None:
+                active_at = start
+            windows += 1
+            if firing or end - active_at >= span:
+                firing, hold = True, keep
+            states.append(FIRING if firing else PENDING)
         else:
-            p, state = step(p, start, end, breach, for_span, keep_firing_for)
-        states.append(state)
-    return states, p
+            active_at, windows = None, 0
+            if firing and hold > 0:
+                hold -= 1
+                states.append(FIRING)
+            else:
+                firing, hold = False, 0
+                states.append(INACTIVE)
+    return states, Progress(active_at, judged, windows, firing, hold)
 
 
 def to_doc(entries: Mapping[str, Saved]) -> dict[str, Any]:
