@@ -225,3 +225,11 @@ def test_a_saved_alert_of_a_segment_with_no_window_this_run_is_kept():
     # No --since: the range is the logs', and a model that is not in them has no range of its own to cover.
     result = evaluate_rules(_traffic({"b": [5]}).head(0), ruleset, None, None, minute(8), prior=prior)
     assert result.progress == {"silent{model=a}": saved}
+
+
+def test_a_saved_alert_of_a_rule_whose_by_changed_is_dropped():
+    ruleset = rules_from_text(RULES)
+    prior = PriorState({"silent{}": Saved("silent", {}, Progress(minute(1), minute(5), 4, False, 0)),
+                        "silent{endpoint=/x}": Saved("silent", {"endpoint": "/x"}, Progress(None, minute(5), 0, True, 0))})
+    result = evaluate_rules(_traffic({"b": [5]}).head(0), ruleset, None, None, minute(8), prior=prior)
+    assert result.progress == {}

@@ -291,7 +291,7 @@ def _judge(frame: pl.DataFrame, rules: list[Rule], prior: PriorState | None = No
                     outcome.pending.append(pending)
                 if progress.live:
                     outcome.progress[key or alert_key(rule.name, segments[s])] = Saved(rule.name, segments[s], progress)
-            outcome.progress.update(carried(prior, rule.name, seen))
+            outcome.progress.update(carried(prior, rule.name, rule.by, seen))
             windows = base.with_columns(breach.alias("_breach"), value.alias("_value"),
                                         pl.Series("state", states, pl.String))
             outcome.windows = windows.filter(pl.col("state").is_not_null()) if quiet else windows

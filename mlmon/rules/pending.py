@@ -189,9 +189,9 @@ def _instant(value: Any) -> datetime | None:
         raise ValueError(str(exc)) from None
 
 
-def carried(prior: PriorState | None, rule: str, seen: set[str]) -> dict[str, Saved]:
-    """``rule``'s saved entries whose segment this run did not judge at all: kept as they were."""
+def carried(prior: PriorState | None, rule: str, by: Sequence[str], seen: set[str]) -> dict[str, Saved]:
+    """``rule``'s saved entries whose segment this run did not judge at all: kept as they were. An entry whose
+    segment fields are not the rule's ``by`` (the rule was changed) is dropped."""
     if prior is None:
         return {}
-    return {k: e for k, e in prior.entries.items() if e.rule == rule and k not in seen}
-
+    return {k: e for k, e in prior.entries.items() if e.rule == rule and k not in seen and set(e.segment) == set(by)}
