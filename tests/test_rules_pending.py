@@ -233,3 +233,11 @@ def test_a_saved_alert_of_a_rule_whose_by_changed_is_dropped():
                         "silent{endpoint=/x}": Saved("silent", {"endpoint": "/x"}, Progress(None, minute(5), 0, True, 0))})
     result = evaluate_rules(_traffic({"b": [5]}).head(0), ruleset, None, None, minute(8), prior=prior)
     assert result.progress == {}
+
+
+def test_an_extra_segment_value_the_column_cannot_hold_is_left_out():
+    records = _traffic({"b": [0, 1]}).with_columns(pl.lit(7, pl.Int64).alias("code"))
+    spec = dict(every=MIN, by=("code",), since=minute(0), until=minute(2))
+    frame = compute_metrics(records, WindowSpec(**spec, extra_segments=(("x",), (8,), (None,), (7,)))).frame
+    assert sorted(frame.select("code", "request_count").rows(), key=repr) == sorted(
+        [(7, 2), (7, 2), (8, 0), (8, 0), (None, 0), (None, 0)], key=repr)

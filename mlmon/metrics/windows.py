@@ -201,11 +201,24 @@ def _with_extra_segments(ranges: pl.DataFrame, agg: pl.DataFrame, spec: WindowSp
     if hi_value is None:  # no records and no end: no range to cover
         return ranges
     schema = {name: agg.schema[name] for name in by}
-    extra = pl.DataFrame([dict(zip(by, values)) for values in spec.extra_segments], schema=schema, strict=False)
+    # A value the segment's column cannot hold now (its type changed) names no segment of this run.
+    rows = [values for values in spec.extra_segments
+            if all(_fits(value, schema[name]) for name, value in zip(by, values))]
+    extra = pl.DataFrame(rows, schema=schema, orient="row")
     extra = extra.with_columns(pl.lit(lo_value if lo_value is not None else hi_value, pl.Datetime("us", "UTC")).alias("_lo"),
                                pl.lit(hi_value, pl.Datetime("us", "UTC")).alias("_hi"))
     return (pl.concat([ranges.select(*by, "_lo", "_hi"), extra])
             .group_by(by, maintain_order=True).agg(pl.col("_lo").min(), pl.col("_hi").max()))
+
+
+def _fits(value: Any, dtype: pl.DataType) -> bool:
+    """Whether a column of ``dtype`` holds ``value`` as it is (None fits any)."""
+    if value is None:
+        return True
+    try:
+        return pl.Series([value], dtype=dtype, strict=True)[0] == value
+    except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
+        return False
 
 
 class SegmentLimitError(UsageError):
