@@ -212,3 +212,23 @@ def test_the_state_file_keeps_the_progress(tmp_path, breaching):
     assert result.exit_code == 0
     assert "1 malformed progress entry dropped" in result.stderr
     assert json.loads(state.read_text())["progress"]["errors{}"]["active_at"] == at(1)
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "github", "junit", "json"])
+def test_pending_alerts_escape_log_text_in_every_format(tmp_path, fmt):
+    from test_render_escaping import HOSTILE, PLAIN, RAW
+
+    names = [*HOSTILE, PLAIN]
+    log = write_jsonl(tmp_path / "hostile.jsonl", [record(f"2026-11-27T10:00:{i:02d}Z", model=name)
+                                                   for i, name in enumerate(names)])
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: any-traffic\n    expr: request_count > 0\n    every: 1h\n    by: [model]\n"
+                     "    for: 5\n    summary: \"{{ model }} has traffic\"\n")
+    result = invoke("check", str(log), "--rules", str(rules), "--now", "2026-11-27T13:00Z", "--format", fmt)
+    assert result.exit_code == 0, result.output
+    for char in RAW:
+        assert char not in result.stdout.replace("\n", ""), f"raw U+{ord(char):04X} in {fmt}"
+    if fmt == "json":
+        assert {p["segment"]["model"] for p in json.loads(result.stdout)["pending"]} == set(names)
+    else:
+        assert result.stdout.count("1/5 windows") == len(names)
