@@ -266,7 +266,7 @@ def _judge(frame: pl.DataFrame, rules: list[Rule], prior: PriorState | None = No
         )
         for i, (rule, shown) in enumerate(zip(batch, reported)):
             breach, value = judged[f"_breach{i}"], judged[f"_value{i}"]
-            saved = {k: e for k, e in prior.entries.items() if e.rule == rule.name} if prior else {}
+            saved = prior.of(rule.name) if prior else {}
             outcome = RuleOutcome(rule, base, [])
             states: list[str | None] = [None] * base.height
             breaches, values = breach.to_list(), value.to_list()

@@ -67,9 +67,19 @@ class PriorState:
 
     entries: Mapping[str, Saved]
 
+    def __post_init__(self) -> None:
+        by_rule: dict[str, dict[str, Saved]] = {}
+        for key, entry in self.entries.items():
+            by_rule.setdefault(entry.rule, {})[key] = entry
+        object.__setattr__(self, "_by_rule", by_rule)
+
+    def of(self, rule: str) -> dict[str, Saved]:
+        """The entries of ``rule``, by alert key."""
+        return self._by_rule.get(rule, {})  # type: ignore[attr-defined]
+
     def segments(self, rule: str) -> list[dict[str, Any]]:
         """The segments of ``rule`` that have a pending or firing alert."""
-        return [e.segment for e in self.entries.values() if e.rule == rule]
+        return [e.segment for e in self.of(rule).values()]
 
 
 def advance(starts: Sequence[datetime], ends: Sequence[datetime], breaches: Sequence[bool | None], every: timedelta,
@@ -194,4 +204,4 @@ def carried(prior: PriorState | None, rule: str, by: Sequence[str], seen: set[st
     segment fields are not the rule's ``by`` (the rule was changed) is dropped."""
     if prior is None:
         return {}
-    return {k: e for k, e in prior.entries.items() if e.rule == rule and k not in seen and set(e.segment) == set(by)}
+    return {k: e for k, e in prior.of(rule).items() if k not in seen and set(e.segment) == set(by)}
