@@ -241,3 +241,11 @@ def test_an_extra_segment_value_the_column_cannot_hold_is_left_out():
     frame = compute_metrics(records, WindowSpec(**spec, extra_segments=(("x",), (8,), (None,), (7,)))).frame
     assert sorted(frame.select("code", "request_count").rows(), key=repr) == sorted(
         [(7, 2), (7, 2), (8, 0), (8, 0), (None, 0), (None, 0)], key=repr)
+
+
+def test_a_window_cut_at_the_end_of_time_counts_whole():
+    hour = timedelta(hours=1)
+    last = datetime(9999, 12, 31, 23, tzinfo=timezone.utc)
+    end = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+    assert advance([last], [end], [True], hour, 1)[0] == [FIRING]
+    assert advance([last - hour, last], [last, end], [True, True], hour, 2)[0] == [PENDING, FIRING]

@@ -6,7 +6,7 @@ Semantics (as Prometheus's ``for``, measured in windows of the rule's ``every``)
   of the first breaching window of its unbroken streak.
 - It **fires** once the streak covers ``for`` windows of time: (end of the current breaching
   window − ``active_at``) ≥ ``for`` × ``every``. Within one run's contiguous windows that is
-  ``for`` consecutive breaching windows.
+  ``for`` consecutive breaching windows. (A window cut at the end of time, year 9999, counts whole.)
 - A judged window that does not breach ends the streak; a firing alert then stays firing for
   ``keep_firing_for`` more such windows. A window ignored for ``min_requests`` changes nothing
   (its time still counts towards ``for`` when the streak goes on).
@@ -91,20 +91,22 @@ def advance(starts: Sequence[datetime], ends: Sequence[datetime], breaches: Sequ
     before ``prior.judged_until`` were judged by an earlier run: their states are replayed from
     the saved ``active_at`` for display, and the progress continues from ``prior`` itself.
     """
-    span = every * for_windows
+    # (end − active_at) ≥ for × every, as (start − active_at) ≥ (for − 1) × every: the same for whole windows,
+    # and a window cut at the end of time (year 9999) still counts as one window.
+    reach = every * (for_windows - 1)
     if prior is None or prior.judged_until is None:
-        return _run(starts, ends, breaches, span, keep_firing_for, Progress())
+        return _run(starts, ends, breaches, reach, keep_firing_for, Progress())
     done = sum(1 for end in ends if end <= prior.judged_until)  # windows come in time order
-    replayed, _ = _run(starts[:done], ends[:done], breaches[:done], span, keep_firing_for,
+    replayed, _ = _run(starts[:done], ends[:done], breaches[:done], reach, keep_firing_for,
                        Progress(active_at=prior.active_at))
-    states, progress = _run(starts[done:], ends[done:], breaches[done:], span, keep_firing_for, prior)
+    states, progress = _run(starts[done:], ends[done:], breaches[done:], reach, keep_firing_for, prior)
     return replayed + states, progress
 
 
-def _run(starts: Sequence[datetime], ends: Sequence[datetime], breaches: Sequence[bool | None], span: timedelta,
+def _run(starts: Sequence[datetime], ends: Sequence[datetime], breaches: Sequence[bool | None], reach: timedelta,
          keep: int, p: Progress) -> tuple[list[str], Progress]:
     """The state machine over windows from progress ``p``: a breach starts or goes on with a streak, and fires
-    once the streak is ``span`` long; a window without breach ends it, or uses up the ``keep`` hold of a firing
+    once the window starts ``reach`` after the streak did; a window without breach ends it, or uses up the ``keep`` hold of a firing
     alert; an ignored window (``None``) changes nothing. One loop over plain locals: it runs per window of
     every rule and segment."""
     active_at, judged, windows, firing, hold = p.active_at, p.judged_until, p.windows, p.firing, p.hold
@@ -118,7 +120,7 @@ def _run(starts: Sequence[datetime], ends: Sequence[datetime], breaches: Sequenc
             if active_at is None:
                 active_at = start
             windows += 1
-            if firing or end - active_at >= span:
+            if firing or start - active_at >= reach:
                 firing, hold = True, keep
             states.append(FIRING if firing else PENDING)
         else:
