@@ -230,6 +230,20 @@ def _rule_table(records: pl.DataFrame, rule: Rule, since, until, extras: Extras 
 _BATCH = 256
 
 
+@dataclass
+class _Table:
+    """A metric table ready to judge: each segment's windows together in time order (rows ``bounds[s]``)."""
+
+    base: pl.DataFrame
+    bounds: list[tuple[int, int]]
+    segments: list[dict[str, Any]]
+    starts: list
+    ends: list
+    last_window: Any
+    #: Segments without a request in the range: there only for the saved alerts that watch them.
+    quiet: set[int]
+
+
 def _judge(frame: pl.DataFrame, rules: list[Rule], prior: PriorState | None = None,
            silent: bool = False) -> list[RuleOutcome]:
     """Each rule's outcome over ``frame``, a metric table all of ``rules`` share (same where, every and by).
@@ -244,12 +258,10 @@ def _judge(frame: pl.DataFrame, rules: list[Rule], prior: PriorState | None = No
         frame = frame.with_columns(pl.lit(None, pl.Float64).alias(n) for n in missing)
         schema = dict(frame.schema)
     base, bounds = _segments_in_time_order(frame, by)
-    last_window = base[WINDOW_START].max() if base.height else None
-    starts = base[WINDOW_START].to_list()
-    ends = base[WINDOW_END].to_list()
     segments = [dict(zip(by, row)) for row in base.select(by)[[lo for lo, _ in bounds]].rows()] if by and base.height \
         else [{} for _ in bounds]
-    quiet = _quiet_segments(base, bounds) if silent else set()
+    table = _Table(base, bounds, segments, base[WINDOW_START].to_list(), base[WINDOW_END].to_list(),
+                   base[WINDOW_START].max() if base.height else None, _quiet_segments(base, bounds) if silent else set())
     outcomes = []
     for first in range(0, len(rules), _BATCH):
         batch = rules[first:first + _BATCH]
@@ -265,38 +277,44 @@ def _judge(frame: pl.DataFrame, rules: list[Rule], prior: PriorState | None = No
             )
         )
         for i, (rule, shown) in enumerate(zip(batch, reported)):
-            breach, value = judged[f"_breach{i}"], judged[f"_value{i}"]
-            saved = prior.of(rule.name) if prior else {}
-            outcome = RuleOutcome(rule, base, [])
-            states: list[str | None] = [None] * base.height
-            breaches, values = breach.to_list(), value.to_list()
-            seen: set[str] = set()
-            for s, (lo, hi) in enumerate(bounds):
-                key = alert_key(rule.name, segments[s]) if saved or quiet else None
-                if s in quiet and key not in saved:
-                    continue  # another rule's silent segment: no records for this rule to judge
-                entry = saved.get(key) if saved else None
-                if entry is not None:
-                    seen.add(key)
-                segment_states, progress = advance(starts[lo:hi], ends[lo:hi], breaches[lo:hi], rule.every,
-                                                   rule.for_windows, rule.keep_firing_for,
-                                                   entry.progress if entry else None)
-                states[lo:hi] = segment_states
-                span = _Span(rule, base, lo, segment_states, values[lo:hi], starts[lo:hi], last_window)
-                alert = span.alert(shown.larger_is_worse if shown else True)
-                if alert is not None:
-                    outcome.alerts.append(alert)
-                pending = span.pending(progress)
-                if pending is not None:
-                    outcome.pending.append(pending)
-                if progress.live:
-                    outcome.progress[key or alert_key(rule.name, segments[s])] = Saved(rule.name, segments[s], progress)
-            outcome.progress.update(carried(prior, rule.name, rule.by, seen))
-            windows = base.with_columns(breach.alias("_breach"), value.alias("_value"),
-                                        pl.Series("state", states, pl.String))
-            outcome.windows = windows.filter(pl.col("state").is_not_null()) if quiet else windows
-            outcomes.append(outcome)
+            outcomes.append(_outcome(rule, table, judged[f"_breach{i}"], judged[f"_value{i}"],
+                                     shown.larger_is_worse if shown else True, prior))
     return outcomes
+
+
+def _outcome(rule: Rule, table: _Table, breach: pl.Series, value: pl.Series, larger_is_worse: bool,
+             prior: PriorState | None) -> RuleOutcome:
+    """One rule's states, alerts, pending alerts and progress, segment by segment, from its saved progress."""
+    base = table.base
+    saved = prior.of(rule.name) if prior else {}
+    outcome = RuleOutcome(rule, base, [])
+    states: list[str | None] = [None] * base.height
+    breaches, values = breach.to_list(), value.to_list()
+    seen: set[str] = set()
+    for s, (lo, hi) in enumerate(table.bounds):
+        segment = table.segments[s]
+        key = alert_key(rule.name, segment) if saved or table.quiet else None
+        if s in table.quiet and key not in saved:
+            continue  # another rule's silent segment: no records for this rule to judge
+        entry = saved.get(key) if saved else None
+        if entry is not None:
+            seen.add(key)
+        segment_states, progress = advance(table.starts[lo:hi], table.ends[lo:hi], breaches[lo:hi], rule.every,
+                                           rule.for_windows, rule.keep_firing_for, entry.progress if entry else None)
+        states[lo:hi] = segment_states
+        span = _Span(rule, base, lo, segment_states, values[lo:hi], table.starts[lo:hi], table.last_window)
+        alert = span.alert(larger_is_worse)
+        if alert is not None:
+            outcome.alerts.append(alert)
+        pending = span.pending(progress)
+        if pending is not None:
+            outcome.pending.append(pending)
+        if progress.live:
+            outcome.progress[key or alert_key(rule.name, segment)] = Saved(rule.name, segment, progress)
+    outcome.progress.update(carried(prior, rule.name, rule.by, seen))
+    windows = base.with_columns(breach.alias("_breach"), value.alias("_value"), pl.Series("state", states, pl.String))
+    outcome.windows = windows.filter(pl.col("state").is_not_null()) if table.quiet else windows
+    return outcome
 
 
 def _quiet_segments(base: pl.DataFrame, bounds: list[tuple[int, int]]) -> set[int]:
