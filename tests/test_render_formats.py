@@ -36,7 +36,7 @@ def test_the_check_and_replay_tables_wrap_only_on_a_terminal():
     when = datetime(2026, 11, 27, 10, tzinfo=UTC)
     summary = "word " * 30
     alert = Alert("slow", "warning", {}, 1.5, True, when, when, 1, summary.strip())
-    result = SimpleNamespace(alerts=[alert], rules_evaluated=1)
+    result = SimpleNamespace(alerts=[alert], pending=[], rules_evaluated=1)
     for wrap, lines in ((True, 3), (False, 1)):
         text = render_check_table(result, Gate("warning"), width=60, wrap=wrap)
         assert sum(1 for line in text.splitlines() if "word" in line) == lines
