@@ -1,6 +1,6 @@
 """Notifications of alert transitions: a real HTTP receiver on 127.0.0.1, commands, and the outbox that retries.
 
-Library calls patch ``time.sleep`` in mlmon.rules.state so retries are instant; the
+Library calls patch ``time.sleep`` in mlmon.notify.receivers so retries are instant; the
 entry-point test pays the real backoff (0.5 s + 1 s) once.
 """
 
@@ -24,6 +24,7 @@ from mlmon import __version__
 from mlmon.check import run_check
 from mlmon.cli import app
 from mlmon.logs.mapping import DEFAULT_MAPPING
+from mlmon.notify import receivers
 from mlmon.rules import state as state_mod
 from mlmon.rules.evaluate import Alert, CheckResult
 from mlmon.rules.load import load_rules
@@ -94,8 +95,8 @@ def result() -> CheckResult:
 def sleeps(monkeypatch) -> list[float]:
     """Instant retries; the list holds the backoff mlmon asked for."""
     asked: list[float] = []
-    # Only mlmon.rules.state's view of the time module: the receiver's own sleeps stay real.
-    monkeypatch.setattr(state_mod, "time", SimpleNamespace(sleep=asked.append, monotonic=time.monotonic))
+    # Only mlmon.notify.receivers' view of the time module: the receiver's own sleeps stay real.
+    monkeypatch.setattr(receivers, "time", SimpleNamespace(sleep=asked.append, monotonic=time.monotonic))
     return asked
 
 
@@ -121,12 +122,15 @@ def test_webhook_payload_is_slack_compatible_json_with_the_alert(tmp_path, resul
     assert request["headers"]["Content-Type"] == "application/json"
     assert request["headers"]["User-Agent"] == f"mlmon/{__version__}"
     slow, ratio = receiver.delivered
-    assert set(slow) == {"text", "status", "alert", "sent_by", "at"}
+    assert set(slow) == {"text", "status", "alert", "sent_by", "at",  # mlmon's keys, as before
+                         "version", "groupKey", "truncatedAlerts", "receiver", "groupLabels", "commonLabels",
+                         "commonAnnotations", "externalURL", "alerts"}  # Alertmanager's webhook v4
     assert slow["text"] == "🔴 FIRING [warning] slow-p95 (model=churn, model_version=v2): p95 238.85 ms on churn v2"
     assert ratio["text"] == "🔴 FIRING [info] latency-tail-ratio (model_version=v2): p99/p50 is 4.0794 on v2 (p99 336.14 ms)"
     assert slow["status"] == "firing" and slow["at"] == "2026-11-27T00:00:00Z" and slow["sent_by"] == f"mlmon {__version__}"
     alert = next(a for a in result.alerts if a.key == SLOW)
-    assert slow["alert"] == alert.to_dict()
+    assert slow["alert"] == {**alert.to_dict(), "fingerprint": alert.fingerprint, "starts_at": "2026-11-27T00:00:00Z",
+                             "ends_at": None}
     assert slow["alert"]["segment"] == {"model": "churn", "model_version": "v2"} and slow["alert"]["active"] is True
     assert saved(tmp_path / "s.json")["outbox"] == []
 
@@ -190,8 +194,8 @@ def test_429_and_unreachable_receivers_are_retried(tmp_path, result, sleeps):
 
 
 def test_a_slow_receiver_times_out(tmp_path, result, sleeps, monkeypatch):
-    monkeypatch.setattr(state_mod, "HTTP_TIMEOUT", 0.2)
-    monkeypatch.setattr(state_mod, "HTTP_ATTEMPTS", 1)
+    monkeypatch.setattr(receivers, "HTTP_TIMEOUT", 0.2)
+    monkeypatch.setattr(receivers, "HTTP_ATTEMPTS", 1)
     with Receiver(delay=1.0) as receiver:
         started = time.monotonic()
         _, warnings = apply(tmp_path / "s.json", result, webhooks=[receiver.url])

@@ -110,7 +110,7 @@ def check(
     if (notify or notify_command) and state is None:
         raise UsageError("--notify and --notify-command need --state", "Notifications follow transitions, which need a state file.")
     if notify:
-        from mlmon.rules.state import check_webhook_url
+        from mlmon.notify.receivers import check_webhook_url
 
         for url in notify:
             check_webhook_url(url)
