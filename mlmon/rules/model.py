@@ -114,6 +114,8 @@ class Rule:
 class RuleSet:
     path: str
     rules: tuple[Rule, ...]
+    #: The file's ``notify:`` section (receivers and routes), if it has one.
+    notify: Any = None
 
 
 def json_schema() -> dict[str, Any]:
@@ -125,13 +127,18 @@ def json_schema() -> dict[str, Any]:
         if spec.default not in (None, [], {}):
             prop["default"] = spec.default
         properties[spec.name] = prop
+    from mlmon.notify.model import notify_schema  # mlmon.notify reads this module's patterns
+
+    notify, defs = notify_schema()
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "mlmon rules file",
         "type": "object",
         "additionalProperties": False,
         "required": ["rules"],
+        "$defs": defs,
         "properties": {
+            "notify": notify,
             "rules": {
                 "type": "array",
                 "minItems": 1,
