@@ -228,3 +228,19 @@ def _position(problem: str) -> tuple[int, int]:
     m = re.match(r"^.*?:(\d+):(\d+): ", problem)
     return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 
+
+
+def notify_setup(in_rules: NotifyConfig | None, path: Path | None, state: Path | None) -> NotifyConfig | None:
+    """The ``notify:`` a check uses: the rules file's, or ``--notify-config``'s; None without ``--state``.
+
+    Without ``--state`` a run sends nothing, so the rules file's section is only validated
+    (the same file serves CI gates); ``--notify-config`` without ``--state`` is a mistake.
+    """
+    if path is not None and state is None:
+        raise UsageError("--notify-config needs --state", "Notifications follow transitions, which need a state file.")
+    if path is not None and in_rules is not None:
+        raise UsageError(f"both the rules file and --notify-config {path} have a notify: section",
+                         "Keep one: remove notify: from the rules file, or drop --notify-config.")
+    if state is None:
+        return None
+    return load_notify(path) if path is not None else in_rules
