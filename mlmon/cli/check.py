@@ -107,13 +107,13 @@ def check(
     # A cron check of "the last 2h" runs up to now, so that silence at the end shows.
     spec = window_spec(None, None, since, until or ("now" if since else None), clock)
     ruleset = load_rules(rules)
+    from mlmon.notify.config import notify_setup
+
+    routes = notify_setup(ruleset.notify, notify_config, state)
     guard_outputs(logs, {"-o": output, "--state": state}, rules, mapping, baseline, labels, notify_config)
     repeat = parse_duration(repeat_interval, what="--repeat-interval")
     if (notify or notify_command) and state is None:
         raise UsageError("--notify and --notify-command need --state", "Notifications follow transitions, which need a state file.")
-    from mlmon.notify.config import notify_setup
-
-    routes = notify_setup(ruleset.notify, notify_config, state)
     if notify:
         from mlmon.notify.receivers import check_webhook_url
 
