@@ -4,7 +4,7 @@ Expected routes and groups are worked out by hand from Alertmanager's rules (dep
 first matching child unless ``continue``, children inherit), not from mlmon's output.
 """
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,7 +16,7 @@ from mlmon.notify.plan import plan
 from mlmon.notify.routes import groups, match
 from mlmon.rules.load import rules_from_text
 
-NOW = datetime(2026, 11, 27, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
 H4 = timedelta(hours=4)
 RULE = "rules:\n  - name: r\n    expr: error_rate > 0\n"
 
@@ -259,3 +259,23 @@ def test_a_notify_config_file_of_its_own(tmp_path):
         load_notify(bad)
     assert info.value.details == [f"{bad}:1:1: unknown top-level key 'rules'",
                                   f"{bad}:4:11: notify: unknown receiver 'b'"]
+
+
+def test_the_example_notify_config_is_valid_and_routes_as_its_comments_say():
+    from conftest import ROOT
+
+    config = load_notify(ROOT / "notify.example.yaml")
+    assert set(config.receivers) == {"oncall", "team-slack", "pager"}
+    assert not config.receivers["team-slack"].send_resolved and config.receivers["oncall"].send_resolved
+    found = match(config.route, labels(severity="critical", team="ml-platform"), H4)
+    assert [d.receiver for d in found] == ["pager", "oncall"]
+    assert [d.receiver for d in match(config.route, labels(severity="info", team="ml-platform"), H4)] == ["team-slack"]
+
+
+def test_the_notify_package_loads_neither_polars_nor_the_ui():
+    import subprocess
+    import sys
+
+    code = ("import sys, mlmon.notify.config, mlmon.notify.plan, mlmon.notify.outbox, mlmon.notify.routes; "
+            "print(sorted(m for m in ('polars', 'typer', 'rich', 'click') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"

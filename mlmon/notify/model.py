@@ -95,7 +95,7 @@ class Route:
     repeat_interval: timedelta | None = None
     matchers: tuple[Matcher, ...] = ()
     cont: bool = False
-    routes: tuple["Route", ...] = ()
+    routes: tuple[Route, ...] = ()
     #: Alertmanager's route key: the matchers of the route and its parents, ``{}/{severity="critical"}``.
     key: str = "{}"
 

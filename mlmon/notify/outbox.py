@@ -8,7 +8,8 @@ stays until it goes out, its receiver is gone, or ``MAX_ATTEMPTS`` runs failed.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mlmon.notify import receivers
 from mlmon.notify.model import NotifyConfig

@@ -6,9 +6,10 @@ active), ``still_firing`` (active before, sent again) or ``resolved`` (no longer
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from mlmon import __version__
 from mlmon.rules.identity import alert_labels, fingerprint

@@ -10,9 +10,9 @@ receiver and values of the ``group_by`` labels: one message per group per run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Mapping
 
 from mlmon.notify.model import EVERY_LABEL, Route
 from mlmon.notify.payload import Notice, label_text
