@@ -279,3 +279,21 @@ def test_the_notify_package_loads_neither_polars_nor_the_ui():
     code = ("import sys, mlmon.notify.config, mlmon.notify.plan, mlmon.notify.outbox, mlmon.notify.routes; "
             "print(sorted(m for m in ('polars', 'typer', 'rich', 'click') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+def test_rules_validate_lists_notify_problems_and_exits_2(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    mlmon = str(Path(sys.executable).parent / "mlmon")
+    proc = subprocess.run([mlmon, "rules", "validate", str(bad)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{bad}:14:5: notify: unknown receiver 'on-call'; did you mean 'oncall'?" in proc.stderr.splitlines()
+    assert "has 15 problems" in proc.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text(TREE)
+    proc = subprocess.run([mlmon, "rules", "validate", str(good)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == f"{good}: 1 rule, no problems\n"
