@@ -297,3 +297,15 @@ def test_rules_validate_lists_notify_problems_and_exits_2(tmp_path):
     good.write_text(TREE)
     proc = subprocess.run([mlmon, "rules", "validate", str(good)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout == f"{good}: 1 rule, no problems\n"
+
+
+def test_the_readme_notify_example_is_valid():
+    import re
+
+    from conftest import ROOT
+
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("### Notifications: receivers", 1)[1]
+    block = re.search(r"```yaml\n(notify:.*?)```", section, re.S).group(1)
+    config = rules_from_text(RULE + block, "README.md").notify
+    assert set(config.receivers) == {"oncall", "team-slack", "pager", "nowhere"}
+    assert config.receivers["nowhere"].kind is None
