@@ -1,6 +1,6 @@
 """Notifications of alert transitions: a real HTTP receiver on 127.0.0.1, commands, and the outbox that retries.
 
-Library calls patch ``time.sleep`` in mlmon.rules.state so retries are instant; the
+Library calls patch ``time.sleep`` in mlmon.notify.receivers so retries are instant; the
 entry-point test pays the real backoff (0.5 s + 1 s) once.
 """
 
@@ -24,6 +24,7 @@ from mlmon import __version__
 from mlmon.check import run_check
 from mlmon.cli import app
 from mlmon.logs.mapping import DEFAULT_MAPPING
+from mlmon.notify import receivers
 from mlmon.rules import state as state_mod
 from mlmon.rules.evaluate import Alert, CheckResult
 from mlmon.rules.load import load_rules
@@ -94,8 +95,8 @@ def result() -> CheckResult:
 def sleeps(monkeypatch) -> list[float]:
     """Instant retries; the list holds the backoff mlmon asked for."""
     asked: list[float] = []
-    # Only mlmon.rules.state's view of the time module: the receiver's own sleeps stay real.
-    monkeypatch.setattr(state_mod, "time", SimpleNamespace(sleep=asked.append, monotonic=time.monotonic))
+    # Only mlmon.notify.receivers' view of the time module: the receiver's own sleeps stay real.
+    monkeypatch.setattr(receivers, "time", SimpleNamespace(sleep=asked.append, monotonic=time.monotonic))
     return asked
 
 
@@ -121,12 +122,15 @@ def test_webhook_payload_is_slack_compatible_json_with_the_alert(tmp_path, resul
     assert request["headers"]["Content-Type"] == "application/json"
     assert request["headers"]["User-Agent"] == f"mlmon/{__version__}"
     slow, ratio = receiver.delivered
-    assert set(slow) == {"text", "status", "alert", "sent_by", "at"}
+    assert set(slow) == {"text", "status", "alert", "sent_by", "at",  # mlmon's keys, as before
+                         "version", "groupKey", "truncatedAlerts", "receiver", "groupLabels", "commonLabels",
+                         "commonAnnotations", "externalURL", "alerts"}  # Alertmanager's webhook v4
     assert slow["text"] == "🔴 FIRING [warning] slow-p95 (model=churn, model_version=v2): p95 238.85 ms on churn v2"
     assert ratio["text"] == "🔴 FIRING [info] latency-tail-ratio (model_version=v2): p99/p50 is 4.0794 on v2 (p99 336.14 ms)"
     assert slow["status"] == "firing" and slow["at"] == "2026-11-27T00:00:00Z" and slow["sent_by"] == f"mlmon {__version__}"
     alert = next(a for a in result.alerts if a.key == SLOW)
-    assert slow["alert"] == alert.to_dict()
+    assert slow["alert"] == {**alert.to_dict(), "fingerprint": alert.fingerprint, "starts_at": "2026-11-27T00:00:00Z",
+                             "ends_at": None}
     assert slow["alert"]["segment"] == {"model": "churn", "model_version": "v2"} and slow["alert"]["active"] is True
     assert saved(tmp_path / "s.json")["outbox"] == []
 
@@ -190,8 +194,8 @@ def test_429_and_unreachable_receivers_are_retried(tmp_path, result, sleeps):
 
 
 def test_a_slow_receiver_times_out(tmp_path, result, sleeps, monkeypatch):
-    monkeypatch.setattr(state_mod, "HTTP_TIMEOUT", 0.2)
-    monkeypatch.setattr(state_mod, "HTTP_ATTEMPTS", 1)
+    monkeypatch.setattr(receivers, "HTTP_TIMEOUT", 0.2)
+    monkeypatch.setattr(receivers, "HTTP_ATTEMPTS", 1)
     with Receiver(delay=1.0) as receiver:
         started = time.monotonic()
         _, warnings = apply(tmp_path / "s.json", result, webhooks=[receiver.url])
@@ -367,3 +371,214 @@ def test_log_values_cannot_ping_the_channel_through_check(tmp_path):
     (doc,) = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert "<!channel>" not in doc["text"] and "<https://" not in doc["text"]
     assert "model=&lt;!channel&gt; &lt;https://evil.example|click here&gt; &amp; co" in doc["text"]
+
+
+# --- issue #12 defect 5: Alertmanager's fields, and a resolved notice that says so ----------------------------
+
+def test_a_resolved_notice_is_inactive_with_a_stable_start_an_end_and_a_fingerprint(tmp_path, result, sleeps):
+    path = tmp_path / "s.json"
+    slow = next(a for a in result.alerts if a.key == SLOW)
+    with Receiver() as receiver:
+        apply(path, result, webhooks=[receiver.url])
+        # Later runs see the alert's first window slide (as with --since); its start stays the first run's.
+        apply(path, result, now=NOW + timedelta(hours=5), webhooks=[receiver.url])
+        apply(path, CheckResult([], NOW), now=NOW + timedelta(hours=6), webhooks=[receiver.url])
+    firing, still, resolved = [p for p in receiver.delivered if p["alert"]["rule"] == "slow-p95"]
+    assert [p["status"] for p in (firing, still, resolved)] == ["firing", "still_firing", "resolved"]
+    assert resolved["alert"]["active"] is False and firing["alert"]["active"] is True
+    assert {p["alert"]["starts_at"] for p in (firing, still, resolved)} == {"2026-11-27T00:00:00Z"}
+    assert [p["alert"]["ends_at"] for p in (firing, still, resolved)] == [None, None, "2026-11-27T06:00:00Z"]
+    assert {p["alert"]["fingerprint"] for p in (firing, still, resolved)} == {slow.fingerprint}
+    # Alertmanager's webhook v4, one alert per message for --notify.
+    (item,) = resolved["alerts"]
+    assert item == {"status": "resolved", "labels": slow.all_labels, "annotations": {"summary": slow.summary},
+                    "startsAt": "2026-11-27T00:00:00Z", "endsAt": "2026-11-27T06:00:00Z", "generatorURL": "",
+                    "fingerprint": slow.fingerprint}
+    assert firing["alerts"][0]["endsAt"] == "0001-01-01T00:00:00Z"  # what Alertmanager sends while firing
+    assert slow.all_labels == {"alertname": "slow-p95", "model": "churn", "model_version": "v2", "severity": "warning"}
+    assert resolved["version"] == "4" and resolved["receiver"] == "--notify" and resolved["externalURL"] == ""
+    assert resolved["groupKey"] == '{}:{alertname="slow-p95", model="churn", model_version="v2", severity="warning"}'
+    assert resolved["groupLabels"] == resolved["commonLabels"] == slow.all_labels
+    assert resolved["commonAnnotations"] == {"summary": slow.summary}
+
+
+def test_an_alerts_own_annotations_are_sent_when_it_has_them(tmp_path):
+    alert = Alert("r", "warning", {}, 1.0, True, NOW, NOW, 1, "the summary")
+    doc = {**alert.to_dict(), "annotations": {"summary": "s", "runbook_url": "https://runbook.example/r"}}
+    (t,) = state_mod.transitions({"alerts": {}}, SimpleNamespace(alerts=[SimpleNamespace(
+        active=True, key=alert.key, fingerprint=alert.fingerprint, to_dict=lambda: doc)]), NOW, timedelta(hours=4))
+    assert t.payload["alerts"][0]["annotations"] == {"summary": "s", "runbook_url": "https://runbook.example/r"}
+
+
+def test_a_still_firing_alert_is_repeated_only_after_strictly_more_than_the_repeat_interval(tmp_path, result):
+    path = tmp_path / "s.json"
+    apply(path, result)
+    found, _ = apply(path, result, now=NOW + timedelta(hours=4))
+    assert found == []  # exactly 4h: Alertmanager does not repeat yet
+    found, _ = apply(path, result, now=NOW + timedelta(hours=4, seconds=1))
+    assert [t.kind for t in found] == ["still_firing", "still_firing"]
+
+
+def test_an_old_state_file_still_loads(tmp_path, result):
+    """A state file from before fingerprints, starts_at and the notification log: its alert keeps its start."""
+    path = tmp_path / "s.json"
+    doc = next(a for a in result.alerts if a.key == SLOW).to_dict()
+    path.write_text(json.dumps({"version": 1, "alerts": {SLOW: {"alert": doc, "active_since": "2026-11-26T20:00:00Z",
+                                                              "last_notified": "2026-11-26T20:00:00Z"}},
+                                "outbox": [{"kind": "command", "target": "exit 3", "payload": {"text": "x"},
+                                            "attempts": 2}]}))
+    out = tmp_path / "got.jsonl"
+    found, warnings = apply(path, CheckResult([], NOW), commands=[f"cat >> {out}"])
+    assert warnings == [] and [t.kind for t in found] == ["resolved"]
+    old, resolved = [json.loads(line) for line in out.read_text().splitlines()]
+    assert old == {"text": "x"}  # the queued notification went to the command given now
+    assert resolved["alert"]["starts_at"] == "2026-11-26T20:00:00Z" and resolved["alert"]["active"] is False
+
+
+# --- notify: receivers, routes and groups, delivered to real HTTP receivers ------------------------------------
+
+def routed(url_hook, url_slack, extra=""):
+    return load_rules_text(f"""rules:
+  - name: r
+    expr: error_rate > 0
+notify:
+  receivers:
+    - name: hook
+      webhook: {url_hook}
+    - name: chat
+      slack: {url_slack}
+  route:
+    receiver: hook
+    group_by: [model_version]
+    routes:
+      - matchers: ['severity="info"']
+        receiver: chat
+        continue: true
+      - matchers: ['model_version="v2"']
+{extra}""")
+
+
+def load_rules_text(text):
+    from mlmon.rules.load import rules_from_text
+
+    return rules_from_text(text, "routed.yaml").notify
+
+
+def apply_routed(path, result, config, *, now=NOW):
+    warnings: list[str] = []
+    found = state_mod.apply_transitions(path, result, now=now, repeat_interval=timedelta(hours=4), webhooks=[],
+                                        commands=[], warn=warnings.append, notify=config)
+    return found, warnings
+
+
+def test_routes_group_alerts_into_one_message_per_receiver_and_group(tmp_path, result, sleeps):
+    path = tmp_path / "s.json"
+    with Receiver() as hook, Receiver() as chat:
+        config = routed(hook.url, chat.url)
+        found, warnings = apply_routed(path, result, config)
+        assert warnings == [] and len(found) == 2
+        # slow-p95 (warning) and latency-tail-ratio (info) share model_version v2: one message to hook, from the
+        # v2 route (which inherits the receiver); the info alert goes to chat first, and continue: true lets it on.
+        assert len(hook.delivered) == 1 and len(chat.delivered) == 1
+        (message,) = hook.delivered
+        assert message["receiver"] == "hook" and message["groupKey"] == '{}/{model_version="v2"}:{model_version="v2"}'
+        assert message["groupLabels"] == {"model_version": "v2"}
+        assert [a["labels"]["alertname"] for a in message["alerts"]] == ["slow-p95", "latency-tail-ratio"]
+        assert message["commonLabels"] == {"model_version": "v2"} and message["status"] == "firing"
+        assert message["text"].splitlines() == [
+            "🔴 FIRING [warning] slow-p95 (model=churn, model_version=v2): p95 238.85 ms on churn v2",
+            "🔴 FIRING [info] latency-tail-ratio (model_version=v2): p99/p50 is 4.0794 on v2 (p99 336.14 ms)"]
+        assert chat.delivered == [{"text": "🔴 FIRING [info] latency-tail-ratio (model_version=v2): "
+                                           "p99/p50 is 4.0794 on v2 (p99 336.14 ms)"}]
+        # Nothing changed ten minutes later: nothing is sent; then all resolve.
+        apply_routed(path, result, config, now=NOW + timedelta(minutes=10))
+        assert len(hook.delivered) == 1
+        apply_routed(path, CheckResult([], NOW), config, now=NOW + timedelta(minutes=20))
+    resolved = hook.delivered[-1]
+    assert resolved["status"] == "resolved" and [a["status"] for a in resolved["alerts"]] == ["resolved", "resolved"]
+    assert {a["endsAt"] for a in resolved["alerts"]} == {"2026-11-27T00:20:00Z"}
+    assert len(chat.delivered) == 1  # Slack's send_resolved is false by default, as in Alertmanager
+    assert saved(path)["groups"] == {}
+
+
+def test_a_failed_group_message_stays_in_the_outbox_naming_its_receiver(tmp_path, result, sleeps):
+    path = tmp_path / "s.json"
+    with Receiver(status=503) as hook, Receiver() as chat:
+        config = routed(hook.url, chat.url)
+        _, warnings = apply_routed(path, result, config)
+        assert warnings == ["mlmon: notification to receiver 'hook' failed (HTTP 503); it will be retried on the next run"]
+        (item,) = saved(path)["outbox"]
+        assert item["receiver"] == "hook" and item["kind"] == "webhook" and item["attempts"] == 1
+        hook.status = 200
+        found, warnings = apply_routed(path, result, config, now=NOW + timedelta(minutes=10))
+    assert found == [] and warnings == []
+    assert len(hook.delivered) == 1 and hook.delivered[0]["at"] == "2026-11-27T00:00:00Z"
+    assert saved(path)["outbox"] == []
+
+
+def test_a_receiver_removed_from_notify_drops_its_queue_with_a_warning(tmp_path, result, sleeps):
+    path = tmp_path / "s.json"
+    with Receiver(status=503) as hook, Receiver() as chat:
+        apply_routed(path, result, routed(hook.url, chat.url))
+        config = load_rules_text(f"rules:\n  - name: r\n    expr: error_rate > 0\nnotify:\n  receivers:\n"
+                                 f"    - {{name: chat, slack: '{chat.url}'}}\n  route: {{receiver: chat}}\n")
+        _, warnings = apply_routed(path, result, config, now=NOW + timedelta(minutes=10))
+    assert warnings == ["mlmon: a notification for receiver 'hook' is dropped: notify: no longer has it"]
+
+
+# --- the run's transitions in --format json, and --notify-config, through the command line ----------------------
+
+def test_format_json_lists_the_transitions_with_state_and_not_without(tmp_path):
+    state = tmp_path / "state.json"
+    args = [MLMON, "check", *LOGS, "--rules", str(RULES), "--format", "json"]
+    env = {**os.environ, "COLUMNS": "80"}
+    proc = subprocess.run([*args, "--now", "2026-11-27T00:00:00Z", "--state", str(state)], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert [(t["status"], t["alert"]["rule"]) for t in doc["transitions"]] == [("firing", "slow-p95"),
+                                                                              ("firing", "latency-tail-ratio")]
+    first = doc["transitions"][0]
+    assert set(first) == {"status", "alert", "fingerprint", "labels", "starts_at", "ends_at"}
+    assert first["starts_at"] == "2026-11-27T00:00:00Z" and first["ends_at"] is None
+    assert first["labels"] == {"alertname": "slow-p95", "model": "churn", "model_version": "v2", "severity": "warning"}
+    assert "mlmon: firing: " + SLOW in proc.stderr  # still on stderr too
+    proc = subprocess.run([*args, "--now", "2026-11-27T00:10:00Z", "--state", str(state)], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert json.loads(proc.stdout)["transitions"] == []
+    proc = subprocess.run([*args, "--now", "2026-11-27T00:10:00Z"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert "transitions" not in json.loads(proc.stdout)
+
+
+def test_notify_config_file_through_the_command_line(tmp_path):
+    out = tmp_path / "got.jsonl"
+    notify = tmp_path / "notify.yaml"
+    notify.write_text(f"notify:\n  receivers:\n    - name: log\n      command: \"cat >> {out}\"\n"
+                      f"  route:\n    receiver: log\n    group_by: ['...']\n")
+    base = ["check", *LOGS, "--rules", str(RULES), "--now", "2026-11-27T00:00:00Z"]
+    result = runner.invoke(app, [*base, "--state", str(tmp_path / "s.json"), "--notify-config", str(notify)])
+    assert result.exit_code == 1, result.output
+    docs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(d["receiver"], [a["labels"]["alertname"] for a in d["alerts"]]) for d in docs] == [
+        ("log", ["slow-p95"]), ("log", ["latency-tail-ratio"])]
+
+
+@pytest.mark.parametrize("setup, words", [
+    ("no state", "--notify-config needs --state"),
+    ("both", "both the rules file and --notify-config"),
+    ("bad", ":4:11: notify: unknown receiver 'nobody'"),
+])
+def test_notify_config_mistakes_exit_2_before_reading_logs(tmp_path, setup, words):
+    notify = tmp_path / "notify.yaml"
+    notify.write_text("notify:\n  receivers:\n    - name: log\n  route: {receiver: " +
+                      ("nobody" if setup == "bad" else "log") + "}\n")
+    rules = RULES
+    if setup == "both":
+        rules = tmp_path / "rules.yaml"
+        rules.write_text(ONE_RULE + notify.read_text())
+    args = [MLMON, "check", "no-such-log.jsonl", "--rules", str(rules), "--notify-config", str(notify)]
+    if setup != "no state":
+        args += ["--state", str(tmp_path / "s.json")]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr

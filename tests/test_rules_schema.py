@@ -23,8 +23,8 @@ SCHEMA = json_schema()
 
 # --- a small JSON Schema (2020-12) checker for the keywords mlmon's schema uses ----------------
 
-ANNOTATIONS = {"$schema", "title", "description", "default"}
-CHECKED = {"type", "enum", "pattern", "minLength", "minimum", "minItems", "uniqueItems", "items", "oneOf",
+ANNOTATIONS = {"$schema", "title", "description", "default", "$defs"}
+CHECKED = {"$ref", "type", "enum", "pattern", "minLength", "minimum", "minItems", "uniqueItems", "items", "oneOf",
            "properties", "additionalProperties", "required"}
 TYPES = {
     "string": lambda v: isinstance(v, str),
@@ -39,6 +39,10 @@ TYPES = {
 
 
 def conforms(value, schema) -> bool:
+    if "$ref" in schema:  # only local references into $defs, as the notify routes use
+        prefix = "#/$defs/"
+        assert schema["$ref"].startswith(prefix), schema["$ref"]
+        return conforms(value, SCHEMA["$defs"][schema["$ref"][len(prefix):]])
     kinds = schema.get("type")
     if kinds is not None and not any(TYPES[k](value) for k in ([kinds] if isinstance(kinds, str) else kinds)):
         return False
@@ -83,6 +87,9 @@ def keywords(schema) -> set[str]:
                     out |= keywords(sub)
             elif key in ("items", "additionalProperties"):
                 out |= keywords(value)
+            elif key == "$defs":
+                for sub in value.values():
+                    out |= keywords(sub)
             elif key == "oneOf":
                 for sub in value:
                     out |= keywords(sub)
@@ -96,6 +103,7 @@ def test_the_checker_knows_every_keyword_of_the_schema():
 # --- the documents -----------------------------------------------------------------------------
 
 RULE = "rules:\n  - name: r\n    expr: error_rate > 0\n"
+NOTIFY = "notify:\n  receivers:\n    - name: r\n      webhook: https://example.com/hook\n  route:\n    receiver: r\n"
 
 BOTH_ACCEPT = {
     "minimal": RULE,
@@ -115,6 +123,12 @@ BOTH_ACCEPT = {
     "every key": RULE + "    description: d\n    severity: critical\n    where: model == 'x'\n    min_requests: 0\n"
                         "    keep_firing_for: 0\n    summary: ''\n",
     "two rules": RULE + "  - name: s\n    expr: error_rate > 1\n",
+    "notify": RULE + NOTIFY,
+    "notify every key": RULE + NOTIFY + "    group_by: ['...']\n    repeat_interval: 1h 30m\n"
+                                        "    routes:\n      - matchers: ['severity=\"critical\"', 'model=~\"a|b\"']\n"
+                                        "        receiver: r\n        continue: true\n        routes: [{receiver: r}]\n",
+    "notify receiver kinds": RULE + "notify:\n  receivers:\n    - {name: a, slack: 'https://h/x', send_resolved: true}\n"
+                                    "    - {name: b, command: 'cat'}\n    - {name: c}\n  route: {receiver: a}\n",
 }
 
 BOTH_REFUSE = {
@@ -152,6 +166,20 @@ BOTH_REFUSE = {
     "by number": RULE + "    by: 5\n",
     "by list of numbers": RULE + "    by: [5]\n",
     "description number": RULE + "    description: 5\n",
+    "notify without route": RULE + "notify:\n  receivers: [{name: r}]\n",
+    "notify without receivers": RULE + "notify:\n  route: {receiver: r}\n",
+    "notify unknown key": RULE + NOTIFY + "  inhibt: []\n",
+    "receiver unknown key": RULE + NOTIFY.replace("      webhook:", "      webhok:"),
+    "receiver without name": RULE + "notify:\n  receivers: [{webhook: 'https://h/x'}]\n  route: {receiver: r}\n",
+    "webhook not http": RULE + NOTIFY.replace("https://example.com/hook", "file:///etc/passwd"),
+    "send_resolved text": RULE + NOTIFY.replace("  route:", "      send_resolved: 'yes'\n  route:"),
+    "top route without receiver": RULE + NOTIFY.replace("    receiver: r\n", "    group_by: [model]\n"),
+    "route unknown key": RULE + NOTIFY + "    group_wait: 30s\n",
+    "group_by text": RULE + NOTIFY + "    group_by: model\n",
+    "repeat_interval word": RULE + NOTIFY + "    repeat_interval: 4hours\n",
+    "continue text": RULE + NOTIFY + "    routes: [{receiver: r, continue: 'yes'}]\n",
+    "routes mapping": RULE + NOTIFY + "    routes: {receiver: r}\n",
+    "nested route unknown key": RULE + NOTIFY + "    routes: [{receiver: r, routes: [{recevier: r}]}]\n",
 }
 
 # What a JSON Schema cannot say; the validator alone refuses these.
@@ -166,6 +194,13 @@ VALIDATOR_ONLY = {
     "zero window": RULE + "    every: 0m\n",
     "duplicate names": RULE + "  - name: r\n    expr: error_rate > 1\n",
     "unknown placeholder": RULE + "    summary: '{{ nope }}'\n",
+    "unknown receiver": RULE + NOTIFY.replace("    receiver: r\n", "    receiver: nobody\n"),
+    "bad matcher": RULE + NOTIFY + "    routes: [{matchers: ['severity~critical']}]\n",
+    "bad matcher regex": RULE + NOTIFY + "    routes: [{matchers: ['model=~\"(\"']}]\n",
+    "two receiver kinds": RULE + NOTIFY.replace("  route:", "      command: cat\n  route:"),
+    "duplicate receiver": RULE + NOTIFY.replace("  route:", "    - name: r\n  route:"),
+    "webhook port 0": RULE + NOTIFY.replace("example.com/hook", "example.com:0/hook"),
+    "matchers on the top route": RULE + NOTIFY + "    matchers: ['a=b']\n",
 }
 
 

@@ -64,6 +64,7 @@ class Severity(str, Enum):
     epilog="Examples:\n\n"
     "  mlmon check sample_logs/*.jsonl.gz --rules rules.example.yaml\n\n"
     "  mlmon check logs/ --rules rules.yaml --since 2h --state /var/lib/mlmon/state.json --notify https://hooks.example/x\n\n"
+    "  mlmon check logs/ --rules rules.yaml --since 2h --state /var/lib/mlmon/state.json --notify-config notify.yaml\n\n"
     "  mlmon check test.log --rules rules.yaml --format junit -o alerts.xml"
 )
 @handle_errors
@@ -80,9 +81,10 @@ def check(
     state: Optional[Path] = typer.Option(None, "--state", help="Keep alert state in FILE between runs and report only transitions (for cron); "
                                          "pending alerts go on toward their 'for' across runs. Without it, a 'for' longer "
                                          "than --since is refused."),
-    repeat_interval: str = typer.Option("4h", "--repeat-interval", help="With --state: repeat a still-firing alert at most this often."),
-    notify: Optional[list[str]] = typer.Option(None, "--notify", help="POST each transition as JSON to URL (Slack-compatible 'text'). Repeatable."),
+    repeat_interval: str = typer.Option("4h", "--repeat-interval", help="With --state: repeat a still-firing alert when strictly more than this has passed (and the notify: routes' default)."),
+    notify: Optional[list[str]] = typer.Option(None, "--notify", help="POST each transition as JSON to URL (Alertmanager's webhook v4 plus a Slack-compatible 'text'). Repeatable."),
     notify_command: Optional[list[str]] = typer.Option(None, "--notify-command", help="Pipe each transition as JSON to the stdin of CMD, run by sh -c. Repeatable."),
+    notify_config: Optional[Path] = typer.Option(None, "--notify-config", help="With --state: receivers and routes from FILE's notify: section, instead of the rules file's.", show_default=False),
     strict: bool = STRICT_OPTION,
     max_line_bytes: int = MAX_LINE_OPTION,
     baseline: Optional[Path] = BASELINE_OPTION,
@@ -108,12 +110,15 @@ def check(
     # A cron check of "the last 2h" runs up to now, so that silence at the end shows.
     spec = window_spec(None, None, since, until or ("now" if since else None), clock)
     ruleset = load_rules(rules)
-    guard_outputs(logs, {"-o": output, "--state": state}, rules, mapping, baseline, labels)
+    from mlmon.notify.config import notify_setup
+
+    routes = notify_setup(ruleset.notify, notify_config, state)
+    guard_outputs(logs, {"-o": output, "--state": state}, rules, mapping, baseline, labels, notify_config)
     repeat = parse_duration(repeat_interval, what="--repeat-interval")
     if (notify or notify_command) and state is None:
         raise UsageError("--notify and --notify-command need --state", "Notifications follow transitions, which need a state file.")
     if notify:
-        from mlmon.rules.state import check_webhook_url
+        from mlmon.notify.receivers import check_webhook_url
 
         for url in notify:
             check_webhook_url(url)
@@ -143,8 +148,9 @@ def check(
 
             saved[STATE_KEY] = to_doc(result.progress)
             transitions = apply_transitions(state, result, now=clock, repeat_interval=repeat, loaded=saved,
-                                            webhooks=notify or [], commands=notify_command or [], warn=warn)
-    emit(_render_check(result, gate, fmt, output), output)
+                                            webhooks=notify or [], commands=notify_command or [], warn=warn,
+                                            notify=routes)
+    emit(_render_check(result, gate, fmt, output, transitions), output)
     if data.skipped:
         stderr_console().print(f"mlmon: skipped {data.skipped:,} bad log line{'s' if data.skipped != 1 else ''}")
     for t in transitions or []:
@@ -157,11 +163,11 @@ def _range_text(since: Optional[str], until: Optional[str]) -> str:
     return " ".join(f"{name} {value}" for name, value in (("--since", since), ("--until", until)) if value)
 
 
-def _render_check(result, gate, fmt: "CheckFormat", output: Optional[Path]) -> str:
+def _render_check(result, gate, fmt: "CheckFormat", output: Optional[Path], transitions=None) -> str:
     from mlmon.render import alerts as r
 
     if fmt == CheckFormat.json:
-        return r.render_check_json(result, gate)
+        return r.render_check_json(result, gate, None if transitions is None else [t.notice for t in transitions])
     if fmt == CheckFormat.junit:
         return r.render_check_junit(result, gate)
     if fmt == CheckFormat.markdown:

@@ -30,9 +30,9 @@ def progress_text(alert: Alert) -> str:
     return f"{alert.pending_windows}/{alert.for_windows} window{'s' if alert.for_windows != 1 else ''}"
 
 
-def check_document(result: CheckResult, gate: Gate) -> dict:
-    """The stable ``--format json`` document of ``mlmon check``."""
-    return {
+def check_document(result: CheckResult, gate: Gate, transitions: list | None = None) -> dict:
+    """The stable ``--format json`` document of ``mlmon check``; ``transitions`` (notices) only with ``--state``."""
+    document = {
         "status": "firing" if gate.fired(result) else "ok",
         "fail_on": gate.fail_on,
         "generated_at": iso(result.generated_at),
@@ -40,10 +40,13 @@ def check_document(result: CheckResult, gate: Gate) -> dict:
         "alerts": [a.to_dict() for a in result.alerts],
         "pending": [a.to_dict() for a in result.pending],
     }
+    if transitions is not None:
+        document["transitions"] = [t.transition() for t in transitions]
+    return document
 
 
-def render_check_json(result: CheckResult, gate: Gate) -> str:
-    document = machine_numbers(check_document(result, gate))
+def render_check_json(result: CheckResult, gate: Gate, transitions: list | None = None) -> str:
+    document = machine_numbers(check_document(result, gate, transitions))
     return json_safe(json.dumps(document, indent=2, ensure_ascii=False, default=str, allow_nan=False)) + "\n"
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlmon.expr import Node
+if TYPE_CHECKING:  # mlmon.notify reads this module's patterns without loading Polars
+    from mlmon.expr import Node
+    from mlmon.notify.model import NotifyConfig
 
 SEVERITIES = ("info", "warning", "critical")
 #: A duration as a rules file may spell it: ``5m``, ``1h30m``, ``1h 30m``, ``1H``, ``1.5h``. Written
@@ -116,6 +118,8 @@ class Rule:
 class RuleSet:
     path: str
     rules: tuple[Rule, ...]
+    #: The file's ``notify:`` section (receivers and routes), if it has one.
+    notify: NotifyConfig | None = None
 
 
 def json_schema() -> dict[str, Any]:
@@ -127,13 +131,18 @@ def json_schema() -> dict[str, Any]:
         if spec.default not in (None, [], {}):
             prop["default"] = spec.default
         properties[spec.name] = prop
+    from mlmon.notify.model import notify_schema  # mlmon.notify reads this module's patterns
+
+    notify, defs = notify_schema()
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "mlmon rules file",
         "type": "object",
         "additionalProperties": False,
         "required": ["rules"],
+        "$defs": defs,
         "properties": {
+            "notify": notify,
             "rules": {
                 "type": "array",
                 "minItems": 1,
