@@ -12,6 +12,7 @@ from mlmon.expr import ExprError, Node, compile_expr, is_boolean, names, parse
 from mlmon.logs.mapping import CANONICAL_FIELDS, INPUT_PREFIX, OUTPUT_PREFIX
 from mlmon.metrics.operational import METRICS_BY_NAME
 from mlmon.report import check_segment_fields
+from mlmon.rules.inhibit import inhibit_from_doc
 from mlmon.rules.model import (
     DURATION_PATTERN,
     FIELDS_BY_NAME,
@@ -29,6 +30,8 @@ from mlmon.yamlfile import Located, did_you_mean, load_yaml, parse_yaml
 
 _TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
 TEMPLATE_NAMES = ("value", "rule", "severity", "window_start", "window_end")
+#: The sections of a rules file.
+TOP_LEVEL_KEYS = ("rules", "inhibit")
 
 
 #: Metrics computed with --baseline or --labels, whole-window ones and per-field prefixes (``psi.income``).
@@ -103,8 +106,8 @@ def rules_from_doc(doc: Located, metrics: tuple[str, ...] | None = None) -> Rule
         where = doc.where(next(iter(data))) if near else doc.where()
         raise ConfigError(f"{where}: a rules file needs a top-level 'rules:' list{near}", "See rules.example.yaml.")
     for key in data:
-        if key != "rules":
-            check.add(doc.where(key), None, f"unknown top-level key {key!r}{did_you_mean(str(key), ('rules',))}")
+        if key not in TOP_LEVEL_KEYS:
+            check.add(doc.where(key), None, f"unknown top-level key {key!r}{did_you_mean(str(key), TOP_LEVEL_KEYS)}")
     items = data["rules"]
     if not isinstance(items, list):
         raise ConfigError(f"{doc.where('rules')}: 'rules' must be a list of rules", "Start each rule with '- name: ...'.")
@@ -122,6 +125,8 @@ def rules_from_doc(doc: Located, metrics: tuple[str, ...] | None = None) -> Rule
         rule = _one_rule(check, i, item, metrics, seen)
         if rule is not None:
             rules.append(rule)
+    names = [item["name"] for item in items if isinstance(item, dict) and isinstance(item.get("name"), str)]
+    inhibit = inhibit_from_doc(doc, lambda where, message: check.add(where, None, message), names)
     if check.problems:
         check.problems.sort(key=_position)
         n = len(check.problems)
@@ -130,7 +135,7 @@ def rules_from_doc(doc: Located, metrics: tuple[str, ...] | None = None) -> Rule
             "Fix the lines listed above; 'mlmon rules validate' checks a file.",
             details=check.problems,
         )
-    return RuleSet(doc.path, tuple(rules))
+    return RuleSet(doc.path, tuple(rules), inhibit)
 
 
 def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen: dict[str, str]) -> Rule | None:

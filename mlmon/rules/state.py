@@ -130,6 +130,10 @@ def transitions(state: dict[str, Any], result: CheckResult, now: datetime, repea
     for key, alert in active.items():
         doc = alert.to_dict()
         entry = saved.get(key)
+        if alert.muted:  # silenced or inhibited: sends nothing; never notified, it will not send 'resolved' either
+            if entry is not None:
+                entry["alert"] = doc
+            continue
         if entry is None:
             out.append(Transition("firing", key, _payload("firing", doc, now)))
             saved[key] = {"alert": doc, "active_since": iso(now), "last_notified": iso(now)}
