@@ -181,10 +181,11 @@ def expire_silence(state_path: str | Path, silence_id: str, now: datetime) -> Si
 
 
 def list_silences(state_path: str | Path, now: datetime, everything: bool = False) -> list[Silence]:
-    """Active and pending silences (with ``everything``, expired ones too), the earliest ending first."""
+    """Active, then pending silences (with ``everything``, then expired ones too), each the earliest ending first."""
     silences = read_silences(silences_path(state_path))
     shown = [s for s in silences if everything or s.state(now) != EXPIRED]
-    return sorted(shown, key=lambda s: (s.ends_at, s.id))
+    order = {ACTIVE: 0, PENDING: 1, EXPIRED: 2}
+    return sorted(shown, key=lambda s: (order[s.state(now)], s.ends_at, s.id))
 
 
 def silences_for_check(state_path: str | Path, warn) -> list[Silence]:
