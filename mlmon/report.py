@@ -9,50 +9,22 @@ from typing import Any, Sequence
 import polars as pl
 
 from mlmon import __version__
-from mlmon.baseline.load import BaselineSpec, load_reference
-from mlmon.baseline.reference import Reference
 from mlmon.errors import UsageError
 from mlmon.expr import Node
+from mlmon.baseline.load import BaselineSpec, load_reference
+from mlmon.baseline.reference import Reference
 from mlmon.logs.field_limit import MAX_FIELDS, FieldLimit
 from mlmon.logs.fields import io_field_names, with_io_fields
-from mlmon.logs.mapping import (
-    CANONICAL_FIELDS,
-    INPUT_PREFIX,
-    MAX_PATH_DEPTH,
-    OUTPUT_PREFIX,
-    RAW_REQUEST,
-    RAW_RESPONSE,
-    Mapping,
-)
-from mlmon.logs.reader import (
-    DEFAULT_MAX_LINE_BYTES,
-    LogData,
-    Progress,
-    announce,
-    read_logs,
-)
+from mlmon.logs.mapping import CANONICAL_FIELDS, MAX_PATH_DEPTH, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.metrics.drift import method_of, schema_changes
 from mlmon.metrics.labels import load_labels
-from mlmon.metrics.model_quality import (
-    LabelSpec,
-    infer_task,
-    join_labels,
-    joined_labels,
-    not_finite_warnings,
-    positive_label,
-    predicted_classes,
-    quality_exprs,
-)
-from mlmon.metrics.operational import METRICS_BY_NAME, RECORD_FIELDS
+from mlmon.metrics.model_quality import (LabelSpec, infer_task, join_labels, joined_labels, not_finite_warnings,
+                                         positive_label, predicted_classes, quality_exprs)
 from mlmon.metrics.table import Extras, metric_table
+from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce, read_logs
+from mlmon.metrics.operational import METRICS_BY_NAME, RECORD_FIELDS
 from mlmon.metrics.whole_range import drift_by_field, quality_by_segment
-from mlmon.metrics.windows import (
-    WINDOW_END,
-    WINDOW_START,
-    MetricTable,
-    WindowSpec,
-    select_range,
-)
+from mlmon.metrics.windows import WINDOW_END, WINDOW_START, MetricTable, WindowSpec, select_range
 from mlmon.redact import redact_columns, secret_key_in
 from mlmon.timeparse import format_duration, iso
 from mlmon.where import apply_where, parse_where, where_fields

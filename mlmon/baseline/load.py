@@ -10,23 +10,13 @@ from typing import Sequence
 
 import polars as pl
 
-from mlmon.baseline.reference import (
-    Reference,
-    reference_from_frame,
-    reference_from_profile,
-)
+from mlmon.baseline.reference import Reference, reference_from_frame, reference_from_profile
 from mlmon.errors import ConfigError, InputError, UsageError
 from mlmon.logs.field_limit import MAX_FIELDS, FieldLimit, most_held_columns
 from mlmon.logs.fields import _flatten, with_io_fields
 from mlmon.logs.json_lines import read_json_lines
 from mlmon.logs.json_numbers import long_integers_as_floats
-from mlmon.logs.mapping import (
-    INPUT_PREFIX,
-    OUTPUT_PREFIX,
-    RAW_REQUEST,
-    RAW_RESPONSE,
-    Mapping,
-)
+from mlmon.logs.mapping import INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.logs.reader import LogData, read_logs
 from mlmon.logs.verdict import NoGoodRecord
 from mlmon.render.escape import printable

@@ -12,10 +12,10 @@ import polars as pl
 from mlmon.baseline.load import DATASET_SUFFIXES, _dataset_frame, _looks_like_logs
 from mlmon.baseline.reference import Reference, reference_from_frame, save_profile
 from mlmon.errors import InputError, UsageError
-from mlmon.logs.decode import empty_rejects
 from mlmon.logs.field_limit import MAX_FIELDS, FieldLimit, most_held_columns
 from mlmon.logs.fields import with_io_fields
 from mlmon.logs.mapping import RAW_REQUEST, RAW_RESPONSE, Mapping
+from mlmon.logs.decode import empty_rejects
 from mlmon.logs.reader import read_logs
 from mlmon.timeparse import iso
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from mlmon.errors import ConfigError
 from mlmon.logs.chunks import LINE_SEPARATOR, Chunk, has_long_line, invalid_utf8_lines
+from mlmon.errors import ConfigError
 from mlmon.logs.mapping import MAX_PATH_DEPTH, RAW_REQUEST, RAW_RESPONSE, Mapping, Path_
 from mlmon.logs.nesting import MALFORMED, NOT_OBJECT, maybe_deep, unparsed_reason
 from mlmon.logs.normalize import REASON, fast_ts_expr, normalize

@@ -33,11 +33,7 @@ import polars as pl
 
 from mlmon.logs.field_limit import FieldLimit, choose_fields, distinct_keys, pruned
 from mlmon.logs.json_lines import read_json_lines
-from mlmon.logs.json_numbers import (
-    has_non_finite_text,
-    long_integers_as_floats,
-    without_non_finite_text,
-)
+from mlmon.logs.json_numbers import has_non_finite_text, long_integers_as_floats, without_non_finite_text
 from mlmon.logs.mapping import INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE
 
 INTEGER_TYPES = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.Int128, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64, pl.UInt128)

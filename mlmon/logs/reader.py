@@ -14,13 +14,7 @@ import polars as pl
 from mlmon.errors import ConfigError, InputError
 from mlmon.logs.batch import SmallFiles, decode_small_files, plan_batches
 from mlmon.logs.chunks import iter_chunks, load_span, plan_spans
-from mlmon.logs.decode import (
-    Projection,
-    ProjectionError,
-    decode_chunk,
-    decode_file_fast,
-    empty_rejects,
-)
+from mlmon.logs.decode import Projection, ProjectionError, decode_chunk, decode_file_fast, empty_rejects
 from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, Mapping
 from mlmon.logs.normalize import CHECKED_FIELDS, TS_TYPE
 from mlmon.logs.sources import Source, resolve_inputs

@@ -16,14 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from mlmon.baseline.reference import (
-    PSI_BINS,
-    FieldReference,
-    Reference,
-    bin_index,
-    finite_or_none,
-    finite_values,
-)
+from mlmon.baseline.reference import PSI_BINS, FieldReference, Reference, bin_index, finite_or_none, finite_values
 from mlmon.logs.fields import io_field_names, is_numeric
 from mlmon.logs.mapping import INPUT_PREFIX
 from mlmon.metrics.stats import chi2_contingency_pvalue, js_distance, kolmogorov_sf, psi

@@ -13,14 +13,7 @@ import polars as pl
 from mlmon.baseline.reference import Reference
 from mlmon.logs.reader import Progress, announce
 from mlmon.metrics.drift import drift_table
-from mlmon.metrics.windows import (
-    WINDOW_START,
-    MetricTable,
-    WindowSpec,
-    compute_metrics,
-    select_range,
-    window_floor,
-)
+from mlmon.metrics.windows import WINDOW_START, MetricTable, WindowSpec, compute_metrics, select_range, window_floor
 
 
 @dataclass

@@ -15,24 +15,9 @@ from mlmon.render.console import rendered, text_console
 from mlmon.render.escape import json_safe, printable
 from mlmon.render.values import format_number
 from mlmon.replay.compare import side_by_side
-from mlmon.replay.output import (
-    failed_before_first_again,
-    gate_fired,
-    gate_rates,
-    logged_error,
-    shown_error,
-    summary_document,
-)
-from mlmon.replay.run import (
-    ERROR,
-    FAILED_BEFORE,
-    MATCH,
-    MISMATCH,
-    OUTCOMES,
-    TIMEOUT,
-    Outcome,
-    ReplayRun,
-)
+from mlmon.replay.output import (failed_before_first_again, gate_fired, gate_rates, logged_error, shown_error,
+                                 summary_document)
+from mlmon.replay.run import ERROR, FAILED_BEFORE, MATCH, MISMATCH, OUTCOMES, TIMEOUT, Outcome, ReplayRun
 
 #: Innermost frames of a model's traceback shown under each error; ``--output`` keeps more.
 SHOWN_FRAMES = 3

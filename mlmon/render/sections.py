@@ -17,14 +17,7 @@ from mlmon.metrics.drift import DISTANCE_THRESHOLD, P_THRESHOLD
 from mlmon.metrics.operational import METRICS_BY_NAME
 from mlmon.metrics.windows import WINDOW_START
 from mlmon.render.quiet import QUIET_UNTIL, collapse_quiet_runs
-from mlmon.render.values import (
-    NONE,
-    format_segment,
-    header,
-    number_format,
-    plural,
-    time_pattern,
-)
+from mlmon.render.values import NONE, format_segment, header, number_format, plural, time_pattern
 from mlmon.report import Report, metric_unit
 
 #: Beyond the operational metrics, the per-window metrics people see: drift's and model quality's headline.

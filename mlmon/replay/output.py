@@ -12,17 +12,7 @@ from mlmon.numbers import json_data
 from mlmon.redact import redact_obj, redact_text
 from mlmon.render.escape import json_safe
 from mlmon.replay.messages import clean
-from mlmon.replay.run import (
-    ERROR,
-    FAILED_BEFORE,
-    MATCH,
-    MISMATCH,
-    OUTCOMES,
-    TIMEOUT,
-    Outcome,
-    ReplayRun,
-    _json_or_text,
-)
+from mlmon.replay.run import ERROR, FAILED_BEFORE, MATCH, MISMATCH, OUTCOMES, TIMEOUT, Outcome, ReplayRun, _json_or_text
 from mlmon.timeparse import iso
 
 

@@ -10,13 +10,7 @@ import polars as pl
 
 from mlmon.errors import UsageError
 from mlmon.expr import compile_expr, names, parse
-from mlmon.logs.mapping import (
-    INPUT_PREFIX,
-    OUTPUT_PREFIX,
-    RAW_REQUEST,
-    RAW_RESPONSE,
-    Mapping,
-)
+from mlmon.logs.mapping import INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, read_logs
 from mlmon.metrics.windows import WINDOW_START, window_floor
 from mlmon.rules.evaluate import FIRING, evaluate_rule, record_fields

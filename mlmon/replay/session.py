@@ -15,18 +15,12 @@ from mlmon.logs.reader import LogData
 from mlmon.redact import redact_obj
 from mlmon.render.escape import json_safe, printable
 from mlmon.replay.compare import Tolerance
-from mlmon.replay.messages import shorten
 from mlmon.replay.output import _redact
+from mlmon.replay.messages import shorten
 from mlmon.replay.run import Pace, ReplayRun, _json_or_text, replay
 from mlmon.replay.select import Selection, select_requests
 from mlmon.replay.serve import Server, accepts
-from mlmon.replay.targets import (
-    CallableTarget,
-    CommandTarget,
-    HttpTarget,
-    SetupError,
-    Target,
-)
+from mlmon.replay.targets import CallableTarget, CommandTarget, HttpTarget, SetupError, Target
 from mlmon.replay.url import target_host_port
 
 
