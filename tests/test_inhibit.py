@@ -250,9 +250,11 @@ def test_every_format_marks_inhibited_alerts(tmp_path):
     log = str(issue_logs(tmp_path))
     base = ["check", log, "--rules", str(rules), "--since", "3h", "--now", NOW]
     table = runner.invoke(app, base, env={"COLUMNS": "200"}).stdout
-    assert "2 muted" in table and table.count("inhibited by ") == 2 and "sends nothing" in table
+    assert "2 muted" in table and table.count("inhibited by no-traffic{model=churn}; sends nothing") == 2
+    assert [line.split()[-1] for line in table.splitlines() if line.startswith(("error-rate", "slow-p95"))] == [
+        "inhibited", "yes", "inhibited"]
     markdown = runner.invoke(app, [*base, "--format", "markdown"]).stdout
-    assert markdown.count("| yes (inhibited) |") == 2
+    assert markdown.count("| yes (inhibited) |") == 2 and "2 muted." in markdown
     junit = runner.invoke(app, [*base, "--format", "junit"]).stdout
     assert junit.count("<skipped message=") == 2 and 'failures="2"' in junit
     github = runner.invoke(app, [*base, "--format", "github"], env={"GITHUB_STEP_SUMMARY": None}).stdout

@@ -31,10 +31,13 @@ def muted_text(alert: Alert) -> str:
     return ", ".join(word for word, by in (("silenced", alert.silenced_by), ("inhibited", alert.inhibited_by)) if by)
 
 
-def _muted_detail(alert: Alert) -> str:
-    """``silenced by ID; inhibited by FINGERPRINT``: why an alert sends nothing."""
+def _muted_detail(alert: Alert, names: dict[str, str] | None = None) -> str:
+    """``silenced by ID; inhibited by RULE{SEGMENT}``: why an alert sends nothing. ``names`` maps
+    fingerprints to alert keys; a fingerprint not in it is shown as it is."""
+    names = names or {}
+    inhibitors = [names.get(fp, fp) for fp in alert.inhibited_by]
     parts = [f"{word} by {', '.join(by)}" for word, by in (("silenced", alert.silenced_by),
-                                                              ("inhibited", alert.inhibited_by)) if by]
+                                                              ("inhibited", inhibitors)) if by]
     return "; ".join(parts) + "; sends nothing and does not count for the gate"
 
 
@@ -64,6 +67,7 @@ def render_check_table(result: CheckResult, gate: Gate, width: int = 100, color:
     head.append(f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} from {result.rules_evaluated} rule"
                 f"{'s' if result.rules_evaluated != 1 else ''} (gate: {gate.fail_on} and above)")
     muted = sum(a.muted for a in alerts)
+    names = {a.fingerprint: a.key for a in alerts} if muted else {}
     if muted:
         head.append(f", {muted} muted")
     parts = [head]
@@ -90,7 +94,7 @@ def render_check_table(result: CheckResult, gate: Gate, width: int = 100, color:
             parts.append(Text(f"- {printable(a.rule)} [{printable(_segment_text(a))}]: {printable(a.summary)}"))
             parts.append(Text(f"  fired {span} UTC", style="dim"))
             if a.muted:
-                parts.append(Text(f"  {_muted_detail(a)}", style="dim"))
+                parts.append(Text(f"  {printable(_muted_detail(a, names))}", style="dim"))
     console.print(Group(*parts))
     return rendered(buffer)
 
@@ -100,8 +104,9 @@ def render_check_markdown(result: CheckResult, gate: Gate) -> str:
     icon = "🔴" if gate.fired(result) else "🟢"
     lines = [f"## {icon} mlmon check: {'firing' if gate.fired(result) else 'ok'}", ""]
     n = result.rules_evaluated
+    muted = sum(a.muted for a in alerts)
     lines.append(f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} from {n} rule{'s' if n != 1 else ''} "
-                 f"(gate: {gate.fail_on} and above).")
+                 f"(gate: {gate.fail_on} and above){f', {muted} muted' if muted else ''}.")
     if alerts:
         lines += ["", "| rule | severity | segment | value | windows | first | last | active | summary |",
                   "| --- | --- | --- | ---: | ---: | --- | --- | --- | --- |"]
@@ -119,6 +124,7 @@ def render_check_junit(result: CheckResult, gate: Gate) -> str:
     """One testcase per rule and segment; a firing alert is a failure."""
     cases = []
     failures = 0
+    names = {a.fingerprint: a.key for a in result.alerts}
     for outcome in result.outcomes:
         rule = outcome.rule
         by_segment = {a.key: a for a in outcome.alerts}
@@ -129,7 +135,7 @@ def render_check_junit(result: CheckResult, gate: Gate) -> str:
             alert = by_segment.get(key)
             body = ""
             if alert is not None and alert.muted:
-                body = f"<skipped message={quoteattr(printable(_muted_detail(alert)))}/>"
+                body = f"<skipped message={quoteattr(printable(_muted_detail(alert, names)))}/>"
             elif alert is not None:
                 failures += 1
                 message = f"{alert.severity}: {alert.summary}"

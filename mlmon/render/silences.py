@@ -25,7 +25,7 @@ def render_silences_table(silences: Sequence[Silence], now: datetime, width: int
     for col in ("id", "state", "starts", "ends", "matchers", "created_by", "comment"):
         table.add_column(col, overflow="fold")
     for s in silences:
-        table.add_row(Text(s.id), Text(s.state(now)), Text(iso(s.starts_at) or ""), Text(iso(s.ends_at) or ""),
+        table.add_row(Text(printable(s.id)), Text(s.state(now)), Text(iso(s.starts_at) or ""), Text(iso(s.ends_at) or ""),
                       Text(printable(format_matchers(s.matchers))), Text(printable(s.created_by)),
                       Text(printable(s.comment)))
     console.print(table)
