@@ -272,3 +272,29 @@ def test_check_warns_about_a_corrupt_silences_file_and_goes_on(tmp_path):
     assert f"mlmon: warning: silences file {silences_path(state)} is corrupt" in proc.stderr
     assert "checking without silences" in proc.stderr
     assert silences_path(state).read_text() == "garbage"
+
+
+def test_every_problem_of_a_hand_edited_file_at_its_line_and_column(tmp_path):
+    state = tmp_path / "b.json"
+    silences_path(state).write_text(
+        '{"version": 1, "silences": [\n'
+        '  {"id": "a", "matchers": ["model=churn", "x=~["], "starts_at": "2026-11-27T10:00:00Z",\n'
+        '   "ends_at": "soon", "updated_at": "2026-11-27T10:00:00Z"},\n'
+        '  {"id": "a", "matchers": [], "starts_at": "2026-11-27T10:00:00Z", "ends_at": "2026-11-27T12:00:00Z"},\n'
+        '  5\n'
+        ']}\n')
+    result = runner.invoke(app, ["silence", "list", "--state", str(state)])
+    assert result.exit_code == 2
+    name = silences_path(state)
+    assert result.stderr.splitlines()[:-1] == [
+        f"{name}:2:47: silence #1: matcher: regex does not compile: unterminated character set",
+        f"{name}:3:4: silence #1: 'ends_at' must be an ISO time such as 2026-11-27T10:00:00Z",
+        f"{name}:4:3: silence #2: missing 'updated_at'",
+        f"{name}:4:4: silence #2: id 'a' is given twice",
+        f"{name}:4:15: silence #2: 'matchers' must be a non-empty list of matcher texts",
+        f"{name}:5:3: silence #3: not an object",
+    ]
+    assert result.stderr.splitlines()[-1].startswith(f"mlmon: error: silences file {name} is corrupt (6 problems")
+    silences_path(state).write_text('{"version": 1,\n "silences": [')
+    result = runner.invoke(app, ["silence", "list", "--state", str(state)])
+    assert result.exit_code == 2 and result.stderr.startswith(f"{name}:2:15: not valid JSON: Expecting value")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlmon.atomic import write_text_atomic
-from mlmon.errors import MlmonError, UsageError
+from mlmon.errors import ConfigError, MlmonError, UsageError
 from mlmon.render.escape import json_safe, printable
 from mlmon.rules.matchers import (
     Matcher,
@@ -34,6 +34,7 @@ from mlmon.rules.matchers import (
     parse_matchers,
 )
 from mlmon.timeparse import iso, parse_instant
+from mlmon.yamlfile import Located, parse_yaml
 
 SILENCES_VERSION = 1
 #: How long an expired silence is kept before it is pruned (Alertmanager's --data.retention default).
@@ -106,7 +107,8 @@ def new_silence(matchers: Sequence[str], *, starts_at: datetime, ends_at: dateti
 
 
 def read_silences(path: str | Path) -> list[Silence]:
-    """The silences saved at ``path`` ([] when there is no file); SilencesFileError when it cannot be read."""
+    """The silences saved at ``path`` ([] when there is no file); SilencesFileError, listing every problem at
+    its ``file:line:col``, when it cannot be read."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -114,34 +116,80 @@ def read_silences(path: str | Path) -> list[Silence]:
         return []
     except (OSError, UnicodeDecodeError) as exc:
         raise SilencesFileError(f"cannot read silences file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    silences, problems = parse_silences(text, str(path))
+    if problems:
+        n = len(problems)
+        raise SilencesFileError(f"silences file {path} is corrupt ({n} problem{'s' if n != 1 else ''}; first: "
+                                f"{problems[0].split(': ', 1)[-1]})",
+                                "Fix or move it; mlmon never drops your silences on its own.", details=problems)
+    return silences
+
+
+def parse_silences(text: str, name: str = "<silences>") -> tuple[list[Silence], list[str]]:
+    """The silences of the file's JSON text, and every problem as ``name:line:col: message`` (escaped)."""
     try:
-        return parse_silences(text)
+        data = json.loads(text)
     except ValueError as exc:
-        raise SilencesFileError(f"silences file {path} is corrupt ({printable(str(exc))[:200]})",
-                                "Fix or move it; mlmon never drops your silences on its own.") from None
-
-
-def parse_silences(text: str) -> list[Silence]:
-    """Silences from the file's JSON text; ValueError says what is wrong."""
-    data = json.loads(text)
+        where = f"{name}:{exc.lineno}:{exc.colno}" if isinstance(exc, json.JSONDecodeError) else name
+        return [], [f"{where}: not valid JSON: {printable(getattr(exc, 'msg', str(exc)))}"]
+    doc = _positions(text, name)
     if not isinstance(data, dict) or not isinstance(data.get("silences"), list):
-        raise ValueError("expected an object with a 'silences' list")
+        return [], [f"{doc.where()}: expected an object with a 'silences' list"]
     if data.get("version") != SILENCES_VERSION:
-        raise ValueError(f"unknown version {data.get('version')!r}, expected {SILENCES_VERSION}")
-    out = []
-    for n, item in enumerate(data["silences"], 1):
+        return [], [f"{doc.where('version')}: unknown version {printable(repr(data.get('version')))[:40]}, "
+                    f"expected {SILENCES_VERSION}"]
+    out: list[Silence] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for n, item in enumerate(data["silences"]):
+        before = len(problems)
+
+        def problem(keys: tuple, message: str, col: int | None = None, n=n) -> None:
+            keys = ("silences", n, *keys)
+            where = doc.where_in_value(keys, col) if col is not None else doc.where(*keys)
+            problems.append(f"{where}: silence #{n + 1}: {printable(message)}")
+
         if not isinstance(item, dict):
-            raise ValueError(f"silence #{n} is not an object")
-        try:
-            matchers = tuple(parse_matcher(m) for m in item["matchers"])
-            if not matchers or not isinstance(item["id"], str):
-                raise ValueError("no matchers")
-            times = [parse_instant(item[k]) for k in ("starts_at", "ends_at", "updated_at")]
-            out.append(Silence(item["id"], matchers, *times, str(item.get("created_by", "")),
-                               str(item.get("comment", ""))))
-        except (KeyError, TypeError, ValueError, MatcherError, UsageError) as exc:
-            raise ValueError(f"silence #{n} is malformed: {exc}") from None
-    return out
+            problem((), "not an object")
+            continue
+        for key in ("id", "matchers", "starts_at", "ends_at", "updated_at"):
+            if key not in item:
+                problem((), f"missing {key!r}")
+        sid = item.get("id")
+        if "id" in item and (not isinstance(sid, str) or not sid.strip()):
+            problem(("id",), "'id' must be non-empty text")
+        elif sid in seen:
+            problem(("id",), f"id {sid!r} is given twice")
+        seen.add(sid if isinstance(sid, str) else "")
+        matchers: list[Matcher] = []
+        raw = item.get("matchers", [])
+        if not isinstance(raw, list) or ("matchers" in item and not raw) or not all(isinstance(m, str) for m in raw):
+            problem(("matchers",), "'matchers' must be a non-empty list of matcher texts")
+        else:
+            for j, text_j in enumerate(raw):
+                try:
+                    matchers.append(parse_matcher(text_j))
+                except MatcherError as exc:
+                    problem(("matchers", j), f"matcher: {exc.reason}", exc.col)
+        times = {}
+        for key in ("starts_at", "ends_at", "updated_at"):
+            if key in item:
+                try:
+                    times[key] = parse_instant(str(item[key]) if isinstance(item[key], str) else "", what=key)
+                except UsageError:
+                    problem((key,), f"{key!r} must be an ISO time such as 2026-11-27T10:00:00Z")
+        if len(problems) == before:
+            out.append(Silence(sid, tuple(matchers), times["starts_at"], times["ends_at"], times["updated_at"],
+                               str(item.get("created_by", "")), str(item.get("comment", ""))))
+    return out, problems
+
+
+def _positions(text: str, name: str) -> Located:
+    """Where each key of the JSON text stands (JSON read as YAML); without positions if YAML cannot read it."""
+    try:
+        return parse_yaml(text, name, "silences file")
+    except ConfigError:
+        return Located(name, None, {})
 
 
 def write_silences(path: str | Path, silences: Sequence[Silence], now: datetime) -> None:
@@ -194,5 +242,5 @@ def silences_for_check(state_path: str | Path, warn) -> list[Silence]:
     try:
         return read_silences(silences_path(state_path))
     except SilencesFileError as exc:
-        warn(f"mlmon: warning: {exc}; checking without silences")
+        warn(f"mlmon: warning: {exc.message}; checking without silences")
         return []
