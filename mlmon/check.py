@@ -16,6 +16,8 @@ from mlmon.report import SECRET_SEGMENT_HINT, prepare, secret_segment_problem
 from mlmon.rules.evaluate import Alert, CheckResult, evaluate_rules, record_fields
 from mlmon.rules.inputs import require_computed, require_inputs
 from mlmon.rules.model import SEVERITIES, RuleSet
+from mlmon.rules.mute import mute
+from mlmon.rules.silences import Silence
 
 
 @dataclass
@@ -25,7 +27,8 @@ class Gate:
     fail_on: str = "warning"
 
     def counts(self, alert: Alert) -> bool:
-        return SEVERITIES.index(alert.severity) >= SEVERITIES.index(self.fail_on)
+        """At or above ``fail_on``, and not muted (silenced or inhibited)."""
+        return SEVERITIES.index(alert.severity) >= SEVERITIES.index(self.fail_on) and not alert.muted
 
     def fired(self, result: CheckResult) -> bool:
         return any(self.counts(a) for a in result.alerts)
@@ -46,11 +49,13 @@ def run_check(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Progress | None = None,
     max_fields: int = MAX_FIELDS,
+    silences: Sequence[Silence] = (),
 ) -> tuple[CheckResult, LogData]:
     """Evaluate ``ruleset`` over the logs; ConfigError (before reading them, when it can) for a rule that
     names a drift or quality metric the run cannot compute, since such a rule could never fire, and for a
     rule whose ``by`` the mapping makes secret; UsageError when a rule's ``by`` makes more than
-    ``max_segments`` segments. ``max_fields`` bounds the fields decoded."""
+    ``max_segments`` segments. ``max_fields`` bounds the fields decoded. Alerts are marked as muted by
+    ``silences`` active at ``now`` and by the rules file's ``inhibit:`` (see :func:`mlmon.rules.mute.mute`)."""
     require_inputs(ruleset, baseline=baseline is not None, labels=labels is not None)
     refuse_secret_segments(ruleset, mapping)
     analysis = prepare(inputs, mapping=mapping, fields=record_fields(ruleset), baseline=baseline, labels=labels,
@@ -58,7 +63,7 @@ def run_check(
     require_computed(ruleset, analysis.extras, analysis.labels)
     announce(progress, "evaluating rules")
     result = evaluate_rules(analysis.records, ruleset, since, until, now, analysis.extras, max_segments)
-    return result, analysis.data
+    return mute(result, silences, ruleset.inhibit, now), analysis.data
 
 
 def refuse_secret_segments(ruleset: RuleSet, mapping: Mapping) -> None:

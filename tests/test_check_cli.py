@@ -220,7 +220,8 @@ def test_json_document():
     assert spike["segment"] == slow["segment"] == {"model": "churn", "model_version": "v2"}
     assert spike["labels"] == {"team": "ml-platform"}
     assert list(spike) == ["rule", "severity", "segment", "value", "active", "first_window", "last_window",
-                           "windows_firing", "summary", "labels"]
+                           "windows_firing", "summary", "labels", "silenced_by", "inhibited_by"]
+    assert spike["silenced_by"] == spike["inhibited_by"] == []
 
 
 def test_junit_is_well_formed_xml():

@@ -77,7 +77,7 @@ def check(
     fail_on: Severity = typer.Option(Severity.warning, "--fail-on", help="Exit 1 when an alert of this severity or higher fired."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the result to FILE atomically instead of stdout (- is stdout)."),
     mapping: Optional[Path] = MAPPING_OPTION,
-    state: Optional[Path] = typer.Option(None, "--state", help="Keep alert state in FILE between runs and report only transitions (for cron)."),
+    state: Optional[Path] = typer.Option(None, "--state", help="Keep alert state in FILE between runs and report only transitions (for cron); silences from 'mlmon silence add' are read from FILE.silences.json."),
     repeat_interval: str = typer.Option("4h", "--repeat-interval", help="With --state: repeat a still-firing alert when strictly more than this has passed (and the notify: routes' default)."),
     notify: Optional[list[str]] = typer.Option(None, "--notify", help="POST each transition as JSON to URL (Alertmanager's webhook v4 plus a Slack-compatible 'text'). Repeatable."),
     notify_command: Optional[list[str]] = typer.Option(None, "--notify-command", help="Pipe each transition as JSON to the stdin of CMD, run by sh -c. Repeatable."),
@@ -121,11 +121,16 @@ def check(
             check_webhook_url(url)
     base, truth = baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
                                        positive, task, clock)
+    silences = []
+    if state is not None:
+        from mlmon.rules.silences import silences_for_check
+
+        silences = silences_for_check(state, stderr_console().print)
     with ReadProgress() as progress:
         result, data = run_check(
             logs, ruleset, mapping=load_mapping(mapping), now=clock, since=spec.since, until=spec.until,
             baseline=base, labels=truth, max_segments=max_segments, strict=strict, max_line_bytes=max_line_bytes,
-            progress=progress, max_fields=max_fields,
+            progress=progress, max_fields=max_fields, silences=silences,
         )
     print_warnings(data.warnings, data.notes)
     gate = Gate(fail_on.value)

@@ -79,6 +79,11 @@ class Alert:
     inhibited_by: list[str] = field(default_factory=list)
 
     @property
+    def muted(self) -> bool:
+        """Silenced or inhibited: shown, but neither counted by the gate nor notified."""
+        return bool(self.silenced_by or self.inhibited_by)
+
+    @property
     def key(self) -> str:
         parts = ",".join(f"{k}={v}" for k, v in sorted(self.segment.items()))
         return f"{self.rule}{{{parts}}}"
@@ -104,6 +109,8 @@ class Alert:
             "windows_firing": self.windows_firing,
             "summary": self.summary,
             "labels": self.labels,
+            "silenced_by": list(self.silenced_by),
+            "inhibited_by": list(self.inhibited_by),
         }
 
 

@@ -13,6 +13,7 @@ from mlmon.logs.mapping import CANONICAL_FIELDS, INPUT_PREFIX, OUTPUT_PREFIX
 from mlmon.metrics.operational import METRICS_BY_NAME
 from mlmon.notify.config import notify_from_doc
 from mlmon.report import check_segment_fields
+from mlmon.rules.inhibit import inhibit_from_doc
 from mlmon.rules.model import (
     DURATION_PATTERN,
     FIELDS_BY_NAME,
@@ -30,8 +31,8 @@ from mlmon.yamlfile import Located, did_you_mean, load_yaml, parse_yaml
 
 _TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
 TEMPLATE_NAMES = ("value", "rule", "severity", "window_start", "window_end")
-#: The keys a rules file may have at its top.
-TOP_LEVEL_KEYS = ("rules", "notify")
+#: The sections of a rules file.
+TOP_LEVEL_KEYS = ("rules", "inhibit", "notify")
 
 
 #: Metrics computed with --baseline or --labels, whole-window ones and per-field prefixes (``psi.income``).
@@ -126,6 +127,8 @@ def rules_from_doc(doc: Located, metrics: tuple[str, ...] | None = None) -> Rule
         if rule is not None:
             rules.append(rule)
     notify = notify_from_doc(doc, check.problems) if "notify" in data else None
+    names = [item["name"] for item in items if isinstance(item, dict) and isinstance(item.get("name"), str)]
+    inhibit = inhibit_from_doc(doc, lambda where, message: check.add(where, None, message), names)
     if check.problems:
         check.problems.sort(key=_position)
         n = len(check.problems)
@@ -134,7 +137,7 @@ def rules_from_doc(doc: Located, metrics: tuple[str, ...] | None = None) -> Rule
             "Fix the lines listed above; 'mlmon rules validate' checks a file.",
             details=check.problems,
         )
-    return RuleSet(doc.path, tuple(rules), notify)
+    return RuleSet(doc.path, tuple(rules), inhibit, notify)
 
 
 def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen: dict[str, str]) -> Rule | None:

@@ -112,10 +112,44 @@ class Rule:
         return SEVERITIES.index(self.severity)
 
 
+#: An ``inhibit:`` entry, as Alertmanager's ``inhibit_rules`` spell it. Matchers are a list of strings
+#: (each one or more matchers, ``'alertname="no-traffic"'``) or one string (``'{model="churn", severity="critical"}'``).
+_MATCHERS_SCHEMA = {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]}
+INHIBIT_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("name", {"type": "string"}, "Optional name of the inhibition, for people."),
+    FieldSpec("source_matchers", _MATCHERS_SCHEMA,
+              "Matchers an active (firing) alert must pass to inhibit others, e.g. ['alertname=\"no-traffic\"']. "
+              "Alertmanager's syntax: name=value, name!=value, name=~regex, name!~regex.", default=[]),
+    FieldSpec("target_matchers", _MATCHERS_SCHEMA,
+              "Matchers of the alerts it mutes, e.g. ['alertname=~\"error-rate|slow-p95\"'].", default=[]),
+    FieldSpec("equal", {"type": "array", "items": {"type": "string", "pattern": NONBLANK_PATTERN}, "uniqueItems": True},
+              "Labels that must have the same value in both alerts (a missing label is the empty string), "
+              "e.g. [model].", default=[]),
+)
+INHIBIT_KEYS = tuple(f.name for f in INHIBIT_FIELDS)
+#: Alertmanager's deprecated inhibit keys, and the one to use instead.
+INHIBIT_DEPRECATED = {"source_match": "source_matchers", "source_match_re": "source_matchers",
+                      "target_match": "target_matchers", "target_match_re": "target_matchers"}
+
+
+@dataclass(frozen=True)
+class InhibitRule:
+    """A validated ``inhibit:`` entry: while an alert passing ``source`` fires, alerts passing ``target``
+    with the same ``equal`` labels are muted (see :mod:`mlmon.rules.inhibit`)."""
+
+    source: tuple[Any, ...]  # mlmon.rules.matchers.Matcher
+    target: tuple[Any, ...]
+    equal: tuple[str, ...] = ()
+    name: str = ""
+    #: ``file:line:col`` of the entry.
+    position: str = field(default="", compare=False, repr=False)
+
+
 @dataclass(frozen=True)
 class RuleSet:
     path: str
     rules: tuple[Rule, ...]
+    inhibit: tuple[InhibitRule, ...] = ()
     #: The file's ``notify:`` section (receivers and routes), if it has one.
     notify: NotifyConfig | None = None
 
@@ -132,6 +166,11 @@ def json_schema() -> dict[str, Any]:
     from mlmon.notify.model import notify_schema  # mlmon.notify reads this module's patterns
 
     notify, defs = notify_schema()
+    inhibit = {}
+    for spec in INHIBIT_FIELDS:
+        prop = dict(spec.schema)
+        prop["description"] = spec.description
+        inhibit[spec.name] = prop
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "mlmon rules file",
@@ -150,6 +189,12 @@ def json_schema() -> dict[str, Any]:
                     "required": [f.name for f in RULE_FIELDS if f.required],
                     "properties": properties,
                 },
-            }
+            },
+            "inhibit": {
+                "type": "array",
+                "description": "Inhibition, as Alertmanager's inhibit_rules: while an alert passing source_matchers "
+                               "fires, alerts passing target_matchers with the same 'equal' labels send nothing.",
+                "items": {"type": "object", "additionalProperties": False, "properties": inhibit},
+            },
         },
     }
