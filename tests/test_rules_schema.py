@@ -25,7 +25,7 @@ SCHEMA = json_schema()
 
 ANNOTATIONS = {"$schema", "title", "description", "default"}
 CHECKED = {"type", "enum", "pattern", "minLength", "minimum", "minItems", "uniqueItems", "items", "oneOf",
-           "properties", "additionalProperties", "required"}
+           "properties", "additionalProperties", "required", "propertyNames"}
 TYPES = {
     "string": lambda v: isinstance(v, str),
     "object": lambda v: isinstance(v, dict),
@@ -64,6 +64,8 @@ def conforms(value, schema) -> bool:
     if isinstance(value, dict):
         if any(key not in value for key in schema.get("required", [])):
             return False
+        if "propertyNames" in schema and not all(conforms(key, schema["propertyNames"]) for key in value):
+            return False
         properties = schema.get("properties", {})
         extra = schema.get("additionalProperties", True)
         for key, item in value.items():
@@ -81,7 +83,7 @@ def keywords(schema) -> set[str]:
             if key == "properties":
                 for sub in value.values():
                     out |= keywords(sub)
-            elif key in ("items", "additionalProperties"):
+            elif key in ("items", "additionalProperties", "propertyNames"):
                 out |= keywords(value)
             elif key == "oneOf":
                 for sub in value:
@@ -115,6 +117,11 @@ BOTH_ACCEPT = {
     "every key": RULE + "    description: d\n    severity: critical\n    where: model == 'x'\n    min_requests: 0\n"
                         "    keep_firing_for: 0\n    summary: ''\n",
     "two rules": RULE + "  - name: s\n    expr: error_rate > 1\n",
+    "annotations": RULE + "    annotations: {runbook_url: 'https://x/{{ $labels.alertname }}', _note: '{{ $value }}'}\n",
+    "empty annotations": RULE + "    annotations: {}\n",
+    "labels.severity alone": RULE + "    labels: {severity: critical}\n",
+    "severity and labels.severity agree": RULE + "    severity: info\n    labels: {severity: info}\n",
+    "prometheus template": RULE + "    summary: '{{ $value | humanizePercentage }} ({{ humanize $value }})'\n",
 }
 
 BOTH_REFUSE = {
@@ -152,6 +159,10 @@ BOTH_REFUSE = {
     "by number": RULE + "    by: 5\n",
     "by list of numbers": RULE + "    by: [5]\n",
     "description number": RULE + "    description: 5\n",
+    "annotations list": RULE + "    annotations: [summary]\n",
+    "annotation number": RULE + "    annotations: {runbook_url: 5}\n",
+    "annotation name with a dash": RULE + "    annotations: {runbook-url: x}\n",
+    "annotation name with a digit first": RULE + "    annotations: {1st: x}\n",
 }
 
 # What a JSON Schema cannot say; the validator alone refuses these.
@@ -166,6 +177,12 @@ VALIDATOR_ONLY = {
     "zero window": RULE + "    every: 0m\n",
     "duplicate names": RULE + "  - name: r\n    expr: error_rate > 1\n",
     "unknown placeholder": RULE + "    summary: '{{ nope }}'\n",
+    "unsupported template function": RULE + "    annotations: {summary: '{{ title $value }}'}\n",
+    "unknown template label": RULE + "    summary: '{{ $labels.model }}'\n",
+    "summary given twice": RULE + "    summary: a\n    annotations: {summary: b}\n",
+    "description given twice": RULE + "    description: a\n    annotations: {description: b}\n",
+    "labels.severity not a severity": RULE + "    labels: {severity: high}\n",
+    "severity and labels.severity disagree": RULE + "    severity: info\n    labels: {severity: critical}\n",
 }
 
 

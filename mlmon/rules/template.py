@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Mapping
+from typing import Any
 
 #: The filters, in the order the error messages name them.
 FILTERS = ("humanize", "humanizePercentage", "humanizeDuration", "humanize1024")
