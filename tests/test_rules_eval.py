@@ -451,6 +451,7 @@ def test_summary_template_with_segment_fields_and_metric_names(tmp_path):
         "rule": "slow-v2", "severity": "critical", "segment": {"model": "churn", "model_version": "v2"},
         "value": 300.0, "active": True, "first_window": "2026-11-27T00:00:00Z", "last_window": "2026-11-27T02:00:00Z",
         "windows_firing": 3, "summary": alert.summary, "labels": {"team": "ml"},
+        "annotations": {"summary": alert.summary, "description": "Slow"},
     }
     # Every window and segment has a state.
     assert out.windows.height == 6
