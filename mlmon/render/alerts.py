@@ -25,6 +25,11 @@ def _segment_text(alert: Alert) -> str:
     return ", ".join(f"{k}={'(none)' if v is None else v}" for k, v in alert.segment.items())
 
 
+def _details(alert: Alert) -> list[tuple[str, str]]:
+    """The annotations shown under an alert's summary (the summary itself is shown already), each printable."""
+    return [(printable(name), printable(text)) for name, text in alert.annotations.items() if name != "summary"]
+
+
 def check_document(result: CheckResult, gate: Gate) -> dict:
     """The stable ``--format json`` document of ``mlmon check``."""
     return {
@@ -70,6 +75,7 @@ def render_check_table(result: CheckResult, gate: Gate, width: int = 100, color:
                 span += " → " + strftime(a.last_window, "%Y-%m-%d %H:%M")
             parts.append(Text(f"- {printable(a.rule)} [{printable(_segment_text(a))}]: {printable(a.summary)}"))
             parts.append(Text(f"  fired {span} UTC", style="dim"))
+            parts.extend(Text(f"  {name}: {text}", style="dim") for name, text in _details(a))
     console.print(Group(*parts))
     return rendered(buffer)
 
@@ -90,6 +96,12 @@ def render_check_markdown(result: CheckResult, gate: Gate) -> str:
                 f"| {a.windows_firing} | {iso(a.first_window)} | {iso(a.last_window)} | {'yes' if a.active else 'no'} "
                 f"| {markdown_cell(a.summary)} |"
             )
+        notes = [(a, _details(a)) for a in alerts if _details(a)]
+        if notes:
+            lines += ["", "Annotations:", ""]
+            for a, details in notes:
+                lines.append(f"- {markdown_cell(a.rule)} [{markdown_cell(_segment_text(a))}]: "
+                             + "; ".join(f"{markdown_cell(name)}: {markdown_cell(text)}" for name, text in details))
     return "\n".join(lines) + "\n"
 
 
@@ -109,9 +121,10 @@ def render_check_junit(result: CheckResult, gate: Gate) -> str:
             if alert is not None:
                 failures += 1
                 message = f"{alert.severity}: {alert.summary}"
+                notes = "".join(f"\n{name}: {text}" for name, text in _details(alert))
                 body = (f"<failure message={quoteattr(printable(message))} type={quoteattr(alert.severity)}>"
                         f"{xml_escape(printable(message))} (windows firing: {alert.windows_firing}, "
-                        f"first {iso(alert.first_window)}, last {iso(alert.last_window)})</failure>")
+                        f"first {iso(alert.first_window)}, last {iso(alert.last_window)}){xml_escape(notes)}</failure>")
             cases.append(f'    <testcase classname="mlmon.rules" name={quoteattr(printable(name))}>{body}</testcase>')
     head = (f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n  <testsuite name="mlmon check" '
             f'tests="{len(cases)}" failures="{failures}" errors="0">')
@@ -128,7 +141,8 @@ def render_check_github(result: CheckResult, gate: Gate) -> str:
     lines = []
     for a in result.alerts:
         title = _annotation(printable(f"{a.rule} [{_segment_text(a)}]")).replace(",", "%2C").replace(":", "%3A")
-        lines.append(f"::{level[a.severity]} title={title}::{_annotation(printable(a.summary))}")
+        notes = "".join(f"\n{name}: {text}" for name, text in _details(a))
+        lines.append(f"::{level[a.severity]} title={title}::{_annotation(printable(a.summary) + notes)}")
     if not lines:
         n = result.rules_evaluated
         lines.append(f"::notice title=mlmon check::no alerts from {n} rule{'s' if n != 1 else ''}")
