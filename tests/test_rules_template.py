@@ -74,8 +74,8 @@ def test_filters_read_decimal_text_as_go_parsefloat_does():
 def test_value_prints_as_go_percent_v():
     # Go's fmt %v of a float64: shortest digits that read back; exponent below 1e-4 and from 1e21.
     assert go_value(0.0) == "0" and go_value(-0.0) == "-0"
-    cases = {1.0: "1", 0.1: "0.1", 1234567.0: "1234567", 0.0001: "0.0001", 0.00001: "1e-05",
-             1e20: "100000000000000000000", 1e21: "1e+21", 123.456: "123.456", -2.5e-7: "-2.5e-07",
+    cases = {1.0: "1", 0.1: "0.1", 1234567.0: "1.234567e+06", 0.0001: "0.0001", 0.00001: "1e-05",
+             123456.0: "123456", 1e20: "1e+20", 1e21: "1e+21", 123.456: "123.456", -2.5e-7: "-2.5e-07",
              math.inf: "+Inf", -math.inf: "-Inf", math.nan: "NaN", 0.30000000000000004: "0.30000000000000004"}
     for value, text in cases.items():
         assert go_value(value) == text, value

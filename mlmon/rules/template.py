@@ -316,7 +316,7 @@ def go_value(raw: Any) -> str:
     text = text.rstrip("0")
     minus = "-" if sign else ""
     exp = point - 1
-    if exp < -4 or exp >= 21:
+    if exp < -4 or exp >= 6:  # Go: shortest digits decide between %e and %f as with precision 6
         mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
         return f"{minus}{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
     if point <= 0:
