@@ -46,6 +46,20 @@ def rules_file(tmp_path, body: str) -> str:
 
 # --- defect 4: Prometheus-style templates are rendered ------------------------------------------
 
+def test_the_issue_summary_is_rendered_not_sent_literally(tmp_path, logs):
+    """Issue 12 defect 4, as filed: this summary validated as clean and was delivered verbatim."""
+    rules = rules_file(tmp_path, (
+        "  - name: down\n    expr: latency_p95_ms > 1000\n    by: [model]\n"
+        '    summary: "Instance {{ $labels.model }} down, value {{ $value | humanize }}"\n'
+    ))
+    assert run("rules", "validate", rules).returncode == 0
+    proc = run("check", logs, "--rules", rules, "--now", "2026-11-27T12:00:00Z", "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    [alert] = json.loads(proc.stdout)["alerts"]
+    assert alert["value"] == 1234567
+    assert alert["summary"] == "Instance churn down, value 1.235M"  # 1234567 = 1.235 × 1000²
+
+
 def test_prometheus_template_renders_labels_and_humanized_value(tmp_path, logs):
     rules = rules_file(tmp_path, (
         "  - name: slow\n"
