@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import record, write_jsonl
 from typer.testing import CliRunner
 
-from conftest import record, write_jsonl
 from mlmon.cli import app
 from mlmon.errors import ConfigError
 from mlmon.rules.load import rules_from_text
@@ -27,7 +27,7 @@ def run(*args):
     env = {**os.environ, "COLUMNS": "100"}
     for name in ("FORCE_COLOR", "GITHUB_STEP_SUMMARY"):
         env.pop(name, None)
-    return subprocess.run([MLMON, *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run([MLMON, *args], capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_prometheus_template_renders_labels_and_humanized_value(tmp_path, logs):
         "    annotations:\n"
         '      description: "{{ error_rate | humanizePercentage }} errors, p95 {{ humanizeDuration $value }} ms"\n'
         '      runbook_url: "https://runbooks.example.com/{{ $labels.alertname }}?team={{ $labels.team }}"\n'
-        '      raw: "{{ $value }} {{ value }} {{ .Labels.severity }}"\n'
+        '      raw: "{{ $value }} {{ value }} {{ .Labels.severity }} {{ printf \\"%.3f\\" error_rate }}"\n'
     ))
     proc = run("check", logs, "--rules", rules, "--now", "2026-11-27T12:00:00Z", "--format", "json")
     assert proc.returncode == 1, proc.stderr
@@ -83,7 +83,7 @@ def test_prometheus_template_renders_labels_and_humanized_value(tmp_path, logs):
         "description": "12.5% errors, p95 14d 6h 56m 7s ms",
         "runbook_url": "https://runbooks.example.com/slow?team=ml",
         # Go's %v of 1234567.0 is 1.234567e+06; mlmon's {{ value }} is the plain number.
-        "raw": "1.234567e+06 1234567 warning",
+        "raw": "1.234567e+06 1234567 warning 0.125",
     }
 
 
@@ -95,7 +95,7 @@ def test_bad_templates_give_every_problem_with_line_and_column(tmp_path):
         '    summary: "{{ $labels.model }} is {{ title $labels.model }}"\n'
         "    annotations:\n"
         '      runbook_url: "{{ range $labels }}{{ . }}{{ end }}"\n'
-        """      env: '{{ $externalLabels.env }} {{ $labels.modle }} {{ $foo }} {{ $value | printf "%.2f" }}'\n"""
+        """      env: '{{ $externalLabels.env }} {{ $labels.modle }} {{ $foo }} {{ $value | printf "%d" }}'\n"""
         '      open: "value {{ $value"\n'
         '      twice: "{{ $value | humanize | humanizePercentage }} {{ nope }}"\n'
     ))
@@ -104,16 +104,16 @@ def test_bad_templates_give_every_problem_with_line_and_column(tmp_path):
     lines = proc.stderr.replace(str(Path(rules).parent) + os.sep, "").splitlines()
     # Columns counted by hand: the value's first character is its column after the opening quote.
     expected = [
-        "rules.yaml:5:41: rule \"x\": summary: template function 'title' is not supported; use humanize, "
-        "humanizePercentage or humanizeDuration",
+        ("rules.yaml:5:41: rule \"x\": summary: template function 'title' is not supported; use humanize, "
+        "humanizePercentage, humanizeDuration or printf \"%.2f\""),
         "rules.yaml:7:24: rule \"x\": annotations.runbook_url: template action 'range' is not supported",
         "rules.yaml:7:43: rule \"x\": annotations.runbook_url: unknown template field '.'",
         "rules.yaml:7:50: rule \"x\": annotations.runbook_url: template action 'end' is not supported",
         "rules.yaml:8:16: rule \"x\": annotations.env: template variable '$externalLabels' is not supported",
-        "rules.yaml:8:42: rule \"x\": annotations.env: label 'modle' is not one of the rule's labels "
-        "(alertname, model, severity); did you mean 'model'?",
+        ("rules.yaml:8:42: rule \"x\": annotations.env: label 'modle' is not one of the rule's labels "
+        "(alertname, model, severity); did you mean 'model'?"),
         "rules.yaml:8:62: rule \"x\": annotations.env: unknown template variable '$foo'; use $value or $labels.NAME",
-        "rules.yaml:8:82: rule \"x\": annotations.env: template function 'printf' is not supported",
+        "rules.yaml:8:89: rule \"x\": annotations.env: printf format '%d': only %f, %e, %g",
         "rules.yaml:9:20: rule \"x\": annotations.open: '{{' is not closed by '}}'",
         "rules.yaml:10:38: rule \"x\": annotations.twice: a filter prints text, so a value takes one filter at most",
         "rules.yaml:10:63: rule \"x\": unknown placeholder {{ nope }} in annotations.twice",
@@ -171,8 +171,8 @@ def test_labels_severity_problems_are_reported_at_the_label():
     with pytest.raises(ConfigError) as info:
         rules_from_text(text, "r.yaml")
     assert info.value.details == [
-        "r.yaml:4:14: rule \"a\": labels.severity is the rule's severity, so it must be one of info, warning, "
-        "critical, not 'high'",
+        ("r.yaml:4:14: rule \"a\": labels.severity is the rule's severity, so it must be one of info, warning, "
+        "critical, not 'high'"),
         "r.yaml:9:7: rule \"b\": labels.severity 'critical' disagrees with severity 'warning'; give the severity once",
     ]
     assert rules_from_text(text.split("  - name: b")[0].replace("high", "info"), "r.yaml").rules[0].severity == "info"
@@ -190,10 +190,10 @@ def test_summary_and_description_may_be_keys_or_annotations_but_not_both():
                                "      description: d\n      9lives: e\n      ok: 5\n", "r.yaml")
     assert info.value.details == [
         "r.yaml:7:7: rule \"r\": 'summary' is given both as a key of the rule (at r.yaml:4:5) and in annotations; keep one",
-        "r.yaml:8:7: rule \"r\": 'description' is given both as a key of the rule (at r.yaml:5:5) and in annotations; "
-        "keep one",
-        "r.yaml:9:7: rule \"r\": annotation name '9lives' must be letters, digits and '_', not starting with a digit "
-        "(such as runbook_url)",
+        ("r.yaml:8:7: rule \"r\": 'description' is given both as a key of the rule (at r.yaml:5:5) and in annotations; "
+        "keep one"),
+        ("r.yaml:9:7: rule \"r\": annotation name '9lives' must be letters, digits and '_', not starting with a digit "
+        "(such as runbook_url)"),
         "r.yaml:10:7: rule \"r\": annotation 'ok' must be text",
     ]
 

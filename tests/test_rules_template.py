@@ -82,6 +82,30 @@ def test_value_prints_as_go_percent_v():
     assert go_value(42) == "42" and go_value(None) == "null"
 
 
+def printf(fmt, value):
+    template, problems = parse_template(f"{{{{ printf `{fmt}` $value }}}}")
+    assert problems == []
+    return render(template, value, {}, {}.get, str)
+
+
+def test_printf_as_go_fmt():
+    # Go's fmt_test.go ("old test/fmt_test.go" rows) for the verbs mlmon accepts.
+    rows = [("%e", 1.0, "1.000000e+00"), ("%e", 1234.5678e3, "1.234568e+06"), ("%e", 1234.5678e-8, "1.234568e-05"),
+            ("%e", -7.0, "-7.000000e+00"), ("%e", -1e-9, "-1.000000e-09"), ("%f", 1234.5678e3, "1234567.800000"),
+            ("%f", 1234.5678e-8, "0.000012"), ("%f", -7.0, "-7.000000"), ("%f", -1e-9, "-0.000000"),
+            ("%g", 1234.5678e3, "1.2345678e+06"), ("%g", 1234.5678e-8, "1.2345678e-05"), ("%g", -7.0, "-7"),
+            ("%g", -1e-9, "-1e-09"), ("%E", 1.0, "1.000000E+00"), ("%E", 1234.5678e3, "1.234568E+06"),
+            ("%G", 1234.5678e3, "1.2345678E+06"), ("%G", -7.0, "-7"), ("%G", -1e-9, "-1E-09"),
+            ("%g", 1e6, "1e+06"), ("%g", 0.0001, "0.0001"),
+            ("%.2f", 3.14159, "3.14"), ("%.0f", 2.5, "2"), ("%.3e", 1.0, "1.000e+00"), ("%.3g", 1.0, "1"),
+            ("%f", math.inf, "+Inf"), ("%.1f", -math.inf, "-Inf"), ("%e", math.nan, "NaN"),
+            ("%.1f%%", 12.345, "12.3%"), ("p95 %.0f ms", 238.85, "p95 239 ms"), ("%v", 0.5, "0.5"),
+            ("%s", "hello", "hello"), ("%v", "hello", "hello"), ("%f", "hello", "%!f(string=hello)")]
+    for fmt, value, want in rows:
+        assert printf(fmt, value) == want, (fmt, value)
+    assert printf("%.2f", None) == "null"
+
+
 # --- parsing ------------------------------------------------------------------------------------------
 
 def fill(text, value=0.5, labels=None, names=None):
@@ -98,6 +122,7 @@ def test_prometheus_forms_render():
     assert fill("{{ .Labels.model }} {{ .Value }} {{ humanizePercentage $value }}", 0.25, labels) == "churn 0.25 25%"
     assert fill("{{$labels.input.country}}|{{ $labels.alertname }}", labels=labels) == "DE|down"
     assert fill("{{ rate | humanizePercentage }} {{ model }}", names={"rate": 0.5, "model": "m"}) == "50% <m>"
+    assert fill('{{ $value | printf "%.2f" }} {{ printf "%s!" $labels.model }}', 2 / 3, labels) == "0.67 churn!"
 
 
 def test_trim_markers_and_comments_work_as_in_go():
@@ -106,9 +131,16 @@ def test_trim_markers_and_comments_work_as_in_go():
 
 
 @pytest.mark.parametrize("text, col, words", [
-    ("x {{ title $labels.model }}", 6, "template function 'title' is not supported; use humanize, "
-                                       "humanizePercentage or humanizeDuration"),
-    ("{{ $value | printf \"%.2f\" }}", 13, "template function 'printf' is not supported"),
+    ("x {{ title $labels.model }}", 6, ("template function 'title' is not supported; use humanize, "
+                                       "humanizePercentage, humanizeDuration or printf \"%.2f\"")),
+    ("{{ $value | printf \"%d\" }}", 20, "printf format '%d': only %f, %e, %g"),
+    ("{{ printf \"%5.2f\" $value }}", 11, "printf format '%5.2f': only"),
+    ("{{ printf \"%.2f %.2f\" $value }}", 11, "has more than one verb"),
+    ("{{ printf \"none\" $value }}", 11, "has no verb"),
+    ("{{ printf $value }}", 4, "printf takes a format and one value"),
+    ("{{ $value | printf }}", 13, "printf after '|' takes a format"),
+    ("{{ $value | printf $value }}", 20, "printf needs its format in quotes"),
+    ("{{ $value | printf \"%.2f\\x\" }}", 20, "the escape '\\x' is not supported"),
     ("{{ range $labels }}", 4, "template action 'range' is not supported"),
     ("ok {{ if $value }}", 7, "template action 'if' is not supported"),
     ("{{ $foo }}", 4, "unknown template variable '$foo'"),

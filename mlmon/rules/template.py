@@ -5,18 +5,21 @@ file is validated (every problem with its column), and rendered for each alert. 
 
     action   := "{{" ["-" SPACE] pipeline [SPACE "-"] "}}"  |  "{{/*" comment "*/}}"
     pipeline := value ["|" FILTER]  |  FILTER value
+              | value "|" printf FORMAT  |  printf FORMAT value
     value    := "$value" | ".Value"                      the worst window's value
               | "$labels." LABEL | ".Labels." LABEL      any label of the alert
               | NAME                                     mlmon's placeholders: value, rule, severity,
                                                          window_start, window_end, a segment field
                                                          or a metric name
     FILTER   := humanize | humanize1024 | humanizePercentage | humanizeDuration
+    FORMAT   := a quoted string with one verb: %f %e %E %g %G (each with an optional precision, %.2f), %v or %s
 
 This is the subset of Go's text/template that Prometheus alert annotations use, and it renders
 as Prometheus does: the filters follow Prometheus's ``template/template.go`` digit for digit,
 and ``{{ $value }}`` prints a number as Go's ``%v`` does. Everything else Go or Prometheus
-offers (``range``, ``if``, ``printf``, ``query``, variables, constants) is refused with its
-column: a template is data from a rules file, and nothing in it is ever executed.
+offers (``range``, ``if``, ``query``, other printf verbs, variables, constants) is refused with
+its column: a template is data from a rules file, and nothing in it is ever executed; a printf
+format is parsed by mlmon, which formats the value itself (never with Python's ``%``).
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from typing import Any
 
 #: The filters, in the order the error messages name them.
 FILTERS = ("humanize", "humanizePercentage", "humanizeDuration", "humanize1024")
-_FILTER_HINT = "use humanize, humanizePercentage or humanizeDuration"
+#: What may stand after ``|``: the filters, and printf with a format.
+FUNCTIONS = (*FILTERS, "printf")
+_FILTER_HINT = 'use humanize, humanizePercentage, humanizeDuration or printf "%.2f"'
 _KEYWORDS = ("range", "if", "else", "end", "with", "define", "template", "block", "break", "continue", "nil")
 _NAME = r"[A-Za-z_][A-Za-z0-9_.]*"
 _TOKEN = re.compile(
@@ -50,9 +55,29 @@ class Ref:
 
 
 @dataclass(frozen=True)
+class Printf:
+    """A ``printf`` format with one verb: ``prefix``, the verb (``f``, ``e``, ``g``, ``v``, ``s``) and its precision,
+    ``suffix``. mlmon formats the value itself; the format text never reaches Python's ``%``."""
+
+    text: str
+    prefix: str
+    verb: str
+    precision: int | None
+    suffix: str
+
+
+@dataclass(frozen=True)
 class Action:
     ref: Ref
     filter: str | None = None
+    printf: Printf | None = None
+
+    @property
+    def number_filter(self) -> str | None:
+        """How the template names a filter that needs a number (``humanize``, ``printf "%.2f"``), or None."""
+        if self.printf is not None:
+            return f"printf {self.printf.text!r}" if self.printf.verb not in "sv" else None
+        return self.filter
 
 
 @dataclass(frozen=True)
@@ -63,8 +88,8 @@ class Template:
     parts: tuple[str | Action, ...]
 
     def refs(self) -> list[tuple[Ref, str | None]]:
-        """Each value the template prints, with its filter."""
-        return [(p.ref, p.filter) for p in self.parts if isinstance(p, Action)]
+        """Each value the template prints, with the filter that needs it to be a number (or None)."""
+        return [(p.ref, p.number_filter) for p in self.parts if isinstance(p, Action)]
 
 
 @dataclass(frozen=True)
@@ -143,17 +168,21 @@ def _action(body: str, offset: int, problems: list[Problem]) -> Action | None:
     before = len(problems)
     first, *filters = commands
     ref: Ref | None = None
-    chosen: list[tuple[str, int]] = []
+    chosen: list[tuple[str, int, Printf | None]] = []
     if not first:
         problems.append(Problem(tokens[0][2], "a template action must start with a value, such as $value"))
-    elif first[0][0] == "name" and (first[0][1] in FILTERS or len(first) > 1):
+    elif first[0][0] == "name" and (first[0][1] in FUNCTIONS or len(first) > 1):
         kind, word, col = first[0]
         if _function_problem(word, col, problems):
-            if len(first) != 2:
-                problems.append(Problem(col, f"{word} takes one value, e.g. {{{{ {word} $value }}}}"))
+            arguments = 2 if word == "printf" else 1
+            if len(first) != 1 + arguments:
+                example = 'printf "%.2f" $value' if word == "printf" else f"{word} $value"
+                problems.append(Problem(col, f"{word} takes {'a format and ' if arguments == 2 else ''}one value, "
+                                             f"e.g. {{{{ {example} }}}}"))
             else:
-                chosen.append((word, col))
-                ref = _value(first[1], problems)
+                fmt = _printf_format(first[1], problems) if word == "printf" else None
+                chosen.append((word, col, fmt))
+                ref = _value(first[-1], problems)
     else:
         ref = _value(first[0], problems)
         for extra in first[1:]:
@@ -167,20 +196,76 @@ def _action(body: str, offset: int, problems: list[Problem]) -> Action | None:
         if kind != "name":
             problems.append(Problem(col, f"'|' must be followed by a filter, not {word!r}; {_FILTER_HINT}"))
         elif _function_problem(word, col, problems):
-            if len(command) > 1:
+            if word == "printf" and len(command) == 2:
+                chosen.append((word, col, _printf_format(command[1], problems)))
+            elif word == "printf":
+                problems.append(Problem(col, "printf after '|' takes a format, e.g. {{ $value | printf \"%.2f\" }}"))
+            elif len(command) > 1:
                 problems.append(Problem(command[1][2], f"{word} takes no arguments after '|'"))
-            chosen.append((word, col))
+            else:
+                chosen.append((word, col, None))
     if len(chosen) > 1:
         problems.append(Problem(chosen[1][1], "a filter prints text, so a value takes one filter at most"))
     if len(problems) > before or ref is None:
         del problems[before + 1:]  # one problem per action: the rest follow from the first
         return None
-    return Action(ref, chosen[0][0] if chosen else None)
+    if not chosen:
+        return Action(ref)
+    name, _, fmt = chosen[0]
+    return Action(ref, name, fmt)
+
+
+#: A verb mlmon's printf takes: ``%%``, or one of f e E g G with an optional precision, or v s.
+_VERB = re.compile(r"%(?:(%)|(?:\.([0-9]{1,2}))?([feEgG])|([vs]))")
+_GO_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"'}
+
+
+def _printf_format(token: tuple[str, str, int], problems: list[Problem]) -> Printf | None:
+    """The format of a ``printf`` (a quoted string with one verb), or None after adding why not."""
+    kind, word, col = token
+    if kind != "string":
+        problems.append(Problem(col, 'printf needs its format in quotes, e.g. printf "%.2f"'))
+        return None
+    text = word[1:-1]
+    if word[0] == '"':
+        bad = re.search(r'\\[^nt"\\]', text)
+        if bad:
+            problems.append(Problem(col, f"the escape '{bad.group()}' is not supported in a printf format; "
+                                         f"use \\n, \\t, \\\" or \\\\"))
+            return None
+        text = re.sub(r'\\(.)', lambda m: _GO_ESCAPES[m.group(1)], text)
+    pieces: list[str] = []
+    verb: tuple[int, str, int | None] | None = None
+    pos = 0
+    while pos < len(text):
+        if text[pos] != "%":
+            pieces.append(text[pos])
+            pos += 1
+            continue
+        m = _VERB.match(text, pos)
+        if m is None:
+            problems.append(Problem(col, f"printf format {text!r}: only %f, %e, %g (each with a precision such as "
+                                         f"%.2f), %v, %s and %% are supported"))
+            return None
+        if m.group(1):
+            pieces.append("%")
+        elif verb is not None:
+            problems.append(Problem(col, f"printf format {text!r} has more than one verb; it formats one value"))
+            return None
+        else:
+            precision = m.group(2)
+            verb = (len(pieces), m.group(3) or m.group(4), int(precision) if precision else None)
+        pos = m.end()
+    if verb is None:
+        problems.append(Problem(col, f"printf format {text!r} has no verb; use one such as %.2f"))
+        return None
+    at, letter, precision = verb
+    return Printf(text, "".join(pieces[:at]), letter, precision, "".join(pieces[at:]))
 
 
 def _function_problem(word: str, col: int, problems: list[Problem]) -> bool:
     """Whether ``word`` is a filter mlmon has; else add why not."""
-    if word in FILTERS:
+    if word in FUNCTIONS:
         return True
     if word in _KEYWORDS:
         problems.append(Problem(col, f"template action '{word}' is not supported; a template prints values "
@@ -246,7 +331,9 @@ def render(template: Template, value: Any, labels: Mapping[str, str], lookup: Ca
             continue
         ref = part.ref
         raw = value if ref.kind == "value" else labels.get(ref.name, "") if ref.kind == "label" else lookup(ref.name)
-        if part.filter is not None:
+        if part.printf is not None:
+            out.append(go_printf(part.printf, raw))
+        elif part.filter is not None:
             out.append(apply_filter(part.filter, raw))
         elif ref.kind == "value":
             out.append(go_value(raw))
@@ -266,6 +353,29 @@ def apply_filter(name: str, raw: Any) -> str:
         return f"<error expanding template: {name} cannot read {str(raw)!r} as a number>"
     return {"humanize": humanize, "humanize1024": humanize1024, "humanizePercentage": humanize_percentage,
             "humanizeDuration": humanize_duration}[name](number)
+
+
+def go_printf(fmt: Printf, raw: Any) -> str:
+    """Go's ``fmt.Sprintf(format, value)`` for the one-verb formats mlmon accepts, the value as Prometheus's
+    float64 (text for ``%s`` and ``%v``); a verb that does not fit the value prints Go's ``%!f(string=v2)``."""
+    if raw is None:
+        return "null"
+    verb, precision = fmt.verb, fmt.precision
+    number = None if isinstance(raw, bool) or not isinstance(raw, (int, float)) else float(raw)
+    if number is None:
+        text = str(raw)
+        body = text if verb in "sv" else f"%!{verb}(string={text})"
+    elif verb == "v":
+        body = go_value(number)
+    elif verb == "s":
+        body = f"%!s(float64={go_value(number)})"
+    elif math.isnan(number) or math.isinf(number):
+        body = go_g4(number)
+    elif verb in "gG" and precision is None:
+        body = go_value(number).replace("e", "E") if verb == "G" else go_value(number)
+    else:
+        body = format(number, f".{6 if precision is None else precision}{verb}")
+    return fmt.prefix + body + fmt.suffix
 
 
 _GO_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
