@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from mlmon.expr import Node
-from mlmon.rules.template import Template
+from mlmon.rules.template import Template, parse_template
 
 SEVERITIES = ("info", "warning", "critical")
 #: A duration as a rules file may spell it: ``5m``, ``1h30m``, ``1h 30m``, ``1H``, ``1.5h``. Written
@@ -124,6 +124,16 @@ class Rule:
     summary_positions: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     #: ``file:line:col`` of ``by``, for a segment field the mapping makes secret (checked when the rule runs).
     by_position: str = field(default="", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # A Rule built in code rather than loaded from a file: its texts become templates here (the loader
+        # parses and checks them, with every problem at its line, before it builds a Rule).
+        if self.templates:
+            return
+        texts = {"summary": self.summary, "description": self.description, **self.annotations}
+        texts = {key: text for key, text in texts.items() if text}
+        object.__setattr__(self, "annotations", texts)
+        object.__setattr__(self, "templates", {key: parse_template(text)[0] for key, text in texts.items()})
 
     @property
     def severity_rank(self) -> int:
