@@ -159,6 +159,7 @@ BOTH_REFUSE = {
     "by number": RULE + "    by: 5\n",
     "by list of numbers": RULE + "    by: [5]\n",
     "description number": RULE + "    description: 5\n",
+    "summary number": RULE + "    summary: 5\n",
     "annotations list": RULE + "    annotations: [summary]\n",
     "annotation number": RULE + "    annotations: {runbook_url: 5}\n",
     "annotation name with a dash": RULE + "    annotations: {runbook-url: x}\n",

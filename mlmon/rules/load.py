@@ -169,6 +169,7 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
         return value
 
     typed("description", str, "a string")
+    typed("summary", str, "a string")
     labels = typed("labels", dict, "a mapping of names to strings or numbers") or {}
     for k, v in labels.items():
         if not isinstance(v, (str, int, float)) or isinstance(v, bool):
@@ -265,10 +266,10 @@ def _templates(check: _Checker, base: tuple, label: str, item: dict, annotations
     """Each annotation's parsed template (``summary`` and ``description`` from either spelling), and the
     ``file:line:col`` of each metric they name; every problem in them is added at its column."""
     doc = check.doc
-    sources: dict[str, tuple[tuple, str]] = {}
+    sources: dict[str, tuple[tuple, str, str]] = {}  # name: (key path, how messages name it, text)
     for key in ("summary", "description"):
-        if isinstance(item.get(key), str):
-            sources[key] = (base + (key,), key)
+        if isinstance(item.get(key), str) and item[key]:
+            sources[key] = (base + (key,), key, item[key])
     for name, text in annotations.items():
         keys = base + ("annotations", name)
         if not isinstance(name, str) or not re.fullmatch(ANNOTATION_NAME_PATTERN, name):
@@ -279,15 +280,12 @@ def _templates(check: _Checker, base: tuple, label: str, item: dict, annotations
         elif name in sources:
             check.add(doc.where(*keys), label, f"{name!r} is given both as a key of the rule "
                                                f"(at {doc.where(*sources[name][0])}) and in annotations; keep one")
-        else:
-            sources[name] = (keys, f"annotations.{name}")
+        elif text:
+            sources[name] = (keys, f"annotations.{name}", text)
     templates: dict[str, Template] = {}
     positions: dict[str, str] = {}
     allowed = set(TEMPLATE_NAMES) | names
-    for name, (keys, what) in sources.items():
-        text = doc.data
-        for key in keys:
-            text = text[key]
+    for name, (keys, what, text) in sources.items():
         template, problems = parse_template(text)
         for problem in problems:
             check.add(doc.where_in_value(keys, problem.col), label, f"{what}: {problem.message}")
