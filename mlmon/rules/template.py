@@ -131,6 +131,9 @@ def parse_template(text: str) -> tuple[Template, list[Problem]]:
     return Template(text, tuple(p for p in parts if p != "")), problems
 
 
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`', re.DOTALL)
+
+
 def _closing(text: str, pos: int) -> int:
     """Where the ``}}`` that closes the action from ``pos`` starts (quoted strings skipped), or -1."""
     while pos < len(text):
@@ -138,7 +141,7 @@ def _closing(text: str, pos: int) -> int:
         if text.startswith("}}", pos):
             return pos
         if char in "\"`":
-            m = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`', re.DOTALL).match(text, pos)
+            m = _QUOTED.match(text, pos)
             if m is None:
                 return -1
             pos = m.end()
