@@ -146,6 +146,7 @@ def test_trim_markers_and_comments_work_as_in_go():
     ("{{ $foo }}", 4, "unknown template variable '$foo'"),
     ("{{ $externalLabels.env }}", 4, "template variable '$externalLabels' is not supported"),
     ("abc {{ $value", 5, "'{{' is not closed by '}}'"),
+    ("ab {{ printf \"%.2f $value }}", 14, "the quote \" is not closed"),
     ("{{ $labels }}", 4, "$labels needs a label name"),
     ("{{ $value | humanize | humanize }}", 24, "one filter at most"),
     ("{{ }}", 1, "empty template action"),

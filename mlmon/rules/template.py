@@ -113,7 +113,9 @@ def parse_template(text: str) -> tuple[Template, list[Problem]]:
             break
         end = _closing(text, start + 2)
         if end < 0:
-            problems.append(Problem(start + 1, "'{{' is not closed by '}}'"))
+            quote = -end - 2  # where an unclosed quote starts, if one hides the "}}"
+            problems.append(Problem(quote + 1, f"the quote {text[quote]} is not closed") if end < -1 and
+                            "}}" in text[quote:] else Problem(start + 1, "'{{' is not closed by '}}'"))
             break
         lo, hi = start + 2, end
         if re.match(r"-\s", text[lo:hi + 1]):
@@ -135,7 +137,8 @@ _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`', re.DOTALL)
 
 
 def _closing(text: str, pos: int) -> int:
-    """Where the ``}}`` that closes the action from ``pos`` starts (quoted strings skipped), or -1."""
+    """Where the ``}}`` that closes the action from ``pos`` starts (quoted strings skipped); -1 when there is none,
+    ``-2 - i`` when a quote at ``i`` is never closed."""
     while pos < len(text):
         char = text[pos]
         if text.startswith("}}", pos):
@@ -143,7 +146,7 @@ def _closing(text: str, pos: int) -> int:
         if char in "\"`":
             m = _QUOTED.match(text, pos)
             if m is None:
-                return -1
+                return -pos - 2
             pos = m.end()
         else:
             pos += 1
