@@ -25,7 +25,7 @@ SCHEMA = json_schema()
 
 ANNOTATIONS = {"$schema", "title", "description", "default", "$defs"}
 CHECKED = {"$ref", "type", "enum", "pattern", "minLength", "minimum", "minItems", "uniqueItems", "items", "oneOf",
-           "properties", "additionalProperties", "required"}
+           "properties", "additionalProperties", "required", "propertyNames"}
 TYPES = {
     "string": lambda v: isinstance(v, str),
     "object": lambda v: isinstance(v, dict),
@@ -68,6 +68,8 @@ def conforms(value, schema) -> bool:
     if isinstance(value, dict):
         if any(key not in value for key in schema.get("required", [])):
             return False
+        if "propertyNames" in schema and not all(conforms(key, schema["propertyNames"]) for key in value):
+            return False
         properties = schema.get("properties", {})
         extra = schema.get("additionalProperties", True)
         for key, item in value.items():
@@ -85,7 +87,7 @@ def keywords(schema) -> set[str]:
             if key == "properties":
                 for sub in value.values():
                     out |= keywords(sub)
-            elif key in ("items", "additionalProperties"):
+            elif key in ("items", "additionalProperties", "propertyNames"):
                 out |= keywords(value)
             elif key == "$defs":
                 for sub in value.values():
@@ -129,6 +131,11 @@ BOTH_ACCEPT = {
                                         "        receiver: r\n        continue: true\n        routes: [{receiver: r}]\n",
     "notify receiver kinds": RULE + "notify:\n  receivers:\n    - {name: a, slack: 'https://h/x', send_resolved: true}\n"
                                     "    - {name: b, command: 'cat'}\n    - {name: c}\n  route: {receiver: a}\n",
+    "annotations": RULE + "    annotations: {runbook_url: 'https://x/{{ $labels.alertname }}', _note: '{{ $value }}'}\n",
+    "empty annotations": RULE + "    annotations: {}\n",
+    "labels.severity alone": RULE + "    labels: {severity: critical}\n",
+    "severity and labels.severity agree": RULE + "    severity: info\n    labels: {severity: info}\n",
+    "prometheus template": RULE + "    summary: '{{ $value | humanizePercentage }} ({{ humanize $value }})'\n",
 }
 
 BOTH_REFUSE = {
@@ -180,6 +187,11 @@ BOTH_REFUSE = {
     "continue text": RULE + NOTIFY + "    routes: [{receiver: r, continue: 'yes'}]\n",
     "routes mapping": RULE + NOTIFY + "    routes: {receiver: r}\n",
     "nested route unknown key": RULE + NOTIFY + "    routes: [{receiver: r, routes: [{recevier: r}]}]\n",
+    "summary number": RULE + "    summary: 5\n",
+    "annotations list": RULE + "    annotations: [summary]\n",
+    "annotation number": RULE + "    annotations: {runbook_url: 5}\n",
+    "annotation name with a dash": RULE + "    annotations: {runbook-url: x}\n",
+    "annotation name with a digit first": RULE + "    annotations: {1st: x}\n",
 }
 
 # What a JSON Schema cannot say; the validator alone refuses these.
@@ -201,6 +213,12 @@ VALIDATOR_ONLY = {
     "duplicate receiver": RULE + NOTIFY.replace("  route:", "    - name: r\n  route:"),
     "webhook port 0": RULE + NOTIFY.replace("example.com/hook", "example.com:0/hook"),
     "matchers on the top route": RULE + NOTIFY + "    matchers: ['a=b']\n",
+    "unsupported template function": RULE + "    annotations: {summary: '{{ title $value }}'}\n",
+    "unknown template label": RULE + "    summary: '{{ $labels.model }}'\n",
+    "summary given twice": RULE + "    summary: a\n    annotations: {summary: b}\n",
+    "description given twice": RULE + "    description: a\n    annotations: {description: b}\n",
+    "labels.severity not a severity": RULE + "    labels: {severity: high}\n",
+    "severity and labels.severity disagree": RULE + "    severity: info\n    labels: {severity: critical}\n",
 }
 
 

@@ -25,7 +25,7 @@ app.add_typer(rules_app, name="rules", epilog="Examples:\n\n  mlmon rules valida
 def rules_validate(
     files: list[Path] = typer.Argument(..., metavar="FILE...", help="Rules files to check.", show_default=False),
 ) -> None:
-    """Check rules files and list every problem as file:line:col: rule "name": message (exit 2 on problems)."""
+    """Check rules files (keys, expressions, annotation templates) and list every problem as file:line:col: rule "name": message (exit 2 on problems)."""
     from mlmon.errors import ConfigError
     from mlmon.rules.load import load_rules
 

@@ -41,6 +41,11 @@ def _muted_detail(alert: Alert, names: dict[str, str] | None = None) -> str:
     return "; ".join(parts) + "; sends nothing and does not count for the gate"
 
 
+def _details(alert: Alert) -> list[tuple[str, str]]:
+    """The annotations shown under an alert's summary (the summary itself is shown already), each printable."""
+    return [(printable(name), printable(text)) for name, text in alert.annotations.items() if name != "summary"]
+
+
 def check_document(result: CheckResult, gate: Gate, transitions: list | None = None) -> dict:
     """The stable ``--format json`` document of ``mlmon check``; ``transitions`` (notices) only with ``--state``."""
     document = {
@@ -98,6 +103,7 @@ def render_check_table(result: CheckResult, gate: Gate, width: int = 100, color:
             parts.append(Text(f"  fired {span} UTC", style="dim"))
             if a.muted:
                 parts.append(Text(f"  {printable(_muted_detail(a, names))}", style="dim"))
+            parts.extend(Text(f"  {name}: {text}", style="dim") for name, text in _details(a))
     console.print(Group(*parts))
     return rendered(buffer)
 
@@ -120,6 +126,12 @@ def render_check_markdown(result: CheckResult, gate: Gate) -> str:
                 f"| {'yes' if a.active else 'no'}{f' ({muted_text(a)})' if a.muted else ''} "
                 f"| {markdown_cell(a.summary)} |"
             )
+        notes = [(a, _details(a)) for a in alerts if _details(a)]
+        if notes:
+            lines += ["", "Annotations:", ""]
+            for a, details in notes:
+                lines.append(f"- {markdown_cell(a.rule)} [{markdown_cell(_segment_text(a))}]: "
+                             + "; ".join(f"{markdown_cell(name)}: {markdown_cell(text)}" for name, text in details))
     return "\n".join(lines) + "\n"
 
 
@@ -142,9 +154,10 @@ def render_check_junit(result: CheckResult, gate: Gate) -> str:
             elif alert is not None:
                 failures += 1
                 message = f"{alert.severity}: {alert.summary}"
+                notes = "".join(f"\n{name}: {text}" for name, text in _details(alert))
                 body = (f"<failure message={quoteattr(printable(message))} type={quoteattr(alert.severity)}>"
                         f"{xml_escape(printable(message))} (windows firing: {alert.windows_firing}, "
-                        f"first {iso(alert.first_window)}, last {iso(alert.last_window)})</failure>")
+                        f"first {iso(alert.first_window)}, last {iso(alert.last_window)}){xml_escape(notes)}</failure>")
             cases.append(f'    <testcase classname="mlmon.rules" name={quoteattr(printable(name))}>{body}</testcase>')
     head = (f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n  <testsuite name="mlmon check" '
             f'tests="{len(cases)}" failures="{failures}" errors="0">')
@@ -161,9 +174,10 @@ def render_check_github(result: CheckResult, gate: Gate) -> str:
     lines = []
     for a in result.alerts:
         title = _annotation(printable(f"{a.rule} [{_segment_text(a)}]")).replace(",", "%2C").replace(":", "%3A")
+        notes = "".join(f"\n{name}: {text}" for name, text in _details(a))
         if a.muted:  # shown, but not as a failure
             title = f"{muted_text(a)}: {title}".replace(",", "%2C").replace(":", "%3A")
-        lines.append(f"::{'notice' if a.muted else level[a.severity]} title={title}::{_annotation(printable(a.summary))}")
+        lines.append(f"::{'notice' if a.muted else level[a.severity]} title={title}::{_annotation(printable(a.summary) + notes)}")
     if not lines:
         n = result.rules_evaluated
         lines.append(f"::notice title=mlmon check::no alerts from {n} rule{'s' if n != 1 else ''}")

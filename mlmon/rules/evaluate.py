@@ -7,7 +7,6 @@ A rule's windows, per segment and in time order, run through a small state machi
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import accumulate
@@ -24,6 +23,7 @@ from mlmon.numbers import machine_number
 from mlmon.render.escape import printable
 from mlmon.rules.identity import alert_labels, fingerprint
 from mlmon.rules.model import Rule, RuleSet
+from mlmon.rules.template import render
 from mlmon.timeparse import iso
 from mlmon.where import apply_where, where_fields
 
@@ -73,6 +73,8 @@ class Alert:
     summary: str
     labels: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    #: The rule's annotations rendered from the worst window (``summary`` and ``description`` among them when given).
+    annotations: dict[str, str] = field(default_factory=dict)
     #: Ids of the silences that mute this alert, and fingerprints of the alerts that inhibit it: such an alert
     #: is shown, marked, but sends nothing.
     silenced_by: list[str] = field(default_factory=list)
@@ -109,6 +111,7 @@ class Alert:
             "windows_firing": self.windows_firing,
             "summary": self.summary,
             "labels": self.labels,
+            "annotations": self.annotations,
             "silenced_by": list(self.silenced_by),
             "inhibited_by": list(self.inhibited_by),
         }
@@ -282,6 +285,7 @@ def _alert(rule: Rule, base: pl.DataFrame, offset: int, states: list[str], value
     # Active: firing in the latest window; a quiet (ignored) latest window keeps the state before it.
     considered = [i for i, s in enumerate(states) if s != IGNORED]
     active = bool(considered) and states[considered[-1]] == FIRING and starts[-1] == last_window
+    annotations = render_annotations(rule, row, values[worst])
     return Alert(
         rule=rule.name,
         severity=rule.severity,
@@ -291,13 +295,11 @@ def _alert(rule: Rule, base: pl.DataFrame, offset: int, states: list[str], value
         first_window=starts[firing[0]],
         last_window=starts[firing[-1]],
         windows_firing=len(firing),
-        summary=render_summary(rule, row, values[worst]),
+        summary=annotations.get("summary") or default_summary(rule, values[worst]),
         labels=dict(rule.labels),
-        description=rule.description,
+        description=annotations.get("description", ""),
+        annotations=annotations,
     )
-
-
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
 
 
 def format_number(value: Any) -> str:
@@ -311,22 +313,32 @@ def format_number(value: Any) -> str:
     return str(value)
 
 
-def render_summary(rule: Rule, row: dict[str, Any], value: Any) -> str:
-    """The rule's summary template filled from one window; by default, the expression and the value."""
-    if not rule.summary:
-        return f"{rule.expr_text} (value {format_number(value)})"
+def default_summary(rule: Rule, value: Any) -> str:
+    """The summary of a rule without one: its expression and the value."""
+    return f"{rule.expr_text} (value {format_number(value)})"
+
+
+def render_annotations(rule: Rule, row: dict[str, Any], value: Any) -> dict[str, str]:
+    """Each of the rule's annotation templates filled from one window (``row``) and its ``value``."""
+    segment = {name: row.get(name) for name in rule.by}
+    labels = alert_labels(rule.name, rule.severity, segment, rule.labels)
     names = {
-        "value": format_number(value),
+        "value": value,
         "rule": rule.name,
         "severity": rule.severity,
         "window_start": iso(row.get(WINDOW_START)),
         "window_end": iso(row.get(WINDOW_END)),
     }
 
-    def fill(match: re.Match) -> str:
-        key = match.group(1)
-        if key in names:
-            return str(names[key])
-        return format_number(row.get(key)) if not isinstance(row.get(key), str) else row[key]
+    def lookup(name: str) -> Any:
+        return names[name] if name in names else row.get(name)
 
-    return _PLACEHOLDER.sub(fill, rule.summary)
+    def shown(raw: Any) -> str:
+        return raw if isinstance(raw, str) else format_number(raw)
+
+    return {key: render(template, value, labels, lookup, shown) for key, template in rule.templates.items()}
+
+
+def render_summary(rule: Rule, row: dict[str, Any], value: Any) -> str:
+    """The rule's summary filled from one window; by default, the expression and the value."""
+    return render_annotations(rule, row, value).get("summary") or default_summary(rule, value)

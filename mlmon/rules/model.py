@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from mlmon.rules.template import Template, parse_template
+
 if TYPE_CHECKING:  # mlmon.notify reads this module's patterns without loading Polars
     from mlmon.expr import Node
     from mlmon.notify.model import NotifyConfig
@@ -20,6 +22,8 @@ SEVERITIES = ("info", "warning", "critical")
 #: A duration as a rules file may spell it: ``5m``, ``1h30m``, ``1h 30m``, ``1H``, ``1.5h``. Written
 #: with ASCII classes only, so that Python's ``re.fullmatch`` and an editor's ECMA-262 regex agree.
 DURATION_PATTERN = r"^ *(?:[0-9]+(?:\.[0-9]+)? *(?:[mM][sS]|[sSmMhHdDwW]) *)+$"
+#: An annotation's name, as Prometheus's label names are spelled.
+ANNOTATION_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 #: Text with at least one character that is not white space.
 NONBLANK_PATTERN = r"\S"
 #: The shortest window a rule may use: shorter ones (``1ms`` for ``1m``) build millions of windows.
@@ -39,8 +43,10 @@ class FieldSpec:
 
 RULE_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("name", {"type": "string", "pattern": NONBLANK_PATTERN}, "Unique name of the rule.", required=True),
-    FieldSpec("description", {"type": "string"}, "What the rule watches for, for people."),
-    FieldSpec("severity", {"enum": list(SEVERITIES)}, "info, warning or critical.", default="warning"),
+    FieldSpec("description", {"type": "string"},
+              "What the rule watches for, for people: the annotation 'description', templated as 'summary' is."),
+    FieldSpec("severity", {"enum": list(SEVERITIES)},
+              "info, warning or critical; without it, labels.severity, else warning.", default="warning"),
     FieldSpec(
         "expr",
         {"type": "string", "pattern": NONBLANK_PATTERN},
@@ -68,13 +74,24 @@ RULE_FIELDS: tuple[FieldSpec, ...] = (
     ),
     FieldSpec(
         "labels", {"type": "object", "additionalProperties": {"type": ["string", "number"]}},
-        "Labels attached to the alert; numbers are kept as text.", default={},
+        "Labels attached to the alert; numbers are kept as text. 'severity' here is the rule's severity when the "
+        "'severity' key is absent (the two must agree).", default={},
     ),
     FieldSpec(
         "summary",
         {"type": "string"},
-        "Templated one-line summary, e.g. 'p95 {{ value }} ms on {{ model }}'. Placeholders: value, rule, severity, "
-        "window_start, window_end, the segment fields and any metric name.",
+        "Templated one-line summary (the annotation 'summary'), e.g. 'p95 {{ value }} ms on {{ model }}' or "
+        "'{{ $labels.model }}: {{ $value | humanize }}'. Placeholders: value, rule, severity, window_start, "
+        "window_end, the segment fields and any metric name; Prometheus's $value and $labels.NAME; filters "
+        "humanize, humanizePercentage, humanizeDuration, humanize1024. 'mlmon rules validate' checks templates.",
+    ),
+    FieldSpec(
+        "annotations",
+        {"type": "object", "propertyNames": {"pattern": ANNOTATION_NAME_PATTERN},
+         "additionalProperties": {"type": "string"}},
+        "Templated texts sent with the alert, as Prometheus's annotations: summary, description, runbook_url or "
+        "any other name; templated as 'summary' is. summary and description may be given here or as keys of "
+        "the rule, not both.", default={},
     ),
 )
 
@@ -100,12 +117,26 @@ class Rule:
     keep_firing_for: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     summary: str | None = None
+    #: Each annotation's template text (``summary`` and ``description`` too, from either spelling), in file order.
+    annotations: dict[str, str] = field(default_factory=dict)
+    #: The parsed template of each annotation (see :mod:`mlmon.rules.template`).
+    templates: dict[str, Template] = field(default_factory=dict, compare=False, repr=False)
     #: ``file:line:col`` of each name in ``expr`` (its first use), for problems found when the rule runs.
     expr_positions: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
-    #: ``file:line:col`` of each metric a ``summary`` placeholder names, checked as ``expr``'s names are.
+    #: ``file:line:col`` of each metric an annotation's placeholder names, checked as ``expr``'s names are.
     summary_positions: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     #: ``file:line:col`` of ``by``, for a segment field the mapping makes secret (checked when the rule runs).
     by_position: str = field(default="", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # A Rule built in code rather than loaded from a file: its texts become templates here (the loader
+        # parses and checks them, with every problem at its line, before it builds a Rule).
+        if self.templates:
+            return
+        texts = {"summary": self.summary, "description": self.description, **self.annotations}
+        texts = {key: text for key, text in texts.items() if text}
+        object.__setattr__(self, "annotations", texts)
+        object.__setattr__(self, "templates", {key: parse_template(text)[0] for key, text in texts.items()})
 
     @property
     def severity_rank(self) -> int:
