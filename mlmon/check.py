@@ -46,19 +46,34 @@ def run_check(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Progress | None = None,
     max_fields: int = MAX_FIELDS,
+    anchor: datetime | None = None,
 ) -> tuple[CheckResult, LogData]:
     """Evaluate ``ruleset`` over the logs; ConfigError (before reading them, when it can) for a rule that
     names a drift or quality metric the run cannot compute, since such a rule could never fire, and for a
     rule whose ``by`` the mapping makes secret; UsageError when a rule's ``by`` makes more than
-    ``max_segments`` segments. ``max_fields`` bounds the fields decoded."""
+    ``max_segments`` segments. ``max_fields`` bounds the fields decoded. ``anchor`` is the evaluation time
+    the rules' windows end at (see :func:`evaluation_anchor`); None keeps epoch-aligned windows (CI mode)."""
     require_inputs(ruleset, baseline=baseline is not None, labels=labels is not None)
     refuse_secret_segments(ruleset, mapping)
     analysis = prepare(inputs, mapping=mapping, fields=record_fields(ruleset), baseline=baseline, labels=labels,
                        strict=strict, max_line_bytes=max_line_bytes, progress=progress, max_fields=max_fields)
     require_computed(ruleset, analysis.extras, analysis.labels)
     announce(progress, "evaluating rules")
-    result = evaluate_rules(analysis.records, ruleset, since, until, now, analysis.extras, max_segments)
+    result = evaluate_rules(analysis.records, ruleset, since, until, now, analysis.extras, max_segments,
+                            anchor=anchor)
     return result, analysis.data
+
+
+def evaluation_anchor(now: datetime, until: datetime | None, *, cron: bool) -> datetime | None:
+    """The time a check's windows are anchored at: ``until`` if given, else ``now``; None in CI mode.
+
+    ``cron`` is true when the run names its range or clock (``--since``, ``--until`` or ``--now``): the
+    windows then end at that time, each a full ``every`` long, as Prometheus's ``[1h]`` range ends at its
+    evaluation. Without them (CI over a finished log) windows stay aligned to the epoch, as in ``report``.
+    """
+    if not cron:
+        return None
+    return until if until is not None else now
 
 
 def refuse_secret_segments(ruleset: RuleSet, mapping: Mapping) -> None:

@@ -95,7 +95,7 @@ def check(
     max_fields: int = MAX_FIELDS_OPTION,
 ) -> None:
     """Evaluate alert rules over the logs; exit 1 when alerts fire (a CI gate and a cron alerter)."""
-    from mlmon.check import Gate, run_check
+    from mlmon.check import Gate, evaluation_anchor, run_check
     from mlmon.logs.mapping import load_mapping
     from mlmon.render.progress import ReadProgress
     from mlmon.rules.load import load_rules
@@ -121,6 +121,7 @@ def check(
             logs, ruleset, mapping=load_mapping(mapping), now=clock, since=spec.since, until=spec.until,
             baseline=base, labels=truth, max_segments=max_segments, strict=strict, max_line_bytes=max_line_bytes,
             progress=progress, max_fields=max_fields,
+            anchor=evaluation_anchor(clock, spec.until, cron=bool(since or until or now)),
         )
     print_warnings(data.warnings, data.notes)
     gate = Gate(fail_on.value)
