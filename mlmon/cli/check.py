@@ -94,7 +94,12 @@ def check(
     max_segments: int = MAX_SEGMENTS_OPTION,
     max_fields: int = MAX_FIELDS_OPTION,
 ) -> None:
-    """Evaluate alert rules over the logs; exit 1 when alerts fire (a CI gate and a cron alerter)."""
+    """Evaluate alert rules over the logs; exit 1 when alerts fire (a CI gate and a cron alerter).
+
+    With --since, --until or --now (cron), each rule's windows end at --until (else --now) and are each a \
+whole 'every' long; a first window cut by --since is not judged. Without them (CI), windows are aligned \
+to the epoch, as in 'report', and every window of the log is judged.
+    """
     from mlmon.check import Gate, evaluation_anchor, run_check
     from mlmon.logs.mapping import load_mapping
     from mlmon.render.progress import ReadProgress
