@@ -48,8 +48,8 @@ def test_durations_become_window_counts(keys, windows):
     ({"for": "five"}, "x.yaml:4:5: rule \"r\": 'for' must be a whole number of windows or a duration such as 5m, not text"),
     ({"for": "'2'"}, "x.yaml:4:5: rule \"r\": 'for' must be a whole number of windows or a duration such as 5m, not text"),
     ({"for": 0}, "x.yaml:4:5: rule \"r\": 'for' must be at least 1"),
-    ({"keep_firing_for": True}, "x.yaml:4:5: rule \"r\": 'keep_firing_for' must be a whole number of windows or a "
-                                "duration such as 5m, not true/false"),
+    ({"keep_firing_for": True}, ("x.yaml:4:5: rule \"r\": 'keep_firing_for' must be a whole number of windows or a "
+                                 "duration such as 5m, not true/false")),
 ])
 def test_bad_counts_and_durations_are_reported_at_their_value(keys, problem):
     text = rule_text(**{k: (str(v).lower() if isinstance(v, bool) else v) for k, v in keys.items()})
@@ -69,8 +69,8 @@ def test_every_problem_of_a_file_at_once_through_the_entry_point(tmp_path):
     assert lines[:3] == [
         f'{path}:5:10: rule "a": for 5m is not a multiple of every 2m',
         f'{path}:6:22: rule "a": keep_firing_for 3m is not a multiple of every 2m',
-        f"{path}:9:5: rule \"b\": every 'soon' is not a duration. Use a number and a unit, such as 30s, 5m, 1h, 1d "
-        "or 1h30m.",
+        (f"{path}:9:5: rule \"b\": every 'soon' is not a duration. Use a number and a unit, such as 30s, 5m, 1h, 1d "
+         "or 1h30m."),
     ]
     assert "Traceback" not in result.stderr
 

@@ -99,14 +99,13 @@ def full_windows(spec: WindowSpec) -> WindowSpec:
     are not judged. Without an anchor, or with nothing cut, ``spec`` itself."""
     if spec.anchor is None or spec.since is None or spec.every is None:
         return spec
-    start = _floor(spec.since, spec.every, spec.anchor)
-    if start == spec.since:
-        return spec
+    # The first anchor + k*every at or after since: never before year 1, even when the window before it is.
+    k = -((spec.anchor - spec.since) // spec.every)
     try:
-        start += spec.every
+        start = spec.anchor + k * spec.every
     except OverflowError:  # no whole window starts before year 9999 ends
         start = TS_MAX
-    return replace(spec, since=start)
+    return spec if start == spec.since else replace(spec, since=start)
 
 
 def select_range(records: pl.LazyFrame, spec: WindowSpec) -> pl.LazyFrame:
