@@ -15,7 +15,9 @@ from mlmon.metrics.model_quality import LabelSpec
 from mlmon.report import SECRET_SEGMENT_HINT, prepare, secret_segment_problem
 from mlmon.rules.evaluate import Alert, CheckResult, evaluate_rules, record_fields
 from mlmon.rules.inputs import require_computed, require_inputs
+from mlmon.render.escape import printable
 from mlmon.rules.model import SEVERITIES, RuleSet
+from mlmon.timeparse import format_duration
 
 
 @dataclass
@@ -49,11 +51,12 @@ def run_check(
     anchor: datetime | None = None,
 ) -> tuple[CheckResult, LogData]:
     """Evaluate ``ruleset`` over the logs; ConfigError (before reading them, when it can) for a rule that
-    names a drift or quality metric the run cannot compute, since such a rule could never fire, and for a
-    rule whose ``by`` the mapping makes secret; UsageError when a rule's ``by`` makes more than
+    names a drift or quality metric the run cannot compute, or whose window is longer than an anchored
+    range, since such a rule could never fire, and for a rule whose ``by`` the mapping makes secret; UsageError when a rule's ``by`` makes more than
     ``max_segments`` segments. ``max_fields`` bounds the fields decoded. ``anchor`` is the evaluation time
     the rules' windows end at (see :func:`evaluation_anchor`); None keeps epoch-aligned windows (CI mode)."""
     require_inputs(ruleset, baseline=baseline is not None, labels=labels is not None)
+    refuse_windowless_rules(ruleset, since, until, anchor)
     refuse_secret_segments(ruleset, mapping)
     analysis = prepare(inputs, mapping=mapping, fields=record_fields(ruleset), baseline=baseline, labels=labels,
                        strict=strict, max_line_bytes=max_line_bytes, progress=progress, max_fields=max_fields)
@@ -74,6 +77,22 @@ def evaluation_anchor(now: datetime, until: datetime | None, *, cron: bool) -> d
     if not cron:
         return None
     return until if until is not None else now
+
+
+def refuse_windowless_rules(ruleset: RuleSet, since: datetime | None, until: datetime | None,
+                            anchor: datetime | None) -> None:
+    """Raise ConfigError, listing each rule's ``every`` line, when windows are anchored and the range from
+    ``since`` to ``until`` is shorter than the rule's window: no whole window fits, so it could never fire."""
+    if anchor is None or since is None or until is None:
+        return
+    span = until - since
+    problems = [f'{rule.every_position}: rule "{printable(rule.name)}": every {format_duration(rule.every)} is longer '
+                f'than the range of {format_duration(span)}, so no whole window is judged and the rule can never fire'
+                for rule in ruleset.rules if rule.every > span]
+    if problems:
+        n = len(problems)
+        raise ConfigError(f"rules file {ruleset.path} has {n} rule{'s' if n != 1 else ''} with a window longer than "
+                          f"the range", "Use a longer --since, or a shorter 'every' for these rules.", details=problems)
 
 
 def refuse_secret_segments(ruleset: RuleSet, mapping: Mapping) -> None:

@@ -274,3 +274,36 @@ def test_evaluate_rules_with_an_anchor_drops_the_cut_window(tmp_path):
     # --since 01:30 cuts the window 00:59-01:59: it is not judged at all.
     later = evaluate_rules(records, ruleset, at("01:30"), now, now, anchor=now).outcomes[0].windows
     assert later["window_start"].to_list() == [at("01:59")]
+
+
+def test_a_window_longer_than_the_range_is_refused_with_its_line(tmp_path):
+    """No whole window fits in --since 45m for every: 1h: such a rule could never fire, so the run stops (exit 2)."""
+    log = steady_log(tmp_path, hours=2)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: hourly\n    expr: request_count < 10\n    every: 1h\n"
+                     "  - name: default\n    expr: request_count < 10\n"
+                     "  - name: short\n    expr: request_count < 10\n    every: 15m\n", encoding="utf-8")
+    result = run("check", log, "--rules", rules, "--since", "45m", "--now", z(at("01:00")))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f'{rules}:4:5: rule "hourly": every 1h is longer than the range of 45m, so no whole window is judged and '
+        "the rule can never fire",
+        f'{rules}:5:5: rule "default": every 1h is longer than the range of 45m, so no whole window is judged and '
+        "the rule can never fire",
+        f"mlmon: error: rules file {rules} has 2 rules with a window longer than the range. Use a longer --since, "
+        "or a shorter 'every' for these rules.",
+    ]
+    assert run("check", log, "--rules", rules, "--since", "1h", "--now", z(at("01:00"))).returncode == 0
+    # CI mode judges every window of the log, however short the log.
+    assert run("check", log, "--rules", rules).returncode == 0
+
+
+def test_a_first_window_before_year_one_is_dropped_too(tmp_path):
+    log = write_jsonl(tmp_path / "old.jsonl", [record("0001-01-01T00:10:00Z"), record("0001-01-01T01:40:00Z")])
+    rules = rules_file(tmp_path, "request_count >= 0")
+    result = invoke("check", log, "--rules", rules, "--since", "0001-01-01T00:00:00Z", "--until",
+                    "0001-01-01T02:30:00Z", "--format", "json")
+    (alert,) = json.loads(result.stdout)["alerts"]
+    # Windows end at 02:30: 01:30-02:30 and 00:30-01:30; the one before would start before year 1.
+    assert (alert["first_window"], alert["last_window"], alert["windows_firing"]) == (
+        "0001-01-01T00:30:00Z", "0001-01-01T01:30:00Z", 2)

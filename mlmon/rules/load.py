@@ -245,6 +245,7 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
         expr_positions=positions,
         summary_positions=summary_positions,
         by_position=doc.where(*base, "by") if "by" in item else "",
+        every_position=doc.where(*base, "every"),
     )
 
 

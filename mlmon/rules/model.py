@@ -123,6 +123,8 @@ class Rule:
     summary_positions: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     #: ``file:line:col`` of ``by``, for a segment field the mapping makes secret (checked when the rule runs).
     by_position: str = field(default="", compare=False, repr=False)
+    #: ``file:line:col`` of ``every`` (of the rule when it is left out), for a window longer than a run's range.
+    every_position: str = field(default="", compare=False, repr=False)
 
     @property
     def severity_rank(self) -> int:
