@@ -307,3 +307,25 @@ def test_a_first_window_before_year_one_is_dropped_too(tmp_path):
     # Windows end at 02:30: 01:30-02:30 and 00:30-01:30; the one before would start before year 1.
     assert (alert["first_window"], alert["last_window"], alert["windows_firing"]) == (
         "0001-01-01T00:30:00Z", "0001-01-01T01:30:00Z", 2)
+
+
+def test_drift_over_anchored_windows_is_the_drift_of_those_records(tmp_path):
+    """Each anchored window's drift equals ``report``'s drift over exactly that hour (one whole-range window)."""
+    from conftest import SAMPLE_LOGS
+
+    log = str(SAMPLE_LOGS / "churn.jsonl.gz")
+    base = ["--baseline-range", "2026-11-26T00:00Z..2026-11-26T12:00Z"]
+    rules = tmp_path / "drift.yaml"
+    rules.write_text("rules:\n  - name: d\n    expr: psi.monthly_charges >= 0\n    by: [model]\n"
+                     "    summary: '{{ window_start }} {{ psi.monthly_charges }} {{ drift_share }}'\n", encoding="utf-8")
+    now = datetime(2026, 11, 26, 17, 20, tzinfo=UTC)
+    for start in (now - 3 * H1, now - H1):
+        window = ["--since", z(start), "--until", z(start + H1)]
+        alert = json.loads(invoke("check", log, "--rules", rules, *base, *window, "--format", "json").stdout)["alerts"]
+        assert alert[0]["first_window"] == z(start)
+        report = json.loads(invoke("report", log, *base, *window, "--by", "model", "--format", "json").stdout)
+        (whole,) = report["windows"]
+        psi, share = whole["metrics"]["psi.monthly_charges"], whole["metrics"]["drift_share"]
+        assert alert[0]["value"] == pytest.approx(psi, rel=1e-9)
+        shown_start, _, shown_share = alert[0]["summary"].split()
+        assert (shown_start, float(shown_share)) == (z(start), pytest.approx(share, abs=1e-4))
