@@ -12,10 +12,10 @@ from mlmon.logs.field_limit import MAX_FIELDS
 from mlmon.logs.mapping import Mapping
 from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce
 from mlmon.metrics.model_quality import LabelSpec
+from mlmon.render.escape import printable
 from mlmon.report import SECRET_SEGMENT_HINT, prepare, secret_segment_problem
 from mlmon.rules.evaluate import Alert, CheckResult, evaluate_rules, record_fields
 from mlmon.rules.inputs import require_computed, require_inputs
-from mlmon.render.escape import printable
 from mlmon.rules.model import SEVERITIES, RuleSet
 from mlmon.timeparse import format_duration
 
@@ -52,9 +52,10 @@ def run_check(
 ) -> tuple[CheckResult, LogData]:
     """Evaluate ``ruleset`` over the logs; ConfigError (before reading them, when it can) for a rule that
     names a drift or quality metric the run cannot compute, or whose window is longer than an anchored
-    range, since such a rule could never fire, and for a rule whose ``by`` the mapping makes secret; UsageError when a rule's ``by`` makes more than
-    ``max_segments`` segments. ``max_fields`` bounds the fields decoded. ``anchor`` is the evaluation time
-    the rules' windows end at (see :func:`evaluation_anchor`); None keeps epoch-aligned windows (CI mode)."""
+    range, since such a rule could never fire, and for a rule whose ``by`` the mapping makes secret;
+    UsageError when a rule's ``by`` makes more than ``max_segments`` segments. ``max_fields`` bounds the
+    fields decoded. ``anchor`` is the evaluation time the rules' windows end at (see
+    :func:`evaluation_anchor`); None keeps epoch-aligned windows (CI mode)."""
     require_inputs(ruleset, baseline=baseline is not None, labels=labels is not None)
     refuse_windowless_rules(ruleset, since, until, anchor)
     refuse_secret_segments(ruleset, mapping)

@@ -277,13 +277,14 @@ def _window_count(check: _Checker, base: tuple, label: str, key: str, text: str,
     windows: a whole multiple of ``every``, at least ``low`` windows. Problems are reported at the value."""
     where = check.doc.where_in_value(base + (key,), 1)
     shown = text.strip()
-    try:
-        duration = parse_duration(text, what=key)
-    except UsageError as exc:
-        if "longer than zero" not in str(exc):
+    if not any(float(n) for n in re.findall(r"[0-9]+(?:\.[0-9]+)?", text)):
+        duration = timedelta(0)  # 0m: no window, refused below as 'for: 0' is
+    else:
+        try:
+            duration = parse_duration(text, what=key)
+        except UsageError as exc:  # longer than mlmon takes
             check.add(where, label, str(exc))
             return None
-        duration = timedelta(0)
     if every is None:  # 'every' has its own problem: no multiple to check
         return None
     if duration % every:
