@@ -33,6 +33,7 @@ def rule_text(**keys) -> str:
     ({"every": "90m", "for": "1.5h", "keep_firing_for": "3H"}, (1, 2)),
     ({"every": "5m", "for": "'1h'", "keep_firing_for": '"15m"'}, (12, 3)),
     ({"every": "1m", "keep_firing_for": 2}, (1, 2)),
+    ({"keep_firing_for": "0h 0m"}, (1, 0)),
 ])
 def test_durations_become_window_counts(keys, windows):
     rule = rules_from_text(rule_text(**keys)).rules[0]
@@ -45,6 +46,8 @@ def test_durations_become_window_counts(keys, windows):
     ({"every": "1m", "keep_firing_for": "90s"}, 'x.yaml:5:22: rule "r": keep_firing_for 90s is not a multiple of every 1m'),
     ({"every": "1m", "for": "0m"}, "x.yaml:5:10: rule \"r\": 'for' must be at least 1 window: 0m is 0 windows of every 1m"),
     ({"every": "2m", "for": "'5m'"}, 'x.yaml:5:11: rule "r": for 5m is not a multiple of every 2m'),
+    ({"for": "999999999d"}, ("x.yaml:4:10: rule \"r\": for '999999999d' is too long. The longest duration mlmon "
+                             "takes is 36,525d (about 100 years).")),
     ({"for": "five"}, "x.yaml:4:5: rule \"r\": 'for' must be a whole number of windows or a duration such as 5m, not text"),
     ({"for": "'2'"}, "x.yaml:4:5: rule \"r\": 'for' must be a whole number of windows or a duration such as 5m, not text"),
     ({"for": 0}, "x.yaml:4:5: rule \"r\": 'for' must be at least 1"),
