@@ -119,6 +119,9 @@ BOTH_ACCEPT = {
     "numeric labels": RULE + "    labels: {team: 5, ratio: 0.5, name: ml}\n",
     "empty labels": RULE + "    labels: {}\n",
     "for 2.0": RULE + "    for: 2.0\n",
+    "for a duration": RULE + "    every: 1m\n    for: 5m\n",
+    "keep_firing_for a duration": RULE + "    every: 5m\n    keep_firing_for: 1h 30m\n",
+    "keep_firing_for 0m": RULE + "    keep_firing_for: 0m\n",
     "by string": RULE + "    by: 'model, model_version'\n",
     "by list": RULE + "    by: [model, input.country]\n",
     "by empty": RULE + "    by: []\n",
@@ -167,6 +170,8 @@ BOTH_REFUSE = {
     "for 1.5": RULE + "    for: 1.5\n",
     "for true": RULE + "    for: true\n",
     "for text": RULE + "    for: '2'\n",
+    "for a word": RULE + "    for: 5 minutes\n",
+    "keep_firing_for a list": RULE + "    keep_firing_for: [5m]\n",
     "negative min_requests": RULE + "    min_requests: -1\n",
     "severity case": RULE + "    severity: Warning\n",
     "by twice": RULE + "    by: [model, model]\n",
@@ -219,6 +224,10 @@ VALIDATOR_ONLY = {
     "description given twice": RULE + "    description: a\n    annotations: {description: b}\n",
     "labels.severity not a severity": RULE + "    labels: {severity: high}\n",
     "severity and labels.severity disagree": RULE + "    severity: info\n    labels: {severity: critical}\n",
+    "for not a multiple of every": RULE + "    every: 2m\n    for: 5m\n",
+    "for shorter than every": RULE + "    every: 1h\n    for: 30m\n",
+    "for 0m": RULE + "    for: 0m\n",
+    "keep_firing_for not a multiple": RULE + "    keep_firing_for: 90m\n",
 }
 
 

@@ -96,8 +96,13 @@ def check(
     max_segments: int = MAX_SEGMENTS_OPTION,
     max_fields: int = MAX_FIELDS_OPTION,
 ) -> None:
-    """Evaluate alert rules over the logs; exit 1 when alerts fire (a CI gate and a cron alerter)."""
-    from mlmon.check import Gate, run_check
+    """Evaluate alert rules over the logs; exit 1 when alerts fire (a CI gate and a cron alerter).
+
+    With --since, --until or --now (cron), each rule's windows end at --until (else --now) and are each a \
+whole 'every' long; a first window cut by --since is not judged. Without them (CI), windows are aligned \
+to the epoch, as in 'report', and every window of the log is judged.
+    """
+    from mlmon.check import Gate, evaluation_anchor, run_check
     from mlmon.logs.mapping import load_mapping
     from mlmon.render.progress import ReadProgress
     from mlmon.rules.load import load_rules
@@ -131,6 +136,7 @@ def check(
             logs, ruleset, mapping=load_mapping(mapping), now=clock, since=spec.since, until=spec.until,
             baseline=base, labels=truth, max_segments=max_segments, strict=strict, max_line_bytes=max_line_bytes,
             progress=progress, max_fields=max_fields, silences=silences,
+            anchor=evaluation_anchor(clock, spec.until, cron=bool(since or until or now)),
         )
     print_warnings(data.warnings, data.notes)
     gate = Gate(fail_on.value)

@@ -157,8 +157,12 @@ def evaluate_rules(
     now: datetime | None = None,
     extras: Extras | None = None,
     max_segments: int | None = None,
+    anchor: datetime | None = None,
 ) -> CheckResult:
     """Evaluate every rule over every window of the range; no I/O.
+
+    ``anchor`` is the evaluation time windows are anchored at (see ``WindowSpec.anchor``): each rule's
+    windows end at it, and a leading window cut by ``since`` is not judged. None: epoch-aligned windows.
 
     Rules that share ``where``, ``every`` and ``by`` share one metric table, and their
     conditions are computed over it in one pass: a file of thousands of rules costs
@@ -170,7 +174,7 @@ def evaluate_rules(
         groups.setdefault((rule.where_text, rule.every, rule.by), []).append(rule)
     outcomes: dict[int, RuleOutcome] = {}
     for rules in groups.values():
-        frame = _rule_table(records, rules[0], since, until, extras, max_segments)
+        frame = _rule_table(records, rules[0], since, until, extras, max_segments, anchor)
         for rule, outcome in zip(rules, _judge(frame, rules)):
             outcomes[id(rule)] = outcome
     return CheckResult([outcomes[id(rule)] for rule in ruleset.rules], now)
@@ -183,16 +187,18 @@ def evaluate_rule(
     until: datetime | None,
     extras: Extras | None = None,
     max_segments: int | None = None,
+    anchor: datetime | None = None,
 ) -> RuleOutcome:
     """One rule's windows, states and alerts (see :func:`evaluate_rules`)."""
-    return _judge(_rule_table(records, rule, since, until, extras, max_segments), [rule])[0]
+    return _judge(_rule_table(records, rule, since, until, extras, max_segments, anchor), [rule])[0]
 
 
 def _rule_table(records: pl.DataFrame, rule: Rule, since, until, extras: Extras | None,
-                max_segments: int | None) -> pl.DataFrame:
-    """The metric table a rule reads: its ``where``, its windows and its segments."""
+                max_segments: int | None, anchor: datetime | None = None) -> pl.DataFrame:
+    """The metric table a rule reads: its ``where``, its windows (anchored at ``anchor``) and its segments."""
     selected = apply_where(records, rule.where)
-    spec = WindowSpec(every=rule.every, by=rule.by, since=since, until=until, max_segments=max_segments)
+    spec = WindowSpec(every=rule.every, by=rule.by, since=since, until=until, max_segments=max_segments,
+                      anchor=anchor)
     try:
         return metric_table(selected, spec, extras).frame
     except SegmentLimitError as exc:

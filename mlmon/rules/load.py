@@ -26,6 +26,7 @@ from mlmon.rules.model import (
     SEVERITIES,
     Rule,
     RuleSet,
+    integer_minimum,
 )
 from mlmon.rules.template import Template, parse_template
 from mlmon.timeparse import format_duration, parse_duration
@@ -200,11 +201,15 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
     ints = {}
     for key in ("min_requests", "for", "keep_firing_for"):
         raw = item.get(key)
+        low = integer_minimum(FIELDS_BY_NAME[key].schema)
+        if key != "min_requests" and isinstance(raw, str) and re.fullmatch(DURATION_PATTERN, raw):
+            ints[key] = _window_count(check, base, label, key, raw, every, item.get("every", "1h"), low)
+            continue
         if isinstance(raw, float) and raw.is_integer():
             value = int(raw)  # 2.0 is a whole number, as JSON Schema's "integer" says
         else:
-            value = typed(key, int, "a whole number")
-        low = FIELDS_BY_NAME[key].schema["minimum"]
+            value = typed(key, int, "a whole number" if key == "min_requests" else
+                          "a whole number of windows or a duration such as 5m")
         if value is not None and value < low:
             check.add(doc.where(*base, key), label, f"{key!r} must be at least {low}")
         ints[key] = value
@@ -241,6 +246,7 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
         expr_positions=positions,
         summary_positions=summary_positions,
         by_position=doc.where(*base, "by") if "by" in item else "",
+        every_position=doc.where(*base, "every"),
     )
 
 
@@ -334,6 +340,33 @@ def _every(check: _Checker, base: tuple, label: str, text: Any) -> timedelta | N
                                 f"may use{typo}")
         return None
     return every
+
+
+def _window_count(check: _Checker, base: tuple, label: str, key: str, text: str, every: timedelta | None,
+                  every_text: Any, low: int) -> int | None:
+    """``for: 5m`` or ``keep_firing_for: 10m`` (``text`` matches DURATION_PATTERN) as a count of ``every``
+    windows: a whole multiple of ``every``, at least ``low`` windows. Problems are reported at the value."""
+    where = check.doc.where_in_value(base + (key,), 1)
+    shown = text.strip()
+    if not any(float(n) for n in re.findall(r"[0-9]+(?:\.[0-9]+)?", text)):
+        duration = timedelta(0)  # 0m: no window, refused below as 'for: 0' is
+    else:
+        try:
+            duration = parse_duration(text, what=key)
+        except UsageError as exc:  # longer than mlmon takes
+            check.add(where, label, str(exc))
+            return None
+    if every is None:  # 'every' has its own problem: no multiple to check
+        return None
+    if duration % every:
+        check.add(where, label, f"{key} {shown} is not a multiple of every {str(every_text).strip()}")
+        return None
+    count = duration // every
+    if count < low:
+        check.add(where, label, f"{key!r} must be at least {low} window: {shown} is {count} windows of every "
+                                f"{str(every_text).strip()}")
+        return None
+    return count
 
 
 def _position(problem: str) -> tuple[int, int]:

@@ -30,6 +30,19 @@ NONBLANK_PATTERN = r"\S"
 MIN_EVERY = timedelta(seconds=1)
 
 
+def windows_or_duration(minimum: int) -> dict[str, Any]:
+    """The schema of ``for`` and ``keep_firing_for``: a count of windows (at least ``minimum``) or a duration."""
+    return {"oneOf": [{"type": "integer", "minimum": minimum}, {"type": "string", "pattern": DURATION_PATTERN}]}
+
+
+def integer_minimum(schema: dict[str, Any]) -> int:
+    """The ``minimum`` of a whole-number key's schema, or of its whole-number branch under ``oneOf``."""
+    for branch in schema.get("oneOf", [schema]):
+        if branch.get("type") == "integer":
+            return branch["minimum"]
+    raise KeyError("minimum")
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """One key of a rule: its JSON type, whether it is required, its default and meaning."""
@@ -68,9 +81,15 @@ RULE_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("where", {"type": "string", "pattern": NONBLANK_PATTERN},
               "Filter on records before computing metrics, e.g. 'model == \"churn\"'."),
     FieldSpec("min_requests", {"type": "integer", "minimum": 0}, "Ignore windows with fewer requests than this.", default=0),
-    FieldSpec("for", {"type": "integer", "minimum": 1}, "Fire only after this many consecutive breaching windows.", default=1),
     FieldSpec(
-        "keep_firing_for", {"type": "integer", "minimum": 0}, "Keep firing this many windows after recovery.", default=0
+        "for", windows_or_duration(1),
+        "Fire only after this many consecutive breaching windows, or after a duration of them (e.g. 5m: a whole "
+        "multiple of 'every', which only the validator checks).", default=1,
+    ),
+    FieldSpec(
+        "keep_firing_for", windows_or_duration(0),
+        "Keep firing this many windows after recovery, or a duration (e.g. 10m: a whole multiple of 'every').",
+        default=0,
     ),
     FieldSpec(
         "labels", {"type": "object", "additionalProperties": {"type": ["string", "number"]}},
@@ -127,6 +146,8 @@ class Rule:
     summary_positions: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     #: ``file:line:col`` of ``by``, for a segment field the mapping makes secret (checked when the rule runs).
     by_position: str = field(default="", compare=False, repr=False)
+    #: ``file:line:col`` of ``every`` (of the rule when it is left out), for a window longer than a run's range.
+    every_position: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # A Rule built in code rather than loaded from a file: its texts become templates here (the loader
