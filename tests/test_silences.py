@@ -298,3 +298,30 @@ def test_every_problem_of_a_hand_edited_file_at_its_line_and_column(tmp_path):
     silences_path(state).write_text('{"version": 1,\n "silences": [')
     result = runner.invoke(app, ["silence", "list", "--state", str(state)])
     assert result.exit_code == 2 and result.stderr.startswith(f"{name}:2:15: not valid JSON: Expecting value")
+
+
+def test_a_silenced_alert_is_left_out_of_its_routes_group_messages(tmp_path):
+    """Routed, grouped notifications (notify:) send nothing for a silenced alert either, not even as a repeat."""
+    later = "2026-11-27T03:02:00Z"  # past the route's 1m repeat_interval; fraud still fires
+
+    def run(state, receiver, now):
+        rules = tmp_path / "routed.yaml"
+        rules.write_text(RULES + "notify:\n  receivers: [{name: hook, webhook: '" + receiver.url + "'}]\n"
+                         "  route: {receiver: hook, group_by: [alertname], repeat_interval: 1m}\n")
+        check(tmp_path, tmp_path / "scratch.json")  # writes the log once
+        return mlmon("check", str(tmp_path / "app.jsonl"), "--rules", str(rules), "--since", "3h", "--now", now,
+                     "--state", str(state), "--format", "json")
+
+    with Receiver() as receiver:
+        plain = tmp_path / "plain.json"
+        for now in (NOW, later):
+            assert run(plain, receiver, now).returncode == 1
+        assert [p["status"] for p in receiver.delivered] == ["firing", "still_firing"]  # without a silence
+    with Receiver() as receiver:
+        silenced = tmp_path / "silenced.json"
+        assert run(silenced, receiver, NOW).returncode == 1
+        add(silenced, "model=fraud")
+        proc = run(silenced, receiver, later)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["alerts"][0]["silenced_by"]
+        assert [p["status"] for p in receiver.delivered] == ["firing"]  # no repeat for the silenced alert
