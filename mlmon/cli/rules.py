@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 
 import typer
 
 from mlmon.cli.app import app
-from mlmon.cli.common import EXIT_ERROR, handle_errors, stderr_console
+from mlmon.cli.common import EXIT_ERROR, EXIT_GATE, EXIT_OK, handle_errors, stderr_console
 
 rules_app = typer.Typer(
-    help="Work with rules files: validate them, print their JSON Schema.",
+    help="Work with rules files: validate them, print their JSON Schema, run their unit tests.",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(rules_app, name="rules", epilog="Examples:\n\n  mlmon rules validate rules.yaml\n\n  mlmon rules schema > rules.schema.json")
+app.add_typer(rules_app, name="rules", epilog="Examples:\n\n  mlmon rules validate rules.yaml\n\n  mlmon rules schema > rules.schema.json"
+                  "\n\n  mlmon rules test rules.example.test.yaml")
 
 
 @rules_app.command(
@@ -54,3 +56,64 @@ def rules_schema() -> None:
     from mlmon.rules.model import json_schema
 
     typer.echo(json.dumps(json_schema(), indent=2))
+
+
+class TestFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+TEST_EPILOG = """Examples:
+
+  mlmon rules test rules.example.test.yaml
+
+  mlmon rules test tests/*.test.yaml --format json
+
+A test file names its rules files and gives, per test, input windows and the alerts expected at each time:
+
+  rule_files:
+    - rules.yaml
+  tests:
+    - name: errors spike on v2
+      start: 2026-01-01T00:00:00Z
+      windows:
+        - segment: {model: churn, model_version: v2}
+          values:
+            request_count: 600x2
+            error_rate: 0.001 0.001 0.03
+      alerts:
+        - at: 3h
+          expect:
+            - alertname: churn-error-spike
+              labels: {model: churn, model_version: v2, severity: critical}
+"""
+
+
+@rules_app.command("test", epilog=TEST_EPILOG)
+@handle_errors
+def rules_test(
+    files: list[Path] = typer.Argument(..., metavar="TESTFILE...", help="Rule test files (YAML).", show_default=False),
+    fmt: TestFormat = typer.Option(TestFormat.text, "--format", "-f", help="Output format."),
+) -> None:
+    """Run rule unit tests, as promtool test rules: exit 0 when all pass, 1 when one fails, 2 for a bad file."""
+    from mlmon.errors import ConfigError
+    from mlmon.render.ruletest import FileOutcome, render_json, render_text
+    from mlmon.rules.testfile import run_tests
+    from mlmon.rules.testload import load_test_file
+
+    outcomes = []
+    for path in files:
+        try:
+            testfile = load_test_file(path)
+        except ConfigError as exc:
+            err = stderr_console()
+            for line in exc.details:
+                err.print(line)
+            err.print(f"mlmon: error: {exc}")
+            outcomes.append(FileOutcome(str(path), problems=exc.details, error=str(exc)))
+            continue
+        outcomes.append(FileOutcome(str(path), run_tests(testfile)))
+    typer.echo((render_json if fmt == TestFormat.json else render_text)(outcomes), nl=False)
+    if any(o.error is not None for o in outcomes):
+        raise typer.Exit(EXIT_ERROR)
+    raise typer.Exit(EXIT_GATE if any(not r.passed for o in outcomes for r in o.results) else EXIT_OK)
