@@ -30,7 +30,9 @@ def render_text(files: list[FileOutcome]) -> str:
     lines = []
     for f in files:
         if f.error is not None:
-            lines.append(f"ERROR {printable(f.path)}: {f.error}")
+            n = len(f.problems)
+            lines.append(f"ERROR {printable(f.path)}: " + (f"{n} problem{'s' if n != 1 else ''}, listed on stderr" if n
+                                                           else "listed on stderr"))
             continue
         for r in f.results:
             lines.append(f"{'PASS' if r.passed else 'FAIL'}  {printable(f.path)}: {printable(r.test.name)}")

@@ -104,7 +104,7 @@ class _Reader:
         self.add(keys, f"{keys[-1]} {value!r} is not a duration such as 5m or 1h", test)
         return None
 
-    def instant(self, keys: tuple, value: Any, test: str | None) -> datetime | None:
+    def instant(self, keys: tuple, value: Any, test: str | None, what: str = "an ISO time") -> datetime | None:
         if isinstance(value, datetime):
             return value.replace(tzinfo=value.tzinfo or timezone.utc).astimezone(timezone.utc)
         if isinstance(value, date):
@@ -114,7 +114,7 @@ class _Reader:
                 return parse_instant(value, what=str(keys[-1]))
             except UsageError:
                 pass
-        self.add(keys, f"{keys[-1]} {value!r} is not an ISO time such as 2026-01-01T00:00:00Z", test)
+        self.add(keys, f"{keys[-1]} {value!r} is not {what} such as 2026-01-01T00:00:00Z", test)
         return None
 
     def path(self, keys: tuple, value: Any, what: str, test: str | None = None) -> str | None:
@@ -152,10 +152,16 @@ def load_test_file(path: str | Path) -> TestFile:
         if test is not None:
             tests.append(test)
     if read.problems:
+        read.problems.sort(key=_position)
         n = len(read.problems)
         raise ConfigError(f"rule test file {doc.path} has {n} problem{'s' if n > 1 else ''}",
                           "Fix the lines listed above.", details=read.problems)
     return TestFile(doc.path, ruleset, tuple(tests))
+
+
+def _position(problem: str) -> tuple[str, int, int]:
+    m = re.match(r"^(.*?):(\d+):(\d+): ", problem)
+    return (m.group(1), int(m.group(2)), int(m.group(3))) if m else (problem, 0, 0)
 
 
 def _rule_files(read: _Reader, value: Any) -> RuleSet | None:
@@ -380,7 +386,7 @@ def _expectations(read: _Reader, keys: tuple, value: Any, start: datetime | None
             at = start + offset if offset is not None and start is not None else None
             at_text = item["at"].strip()
         else:
-            at = read.instant(here + ("at",), item["at"], test)
+            at = read.instant(here + ("at",), item["at"], test, "an offset such as 3h, nor an ISO time")
             at_text = str(item["at"])
             if at is not None and start is not None and at <= start:
                 read.add(here + ("at",), f"at {at_text} is not after the test's start", test)
