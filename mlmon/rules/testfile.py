@@ -55,6 +55,8 @@ class ExpectedAlert:
     #: Compared key by key when given; None compares none.
     annotations: dict[str, str] | None = None
     where: str = ""
+    #: ``file:line:col`` of ``state`` and of each ``annotations.KEY``, for the differences they cause.
+    spots: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -241,13 +243,13 @@ def compare(test: TestCase, expectation: Expectation, actual: list[ActiveAlert])
             continue
         got = by_key[key].pop(0)
         if got.state != exp.state:
-            add("state", exp.where, exp, f"{name} is {got.state}, expected {exp.state}")
+            add("state", exp.spots.get("state", exp.where), exp, f"{name} is {got.state}, expected {exp.state}")
         for ann, text in (exp.annotations or {}).items():
-            have = got.annotations.get(ann)
+            have, where = got.annotations.get(ann), exp.spots.get(f"annotations.{ann}", exp.where)
             if have is None or (have == "" and text != ""):
-                add("annotation", exp.where, exp, f"{name} has no annotation {printable(ann)!r}, expected {printable(text)!r}")
+                add("annotation", where, exp, f"{name} has no annotation {printable(ann)!r}, expected {printable(text)!r}")
             elif have != text:
-                add("annotation", exp.where, exp, f"{name}: {printable(ann)} is {printable(have)!r}, expected {printable(text)!r}")
+                add("annotation", where, exp, f"{name}: {printable(ann)} is {printable(have)!r}, expected {printable(text)!r}")
     for left in by_key.values():
         for got in left:
             add("unexpected", expectation.where, got, f"unexpected alert {alert_name(got.alertname, got.labels)} ({got.state})")

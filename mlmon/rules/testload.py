@@ -434,7 +434,10 @@ def _expected(read: _Reader, keys: tuple, value: Any, scope: str | None, rules: 
             if "annotations" in item else None
         if labels is not None and "alertname" in labels:
             read.add(here + ("labels", "alertname"), "give the rule's name as 'alertname' beside 'labels'", test)
-        out.append(ExpectedAlert(str(name), labels or {}, state, annotations, read.doc.where(*here)))
+        spots = {f"annotations.{k}": read.doc.where(*here, "annotations", k) for k in annotations or {}}
+        if "state" in item:
+            spots["state"] = read.doc.where(*here, "state")
+        out.append(ExpectedAlert(str(name), labels or {}, state, annotations, read.doc.where(*here), spots))
     return out
 
 
