@@ -152,7 +152,7 @@ def test_json_document(tmp_path):
     assert (test["name"], test["status"]) == ("spike", "fail")
     assert test["differences"] == [{
         "kind": "unexpected", "where": f"{path}:16:9", "at": "3h", "time": "2026-01-01T03:00:00Z",
-        "alertname": "slow", "labels": {"model": "churn", "severity": "warning"}, "state": "firing",
+        "alertname": "slow", "labels": {"model": "churn", "severity": "warning"}, "state": "firing", "found_state": "firing",
         "message": 'test "spike": at 3h: unexpected alert slow{model="churn",severity="warning"} (firing)',
     }]
 

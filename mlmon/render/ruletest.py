@@ -56,7 +56,7 @@ def render_json(files: list[FileOutcome]) -> str:
         "failed": failed,
         "files": [
             {"file": f.path, "error": f.error, "problems": f.problems, "tests": []} if f.error is not None
-            else {**result_dict(f.path, f.results), "error": None, "problems": []}
+            else result_dict(f.path, f.results)
             for f in files
         ],
     }

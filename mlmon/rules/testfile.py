@@ -113,6 +113,8 @@ class Difference:
     time: datetime
     alert: ActiveAlert | ExpectedAlert
     message: str
+    #: The state of the alert found: None for a missing one.
+    found_state: str | None = None
 
 
 @dataclass
@@ -232,8 +234,9 @@ def compare(test: TestCase, expectation: Expectation, actual: list[ActiveAlert])
         by_key.setdefault(alert.key, []).append(alert)
     out: list[Difference] = []
 
-    def add(kind: str, where: str, alert, message: str) -> None:
-        out.append(Difference(kind, where, expectation.at_text, expectation.at, alert, prefix + message))
+    def add(kind: str, where: str, alert, message: str, found: ActiveAlert | None = None) -> None:
+        out.append(Difference(kind, where, expectation.at_text, expectation.at, alert, prefix + message,
+                              found.state if found else None))
 
     for exp in expectation.expect:
         key = (exp.alertname, tuple(sorted(exp.labels.items())))
@@ -243,16 +246,16 @@ def compare(test: TestCase, expectation: Expectation, actual: list[ActiveAlert])
             continue
         got = by_key[key].pop(0)
         if got.state != exp.state:
-            add("state", exp.spots.get("state", exp.where), exp, f"{name} is {got.state}, expected {exp.state}")
+            add("state", exp.spots.get("state", exp.where), exp, f"{name} is {got.state}, expected {exp.state}", got)
         for ann, text in (exp.annotations or {}).items():
             have, where = got.annotations.get(ann), exp.spots.get(f"annotations.{ann}", exp.where)
             if have is None or (have == "" and text != ""):
-                add("annotation", where, exp, f"{name} has no annotation {printable(ann)!r}, expected {printable(text)!r}")
+                add("annotation", where, exp, f"{name} has no annotation {printable(ann)!r}, expected {printable(text)!r}", got)
             elif have != text:
-                add("annotation", where, exp, f"{name}: {printable(ann)} is {printable(have)!r}, expected {printable(text)!r}")
+                add("annotation", where, exp, f"{name}: {printable(ann)} is {printable(have)!r}, expected {printable(text)!r}", got)
     for left in by_key.values():
         for got in left:
-            add("unexpected", expectation.where, got, f"unexpected alert {alert_name(got.alertname, got.labels)} ({got.state})")
+            add("unexpected", expectation.where, got, f"unexpected alert {alert_name(got.alertname, got.labels)} ({got.state})", got)
     return out
 
 
@@ -273,6 +276,8 @@ def result_dict(path: str, results: list[TestResult]) -> dict[str, Any]:
     """One test file's results as the stable ``--format json`` object (see README)."""
     return {
         "file": path,
+        "error": None,
+        "problems": [],
         "tests": [
             {
                 "name": r.test.name,
@@ -286,6 +291,7 @@ def result_dict(path: str, results: list[TestResult]) -> dict[str, Any]:
                         "alertname": d.alert.alertname,
                         "labels": d.alert.labels,
                         "state": d.alert.state,
+                        "found_state": d.found_state,
                         "message": d.message,
                     }
                     for d in r.differences

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mlmon.errors import ConfigError, UsageError
+from mlmon.render.escape import printable
 from mlmon.report import check_segment_fields
 from mlmon.rules.load import is_field_metric, known_metrics, load_rules
 from mlmon.rules.model import Rule, RuleSet
@@ -81,7 +82,7 @@ class _Reader:
         self.problems: list[str] = []
 
     def add(self, keys: tuple, message: str, test: str | None = None) -> None:
-        prefix = f'test "{test}": ' if test else ""
+        prefix = f'test "{printable(test)}": ' if test else ""
         self.problems.append(f"{self.doc.where(*keys)}: {prefix}{message}")
 
     def mapping(self, keys: tuple, value: Any, allowed: tuple[str, ...], what: str, test: str | None = None) -> bool:
@@ -337,7 +338,7 @@ def _numbers(read: _Reader, keys: tuple, raw: Any, test: str) -> list[float | No
     if isinstance(raw, str):
         values, col, why = expand_values(raw)
         if col is not None:
-            read.problems.append(f"{read.doc.where_in_value(keys, col)}: test \"{test}\": {keys[-1]}: {why}")
+            read.problems.append(f"{read.doc.where_in_value(keys, col)}: test \"{printable(test)}\": {keys[-1]}: {why}")
             return None
     elif isinstance(raw, (int, float)) and not isinstance(raw, bool):
         values = [float(raw)]
