@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from conftest import ROOT, record, write_jsonl
 from mlmon.cli import app
-from mlmon.rules.testload import expand_values
+from mlmon.rules.testseries import expand_values
 
 MLMON = str(Path(sys.executable).parent / "mlmon")
 runner = CliRunner()
@@ -198,6 +198,13 @@ BAD = [
      "only alerts of 'slow' are compared here"),
     ("- name: a\n  alerts: [{at: 1h, expect: 3}]\n", "'expect' must be a list"),
     ("- name: a\n  start: 2026-13-01\n", "'2026-13-01' is not a valid date or time"),
+    ("- name: a\n  windows: [{segment: {model: x}, values: {request_count: [.nan]}}]\n", "NaN is no value"),
+    ("- name: a\n  windows: [{segment: {model: x}, values: {request_count: 1x99999999}}]\n", "more than 10,000 windows"),
+    ("- name: a\n  start: 9999-12-31\n  windows: [{segment: {model: x}, values: {request_count: 1x30}}]\n",
+     "ends past the year 9999"),
+    ("- name: a\n  start: 9999-12-31\n  alerts: [{at: 2d, expect: []}]\n", "at 2d after the test's start is past"),
+    ("- name: a\n  windows: [{segment: {model: [x]}, values: {request_count: 1}}]\n", "must be text or a number"),
+    ('- name: "a\\x1b[31m"\n  every: x\n', 'test "a\\x1b[31m": every'),
 ]
 
 
@@ -238,6 +245,15 @@ def test_a_rules_file_that_fails_validation_is_reported_with_its_own_lines(tmp_p
     rules = tmp_path / "rules.yaml"
     assert f"{rules}:3:11: rule \"x\": unknown metric 'latncy_p95_ms'; did you mean 'latency_p95_ms'?" in proc.stderr
     assert f"{rules}:4:5: rule \"x\": unknown key 'fro'; did you mean 'for'?" in proc.stderr
+
+
+def test_start_may_be_unix_seconds_as_in_promtool(tmp_path):
+    path = write(tmp_path, SPIKE.replace("2026-01-01T00:00:00Z", "1767225600") + """\
+    - at: 2026-01-01T03:00:00Z
+      expect:
+        - {alertname: slow, labels: {model: churn, severity: warning}}
+""")
+    assert run("rules", "test", str(path)).returncode == 0
 
 
 def test_a_missing_test_file_exits_2(tmp_path):

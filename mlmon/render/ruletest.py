@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from mlmon.render.escape import json_safe, printable
-from mlmon.rules.testfile import TestResult, result_dict
+from mlmon.rules.testfile import TestResult
+from mlmon.timeparse import iso
 
 
 @dataclass
@@ -61,3 +63,33 @@ def render_json(files: list[FileOutcome]) -> str:
         ],
     }
     return json_safe(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"
+
+
+def result_dict(path: str, results: list[TestResult]) -> dict[str, Any]:
+    """One test file's results as the stable ``--format json`` object (see README)."""
+    return {
+        "file": path,
+        "error": None,
+        "problems": [],
+        "tests": [
+            {
+                "name": r.test.name,
+                "status": "pass" if r.passed else "fail",
+                "differences": [
+                    {
+                        "kind": d.kind,
+                        "where": d.where,
+                        "at": d.at,
+                        "time": iso(d.time),
+                        "alertname": d.alert.alertname,
+                        "labels": d.alert.labels,
+                        "state": d.alert.state,
+                        "found_state": d.found_state,
+                        "message": d.message,
+                    }
+                    for d in r.differences
+                ],
+            }
+            for r in results
+        ],
+    }

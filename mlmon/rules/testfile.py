@@ -26,7 +26,6 @@ from mlmon.render.escape import printable
 from mlmon.rules.evaluate import FIRING, IGNORED, PENDING, RuleOutcome, judge_table, render_summary
 from mlmon.rules.identity import ALERTNAME, alert_labels
 from mlmon.rules.model import Rule, RuleSet
-from mlmon.timeparse import iso
 
 STATES = (FIRING, PENDING)
 #: Metrics that count requests: whole numbers, typed as ``check`` computes them.
@@ -271,32 +270,3 @@ def run_test(ruleset: RuleSet, test: TestCase) -> TestResult:
 def run_tests(testfile: TestFile) -> list[TestResult]:
     return [run_test(testfile.ruleset, test) for test in testfile.tests]
 
-
-def result_dict(path: str, results: list[TestResult]) -> dict[str, Any]:
-    """One test file's results as the stable ``--format json`` object (see README)."""
-    return {
-        "file": path,
-        "error": None,
-        "problems": [],
-        "tests": [
-            {
-                "name": r.test.name,
-                "status": "pass" if r.passed else "fail",
-                "differences": [
-                    {
-                        "kind": d.kind,
-                        "where": d.where,
-                        "at": d.at,
-                        "time": iso(d.time),
-                        "alertname": d.alert.alertname,
-                        "labels": d.alert.labels,
-                        "state": d.alert.state,
-                        "found_state": d.found_state,
-                        "message": d.message,
-                    }
-                    for d in r.differences
-                ],
-            }
-            for r in results
-        ],
-    }
