@@ -344,3 +344,23 @@ def test_yaml_dates_that_are_no_date_are_an_error_at_their_line_not_a_crash(tmp_
     proc = run("rules", "validate", str(rules))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"{rules}:3:18: rules file is not valid YAML: '2026-13-01' is not a valid date or time" in proc.stderr
+
+
+def test_the_test_file_schema_accepts_the_example_and_refuses_unknown_keys():
+    import yaml
+
+    from mlmon.rules.testschema import json_schema
+    from test_rules_schema import conforms
+
+    result = runner.invoke(app, ["rules", "schema", "--test"])
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert schema == json_schema()
+    # As an editor reads YAML: times are text.
+    example = json.loads(json.dumps(yaml.safe_load((ROOT / "rules.example.test.yaml").read_text()), default=str))
+    assert conforms(example, schema)
+    example["tests"][0]["windows"][0]["valuse"] = {}
+    assert not conforms(example, schema)
+    del example["tests"][0]["windows"][0]["valuse"]
+    example["tests"][0]["alerts"][0]["expect"] = [{"alertname": "x", "state": "fring"}]
+    assert not conforms(example, schema)

@@ -47,13 +47,19 @@ def rules_validate(
         raise typer.Exit(EXIT_ERROR)
 
 
-@rules_app.command("schema", epilog="Examples:\n\n  mlmon rules schema > rules.schema.json")
+@rules_app.command("schema", epilog="Examples:\n\n  mlmon rules schema > rules.schema.json\n\n"
+                                     "  mlmon rules schema --test > rules.test.schema.json")
 @handle_errors
-def rules_schema() -> None:
+def rules_schema(
+    test: bool = typer.Option(False, "--test", help="The JSON Schema of a rule test file (mlmon rules test) instead."),
+) -> None:
     """Print the JSON Schema of a rules file, for editors that autocomplete YAML."""
     import json
 
-    from mlmon.rules.model import json_schema
+    if test:
+        from mlmon.rules.testschema import json_schema
+    else:
+        from mlmon.rules.model import json_schema
 
     typer.echo(json.dumps(json_schema(), indent=2))
 

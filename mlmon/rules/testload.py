@@ -33,14 +33,13 @@ from mlmon.rules.load import load_rules
 from mlmon.rules.model import Rule, RuleSet
 from mlmon.rules.testfile import STATES, Expectation, ExpectedAlert, Series, TestCase, TestFile
 from mlmon.rules.testread import Reader, later, text_value
+from mlmon.rules.testschema import ALERTS_FIELDS, EXPECT_FIELDS, TEST_FIELDS, TOP_FIELDS, names_of
 from mlmon.rules.testseries import series_list, spell
 from mlmon.timeparse import is_duration
 from mlmon.yamlfile import did_you_mean, load_yaml
 
-TOP_KEYS = ("rule_files", "tests")
-TEST_KEYS = ("name", "start", "every", "windows", "logs", "mapping", "alerts")
-ALERTS_KEYS = ("at", "alertname", "expect")
-EXPECT_KEYS = ("alertname", "labels", "state", "annotations")
+TOP_KEYS, TEST_KEYS = names_of(TOP_FIELDS), names_of(TEST_FIELDS)
+ALERTS_KEYS, EXPECT_KEYS = names_of(ALERTS_FIELDS), names_of(EXPECT_FIELDS)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 

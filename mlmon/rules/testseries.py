@@ -13,9 +13,10 @@ from mlmon.rules.load import is_field_metric, known_metrics
 from mlmon.rules.model import Rule, RuleSet
 from mlmon.rules.testfile import COUNT_METRICS, Series
 from mlmon.rules.testread import Reader, text_value
+from mlmon.rules.testschema import SERIES_FIELDS, names_of
 from mlmon.yamlfile import did_you_mean
 
-SERIES_KEYS = ("segment", "every", "values")
+SERIES_KEYS = names_of(SERIES_FIELDS)
 #: The most windows one series may give: tests are small, and a typo such as '1x100000000' is not.
 MAX_WINDOWS = 10_000
 #: The largest count a series may give: Int64, as ``check`` counts, holds it exactly.
