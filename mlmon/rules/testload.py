@@ -96,7 +96,9 @@ def _rule_files(read: Reader, value: Any) -> RuleSet | None:
         try:
             ruleset = load_rules(path)
         except ConfigError as exc:
-            read.problems.extend(exc.details or [f"{read.doc.where(*keys)}: {exc.message}"])
+            # Each problem names its place in the rules file; a whole-file one (YAML syntax) may already.
+            own = exc.message if exc.message.startswith(f"{path}:") else f"{read.doc.where(*keys)}: {exc.message}"
+            read.problems.extend(exc.details or [own])
             ok = False
             continue
         for rule in ruleset.rules:
@@ -195,7 +197,11 @@ def _expectations(read: Reader, keys: tuple, value: Any, start: datetime | None,
         scope = item.get("alertname")
         if scope is not None:
             _rule_name(read, here + ("alertname",), scope, rules, test)
-        expected = _expected(read, here + ("expect",), item.get("expect", "missing"), scope, rules, test)
+        expected = []
+        if "expect" not in item:
+            read.add(here, "missing 'expect': the alerts active then ([] for none)", test)
+        else:
+            expected = _expected(read, here + ("expect",), item["expect"], scope, rules, test)
         if len(read.problems) == before and at is not None:
             out.append(Expectation(at, at_text, tuple(expected), scope, read.doc.where(*here)))
     return out
@@ -213,8 +219,7 @@ def _expected(read: Reader, keys: tuple, value: Any, scope: str | None, rules: d
     if value is None:
         return []  # "expect:" with nothing: no alert
     if not isinstance(value, list):
-        read.add(keys[:-1] if value == "missing" else keys,
-                 "'expect' must be a list of alerts ([] for none)", test)
+        read.add(keys, "'expect' must be a list of alerts ([] for none)", test)
         return []
     out = []
     for i, item in enumerate(value):

@@ -138,6 +138,14 @@ def _values(read: Reader, keys: tuple, value: Any, test: str) -> dict[str, list]
 
 
 def _numbers(read: Reader, keys: tuple, raw: Any, test: str) -> list[float | None] | None:
+    try:
+        return _given_numbers(read, keys, raw, test)
+    except OverflowError:  # a whole number of hundreds of digits
+        read.add(keys, f"{keys[-1]} has a number too large for a metric", test)
+        return None
+
+
+def _given_numbers(read: Reader, keys: tuple, raw: Any, test: str) -> list[float | None] | None:
     if isinstance(raw, str):
         values, col, why = expand_values(raw)
         if col is not None:
