@@ -197,6 +197,9 @@ BAD = [
     ("- name: a\n  alerts: [{at: 1h, alertname: slow, expect: [{alertname: errors}]}]\n",
      "only alerts of 'slow' are compared here"),
     ("- name: a\n  alerts: [{at: 1h, expect: 3}]\n", "'expect' must be a list"),
+    ("- name: a\n  alerts: [{at: 1h}]\n", "missing 'expect'"),
+    ("- name: a\n  windows: [{segment: {model: x}, values: {request_count: [1" + "0" * 400 + "]}}]\n",
+     "request_count has a number too large"),
     ("- name: a\n  start: 2026-13-01\n", "'2026-13-01' is not a valid date or time"),
     ("- name: a\n  windows: [{segment: {model: x}, values: {request_count: [.nan]}}]\n", "NaN is no value"),
     ("- name: a\n  windows: [{segment: {model: x}, values: {request_count: 1x99999999}}]\n", "more than 10,000 windows"),
@@ -364,3 +367,16 @@ def test_the_test_file_schema_accepts_the_example_and_refuses_unknown_keys():
     del example["tests"][0]["windows"][0]["valuse"]
     example["tests"][0]["alerts"][0]["expect"] = [{"alertname": "x", "state": "fring"}]
     assert not conforms(example, schema)
+
+
+def test_a_where_on_other_fields_takes_the_given_values_as_the_records_it_keeps(tmp_path):
+    rules = RULES.replace('where: model == "churn"', 'where: endpoint == "/predict"')
+    path = write(tmp_path, SPIKE + """\
+    - at: 2h
+      alertname: errors
+      expect:
+        - {alertname: errors, labels: {model: churn, severity: critical, team: ml}}
+        - {alertname: errors, labels: {model: fraud, severity: critical, team: ml}}
+""", rules=rules)
+    proc = run("rules", "test", str(path))
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stdout
