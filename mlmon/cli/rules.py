@@ -78,7 +78,7 @@ TEST_EPILOG = """Examples:
 A test file names its rules files and gives, per test, input windows and the alerts expected at each time:
 
   rule_files:
-    - rules.yaml
+    - rules.example.yaml
   tests:
     - name: errors spike on v2
       start: 2026-01-01T00:00:00Z
@@ -91,7 +91,9 @@ A test file names its rules files and gives, per test, input windows and the ale
         - at: 3h
           expect:
             - alertname: churn-error-spike
-              labels: {model: churn, model_version: v2, severity: critical}
+              labels: {model: churn, model_version: v2, severity: critical, team: ml-platform}
+
+See rules.example.test.yaml and the README for every key.
 """
 
 
