@@ -380,3 +380,14 @@ def test_a_where_on_other_fields_takes_the_given_values_as_the_records_it_keeps(
 """, rules=rules)
     proc = run("rules", "test", str(path))
     assert (proc.returncode, proc.stderr) == (0, ""), proc.stdout
+
+
+def test_the_example_in_the_help_is_a_passing_test(tmp_path):
+    from mlmon.cli.rules import TEST_EPILOG
+
+    body = TEST_EPILOG.split("at each time:\n", 1)[1].split("\nSee ", 1)[0]
+    path = tmp_path / "help.test.yaml"
+    path.write_text(textwrap.dedent(body).replace("rules.example.yaml", str(ROOT / "rules.example.yaml")))
+    result = runner.invoke(app, ["rules", "test", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "1 test: 1 passed, 0 failed" in result.output
