@@ -391,3 +391,13 @@ def test_the_example_in_the_help_is_a_passing_test(tmp_path):
     result = runner.invoke(app, ["rules", "test", str(path)])
     assert result.exit_code == 0, result.output
     assert "1 test: 1 passed, 0 failed" in result.output
+
+
+def test_a_log_a_test_cannot_read_stops_that_file_only(tmp_path):
+    (tmp_path / "junk.jsonl").write_text("not json\n")
+    bad = write(tmp_path, '- {name: a, start: 2026-01-01T00:00:00Z, logs: junk.jsonl, alerts: [{at: 1h, expect: []}]}\n')
+    proc = run("rules", "test", str(bad), str(ROOT / "rules.example.test.yaml"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stdout.startswith(f"ERROR {bad}: could not run, see stderr\n")
+    assert proc.stdout.endswith("5 tests: 5 passed, 0 failed; 1 file could not run\n")
+    assert "no good log record in" in proc.stderr

@@ -104,23 +104,21 @@ def rules_test(
     fmt: TestFormat = typer.Option(TestFormat.text, "--format", "-f", help="Output format."),
 ) -> None:
     """Run rule unit tests, as promtool test rules: exit 0 when all pass, 1 when one fails, 2 for a bad file."""
-    from mlmon.errors import ConfigError
+    from mlmon.errors import MlmonError
     from mlmon.render.ruletest import FileOutcome, render_json, render_text
     from mlmon.rules.testfile import run_tests
     from mlmon.rules.testload import load_test_file
 
     outcomes = []
     for path in files:
-        try:
-            testfile = load_test_file(path)
-        except ConfigError as exc:
+        try:  # a bad file (or a log a test cannot read) is reported, and the other files still run
+            outcomes.append(FileOutcome(str(path), run_tests(load_test_file(path))))
+        except MlmonError as exc:
             err = stderr_console()
             for line in exc.details:
                 err.print(line)
             err.print(f"mlmon: error: {exc}")
             outcomes.append(FileOutcome(str(path), problems=exc.details, error=str(exc)))
-            continue
-        outcomes.append(FileOutcome(str(path), run_tests(testfile)))
     typer.echo((render_json if fmt == TestFormat.json else render_text)(outcomes), nl=False)
     if any(o.error is not None for o in outcomes):
         raise typer.Exit(EXIT_ERROR)

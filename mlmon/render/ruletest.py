@@ -33,8 +33,8 @@ def render_text(files: list[FileOutcome]) -> str:
     for f in files:
         if f.error is not None:
             n = len(f.problems)
-            lines.append(f"ERROR {printable(f.path)}: " + (f"{n} problem{'s' if n != 1 else ''}, listed on stderr" if n
-                                                           else "listed on stderr"))
+            why = f"{n} problem{'s' if n != 1 else ''}, listed on stderr" if n else "could not run, see stderr"
+            lines.append(f"ERROR {printable(f.path)}: {why}")
             continue
         for r in f.results:
             lines.append(f"{'PASS' if r.passed else 'FAIL'}  {printable(f.path)}: {printable(r.test.name)}")
