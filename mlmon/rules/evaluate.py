@@ -193,6 +193,12 @@ def evaluate_rule(
     return _judge(_rule_table(records, rule, since, until, extras, max_segments, anchor), [rule])[0]
 
 
+def judge_table(frame: pl.DataFrame, rules: Sequence[Rule]) -> list[RuleOutcome]:
+    """Each rule's outcome over a metric table given as it is (window_start, window_end, the ``by`` fields, metrics;
+    a metric it lacks counts as null), judged by the same code as ``check``. The rules share ``every`` and ``by``."""
+    return _judge(frame, list(rules))
+
+
 def _rule_table(records: pl.DataFrame, rule: Rule, since, until, extras: Extras | None,
                 max_segments: int | None, anchor: datetime | None = None) -> pl.DataFrame:
     """The metric table a rule reads: its ``where``, its windows (anchored at ``anchor``) and its segments."""
