@@ -12,11 +12,14 @@ from mlmon.logs.field_limit import MAX_FIELDS
 from mlmon.logs.mapping import Mapping
 from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce
 from mlmon.metrics.model_quality import LabelSpec
+from mlmon.render.escape import printable
 from mlmon.report import SECRET_SEGMENT_HINT, prepare, secret_segment_problem
 from mlmon.rules.evaluate import Alert, CheckResult, evaluate_rules, record_fields
 from mlmon.rules.inputs import require_computed, require_inputs
 from mlmon.rules.model import SEVERITIES, RuleSet
+from mlmon.rules.mute import mute
 from mlmon.rules.pending import PriorState
+from mlmon.rules.silences import Silence
 from mlmon.timeparse import format_duration
 
 
@@ -27,7 +30,8 @@ class Gate:
     fail_on: str = "warning"
 
     def counts(self, alert: Alert) -> bool:
-        return SEVERITIES.index(alert.severity) >= SEVERITIES.index(self.fail_on)
+        """At or above ``fail_on``, and not muted (silenced or inhibited)."""
+        return SEVERITIES.index(alert.severity) >= SEVERITIES.index(self.fail_on) and not alert.muted
 
     def fired(self, result: CheckResult) -> bool:
         return any(self.counts(a) for a in result.alerts)
@@ -48,16 +52,23 @@ def run_check(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Progress | None = None,
     max_fields: int = MAX_FIELDS,
+    silences: Sequence[Silence] = (),
+    anchor: datetime | None = None,
     prior: PriorState | None = None,
     range_text: str = "",
 ) -> tuple[CheckResult, LogData]:
     """Evaluate ``ruleset`` over the logs; ConfigError (before reading them, when it can) for a rule that
-    names a drift or quality metric the run cannot compute, since such a rule could never fire, for a
-    rule whose ``by`` the mapping makes secret, and, without ``prior`` (no ``--state``), for a rule whose
-    ``for`` is longer than the range (``range_text`` names it, e.g. ``--since 3m``); UsageError when a rule's
-    ``by`` makes more than ``max_segments`` segments. ``max_fields`` bounds the fields decoded.
-    ``prior`` is the progress saved by the previous run (see :mod:`mlmon.rules.pending`)."""
+    names a drift or quality metric the run cannot compute, or whose window is longer than an anchored
+    range, since such a rule could never fire, and for a rule whose ``by`` the mapping makes secret;
+    UsageError when a rule's ``by`` makes more than ``max_segments`` segments. ``max_fields`` bounds the
+    fields decoded. ``anchor`` is the evaluation time the rules' windows end at (see
+    :func:`evaluation_anchor`); None keeps epoch-aligned windows (CI mode). Alerts are marked as muted by
+    ``silences`` active at ``now`` and by the rules file's ``inhibit:`` (see :func:`mlmon.rules.mute.mute`).
+    ``prior`` is the progress saved by the previous run (``--state``, see :mod:`mlmon.rules.pending`); without
+    it, a rule whose ``for`` is longer than the range is a ConfigError too (``range_text`` names the range,
+    e.g. ``--since 3m``)."""
     require_inputs(ruleset, baseline=baseline is not None, labels=labels is not None)
+    refuse_windowless_rules(ruleset, since, until, anchor)
     refuse_secret_segments(ruleset, mapping)
     if prior is None and since is not None and until is not None:
         refuse_unreachable_for(ruleset, until - since, range_text or f"the range of {format_duration(until - since)}")
@@ -65,8 +76,37 @@ def run_check(
                        strict=strict, max_line_bytes=max_line_bytes, progress=progress, max_fields=max_fields)
     require_computed(ruleset, analysis.extras, analysis.labels)
     announce(progress, "evaluating rules")
-    result = evaluate_rules(analysis.records, ruleset, since, until, now, analysis.extras, max_segments, prior)
-    return result, analysis.data
+    result = evaluate_rules(analysis.records, ruleset, since, until, now, analysis.extras, max_segments,
+                            anchor=anchor, prior=prior)
+    return mute(result, silences, ruleset.inhibit, now), analysis.data
+
+
+def evaluation_anchor(now: datetime, until: datetime | None, *, cron: bool) -> datetime | None:
+    """The time a check's windows are anchored at: ``until`` if given, else ``now``; None in CI mode.
+
+    ``cron`` is true when the run names its range or clock (``--since``, ``--until`` or ``--now``): the
+    windows then end at that time, each a full ``every`` long, as Prometheus's ``[1h]`` range ends at its
+    evaluation. Without them (CI over a finished log) windows stay aligned to the epoch, as in ``report``.
+    """
+    if not cron:
+        return None
+    return until if until is not None else now
+
+
+def refuse_windowless_rules(ruleset: RuleSet, since: datetime | None, until: datetime | None,
+                            anchor: datetime | None) -> None:
+    """Raise ConfigError, listing each rule's ``every`` line, when windows are anchored and the range from
+    ``since`` to ``until`` is shorter than the rule's window: no whole window fits, so it could never fire."""
+    if anchor is None or since is None or until is None:
+        return
+    span = until - since
+    problems = [f'{rule.every_position}: rule "{printable(rule.name)}": every {format_duration(rule.every)} is longer '
+                f'than the range of {format_duration(span)}, so no whole window is judged and the rule can never fire'
+                for rule in ruleset.rules if rule.every > span]
+    if problems:
+        n = len(problems)
+        raise ConfigError(f"rules file {ruleset.path} has {n} rule{'s' if n != 1 else ''} with a window longer than "
+                          f"the range", "Use a longer --since, or a shorter 'every' for these rules.", details=problems)
 
 
 def refuse_secret_segments(ruleset: RuleSet, mapping: Mapping) -> None:
@@ -83,7 +123,7 @@ def refuse_secret_segments(ruleset: RuleSet, mapping: Mapping) -> None:
 def refuse_unreachable_for(ruleset: RuleSet, length: timedelta, range_text: str) -> None:
     """Raise ConfigError, listing each rule's ``for`` line, when ``for`` × ``every`` is longer than the judged
     range (``length``): without a state file to carry its progress across runs, such a rule can never fire."""
-    problems = [f'{rule.for_position}: rule "{rule.name}": for {rule.for_windows} window'
+    problems = [f'{rule.for_position}: rule "{printable(rule.name)}": for {rule.for_windows} window'
                 f'{"s" if rule.for_windows != 1 else ""} of {format_duration(rule.every)} can never fire within '
                 f'{range_text}; give --state to carry pending progress across runs, or a longer --since'
                 for rule in ruleset.rules if rule.for_position and rule.every * rule.for_windows > length]

@@ -466,7 +466,7 @@ def duckdb_oracle(
         "SELECT count(cpu_percent) > 0, count(memory_mb) > 0, count(*) FROM sel"
     ).fetchone()
     metrics = list(BASE_METRICS) + (CPU_METRICS if has_cpu else []) + (MEMORY_METRICS if has_mem else [])
-    aggs = f"""
+    aggs = """
         count(*) AS request_count,
         count(*) FILTER (WHERE is_err) AS error_count,
         avg(is_err::INT) AS error_rate,

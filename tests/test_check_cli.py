@@ -221,8 +221,18 @@ def test_json_document():
     assert spike["segment"] == slow["segment"] == {"model": "churn", "model_version": "v2"}
     assert spike["labels"] == {"team": "ml-platform"}
     assert list(spike) == ["rule", "severity", "segment", "value", "active", "first_window", "last_window",
-                           "windows_firing", "summary", "labels", "state"]
+                           "windows_firing", "summary", "labels", "annotations",
+                           "silenced_by", "inhibited_by", "state"]
     assert {a["state"] for a in doc["alerts"]} == {"firing"}
+    # 17 of 580 requests failed: 2.931%, as Prometheus's humanizePercentage prints 0.0293103...
+    assert spike["value"] == pytest.approx(17 / 580)
+    assert spike["annotations"] == {
+        "summary": spike["summary"],
+        "description": "Server errors on churn: 2.931% of requests failed",
+        "runbook_url": "https://runbooks.example.com/mlmon/churn-error-spike",
+    }
+    assert slow["annotations"] == {"summary": slow["summary"]}
+    assert spike["silenced_by"] == spike["inhibited_by"] == []
 
 
 def test_junit_is_well_formed_xml():

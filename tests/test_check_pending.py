@@ -160,7 +160,8 @@ def test_pending_in_json(breaching):
     assert doc["pending"] == [{
         "rule": "errors", "severity": "warning", "segment": {}, "value": 1.0, "active": False,
         "first_window": at(0), "last_window": at(2), "windows_firing": 0, "summary": "error_rate > 0.5 (value 1)",
-        "labels": {}, "state": "pending", "active_at": at(0), "pending_windows": 3, "for_windows": 5,
+        "labels": {}, "annotations": {}, "silenced_by": [], "inhibited_by": [],
+        "state": "pending", "active_at": at(0), "pending_windows": 3, "for_windows": 5,
     }]
     result = _pending_run(breaching, "json", "--fail-on", "info")
     assert result.exit_code == 0 and json.loads(result.stdout)["status"] == "ok"

@@ -10,7 +10,6 @@ in the other tests/test_hostile_*.py files.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner

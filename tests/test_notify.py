@@ -406,7 +406,7 @@ def test_an_alerts_own_annotations_are_sent_when_it_has_them(tmp_path):
     alert = Alert("r", "warning", {}, 1.0, True, NOW, NOW, 1, "the summary")
     doc = {**alert.to_dict(), "annotations": {"summary": "s", "runbook_url": "https://runbook.example/r"}}
     (t,) = state_mod.transitions({"alerts": {}}, SimpleNamespace(alerts=[SimpleNamespace(
-        active=True, key=alert.key, fingerprint=alert.fingerprint, to_dict=lambda: doc)]), NOW, timedelta(hours=4))
+        active=True, muted=False, key=alert.key, fingerprint=alert.fingerprint, to_dict=lambda: doc)]), NOW, timedelta(hours=4))
     assert t.payload["alerts"][0]["annotations"] == {"summary": "s", "runbook_url": "https://runbook.example/r"}
 
 

@@ -450,7 +450,9 @@ def test_summary_template_with_segment_fields_and_metric_names(tmp_path):
     assert alert.to_dict() == {
         "rule": "slow-v2", "severity": "critical", "segment": {"model": "churn", "model_version": "v2"},
         "value": 300.0, "active": True, "first_window": "2026-11-27T00:00:00Z", "last_window": "2026-11-27T02:00:00Z",
-        "windows_firing": 3, "summary": alert.summary, "labels": {"team": "ml"}, "state": "firing",
+        "windows_firing": 3, "summary": alert.summary, "labels": {"team": "ml"},
+        "annotations": {"summary": alert.summary, "description": "Slow"}, "silenced_by": [], "inhibited_by": [],
+        "state": "firing",
     }
     # Every window and segment has a state.
     assert out.windows.height == 6

@@ -25,7 +25,7 @@ SCHEMA = json_schema()
 
 ANNOTATIONS = {"$schema", "title", "description", "default", "$defs"}
 CHECKED = {"$ref", "type", "enum", "pattern", "minLength", "minimum", "minItems", "uniqueItems", "items", "oneOf",
-           "properties", "additionalProperties", "required"}
+           "properties", "additionalProperties", "required", "propertyNames"}
 TYPES = {
     "string": lambda v: isinstance(v, str),
     "object": lambda v: isinstance(v, dict),
@@ -68,6 +68,8 @@ def conforms(value, schema) -> bool:
     if isinstance(value, dict):
         if any(key not in value for key in schema.get("required", [])):
             return False
+        if "propertyNames" in schema and not all(conforms(key, schema["propertyNames"]) for key in value):
+            return False
         properties = schema.get("properties", {})
         extra = schema.get("additionalProperties", True)
         for key, item in value.items():
@@ -85,7 +87,7 @@ def keywords(schema) -> set[str]:
             if key == "properties":
                 for sub in value.values():
                     out |= keywords(sub)
-            elif key in ("items", "additionalProperties"):
+            elif key in ("items", "additionalProperties", "propertyNames"):
                 out |= keywords(value)
             elif key == "$defs":
                 for sub in value.values():
@@ -117,6 +119,9 @@ BOTH_ACCEPT = {
     "numeric labels": RULE + "    labels: {team: 5, ratio: 0.5, name: ml}\n",
     "empty labels": RULE + "    labels: {}\n",
     "for 2.0": RULE + "    for: 2.0\n",
+    "for a duration": RULE + "    every: 1m\n    for: 5m\n",
+    "keep_firing_for a duration": RULE + "    every: 5m\n    keep_firing_for: 1h 30m\n",
+    "keep_firing_for 0m": RULE + "    keep_firing_for: 0m\n",
     "by string": RULE + "    by: 'model, model_version'\n",
     "by list": RULE + "    by: [model, input.country]\n",
     "by empty": RULE + "    by: []\n",
@@ -129,6 +134,11 @@ BOTH_ACCEPT = {
                                         "        receiver: r\n        continue: true\n        routes: [{receiver: r}]\n",
     "notify receiver kinds": RULE + "notify:\n  receivers:\n    - {name: a, slack: 'https://h/x', send_resolved: true}\n"
                                     "    - {name: b, command: 'cat'}\n    - {name: c}\n  route: {receiver: a}\n",
+    "annotations": RULE + "    annotations: {runbook_url: 'https://x/{{ $labels.alertname }}', _note: '{{ $value }}'}\n",
+    "empty annotations": RULE + "    annotations: {}\n",
+    "labels.severity alone": RULE + "    labels: {severity: critical}\n",
+    "severity and labels.severity agree": RULE + "    severity: info\n    labels: {severity: info}\n",
+    "prometheus template": RULE + "    summary: '{{ $value | humanizePercentage }} ({{ humanize $value }})'\n",
 }
 
 BOTH_REFUSE = {
@@ -160,6 +170,8 @@ BOTH_REFUSE = {
     "for 1.5": RULE + "    for: 1.5\n",
     "for true": RULE + "    for: true\n",
     "for text": RULE + "    for: '2'\n",
+    "for a word": RULE + "    for: 5 minutes\n",
+    "keep_firing_for a list": RULE + "    keep_firing_for: [5m]\n",
     "negative min_requests": RULE + "    min_requests: -1\n",
     "severity case": RULE + "    severity: Warning\n",
     "by twice": RULE + "    by: [model, model]\n",
@@ -180,6 +192,11 @@ BOTH_REFUSE = {
     "continue text": RULE + NOTIFY + "    routes: [{receiver: r, continue: 'yes'}]\n",
     "routes mapping": RULE + NOTIFY + "    routes: {receiver: r}\n",
     "nested route unknown key": RULE + NOTIFY + "    routes: [{receiver: r, routes: [{recevier: r}]}]\n",
+    "summary number": RULE + "    summary: 5\n",
+    "annotations list": RULE + "    annotations: [summary]\n",
+    "annotation number": RULE + "    annotations: {runbook_url: 5}\n",
+    "annotation name with a dash": RULE + "    annotations: {runbook-url: x}\n",
+    "annotation name with a digit first": RULE + "    annotations: {1st: x}\n",
 }
 
 # What a JSON Schema cannot say; the validator alone refuses these.
@@ -201,6 +218,16 @@ VALIDATOR_ONLY = {
     "duplicate receiver": RULE + NOTIFY.replace("  route:", "    - name: r\n  route:"),
     "webhook port 0": RULE + NOTIFY.replace("example.com/hook", "example.com:0/hook"),
     "matchers on the top route": RULE + NOTIFY + "    matchers: ['a=b']\n",
+    "unsupported template function": RULE + "    annotations: {summary: '{{ title $value }}'}\n",
+    "unknown template label": RULE + "    summary: '{{ $labels.model }}'\n",
+    "summary given twice": RULE + "    summary: a\n    annotations: {summary: b}\n",
+    "description given twice": RULE + "    description: a\n    annotations: {description: b}\n",
+    "labels.severity not a severity": RULE + "    labels: {severity: high}\n",
+    "severity and labels.severity disagree": RULE + "    severity: info\n    labels: {severity: critical}\n",
+    "for not a multiple of every": RULE + "    every: 2m\n    for: 5m\n",
+    "for shorter than every": RULE + "    every: 1h\n    for: 30m\n",
+    "for 0m": RULE + "    for: 0m\n",
+    "keep_firing_for not a multiple": RULE + "    keep_firing_for: 90m\n",
 }
 
 

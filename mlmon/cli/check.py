@@ -78,7 +78,7 @@ def check(
     fail_on: Severity = typer.Option(Severity.warning, "--fail-on", help="Exit 1 when an alert of this severity or higher fired."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the result to FILE atomically instead of stdout (- is stdout)."),
     mapping: Optional[Path] = MAPPING_OPTION,
-    state: Optional[Path] = typer.Option(None, "--state", help="Keep alert state in FILE between runs and report only transitions (for cron); "
+    state: Optional[Path] = typer.Option(None, "--state", help="Keep alert state in FILE between runs and report only transitions (for cron); silences from 'mlmon silence add' are read from FILE.silences.json; "
                                          "pending alerts go on toward their 'for' across runs. Without it, a 'for' longer "
                                          "than --since is refused."),
     repeat_interval: str = typer.Option("4h", "--repeat-interval", help="With --state: repeat a still-firing alert when strictly more than this has passed (and the notify: routes' default)."),
@@ -99,8 +99,13 @@ def check(
     max_segments: int = MAX_SEGMENTS_OPTION,
     max_fields: int = MAX_FIELDS_OPTION,
 ) -> None:
-    """Evaluate alert rules over the logs; exit 1 when alerts fire (a CI gate and a cron alerter)."""
-    from mlmon.check import Gate, run_check
+    """Evaluate alert rules over the logs; exit 1 when alerts fire (a CI gate and a cron alerter).
+
+    With --since, --until or --now (cron), each rule's windows end at --until (else --now) and are each a \
+whole 'every' long; a first window cut by --since is not judged. Without them (CI), windows are aligned \
+to the epoch, as in 'report', and every window of the log is judged.
+    """
+    from mlmon.check import Gate, evaluation_anchor, run_check
     from mlmon.logs.mapping import load_mapping
     from mlmon.render.progress import ReadProgress
     from mlmon.rules.load import load_rules
@@ -125,6 +130,11 @@ def check(
     base, truth = baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
                                        positive, task, clock)
     warn = stderr_console().print
+    silences = []
+    if state is not None:
+        from mlmon.rules.silences import silences_for_check
+
+        silences = silences_for_check(state, warn)
     with ExitStack() as stack:
         saved = None
         if state is not None:  # held from before evaluation to the save: one run at a time goes on from it
@@ -136,7 +146,9 @@ def check(
             result, data = run_check(
                 logs, ruleset, mapping=load_mapping(mapping), now=clock, since=spec.since, until=spec.until,
                 baseline=base, labels=truth, max_segments=max_segments, strict=strict, max_line_bytes=max_line_bytes,
-                progress=progress, max_fields=max_fields, range_text=_range_text(since, until),
+                progress=progress, max_fields=max_fields, silences=silences,
+                anchor=evaluation_anchor(clock, spec.until, cron=bool(since or until or now)),
+                range_text=_range_text(since, until),
                 prior=from_doc(saved.get(STATE_KEY), warn, state) if saved is not None else None,
             )
         print_warnings(data.warnings, data.notes)

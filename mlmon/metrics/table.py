@@ -13,7 +13,7 @@ import polars as pl
 from mlmon.baseline.reference import Reference
 from mlmon.logs.reader import Progress, announce
 from mlmon.metrics.drift import drift_table
-from mlmon.metrics.windows import WINDOW_START, MetricTable, WindowSpec, compute_metrics, select_range, window_floor
+from mlmon.metrics.windows import WINDOW_START, MetricTable, WindowSpec, compute_metrics, full_windows, select_range, window_floor
 
 
 @dataclass
@@ -27,6 +27,7 @@ class Extras:
 def metric_table(records: pl.DataFrame, spec: WindowSpec, extras: Extras | None = None,
                  progress: Progress | None = None) -> MetricTable:
     extras = extras or Extras()
+    spec = full_windows(spec)
     announce(progress, "computing metrics")
     table = compute_metrics(records, spec, extra=extras.quality)
     if extras.reference is None:
@@ -35,7 +36,7 @@ def metric_table(records: pl.DataFrame, spec: WindowSpec, extras: Extras | None 
     current = select_range(records.lazy(), spec).collect()
     keys = list(spec.by)
     if spec.every is not None:
-        current = current.with_columns(window_floor(pl.col("ts"), spec.every).alias(WINDOW_START))
+        current = current.with_columns(window_floor(pl.col("ts"), spec.every, spec.anchor).alias(WINDOW_START))
         keys = [WINDOW_START, *keys]
     drift = drift_table(current, extras.reference, keys)
     names = [c for c in drift.columns if c not in keys]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -23,6 +23,11 @@ class WindowSpec:
     """How to cut the records: window length (None: one window), segments, and time range.
 
     ``max_segments`` caps the distinct values of the ``by`` fields in the range (None: no cap).
+    ``anchor`` sets the windows' phase: they are ``[anchor + k*every, anchor + (k+1)*every)``
+    for every whole k (None: the Unix epoch, so windows start at whole multiples of ``every``).
+    With an anchor, a leading window that starts before ``since`` (cut by it) is dropped, not
+    judged on part of its data: ``mlmon check`` anchors at its evaluation time, so that the
+    latest window ends at it and every window it judges is a full ``every`` long.
     ``extra_segments`` (values in ``by`` order) get windows over the whole range even without
     records, empty ones as any window without traffic: segments an alert state still watches.
     """
@@ -32,11 +37,12 @@ class WindowSpec:
     since: datetime | None = None
     until: datetime | None = None
     max_segments: int | None = None
+    anchor: datetime | None = None
     extra_segments: tuple[tuple[Any, ...], ...] = ()
 
     def __post_init__(self) -> None:
         # Any time zone means the same instant; the frame's times are UTC.
-        for name in ("since", "until"):
+        for name in ("since", "until", "anchor"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is not None:
                 object.__setattr__(self, name, value.astimezone(timezone.utc))
@@ -51,33 +57,59 @@ class MetricTable:
     metrics: list[str] = field(default_factory=list)
 
 
-def _aligned(ts: pl.Expr, every: timedelta) -> pl.Expr:
-    """The whole multiple of ``every`` since the Unix epoch at or before ``ts``, in UTC."""
+def _aligned(ts: pl.Expr, every: timedelta, anchor: datetime | None = None) -> pl.Expr:
+    """The latest ``anchor + k*every`` (k a whole number) at or before ``ts``, in UTC; anchor None is the epoch."""
     step = every // _US
-    return pl.from_epoch((ts.dt.epoch("us") // step) * step, time_unit="us").dt.replace_time_zone("UTC")
+    if anchor is None:
+        return pl.from_epoch((ts.dt.epoch("us") // step) * step, time_unit="us").dt.replace_time_zone("UTC")
+    # Floor division rounds down, before the anchor too; years 1 to 9999 in µs stay far from int64's limits.
+    base = _epoch_us(anchor) % step
+    return pl.from_epoch(((ts.dt.epoch("us") - base) // step) * step + base,
+                         time_unit="us").dt.replace_time_zone("UTC")
 
 
-def window_floor(ts: pl.Expr, every: timedelta) -> pl.Expr:
-    """The start of ``ts``'s window: whole multiples of ``every`` since the Unix epoch, in UTC.
+def _epoch_us(value: datetime) -> int:
+    """Microseconds from the Unix epoch to ``value`` (an aware datetime)."""
+    return (value - datetime(1970, 1, 1, tzinfo=timezone.utc)) // _US
+
+
+def window_floor(ts: pl.Expr, every: timedelta, anchor: datetime | None = None) -> pl.Expr:
+    """The start of ``ts``'s window: ``anchor + k*every`` (None: whole multiples of ``every`` since the Unix
+    epoch), in UTC.
 
     Windows are cut at the times records may carry (TS_MIN to TS_MAX, the years 1 to 9999):
     the first window of time starts at TS_MIN, so that every window bound has a Python datetime.
     """
-    return _aligned(ts, every).clip(lower_bound=pl.lit(TS_MIN, TS_TYPE))
+    return _aligned(ts, every, anchor).clip(lower_bound=pl.lit(TS_MIN, TS_TYPE))
 
 
-def window_end(start: pl.Expr, every: timedelta) -> pl.Expr:
+def window_end(start: pl.Expr, every: timedelta, anchor: datetime | None = None) -> pl.Expr:
     """The end of the window that starts at ``start`` (see :func:`window_floor`), at most TS_MAX."""
-    return (_aligned(start, every) + every).clip(upper_bound=pl.lit(TS_MAX, TS_TYPE))
+    return (_aligned(start, every, anchor) + every).clip(upper_bound=pl.lit(TS_MAX, TS_TYPE))
 
 
-def _floor(value: datetime, every: timedelta) -> datetime:
+def _floor(value: datetime, every: timedelta, anchor: datetime | None = None) -> datetime:
     """:func:`window_floor` of one time."""
-    epoch = datetime(1970, 1, 1, tzinfo=value.tzinfo)
+    origin = datetime(1970, 1, 1, tzinfo=value.tzinfo) if anchor is None else anchor
     try:
-        return epoch + ((value - epoch) // every) * every
+        return origin + ((value - origin) // every) * every
     except OverflowError:  # the window would start before year 1
         return TS_MIN
+
+
+def full_windows(spec: WindowSpec) -> WindowSpec:
+    """``spec`` without the leading window that ``since`` cuts, when it has an anchor: ``since`` moves up to
+    the start of the first whole window, so the records before it (a window that starts before ``since``)
+    are not judged. Without an anchor, or with nothing cut, ``spec`` itself."""
+    if spec.anchor is None or spec.since is None or spec.every is None:
+        return spec
+    # The first anchor + k*every at or after since: never before year 1, even when the window before it is.
+    k = -((spec.anchor - spec.since) // spec.every)
+    try:
+        start = spec.anchor + k * spec.every
+    except OverflowError:  # no whole window starts before year 9999 ends
+        start = TS_MAX
+    return spec if start == spec.since else replace(spec, since=start)
 
 
 def select_range(records: pl.LazyFrame, spec: WindowSpec) -> pl.LazyFrame:
@@ -110,7 +142,9 @@ def compute_metrics(
     """Every metric for every window and segment of ``spec``; pure, no I/O.
 
     ``extra`` are more named aggregations (e.g. model quality) computed in the same plan.
+    With an anchor, a leading window cut by ``since`` is left out (see :func:`full_windows`).
     """
+    spec = full_windows(spec)
     selected = select_range(records.lazy(), spec).collect()
     _check_segment_count(selected, spec)
     chosen = applicable(metrics, selected)
@@ -142,29 +176,29 @@ def _whole_range(selected: pl.DataFrame, by: list[str], aggs: list[pl.Expr]) -> 
 
 
 def _windowed(selected: pl.DataFrame, spec: WindowSpec, by: list[str], aggs: list[pl.Expr]) -> pl.DataFrame:
-    every = spec.every
+    every, anchor = spec.every, spec.anchor
     assert every is not None
     keys = [WINDOW_START, *by]
     agg = (
         selected.lazy()
-        .with_columns(window_floor(pl.col("ts"), every).alias(WINDOW_START))
+        .with_columns(window_floor(pl.col("ts"), every, anchor).alias(WINDOW_START))
         .group_by(keys)
         .agg(aggs)
         .collect(engine="streaming")  # the groups are aggregated in parallel
     )
     # Windows with no traffic are reported too (request_count 0): silence is news. A segment's
     # windows run from its first window to the end of the range; without segments, the whole range.
-    lo = pl.lit(_floor(spec.since, every), pl.Datetime("us", "UTC")) if spec.since and not by else pl.col(WINDOW_START).min()
+    lo = pl.lit(_floor(spec.since, every, anchor), pl.Datetime("us", "UTC")) if spec.since and not by else pl.col(WINDOW_START).min()
     last = spec.until - _US if spec.until else None
     if last is not None:
-        hi = pl.lit(_floor(last, every), pl.Datetime("us", "UTC"))
+        hi = pl.lit(_floor(last, every, anchor), pl.Datetime("us", "UTC"))
     else:  # the range ends with the last record of any segment
         hi = pl.lit(agg.get_column(WINDOW_START).max(), pl.Datetime("us", "UTC"))
     if by:
         ranges = agg.group_by(by).agg(lo.alias("_lo"), hi.alias("_hi"))
     elif agg.height or (spec.since and spec.until):
         ranges = agg.select(lo.alias("_lo"), hi.alias("_hi")) if agg.height else pl.DataFrame(
-            {"_lo": [_floor(spec.since, every)], "_hi": [_floor(last, every)]},
+            {"_lo": [_floor(spec.since, every, anchor)], "_hi": [_floor(last, every, anchor)]},
             schema={"_lo": pl.Datetime("us", "UTC"), "_hi": pl.Datetime("us", "UTC")},
         )
     else:
@@ -174,17 +208,17 @@ def _windowed(selected: pl.DataFrame, spec: WindowSpec, by: list[str], aggs: lis
     _check_window_count(ranges, every)
     grid = (
         ranges.filter(pl.col("_lo") <= pl.col("_hi"))
-        # From the aligned start: a first window cut at TS_MIN is not a whole multiple of ``every``.
-        .with_columns(pl.datetime_ranges(_aligned(pl.col("_lo"), every), "_hi", interval=every).alias(WINDOW_START))
+        # From the aligned start: a first window cut at TS_MIN does not start on the windows' grid.
+        .with_columns(pl.datetime_ranges(_aligned(pl.col("_lo"), every, anchor), "_hi", interval=every).alias(WINDOW_START))
         .explode(WINDOW_START)
-        .with_columns(window_floor(pl.col(WINDOW_START), every))
+        .with_columns(window_floor(pl.col(WINDOW_START), every, anchor))
         .drop("_lo", "_hi")
     )
     frame = grid.join(agg, on=keys, how="left", nulls_equal=True)
     counts = [c for c in ("request_count", "error_count") if c in frame.columns]
     return (
         frame.with_columns(pl.col(c).fill_null(0) for c in counts)
-        .with_columns(window_end(pl.col(WINDOW_START), every).alias(WINDOW_END))
+        .with_columns(window_end(pl.col(WINDOW_START), every, anchor).alias(WINDOW_END))
         .sort(keys, nulls_last=True)
     )
 
@@ -196,7 +230,7 @@ def _with_extra_segments(ranges: pl.DataFrame, agg: pl.DataFrame, spec: WindowSp
     assert spec.every is not None
     bounds = agg.select(pl.col(WINDOW_START).min().alias("_lo"), hi.alias("_hi"))
     if spec.since is not None:
-        bounds = bounds.with_columns(pl.lit(_floor(spec.since, spec.every), pl.Datetime("us", "UTC")).alias("_lo"))
+        bounds = bounds.with_columns(pl.lit(_floor(spec.since, spec.every, spec.anchor), pl.Datetime("us", "UTC")).alias("_lo"))
     lo_value, hi_value = bounds.row(0)
     if hi_value is None:  # no records and no end: no range to cover
         return ranges

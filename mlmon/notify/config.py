@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mlmon.errors import ConfigError, UsageError
-from mlmon.notify.matchers import MatcherError, parse_matcher
+from mlmon.rules.matchers import MatcherError, parse_matcher
 from mlmon.notify.model import (
     EVERY_LABEL,
     KINDS,
@@ -159,7 +159,7 @@ def _route(check: _Checker, keys: tuple, item: Any, receivers: dict[str, Receive
                 try:
                     matchers.append(parse_matcher(text))
                 except MatcherError as exc:
-                    check.add(keys + ("matchers", i), f"matcher {text!r}: {exc}", col=exc.col)
+                    check.add(keys + ("matchers", i), f"matcher {text!r}: {exc.reason}", col=exc.col)
     if top and matchers:
         check.add(keys + ("matchers",), "the top route takes every alert, so it has no matchers; put them in 'routes'")
     cont = False

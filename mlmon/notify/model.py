@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from mlmon.notify.matchers import Matcher
+from mlmon.rules.matchers import Matcher
 from mlmon.rules.model import DURATION_PATTERN, NONBLANK_PATTERN
 
 #: Receiver kinds: what the key holds, and whether resolved notices are sent by default (as Alertmanager's

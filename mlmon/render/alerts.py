@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from xml.sax.saxutils import escape as xml_escape, quoteattr
+from xml.sax.saxutils import escape as xml_escape
+from xml.sax.saxutils import quoteattr
 
 from rich import box
 from rich.console import Group
@@ -28,6 +29,26 @@ def _segment_text(alert: Alert) -> str:
 def progress_text(alert: Alert) -> str:
     """A pending alert's progress towards ``for``: ``2/5 windows``."""
     return f"{alert.pending_windows}/{alert.for_windows} window{'s' if alert.for_windows != 1 else ''}"
+
+
+def muted_text(alert: Alert) -> str:
+    """``silenced``, ``inhibited``, ``silenced, inhibited`` or an empty string."""
+    return ", ".join(word for word, by in (("silenced", alert.silenced_by), ("inhibited", alert.inhibited_by)) if by)
+
+
+def _muted_detail(alert: Alert, names: dict[str, str] | None = None) -> str:
+    """``silenced by ID; inhibited by RULE{SEGMENT}``: why an alert sends nothing. ``names`` maps
+    fingerprints to alert keys; a fingerprint not in it is shown as it is."""
+    names = names or {}
+    inhibitors = [names.get(fp, fp) for fp in alert.inhibited_by]
+    parts = [f"{word} by {', '.join(by)}" for word, by in (("silenced", alert.silenced_by),
+                                                              ("inhibited", inhibitors)) if by]
+    return "; ".join(parts) + "; sends nothing and does not count for the gate"
+
+
+def _details(alert: Alert) -> list[tuple[str, str]]:
+    """The annotations shown under an alert's summary (the summary itself is shown already), each printable."""
+    return [(printable(name), printable(text)) for name, text in alert.annotations.items() if name != "summary"]
 
 
 def check_document(result: CheckResult, gate: Gate, transitions: list | None = None) -> dict:
@@ -59,18 +80,25 @@ def render_check_table(result: CheckResult, gate: Gate, width: int = 100, color:
     head = Text(f"{status}: ", style="bold red" if status == "FIRING" else "bold green")
     head.append(f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} from {result.rules_evaluated} rule"
                 f"{'s' if result.rules_evaluated != 1 else ''} (gate: {gate.fail_on} and above)")
+    muted = sum(a.muted for a in alerts)
+    names = {a.fingerprint: a.key for a in alerts} if muted else {}
+    if muted:
+        head.append(f", {muted} muted")
     parts = [head]
     if alerts:
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
         for col, justify in (("rule", "left"), ("severity", "left"), ("segment", "left"), ("value", "right"),
                              ("windows", "right"), ("active", "left")):
             table.add_column(col, justify=justify, overflow="fold")
+        if muted:
+            table.add_column("muted", overflow="fold")
         for a in alerts:
             sev_style = {"critical": "bold red", "warning": "yellow"}.get(a.severity, "")
             segment = "/".join("(none)" if v is None else str(v) for v in a.segment.values()) or "(all)"
             table.add_row(
                 Text(printable(a.rule)), Text(a.severity, style=sev_style), Text(printable(segment)),
                 Text(format_number(a.value)), Text(str(a.windows_firing)), Text("yes" if a.active else "no"),
+                *([Text(muted_text(a))] if muted else []),
             )
         parts.append(table)
         for a in alerts:
@@ -79,6 +107,9 @@ def render_check_table(result: CheckResult, gate: Gate, width: int = 100, color:
                 span += " → " + strftime(a.last_window, "%Y-%m-%d %H:%M")
             parts.append(Text(f"- {printable(a.rule)} [{printable(_segment_text(a))}]: {printable(a.summary)}"))
             parts.append(Text(f"  fired {span} UTC", style="dim"))
+            if a.muted:
+                parts.append(Text(f"  {printable(_muted_detail(a, names))}", style="dim"))
+            parts.extend(Text(f"  {name}: {text}", style="dim") for name, text in _details(a))
     if result.pending:
         n = len(result.pending)
         parts.append(Text(f"PENDING: {n} alert{'s' if n != 1 else ''} (breaching, not yet for its rule's 'for'; "
@@ -95,17 +126,25 @@ def render_check_markdown(result: CheckResult, gate: Gate) -> str:
     icon = "🔴" if gate.fired(result) else "🟢"
     lines = [f"## {icon} mlmon check: {'firing' if gate.fired(result) else 'ok'}", ""]
     n = result.rules_evaluated
+    muted = sum(a.muted for a in alerts)
     lines.append(f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} from {n} rule{'s' if n != 1 else ''} "
-                 f"(gate: {gate.fail_on} and above).")
+                 f"(gate: {gate.fail_on} and above){f', {muted} muted' if muted else ''}.")
     if alerts:
         lines += ["", "| rule | severity | segment | value | windows | first | last | active | summary |",
                   "| --- | --- | --- | ---: | ---: | --- | --- | --- | --- |"]
         for a in alerts:
             lines.append(
                 f"| {markdown_cell(a.rule)} | {a.severity} | {markdown_cell(_segment_text(a))} | {format_number(a.value)} "
-                f"| {a.windows_firing} | {iso(a.first_window)} | {iso(a.last_window)} | {'yes' if a.active else 'no'} "
+                f"| {a.windows_firing} | {iso(a.first_window)} | {iso(a.last_window)} "
+                f"| {'yes' if a.active else 'no'}{f' ({muted_text(a)})' if a.muted else ''} "
                 f"| {markdown_cell(a.summary)} |"
             )
+        notes = [(a, _details(a)) for a in alerts if _details(a)]
+        if notes:
+            lines += ["", "Annotations:", ""]
+            for a, details in notes:
+                lines.append(f"- {markdown_cell(a.rule)} [{markdown_cell(_segment_text(a))}]: "
+                             + "; ".join(f"{markdown_cell(name)}: {markdown_cell(text)}" for name, text in details))
     if result.pending:
         n = len(result.pending)
         lines += ["", "### Pending", "", f"{n} alert{'s' if n != 1 else ''} breaching, not yet for its rule's `for` "
@@ -123,6 +162,7 @@ def render_check_junit(result: CheckResult, gate: Gate) -> str:
     """One testcase per rule and segment; a firing alert is a failure, a pending one a passing case with a note."""
     cases = []
     failures = 0
+    names = {a.fingerprint: a.key for a in result.alerts}
     for outcome in result.outcomes:
         rule = outcome.rule
         by_segment = {a.key: a for a in outcome.alerts}
@@ -133,12 +173,15 @@ def render_check_junit(result: CheckResult, gate: Gate) -> str:
             name = rule.name + ("" if not segment else " [" + ", ".join(f"{k}={v}" for k, v in segment.items()) + "]")
             alert = by_segment.get(key)
             body = ""
-            if alert is not None:
+            if alert is not None and alert.muted:
+                body = f"<skipped message={quoteattr(printable(_muted_detail(alert, names)))}/>"
+            elif alert is not None:
                 failures += 1
                 message = f"{alert.severity}: {alert.summary}"
+                notes = "".join(f"\n{name}: {text}" for name, text in _details(alert))
                 body = (f"<failure message={quoteattr(printable(message))} type={quoteattr(alert.severity)}>"
                         f"{xml_escape(printable(message))} (windows firing: {alert.windows_firing}, "
-                        f"first {iso(alert.first_window)}, last {iso(alert.last_window)})</failure>")
+                        f"first {iso(alert.first_window)}, last {iso(alert.last_window)}){xml_escape(notes)}</failure>")
             if key in pending:
                 note = pending[key]
                 body += (f"<system-out>{xml_escape(printable(f'pending: {progress_text(note)} since {iso(note.active_at)}: '))}"
@@ -159,7 +202,10 @@ def render_check_github(result: CheckResult, gate: Gate) -> str:
     lines = []
     for a in result.alerts:
         title = _annotation(printable(f"{a.rule} [{_segment_text(a)}]")).replace(",", "%2C").replace(":", "%3A")
-        lines.append(f"::{level[a.severity]} title={title}::{_annotation(printable(a.summary))}")
+        notes = "".join(f"\n{name}: {text}" for name, text in _details(a))
+        if a.muted:  # shown, but not as a failure
+            title = f"{muted_text(a)}: {title}".replace(",", "%2C").replace(":", "%3A")
+        lines.append(f"::{'notice' if a.muted else level[a.severity]} title={title}::{_annotation(printable(a.summary) + notes)}")
     if not lines:
         n = result.rules_evaluated
         lines.append(f"::notice title=mlmon check::no alerts from {n} rule{'s' if n != 1 else ''}")

@@ -7,7 +7,6 @@ A rule's windows, per segment and in time order, run through a small state machi
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from itertools import accumulate
@@ -26,6 +25,7 @@ from mlmon.rules.identity import alert_labels, fingerprint
 from mlmon.rules.model import Rule, RuleSet
 from mlmon.rules.pending import INACTIVE  # noqa: F401 (re-exported)
 from mlmon.rules.pending import FIRING, IGNORED, PENDING, PriorState, Progress, Saved, advance, carried
+from mlmon.rules.template import render
 from mlmon.timeparse import iso
 from mlmon.where import apply_where, where_fields
 
@@ -67,6 +67,8 @@ class Alert:
     summary: str
     labels: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    #: The rule's annotations rendered from the worst window (``summary`` and ``description`` among them when given).
+    annotations: dict[str, str] = field(default_factory=dict)
     #: Ids of the silences that mute this alert, and fingerprints of the alerts that inhibit it: such an alert
     #: is shown, marked, but sends nothing.
     silenced_by: list[str] = field(default_factory=list)
@@ -78,6 +80,11 @@ class Alert:
     active_at: datetime | None = None
     pending_windows: int = 0
     for_windows: int = 1
+
+    @property
+    def muted(self) -> bool:
+        """Silenced or inhibited: shown, but neither counted by the gate nor notified."""
+        return bool(self.silenced_by or self.inhibited_by)
 
     @property
     def key(self) -> str:
@@ -104,6 +111,9 @@ class Alert:
             "windows_firing": self.windows_firing,
             "summary": self.summary,
             "labels": self.labels,
+            "annotations": self.annotations,
+            "silenced_by": list(self.silenced_by),
+            "inhibited_by": list(self.inhibited_by),
             "state": self.state,
             **({"active_at": iso(self.active_at), "pending_windows": self.pending_windows,
                 "for_windows": self.for_windows} if self.state == PENDING else {}),
@@ -163,9 +173,13 @@ def evaluate_rules(
     now: datetime | None = None,
     extras: Extras | None = None,
     max_segments: int | None = None,
+    anchor: datetime | None = None,
     prior: PriorState | None = None,
 ) -> CheckResult:
     """Evaluate every rule over every window of the range; no I/O.
+
+    ``anchor`` is the evaluation time windows are anchored at (see ``WindowSpec.anchor``): each rule's
+    windows end at it, and a leading window cut by ``since`` is not judged. None: epoch-aligned windows.
 
     Rules that share ``where``, ``every`` and ``by`` share one metric table, and their
     conditions are computed over it in one pass: a file of thousands of rules costs
@@ -181,7 +195,7 @@ def evaluate_rules(
     outcomes: dict[int, RuleOutcome] = {}
     for rules in groups.values():
         silent = _known_segments(rules, prior)
-        frame = _rule_table(records, rules[0], since, until, extras, max_segments, silent)
+        frame = _rule_table(records, rules[0], since, until, extras, max_segments, anchor, silent)
         for rule, outcome in zip(rules, _judge(frame, rules, prior, bool(silent))):
             outcomes[id(rule)] = outcome
     return CheckResult([outcomes[id(rule)] for rule in ruleset.rules], now)
@@ -194,12 +208,19 @@ def evaluate_rule(
     until: datetime | None,
     extras: Extras | None = None,
     max_segments: int | None = None,
+    anchor: datetime | None = None,
     prior: PriorState | None = None,
 ) -> RuleOutcome:
     """One rule's windows, states and alerts (see :func:`evaluate_rules`)."""
     silent = _known_segments([rule], prior)
-    table = _rule_table(records, rule, since, until, extras, max_segments, silent)
+    table = _rule_table(records, rule, since, until, extras, max_segments, anchor, silent)
     return _judge(table, [rule], prior, bool(silent))[0]
+
+
+def judge_table(frame: pl.DataFrame, rules: Sequence[Rule]) -> list[RuleOutcome]:
+    """Each rule's outcome over a metric table given as it is (window_start, window_end, the ``by`` fields, metrics;
+    a metric it lacks counts as null), judged by the same code as ``check``. The rules share ``every`` and ``by``."""
+    return _judge(frame, list(rules))
 
 
 def _known_segments(rules: list[Rule], prior: PriorState | None) -> tuple[tuple[Any, ...], ...]:
@@ -213,11 +234,13 @@ def _known_segments(rules: list[Rule], prior: PriorState | None) -> tuple[tuple[
 
 
 def _rule_table(records: pl.DataFrame, rule: Rule, since, until, extras: Extras | None,
-                max_segments: int | None, silent: tuple[tuple[Any, ...], ...] = ()) -> pl.DataFrame:
-    """The metric table a rule reads: its ``where``, its windows and its segments (``silent`` ones too)."""
+                max_segments: int | None, anchor: datetime | None = None,
+                silent: tuple[tuple[Any, ...], ...] = ()) -> pl.DataFrame:
+    """The metric table a rule reads: its ``where``, its windows (anchored at ``anchor``) and its segments
+    (``silent`` ones too)."""
     selected = apply_where(records, rule.where)
     spec = WindowSpec(every=rule.every, by=rule.by, since=since, until=until, max_segments=max_segments,
-                      extra_segments=silent)
+                      anchor=anchor, extra_segments=silent)
     try:
         return metric_table(selected, spec, extras).frame
     except SegmentLimitError as exc:
@@ -365,9 +388,11 @@ class _Span:
     def _make(self, at: int, value, **fields) -> Alert:
         row = self.base.row(self.offset + at, named=True)
         rule = self.rule
+        annotations = render_annotations(rule, row, value)
         return Alert(rule=rule.name, severity=rule.severity, segment={name: row[name] for name in rule.by},
-                     value=value, summary=render_summary(rule, row, value), labels=dict(rule.labels),
-                     description=rule.description, **fields)
+                     value=value, summary=annotations.get("summary") or default_summary(rule, value),
+                     labels=dict(rule.labels), description=annotations.get("description", ""),
+                     annotations=annotations, **fields)
 
     def alert(self, larger_is_worse: bool) -> Alert | None:
         """The alert of the segment, if the rule fired in any of its windows."""
@@ -404,9 +429,6 @@ class _Span:
                           for_windows=self.rule.for_windows)
 
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
-
-
 def format_number(value: Any) -> str:
     if value is None:
         return "null"
@@ -418,22 +440,32 @@ def format_number(value: Any) -> str:
     return str(value)
 
 
-def render_summary(rule: Rule, row: dict[str, Any], value: Any) -> str:
-    """The rule's summary template filled from one window; by default, the expression and the value."""
-    if not rule.summary:
-        return f"{rule.expr_text} (value {format_number(value)})"
+def default_summary(rule: Rule, value: Any) -> str:
+    """The summary of a rule without one: its expression and the value."""
+    return f"{rule.expr_text} (value {format_number(value)})"
+
+
+def render_annotations(rule: Rule, row: dict[str, Any], value: Any) -> dict[str, str]:
+    """Each of the rule's annotation templates filled from one window (``row``) and its ``value``."""
+    segment = {name: row.get(name) for name in rule.by}
+    labels = alert_labels(rule.name, rule.severity, segment, rule.labels)
     names = {
-        "value": format_number(value),
+        "value": value,
         "rule": rule.name,
         "severity": rule.severity,
         "window_start": iso(row.get(WINDOW_START)),
         "window_end": iso(row.get(WINDOW_END)),
     }
 
-    def fill(match: re.Match) -> str:
-        key = match.group(1)
-        if key in names:
-            return str(names[key])
-        return format_number(row.get(key)) if not isinstance(row.get(key), str) else row[key]
+    def lookup(name: str) -> Any:
+        return names[name] if name in names else row.get(name)
 
-    return _PLACEHOLDER.sub(fill, rule.summary)
+    def shown(raw: Any) -> str:
+        return raw if isinstance(raw, str) else format_number(raw)
+
+    return {key: render(template, value, labels, lookup, shown) for key, template in rule.templates.items()}
+
+
+def render_summary(rule: Rule, row: dict[str, Any], value: Any) -> str:
+    """The rule's summary filled from one window; by default, the expression and the value."""
+    return render_annotations(rule, row, value).get("summary") or default_summary(rule, value)

@@ -13,7 +13,10 @@ from mlmon.logs.mapping import CANONICAL_FIELDS, INPUT_PREFIX, OUTPUT_PREFIX
 from mlmon.metrics.operational import METRICS_BY_NAME
 from mlmon.notify.config import notify_from_doc
 from mlmon.report import check_segment_fields
+from mlmon.rules.identity import ALERTNAME, SEVERITY
+from mlmon.rules.inhibit import inhibit_from_doc
 from mlmon.rules.model import (
+    ANNOTATION_NAME_PATTERN,
     DURATION_PATTERN,
     FIELDS_BY_NAME,
     MIN_EVERY,
@@ -23,15 +26,17 @@ from mlmon.rules.model import (
     SEVERITIES,
     Rule,
     RuleSet,
+    integer_minimum,
 )
+from mlmon.rules.template import Template, parse_template
 from mlmon.timeparse import format_duration, parse_duration
 from mlmon.where import record_field_problem
 from mlmon.yamlfile import Located, did_you_mean, load_yaml, parse_yaml
 
-_TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
+#: mlmon's own placeholders, beside the segment fields and metric names.
 TEMPLATE_NAMES = ("value", "rule", "severity", "window_start", "window_end")
-#: The keys a rules file may have at its top.
-TOP_LEVEL_KEYS = ("rules", "notify")
+#: The sections of a rules file.
+TOP_LEVEL_KEYS = ("rules", "inhibit", "notify")
 
 
 #: Metrics computed with --baseline or --labels, whole-window ones and per-field prefixes (``psi.income``).
@@ -126,6 +131,8 @@ def rules_from_doc(doc: Located, metrics: tuple[str, ...] | None = None) -> Rule
         if rule is not None:
             rules.append(rule)
     notify = notify_from_doc(doc, check.problems) if "notify" in data else None
+    names = [item["name"] for item in items if isinstance(item, dict) and isinstance(item.get("name"), str)]
+    inhibit = inhibit_from_doc(doc, lambda where, message: check.add(where, None, message), names)
     if check.problems:
         check.problems.sort(key=_position)
         n = len(check.problems)
@@ -134,7 +141,7 @@ def rules_from_doc(doc: Located, metrics: tuple[str, ...] | None = None) -> Rule
             "Fix the lines listed above; 'mlmon rules validate' checks a file.",
             details=check.problems,
         )
-    return RuleSet(doc.path, tuple(rules), notify)
+    return RuleSet(doc.path, tuple(rules), inhibit, notify)
 
 
 def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen: dict[str, str]) -> Rule | None:
@@ -169,10 +176,13 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
             return None
         return value
 
-    description = typed("description", str, "a string") or ""
-    severity = item.get("severity", "warning")
-    if severity not in SEVERITIES:
-        check.add(doc.where(*base, "severity"), label, f"severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
+    typed("description", str, "a string")
+    typed("summary", str, "a string")
+    labels = typed("labels", dict, "a mapping of names to strings or numbers") or {}
+    for k, v in labels.items():
+        if not isinstance(v, (str, int, float)) or isinstance(v, bool):
+            check.add(doc.where(*base, "labels", k), label, f"label {k!r} must be a plain value: text or a number")
+    severity = _severity(check, base, label, item, labels)
     every = _every(check, base, label, item.get("every", "1h"))
     by_value = item.get("by", [])
     by: tuple[str, ...] = ()
@@ -191,32 +201,22 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
     ints = {}
     for key in ("min_requests", "for", "keep_firing_for"):
         raw = item.get(key)
+        low = integer_minimum(FIELDS_BY_NAME[key].schema)
+        if key != "min_requests" and isinstance(raw, str) and re.fullmatch(DURATION_PATTERN, raw):
+            ints[key] = _window_count(check, base, label, key, raw, every, item.get("every", "1h"), low)
+            continue
         if isinstance(raw, float) and raw.is_integer():
             value = int(raw)  # 2.0 is a whole number, as JSON Schema's "integer" says
         else:
-            value = typed(key, int, "a whole number")
-        low = FIELDS_BY_NAME[key].schema["minimum"]
+            value = typed(key, int, "a whole number" if key == "min_requests" else
+                          "a whole number of windows or a duration such as 5m")
         if value is not None and value < low:
             check.add(doc.where(*base, key), label, f"{key!r} must be at least {low}")
         ints[key] = value
-    labels = typed("labels", dict, "a mapping of names to strings or numbers") or {}
-    for k, v in labels.items():
-        if not isinstance(v, (str, int, float)) or isinstance(v, bool):
-            check.add(doc.where(*base, "labels", k), label, f"label {k!r} must be a plain value: text or a number")
-    summary = typed("summary", str, "a string")
-    summary_positions: dict[str, str] = {}
-    if summary:
-        allowed = set(TEMPLATE_NAMES) | set(metrics) | set(by)
-        for m in _TEMPLATE.finditer(summary):
-            name_used = m.group(1)
-            if name_used in allowed or is_field_metric(name_used):  # any metric name an expr accepts
-                if name_used not in TEMPLATE_NAMES and name_used not in by:
-                    summary_positions.setdefault(name_used, doc.where_in_value(base + ("summary",), m.start(1) + 1))
-                continue
-            check.add(
-                doc.where_in_value(base + ("summary",), m.start(1) + 1), label,
-                f"unknown placeholder {{{{ {name_used} }}}} in summary{did_you_mean(name_used, tuple(sorted(allowed)))}",
-            )
+    annotations = typed("annotations", dict, "a mapping of annotation names to templated text") or {}
+    label_names = {ALERTNAME, SEVERITY, *by, *(str(k) for k in labels)}
+    templates, summary_positions = _templates(check, base, label, item, annotations, set(metrics) | set(by), by,
+                                              label_names)
     # A rule's expression reads metric names and the rule's own segment fields.
     known = tuple(metrics) + tuple(by)
     expr = check.expression(base + ("expr",), label, item.get("expr"), known, "metric") if "expr" in item else None
@@ -232,7 +232,6 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
         expr=expr,
         every=every,
         severity=severity,
-        description=description,
         by=by,
         where_text=item.get("where"),
         where=where,
@@ -240,12 +239,86 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
         for_windows=ints["for"] or 1,
         keep_firing_for=ints["keep_firing_for"] or 0,
         labels={str(k): str(v) for k, v in labels.items()},
-        summary=summary,
+        summary=templates["summary"].text if "summary" in templates else None,
+        description=templates["description"].text if "description" in templates else "",
+        annotations={key: t.text for key, t in templates.items()},
+        templates=templates,
         expr_positions=positions,
         summary_positions=summary_positions,
         by_position=doc.where(*base, "by") if "by" in item else "",
         for_position=doc.where(*base, "for") if "for" in item else "",
+        every_position=doc.where(*base, "every"),
     )
+
+
+def _severity(check: _Checker, base: tuple, label: str, item: dict, labels: dict) -> str:
+    """The rule's severity: its ``severity`` key, else its ``labels.severity`` (as Prometheus users write it), else
+    warning; the two keys disagreeing is a problem at the label."""
+    where = check.doc.where
+    severity = item.get("severity")
+    if "severity" in item and severity not in SEVERITIES:
+        check.add(where(*base, "severity"), label, f"severity must be one of {', '.join(SEVERITIES)}, not {severity!r}")
+    if SEVERITY not in labels:
+        return severity if "severity" in item else "warning"
+    given = labels[SEVERITY]
+    if "severity" in item:
+        if str(given) != str(severity):
+            check.add(where(*base, "labels", SEVERITY), label,
+                      f"labels.severity {given!r} disagrees with severity {severity!r}; give the severity once")
+    elif given not in SEVERITIES:
+        check.add(where(*base, "labels", SEVERITY), label,
+                  f"labels.severity is the rule's severity, so it must be one of {', '.join(SEVERITIES)}, not {given!r}")
+    return severity if "severity" in item else given
+
+
+#: Placeholders that print text, which no filter can read as a number.
+_TEXT_PLACEHOLDERS = ("rule", "severity", "window_start", "window_end")
+
+
+def _templates(check: _Checker, base: tuple, label: str, item: dict, annotations: dict, names: set[str],
+               by: tuple[str, ...], label_names: set[str]) -> tuple[dict[str, Template], dict[str, str]]:
+    """Each annotation's parsed template (``summary`` and ``description`` from either spelling), and the
+    ``file:line:col`` of each metric they name; every problem in them is added at its column."""
+    doc = check.doc
+    sources: dict[str, tuple[tuple, str, str]] = {}  # name: (key path, how messages name it, text)
+    for key in ("summary", "description"):
+        if isinstance(item.get(key), str) and item[key]:
+            sources[key] = (base + (key,), key, item[key])
+    for name, text in annotations.items():
+        keys = base + ("annotations", name)
+        if not isinstance(name, str) or not re.fullmatch(ANNOTATION_NAME_PATTERN, name):
+            check.add(doc.where(*keys), label, f"annotation name {name!r} must be letters, digits and '_', "
+                                               f"not starting with a digit (such as runbook_url)")
+        elif not isinstance(text, str):
+            check.add(doc.where(*keys), label, f"annotation {name!r} must be text")
+        elif name in sources:
+            check.add(doc.where(*keys), label, f"{name!r} is given both as a key of the rule "
+                                               f"(at {doc.where(*sources[name][0])}) and in annotations; keep one")
+        elif text:
+            sources[name] = (keys, f"annotations.{name}", text)
+    templates: dict[str, Template] = {}
+    positions: dict[str, str] = {}
+    allowed = set(TEMPLATE_NAMES) | names
+    for name, (keys, what, text) in sources.items():
+        template, problems = parse_template(text)
+        for problem in problems:
+            check.add(doc.where_in_value(keys, problem.col), label, f"{what}: {problem.message}")
+        for ref, filtered in template.refs():
+            where = doc.where_in_value(keys, ref.col)
+            if ref.kind == "label" and ref.name not in label_names:
+                known = sorted(label_names)
+                check.add(where, label, f"{what}: label {ref.name!r} is not one of the rule's labels "
+                                        f"({', '.join(known)}){did_you_mean(ref.name, known)}")
+            elif ref.kind == "name" and not (ref.name in allowed or is_field_metric(ref.name)):
+                check.add(where, label, f"unknown placeholder {{{{ {ref.name} }}}} in {what}"
+                                        f"{did_you_mean(ref.name, tuple(sorted(allowed)))}")
+            elif filtered and (ref.kind == "name" and ref.name in _TEXT_PLACEHOLDERS
+                               or ref.kind == "label" and ref.name in (ALERTNAME, SEVERITY)):
+                check.add(where, label, f"{what}: {filtered} needs a number, and {ref.name} is text")
+            elif ref.kind == "name" and ref.name not in TEMPLATE_NAMES and ref.name not in by:
+                positions.setdefault(ref.name, where)  # any metric name an expr accepts
+        templates[name] = template
+    return templates, positions
 
 
 def _every(check: _Checker, base: tuple, label: str, text: Any) -> timedelta | None:
@@ -268,6 +341,33 @@ def _every(check: _Checker, base: tuple, label: str, text: Any) -> timedelta | N
                                 f"may use{typo}")
         return None
     return every
+
+
+def _window_count(check: _Checker, base: tuple, label: str, key: str, text: str, every: timedelta | None,
+                  every_text: Any, low: int) -> int | None:
+    """``for: 5m`` or ``keep_firing_for: 10m`` (``text`` matches DURATION_PATTERN) as a count of ``every``
+    windows: a whole multiple of ``every``, at least ``low`` windows. Problems are reported at the value."""
+    where = check.doc.where_in_value(base + (key,), 1)
+    shown = text.strip()
+    if not any(float(n) for n in re.findall(r"[0-9]+(?:\.[0-9]+)?", text)):
+        duration = timedelta(0)  # 0m: no window, refused below as 'for: 0' is
+    else:
+        try:
+            duration = parse_duration(text, what=key)
+        except UsageError as exc:  # longer than mlmon takes
+            check.add(where, label, str(exc))
+            return None
+    if every is None:  # 'every' has its own problem: no multiple to check
+        return None
+    if duration % every:
+        check.add(where, label, f"{key} {shown} is not a multiple of every {str(every_text).strip()}")
+        return None
+    count = duration // every
+    if count < low:
+        check.add(where, label, f"{key!r} must be at least {low} window: {shown} is {count} windows of every "
+                                f"{str(every_text).strip()}")
+        return None
+    return count
 
 
 def _position(problem: str) -> tuple[int, int]:

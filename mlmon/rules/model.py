@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from mlmon.rules.template import Template, parse_template
+
 if TYPE_CHECKING:  # mlmon.notify reads this module's patterns without loading Polars
     from mlmon.expr import Node
     from mlmon.notify.model import NotifyConfig
@@ -20,10 +22,25 @@ SEVERITIES = ("info", "warning", "critical")
 #: A duration as a rules file may spell it: ``5m``, ``1h30m``, ``1h 30m``, ``1H``, ``1.5h``. Written
 #: with ASCII classes only, so that Python's ``re.fullmatch`` and an editor's ECMA-262 regex agree.
 DURATION_PATTERN = r"^ *(?:[0-9]+(?:\.[0-9]+)? *(?:[mM][sS]|[sSmMhHdDwW]) *)+$"
+#: An annotation's name, as Prometheus's label names are spelled.
+ANNOTATION_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 #: Text with at least one character that is not white space.
 NONBLANK_PATTERN = r"\S"
 #: The shortest window a rule may use: shorter ones (``1ms`` for ``1m``) build millions of windows.
 MIN_EVERY = timedelta(seconds=1)
+
+
+def windows_or_duration(minimum: int) -> dict[str, Any]:
+    """The schema of ``for`` and ``keep_firing_for``: a count of windows (at least ``minimum``) or a duration."""
+    return {"oneOf": [{"type": "integer", "minimum": minimum}, {"type": "string", "pattern": DURATION_PATTERN}]}
+
+
+def integer_minimum(schema: dict[str, Any]) -> int:
+    """The ``minimum`` of a whole-number key's schema, or of its whole-number branch under ``oneOf``."""
+    for branch in schema.get("oneOf", [schema]):
+        if branch.get("type") == "integer":
+            return branch["minimum"]
+    raise KeyError("minimum")
 
 
 @dataclass(frozen=True)
@@ -39,8 +56,10 @@ class FieldSpec:
 
 RULE_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("name", {"type": "string", "pattern": NONBLANK_PATTERN}, "Unique name of the rule.", required=True),
-    FieldSpec("description", {"type": "string"}, "What the rule watches for, for people."),
-    FieldSpec("severity", {"enum": list(SEVERITIES)}, "info, warning or critical.", default="warning"),
+    FieldSpec("description", {"type": "string"},
+              "What the rule watches for, for people: the annotation 'description', templated as 'summary' is."),
+    FieldSpec("severity", {"enum": list(SEVERITIES)},
+              "info, warning or critical; without it, labels.severity, else warning.", default="warning"),
     FieldSpec(
         "expr",
         {"type": "string", "pattern": NONBLANK_PATTERN},
@@ -62,19 +81,36 @@ RULE_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("where", {"type": "string", "pattern": NONBLANK_PATTERN},
               "Filter on records before computing metrics, e.g. 'model == \"churn\"'."),
     FieldSpec("min_requests", {"type": "integer", "minimum": 0}, "Ignore windows with fewer requests than this.", default=0),
-    FieldSpec("for", {"type": "integer", "minimum": 1}, "Fire only after this many consecutive breaching windows.", default=1),
     FieldSpec(
-        "keep_firing_for", {"type": "integer", "minimum": 0}, "Keep firing this many windows after recovery.", default=0
+        "for", windows_or_duration(1),
+        "Fire only after this many consecutive breaching windows, or after a duration of them (e.g. 5m: a whole "
+        "multiple of 'every', which only the validator checks).", default=1,
+    ),
+    FieldSpec(
+        "keep_firing_for", windows_or_duration(0),
+        "Keep firing this many windows after recovery, or a duration (e.g. 10m: a whole multiple of 'every').",
+        default=0,
     ),
     FieldSpec(
         "labels", {"type": "object", "additionalProperties": {"type": ["string", "number"]}},
-        "Labels attached to the alert; numbers are kept as text.", default={},
+        "Labels attached to the alert; numbers are kept as text. 'severity' here is the rule's severity when the "
+        "'severity' key is absent (the two must agree).", default={},
     ),
     FieldSpec(
         "summary",
         {"type": "string"},
-        "Templated one-line summary, e.g. 'p95 {{ value }} ms on {{ model }}'. Placeholders: value, rule, severity, "
-        "window_start, window_end, the segment fields and any metric name.",
+        "Templated one-line summary (the annotation 'summary'), e.g. 'p95 {{ value }} ms on {{ model }}' or "
+        "'{{ $labels.model }}: {{ $value | humanize }}'. Placeholders: value, rule, severity, window_start, "
+        "window_end, the segment fields and any metric name; Prometheus's $value and $labels.NAME; filters "
+        "humanize, humanizePercentage, humanizeDuration, humanize1024. 'mlmon rules validate' checks templates.",
+    ),
+    FieldSpec(
+        "annotations",
+        {"type": "object", "propertyNames": {"pattern": ANNOTATION_NAME_PATTERN},
+         "additionalProperties": {"type": "string"}},
+        "Templated texts sent with the alert, as Prometheus's annotations: summary, description, runbook_url or "
+        "any other name; templated as 'summary' is. summary and description may be given here or as keys of "
+        "the rule, not both.", default={},
     ),
 )
 
@@ -100,24 +136,74 @@ class Rule:
     keep_firing_for: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     summary: str | None = None
+    #: Each annotation's template text (``summary`` and ``description`` too, from either spelling), in file order.
+    annotations: dict[str, str] = field(default_factory=dict)
+    #: The parsed template of each annotation (see :mod:`mlmon.rules.template`).
+    templates: dict[str, Template] = field(default_factory=dict, compare=False, repr=False)
     #: ``file:line:col`` of each name in ``expr`` (its first use), for problems found when the rule runs.
     expr_positions: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
-    #: ``file:line:col`` of each metric a ``summary`` placeholder names, checked as ``expr``'s names are.
+    #: ``file:line:col`` of each metric an annotation's placeholder names, checked as ``expr``'s names are.
     summary_positions: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
     #: ``file:line:col`` of ``by``, for a segment field the mapping makes secret (checked when the rule runs).
     by_position: str = field(default="", compare=False, repr=False)
     #: ``file:line:col`` of ``for`` (empty when the rule has none), for a ``for`` the run's range cannot hold.
     for_position: str = field(default="", compare=False, repr=False)
+    #: ``file:line:col`` of ``every`` (of the rule when it is left out), for a window longer than a run's range.
+    every_position: str = field(default="", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # A Rule built in code rather than loaded from a file: its texts become templates here (the loader
+        # parses and checks them, with every problem at its line, before it builds a Rule).
+        if self.templates:
+            return
+        texts = {"summary": self.summary, "description": self.description, **self.annotations}
+        texts = {key: text for key, text in texts.items() if text}
+        object.__setattr__(self, "annotations", texts)
+        object.__setattr__(self, "templates", {key: parse_template(text)[0] for key, text in texts.items()})
 
     @property
     def severity_rank(self) -> int:
         return SEVERITIES.index(self.severity)
 
 
+#: An ``inhibit:`` entry, as Alertmanager's ``inhibit_rules`` spell it. Matchers are a list of strings
+#: (each one or more matchers, ``'alertname="no-traffic"'``) or one string (``'{model="churn", severity="critical"}'``).
+_MATCHERS_SCHEMA = {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]}
+INHIBIT_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("name", {"type": "string"}, "Optional name of the inhibition, for people."),
+    FieldSpec("source_matchers", _MATCHERS_SCHEMA,
+              "Matchers an active (firing) alert must pass to inhibit others, e.g. ['alertname=\"no-traffic\"']. "
+              "Alertmanager's syntax: name=value, name!=value, name=~regex, name!~regex.", default=[]),
+    FieldSpec("target_matchers", _MATCHERS_SCHEMA,
+              "Matchers of the alerts it mutes, e.g. ['alertname=~\"error-rate|slow-p95\"'].", default=[]),
+    FieldSpec("equal", {"type": "array", "items": {"type": "string", "pattern": NONBLANK_PATTERN}, "uniqueItems": True},
+              "Labels that must have the same value in both alerts (a missing label is the empty string), "
+              "e.g. [model].", default=[]),
+)
+INHIBIT_KEYS = tuple(f.name for f in INHIBIT_FIELDS)
+#: Alertmanager's deprecated inhibit keys, and the one to use instead.
+INHIBIT_DEPRECATED = {"source_match": "source_matchers", "source_match_re": "source_matchers",
+                      "target_match": "target_matchers", "target_match_re": "target_matchers"}
+
+
+@dataclass(frozen=True)
+class InhibitRule:
+    """A validated ``inhibit:`` entry: while an alert passing ``source`` fires, alerts passing ``target``
+    with the same ``equal`` labels are muted (see :mod:`mlmon.rules.inhibit`)."""
+
+    source: tuple[Any, ...]  # mlmon.rules.matchers.Matcher
+    target: tuple[Any, ...]
+    equal: tuple[str, ...] = ()
+    name: str = ""
+    #: ``file:line:col`` of the entry.
+    position: str = field(default="", compare=False, repr=False)
+
+
 @dataclass(frozen=True)
 class RuleSet:
     path: str
     rules: tuple[Rule, ...]
+    inhibit: tuple[InhibitRule, ...] = ()
     #: The file's ``notify:`` section (receivers and routes), if it has one.
     notify: NotifyConfig | None = None
 
@@ -134,6 +220,11 @@ def json_schema() -> dict[str, Any]:
     from mlmon.notify.model import notify_schema  # mlmon.notify reads this module's patterns
 
     notify, defs = notify_schema()
+    inhibit = {}
+    for spec in INHIBIT_FIELDS:
+        prop = dict(spec.schema)
+        prop["description"] = spec.description
+        inhibit[spec.name] = prop
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "mlmon rules file",
@@ -152,6 +243,12 @@ def json_schema() -> dict[str, Any]:
                     "required": [f.name for f in RULE_FIELDS if f.required],
                     "properties": properties,
                 },
-            }
+            },
+            "inhibit": {
+                "type": "array",
+                "description": "Inhibition, as Alertmanager's inhibit_rules: while an alert passing source_matchers "
+                               "fires, alerts passing target_matchers with the same 'equal' labels send nothing.",
+                "items": {"type": "object", "additionalProperties": False, "properties": inhibit},
+            },
         },
     }

@@ -135,6 +135,10 @@ def transitions(state: dict[str, Any], result: CheckResult, now: datetime, repea
     for key, alert in active.items():
         doc = alert.to_dict()
         entry = saved.get(key)
+        if alert.muted:  # silenced or inhibited: sends nothing; never notified, it will not send 'resolved' either
+            if entry is not None:
+                entry["alert"], entry["fingerprint"] = doc, alert.fingerprint
+            continue
         if entry is None:
             saved[key] = {"alert": doc, "active_since": iso(now), "last_notified": iso(now),
                           "fingerprint": alert.fingerprint}
@@ -152,11 +156,18 @@ def transitions(state: dict[str, Any], result: CheckResult, now: datetime, repea
 
 
 def run_notices(state: dict[str, Any], found: list[Transition]) -> list[Notice]:
-    """Every alert of this run for the routes: each active one (``firing`` when new), then the resolved ones."""
+    """Every alert of this run for the routes: each active one (``firing`` when new), then the resolved ones.
+
+    A muted (silenced or inhibited) alert is left out: it sends nothing, not even as part of its group.
+    """
     fresh = {t.alert_key: t.notice for t in found if t.kind != "resolved"}
     out = [fresh.get(key) or notice(key, "still_firing", entry["alert"], _starts_at(entry), None)
-           for key, entry in state["alerts"].items()]
+           for key, entry in state["alerts"].items() if not _muted(entry["alert"])]
     return out + [t.notice for t in found if t.kind == "resolved"]
+
+
+def _muted(alert: dict[str, Any]) -> bool:
+    return bool(alert.get("silenced_by") or alert.get("inhibited_by"))
 
 
 def _save(path: Path, state: dict[str, Any]) -> None:
