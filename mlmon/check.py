@@ -55,7 +55,7 @@ def run_check(
     silences: Sequence[Silence] = (),
     anchor: datetime | None = None,
     prior: PriorState | None = None,
-    range_text: str = "",
+    range_text: str | None = None,
 ) -> tuple[CheckResult, LogData]:
     """Evaluate ``ruleset`` over the logs; ConfigError (before reading them, when it can) for a rule that
     names a drift or quality metric the run cannot compute, or whose window is longer than an anchored
@@ -64,14 +64,15 @@ def run_check(
     fields decoded. ``anchor`` is the evaluation time the rules' windows end at (see
     :func:`evaluation_anchor`); None keeps epoch-aligned windows (CI mode). Alerts are marked as muted by
     ``silences`` active at ``now`` and by the rules file's ``inhibit:`` (see :func:`mlmon.rules.mute.mute`).
-    ``prior`` is the progress saved by the previous run (``--state``, see :mod:`mlmon.rules.pending`); without
-    it, a rule whose ``for`` is longer than the range is a ConfigError too (``range_text`` names the range,
-    e.g. ``--since 3m``)."""
+    ``prior`` is the progress saved by the previous run (``--state``, see :mod:`mlmon.rules.pending`).
+    ``range_text`` is the range as the command line gave it (``--since 3m``): a run that gives it and no
+    ``prior`` is the whole of the rules' history, so a rule whose ``for`` is longer than the range is a
+    ConfigError too. (``mlmon rules test`` evaluates ranges that grow from its start, and gives neither.)"""
     require_inputs(ruleset, baseline=baseline is not None, labels=labels is not None)
     refuse_windowless_rules(ruleset, since, until, anchor)
     refuse_secret_segments(ruleset, mapping)
-    if prior is None and since is not None and until is not None:
-        refuse_unreachable_for(ruleset, until - since, range_text or f"the range of {format_duration(until - since)}")
+    if prior is None and range_text is not None and since is not None and until is not None:
+        refuse_unreachable_for(ruleset, until - since, range_text)
     analysis = prepare(inputs, mapping=mapping, fields=record_fields(ruleset), baseline=baseline, labels=labels,
                        strict=strict, max_line_bytes=max_line_bytes, progress=progress, max_fields=max_fields)
     require_computed(ruleset, analysis.extras, analysis.labels)
