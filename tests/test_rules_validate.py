@@ -265,3 +265,30 @@ def test_schema_matches_the_loader():
         rules_from_text(f"rules:\n  - name: r\n    expr: error_rate > 0\n    every: {text}\n")
     for text in ("1hour", "h", "5"):
         assert not pattern.match(text)
+
+
+def test_validate_checks_notify_configs_and_rule_test_files_as_what_they_are(tmp_path):
+    """The three alerting files, told apart by their top level; each clean one gets its own verdict (exit 0)."""
+    proc = subprocess.run([MLMON, "rules", "validate", "rules.example.yaml", "notify.example.yaml",
+                           "rules.example.test.yaml"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    receivers = len(__import__("yaml").safe_load((ROOT / "notify.example.yaml").read_text())["notify"]["receivers"])
+    assert proc.stdout.splitlines() == [
+        "rules.example.yaml: 4 rules, no problems",
+        f"notify.example.yaml: notify config, {receivers} receivers, no problems",
+        "rules.example.test.yaml: rule test file, 5 tests, no problems",
+    ]
+
+
+def test_validate_lists_every_problem_of_a_bad_notify_config_and_test_file(tmp_path):
+    notify = tmp_path / "notify.yaml"
+    notify.write_text("notify:\n  receivers: [{name: a, webhok: x}]\n  route: {receiver: b}\n")
+    tests = tmp_path / "rules.test.yaml"
+    tests.write_text("rule_files: [nope.yaml]\ntests: [{name: x, bogus: 1}]\n")
+    result = CliRunner().invoke(app, ["rules", "validate", str(notify), str(tests)])
+    assert result.exit_code == 2
+    assert f"{notify}:2:25: notify: unknown receiver key 'webhok'; did you mean 'webhook'?" in result.stderr
+    assert f"{notify}:3:11: notify: unknown receiver 'b'" in result.stderr
+    assert f"{tests}:1:14: rules file" in result.stderr and "does not exist" in result.stderr
+    assert f"{tests}:2:19: unknown key 'bogus'" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -25,16 +25,18 @@ app.add_typer(rules_app, name="rules", epilog="Examples:\n\n  mlmon rules valida
 )
 @handle_errors
 def rules_validate(
-    files: list[Path] = typer.Argument(..., metavar="FILE...", help="Rules files to check.", show_default=False),
+    files: list[Path] = typer.Argument(..., metavar="FILE...", show_default=False,
+                                       help="Rules files; notify configs (a top-level notify: only) and rule test files "
+                                            "(rule_files:, tests:) are checked as what they are."),
 ) -> None:
-    """Check rules files (keys, expressions, annotation templates) and list every problem as file:line:col: rule "name": message (exit 2 on problems)."""
+    """Check rules files (keys, expressions, annotation templates, inhibit: and notify:), notify configs and rule test files; list every problem as file:line:col: message (exit 2 on problems)."""
     from mlmon.errors import ConfigError
-    from mlmon.rules.load import load_rules
+    from mlmon.rules.validate import validate_file
 
     failed = False
     for path in files:
         try:
-            ruleset = load_rules(path)
+            verdict = validate_file(path)
         except ConfigError as exc:
             failed = True
             err = stderr_console()
@@ -42,7 +44,7 @@ def rules_validate(
                 err.print(line)
             err.print(f"mlmon: error: {exc}")
             continue
-        typer.echo(f"{path}: {len(ruleset.rules)} rule{'s' if len(ruleset.rules) != 1 else ''}, no problems")
+        typer.echo(verdict)
     if failed:
         raise typer.Exit(EXIT_ERROR)
 

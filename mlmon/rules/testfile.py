@@ -23,7 +23,15 @@ from mlmon.expr import compile_expr, names
 from mlmon.logs.normalize import TS_TYPE
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START
 from mlmon.render.escape import printable
-from mlmon.rules.evaluate import FIRING, IGNORED, PENDING, RuleOutcome, judge_table, render_summary
+from mlmon.rules.evaluate import (
+    FIRING,
+    IGNORED,
+    PENDING,
+    RuleOutcome,
+    default_summary,
+    judge_table,
+    render_annotations,
+)
 from mlmon.rules.identity import ALERTNAME, alert_labels
 from mlmon.rules.model import Rule, RuleSet
 
@@ -172,7 +180,7 @@ def where_applies(rule: Rule) -> bool:
 def active_alerts(outcome: RuleOutcome) -> list[ActiveAlert]:
     """The alerts of one rule active at the end of its windows: firing in the latest window, or pending there."""
     rule = outcome.rule
-    out = [ActiveAlert(a.rule, _without_name(a.all_labels), FIRING, _annotations(a.summary, a.description))
+    out = [ActiveAlert(a.rule, _without_name(a.all_labels), FIRING, {"summary": a.summary, **a.annotations})
            for a in outcome.alerts if a.active]
     frame = outcome.windows
     if not frame.height:
@@ -188,17 +196,14 @@ def active_alerts(outcome: RuleOutcome) -> list[ActiveAlert]:
             row = considered[-1]
             segment = {b: row[b] for b in rule.by}
             labels = alert_labels(rule.name, rule.severity, segment, rule.labels)
-            summary = render_summary(rule, row, row.get("_value"))
-            out.append(ActiveAlert(rule.name, _without_name(labels), PENDING, _annotations(summary, rule.description)))
+            value = row.get("_value")
+            annotations = {"summary": default_summary(rule, value), **render_annotations(rule, row, value)}
+            out.append(ActiveAlert(rule.name, _without_name(labels), PENDING, annotations))
     return out
 
 
 def _without_name(labels: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in labels.items() if k != ALERTNAME}
-
-
-def _annotations(summary: str, description: str) -> dict[str, str]:
-    return {"summary": summary, "description": description}
 
 
 def alerts_from_windows(ruleset: RuleSet, test: TestCase, at: datetime) -> list[ActiveAlert]:
@@ -216,7 +221,7 @@ def alerts_from_logs(ruleset: RuleSet, test: TestCase, at: datetime) -> list[Act
     from mlmon.logs.mapping import load_mapping
 
     result, _ = run_check(list(test.logs), ruleset, mapping=load_mapping(test.mapping), now=at, since=test.start,
-                          until=at)
+                          until=at, anchor=at)
     return [a for outcome in result.outcomes for a in active_alerts(outcome)]
 
 
