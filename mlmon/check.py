@@ -12,7 +12,7 @@ from mlmon.logs.field_limit import MAX_FIELDS
 from mlmon.logs.mapping import Mapping
 from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce
 from mlmon.metrics.model_quality import LabelSpec
-from mlmon.render.escape import printable
+from mlmon.safetext import printable
 from mlmon.report import SECRET_SEGMENT_HINT, prepare, secret_segment_problem
 from mlmon.rules.evaluate import Alert, CheckResult, evaluate_rules, record_fields
 from mlmon.rules.inputs import require_computed, require_inputs

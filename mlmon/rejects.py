@@ -10,7 +10,7 @@ import polars as pl
 from mlmon.atomic import atomic_open
 from mlmon.logs.verdict import NoGoodRecord
 from mlmon.redact import redact_expr
-from mlmon.render.escape import json_safe
+from mlmon.safetext import json_safe
 
 
 def write_rejects(rejects: pl.DataFrame, path: str | Path, extra_secret_keys: tuple[str, ...] = ()) -> None:

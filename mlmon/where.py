@@ -13,7 +13,7 @@ import polars as pl
 from mlmon.errors import UsageError
 from mlmon.expr import ExprError, Node, compile_expr, is_boolean, names, parse
 from mlmon.logs.mapping import CANONICAL_FIELDS, INPUT_PREFIX, OUTPUT_PREFIX
-from mlmon.render.escape import printable
+from mlmon.safetext import printable
 from mlmon.yamlfile import did_you_mean
 
 

@@ -84,6 +84,7 @@ def test_core_modules_import_neither_typer_nor_rich():
             continue
         source = path.read_text()
         assert not re.search(r"^\s*(import|from)\s+(typer|rich|click)\b", source, re.M), f"{rel} imports the UI layer"
+        assert not re.search(r"^\s*(import|from)\s+mlmon\.render\b", source, re.M), f"{rel}: computing imports rendering"
         if rel.parts[0] != "render":
             assert "eval(" not in source.replace("literal_eval(", ""), f"{rel} uses eval"
 

@@ -19,7 +19,7 @@ from mlmon.logs.json_numbers import long_integers_as_floats
 from mlmon.logs.mapping import INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.logs.reader import LogData, read_logs
 from mlmon.logs.verdict import NoGoodRecord
-from mlmon.render.escape import printable
+from mlmon.safetext import printable
 from mlmon.timeparse import iso, parse_time
 
 DATASET_SUFFIXES = (".parquet", ".csv", ".tsv")

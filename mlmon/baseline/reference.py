@@ -24,7 +24,7 @@ from mlmon.atomic import write_text_atomic
 from mlmon.errors import ConfigError
 from mlmon.logs.fields import io_field_names, is_numeric
 from mlmon.redact import is_secret_path, redact_columns
-from mlmon.render.escape import json_safe
+from mlmon.safetext import json_safe
 from mlmon.timeparse import iso
 
 PROFILE_FORMAT = "mlmon-profile"

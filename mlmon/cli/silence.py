@@ -87,7 +87,7 @@ def silence_list(
     clock = parse_now(now)
     silences = list_silences(state, clock, everything)
     if fmt == ListFormat.json:
-        from mlmon.render.escape import json_safe
+        from mlmon.safetext import json_safe
 
         doc = {"silences": [s.to_dict(clock) for s in silences]}
         emit(json_safe(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n", None)

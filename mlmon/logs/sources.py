@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterable
 
 from mlmon.errors import InputError
-from mlmon.render.escape import printable
+from mlmon.safetext import printable
 
 #: File names a directory search picks up, plain or gzip-compressed, and their rotated siblings.
 LOG_SUFFIXES = (".jsonl", ".ndjson", ".log", ".json")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from mlmon.errors import InputError
-from mlmon.render.escape import printable
+from mlmon.safetext import printable
 
 #: What to try when nothing in the input reads as a log record, in order (more can be added here).
 TRY_INSTEAD = ('for logs of another shape, map their fields with --mapping FILE (README "Field mapping")',)

@@ -18,7 +18,7 @@ import polars as pl
 
 from mlmon.errors import ConfigError, InputError
 from mlmon.metrics.model_quality import LABEL, LabelSpec
-from mlmon.render.escape import printable
+from mlmon.safetext import printable
 
 ALL_OR_NOTHING = "Labels are all or nothing: fix or remove the line."
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")

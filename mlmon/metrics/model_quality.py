@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from mlmon.errors import UsageError
-from mlmon.render.escape import printable
+from mlmon.safetext import printable
 
 LABEL = "_label"
 EPS = 2.220446049250313e-16  # numpy.finfo(float64).eps, as scikit-learn clips

@@ -20,7 +20,7 @@ from typing import Any
 
 from mlmon import __version__
 from mlmon.errors import UsageError
-from mlmon.render.escape import printable
+from mlmon.safetext import printable
 
 HTTP_TIMEOUT = 10.0
 HTTP_ATTEMPTS = 3

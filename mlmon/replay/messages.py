@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import TracebackType
 
 from mlmon.redact import redact_text
-from mlmon.render.escape import printable
+from mlmon.safetext import printable
 
 #: Characters of one error message kept; the rest is summarized.
 MAX_MESSAGE_CHARS = 2000

@@ -10,7 +10,7 @@ from mlmon import __version__
 from mlmon.atomic import atomic_open
 from mlmon.numbers import json_data
 from mlmon.redact import redact_obj, redact_text
-from mlmon.render.escape import json_safe
+from mlmon.safetext import json_safe
 from mlmon.replay.messages import clean
 from mlmon.replay.run import ERROR, FAILED_BEFORE, MATCH, MISMATCH, OUTCOMES, TIMEOUT, Outcome, ReplayRun, _json_or_text
 from mlmon.timeparse import iso

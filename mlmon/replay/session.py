@@ -13,7 +13,7 @@ from mlmon.errors import UsageError
 from mlmon.logs.mapping import Mapping
 from mlmon.logs.reader import LogData
 from mlmon.redact import redact_obj
-from mlmon.render.escape import json_safe, printable
+from mlmon.safetext import json_safe, printable
 from mlmon.replay.compare import Tolerance
 from mlmon.replay.output import _redact
 from mlmon.replay.messages import shorten

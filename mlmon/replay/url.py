@@ -6,7 +6,7 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from mlmon.render.escape import printable
+from mlmon.safetext import printable
 from mlmon.replay.targets import SetupError
 
 HINT = "Give the model server's address, e.g. http://127.0.0.1:8000/predict."

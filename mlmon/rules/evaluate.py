@@ -20,7 +20,7 @@ from mlmon.metrics.operational import RECORD_FIELDS
 from mlmon.metrics.table import Extras, metric_table
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START, SegmentLimitError, WindowSpec
 from mlmon.numbers import machine_number
-from mlmon.render.escape import printable
+from mlmon.safetext import printable
 from mlmon.rules.identity import alert_labels, fingerprint
 from mlmon.rules.model import Rule, RuleSet
 from mlmon.rules.pending import INACTIVE  # noqa: F401 (re-exported)

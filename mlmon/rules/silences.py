@@ -25,7 +25,7 @@ from typing import Any
 
 from mlmon.atomic import write_text_atomic
 from mlmon.errors import ConfigError, MlmonError, UsageError
-from mlmon.render.escape import json_safe, printable
+from mlmon.safetext import json_safe, printable
 from mlmon.rules.matchers import (
     Matcher,
     MatcherError,

@@ -26,7 +26,7 @@ from mlmon.notify.model import NotifyConfig
 from mlmon.notify.outbox import deliver, retarget, shortcut_entries
 from mlmon.notify.payload import Notice, label_text, message, notice
 from mlmon.notify.plan import plan
-from mlmon.render.escape import json_safe
+from mlmon.safetext import json_safe
 from mlmon.rules.evaluate import Alert, CheckResult
 from mlmon.timeparse import iso, parse_instant
 

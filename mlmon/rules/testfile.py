@@ -22,7 +22,7 @@ import polars as pl
 from mlmon.expr import compile_expr, names
 from mlmon.logs.normalize import TS_TYPE
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START
-from mlmon.render.escape import printable
+from mlmon.safetext import printable
 from mlmon.rules.evaluate import (
     FIRING,
     IGNORED,

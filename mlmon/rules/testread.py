@@ -8,7 +8,7 @@ from typing import Any
 
 from mlmon.errors import UsageError
 from mlmon.logs.normalize import TS_MAX
-from mlmon.render.escape import printable
+from mlmon.safetext import printable
 from mlmon.timeparse import is_duration, parse_duration, parse_instant
 from mlmon.yamlfile import Located, did_you_mean
 

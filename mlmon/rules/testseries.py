@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from mlmon.errors import UsageError
-from mlmon.render.escape import printable
+from mlmon.safetext import printable
 from mlmon.report import check_segment_fields
 from mlmon.rules.load import is_field_metric, known_metrics
 from mlmon.rules.model import Rule, RuleSet
