@@ -153,6 +153,8 @@ ERRORS = {
     "bad --repeat-interval": (["--repeat-interval", "often"], "--repeat-interval 'often' is not a duration"),
     "notify without state": (["--notify", "http://127.0.0.1:9/x"], "--notify and --notify-command need --state"),
     "notify-command without state": (["--notify-command", "true"], "--notify and --notify-command need --state"),
+    # both wrong: the URL is the more specific problem, told first
+    "bad notify URL without state": (["--notify", "ftp://x"], "--notify 'ftp://x' is not an http or https URL"),
     "missing rules": (["--rules", "{tmp}/r.yaml"], "r.yaml does not exist"),
     "bad --fail-on": (["--fail-on", "error"], "invalid value for --fail-on: 'error' is not one of"),
     "bad --format": (["--format", "xml"], "invalid value for --format: 'xml' is not one of"),

@@ -120,13 +120,13 @@ to the epoch, as in 'report', and every window of the log is judged.
     routes = notify_setup(ruleset.notify, notify_config, state)
     guard_outputs(logs, {"-o": output, "--state": state}, rules, mapping, baseline, labels, notify_config)
     repeat = parse_duration(repeat_interval, what="--repeat-interval")
-    if (notify or notify_command) and state is None:
-        raise UsageError("--notify and --notify-command need --state", "Notifications follow transitions, which need a state file.")
-    if notify:
+    if notify:  # first: a bad URL is the more specific of the two usage errors
         from mlmon.notify.receivers import check_webhook_url
 
         for url in notify:
             check_webhook_url(url)
+    if (notify or notify_command) and state is None:
+        raise UsageError("--notify and --notify-command need --state", "Notifications follow transitions, which need a state file.")
     base, truth = baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
                                        positive, task, clock)
     warn = stderr_console().print
