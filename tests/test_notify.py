@@ -582,3 +582,33 @@ def test_notify_config_mistakes_exit_2_before_reading_logs(tmp_path, setup, word
         args += ["--state", str(tmp_path / "s.json")]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr
+
+
+# --- review #12 trial: control characters from logs never reach stderr or the Slack text raw ------------------
+
+HOSTILE_MODELS = ["chürn\u202e\x1b[31mRED\x07", "a\nb"]
+
+
+def test_control_characters_from_logs_are_escaped_on_stderr_and_in_the_slack_text(tmp_path):
+    from conftest import write_jsonl
+
+    log = write_jsonl(tmp_path / "ctl.jsonl", [
+        {"ts": f"2026-11-26T10:{i:02d}:00Z", "model": model, "status": 500, "latency_ms": 10}
+        for i in range(3) for model in HOSTILE_MODELS])
+    rules = tmp_path / "ctl.yaml"
+    rules.write_text('rules:\n  - name: e\n    expr: "error_rate > 0.5"\n    by: [model]\n    summary: "model {{ model }}"\n')
+    out = tmp_path / "got.jsonl"
+    proc = subprocess.run([MLMON, "check", str(log), "--rules", str(rules), "--now", "2026-11-26T11:00:00Z",
+                           "--state", str(tmp_path / "st.json"), "--notify-command", f"cat >> {out}; echo >> {out}"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 1, proc.stderr
+    for raw in ("\x1b", "\x07", "\u202e"):
+        assert raw not in proc.stderr
+    assert "mlmon: firing: e{model=chürn\\u202e\\x1b[31mRED\\x07}" in proc.stderr
+    assert "mlmon: firing: e{model=a\\nb}" in proc.stderr
+    docs = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
+    texts = sorted(d["text"] for d in docs)
+    assert texts == ["🔴 FIRING [warning] e (model=a\\nb): model a\\nb",
+                     "🔴 FIRING [warning] e (model=chürn\\u202e\\x1b[31mRED\\x07): model chürn\\u202e\\x1b[31mRED\\x07"]
+    # The structured alert keeps the values as they are: JSON carries them safely escaped.
+    assert sorted(d["alert"]["segment"]["model"] for d in docs) == sorted(HOSTILE_MODELS)

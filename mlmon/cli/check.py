@@ -165,8 +165,11 @@ to the epoch, as in 'report', and every window of the log is judged.
     emit(_render_check(result, gate, fmt, output, transitions), output)
     if data.skipped:
         stderr_console().print(f"mlmon: skipped {data.skipped:,} bad log line{'s' if data.skipped != 1 else ''}")
-    for t in transitions or []:
-        stderr_console().print(f"mlmon: {t.kind}: {t.alert_key}")
+    if transitions:
+        from mlmon.safetext import printable
+
+        for t in transitions:  # the key holds segment values from the logs
+            stderr_console().print(f"mlmon: {t.kind}: {printable(t.alert_key)}")
     raise typer.Exit(EXIT_GATE if gate.fired(result) else EXIT_OK)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from mlmon import __version__
 from mlmon.rules.identity import alert_labels, fingerprint
+from mlmon.safetext import printable
 from mlmon.timeparse import iso
 
 #: What Alertmanager sends as ``endsAt`` for an alert still firing (Go's zero time).
@@ -59,9 +60,10 @@ def notice(key: str, kind: str, doc: Mapping[str, Any], starts_at: str, ends_at:
 
 
 def slack_escape(text: Any) -> str:
-    """``text`` made inert in Slack's mrkdwn: ``&``, ``<`` and ``>`` as entities, so log data cannot
-    ``<!channel>`` or hide a link behind ``<https://evil|click>``."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """``text`` made inert in Slack's mrkdwn, on one visible line: control and bidi characters as escapes
+    (:func:`~mlmon.safetext.printable`: no raw ESC, newline or U+202E), then ``&``, ``<`` and ``>``
+    as entities, so log data cannot ``<!channel>`` or hide a link behind ``<https://evil|click>``."""
+    return printable(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def line(item: Notice) -> str:
