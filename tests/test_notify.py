@@ -612,3 +612,80 @@ def test_control_characters_from_logs_are_escaped_on_stderr_and_in_the_slack_tex
                      "🔴 FIRING [warning] e (model=chürn\\u202e\\x1b[31mRED\\x07): model chürn\\u202e\\x1b[31mRED\\x07"]
     # The structured alert keeps the values as they are: JSON carries them safely escaped.
     assert sorted(d["alert"]["segment"]["model"] for d in docs) == sorted(HOSTILE_MODELS)
+
+
+# --- review #12 trial: a muted alert that was sent still gets its resolved through notify: routes -------------
+
+MUTED_RULES = """\
+rules:
+  - {name: err, expr: error_rate > 0.5, every: 1m, by: [model], labels: {team: ml}}
+  - {name: slow, expr: latency_p95_ms > 500, every: 1m, by: [model], severity: critical}
+"""
+
+
+def muted_setup(tmp_path, extra=""):
+    """churn errs from 00:00 to 00:05 and is slow from 00:02 to 00:06 (each minute's six requests); a command
+    receiver of notify: gets one JSON message per line."""
+    from conftest import record, write_jsonl
+
+    start = datetime(2026, 1, 1, 23, 50, tzinfo=timezone.utc)
+    rows = []
+    for minute in range(40):
+        for k in range(6):
+            ts = start + timedelta(minutes=minute, seconds=10 * k)
+            rows.append(record(ts.strftime("%Y-%m-%dT%H:%M:%SZ"), request_id=f"r{minute}-{k}",
+                               status=500 if 10 <= minute < 15 else 200,
+                               latency_ms=900.0 if 12 <= minute < 16 else 10.0))
+    log = write_jsonl(tmp_path / "n1.jsonl", rows)
+    got = tmp_path / "cmd.jsonl"
+    rules = tmp_path / "r9.yaml"
+    rules.write_text(MUTED_RULES + extra + f"notify:\n  receivers: [{{name: cmd, command: 'cat >> {got}; echo >> {got}'}}]\n"
+                     "  route: {receiver: cmd, group_by: [alertname], repeat_interval: 2m}\n")
+    state = tmp_path / "sv3.json"
+
+    def run(minute):
+        proc = subprocess.run([MLMON, "check", str(log), "--rules", str(rules), "--since", "3m", "--now",
+                               f"2026-01-02T00:{minute:02d}:00Z", "--state", str(state), "--format", "json"],
+                              capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+        assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr
+        return json.loads(proc.stdout)
+
+    def sent():
+        if not got.exists():
+            return []
+        docs = [json.loads(line) for line in got.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [(d["status"], [(a["status"], a["labels"]["alertname"]) for a in d["alerts"]]) for d in docs]
+
+    return run, sent, state
+
+
+def test_a_silenced_alert_that_was_sent_gets_its_resolved_through_routes(tmp_path):
+    run, sent, state = muted_setup(tmp_path)
+    for minute in (0, 1):
+        run(minute)
+    assert sent() == [("firing", [("firing", "err")])]
+    proc = subprocess.run([MLMON, "silence", "add", "--state", str(state), "--match", "alertname=err", "--for", "1h",
+                           "--now", "2026-01-02T00:01:30Z"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    doc = run(4)  # err muted; past the 2m repeat_interval, yet no repeat
+    assert [a["silenced_by"] != [] for a in doc["alerts"] if a["rule"] == "err" and a["active"]] == [True]
+    assert [n for n in sent() if "err" in str(n)] == [("firing", [("firing", "err")])]
+    doc = run(13)
+    assert [(t["status"], t["labels"]["alertname"]) for t in doc["transitions"]] == [("resolved", "err"),
+                                                                                       ("resolved", "slow")]
+    assert sorted(sent()[-2:]) == [("resolved", [("resolved", "err")]), ("resolved", [("resolved", "slow")])]
+    assert [n for n in sent() if "err" in str(n)] == [("firing", [("firing", "err")]), ("resolved", [("resolved", "err")])]
+    assert json.loads(state.read_text())["groups"] == {}
+
+
+def test_an_inhibited_alert_that_was_sent_gets_its_resolved_through_routes(tmp_path):
+    inhibit = ("inhibit:\n  - {source_matchers: ['alertname=\"slow\"'], target_matchers: ['alertname=\"err\"'],"
+               " equal: [model]}\n")
+    run, sent, state = muted_setup(tmp_path, inhibit)
+    run(1)
+    assert sent() == [("firing", [("firing", "err")])]
+    doc = run(4)  # slow fires and inhibits err
+    assert [a["inhibited_by"] != [] for a in doc["alerts"] if a["rule"] == "err" and a["active"]] == [True]
+    assert sent() == [("firing", [("firing", "err")]), ("firing", [("firing", "slow")])]
+    run(13)
+    assert sorted(sent()[2:]) == [("resolved", [("resolved", "err")]), ("resolved", [("resolved", "slow")])]

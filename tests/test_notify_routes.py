@@ -182,6 +182,25 @@ def test_a_receiver_without_send_resolved_gets_no_resolved_alerts():
     assert sent == [] and log == {}
 
 
+def test_a_muted_alert_that_was_sent_is_never_listed_nor_repeated_but_keeps_its_group_for_its_resolved():
+    from dataclasses import replace
+
+    a, b = note("a"), note("b")
+    _, log = run([a, b], {}, NOW)
+    muted_b = replace(note("b", kind="still_firing"), muted=True)
+    later = NOW + H4 + timedelta(minutes=1)  # past repeat_interval: only a is repeated
+    sent, log = run([note("a", kind="still_firing"), muted_b], log, later)
+    assert sent == [("hook", "still_firing", [a.fingerprint])]
+    sent, log = run([note("a", kind="resolved"), muted_b], log, later + timedelta(minutes=10))
+    assert sent == [("hook", "resolved", [a.fingerprint])]  # a newly resolved; b is muted, not resolved
+    assert run([muted_b], log, later + 3 * H4) == ([], log)  # all muted: no repeat, the log is kept
+    sent, log = run([note("b", kind="resolved")], log, later + 4 * H4)
+    assert sent == [("hook", "resolved", [b.fingerprint])] and log == {}
+    # never sent (muted from the start): it keeps no group and sends no resolved
+    _, log = run([replace(note("c"), muted=True)], {}, NOW)
+    assert log == {} and run([note("c", kind="resolved")], log, NOW + H4) == ([], {})
+
+
 def test_slack_gets_only_the_text():
     queued, _ = plan([note("i", severity="info")], ONE, {}, NOW, H4)
     assert queued[0]["payload"] == {"text": "🔴 FIRING [info] i: i summary"} and queued[0]["kind"] == "slack"

@@ -33,6 +33,9 @@ class Notice:
     fingerprint: str
     starts_at: str
     ends_at: str | None
+    #: Silenced or inhibited after it was sent: it keeps its place in its groups, so that its ``resolved``
+    #: goes out, but is never listed in a message nor makes one due.
+    muted: bool = False
 
     @property
     def status(self) -> str:

@@ -15,7 +15,7 @@ import fcntl
 import json
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -158,11 +158,14 @@ def transitions(state: dict[str, Any], result: CheckResult, now: datetime, repea
 def run_notices(state: dict[str, Any], found: list[Transition]) -> list[Notice]:
     """Every alert of this run for the routes: each active one (``firing`` when new), then the resolved ones.
 
-    A muted (silenced or inhibited) alert is left out: it sends nothing, not even as part of its group.
+    A muted (silenced or inhibited) alert that was sent before comes as a ``muted`` notice: it sends
+    nothing, but keeps its groups in the notification log until it resolves, so that its
+    ``resolved`` goes out (one never sent has no state entry, and no ``resolved`` either).
     """
     fresh = {t.alert_key: t.notice for t in found if t.kind != "resolved"}
-    out = [fresh.get(key) or notice(key, "still_firing", entry["alert"], _starts_at(entry), None)
-           for key, entry in state["alerts"].items() if not _muted(entry["alert"])]
+    out = [fresh.get(key) or replace(notice(key, "still_firing", entry["alert"], _starts_at(entry), None),
+                                     muted=_muted(entry["alert"]))
+           for key, entry in state["alerts"].items()]
     return out + [t.notice for t in found if t.kind == "resolved"]
 
 
