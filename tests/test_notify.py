@@ -689,3 +689,29 @@ def test_an_inhibited_alert_that_was_sent_gets_its_resolved_through_routes(tmp_p
     assert sent() == [("firing", [("firing", "err")]), ("firing", [("firing", "slow")])]
     run(13)
     assert sorted(sent()[2:]) == [("resolved", [("resolved", "err")]), ("resolved", [("resolved", "slow")])]
+
+
+# --- review #12 trial: a --now before the last run is refused, not a flap with a bogus resolved -----------------
+
+def test_a_now_before_the_last_run_is_refused_and_changes_nothing(tmp_path):
+    run, sent, state = muted_setup(tmp_path)
+    doc = run(4)
+    assert [t["status"] for t in doc["transitions"]] == ["firing", "firing"]
+    assert json.loads(state.read_text())["evaluated_at"] == "2026-01-02T00:04:00Z"
+    before = state.read_bytes()
+    log, rules = tmp_path / "n1.jsonl", tmp_path / "r9.yaml"
+    args = [MLMON, "check", str(log), "--rules", str(rules), "--since", "3m", "--state", str(state)]
+    proc = subprocess.run([*args, "--now", "2026-01-02T00:03:00Z"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
+    assert proc.stderr == (f"mlmon: error: --now 2026-01-02T00:03:00Z is before the last run recorded in {state} "
+                           "(2026-01-02T00:04:00Z); state moves forward only. Use another --state file to re-evaluate "
+                           "the past.\n")
+    assert state.read_bytes() == before and len(sent()) == 2  # no flap, no resolved that ends before it starts
+    # the same time again is a rerun, not the past
+    assert run(4)["transitions"] == []
+    # a state file from before evaluated_at was recorded is accepted, and gets it
+    saved = json.loads(state.read_text())
+    del saved["evaluated_at"]
+    state.write_text(json.dumps(saved))
+    run(3)
+    assert json.loads(state.read_text())["evaluated_at"] == "2026-01-02T00:03:00Z"

@@ -79,8 +79,8 @@ def check(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the result to FILE atomically instead of stdout (- is stdout)."),
     mapping: Optional[Path] = MAPPING_OPTION,
     state: Optional[Path] = typer.Option(None, "--state", help="Keep alert state in FILE between runs and report only transitions (for cron); silences from 'mlmon silence add' are read from FILE.silences.json; "
-                                         "pending alerts go on toward their 'for' across runs. Without it, a 'for' longer "
-                                         "than --since is refused."),
+                                         "pending alerts go on toward their 'for' across runs; a --now before the run that saved FILE is refused. "
+                                         "Without it, a 'for' longer than --since is refused."),
     repeat_interval: str = typer.Option("4h", "--repeat-interval", help="With --state: repeat a still-firing alert when strictly more than this has passed (and the notify: routes' default)."),
     notify: Optional[list[str]] = typer.Option(None, "--notify", help="POST each transition as JSON to URL (Alertmanager's webhook v4 plus a Slack-compatible 'text'). Repeatable."),
     notify_command: Optional[list[str]] = typer.Option(None, "--notify-command", help="Pipe each transition as JSON to the stdin of CMD, run by sh -c. Repeatable."),
@@ -141,7 +141,7 @@ to the epoch, as in 'report', and every window of the log is judged.
             from mlmon.rules.pending import STATE_KEY, from_doc
             from mlmon.rules.state import locked_state
 
-            saved = stack.enter_context(locked_state(state, warn))
+            saved = stack.enter_context(locked_state(state, warn, clock, "--now" if now else "the clock"))
         with ReadProgress() as progress:
             result, data = run_check(
                 logs, ruleset, mapping=load_mapping(mapping), now=clock, since=spec.since, until=spec.until,

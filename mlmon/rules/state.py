@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from mlmon.atomic import write_text_atomic
-from mlmon.errors import MlmonError
+from mlmon.errors import MlmonError, UsageError
 from mlmon.notify.model import NotifyConfig
 from mlmon.notify.outbox import deliver, retarget, shortcut_entries
 from mlmon.notify.payload import Notice, label_text, message, notice
@@ -33,6 +33,8 @@ from mlmon.timeparse import iso, parse_instant
 STATE_VERSION = 1
 LOCK_WAIT_SECONDS = 5.0
 OUTBOX_KINDS = ("webhook", "slack", "command")
+#: The state file's key for the evaluation time (``--now``) of the run that saved it.
+LAST_RUN_KEY = "evaluated_at"
 
 
 class LockedError(MlmonError):
@@ -103,12 +105,38 @@ def load_state(path: Path, warn: Callable[[str], Any]) -> dict[str, Any]:
 
 
 @contextmanager
-def locked_state(path: str | Path, warn: Callable[[str], Any]) -> Iterator[dict[str, Any]]:
+def locked_state(path: str | Path, warn: Callable[[str], Any], now: datetime | None = None,
+                 what: str = "--now") -> Iterator[dict[str, Any]]:
     """The saved state, loaded under the lock that is held until the block ends: a run loads it once,
-    evaluates from it (``for`` progress) and saves it, with no other run in between."""
+    evaluates from it (``for`` progress) and saves it, with no other run in between.
+
+    With ``now``, a state saved by a later run is refused (:func:`refuse_the_past`).
+    """
     path = Path(path)
     with state_lock(path):
-        yield load_state(path, warn)
+        state = load_state(path, warn)
+        if now is not None:
+            refuse_the_past(state, now, path, what)
+        yield state
+
+
+def refuse_the_past(state: dict[str, Any], now: datetime, path: Path, what: str = "--now") -> None:
+    """Raise a UsageError when ``now`` is before the evaluation time of the run that saved ``state``.
+
+    State moves forward only: going back would resolve what fires and fire it again, with a
+    ``resolved`` that ends before it starts. A state file from before this was recorded passes.
+    """
+    last = state.get(LAST_RUN_KEY)
+    if not isinstance(last, str):
+        return
+    try:
+        then = parse_instant(last)
+    except (MlmonError, ValueError):
+        return
+    if now < then:
+        raise UsageError(f"{what} {iso(now)} is before the last run recorded in {path} ({iso(then)}); "
+                         "state moves forward only",
+                         "Use another --state file to re-evaluate the past.")
 
 
 def _transition(kind: str, key: str, doc: dict[str, Any], starts_at: str, now: datetime) -> Transition:
@@ -199,6 +227,7 @@ def apply_transitions(
     path = Path(state_path)
     with state_lock(path) if loaded is None else nullcontext():
         state = load_state(path, warn) if loaded is None else loaded
+        refuse_the_past(state, now, path)
         found = transitions(state, result, now, repeat_interval)
         outbox = retarget(list(state.get("outbox", [])), webhooks, commands, warn, notify)
         outbox += shortcut_entries([t.payload for t in found], webhooks, commands)
@@ -211,6 +240,7 @@ def apply_transitions(
         # Save before sending, so a crash mid-delivery cannot lose a transition.
         state["outbox"] = outbox
         state["version"] = STATE_VERSION
+        state[LAST_RUN_KEY] = iso(now)
         _save(path, state)
         if outbox:
             state["outbox"] = deliver(outbox, warn)
