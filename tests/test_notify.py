@@ -715,3 +715,33 @@ def test_a_now_before_the_last_run_is_refused_and_changes_nothing(tmp_path):
     state.write_text(json.dumps(saved))
     run(3)
     assert json.loads(state.read_text())["evaluated_at"] == "2026-01-02T00:03:00Z"
+
+
+# --- review #12 trial: a resolved alert is described by the run that resolved it when its range holds it ----------
+
+@pytest.mark.parametrize("since, now, expected", [
+    # After a cron gap, the resolving run's range (00:01 to 00:16) still holds err's windows: churn erred in the
+    # windows starting 00:01, 00:02, 00:03 and 00:04 (its errors end at 00:04:50), so the alert is the inactive one
+    # of this run, not the snapshot of the 00:04 run (windows 00:01 to 00:03).
+    ("15m", 16, {"active": False, "first_window": "2026-01-02T00:01:00Z", "last_window": "2026-01-02T00:04:00Z",
+                 "windows_firing": 4}),
+    # The range no longer holds it: the snapshot of the last run that saw it active.
+    ("3m", 30, {"active": False, "first_window": "2026-01-02T00:01:00Z", "last_window": "2026-01-02T00:03:00Z",
+                "windows_firing": 3}),
+])
+def test_a_resolved_alert_is_this_runs_when_its_range_still_holds_it(tmp_path, since, now, expected):
+    run, sent, state = muted_setup(tmp_path)
+    first = run(4)
+    [err] = [a for a in first["alerts"] if a["rule"] == "err"]
+    assert {k: err[k] for k in ("first_window", "last_window", "windows_firing")} == {
+        "first_window": "2026-01-02T00:01:00Z", "last_window": "2026-01-02T00:03:00Z", "windows_firing": 3}
+    proc = subprocess.run([MLMON, "check", str(tmp_path / "n1.jsonl"), "--rules", str(tmp_path / "r9.yaml"), "--since",
+                           since, "--now", f"2026-01-02T00:{now}:00Z", "--state", str(state), "--format", "json"],
+                          capture_output=True, text=True, timeout=120)
+    [resolved] = [t for t in json.loads(proc.stdout)["transitions"] if t["labels"]["alertname"] == "err"]
+    assert resolved["status"] == "resolved"
+    assert {k: resolved["alert"][k] for k in expected} == expected
+    assert (resolved["starts_at"], resolved["ends_at"]) == ("2026-01-02T00:04:00Z", f"2026-01-02T00:{now}:00Z")
+    docs = [json.loads(line) for line in (tmp_path / "cmd.jsonl").read_text().splitlines() if line.strip()]
+    [message] = [d for d in docs if d["status"] == "resolved" and d["alert"]["rule"] == "err"]
+    assert {k: message["alert"][k] for k in expected} == expected  # the webhook's alert too

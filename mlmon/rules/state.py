@@ -156,6 +156,8 @@ def transitions(state: dict[str, Any], result: CheckResult, now: datetime, repea
 
     A still-active alert is repeated when strictly more than ``repeat_interval`` has passed
     since it was last sent, as Alertmanager does: at exactly the interval, it is not.
+    A resolved alert's document is this run's (inactive) one when ``result`` still has it, else the
+    snapshot saved by the last run that saw it active.
     """
     active: dict[str, Alert] = {a.key: a for a in result.alerts if a.active}
     out: list[Transition] = []
@@ -177,9 +179,13 @@ def transitions(state: dict[str, Any], result: CheckResult, now: datetime, repea
         if now - last > repeat_interval:
             out.append(_transition("still_firing", key, doc, _starts_at(entry), now))
             entry["last_notified"] = iso(now)
+    # A resolved alert is described by this run when its range still holds it (firing in an earlier
+    # window, not the latest), else by the last run that saw it active (its saved snapshot).
+    seen: dict[str, Alert] = {a.key: a for a in result.alerts if not a.active}
     for key in [k for k in saved if k not in active]:
         entry = saved.pop(key)
-        out.append(_transition("resolved", key, entry["alert"], _starts_at(entry), now))
+        doc = seen[key].to_dict() if key in seen else entry["alert"]
+        out.append(_transition("resolved", key, doc, _starts_at(entry), now))
     return out
 
 
