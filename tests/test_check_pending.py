@@ -205,7 +205,8 @@ def test_the_state_file_keeps_the_progress(tmp_path, breaching):
     assert invoke("check", log, "--rules", rules, "--since", "3m", "--now", at(3), "--state", str(state)).exit_code == 0
     doc = json.loads(state.read_text())
     assert doc["progress"] == {"errors{}": {"rule": "errors", "segment": {}, "active_at": at(0),
-                                            "judged_until": at(3), "windows": 3, "firing": False, "hold": 0}}
+                                            "judged_until": at(3), "windows": 3, "firing": False, "hold": 0,
+                                            "known_from": at(0)}}
     assert doc["alerts"] == {}
     # A broken progress object costs only the progress, with a warning.
     state.write_text(json.dumps({**doc, "progress": {"errors{}": {"rule": "errors"}}}))
@@ -233,3 +234,100 @@ def test_pending_alerts_escape_log_text_in_every_format(tmp_path, fmt):
         assert {p["segment"]["model"] for p in json.loads(result.stdout)["pending"]} == set(names)
     else:
         assert result.stdout.count("1/5 windows") == len(names)
+
+
+KEEP_RULE = """rules:
+  - name: errors
+    expr: error_rate > 0.5
+    every: 1m
+    by: [model]
+    for: 2m
+    keep_firing_for: 2m
+"""
+
+# Worked by hand for the keep_firing_for runs below: cron every minute with --since 3m, so the run at 00:N sees the
+# windows 00:N-3, 00:N-2 and 00:N-1. Breaching windows: 00:00 to 00:11 (the last one 00:11–00:12).
+# Judged once, each window is: 00:00 pending (1 of 2 windows), 00:01 to 00:11 firing (breaching for 2m), 00:12 and
+# 00:13 firing (held by keep_firing_for 2m: two windows without a breach), from 00:14 inactive.
+# With --state a run lists every firing window of its range as it was judged, and the gate (exit 1) counts the alert
+# when any window of the range fired, active (firing in the latest window) or not.
+# now: (first_window, last_window, windows_firing, active) of the alert, or None; then the exit code.
+KEEP_WITH_STATE = {
+    0: (None, 0),
+    1: (None, 0),  # 00:00 pending
+    2: ((1, 1, 1, True), 1),
+    3: ((1, 2, 2, True), 1),
+    **{now: ((now - 3, now - 1, 3, True), 1) for now in range(4, 15)},  # 00:14: 00:11 breaching, 00:12–00:13 held
+    15: ((12, 13, 2, False), 1),  # 00:12 and 00:13 held; 00:14 inactive
+    16: ((13, 13, 1, False), 1),
+    17: (None, 0),
+}
+# Without --state a run judges its range alone: a streak that began before the range starts again at the range's
+# first window, which is then only pending (for 2m), and keep_firing_for holds only what fired in the range. So the
+# stateless alert lacks the range's first window from 00:04 on, and after 00:13 nothing fired in the range at all.
+KEEP_WITHOUT_STATE = {
+    0: (None, 0), 1: (None, 0), 2: ((1, 1, 1, True), 1), 3: ((1, 2, 2, True), 1),
+    **{now: ((now - 2, now - 1, 2, True), 1) for now in range(4, 14)},
+    14: (None, 0), 15: (None, 0), 16: (None, 0), 17: (None, 0),
+}
+
+
+@pytest.fixture
+def churn_errors(tmp_path):
+    """6 requests a minute of model churn from 2025-12-31 23:50 for 40 minutes; all fail from 00:00 to 00:12."""
+    start = datetime(2025, 12, 31, 23, 50, tzinfo=timezone.utc)
+    rows = [record(ts=(start + timedelta(minutes=m, seconds=10 * k)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                   request_id=f"r{m}-{k}", latency_ms=10.0 + k,
+                   **({"status": 500, "error": "boom"} if 10 <= m < 22 else {}))
+              for m in range(40) for k in range(6)]
+    rules = tmp_path / "keep.yaml"
+    rules.write_text(KEEP_RULE)
+    return str(write_jsonl(tmp_path / "err.jsonl", rows)), str(rules)
+
+
+def _keep_run(doc: dict, code: int) -> tuple:
+    """(first_window minute, last_window minute, windows_firing, active) of the one alert, or None; and the code."""
+    midnight = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    alerts = doc["alerts"]
+    assert len(alerts) <= 1
+    if not alerts:
+        return None, code
+    a = alerts[0]
+    assert a["segment"] == {"model": "churn"} and a["state"] == "firing"
+
+    def minute_of(text):
+        return round((datetime.fromisoformat(text.replace("Z", "+00:00")) - midnight).total_seconds() / 60)
+
+    return (minute_of(a["first_window"]), minute_of(a["last_window"]), a["windows_firing"], a["active"]), code
+
+
+def test_keep_firing_for_across_cron_runs_lists_every_firing_window_of_the_range(tmp_path, churn_errors):
+    """Review #12: with --state, the windows held by keep_firing_for that a run sees again were dropped (00:14: one
+    window instead of 3) and the alert vanished with exit 0 while held windows were in range (00:15). Through the
+    installed mlmon and in-process, each with its own state file, and without --state."""
+    log, rules = churn_errors
+    got = {"subprocess": {}, "in-process": {}, "stateless": {}}
+    pending, changes = {}, {}
+    for now in range(0, 18):
+        common = [log, "--rules", rules, "--since", "3m", "--now", at(now), "--format", "json"]
+        proc = subprocess.run([MLMON, "check", *common, "--state", str(tmp_path / "sub.json")],
+                              capture_output=True, text=True, env={"COLUMNS": "100", "PATH": "/usr/bin:/bin"})
+        assert proc.returncode in (0, 1), proc.stderr
+        got["subprocess"][now] = _keep_run(json.loads(proc.stdout), proc.returncode)
+        result = invoke("check", *common, "--state", str(tmp_path / "in.json"))
+        got["in-process"][now] = _keep_run(json.loads(result.stdout), result.exit_code)
+        pending[now] = [(p["first_window"], p["active_at"], p["pending_windows"]) for p in json.loads(result.stdout)["pending"]]
+        changes[now] = transitions(result.stderr)
+        result = invoke("check", *common)
+        got["stateless"][now] = _keep_run(json.loads(result.stdout), result.exit_code)
+    assert got["subprocess"] == KEEP_WITH_STATE
+    assert got["in-process"] == KEEP_WITH_STATE
+    assert got["stateless"] == KEEP_WITHOUT_STATE
+    # What the stateless run sees is the state's alert less its range's first window (a streak that began before it).
+    for now in range(4, 14):
+        (first, last, count, active), _ = KEEP_WITH_STATE[now]
+        assert KEEP_WITHOUT_STATE[now][0] == (first + 1, last, count - 1, active)
+    assert {now: p for now, p in pending.items() if p} == {1: [(at(0), at(0), 1)]}
+    assert {now: c for now, c in changes.items() if c} == {2: ["firing"], 15: ["resolved"]}
+    # Kept while its firing windows were in the range, the progress goes once the range has moved past them.
+    assert json.loads((tmp_path / "in.json").read_text())["progress"] == {}

@@ -43,7 +43,8 @@ def test_for_counts_time_so_an_ignored_window_inside_a_streak_counts_towards_it(
     assert run("x_x", for_windows=3)[0] == "p_F"
     # Counted as breaching windows only (2 of 3), it would still be pending: the ignored minute is time that passed.
     states, progress = run("x_x", for_windows=3)
-    assert progress == Progress(active_at=minute(0), judged_until=minute(3), windows=2, firing=True, hold=0)
+    assert progress == Progress(active_at=minute(0), judged_until=minute(3), windows=2, firing=True, hold=0,
+                                fired=((minute(2), minute(3)),), known_from=minute(0))
 
 
 @pytest.mark.parametrize("breaches", ["x.x", "xx.xx", "x.", "xxx.x"])
@@ -61,10 +62,11 @@ def test_for_is_consecutive_windows_when_none_is_ignored(breaches):
 def test_progress_after_a_run_says_where_the_streak_is():
     states, p = run("..xx", first=10, for_windows=5)
     assert states == "..pp"
-    assert p == Progress(active_at=minute(12), judged_until=minute(14), windows=2, firing=False, hold=0)
+    assert p == Progress(active_at=minute(12), judged_until=minute(14), windows=2, firing=False, hold=0,
+                         known_from=minute(10))
     assert p.live
     states, p = run("xx.", for_windows=5)
-    assert p == Progress(active_at=None, judged_until=minute(3), windows=0, firing=False, hold=0)
+    assert p == Progress(active_at=None, judged_until=minute(3), windows=0, firing=False, hold=0, known_from=minute(0))
     assert not p.live
 
 
@@ -106,7 +108,9 @@ def test_time_no_run_judged_does_not_break_the_streak():
 def test_a_judged_window_without_breach_ends_the_saved_streak():
     _, prior = run("xxxx", first=0, for_windows=5)
     states, prior = run("xxxx.", first=1, for_windows=5, prior=prior)
-    assert states[-1] == "." and not prior.live
+    assert states == "pppF." and prior.active_at is None and prior.windows == 0 and not prior.firing
+    states, prior = run("..", first=5, for_windows=5, prior=prior)
+    assert states == ".." and not prior.live
 
 
 def test_keep_firing_for_goes_on_across_runs():
@@ -116,7 +120,12 @@ def test_keep_firing_for_goes_on_across_runs():
     states, prior = run("..", first=1, keep=2, prior=prior)
     assert states[-1] == "F" and prior.hold == 0
     states, prior = run("...", first=1, keep=2, prior=prior)
-    assert states[-1] == "." and not prior.live
+    assert states == "FF." and not prior.firing
+    # 00:01 and 00:02 fired and a next run of the same range still sees them: the progress is kept until the
+    # range has moved past them.
+    assert prior.live and prior.fired == ((minute(0), minute(3)),)
+    states, prior = run("...", first=3, keep=2, prior=prior)
+    assert states == "..." and not prior.live
 
 
 def test_windows_already_judged_are_replayed_from_the_saved_start():
@@ -127,11 +136,50 @@ def test_windows_already_judged_are_replayed_from_the_saved_start():
     assert states == "pppp" and prior.windows == 4
 
 
+def _minutes(first: int, count: int, breaching: range) -> str:
+    return "".join("x" if m in breaching else "." for m in range(first, first + count))
+
+
+def test_windows_held_by_keep_firing_for_stay_firing_when_a_later_run_sees_them_again():
+    # for 2, keep_firing_for 2; breaching 00:00 to 00:11 (last window 00:11–00:12); a cron run every minute over
+    # the last 3 minutes. Judged once, by the run that first saw it, each window is: 00:00 pending, 00:01 to 00:11
+    # firing (breaching for 2 windows), 00:12 and 00:13 firing (held), from 00:14 inactive. A later run that sees
+    # a window again shows it as that run judged it, whether it breached or was held.
+    judged_once = {m: "p" if m == 0 else "F" if 1 <= m <= 13 else "." for m in range(-3, 18)}
+    prior = None
+    for now in range(0, 18):
+        states, prior = run(_minutes(now - 3, 3, range(0, 12)), first=now - 3, for_windows=2, keep=2, prior=prior)
+        assert states == "".join(judged_once[m] for m in range(now - 3, now)), now
+    assert not prior.live
+
+
+def test_without_saved_progress_a_streak_is_judged_from_the_range_only():
+    # The same runs without progress: a streak that started before the range starts again at its first window,
+    # which is pending, and keep_firing_for only holds what fired in the range.
+    seen = {now: run(_minutes(now - 3, 3, range(0, 12)), first=now - 3, for_windows=2, keep=2)[0] for now in range(18)}
+    assert seen == {0: "...", 1: "..p", 2: ".pF", 3: "pFF", **{now: "pFF" for now in range(4, 13)}, 13: "pFF",
+                    14: "p..", 15: "...", 16: "...", 17: "..."}
+
+
+def test_windows_judged_before_the_kept_history_are_judged_afresh():
+    # The last run saw 00:03 to 00:05 (known_from 00:03); this one reaches back to 00:00 (a longer --since).
+    _, prior = run("xxx", first=3, for_windows=2)
+    assert prior.known_from == minute(3) and prior.fired == ((minute(4), minute(6)),)
+    states, prior = run("..xxxx", first=0, for_windows=2, prior=prior)
+    # 00:00 to 00:02 judged afresh; 00:03 to 00:05 as the last run judged them (00:03 pending: its streak began there).
+    assert states == "..ppFF" and prior.known_from == minute(0) and prior.fired == ((minute(4), minute(6)),)
+    # A state file from before the history (no known_from): every window already judged is judged afresh.
+    states, _ = run("xxxx", first=2, for_windows=2, prior=Progress(minute(2), minute(5), 3, True, 0))
+    assert states == "pFFF"
+
+
 # --- the state file's progress object -------------------------------------------------
 
 def test_progress_survives_the_state_file():
     entries = {"r{model=a}": Saved("r", {"model": "a"}, Progress(minute(1), minute(3), 2, False, 0)),
-               "r{model=None}": Saved("r", {"model": None}, Progress(None, minute(4), 0, True, 1))}
+               "r{model=None}": Saved("r", {"model": None}, Progress(None, minute(4), 0, True, 1)),
+               "r{model=b}": Saved("r", {"model": "b"}, Progress(None, minute(4), 0, False, 0,
+                                                                 ((minute(1), minute(3)),), minute(1)))}
     warnings = []
     assert from_doc(to_doc(entries), warnings.append).entries == entries
     assert warnings == []
@@ -145,6 +193,9 @@ def test_progress_survives_the_state_file():
     {"rule": "r", "segment": {}, "judged_until": "2026-01-01T00:00:00Z", "firing": "yes"},
     {"rule": "r", "segment": {}, "judged_until": "2026-01-01T00:00:00Z", "firing": True, "windows": -1},
     {"rule": "r", "segment": {}, "judged_until": "2026-01-01T00:00:00Z"},  # neither pending nor firing
+    {"rule": "r", "segment": {}, "judged_until": "2026-01-01T00:00:00Z", "fired": [["2026-01-01T00:00:00Z"]]},
+    {"rule": "r", "segment": {}, "judged_until": "2026-01-01T00:00:00Z",
+     "fired": [["2026-01-01T00:01:00Z", "2026-01-01T00:00:00Z"]]},
     [],
 ])
 def test_a_malformed_progress_entry_is_dropped_with_a_warning(entry):

@@ -14,13 +14,18 @@ Semantics (as Prometheus's ``for``, measured in windows of the rule's ``every``)
   and judges only the windows that end after the last window it judged, so that overlapping
   ranges (``--since`` longer than the cron interval) never count a window twice. Time between two
   runs that no run judged does not break a streak, as Prometheus does not evaluate between
-  evaluations. Windows the previous run already judged are replayed for display only, from the
-  saved ``active_at``.
+  evaluations. Windows the previous run already judged keep the state they had then: the progress
+  keeps the firing windows (``fired``, as intervals) of the range judged so far, so a replayed window
+  is firing if it fired then (breaching or held by ``keep_firing_for``), else pending if it breaches,
+  else inactive. An alert whose firing windows are still in the range is kept in the state file after
+  it stopped firing, until its range moves past them. Windows judged before the kept history
+  (``known_from``: a longer ``--since`` than the last run's, or a state file from before this) are
+  judged afresh, as without ``--state``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping, Sequence
 
@@ -45,11 +50,16 @@ class Progress:
     firing: bool = False
     #: Windows without a breach the alert still stays firing for (``keep_firing_for``).
     hold: int = 0
+    #: The firing windows judged so far, as (start of the first, end of the last) of each run of them,
+    #: from ``known_from`` on: what a later run replays the windows it sees again from.
+    fired: tuple[tuple[datetime, datetime], ...] = ()
+    #: Start of the history ``fired`` tells completely; None: no history (a state file from before it).
+    known_from: datetime | None = None
 
     @property
     def live(self) -> bool:
-        """Pending or firing: worth keeping in the state file."""
-        return self.active_at is not None or self.firing
+        """Pending, firing, or with firing windows a next run may see again: worth keeping in the state file."""
+        return self.active_at is not None or self.firing or bool(self.fired)
 
 
 @dataclass(frozen=True)
@@ -88,19 +98,55 @@ def advance(starts: Sequence[datetime], ends: Sequence[datetime], breaches: Sequ
     """Each window's state (windows in time order), and the progress to save after them.
 
     Without ``prior`` every window is judged from a fresh start. With it, windows that end at or
-    before ``prior.judged_until`` were judged by an earlier run: their states are replayed from
-    the saved ``active_at`` for display, and the progress continues from ``prior`` itself.
+    before ``prior.judged_until`` were judged by an earlier run: they keep the state that run gave
+    them (see :func:`_replay`), and the progress continues from ``prior`` itself.
     """
     # (end − active_at) ≥ for × every, as (start − active_at) ≥ (for − 1) × every: the same for whole windows,
     # and a window cut at the end of time (year 9999) still counts as one window.
     reach = every * (for_windows - 1)
     if prior is None or prior.judged_until is None:
-        return _run(starts, ends, breaches, reach, keep_firing_for, Progress())
+        states, progress = _run(starts, ends, breaches, reach, keep_firing_for, Progress())
+        return states, _remember(progress, starts, ends, states, ())
     done = sum(1 for end in ends if end <= prior.judged_until)  # windows come in time order
-    replayed, _ = _run(starts[:done], ends[:done], breaches[:done], reach, keep_firing_for,
-                       Progress(active_at=prior.active_at))
+    replayed = _replay(starts[:done], ends[:done], breaches[:done], reach, keep_firing_for, prior)
     states, progress = _run(starts[done:], ends[done:], breaches[done:], reach, keep_firing_for, prior)
-    return replayed + states, progress
+    states = replayed + states
+    return states, _remember(progress, starts, ends, states, prior.fired, prior.known_from)
+
+
+def _replay(starts: Sequence[datetime], ends: Sequence[datetime], breaches: Sequence[bool | None], reach: timedelta,
+            keep: int, prior: Progress) -> list[str]:
+    """The states an earlier run gave windows it judged: firing if in ``prior.fired``, else pending when the window
+    breaches, inactive when it does not, ignored when it has too few requests. Windows before ``prior.known_from``
+    (no history of them) are judged afresh, as without saved progress."""
+    known = prior.known_from
+    fresh = len(starts) if known is None else sum(1 for start in starts if start < known)
+    states, _ = _run(starts[:fresh], ends[:fresh], breaches[:fresh], reach, keep, Progress())
+    fired, f = prior.fired, 0
+    for start, breach in zip(starts[fresh:], breaches[fresh:]):
+        while f < len(fired) and fired[f][1] <= start:
+            f += 1
+        if f < len(fired) and fired[f][0] <= start:
+            states.append(FIRING)
+        else:
+            states.append(IGNORED if breach is None else PENDING if breach else INACTIVE)
+    return states
+
+
+def _remember(progress: Progress, starts: Sequence[datetime], ends: Sequence[datetime], states: Sequence[str],
+              prior_fired: Sequence[tuple[datetime, datetime]], prior_known: datetime | None = None) -> Progress:
+    """``progress`` with the firing windows of this run added to the earlier ones, from this run's first window on."""
+    if not starts:
+        return replace(progress, fired=tuple(prior_fired), known_from=prior_known)
+    spans = sorted(set(prior_fired) | {(s, e) for s, e, state in zip(starts, ends, states) if state == FIRING})
+    merged: list[tuple[datetime, datetime]] = []
+    for lo, hi in spans:
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    first = starts[0]
+    return replace(progress, fired=tuple(span for span in merged if span[1] > first), known_from=first)
 
 
 def _run(starts: Sequence[datetime], ends: Sequence[datetime], breaches: Sequence[bool | None], reach: timedelta,
@@ -145,6 +191,8 @@ def to_doc(entries: Mapping[str, Saved]) -> dict[str, Any]:
             "windows": e.progress.windows,
             "firing": e.progress.firing,
             "hold": e.progress.hold,
+            **({"fired": [[iso(lo), iso(hi)] for lo, hi in e.progress.fired]} if e.progress.fired else {}),
+            **({"known_from": iso(e.progress.known_from)} if e.progress.known_from is not None else {}),
         }
         for key, e in sorted(entries.items())
     }
@@ -184,7 +232,14 @@ def _entry(key: Any, item: Any) -> Saved:
     judged_until = _instant(item["judged_until"])
     if judged_until is None:
         raise ValueError("no judged_until")
-    progress = Progress(active_at, judged_until, windows, firing, hold)
+    fired_doc = item.get("fired", [])
+    if not isinstance(fired_doc, list) or not all(isinstance(span, list) and len(span) == 2 for span in fired_doc):
+        raise ValueError("fired is not a list of intervals")
+    fired = tuple((_instant(lo), _instant(hi)) for lo, hi in fired_doc)
+    if any(lo is None or hi is None or lo >= hi for lo, hi in fired) or list(fired) != sorted(fired):
+        raise ValueError("fired is not a list of intervals")
+    progress = Progress(active_at, judged_until, windows, firing, hold, fired,  # type: ignore[arg-type]
+                        _instant(item.get("known_from")))
     if not progress.live:
         raise ValueError("neither pending nor firing")
     return Saved(rule, segment, progress)
