@@ -118,6 +118,7 @@ BOTH_ACCEPT = {
     "every padded": RULE + "    every: ' 5m '\n",
     "numeric labels": RULE + "    labels: {team: 5, ratio: 0.5, name: ml}\n",
     "empty labels": RULE + "    labels: {}\n",
+    "label names as Prometheus spells them": RULE + "    labels: {_x: a, Team_2: b, alertnames: c}\n",
     "for 2.0": RULE + "    for: 2.0\n",
     "for a duration": RULE + "    every: 1m\n    for: 5m\n",
     "keep_firing_for a duration": RULE + "    every: 5m\n    keep_firing_for: 1h 30m\n",
@@ -166,6 +167,11 @@ BOTH_REFUSE = {
     "null label": RULE + "    labels: {team: null}\n",
     "list label": RULE + "    labels: {team: [a]}\n",
     "labels list": RULE + "    labels: [a]\n",
+    "label name with a dash": RULE + "    labels: {bad-name: 1}\n",
+    "empty label name": RULE + "    labels: {'': e}\n",
+    "label name starting with a digit": RULE + "    labels: {1x: y}\n",
+    "dotted label name": RULE + "    labels: {input.country: DE}\n",
+    "labels.alertname": RULE + "    labels: {alertname: other}\n",
     "for 0": RULE + "    for: 0\n",
     "for 1.5": RULE + "    for: 1.5\n",
     "for true": RULE + "    for: true\n",
@@ -227,6 +233,7 @@ VALIDATOR_ONLY = {
     "for not a multiple of every": RULE + "    every: 2m\n    for: 5m\n",
     "for shorter than every": RULE + "    every: 1h\n    for: 30m\n",
     "for 0m": RULE + "    for: 0m\n",
+    "a label that is also a by field": RULE + "    by: [model]\n    labels: {model: fixed}\n",
     "keep_firing_for not a multiple": RULE + "    keep_firing_for: 90m\n",
 }
 
