@@ -305,3 +305,20 @@ def test_check_with_a_tiny_window_exits_2_before_reading_logs(tmp_path):
     result = runner.invoke(app, ["check", str(tmp_path / "missing.jsonl"), "--rules", str(path)])
     assert result.exit_code == 2
     assert "every '1ms' is shorter than 1s" in result.stderr and "missing.jsonl" not in result.stderr
+
+
+def test_schema_notify_is_the_notify_config_schema_and_the_example_conforms():
+    from pathlib import Path
+
+    result = runner.invoke(app, ["rules", "schema", "--notify"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    schema = json.loads(result.output)
+    assert schema["title"] == "mlmon notify config" and schema["required"] == ["notify"]
+    assert schema["properties"]["notify"] == SCHEMA["properties"]["notify"] and schema["$defs"] == SCHEMA["$defs"]
+    example = yaml.safe_load((Path(__file__).parent.parent / "notify.example.yaml").read_text())
+    assert conforms(example, schema)
+    assert not conforms({"notify": example["notify"], "rules": []}, schema)  # a notify config holds only notify:
+    assert not conforms({"notify": {"receivers": [{"name": "r", "webhok": "x"}], "route": {"receiver": "r"}}}, schema)
+    assert runner.invoke(app, ["rules", "schema", "--notify", "--test"]).exit_code == 2

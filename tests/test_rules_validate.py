@@ -309,3 +309,16 @@ def test_rule_labels_no_receiver_can_take_are_refused_at_their_line_and_column()
         "r.yaml:5:59: rule \"errors\": labels.alertname cannot be set: an alert's alertname is its rule's name; "
         "rename the rule, or use another label",
     ]
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("notify:\n  receivers: [\n", "notify config"),
+    ("rule_files: [r.yaml]\ntests:\n  - interval: 1m\n   bad: [\n", "rule test file"),
+    ("rules:\n  - name: [\n", "rules file"),
+])
+def test_a_file_that_is_not_yaml_is_named_as_what_its_top_level_says(tmp_path, kind, text):
+    path = tmp_path / "f.yaml"
+    path.write_text(text)
+    result = runner.invoke(app, ["rules", "validate", str(path)])
+    assert result.exit_code == 2
+    assert f"{kind} is not valid YAML" in result.output, result.output

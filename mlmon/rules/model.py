@@ -257,3 +257,20 @@ def json_schema() -> dict[str, Any]:
             },
         },
     }
+
+
+def notify_config_schema() -> dict[str, Any]:
+    """The JSON Schema of a standalone notify config (``mlmon check --notify-config``): only ``notify:``, the
+    same section as in :func:`json_schema`, from the same declaration."""
+    from mlmon.notify.model import notify_schema
+
+    notify, defs = notify_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "mlmon notify config",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["notify"],
+        "$defs": defs,
+        "properties": {"notify": notify},
+    }
