@@ -290,7 +290,7 @@ def test_validate_lists_every_problem_of_a_bad_notify_config_and_test_file(tmp_p
     assert f"{notify}:2:25: notify: unknown receiver key 'webhok'; did you mean 'webhook'?" in result.stderr
     assert f"{notify}:3:11: notify: unknown receiver 'b'" in result.stderr
     assert f"{tests}:1:14: rules file" in result.stderr and "does not exist" in result.stderr
-    assert f"{tests}:2:19: unknown key 'bogus'" in result.stderr
+    assert f"{tests}:2:19: test \"x\": unknown key 'bogus'" in result.stderr
     assert "Traceback" not in result.stderr
 
 
