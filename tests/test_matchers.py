@@ -3,9 +3,14 @@
 Each expected value is written out by hand from the Go tests, not produced by mlmon.
 """
 
+import json
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
+from conftest import record, write_jsonl
 
 from mlmon.rules.matchers import (
     MAX_REGEX_CHARS,
@@ -74,6 +79,8 @@ PARSE_OK = [
 @pytest.mark.parametrize("text, expected", PARSE_OK, ids=[t for t, _ in PARSE_OK])
 def test_parses_as_alertmanager_does(text, expected):
     assert triples(text) == expected
+
+MLMON = str(Path(sys.executable).parent / "mlmon")
 
 
 # The error cases of parse_test.go, each with the column mlmon names (1-based).
@@ -170,15 +177,29 @@ def test_a_long_regex_is_refused():
     assert parse_matcher("model=~" + "a" * MAX_REGEX_CHARS).matches({"model": "a" * MAX_REGEX_CHARS})
 
 
-@pytest.mark.parametrize("pattern, why", [
-    ("(a+)+", "nests one unbounded repeat"), ("(a*b*)*x", "nests one unbounded repeat"),
-    ("(?:x.*)+", "nests one unbounded repeat"), ("(?=a)a", "look-around"), ("(?<!a)b", "look-around"),
-    ("(a)\\1", "back-reference"),
+@pytest.mark.parametrize("pattern, col, why", [
+    ("(?=a)a", 8, "look-around"), ("(?<!a)b", 8, "look-around"), ("x(?!a)", 9, "look-around"),
+    ("(a)\\1", 11, "back-reference"), ("(?P<n>a)(?P=n)", 16, "back-reference"),
+    ("(a{1,1000}){1,1000}", 19, "more than RE2 allows"), ("a{1001}", 9, "more than RE2 allows"),
 ])
-def test_regexes_that_could_backtrack_forever_are_refused(pattern, why):
+def test_what_re2_refuses_is_named_at_its_column(pattern, col, why):
     with pytest.raises(MatcherError, match=why) as info:
         parse_matcher(f"model=~{pattern}")
-    assert info.value.col == 8
+    assert info.value.col == col, str(info.value)
+
+
+# The reviewer's runaway regexes (Python's backtracking re took minutes on 150 characters; RE2 is linear),
+# with whether each fully matches 150 a's; none matches 149 a's and a '!', the value that made re backtrack.
+REDOS = [("(.*a){12}", True), ("(a|aa)+", True), ("(a|a)*", True), ("((a?){30}a{30})", False), ("(a+)+", True),
+         ("(a*b*)*x", False), ("(?:x.*)+", False), ("(.*a){25}", True)]
+
+
+@pytest.mark.parametrize("pattern, matches_150", REDOS, ids=[p for p, _ in REDOS])
+def test_runaway_regexes_are_taken_and_match_in_linear_time(pattern, matches_150):
+    matcher = parse_matcher(f'model=~"{pattern}"')
+    assert matcher.matches({"model": "a" * 150}) is matches_150
+    assert matcher.matches({"model": "a" * 149 + "!"}) is False
+    assert matcher.matches({"model": "a" * 60}) is (pattern not in ("(a*b*)*x", "(?:x.*)+"))  # 30 a? take none
 
 
 def test_a_hostile_value_matches_fast():
@@ -204,3 +225,35 @@ def test_mlmon_errors_say_what_and_where(text, col, words):
     with pytest.raises(MatcherError, match=words) as info:
         parse_matchers(text)
     assert info.value.col == col
+
+
+def test_runaway_regexes_in_silences_and_inhibit_do_not_stall_check(tmp_path):
+    """Through the installed entry point: silence add, rules validate and check take the reviewer's regexes, and
+    check finishes on a 150-character model name (with Python's re it hung; a hang fails on the timeout)."""
+    value = "a" * 149 + "!"
+    logs = write_jsonl(tmp_path / "app.jsonl", [
+        record(f"2026-11-27T09:{m:02d}:00Z", request_id=f"r{m}", model=value, status=500) for m in range(0, 60, 5)])
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: errors\n    expr: error_rate > 0.5\n    every: 1m\n    by: [model]\n"
+                     "inhibit:\n  - source_matchers: ['model=~\"(a|a)*\"']\n"
+                     "    target_matchers: ['model=~\"(.*a){12}\"', 'alertname=~\"((a?){30}a{30})|errors\"']\n")
+    state = tmp_path / "state.json"
+
+    def run(*args):
+        proc = subprocess.run([MLMON, *args], capture_output=True, text=True, timeout=60)
+        assert "Traceback" not in proc.stderr
+        return proc
+
+    assert run("rules", "validate", str(rules)).returncode == 0
+    for pattern in ("(.*a){12}", "(a|aa)+", "(a|a)*", "((a?){30}a{30})"):
+        added = run("silence", "add", "--state", str(state), "--match", f'model=~"{pattern}"', "--for", "2h",
+                    "--now", "2026-11-27T09:30:00Z")
+        assert added.returncode == 0, added.stderr
+    refused = run("silence", "add", "--state", str(state), "--match", 'model=~"(a{1,1000}){1,1000}"', "--for", "1h",
+                  "--now", "2026-11-27T09:30:00Z")
+    assert refused.returncode == 2 and "more than RE2 allows" in refused.stderr and "column" in refused.stderr
+    checked = run("check", str(logs), "--rules", str(rules), "--since", "1h", "--now", "2026-11-27T10:00:00Z",
+                  "--state", str(state), "--format", "json")
+    assert checked.returncode == 1, checked.stderr  # no matcher matches the '!' value: the alert fires
+    alerts = json.loads(checked.stdout)["alerts"]
+    assert [(a["segment"]["model"], a["silenced_by"], a["inhibited_by"]) for a in alerts] == [(value, [], [])]

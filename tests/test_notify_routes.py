@@ -247,7 +247,7 @@ def test_every_notify_problem_is_listed_at_its_line_and_column():
         "bad.yaml:16:5: notify: 'group_by' must be a list of label names, such as [alertname, model], or [...]",
         "bad.yaml:17:5: notify: repeat_interval '4 hours' is not a duration. Use a number and a unit, such as 30m, 4h or 1d.",
         "bad.yaml:19:30: notify: matcher 'severity=\"critical': value has no closing double quote",
-        "bad.yaml:19:51: notify: matcher 'model=~\"(\"': regex does not compile: missing ), unterminated subpattern",
+        "bad.yaml:19:51: notify: matcher 'model=~\"(\"': regex does not compile: missing ) at (",
         "bad.yaml:20:9: notify: 'continue' must be true or false, not 'yes please'",
         "bad.yaml:21:9: notify: a route must be a mapping of keys such as receiver, group_by and routes",
         "bad.yaml:22:3: notify: unknown notify key 'inhibit'",

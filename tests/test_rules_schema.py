@@ -118,6 +118,7 @@ BOTH_ACCEPT = {
     "every padded": RULE + "    every: ' 5m '\n",
     "numeric labels": RULE + "    labels: {team: 5, ratio: 0.5, name: ml}\n",
     "empty labels": RULE + "    labels: {}\n",
+    "label names as Prometheus spells them": RULE + "    labels: {_x: a, Team_2: b, alertnames: c}\n",
     "for 2.0": RULE + "    for: 2.0\n",
     "for a duration": RULE + "    every: 1m\n    for: 5m\n",
     "keep_firing_for a duration": RULE + "    every: 5m\n    keep_firing_for: 1h 30m\n",
@@ -166,6 +167,11 @@ BOTH_REFUSE = {
     "null label": RULE + "    labels: {team: null}\n",
     "list label": RULE + "    labels: {team: [a]}\n",
     "labels list": RULE + "    labels: [a]\n",
+    "label name with a dash": RULE + "    labels: {bad-name: 1}\n",
+    "empty label name": RULE + "    labels: {'': e}\n",
+    "label name starting with a digit": RULE + "    labels: {1x: y}\n",
+    "dotted label name": RULE + "    labels: {input.country: DE}\n",
+    "labels.alertname": RULE + "    labels: {alertname: other}\n",
     "for 0": RULE + "    for: 0\n",
     "for 1.5": RULE + "    for: 1.5\n",
     "for true": RULE + "    for: true\n",
@@ -227,6 +233,7 @@ VALIDATOR_ONLY = {
     "for not a multiple of every": RULE + "    every: 2m\n    for: 5m\n",
     "for shorter than every": RULE + "    every: 1h\n    for: 30m\n",
     "for 0m": RULE + "    for: 0m\n",
+    "a label that is also a by field": RULE + "    by: [model]\n    labels: {model: fixed}\n",
     "keep_firing_for not a multiple": RULE + "    keep_firing_for: 90m\n",
 }
 
@@ -298,3 +305,20 @@ def test_check_with_a_tiny_window_exits_2_before_reading_logs(tmp_path):
     result = runner.invoke(app, ["check", str(tmp_path / "missing.jsonl"), "--rules", str(path)])
     assert result.exit_code == 2
     assert "every '1ms' is shorter than 1s" in result.stderr and "missing.jsonl" not in result.stderr
+
+
+def test_schema_notify_is_the_notify_config_schema_and_the_example_conforms():
+    from pathlib import Path
+
+    result = runner.invoke(app, ["rules", "schema", "--notify"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    schema = json.loads(result.output)
+    assert schema["title"] == "mlmon notify config" and schema["required"] == ["notify"]
+    assert schema["properties"]["notify"] == SCHEMA["properties"]["notify"] and schema["$defs"] == SCHEMA["$defs"]
+    example = yaml.safe_load((Path(__file__).parent.parent / "notify.example.yaml").read_text())
+    assert conforms(example, schema)
+    assert not conforms({"notify": example["notify"], "rules": []}, schema)  # a notify config holds only notify:
+    assert not conforms({"notify": {"receivers": [{"name": "r", "webhok": "x"}], "route": {"receiver": "r"}}}, schema)
+    assert runner.invoke(app, ["rules", "schema", "--notify", "--test"]).exit_code == 2

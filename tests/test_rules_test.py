@@ -170,7 +170,10 @@ def test_several_files_a_bad_one_exits_2_after_running_the_others(tmp_path):
 
 BAD = [
     ("tset: 1\n", "2:1: unknown key 'tset'"),
-    ("- name: a\n  strat: 2026-01-01\n", "unknown key 'strat'; did you mean 'start'?"),
+    ("- name: a\n  strat: 2026-01-01\n", "test \"a\": unknown key 'strat'; did you mean 'start'?"),
+    ("- name: a\n  intervl: 1m\n", "test \"a\": unknown key 'intervl'; did you mean 'every' (promtool's 'interval')?"),
+    ("- name: a\n  input_series: []\n", "test \"a\": unknown key 'input_series'; did you mean 'windows' "
+                                       "(promtool's 'input_series')?"),
     ("- name: a\n  start: yesterday\n", 'test "a": start \'yesterday\' is not an ISO time'),
     ("- name: a\n  every: 5 parsecs\n", "every '5 parsecs' is not a duration"),
     ("- name: a\n  windows: [{segment: {model: churn}, values: {request_count: 1, eror_rate: 1}}]\n",

@@ -290,5 +290,35 @@ def test_validate_lists_every_problem_of_a_bad_notify_config_and_test_file(tmp_p
     assert f"{notify}:2:25: notify: unknown receiver key 'webhok'; did you mean 'webhook'?" in result.stderr
     assert f"{notify}:3:11: notify: unknown receiver 'b'" in result.stderr
     assert f"{tests}:1:14: rules file" in result.stderr and "does not exist" in result.stderr
-    assert f"{tests}:2:19: unknown key 'bogus'" in result.stderr
+    assert f"{tests}:2:19: test \"x\": unknown key 'bogus'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_rule_labels_no_receiver_can_take_are_refused_at_their_line_and_column():
+    text = ("rules:\n  - name: errors\n    expr: error_rate > 0.5\n    by: [model, input.country]\n"
+            "    labels: {\"bad-name\": 1, \"\": e, \"1x\": y, model: fixed, alertname: other, team: ml}\n")
+    with pytest.raises(ConfigError) as info:
+        rules_from_text(text, "r.yaml")
+    name = "is not a Prometheus label name: letters, digits and '_', not starting with a digit (such as team or on_call)"
+    assert info.value.details == [
+        f"r.yaml:5:14: rule \"errors\": label name 'bad-name' {name}",
+        f"r.yaml:5:29: rule \"errors\": label name '' {name}",
+        f"r.yaml:5:36: rule \"errors\": label name '1x' {name}",
+        "r.yaml:5:45: rule \"errors\": label 'model' is also a 'by' field, whose value each segment gives; drop it "
+        "from labels or from by",
+        "r.yaml:5:59: rule \"errors\": labels.alertname cannot be set: an alert's alertname is its rule's name; "
+        "rename the rule, or use another label",
+    ]
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("notify:\n  receivers: [\n", "notify config"),
+    ("rule_files: [r.yaml]\ntests:\n  - interval: 1m\n   bad: [\n", "rule test file"),
+    ("rules:\n  - name: [\n", "rules file"),
+])
+def test_a_file_that_is_not_yaml_is_named_as_what_its_top_level_says(tmp_path, kind, text):
+    path = tmp_path / "f.yaml"
+    path.write_text(text)
+    result = runner.invoke(app, ["rules", "validate", str(path)])
+    assert result.exit_code == 2
+    assert f"{kind} is not valid YAML" in result.output, result.output

@@ -126,6 +126,39 @@ def test_add_list_expire_through_the_entry_point(tmp_path):
         (pending, "pending", "2026-11-27T12:00:00Z"), (first, "expired", "2026-11-27T10:30:00Z")]
 
 
+def test_an_end_past_the_last_time_there_is_exits_2_and_an_end_near_it_is_kept(tmp_path):
+    state = tmp_path / "state.json"
+    now = ["--now", "9999-12-31T23:00:00Z"]
+    over = mlmon("silence", "add", "--state", str(state), "--match", "model=x", "--for", "36525d", *now)
+    assert over.returncode == 2 and "Traceback" not in over.stderr
+    assert over.stderr == ("mlmon: error: the silence would end after 9999-12-31T23:59:59Z, the latest time mlmon "
+                           "can hold. Give a shorter --for, or an --until.\n")
+    last = mlmon("silence", "add", "--state", str(state), "--match", "model=x", "--until", "9999-12-31T23:59:59Z",
+                 *now)
+    assert last.returncode == 0 and last.stderr == "", last.stderr  # ends_at + 5 days of retention overflowed
+    again = mlmon("silence", "add", "--state", str(state), "--match", "model=y", "--for", "30m", *now)
+    assert again.returncode == 0, again.stderr  # pruning on the next write does not overflow either
+    listed = json.loads(mlmon("silence", "list", "--state", str(state), "-f", "json", "--all", *now).stdout)
+    assert [(s["matchers"], s["ends_at"], s["state"]) for s in listed["silences"]] == [
+        (['model="y"'], "9999-12-31T23:30:00Z", "active"), (['model="x"'], "9999-12-31T23:59:59Z", "active")]
+
+
+def test_the_author_falls_back_to_the_login_name_when_user_is_unset(tmp_path):
+    import getpass
+
+    env = {k: v for k, v in os.environ.items() if k not in ("USER", "LOGNAME", "LNAME", "USERNAME")}
+    state = tmp_path / "state.json"
+    proc = subprocess.run([MLMON, "silence", "add", "--state", str(state), "--match", "model=x", "--for", "1h"],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    try:
+        expected = getpass.getuser()  # without the variables: the password database's name for this uid
+    except Exception:
+        expected = "unknown"
+    created_by = json.loads(silences_path(state).read_text())["silences"][0]["created_by"]
+    assert created_by == (expected or "unknown") and created_by != ""
+
+
 def test_unknown_id_exits_2_with_a_hint(tmp_path):
     proc = mlmon("silence", "expire", "--state", str(tmp_path / "s.json"), "nope")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
@@ -287,7 +320,7 @@ def test_every_problem_of_a_hand_edited_file_at_its_line_and_column(tmp_path):
     assert result.exit_code == 2
     name = silences_path(state)
     assert result.stderr.splitlines()[:-1] == [
-        f"{name}:2:47: silence #1: matcher: regex does not compile: unterminated character set",
+        f"{name}:2:47: silence #1: matcher: regex does not compile: missing ] at [",
         f"{name}:3:4: silence #1: 'ends_at' must be an ISO time such as 2026-11-27T10:00:00Z",
         f"{name}:4:3: silence #2: missing 'updated_at'",
         f"{name}:4:4: silence #2: id 'a' is given twice",

@@ -9,6 +9,7 @@ import typer
 
 from mlmon.cli.app import app
 from mlmon.cli.common import EXIT_ERROR, EXIT_GATE, EXIT_OK, handle_errors, stderr_console
+from mlmon.errors import UsageError
 
 rules_app = typer.Typer(
     help="Work with rules files: validate them, print their JSON Schema, run their unit tests.",
@@ -50,16 +51,22 @@ def rules_validate(
 
 
 @rules_app.command("schema", epilog="Examples:\n\n  mlmon rules schema > rules.schema.json\n\n"
-                                     "  mlmon rules schema --test > rules.test.schema.json")
+                                     "  mlmon rules schema --test > rules.test.schema.json\n\n"
+                                     "  mlmon rules schema --notify > notify.schema.json")
 @handle_errors
 def rules_schema(
     test: bool = typer.Option(False, "--test", help="The JSON Schema of a rule test file (mlmon rules test) instead."),
+    notify: bool = typer.Option(False, "--notify", help="The JSON Schema of a notify config (mlmon check --notify-config) instead."),
 ) -> None:
     """Print the JSON Schema of a rules file, for editors that autocomplete YAML."""
     import json
 
+    if test and notify:
+        raise UsageError("give --test or --notify, not both", "Each prints the schema of one kind of file.")
     if test:
         from mlmon.rules.testschema import json_schema
+    elif notify:
+        from mlmon.rules.model import notify_config_schema as json_schema
     else:
         from mlmon.rules.model import json_schema
 

@@ -50,13 +50,11 @@ def silence_add(
     until: Optional[str] = typer.Option(None, "--until", help="When the silence ends: an ISO time (instead of --for)."),
     start: Optional[str] = typer.Option(None, "--start", help="When the silence starts: an ISO time (default: now)."),
     comment: str = typer.Option("", "--comment", help="Why, for the people who will see it."),
-    author: str = typer.Option("", "--author", help="Who added it (default: $USER)."),
+    author: str = typer.Option("", "--author", help="Who added it (default: $USER, else the login name, else 'unknown')."),
     now: Optional[str] = NOW_OPTION,
 ) -> None:
     """Add a silence and print its id."""
-    import os
-
-    from mlmon.rules.silences import add_silence, new_silence
+    from mlmon.rules.silences import add_silence, end_after, new_silence
     from mlmon.timeparse import parse_duration, parse_instant
 
     clock = parse_now(now)
@@ -65,11 +63,25 @@ def silence_add(
     if (duration is None) == (until is None):
         raise UsageError("give either --for or --until", "Say how long the silence lasts, e.g. --for 2h.")
     starts = parse_instant(start, what="--start") if start else clock
-    ends = starts + parse_duration(duration, what="--for") if duration else parse_instant(until, what="--until")
+    ends = end_after(starts, parse_duration(duration, what="--for")) if duration else parse_instant(until, what="--until")
     silence = new_silence(match, starts_at=starts, ends_at=ends, now=clock, comment=comment,
-                          created_by=author or os.environ.get("USER", ""))
+                          created_by=author or _login_name())
     add_silence(state, silence, clock)
     typer.echo(silence.id)
+
+
+def _login_name() -> str:
+    """``$USER``; without it, the login name the system knows (getpass), else ``unknown``."""
+    import getpass
+    import os
+
+    name = os.environ.get("USER", "")
+    if not name:
+        try:
+            name = getpass.getuser()
+        except Exception:  # no such variable and no password-database entry for this uid
+            name = ""
+    return name or "unknown"
 
 
 @silence_app.command("list", epilog="Examples:\n\n  mlmon silence list --state state.json --all --format json")

@@ -18,6 +18,7 @@ from mlmon.rules.inhibit import inhibit_from_doc
 from mlmon.rules.model import (
     ANNOTATION_NAME_PATTERN,
     DURATION_PATTERN,
+    LABEL_NAME_PATTERN,
     FIELDS_BY_NAME,
     MIN_EVERY,
     NONBLANK_PATTERN,
@@ -198,6 +199,7 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
                 by = check_segment_fields(by_value)
             except UsageError as exc:
                 check.add(doc.where(*base, "by"), label, str(exc))
+    _label_names(check, base, label, labels, by)
     ints = {}
     for key in ("min_requests", "for", "keep_firing_for"):
         raw = item.get(key)
@@ -249,6 +251,23 @@ def _one_rule(check: _Checker, i: int, item: Any, metrics: tuple[str, ...], seen
         for_position=doc.where(*base, "for") if "for" in item else "",
         every_position=doc.where(*base, "every"),
     )
+
+
+def _label_names(check: _Checker, base: tuple, label: str, labels: dict, by: tuple[str, ...]) -> None:
+    """Refuse a rule label no receiver can take (not a Prometheus label name), one that would be ignored
+    (``alertname``, the rule's name), and one a ``by`` field already gives (the segment's value, which the
+    fingerprint uses)."""
+    for k in labels:
+        where = check.doc.where(*base, "labels", k)
+        if not isinstance(k, str) or not re.fullmatch(LABEL_NAME_PATTERN, k):
+            check.add(where, label, f"label name {str(k)!r} is not a Prometheus label name: letters, digits and "
+                                    "'_', not starting with a digit (such as team or on_call)")
+        elif k == ALERTNAME:
+            check.add(where, label, "labels.alertname cannot be set: an alert's alertname is its rule's name; "
+                                    "rename the rule, or use another label")
+        elif k in by:
+            check.add(where, label, f"label {k!r} is also a 'by' field, whose value each segment gives; drop it "
+                                    "from labels or from by")
 
 
 def _severity(check: _Checker, base: tuple, label: str, item: dict, labels: dict) -> str:

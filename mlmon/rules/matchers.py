@@ -11,9 +11,9 @@ Grammar (Alertmanager's classic parser, ``pkg/labels/parse.go``, which its confi
 Commas inside double quotes do not separate matchers. mlmon also takes a dot in a bare name
 (``input.country``, its segment fields) and a double-quoted name, as Alertmanager's UTF-8 parser does.
 A regex is anchored at both ends (``=~"5.."`` matches ``500``, not ``1500``) and compiled once,
-with Python's ``re``; it is at most ``MAX_REGEX_CHARS`` long and may not nest unbounded repeats
-(``(a+)+``) nor use look-arounds or back-references, which Alertmanager's RE2 refuses too and which
-could make one log value take minutes to match. A label the alert lacks matches as the empty string.
+with RE2, the engine (and syntax) of Alertmanager's Go ``regexp``: matching takes time linear in the
+value, whatever the pattern, so no log value can stall a check. It is at most ``MAX_REGEX_CHARS`` long;
+RE2 refuses look-arounds and back-references. A label the alert lacks matches as the empty string.
 Problems raise :class:`MatcherError` with the 1-based column of the cause.
 """
 
@@ -23,11 +23,15 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+import re2
+
 #: The longest regex a matcher may hold.
 MAX_REGEX_CHARS = 1000
 OPERATORS = ("=~", "!~", "!=", "=")
 _SPACE = "\t\n\f\r "  # Go's \s
 _NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:.]*")
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused regex is reported as a MatcherError, not logged to stderr
 
 
 class MatcherError(ValueError):
@@ -45,7 +49,7 @@ class Matcher:
     name: str
     op: str
     value: str
-    regex: re.Pattern | None = field(default=None, compare=False, repr=False)
+    regex: re2._Regexp | None = field(default=None, compare=False, repr=False)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         """Whether the labels pass; a missing label is the empty string."""
@@ -54,7 +58,11 @@ class Matcher:
             return got == self.value
         if self.op == "!=":
             return got != self.value
-        hit = self.regex.fullmatch(got) is not None  # type: ignore[union-attr]
+        try:
+            hit = self.regex.fullmatch(got) is not None  # type: ignore[union-attr]
+        except UnicodeEncodeError:  # a lone surrogate in a log value: match the rest of it
+            hit = self.regex.fullmatch(got.encode("utf-8", "backslashreplace").decode()) is not None  # type: ignore[union-attr]
+
         return hit if self.op == "=~" else not hit
 
     def __str__(self) -> str:
@@ -75,56 +83,38 @@ def make_matcher(name: str, op: str, value: str, col: int = 1) -> Matcher:
     return Matcher(name, op, value, regex)
 
 
-def compile_regex(pattern: str, col: int = 1) -> re.Pattern:
-    """``pattern`` compiled for a full match; MatcherError when it is too long, invalid, or could backtrack forever."""
+def compile_regex(pattern: str, col: int = 1) -> "re2._Regexp":
+    """``pattern`` compiled with RE2 for a full match; MatcherError, at the column of the cause, when it is
+    too long or RE2 refuses it (look-arounds, back-references, a repeat count over 1,000)."""
     if len(pattern) > MAX_REGEX_CHARS:
         raise MatcherError(f"regex is {len(pattern):,} characters long, more than {MAX_REGEX_CHARS:,}", col)
     try:
-        compiled = re.compile(pattern)
-    except re.error as exc:
-        where = col + exc.pos if exc.pos is not None else col
-        raise MatcherError(f"regex does not compile: {exc.msg}", where) from None
-    _refuse_slow_constructs(pattern, col)
-    return compiled
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except UnicodeEncodeError as exc:
+        raise MatcherError("regex holds a character that is not valid text (a lone surrogate)", col + exc.start) from None
+    except re2.error as exc:
+        raise _re2_refusal(pattern, exc, col) from None
 
 
-def _refuse_slow_constructs(pattern: str, col: int) -> None:
-    """Refuse what RE2 (Alertmanager's engine) refuses and Python would backtrack on: look-arounds,
-    back-references, and an unbounded repeat inside another (``(a+)+``, ``(a*b*)*``)."""
-    try:
-        from re import _parser as constants  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover - Python moved its parser: the length bound still holds
-        return
-    MAXREPEAT = constants.MAXREPEAT
-    repeats = {constants.MAX_REPEAT, constants.MIN_REPEAT, getattr(constants, "POSSESSIVE_REPEAT", None)} - {None}
-    refused = {constants.ASSERT: "a look-around", constants.ASSERT_NOT: "a look-around",
-               constants.GROUPREF: "a back-reference", constants.GROUPREF_EXISTS: "a conditional back-reference"}
-
-    def walk(items, inside_unbounded: bool) -> None:
-        for op, arg in items:
-            if op in refused:
-                raise MatcherError(f"regex uses {refused[op]}, which Alertmanager's regex engine does not take", col)
-            if op in repeats:
-                _, high, sub = arg
-                unbounded = high == MAXREPEAT
-                if unbounded and inside_unbounded and _can_repeat_text(sub):
-                    raise MatcherError("regex nests one unbounded repeat inside another, such as (a+)+, which can "
-                                       "take exponential time; write it with one repeat, such as a+", col)
-                walk(sub, inside_unbounded or unbounded)
-            elif op == constants.SUBPATTERN:
-                walk(arg[-1], inside_unbounded)
-            elif op == constants.BRANCH:
-                for branch in arg[1]:
-                    walk(branch, inside_unbounded)
-            elif op == getattr(constants, "ATOMIC_GROUP", None):
-                walk(arg, False)  # an atomic group never backtracks into itself
-
-    walk(constants.parse(pattern), False)
-
-
-def _can_repeat_text(sub) -> bool:
-    """Whether a repeated sub-pattern matches something (not only empty anchors)."""
-    return any(op.name not in ("AT",) for op, _ in sub)
+def _re2_refusal(pattern: str, exc: Exception, col: int) -> MatcherError:
+    """RE2's message (``reason: fragment``) as a MatcherError at the column where the fragment starts."""
+    raw = exc.args[0] if exc.args else str(exc)
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    reason, _, fragment = text.partition(": ")
+    if fragment == "(?P" and "(?P=" in pattern:
+        fragment = "(?P="  # RE2 names only the prefix of a named back-reference
+    at = max(pattern.rfind(fragment), 0) if fragment else 0  # the last is the one RE2 stopped at
+    where = col + at
+    if fragment.startswith(("(?=", "(?!", "(?<=", "(?<!")):
+        return MatcherError(f"regex uses a look-around {fragment}, which RE2 (Alertmanager's regex engine) "
+                            "does not take", where)
+    if re.fullmatch(r"\\[1-9]|\\k|\(\?P=", fragment):
+        return MatcherError("regex uses a back-reference, which RE2 (Alertmanager's regex engine) does not take",
+                            where)
+    if reason == "invalid repetition size":
+        return MatcherError(f"regex repeats {fragment} more than RE2 allows (1,000 in all, nested counts multiply)",
+                            where)
+    return MatcherError(f"regex does not compile: {reason}" + (f" at {fragment}" if fragment else ""), where)
 
 
 def parse_matcher(text: str, offset: int = 0) -> Matcher:

@@ -22,8 +22,10 @@ SEVERITIES = ("info", "warning", "critical")
 #: A duration as a rules file may spell it: ``5m``, ``1h30m``, ``1h 30m``, ``1H``, ``1.5h``. Written
 #: with ASCII classes only, so that Python's ``re.fullmatch`` and an editor's ECMA-262 regex agree.
 DURATION_PATTERN = r"^ *(?:[0-9]+(?:\.[0-9]+)? *(?:[mM][sS]|[sSmMhHdDwW]) *)+$"
+#: A rule label's name, as Prometheus spells label names (a segment field's name may have dots; a rule label not).
+LABEL_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 #: An annotation's name, as Prometheus's label names are spelled.
-ANNOTATION_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+ANNOTATION_NAME_PATTERN = LABEL_NAME_PATTERN
 #: Text with at least one character that is not white space.
 NONBLANK_PATTERN = r"\S"
 #: The shortest window a rule may use: shorter ones (``1ms`` for ``1m``) build millions of windows.
@@ -92,9 +94,12 @@ RULE_FIELDS: tuple[FieldSpec, ...] = (
         default=0,
     ),
     FieldSpec(
-        "labels", {"type": "object", "additionalProperties": {"type": ["string", "number"]}},
-        "Labels attached to the alert; numbers are kept as text. 'severity' here is the rule's severity when the "
-        "'severity' key is absent (the two must agree).", default={},
+        "labels", {"type": "object", "propertyNames": {"pattern": "^(?!alertname$)" + LABEL_NAME_PATTERN[1:]},
+                   "additionalProperties": {"type": ["string", "number"]}},
+        "Labels attached to the alert; numbers are kept as text. Names are Prometheus label names (letters, digits, "
+        "'_', not starting with a digit), not 'alertname' (the rule's name) nor a 'by' field (the segment gives "
+        "it). 'severity' here is the rule's severity when the 'severity' key is absent (the two must agree).",
+        default={},
     ),
     FieldSpec(
         "summary",
@@ -251,4 +256,21 @@ def json_schema() -> dict[str, Any]:
                 "items": {"type": "object", "additionalProperties": False, "properties": inhibit},
             },
         },
+    }
+
+
+def notify_config_schema() -> dict[str, Any]:
+    """The JSON Schema of a standalone notify config (``mlmon check --notify-config``): only ``notify:``, the
+    same section as in :func:`json_schema`, from the same declaration."""
+    from mlmon.notify.model import notify_schema
+
+    notify, defs = notify_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "mlmon notify config",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["notify"],
+        "$defs": defs,
+        "properties": {"notify": notify},
     }

@@ -85,6 +85,15 @@ def silenced_by(silences: Sequence[Silence], labels: Mapping[str, str], now: dat
     return [s.id for s in silences if s.mutes(labels, now)]
 
 
+def end_after(starts_at: datetime, duration: timedelta, option: str = "--for") -> datetime:
+    """``starts_at + duration``; a UsageError, not an OverflowError, when that is past the last time there is."""
+    try:
+        return starts_at + duration
+    except OverflowError:
+        raise UsageError(f"the silence would end after {iso(datetime.max.replace(microsecond=0, tzinfo=starts_at.tzinfo))}, the "
+                         "latest time mlmon can hold", f"Give a shorter {option}, or an --until.") from None
+
+
 def new_silence(matchers: Sequence[str], *, starts_at: datetime, ends_at: datetime, now: datetime,
                 created_by: str = "", comment: str = "", silence_id: str | None = None) -> Silence:
     """A silence from ``--match`` texts (each one matcher, or a ``{…}`` list); UsageError for a bad one."""
@@ -194,7 +203,7 @@ def _positions(text: str, name: str) -> Located:
 
 def write_silences(path: str | Path, silences: Sequence[Silence], now: datetime) -> None:
     """Save ``silences`` atomically, without those expired more than RETENTION before ``now``."""
-    kept = [s for s in silences if s.ends_at + RETENTION > now]
+    kept = [s for s in silences if now - s.ends_at < RETENTION]  # not ends_at + RETENTION: it overflows near year 9999
     doc = {"version": SILENCES_VERSION, "silences": [s.to_dict() for s in kept]}
     write_text_atomic(path, json_safe(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n")
 

@@ -23,6 +23,7 @@ The format, beside its rules files::
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -111,7 +112,8 @@ def _rule_files(read: Reader, value: Any) -> RuleSet | None:
 
 
 def _test(read: Reader, keys: tuple, item: Any, ruleset: RuleSet | None, names: set[str]) -> TestCase | None:
-    if not read.mapping(keys, item, TEST_KEYS, f"test #{keys[-1] + 1}"):
+    if not isinstance(item, dict):
+        read.mapping(keys, item, TEST_KEYS, f"test #{keys[-1] + 1}")  # says what a test must be
         return None
     name = item.get("name")
     if not isinstance(name, str) or not name.strip():
@@ -119,6 +121,9 @@ def _test(read: Reader, keys: tuple, item: Any, ruleset: RuleSet | None, names: 
         name = f"#{keys[-1] + 1}"
     elif name in names:
         read.add(keys + ("name",), "two tests have this name", name)
+    for key in item:
+        if key not in TEST_KEYS:
+            read.add(keys + (key,), f"unknown key {key!r}{_test_key_hint(str(key))}", name)
     names.add(name)
     before = len(read.problems)
     start = read.instant(keys + ("start",), item["start"], name) if "start" in item else EPOCH
@@ -144,6 +149,19 @@ def _test(read: Reader, keys: tuple, item: Any, ruleset: RuleSet | None, names: 
     if len(read.problems) > before or start is None:
         return None
     return TestCase(name, start, tuple(expectations), series, logs, mapping, read.doc.where(*keys))
+
+
+#: promtool's keys of a test and mlmon's for the same thing, for a did-you-mean.
+PROMTOOL_TEST_KEYS = {"interval": "every", "input_series": "windows", "alert_rule_test": "alerts"}
+
+
+def _test_key_hint(key: str) -> str:
+    """A did-you-mean for an unknown key of a test: a close mlmon key, else the mlmon key of a close promtool key."""
+    hint = did_you_mean(key, TEST_KEYS)
+    if hint:
+        return hint
+    close = difflib.get_close_matches(key, list(PROMTOOL_TEST_KEYS), n=1, cutoff=0.6)
+    return f"; did you mean {PROMTOOL_TEST_KEYS[close[0]]!r} (promtool's {close[0]!r})?" if close else ""
 
 
 def _logs(read: Reader, keys: tuple, item: dict, ruleset: RuleSet | None, test: str) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ whose loader says what is missing.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from mlmon.errors import MlmonError
@@ -18,16 +19,27 @@ TEST_FILE_KEYS = ("rule_files", "tests")
 
 
 def file_kind(path: str | Path) -> str:
-    """``rules``, ``notify`` or ``test``: what the file's top level says it is (``rules`` when it cannot tell)."""
+    """``rules``, ``notify`` or ``test``: what the file's top level says it is (``rules`` when it cannot tell).
+    A file that is not valid YAML is told apart by the keys its unindented lines start with, so that its loader
+    names it as what it is (``notify config ... is not valid YAML``)."""
     try:
         data = load_yaml(path, "rules file").data
     except MlmonError:
-        return "rules"  # the rules loader reports why it cannot be read
+        data = _top_level_keys(path)  # the loader of that kind reports why it cannot be read
     if not isinstance(data, dict) or "rules" in data:
         return "rules"
     if any(key in data for key in TEST_FILE_KEYS):
         return "test"
     return "notify" if "notify" in data else "rules"
+
+
+def _top_level_keys(path: str | Path) -> dict:
+    """The keys of the unindented ``key:`` lines of a file that does not parse (empty when it cannot be read)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    return {m.group(1): None for m in re.finditer(r"(?m)^([A-Za-z_][A-Za-z0-9_]*)[ \t]*:", text)}
 
 
 def validate_file(path: str | Path) -> str:
