@@ -79,9 +79,9 @@ def test_a_rule_every_that_overflows_is_a_problem_at_its_line(tmp_path, log):
 
 @pytest.mark.parametrize("url,needle", [
     ("notaurl", "--notify 'notaurl' is not an http or https URL"),
-    ("file:///etc/passwd", "--notify 'file:///etc/passwd' is not an http or https URL"),
+    ("file:///etc/passwd", "--notify 'file:///…' is not an http or https URL"),
     ("http://[::1", "--notify 'http://[::1' is not a valid URL"),
-    ("http://127.0.0.1:99999/x", "--notify 'http://127.0.0.1:99999/x' is not a valid URL"),
+    ("http://127.0.0.1:99999/x", "--notify 'http://127.0.0.1:99999/…' is not a valid URL"),
 ])
 def test_notify_urls_that_are_not_http_are_refused_before_reading(tmp_path, log, url, needle):
     result = invoke("check", log, "--rules", RULES, "--state", tmp_path / "s.json", "--notify", url)
@@ -129,7 +129,9 @@ def test_a_webhook_that_answers_garbage_is_a_failed_delivery(tmp_path):
                                "--notify", server.url)
             assert proc.returncode == 1, proc.stderr  # the alerts fire; the failed delivery is not a crash
             assert "Traceback" not in proc.stderr and "\x1b" not in proc.stderr and "\x07" not in proc.stderr
-            assert f"notification to {server.url} failed (invalid answer: BadStatusLine" in proc.stderr
+            host = server.url.split("/")[2]  # the URL is shown as scheme, host and port: its path could be a token
+            assert f"notification to 'http://{host}" in proc.stderr
+            assert "failed (invalid answer: BadStatusLine" in proc.stderr
             assert "it will be retried on the next run" in proc.stderr
         assert len(json.loads(state.read_text())["outbox"]) == 2
     finally:

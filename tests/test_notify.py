@@ -7,6 +7,7 @@ entry-point test pays the real backoff (0.5 s + 1 s) once.
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ from mlmon import __version__
 from mlmon.check import run_check
 from mlmon.cli import app
 from mlmon.logs.mapping import DEFAULT_MAPPING
+from mlmon.notify import outbox as outbox_mod
 from mlmon.notify import receivers
 from mlmon.rules import state as state_mod
 from mlmon.rules.evaluate import Alert, CheckResult
@@ -158,7 +160,7 @@ def test_failed_notifications_stay_in_the_outbox_and_go_out_next_run(tmp_path, r
         assert len(found) == 2
         assert len(receiver.requests) == 6  # three attempts each
         assert sleeps == [0.5, 1.0, 0.5, 1.0]  # exponential backoff between attempts
-        assert warnings == [f"mlmon: notification to {receiver.url} failed (HTTP 500); it will be retried on the next run"] * 2
+        assert warnings == [f"mlmon: notification to {shown(receiver.url)} failed (HTTP 500); it will be retried on the next run"] * 2
         doc = saved(path)
         assert [(i["kind"], i["target"], i["attempts"], i["payload"]["alert"]["rule"]) for i in doc["outbox"]] == [
             ("webhook", receiver.url, 1, "slow-p95"), ("webhook", receiver.url, 1, "latency-tail-ratio")]
@@ -229,7 +231,7 @@ def test_notify_command_gets_the_json_on_stdin(tmp_path, result):
 def test_a_failing_command_is_reported_and_kept(tmp_path, result):
     found, warnings = apply(tmp_path / "s.json", result, commands=["sh -c 'echo no route >&2; exit 3'"])
     assert len(found) == 2
-    assert warnings[0] == ("mlmon: notification to sh -c 'echo no route >&2; exit 3' failed (exit code 3: no route); "
+    assert warnings[0] == ("mlmon: notification to 'sh …' failed (exit code 3: no route); "
                            "it will be retried on the next run")
     _, warnings = apply(tmp_path / "t.json", result, commands=[str(tmp_path / "no-such-command")])
     assert "failed (exit code 127: " in warnings[0] and "not found" in warnings[0]
@@ -308,7 +310,7 @@ def test_failing_receiver_through_the_entry_point(tmp_path):
     with Receiver(status=500) as receiver:
         proc = subprocess.run([*args, "--notify", receiver.url], capture_output=True, text=True, env=env, timeout=120)
         assert proc.returncode == 1, proc.stderr
-        assert f"mlmon: notification to {receiver.url} failed (HTTP 500); it will be retried on the next run" in proc.stderr
+        assert f"mlmon: notification to {shown(receiver.url)} failed (HTTP 500); it will be retried on the next run" in proc.stderr
         assert f"mlmon: firing: {SLOW}" in proc.stderr
         assert "Traceback" not in proc.stderr
         assert len(receiver.requests) == 3
@@ -745,3 +747,25 @@ def test_a_resolved_alert_is_this_runs_when_its_range_still_holds_it(tmp_path, s
     docs = [json.loads(line) for line in (tmp_path / "cmd.jsonl").read_text().splitlines() if line.strip()]
     [message] = [d for d in docs if d["status"] == "resolved" and d["alert"]["rule"] == "err"]
     assert {k: message["alert"][k] for k in expected} == expected  # the webhook's alert too
+
+
+def shown(url: str) -> str:
+    """A webhook URL as warnings show it: scheme, host and port, the rest hidden."""
+    return "'" + re.sub(r"^(\w+://[^/]+)/.*$", r"\1/…", url) + "'"
+
+
+def test_a_webhook_url_or_commands_secrets_are_never_printed(tmp_path):
+    """A webhook's user info, path (a Slack hook's token) and query, and a command's arguments, stay out of stderr."""
+    from mlmon.notify.receivers import shown_target, webhook_url_problem
+
+    secret = "http://user:pa55@127.0.0.1:9/services/T0/B0/XXXXSECRET?token=abc"
+    assert shown_target("webhook", secret) == "'http://127.0.0.1:9/…'"
+    assert shown_target("command", "curl -H 'Authorization: Bearer zzz' x") == "'curl …'"
+    assert shown_target("webhook", "not a url\x1b") == "'not a url\\\\x1b'"
+    assert "pa55" not in webhook_url_problem("ftp://u:pa55@h/x?token=abc")
+    lines = []
+    outbox_mod.deliver([{"kind": "webhook", "receiver": "--notify", "target": secret, "payload": {}, "attempts": 0},
+                    {"kind": "command", "receiver": "--notify-command", "target": "exit 3; Bearer zzz",
+                     "payload": {}, "attempts": 0}], lines.append)
+    text = "\n".join(lines)
+    assert "failed" in text and not any(s in text for s in ("pa55", "XXXXSECRET", "token=abc", "zzz"))

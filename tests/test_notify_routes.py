@@ -234,7 +234,7 @@ def test_every_notify_problem_is_listed_at_its_line_and_column():
     with pytest.raises(ConfigError) as info:
         rules_from_text(BAD, "bad.yaml")
     assert info.value.details == [
-        "bad.yaml:7:7: notify: webhook: 'file:///etc/passwd' is not an http or https URL; give an http:// or https:// URL",
+        "bad.yaml:7:7: notify: webhook: 'file:///…' is not an http or https URL; give an http:// or https:// URL",
         "bad.yaml:8:7: notify: unknown receiver key 'sendresolved'; did you mean 'send_resolved'?",
         "bad.yaml:9:7: notify: receiver 'oncall' is defined twice (first at bad.yaml:6:7)",
         "bad.yaml:11:7: notify: a receiver has one of webhook, slack or command, not slack and command; "

@@ -26,7 +26,7 @@ def _shortcut(item: dict[str, Any]) -> bool:
 
 def _who(item: dict[str, Any]) -> str:
     """How a warning names an entry's receiver: the target of a shortcut, the name of a configured one."""
-    return item["target"] if _shortcut(item) else f"receiver {item['receiver']!r}"
+    return receivers.shown_target(item["kind"], item["target"]) if _shortcut(item) else f"receiver {item['receiver']!r}"
 
 
 def retarget(outbox: list[dict[str, Any]], webhooks: list[str], commands: list[str], warn: Callable[[str], Any],
@@ -59,7 +59,7 @@ def retarget(outbox: list[dict[str, Any]], webhooks: list[str], commands: list[s
         queued_for = set(item.get("queued_for") or [item["target"]])
         new = [t for t in targets if t not in queued_for]
         if not new:
-            warn(f"mlmon: a notification for {item['target']} is dropped: no --notify"
+            warn(f"mlmon: a notification for {receivers.shown_target(item['kind'], item['target'])} is dropped: no --notify"
                  f"{'-command' if item.get('kind') == 'command' else ''} given now takes its place")
             continue
         for target in new:

@@ -10,6 +10,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -28,6 +29,22 @@ COMMAND_TIMEOUT = 30.0
 URL_HINT = "Give an http:// or https:// URL, e.g. https://hooks.slack.com/services/…"
 
 
+_URL_PARTS = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*:)?(?P<slashes>//)?(?:[^/?#]*@)?(?P<host>[^/?#]*)(?P<rest>.*)$",
+                        re.S)
+
+
+def shown_target(kind: str, target: str) -> str:
+    """How mlmon prints a receiver's target: a webhook as its scheme, host and port (user info, path and query
+    may be secrets: a Slack hook's path is its token), a command as its first word; escaped, never raises."""
+    if kind == "command":
+        word, _, rest = target.strip().partition(" ")
+        return repr(printable(word + (" …" if rest.strip() else "")))
+    parts = _URL_PARTS.match(target)
+    assert parts is not None  # every group is optional
+    shown = (parts["scheme"] or "") + (parts["slashes"] or "") + parts["host"] + ("/…" if parts["rest"] else "")
+    return repr(printable(shown))
+
+
 def webhook_url_problem(url: str) -> str | None:
     """Why ``url`` cannot be a webhook (not http(s), no host, a bad port), or None when it can.
 
@@ -38,11 +55,11 @@ def webhook_url_problem(url: str) -> str | None:
         parts = urllib.parse.urlsplit(url)
         port = parts.port  # raises ValueError for a port out of range
     except ValueError as exc:
-        return f"{printable(url)!r} is not a valid URL ({exc})"
+        return f"{shown_target('webhook', url)} is not a valid URL ({exc})"
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return f"{printable(url)!r} is not an http or https URL"
+        return f"{shown_target('webhook', url)} is not an http or https URL"
     if port == 0:
-        return f"{printable(url)!r} names port 0"
+        return f"{shown_target('webhook', url)} names port 0"
     return None
 
 
