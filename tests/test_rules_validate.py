@@ -322,3 +322,17 @@ def test_a_file_that_is_not_yaml_is_named_as_what_its_top_level_says(tmp_path, k
     result = runner.invoke(app, ["rules", "validate", str(path)])
     assert result.exit_code == 2
     assert f"{kind} is not valid YAML" in result.output, result.output
+
+
+def test_a_file_is_told_apart_by_its_top_level_keys_quoted_or_not(tmp_path):
+    from mlmon.rules.validate import file_kind
+
+    cases = {"a.yaml": '"tests": []\nrule_files: []\n', "b.yaml": "'notify':\n  route: {}\n",
+             "c.yaml": "rules:\n  - name: x\n    tests: 1\n", "d.yaml": "{notify: {}}\n", "e.yaml": "  notify: 1\n"}
+    kinds = {}
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        kinds[name] = file_kind(tmp_path / name)
+    # a flow mapping or an indented key is not a top-level line: read as a rules file, whose loader says what is wrong
+    assert kinds == {"a.yaml": "test", "b.yaml": "notify", "c.yaml": "rules", "d.yaml": "rules", "e.yaml": "rules"}
+    assert file_kind(tmp_path / "missing.yaml") == "rules"

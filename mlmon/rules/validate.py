@@ -12,34 +12,32 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mlmon.errors import MlmonError
-from mlmon.yamlfile import load_yaml
 
 TEST_FILE_KEYS = ("rule_files", "tests")
 
 
 def file_kind(path: str | Path) -> str:
     """``rules``, ``notify`` or ``test``: what the file's top level says it is (``rules`` when it cannot tell).
-    A file that is not valid YAML is told apart by the keys its unindented lines start with, so that its loader
-    names it as what it is (``notify config ... is not valid YAML``)."""
-    try:
-        data = load_yaml(path, "rules file").data
-    except MlmonError:
-        data = _top_level_keys(path)  # the loader of that kind reports why it cannot be read
-    if not isinstance(data, dict) or "rules" in data:
+
+    It reads the keys its unindented lines start with, without parsing the YAML: the loader of that
+    kind parses it once, and names a file that does not parse as what it is
+    (``notify config ... is not valid YAML``).
+    """
+    keys = _top_level_keys(path)
+    if "rules" in keys:
         return "rules"
-    if any(key in data for key in TEST_FILE_KEYS):
+    if any(key in keys for key in TEST_FILE_KEYS):
         return "test"
-    return "notify" if "notify" in data else "rules"
+    return "notify" if "notify" in keys else "rules"
 
 
-def _top_level_keys(path: str | Path) -> dict:
-    """The keys of the unindented ``key:`` lines of a file that does not parse (empty when it cannot be read)."""
+def _top_level_keys(path: str | Path) -> set[str]:
+    """The keys of the unindented ``key:`` lines (quoted or not); empty when the file cannot be read."""
     try:
         text = Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return {}
-    return {m.group(1): None for m in re.finditer(r"(?m)^([A-Za-z_][A-Za-z0-9_]*)[ \t]*:", text)}
+        return set()
+    return {m.group(2) for m in re.finditer(r"""(?m)^(["']?)([A-Za-z_][A-Za-z0-9_]*)\1[ \t]*:""", text)}
 
 
 def validate_file(path: str | Path) -> str:
