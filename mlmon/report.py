@@ -233,7 +233,7 @@ def prepare(
         records, analysis.labels = _with_labels(records, labels, extras, data.warnings)
     if baseline is not None:
         announce(progress, "loading the baseline")
-        reference = load_reference(baseline, mapping=mapping, current=records, logs=list(inputs), told=data,
+        reference = load_reference(baseline, mapping=mapping, current=records, logs=data.files if data.total is not None else list(inputs), told=data,
                                    max_fields=max_fields)
         records = _with_reference_fields(records, reference, limit, mapping.redact)
         extras.reference = reference
@@ -313,7 +313,7 @@ def build_report(
     report = Report(
         table=table,
         files=data.files,
-        records=data.records.height,
+        records=data.record_count,
         skipped=data.skipped,
         skipped_by_reason=data.skipped_by_reason(),
         generated_at=now,

@@ -101,7 +101,7 @@ def test_since_and_until_accept_durations_back_from_now(tmp_path):
          "invalid value for --format: 'yaml' is not one of 'table', 'json', 'csv', 'markdown'"),
         (["report", "{hard}", "--no-such-option"], "mlmon report has no option --no-such-option"),
         (["report", "{hard}", "--formt", "json"], "has no option --formt (did you mean --format?)"),
-        (["report"], "mlmon report needs LOGS. Run 'mlmon report --help'"),
+        (["report"], "mlmon report needs LOGS... or --store DIR. Run 'mlmon report --help'"),
         (["check", "{hard}"], "mlmon check needs --rules"),
         (["check", "{hard}", "--rules", "r.yaml", "--fail-on", "bad"], "invalid value for --fail-on: 'bad' is not one of"),
         (["report", "{hard}", "--max-line-bytes", "0"], "invalid value for --max-line-bytes: it must be at least 1"),

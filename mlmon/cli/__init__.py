@@ -5,7 +5,7 @@ command on it when imported; :mod:`mlmon.cli.common` holds what they share (the 
 boundary, the shared options, writing outputs); ``main`` is the console script.
 """
 
-from mlmon.cli import baseline, check, replay, report, rules, silence  # noqa: F401  (each registers its command, in this order)
+from mlmon.cli import baseline, check, ingest, replay, report, rules, silence, store  # noqa: F401  (each registers its command, in this order)
 from mlmon.cli.app import app
 from mlmon.cli.entry import main
 

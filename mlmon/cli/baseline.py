@@ -12,10 +12,13 @@ from mlmon.cli.common import (
     MAPPING_OPTION,
     NOW_OPTION,
     REJECTS_OPTION,
+    STORE_OPTION,
     STRICT_OPTION,
     guard_outputs,
     handle_errors,
+    inputs_mapping,
     is_stdout,
+    log_inputs,
     note_skipped,
     one_stdout,
     parse_now,
@@ -36,11 +39,13 @@ app.add_typer(baseline_app, name="baseline", epilog="Examples:\n\n  mlmon baseli
     "save",
     epilog="Examples:\n\n"
     "  mlmon baseline save sample_logs/churn.jsonl.gz --until 2026-11-26T14:00Z -o baseline.json\n\n"
-    "  mlmon baseline save train.parquet -o baseline.json",
+    "  mlmon baseline save train.parquet -o baseline.json\n\n"
+    "  mlmon baseline save --store /var/lib/mlmon/store --since 2026-11-01 --until 2026-11-08 -o baseline.json",
 )
 @handle_errors
 def baseline_save(
-    sources: list[str] = typer.Argument(..., metavar="DATA...", help="Logs (files, directories, globs) or one dataset file (.parquet, .csv, .jsonl).", show_default=False),
+    sources: Optional[list[str]] = typer.Argument(None, metavar="DATA...", help="Logs (files, directories, globs) or one dataset file (.parquet, .csv, .jsonl); or give --store DIR instead.", show_default=False),
+    store: Optional[str] = STORE_OPTION,
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the profile (JSON, written atomically).", show_default=False),
     since: Optional[str] = typer.Option(None, "--since", help="Only records at or after this time (logs only)."),
     until: Optional[str] = typer.Option(None, "--until", help="Only records before this time (logs only)."),
@@ -57,15 +62,15 @@ def baseline_save(
     and left out of the statistics.
     """
     from mlmon.baseline.save import save_baseline
-    from mlmon.logs.mapping import load_mapping
     from mlmon.rejects import rejects_when_nothing_is_good
     from mlmon.render.values import plural
 
     one_stdout({"the profile": is_stdout(output), "--rejects": is_stdout(rejects)})
-    guard_outputs(sources, {"-o": output, "--rejects": rejects}, mapping)
     clock = parse_now(now)
     spec = window_spec(None, None, since, until, clock)
-    the_mapping = load_mapping(mapping)
+    sources = log_inputs("baseline save", sources, store, mapping, spec.since, spec.until)
+    guard_outputs(sources, {"-o": output, "--rejects": rejects}, mapping)
+    the_mapping = inputs_mapping(sources, mapping)
     with rejects_when_nothing_is_good(rejects, the_mapping.redact):
         saved = save_baseline(sources, output, mapping=the_mapping, since=spec.since, until=spec.until, now=clock,
                               strict=strict, max_fields=max_fields)

@@ -30,6 +30,7 @@ from mlmon.cli.common import (
     RANGE_OPTION,
     SCORE_OPTION,
     SINCE_OPTION,
+    STORE_OPTION,
     STRICT_OPTION,
     TASK_OPTION,
     UNTIL_OPTION,
@@ -38,6 +39,8 @@ from mlmon.cli.common import (
     emit,
     guard_outputs,
     handle_errors,
+    inputs_mapping,
+    log_inputs,
     parse_now,
     print_warnings,
     stderr_console,
@@ -65,11 +68,13 @@ class Severity(str, Enum):
     "  mlmon check sample_logs/*.jsonl.gz --rules rules.example.yaml\n\n"
     "  mlmon check logs/ --rules rules.yaml --since 2h --state /var/lib/mlmon/state.json --notify https://hooks.example/x\n\n"
     "  mlmon check logs/ --rules rules.yaml --since 2h --state /var/lib/mlmon/state.json --notify-config notify.yaml\n\n"
+    "  mlmon check --store /var/lib/mlmon/store --rules rules.yaml --since 3h --state /var/lib/mlmon/state.json\n\n"
     "  mlmon check test.log --rules rules.yaml --format junit -o alerts.xml"
 )
 @handle_errors
 def check(
-    logs: list[str] = LOGS_ARGUMENT,
+    logs: Optional[list[str]] = LOGS_ARGUMENT,
+    store: Optional[str] = STORE_OPTION,
     rules: Path = typer.Option(..., "--rules", "-r", help="YAML rules file (see rules.example.yaml).", show_default=False),
     since: Optional[str] = SINCE_OPTION,
     until: Optional[str] = UNTIL_OPTION,
@@ -106,7 +111,6 @@ whole 'every' long; a first window cut by --since is not judged. Without them (C
 to the epoch, as in 'report', and every window of the log is judged.
     """
     from mlmon.check import Gate, evaluation_anchor, run_check
-    from mlmon.logs.mapping import load_mapping
     from mlmon.render.progress import ReadProgress
     from mlmon.rules.load import load_rules
     from mlmon.timeparse import parse_duration
@@ -118,6 +122,9 @@ to the epoch, as in 'report', and every window of the log is judged.
     from mlmon.notify.config import notify_setup
 
     routes = notify_setup(ruleset.notify, notify_config, state)
+    base, truth = baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
+                                       positive, task, clock)
+    logs = log_inputs("check", logs, store, mapping, spec.since, spec.until, base)
     guard_outputs(logs, {"-o": output, "--state": state}, rules, mapping, baseline, labels, notify_config)
     repeat = parse_duration(repeat_interval, what="--repeat-interval")
     if notify:  # first: a bad URL is the more specific of the two usage errors
@@ -127,8 +134,6 @@ to the epoch, as in 'report', and every window of the log is judged.
             check_webhook_url(url)
     if (notify or notify_command) and state is None:
         raise UsageError("--notify and --notify-command need --state", "Notifications follow transitions, which need a state file.")
-    base, truth = baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
-                                       positive, task, clock)
     warn = stderr_console().print
     silences = []
     if state is not None:
@@ -144,7 +149,7 @@ to the epoch, as in 'report', and every window of the log is judged.
             saved = stack.enter_context(locked_state(state, warn, clock, "--now" if now else "the clock"))
         with ReadProgress() as progress:
             result, data = run_check(
-                logs, ruleset, mapping=load_mapping(mapping), now=clock, since=spec.since, until=spec.until,
+                logs, ruleset, mapping=inputs_mapping(logs, mapping), now=clock, since=spec.since, until=spec.until,
                 baseline=base, labels=truth, max_segments=max_segments, strict=strict, max_line_bytes=max_line_bytes,
                 progress=progress, max_fields=max_fields, silences=silences,
                 anchor=evaluation_anchor(clock, spec.until, cron=bool(since or until or now)),

@@ -141,7 +141,8 @@ LOGS_HELP = ("Log files, directories (searched for *.jsonl, *.ndjson, *.log, *.j
              "siblings such as app.log.1 or app.log-20261126.gz, oldest first; regular files only), glob patterns, "
              "or - for stdin. Bad lines with not one good record are an error (exit 2).")
 # Options every log-reading command shares, declared once.
-LOGS_ARGUMENT = typer.Argument(..., metavar="LOGS...", help=LOGS_HELP, show_default=False)
+LOGS_ARGUMENT = typer.Argument(None, metavar="LOGS...", help=LOGS_HELP + " Or give --store DIR instead.", show_default=False)
+STORE_OPTION = typer.Option(None, "--store", metavar="DIR", help="Read the Parquet store that 'mlmon ingest' keeps instead of LOGS: only its parts and row groups in --since/--until, and only the columns needed.", show_default=False)
 SINCE_OPTION = typer.Option(None, "--since", help="Start of the range: an ISO time, or a duration back from now such as 24h or 7d.")
 UNTIL_OPTION = typer.Option(None, "--until", help="End of the range (exclusive): an ISO time or a duration back from now.")
 NOW_OPTION = typer.Option(None, "--now", help="Take this ISO time as now, for reproducible runs.")
@@ -186,6 +187,41 @@ def emit(text: str, output: Optional[Path], stdout=None) -> None:
 
 
 
+def log_inputs(command: str, logs: Optional[list[str]], store: Optional[str], mapping: Optional[Path] = None,
+               since=None, until=None, baseline=None) -> list[str]:
+    """The LOGS to read, or the store standing in for them (reading only [since, until), widened to a
+    --baseline-range); a usage error unless exactly one of the two is given."""
+    if store is None:
+        if not logs:
+            raise UsageError(f"mlmon {command} needs LOGS... or --store DIR",
+                             f"Run 'mlmon {command} --help' to see its options.")
+        return logs
+    if logs:
+        raise UsageError("give either LOGS or --store, not both", "Read the logs, or the store they were ingested into.")
+    if mapping is not None:
+        raise UsageError("--mapping does not apply to --store: the store holds records mapped when they were ingested",
+                         "Give the mapping to mlmon ingest.")
+    from mlmon.store.source import StoreInput
+
+    if baseline is not None and getattr(baseline, "is_range", False):
+        since = None if since is None else min(since, baseline.start)
+        until = None if until is None else max(until, baseline.end)
+    return [StoreInput(store, since, until)]
+
+
+def inputs_mapping(inputs: list[str], mapping: Optional[Path]):
+    """The mapping to read ``inputs`` with: the --mapping file's, or for a store the secret keys it was built with."""
+    from mlmon.store.source import store_input
+
+    if store_input(inputs) is not None:
+        from mlmon.store.read import store_mapping
+
+        return store_mapping(inputs[0])
+    from mlmon.logs.mapping import load_mapping
+
+    return load_mapping(mapping)
+
+
 def is_stdout(path: Optional[Path]) -> bool:
     return path is not None and str(path) == "-"
 
@@ -196,8 +232,9 @@ def guard_outputs(logs: list[str], outputs: dict[str, Optional[Path]], *also_rea
         return
     from mlmon.atomic import refuse_overwriting_inputs
     from mlmon.logs.sources import resolve_inputs
+    from mlmon.store.source import store_input
 
-    read = [s.path for s in resolve_inputs(logs).sources if s.path is not None]
+    read = [] if store_input(logs) else [s.path for s in resolve_inputs(logs).sources if s.path is not None]
     refuse_overwriting_inputs(outputs, [*read, *(p for p in also_read if p is not None)])
 
 

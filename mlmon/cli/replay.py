@@ -19,10 +19,13 @@ from mlmon.cli.common import (
     LOGS_ARGUMENT,
     MAPPING_OPTION,
     NOW_OPTION,
+    STORE_OPTION,
     STRICT_OPTION,
     emit,
     guard_outputs,
     handle_errors,
+    inputs_mapping,
+    log_inputs,
     parse_now,
     print_reading,
     stderr_console,
@@ -45,7 +48,8 @@ class ReplayFormat(str, Enum):
 )
 @handle_errors
 def replay(
-    logs: list[str] = LOGS_ARGUMENT,
+    logs: Optional[list[str]] = LOGS_ARGUMENT,
+    store: Optional[str] = STORE_OPTION,
     target: Optional[str] = typer.Option(None, "--target", "-t", help="POST each logged request body as JSON to this http:// or https:// URL."),
     model: Optional[str] = typer.Option(None, "--model", help="Call this Python function in-process: module:function or path/to/file.py:function. What it writes to stdout goes to stderr."),
     command: Optional[str] = typer.Option(None, "--command", help="Start CMD; write one JSON request per line to its stdin, read one JSON response per line. Its stderr is not shown; its last line says why CMD died."),
@@ -79,7 +83,6 @@ def replay(
     strict: bool = STRICT_OPTION,
 ) -> None:
     """Replay logged requests against a local model, compare the answers, and measure latency and resources."""
-    from mlmon.logs.mapping import load_mapping
     from mlmon.render.progress import ReadProgress
     from mlmon.replay.compare import Tolerance
     from mlmon.replay.run import Pace
@@ -93,6 +96,7 @@ def replay(
         from mlmon.rules.load import load_rules
 
         ruleset = load_rules(rules)
+    logs = log_inputs("replay", logs, store, mapping, spec.since, spec.until)
     guard_outputs(logs, {"--output": output}, rules, mapping)
     selection = Selection(tuple(request_id or ()), spec.since, spec.until, where, limit, sample, seed, alert, ruleset)
     if where:
@@ -101,7 +105,7 @@ def replay(
         parse(where)
     target_spec = TargetSpec(target, model, command, tuple(parse_header(h) for h in header or ()), pid, serve)
     pace = Pace(concurrency, rate, speed, timeout)
-    the_mapping = load_mapping(mapping)
+    the_mapping = inputs_mapping(logs, mapping)
     stdout = sys.stdout
     if model and not dry_run:
         from mlmon.replay.stdio import divert_stdout

@@ -27,6 +27,7 @@ from mlmon.cli.common import (
     REJECTS_OPTION,
     SCORE_OPTION,
     SINCE_OPTION,
+    STORE_OPTION,
     STRICT_OPTION,
     TASK_OPTION,
     UNTIL_OPTION,
@@ -35,7 +36,9 @@ from mlmon.cli.common import (
     emit,
     guard_outputs,
     handle_errors,
+    inputs_mapping,
     is_stdout,
+    log_inputs,
     note_skipped,
     one_stdout,
     parse_now,
@@ -55,12 +58,14 @@ class ReportFormat(str, Enum):
     epilog="Examples:\n\n"
     "  mlmon report sample_logs/*.jsonl.gz --by model,model_version\n\n"
     "  mlmon report logs/ --every 1h --by model --since 24h --format json -o report.json\n\n"
+    "  mlmon report --store /var/lib/mlmon/store --since 3h --every 10m --by model\n\n"
     "  mlmon report app.log.gz --mapping my_mapping.yaml --rejects rejects.jsonl\n\n"
     "  mlmon report logs/ --where 'status >= 500 and input.country == \"DE\"' --by model_version"
 )
 @handle_errors
 def report(
-    logs: list[str] = LOGS_ARGUMENT,
+    logs: Optional[list[str]] = LOGS_ARGUMENT,
+    store: Optional[str] = STORE_OPTION,
     every: Optional[str] = typer.Option(None, "--every", "-e", help="Window length, e.g. 5m, 1h, 1d. Windows are aligned to UTC (and cut at the years 1 and 9999). Default: one window for the whole range."),
     by: Optional[list[str]] = typer.Option(None, "--by", "-b", help="Segment by fields, comma-separated: model, model_version, endpoint, status, input.FIELD, output.FIELD. A secret field (input.api_key, a key under the mapping's redact:) is refused; secrets inside values are redacted."),
     where: Optional[str] = typer.Option(None, "--where", "-w", help="Only records matching this condition over record fields, as a rule's 'where', e.g. 'status >= 500 and input.country == \"DE\"'."),
@@ -88,18 +93,18 @@ def report(
     task: Task = TASK_OPTION,
 ) -> None:
     """Summarize latency, throughput, errors, resources, drift and model quality per time window and segment."""
-    from mlmon.logs.mapping import load_mapping
     from mlmon.rejects import rejects_when_nothing_is_good, write_rejects
     from mlmon.render.progress import ReadProgress
     from mlmon.report import build_report
 
     one_stdout({"the report": output is None or is_stdout(output), "--rejects": is_stdout(rejects)})
-    guard_outputs(logs, {"-o": output, "--rejects": rejects}, mapping, baseline, labels)
     clock = parse_now(now)
     spec = window_spec(every, by, since, until, clock, max_segments)
     base, truth = baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
                                        positive, task, clock)
-    the_mapping = load_mapping(mapping)
+    logs = log_inputs("report", logs, store, mapping, spec.since, spec.until, base)
+    guard_outputs(logs, {"-o": output, "--rejects": rejects}, mapping, baseline, labels)
+    the_mapping = inputs_mapping(logs, mapping)
     fmt = fmt or ReportFormat.table
     with ReadProgress() as progress, rejects_when_nothing_is_good(rejects, the_mapping.redact):
         result, data = build_report(

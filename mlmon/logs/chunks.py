@@ -80,13 +80,12 @@ def invalid_utf8_lines(data: bytes) -> list[int]:
     return lines
 
 
-def plan_spans(fd: int, size: int, *, chunk_bytes: int, max_line_bytes: int) -> Iterator[Span]:
-    """Spans of about ``chunk_bytes`` covering the first ``size`` bytes of an open file.
+def plan_spans(fd: int, size: int, *, chunk_bytes: int, max_line_bytes: int, start: int = 0) -> Iterator[Span]:
+    """Spans of about ``chunk_bytes`` covering bytes ``start`` (a line's start) to ``size`` of an open file.
 
     Only the bytes around each cut are read here. A line over ``max_line_bytes``
     that crosses a cut is cut out of the spans, and only its first bytes are kept.
     """
-    start = 0
     while start < size:
         target = start + chunk_bytes
         if target >= size:

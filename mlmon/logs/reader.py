@@ -48,13 +48,23 @@ class LogData:
     warnings: list[str] = field(default_factory=list)
     #: What the directory searches left out, and why (printed on stderr as notes).
     notes: list[str] = field(default_factory=list)
+    #: From a store: the records it holds in all (``records`` has only those of the range read),
+    #: and its sources' bad lines, counted when they were ingested.
+    total: int | None = None
+    skipped_count: int | None = None
+    reasons: dict[str, int] | None = None
+
+    @property
+    def record_count(self) -> int:
+        """Records in the logs (or store) read, whatever range of them ``records`` holds."""
+        return self.records.height if self.total is None else self.total
 
     @property
     def skipped(self) -> int:
-        return self.rejects.height
+        return self.rejects.height if self.skipped_count is None else self.skipped_count
 
     def skipped_by_reason(self) -> dict[str, int]:
-        return reason_counts(self.rejects)
+        return reason_counts(self.rejects) if self.reasons is None else dict(self.reasons)
 
 
 def record_schema(projection: Projection, wanted: Iterable[str]) -> dict[str, pl.DataType]:
@@ -89,6 +99,13 @@ def read_logs(
     ``strict``, the first bad line raises InputError instead. Bad lines and not one
     good record raise InputError too (see :mod:`mlmon.logs.verdict`).
     """
+    from mlmon.store.source import store_input
+
+    store = store_input(inputs)
+    if store is not None:
+        from mlmon.store.read import read_store
+
+        return read_store(store, fields, since=store.since, until=store.until)
     notes: list[str] = []
     sources = [s if isinstance(s, Source) else None for s in inputs]
     if any(s is None for s in sources):

@@ -1,0 +1,91 @@
+"""``mlmon ingest``: append the new lines of the logs to a Parquet store."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mlmon.cli.app import app
+from mlmon.cli.common import (
+    LOGS_HELP,
+    MAPPING_OPTION,
+    MAX_LINE_OPTION,
+    REJECTS_OPTION,
+    STRICT_OPTION,
+    emit,
+    guard_outputs,
+    handle_errors,
+    is_stdout,
+    one_stdout,
+    print_warnings,
+    stderr_console,
+)
+
+WAIT_OPTION = typer.Option(30.0, "--wait", min=0, help="Seconds to wait for another ingest, compact or prune on the same store before giving up (exit 2).")
+
+
+class IngestFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  mlmon ingest /var/log/model/ --store /var/lib/mlmon/store\n\n"
+    "  mlmon ingest 'logs/*.jsonl*' --store store/ --dedup request_id --rejects rejects.jsonl\n\n"
+    "  mlmon report --store store/ --since 3h --every 10m --by model",
+)
+@handle_errors
+def ingest(
+    logs: list[str] = typer.Argument(..., metavar="LOGS...", help=LOGS_HELP.replace(", or - for stdin", ""), show_default=False),
+    store: str = typer.Option(..., "--store", metavar="DIR", help="The store's directory: created when missing (or empty), appended to otherwise.", show_default=False),
+    mapping: Optional[Path] = MAPPING_OPTION,
+    rejects: Optional[Path] = REJECTS_OPTION,
+    strict: bool = STRICT_OPTION,
+    max_line_bytes: int = MAX_LINE_OPTION,
+    dedup: Optional[str] = typer.Option(None, "--dedup", help="request_id: leave out records whose request id this run, or the store within --dedup-window of their time, holds already (a retried request logged twice)."),
+    dedup_window: str = typer.Option("1d", "--dedup-window", help="How far before and after the new records' times --dedup looks for their ids in the store."),
+    wait: float = WAIT_OPTION,
+    fmt: IngestFormat = typer.Option(IngestFormat.text, "--format", "-f", help="text: the one-line summary on stderr; json: the summary as a document on stdout (for scripts)."),
+) -> None:
+    """Read what is new in the logs into a store of Parquet files, partitioned by UTC date, for every command's --store.
+
+    Each file's offset is kept: a run reads only complete lines added since the last one (a last line
+    without its newline waits for the next run). Rotated files (renamed, or compressed to .gz) are
+    recognized by their identity and first bytes and never read twice; a truncated file is read again from
+    its start. A run adds all it read or nothing: killed at any moment, the next run neither loses nor
+    duplicates a line. Bad lines are skipped and counted as in 'report'.
+    """
+    from mlmon.logs.mapping import load_mapping
+    from mlmon.rejects import rejects_when_nothing_is_good, write_rejects
+    from mlmon.render.progress import ReadProgress
+    from mlmon.store.ingest import IngestOptions
+    from mlmon.store.ingest import ingest as run_ingest
+    from mlmon.timeparse import parse_duration
+
+    if dedup is not None and dedup != "request_id":
+        from mlmon.errors import UsageError
+
+        raise UsageError(f"--dedup takes request_id, not {dedup!r}")
+    one_stdout({"the JSON summary": fmt == IngestFormat.json, "--rejects": is_stdout(rejects)})
+    guard_outputs(logs, {"--rejects": rejects}, mapping)
+    the_mapping = load_mapping(mapping)
+    options = IngestOptions(mapping=the_mapping, strict=strict, max_line_bytes=max_line_bytes, dedup=dedup,
+                            dedup_window=parse_duration(dedup_window, what="--dedup-window"), wait_s=wait)
+    with ReadProgress() as progress, rejects_when_nothing_is_good(rejects, the_mapping.redact):
+        options.progress = progress
+        summary = run_ingest(logs, store, options)
+    if rejects is not None:
+        write_rejects(summary.rejects, rejects, the_mapping.redact)
+    print_warnings(summary.warnings, summary.notes)
+    if fmt == IngestFormat.json:
+        emit(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False) + "\n", None)
+    else:
+        line = f"mlmon: {summary.line()}"
+        if summary.skipped:
+            line += f"; bad lines listed in {rejects}" if rejects else "; use --rejects FILE to list the bad lines"
+        stderr_console().print(line)

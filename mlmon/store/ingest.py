@@ -1,0 +1,317 @@
+"""``mlmon ingest``: read the new complete lines of each log file into the store, then commit.
+
+Every step before the commit can fail or be killed without harm: parts are written under
+new names, and the registry (the offsets) is replaced last, in one rename. So a run either
+adds all it read or nothing, and the next run reads what a failed one did not commit.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterator, Sequence
+
+import polars as pl
+
+from mlmon.errors import InputError
+from mlmon.logs.chunks import Chunk, iter_chunks, load_span, plan_spans
+from mlmon.logs.decode import Projection, decode_chunk, empty_rejects
+from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, RAW_REQUEST, RAW_RESPONSE, Mapping
+from mlmon.logs.normalize import CHECKED_FIELDS
+from mlmon.logs.reader import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_LINE_BYTES, Progress, record_schema
+from mlmon.logs.sources import resolve_inputs
+from mlmon.logs.verdict import judge, reason_counts
+from mlmon.redact import redact_expr
+from mlmon.safetext import printable
+from mlmon.store.layout import StoreDir, create_store
+from mlmon.store.lock import DEFAULT_WAIT_S, store_lock
+from mlmon.store.parts import PartWriter, clean_orphans, iso_us
+from mlmon.store.registry import Registry, commit_registry, load_registry
+from mlmon.store.tracking import COPY, ROTATION, TRUNCATION, ReadPlan, plan_reads
+
+#: Records held before they are written as parts: bounds memory whatever the input's size.
+FLUSH_ROWS = 1_000_000
+#: The text columns whose secrets are redacted before anything is written.
+_TEXT_COLUMNS = (RAW_REQUEST, RAW_RESPONSE, "error")
+DEFAULT_DEDUP_WINDOW = timedelta(days=1)
+
+
+def store_fields(mapping: Mapping) -> list[str]:
+    """The columns a store keeps: every canonical field, and the request and response objects as JSON text."""
+    return list(dict.fromkeys([*CANONICAL_FIELDS, *mapping.constants, RAW_REQUEST, RAW_RESPONSE]))
+
+
+def mapping_digest(mapping: Mapping) -> str:
+    return hashlib.sha256(repr(mapping).encode()).hexdigest()[:16]
+
+
+@dataclass
+class IngestOptions:
+    mapping: Mapping = DEFAULT_MAPPING
+    strict: bool = False
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    #: ``request_id`` to drop records whose id the store holds already (within ``dedup_window``).
+    dedup: str | None = None
+    dedup_window: timedelta = DEFAULT_DEDUP_WINDOW
+    wait_s: float = DEFAULT_WAIT_S
+    progress: Progress | None = None
+
+
+@dataclass
+class IngestSummary:
+    store: str
+    files_read: int = 0
+    bytes_read: int = 0
+    records_added: int = 0
+    skipped: int = 0
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    rotations: int = 0
+    truncations: int = 0
+    duplicates_dropped: int = 0
+    parts_written: int = 0
+    orphans_removed: int = 0
+    files: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    rejects: pl.DataFrame = field(default_factory=empty_rejects)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "store": self.store, "files_read": self.files_read, "bytes_read": self.bytes_read,
+            "records_added": self.records_added, "skipped": self.skipped, "skipped_by_reason": self.skipped_by_reason,
+            "rotations": self.rotations, "truncations": self.truncations,
+            "duplicates_dropped": self.duplicates_dropped, "parts_written": self.parts_written,
+            "files": self.files, "warnings": self.warnings, "notes": self.notes,
+        }
+
+    def line(self) -> str:
+        """The one summary line a run prints on stderr."""
+        def n(count: int, word: str) -> str:
+            return f"{count:,} {word}{'' if count == 1 else 's'}"
+        parts = [f"{n(self.files_read, 'file')} read", _size(self.bytes_read), f"{n(self.records_added, 'record')} added",
+                 f"{self.skipped:,} skipped"]
+        if self.rotations:
+            parts.append(n(self.rotations, "rotation") + " seen")
+        if self.truncations:
+            parts.append(n(self.truncations, "truncated file") + " read again from the start")
+        if self.duplicates_dropped:
+            parts.append(n(self.duplicates_dropped, "duplicate") + " dropped")
+        return "ingest: " + ", ".join(parts)
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if count < 1000 or unit == "TB":
+            return f"{count:,} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1000
+    return ""
+
+
+def ingest(inputs: Sequence[str], store_text: str, options: IngestOptions | None = None) -> IngestSummary:
+    """Ingest the new complete lines of ``inputs`` into the store at ``store_text`` (created if missing)."""
+    options = options or IngestOptions()
+    found = resolve_inputs(inputs)
+    store = create_store(store_text)
+    with store_lock(store, options.wait_s, "ingest"):
+        registry = load_registry(store)
+        digest = mapping_digest(options.mapping)
+        if registry.mapping not in (None, digest):
+            raise InputError(f"the store {printable(store_text)} was built with another mapping",
+                             "Ingest with the --mapping the store was built with, or into a new store.")
+        summary = IngestSummary(store=store_text, notes=list(found.notes))
+        summary.orphans_removed = clean_orphans(store, {p.path for p in registry.parts})
+        plans, notes = plan_reads(found.sources, registry.sources)
+        summary.notes.extend(notes)
+        writer = PartWriter(store)
+        try:
+            _run(plans, store, registry, writer, options, summary)
+            registry.mapping = digest
+            registry.redact = list(options.mapping.redact)
+            now = iso_us(datetime.now(timezone.utc))
+            registry.created = registry.created or now
+            registry.updated = now
+            registry.parts.extend(writer.written)
+            commit_registry(store, registry)
+        except BaseException:
+            writer.abort()
+            raise
+    return summary
+
+
+def _run(plans: list[ReadPlan], store: StoreDir, registry: Registry, writer: PartWriter, options: IngestOptions,
+         summary: IngestSummary) -> None:
+    mapping = options.mapping
+    wanted = store_fields(mapping)
+    projection = Projection.build(mapping, list(dict.fromkeys([*wanted, *CHECKED_FIELDS])))
+    schema = record_schema(projection, wanted)
+    buffered: list[pl.DataFrame] = []
+    rejects: list[pl.DataFrame] = []
+    good_by_file: dict[str, int] = {}
+    held = 0
+    total = sum((p.end - p.start) if p.end is not None else (p.source.size or 0) for p in plans) or None
+    done = 0
+    dedup = _Dedup(store, registry, writer, options) if options.dedup else None
+
+    def flush() -> None:
+        nonlocal held
+        if not buffered:
+            return
+        frame = pl.concat(buffered)
+        buffered.clear()
+        held = 0
+        frame = frame.with_columns(redact_expr(pl.col(c), mapping.redact).alias(c) for c in _TEXT_COLUMNS
+                                   if c in frame.columns)
+        if dedup is not None:
+            frame = dedup.keep_new(frame)
+        summary.records_added += frame.height
+        writer.write(frame)
+
+    for plan in plans:
+        if plan.event == ROTATION:
+            summary.rotations += 1
+        elif plan.event == TRUNCATION:
+            summary.truncations += 1
+            summary.notes.append(f"{printable(plan.source.name)} was truncated: read again from the start")
+        if not plan.has_new_bytes:
+            continue
+        entry = plan.entry
+        lines_before = entry.lines
+        added = skipped = 0
+        reasons: dict[str, int] = {}
+        content = plan.start
+        for records, bad, n_lines, consumed in _decoded(plan, projection, mapping, options):
+            if bad.height:
+                bad = bad.with_columns(pl.col("line") + lines_before)
+                if options.strict:
+                    first = bad.row(0, named=True)
+                    raise InputError(f"{first['file']}:{first['line']}: bad log line ({first['reason']}); "
+                                     "nothing was ingested",
+                                     "Fix or remove the line, or run without --strict to skip bad lines.")
+                rejects.append(bad)
+                skipped += bad.height
+                for reason, count in reason_counts(bad).items():
+                    reasons[reason] = reasons.get(reason, 0) + count
+            lines_before += n_lines
+            content += consumed
+            if records.height:
+                buffered.append(records.select([pl.col(c).cast(t) for c, t in schema.items()]))
+                held += records.height
+                added += records.height
+            if options.progress is not None:
+                options.progress(done + (content - plan.start), total, plan.source.name)
+            if held >= FLUSH_ROWS:
+                flush()
+        read = content - plan.start
+        done += read
+        summary.files_read += 1
+        summary.bytes_read += read
+        good_by_file[plan.source.name] = added
+        entry.offset, entry.lines = content, lines_before
+        entry.records += added
+        entry.skipped += skipped
+        for reason, count in reasons.items():
+            entry.skipped_by_reason[reason] = entry.skipped_by_reason.get(reason, 0) + count
+        entry.last_read = iso_us(datetime.now(timezone.utc))
+        if plan.compressed:
+            entry.gz = plan.gz_identity
+        summary.files.append({"file": plan.source.name, "from": plan.start, "to": content, "records": added,
+                              "skipped": skipped, "event": plan.event})
+    flush()
+    summary.parts_written = len(writer.written)
+    bad = pl.concat(rejects) if rejects else empty_rejects()
+    summary.rejects = bad
+    summary.skipped = bad.height
+    summary.skipped_by_reason = reason_counts(bad)
+    if dedup is not None:
+        summary.duplicates_dropped = dedup.dropped
+    if bad.height and not registry.rows and not summary.records_added:
+        judge(good_by_file, bad, mapped=options.mapping != DEFAULT_MAPPING)  # raises: nothing good at all
+    summary.warnings.extend(judge(good_by_file, bad, mapped=options.mapping != DEFAULT_MAPPING) if bad.height else [])
+
+
+def _decoded(plan: ReadPlan, projection: Projection, mapping: Mapping,
+             options: IngestOptions) -> Iterator[tuple[pl.DataFrame, pl.DataFrame, int, int]]:
+    """(records, rejects, lines, content bytes consumed) of each chunk of the plan's new bytes, in order."""
+    name = plan.source.name
+
+    def decode(chunk: Chunk):
+        return decode_chunk(chunk, name, projection, mapping, options.max_line_bytes)
+
+    try:
+        if plan.compressed:
+            yield from _gzip_chunks(plan, decode, options)
+            return
+        with open(plan.source.path, "rb") as handle, ThreadPoolExecutor(2, thread_name_prefix="mlmon-ingest") as pool:
+            fd = handle.fileno()
+            spans = plan_spans(fd, plan.end, chunk_bytes=options.chunk_bytes, max_line_bytes=options.max_line_bytes,
+                               start=plan.start)
+            pending: deque = deque()
+            for span in spans:
+                pending.append((pool.submit(lambda s: decode(load_span(fd, s, options.max_line_bytes)), span),
+                                span.end - span.start))
+                if len(pending) >= 3:
+                    future, size = pending.popleft()
+                    yield (*future.result(), size)
+            while pending:
+                future, size = pending.popleft()
+                yield (*future.result(), size)
+    except OSError as exc:
+        raise InputError(f"cannot read {printable(name)}: {exc.strerror or exc}",
+                         "Check that the file is complete and readable.") from None
+
+
+def _gzip_chunks(plan: ReadPlan, decode: Callable, options: IngestOptions):
+    """Chunks of a gzip file's content after ``plan.start``, read to its end."""
+    try:
+        with gzip.open(plan.source.path, "rb") as stream:
+            left = plan.start
+            while left > 0:
+                skipped = stream.read(min(left, 16 << 20))
+                if not skipped:
+                    break
+                left -= len(skipped)
+            before = plan.start - left
+            for chunk in iter_chunks(stream, chunk_bytes=options.chunk_bytes, max_line_bytes=options.max_line_bytes):
+                position = stream.tell()
+                yield (*decode(chunk), position - before)
+                before = position
+    except (EOFError, zlib.error, gzip.BadGzipFile):
+        raise InputError(f"cannot read {printable(plan.source.name)}: the compressed data is corrupt or truncated",
+                         "Check the file with gzip -t.") from None
+
+
+class _Dedup:
+    """Drops records whose request id the store (or this run) holds already, within a look-back window."""
+
+    def __init__(self, store: StoreDir, registry: Registry, writer: PartWriter, options: IngestOptions):
+        self.store, self.registry, self.writer, self.window = store, registry, writer, options.dedup_window
+        self.dropped = 0
+
+    def keep_new(self, frame: pl.DataFrame) -> pl.DataFrame:
+        ids = pl.col("request_id")
+        before = frame.height
+        frame = frame.filter(ids.is_null() | ids.is_first_distinct())
+        lo, hi = frame.get_column("ts").min(), frame.get_column("ts").max()
+        if lo is not None:
+            lo, hi = lo - self.window, hi + self.window
+            parts = [p for p in [*self.registry.parts, *self.writer.written]
+                     if p.min_ts and p.max_ts and _parse(p.min_ts) <= hi and _parse(p.max_ts) >= lo]
+            if parts:
+                seen = (pl.scan_parquet([str(self.store.root / p.path) for p in parts])
+                        .filter(pl.col("ts").is_between(lo, hi) & ids.is_not_null()).select(ids).unique().collect())
+                frame = frame.join(seen, on="request_id", how="anti", nulls_equal=False) if seen.height else frame
+        self.dropped += before - frame.height
+        return frame
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+__all__ = ["IngestOptions", "IngestSummary", "ingest", "store_fields", "COPY"]

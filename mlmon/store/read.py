@@ -1,0 +1,135 @@
+"""Read a store's committed parts as the records frame every command computes on.
+
+Only the parts whose time range meets ``since``/``until`` are opened, only the columns asked
+for are read, and Parquet's row-group statistics skip the rest of a part. Input and output
+fields (``input.age``) are found in the request's and response's JSON text, as the log reader
+does for fields inside an object read whole, so their values and types are those of the raw path.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable
+
+import polars as pl
+
+from mlmon.errors import InputError
+from mlmon.logs.decode import empty_rejects
+from mlmon.logs.mapping import CANONICAL_FIELDS, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, split_path
+from mlmon.logs.normalize import TS_TYPE
+from mlmon.logs.reader import LogData
+from mlmon.safetext import printable
+from mlmon.store.layout import StoreDir, open_store
+from mlmon.store.registry import PartEntry, Registry, load_registry
+
+_RETRIES = 3
+
+
+def store_mapping(store_text: str):
+    """A mapping for reading the store: its records are mapped already; the secret keys it was built with stay secret."""
+    from mlmon.logs.mapping import Mapping
+
+    return Mapping(redact=tuple(load_registry(open_store(store_text)).redact))
+
+
+def parts_in_range(registry: Registry, since: datetime | None, until: datetime | None) -> list[PartEntry]:
+    """The committed parts holding records in [since, until)."""
+    out = []
+    for part in registry.parts:
+        if part.min_ts is None or part.max_ts is None:
+            out.append(part)
+            continue
+        if until is not None and _time(part.min_ts) >= until:
+            continue
+        if since is not None and _time(part.max_ts) < since:
+            continue
+        out.append(part)
+    return out
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _jsonpath(path: tuple[str, ...]) -> str:
+    return "$" + "".join(f"['{p}']" if "'" not in p else f".{p}" for p in path)
+
+
+def read_store(store_text: str, fields: Iterable[str] | None, *, since: datetime | None = None,
+               until: datetime | None = None) -> LogData:
+    """The records of ``fields`` (as :func:`mlmon.logs.reader.read_logs` names them) in [since, until)."""
+    store = open_store(store_text)
+    wanted = list(dict.fromkeys(["ts", "status", "error", *(fields if fields is not None else CANONICAL_FIELDS)]))
+    for attempt in range(_RETRIES):
+        registry = load_registry(store)
+        parts = parts_in_range(registry, since, until)
+        try:
+            records, warnings = _read(store, parts, wanted, since, until)
+            break
+        except FileNotFoundError:  # a compaction or prune replaced parts after the registry was read
+            if attempt == _RETRIES - 1:
+                raise InputError(f"the store {printable(store_text)} kept changing while it was read",
+                                 "Run again when mlmon store compact or prune has finished.") from None
+    reasons: dict[str, int] = {}
+    for entry in registry.sources:
+        for reason, count in entry.skipped_by_reason.items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    return LogData(records=records, rejects=empty_rejects(), files=[e.name for e in registry.sources],
+                   warnings=warnings, total=registry.rows, skipped_count=sum(e.skipped for e in registry.sources),
+                   reasons=dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))))
+
+
+def _columns(store: StoreDir, parts: list[PartEntry]) -> dict[str, pl.DataType]:
+    for part in parts:
+        return dict(pl.read_parquet_schema(store.root / part.path))
+    return {"ts": TS_TYPE}
+
+
+def _read(store: StoreDir, parts: list[PartEntry], wanted: list[str], since, until) -> tuple[pl.DataFrame, list[str]]:
+    available = _columns(store, parts)
+    direct = [name for name in wanted if name in available]
+    objects = {RAW_REQUEST: INPUT_PREFIX, RAW_RESPONSE: OUTPUT_PREFIX}
+    derived = {name: obj for name in wanted for obj, prefix in objects.items()
+               if name.startswith(prefix) and obj in available}
+    read = list(dict.fromkeys([*direct, *derived.values()]))
+    warnings: list[str] = []
+    if not parts:
+        frame = pl.DataFrame(schema={name: available.get(name, pl.String()) for name in read})
+    else:
+        frame, warnings = _scan(store, parts, read, since, until)
+    extra = [pl.col(obj).str.json_path_match(_jsonpath(split_path(name[len(objects[obj]):]))).alias(name)
+             for name, obj in derived.items()]
+    if extra:
+        frame = frame.with_columns(extra)
+    keep = [name for name in wanted if name in frame.columns]
+    return frame.select(keep), warnings
+
+
+def _scan(store: StoreDir, parts: list[PartEntry], columns: list[str], since, until) -> tuple[pl.DataFrame, list[str]]:
+    warnings: list[str] = []
+    paths = [str(store.root / p.path) for p in parts]
+    try:
+        return _collect(paths, columns, since, until), warnings
+    except pl.exceptions.PolarsError as exc:
+        if "No such file" in str(exc) or "not found" in str(exc).lower():
+            raise FileNotFoundError(str(exc)) from None
+    good = []
+    for path in paths:  # find the corrupt parts: each is read alone
+        try:
+            _collect([path], columns, since, until)
+            good.append(path)
+        except pl.exceptions.PolarsError as exc:
+            warnings.append(f"store part {printable(path)} cannot be read and was left out "
+                            f"({printable(str(exc).splitlines()[0][:120])}); see the README's Store section")
+    if not good:
+        return pl.DataFrame(schema={c: pl.String() for c in columns}).with_columns(pl.col("ts").cast(TS_TYPE)), warnings
+    return _collect(good, columns, since, until), warnings
+
+
+def _collect(paths: list[str], columns: list[str], since, until) -> pl.DataFrame:
+    lf = pl.scan_parquet(paths, hive_partitioning=False, missing_columns="insert", extra_columns="ignore")
+    if since is not None:
+        lf = lf.filter(pl.col("ts") >= since)
+    if until is not None:
+        lf = lf.filter(pl.col("ts") < until)
+    return lf.select(columns).collect()
