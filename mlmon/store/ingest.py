@@ -230,9 +230,10 @@ def _run(plans: list[ReadPlan], store: StoreDir, registry: Registry, writer: Par
     summary.skipped_by_reason = reason_counts(bad)
     if dedup is not None:
         summary.duplicates_dropped = dedup.dropped
-    if bad.height and not registry.rows and not summary.records_added:
-        judge(good_by_file, bad, mapped=options.mapping != DEFAULT_MAPPING)  # raises: nothing good at all
-    summary.warnings.extend(judge(good_by_file, bad, mapped=options.mapping != DEFAULT_MAPPING) if bad.height else [])
+    # Bad lines and not one good record, in this run or before, is an error (as in report); bad new
+    # lines beside good ones are a warning per file when they outnumber its good records.
+    if bad.height and (summary.records_added or not registry.rows):
+        summary.warnings.extend(judge(good_by_file, bad, mapped=options.mapping != DEFAULT_MAPPING))
 
 
 def _decoded(plan: ReadPlan, projection: Projection, mapping: Mapping,
