@@ -41,8 +41,8 @@ class IngestFormat(str, Enum):
 )
 @handle_errors
 def ingest(
-    logs: list[str] = typer.Argument(..., metavar="LOGS...", help=LOGS_HELP.replace(", or - for stdin", ""), show_default=False),
-    store: str = typer.Option(..., "--store", metavar="DIR", help="The store's directory: created when missing (or empty), appended to otherwise.", show_default=False),
+    logs: list[str] = typer.Argument(..., metavar="LOGS...", help=LOGS_HELP.replace(", or - for stdin", ", or s3://bucket/key URLs (an object, or the log objects under a prefix; needs the s3 extra)").replace(" Or give --store DIR instead.", ""), show_default=False),
+    store: str = typer.Option(..., "--store", metavar="DIR", help="The store: a directory, or s3://bucket/prefix (needs the s3 extra); created when missing or empty, appended to otherwise.", show_default=False),
     mapping: Optional[Path] = MAPPING_OPTION,
     rejects: Optional[Path] = REJECTS_OPTION,
     strict: bool = STRICT_OPTION,
@@ -54,11 +54,12 @@ def ingest(
 ) -> None:
     """Read what is new in the logs into a store of Parquet files, partitioned by UTC date, for every command's --store.
 
-    Each file's offset is kept: a run reads only complete lines added since the last one (a last line
-    without its newline waits for the next run). Rotated files (renamed, or compressed to .gz) are
-    recognized by their identity and first bytes and never read twice; a truncated file is read again from
-    its start. A run adds all it read or nothing: killed at any moment, the next run neither loses nor
-    duplicates a line. Bad lines are skipped and counted as in 'report'.
+    Each file's offset is kept: a run reads only complete lines added since the last one (a last line \
+without its newline waits for the next run). Rotated files (renamed, or compressed to .gz) are \
+recognized by their identity and first bytes and never read twice; a truncated file is read again from \
+its start. A run adds all it read or nothing: killed at any moment, the next run neither loses nor \
+duplicates a line. Bad lines are skipped and counted as in 'report'. Exit codes: 0 done, 2 a usage or \
+input error, or the store locked by another run for longer than --wait (nothing is committed then).
     """
     from mlmon.logs.mapping import load_mapping
     from mlmon.rejects import rejects_when_nothing_is_good, write_rejects

@@ -24,7 +24,7 @@ from mlmon.logs.decode import Projection, decode_chunk, empty_rejects
 from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.logs.normalize import CHECKED_FIELDS
 from mlmon.logs.reader import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_LINE_BYTES, Progress, record_schema
-from mlmon.logs.sources import resolve_inputs
+from mlmon.logs.sources import Inputs, resolve_inputs
 from mlmon.logs.verdict import judge, reason_counts
 from mlmon.redact import redact_expr
 from mlmon.safetext import printable
@@ -32,6 +32,7 @@ from mlmon.store.layout import StoreDir, create_store
 from mlmon.store.lock import DEFAULT_WAIT_S, store_lock
 from mlmon.store.parts import PartWriter, clean_orphans, iso_us
 from mlmon.store.registry import Registry, commit_registry, load_registry
+from mlmon.store.remote_logs import RemoteSource, split_inputs, remote_sources
 from mlmon.store.tracking import COPY, ROTATION, TRUNCATION, ReadPlan, plan_reads
 
 #: Records held before they are written as parts: bounds memory whatever the input's size.
@@ -116,7 +117,10 @@ def _size(count: int) -> str:
 def ingest(inputs: Sequence[str], store_text: str, options: IngestOptions | None = None) -> IngestSummary:
     """Ingest the new complete lines of ``inputs`` into the store at ``store_text`` (created if missing)."""
     options = options or IngestOptions()
-    found = resolve_inputs(inputs)
+    local, remote = split_inputs(inputs)
+    found = resolve_inputs(local) if local else Inputs([])
+    for url in remote:
+        found.sources.extend(remote_sources(url))  # type: ignore[arg-type]
     store = create_store(store_text)
     with store_lock(store, options.wait_s, "ingest"):
         registry = load_registry(store)
@@ -245,6 +249,9 @@ def _decoded(plan: ReadPlan, projection: Projection, mapping: Mapping,
         return decode_chunk(chunk, name, projection, mapping, options.max_line_bytes)
 
     try:
+        if isinstance(plan.source, RemoteSource):
+            yield from _remote_chunks(plan, decode, options)
+            return
         if plan.compressed:
             yield from _gzip_chunks(plan, decode, options)
             return
@@ -267,10 +274,24 @@ def _decoded(plan: ReadPlan, projection: Projection, mapping: Mapping,
                          "Check that the file is complete and readable.") from None
 
 
-def _gzip_chunks(plan: ReadPlan, decode: Callable, options: IngestOptions):
+def _remote_chunks(plan: ReadPlan, decode: Callable, options: IngestOptions):
+    """Chunks of an object's content after ``plan.start``, streamed to its end."""
+    source = plan.source
+    if not source.compressed:
+        stream = source.stream(plan.start)
+        before = 0
+        for chunk in iter_chunks(stream, chunk_bytes=options.chunk_bytes, max_line_bytes=options.max_line_bytes):
+            position = stream.tell()
+            yield (*decode(chunk), position - before)
+            before = position
+        return
+    yield from _gzip_chunks(plan, decode, options, gzip.GzipFile(fileobj=source.stream(), mode="rb"))
+
+
+def _gzip_chunks(plan: ReadPlan, decode: Callable, options: IngestOptions, opened=None):
     """Chunks of a gzip file's content after ``plan.start``, read to its end."""
     try:
-        with gzip.open(plan.source.path, "rb") as stream:
+        with opened or gzip.open(plan.source.path, "rb") as stream:
             left = plan.start
             while left > 0:
                 skipped = stream.read(min(left, 16 << 20))
@@ -304,7 +325,7 @@ class _Dedup:
             parts = [p for p in [*self.registry.parts, *self.writer.written]
                      if p.min_ts and p.max_ts and _parse(p.min_ts) <= hi and _parse(p.max_ts) >= lo]
             if parts:
-                seen = (pl.scan_parquet([str(self.store.root / p.path) for p in parts])
+                seen = (pl.scan_parquet([self.store.url(p.path) for p in parts], storage_options=self.store.storage_options)
                         .filter(pl.col("ts").is_between(lo, hi) & ids.is_not_null()).select(ids).unique().collect())
                 frame = frame.join(seen, on="request_id", how="anti", nulls_equal=False) if seen.height else frame
         self.dropped += before - frame.height

@@ -10,7 +10,6 @@ the new one again (see :mod:`mlmon.store.read`).
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -21,7 +20,7 @@ import polars as pl
 from mlmon.errors import InputError
 from mlmon.store.layout import PARTITION, StoreDir, open_store
 from mlmon.store.lock import DEFAULT_WAIT_S, store_lock
-from mlmon.store.parts import COMPRESSION, ROW_GROUP_ROWS, PartWriter, clean_orphans, iso_us
+from mlmon.store.parts import PARQUET, PartWriter, clean_orphans, iso_us
 from mlmon.store.registry import PartEntry, Registry, commit_registry, load_registry
 
 #: Parts below this size are merged by compact (a day of logs makes a few parts of about this size).
@@ -52,14 +51,9 @@ def _partition_of(part: PartEntry) -> str:
 def _delete(store: StoreDir, parts: list[PartEntry]) -> None:
     for part in parts:
         try:
-            os.unlink(store.root / part.path)
-        except OSError:
+            store.delete(part.path)
+        except (OSError, InputError):
             pass  # left for the next writer's clean-up
-    for folder in {_partition_of(p) for p in parts}:
-        try:
-            (store.root / folder).rmdir()
-        except OSError:
-            pass
 
 
 def compact(store_text: str, *, target_bytes: int = DEFAULT_TARGET_BYTES, wait_s: float = DEFAULT_WAIT_S) -> Maintenance:
@@ -116,39 +110,20 @@ def _batches(parts: list[PartEntry], target_bytes: int) -> list[list[PartEntry]]
 
 def _merge(store: StoreDir, writer: PartWriter, folder: str, batch: list[PartEntry]) -> PartEntry:
     """One part holding ``batch``'s rows in order, streamed (memory does not grow with the parts)."""
-    writer._count += 1
-    name = f"{writer.prefix}-{writer.run}-{writer._count:05d}.parquet"
-    tmp = store.root / folder / f".{name}.tmp"
-    final = store.root / folder / name
+    relative = writer.next_path(folder.split("=", 1)[1])
+    lf = pl.scan_parquet([store.url(p.path) for p in batch], hive_partitioning=False, missing_columns="insert",
+                         extra_columns="ignore", storage_options=store.storage_options)
     try:
-        lf = pl.scan_parquet([str(store.root / p.path) for p in batch], hive_partitioning=False,
-                             missing_columns="insert", extra_columns="ignore")
-        lf.sink_parquet(tmp, compression=COMPRESSION, statistics=True, row_group_size=ROW_GROUP_ROWS,
-                        maintain_order=True)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise InputError(f"cannot write to the store {store.root}: {exc.strerror or exc}; nothing was changed",
-                         "Free some space and run again.") from None
+        size = writer._guard(lambda: store.sink_part(relative, lf, **PARQUET))
     except pl.exceptions.PolarsError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise InputError(f"cannot compact {folder} of the store {store.root}: a part cannot be read "
+        raise InputError(f"cannot compact {folder} of the store {store}: a part cannot be read "
                          f"({str(exc).splitlines()[0][:160]}); nothing was changed",
-                         "Find the part with mlmon store info and restore or remove it (README, Store).") from None
+                         "Find the part in the warning of mlmon report --store, and restore or remove it "
+                         "(README, \"When something is broken\").") from None
     mins = [p.min_ts for p in batch if p.min_ts]
     maxs = [p.max_ts for p in batch if p.max_ts]
-    entry = PartEntry(f"{folder}/{name}", sum(p.rows for p in batch), min(mins) if mins else None,
-                      max(maxs) if maxs else None, final.stat().st_size)
-    writer.written.append(entry)
-    return entry
+    return writer.add(PartEntry(relative, sum(p.rows for p in batch), min(mins) if mins else None,
+                                max(maxs) if maxs else None, size))
 
 
 def prune(store_text: str, older_than: timedelta, now: datetime, *, wait_s: float = DEFAULT_WAIT_S) -> Maintenance:
@@ -198,10 +173,11 @@ def describe(store_text: str) -> dict[str, Any]:
     schema: dict[str, str] = {}
     if registry.parts:
         try:
-            schema = {k: str(v) for k, v in pl.read_parquet_schema(store.root / registry.parts[-1].path).items()}
+            schema = {k: str(v) for k, v in pl.scan_parquet(store.url(registry.parts[-1].path),
+                                                              storage_options=store.storage_options).collect_schema().items()}
         except (OSError, pl.exceptions.PolarsError):
             schema = {}
-    meta_bytes = sum(f.stat().st_size for f in store.meta.iterdir() if f.is_file())
+    meta_bytes = store.meta_bytes()
     return {
         "store": store_text,
         "generation": registry.generation,

@@ -1,15 +1,9 @@
-"""Write records as Parquet parts, one per UTC date, each renamed into place whole.
-
-A part is written under a hidden temporary name in its partition's folder, flushed to disk
-and renamed; it counts only once the registry names it (see :mod:`mlmon.store.registry`).
-"""
+"""Write records as Parquet parts, one per UTC date, each in place whole before any commit names it."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 
 import polars as pl
 
@@ -19,7 +13,7 @@ from mlmon.store.registry import PartEntry
 
 #: Rows per row group: small enough for --since to skip most of a day's part, large enough to compress well.
 ROW_GROUP_ROWS = 128 * 1024
-COMPRESSION = "zstd"
+PARQUET = {"compression": "zstd", "statistics": True, "row_group_size": ROW_GROUP_ROWS}
 
 
 def iso_us(value: datetime | None) -> str | None:
@@ -36,6 +30,10 @@ class PartWriter:
         self.written: list[PartEntry] = []
         self._count = 0
 
+    def next_path(self, day: str) -> str:
+        self._count += 1
+        return f"{PARTITION}={day}/{self.prefix}-{self.run}-{self._count:05d}.parquet"
+
     def write(self, records: pl.DataFrame) -> list[PartEntry]:
         """Write ``records`` (with a ``ts`` column) as one part per UTC date; the parts written."""
         if not records.height:
@@ -44,44 +42,32 @@ class PartWriter:
         out = []
         for date in dates.unique().sort().to_list():
             rows = records.filter(dates == date) if date is not None else records.filter(dates.is_null())
-            out.append(self._write_one(rows, "unknown" if date is None else date.isoformat()))
+            relative = self.next_path("unknown" if date is None else date.isoformat())
+            size = self._guard(lambda: self.store.write_part(relative, rows, **PARQUET))
+            ts = rows.get_column("ts")
+            out.append(self.add(PartEntry(relative, rows.height, iso_us(ts.min()), iso_us(ts.max()), size)))
         return out
 
-    def _write_one(self, rows: pl.DataFrame, day: str) -> PartEntry:
-        self._count += 1
-        folder = f"{PARTITION}={day}"
-        name = f"{self.prefix}-{self.run}-{self._count:05d}.parquet"
-        relative = f"{folder}/{name}"
-        directory = self.store.root / folder
-        tmp = directory / f".{name}.tmp"
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            rows.write_parquet(tmp, compression=COMPRESSION, statistics=True, row_group_size=ROW_GROUP_ROWS)
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, directory / name)
-        except OSError as exc:
-            _unlink(tmp)
-            raise InputError(f"cannot write to the store {self.store.root}: {exc.strerror or exc}; nothing was "
-                             "committed", "Free some space (or fix the permissions) and run again: "
-                             "the next run reads the same lines again.") from None
-        ts = rows.get_column("ts")
-        entry = PartEntry(relative, rows.height, iso_us(ts.min()), iso_us(ts.max()), (directory / name).stat().st_size)
+    def add(self, entry: PartEntry) -> PartEntry:
         self.written.append(entry)
         return entry
+
+    def _guard(self, write):
+        try:
+            return write()
+        except OSError as exc:
+            raise InputError(f"cannot write to the store {self.store}: {exc.strerror or exc}; nothing was "
+                             "committed", "Free some space (or fix the permissions) and run again: "
+                             "the next run reads the same lines again.") from None
 
     def abort(self) -> None:
         """Remove every part this run wrote (none was committed)."""
         for entry in self.written:
-            _unlink(self.store.root / entry.path)
+            try:
+                self.store.delete(entry.path)
+            except (OSError, InputError):
+                pass  # the next writer removes it
         self.written.clear()
-
-
-def _unlink(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def clean_orphans(store: StoreDir, committed: set[str]) -> int:
@@ -89,20 +75,7 @@ def clean_orphans(store: StoreDir, committed: set[str]) -> int:
 
     Run only under the store's lock, after loading the registry.
     """
-    removed = 0
-    for folder in store.root.glob(f"{PARTITION}=*"):
-        if not folder.is_dir():
-            continue
-        for path in folder.iterdir():
-            relative = f"{folder.name}/{path.name}"
-            stale = path.name.endswith(".tmp") or (path.suffix == ".parquet" and relative not in committed)
-            if stale and path.is_file():
-                _unlink(path)
-                removed += 1
-        try:
-            folder.rmdir()  # only when empty
-        except OSError:
-            pass
-    for path in store.meta.glob(".*.tmp"):
-        _unlink(path)
-    return removed
+    stray = store.stray_files(committed)
+    for relative in stray:
+        store.delete(relative)
+    return len(stray)

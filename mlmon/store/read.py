@@ -80,9 +80,19 @@ def read_store(store_text: str, fields: Iterable[str] | None, *, since: datetime
 
 
 def _columns(store: StoreDir, parts: list[PartEntry]) -> dict[str, pl.DataType]:
-    for part in parts:
-        return dict(pl.read_parquet_schema(store.root / part.path))
+    """The columns of the newest readable part (a corrupt one is left for the scan to name)."""
+    for part in reversed(parts):
+        try:
+            return dict(pl.scan_parquet(store.url(part.path), storage_options=store.storage_options).collect_schema())
+        except pl.exceptions.PolarsError as exc:
+            if _missing(exc):
+                raise FileNotFoundError(part.path) from None
     return {"ts": TS_TYPE}
+
+
+def _missing(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "no such file" in text or "not found" in text
 
 
 def _read(store: StoreDir, parts: list[PartEntry], wanted: list[str], since, until) -> tuple[pl.DataFrame, list[str]]:
@@ -107,27 +117,29 @@ def _read(store: StoreDir, parts: list[PartEntry], wanted: list[str], since, unt
 
 def _scan(store: StoreDir, parts: list[PartEntry], columns: list[str], since, until) -> tuple[pl.DataFrame, list[str]]:
     warnings: list[str] = []
-    paths = [str(store.root / p.path) for p in parts]
+    paths = [store.url(p.path) for p in parts]
+    options = store.storage_options
     try:
-        return _collect(paths, columns, since, until), warnings
+        return _collect(paths, columns, since, until, options), warnings
     except pl.exceptions.PolarsError as exc:
-        if "No such file" in str(exc) or "not found" in str(exc).lower():
+        if _missing(exc):
             raise FileNotFoundError(str(exc)) from None
     good = []
     for path in paths:  # find the corrupt parts: each is read alone
         try:
-            _collect([path], columns, since, until)
+            _collect([path], columns, since, until, options)
             good.append(path)
         except pl.exceptions.PolarsError as exc:
             warnings.append(f"store part {printable(path)} cannot be read and was left out "
                             f"({printable(str(exc).splitlines()[0][:120])}); see the README's Store section")
     if not good:
         return pl.DataFrame(schema={c: pl.String() for c in columns}).with_columns(pl.col("ts").cast(TS_TYPE)), warnings
-    return _collect(good, columns, since, until), warnings
+    return _collect(good, columns, since, until, options), warnings
 
 
-def _collect(paths: list[str], columns: list[str], since, until) -> pl.DataFrame:
-    lf = pl.scan_parquet(paths, hive_partitioning=False, missing_columns="insert", extra_columns="ignore")
+def _collect(paths: list[str], columns: list[str], since, until, options) -> pl.DataFrame:
+    lf = pl.scan_parquet(paths, hive_partitioning=False, missing_columns="insert", extra_columns="ignore",
+                         storage_options=options)
     if since is not None:
         lf = lf.filter(pl.col("ts") >= since)
     if until is not None:

@@ -10,18 +10,14 @@ the old commit or the new one, whole. The previous commit is kept beside it
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from mlmon.atomic import write_text_atomic
 from mlmon.errors import InputError
-from mlmon.store.layout import StoreDir
+from mlmon.store.layout import META_DIR, PREVIOUS, REGISTRY, StoreDir
 
 FORMAT = "mlmon-store"
 VERSION = 1
-PREVIOUS = "registry.prev.json"
 
 
 @dataclass
@@ -45,6 +41,8 @@ class SourceEntry:
     gz: list[int] | None = None
     truncations: int = 0
     last_read: str | None = None
+    #: An object in object storage: its ETag and size when read to its end.
+    etag: str | None = None
 
 
 @dataclass
@@ -70,6 +68,9 @@ class Registry:
     sources: list[SourceEntry] = field(default_factory=list)
     parts: list[PartEntry] = field(default_factory=list)
 
+    #: The committed registry's version (ETag) in object storage, for the conditional commit.
+    version = None
+
     def to_json(self) -> str:
         data = {"format": FORMAT, "version": VERSION, **asdict(self)}
         return json.dumps(data, indent=1, ensure_ascii=False) + "\n"
@@ -87,19 +88,18 @@ def _entries(cls, items: Any) -> list:
 
 
 def load_registry(store: StoreDir) -> Registry:
-    """The committed registry, or InputError saying what to do when it cannot be read."""
+    """The committed registry (empty for a new store), or InputError saying what to do when it cannot be read."""
+    raw, version = store.read_meta(REGISTRY)
+    if raw is None:
+        registry = Registry()
+        registry.version = None
+        return registry
     try:
-        text = store.registry.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return Registry()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _corrupt(store, str(getattr(exc, "strerror", None) or exc)) from None
-    try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ValueError("it is not an mlmon store registry")
         if data.get("version") != VERSION:
-            raise InputError(f"the store {store.root} has registry version {data.get('version')!r}; this mlmon reads "
+            raise InputError(f"the store {store} has registry version {data.get('version')!r}; this mlmon reads "
                              f"version {VERSION}", "Use the mlmon version that wrote the store, or rebuild it.")
         registry = Registry(
             generation=int(data.get("generation", 0)),
@@ -112,42 +112,33 @@ def load_registry(store: StoreDir) -> Registry:
         )
     except InputError:
         raise
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise _corrupt(store, str(exc)) from None
+    registry.version = version
     return registry
 
 
 def _corrupt(store: StoreDir, why: str) -> InputError:
-    previous = store.meta / PREVIOUS
-    if previous.is_file():
-        hint = (f"Restore the previous commit with: cp {previous} {store.registry} "
+    registry, previous = store.url(f"{META_DIR}/{REGISTRY}"), store.url(f"{META_DIR}/{PREVIOUS}")
+    if store.read_meta(PREVIOUS)[0] is not None:
+        hint = (f"Restore the previous commit by copying {previous} over {registry} "
                 "(the next ingest then reads again what the lost commit had read).")
     else:
         hint = "Move the store aside and build it again with mlmon ingest from the logs."
-    return InputError(f"the store's registry {store.registry} is corrupt ({why[:200]})", hint)
+    return InputError(f"the store's registry {registry} is corrupt ({why[:200]})", hint)
 
 
 def commit_registry(store: StoreDir, registry: Registry) -> None:
-    """Replace the registry in one atomic rename, keeping the previous commit beside it."""
-    registry.generation += 1
-    if store.registry.is_file():
+    """Replace the registry in one atomic step, keeping the previous commit beside it.
+
+    In object storage the replacement is conditional on the registry being the one this run
+    loaded: a commit made meanwhile by another run is never overwritten.
+    """
+    previous, _ = store.read_meta(REGISTRY)
+    if previous is not None:
         try:
-            shutil.copyfile(store.registry, store.meta / PREVIOUS)
-        except OSError:
+            store.write_meta(PREVIOUS, previous)
+        except InputError:
             pass  # only a convenience for recovery by hand
-    write_text_atomic(store.registry, registry.to_json())
-    _sync_directory(store.meta)
-
-
-def _sync_directory(path) -> None:
-    """Make a rename in ``path`` durable."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    registry.generation += 1
+    store.write_meta(REGISTRY, registry.to_json().encode("utf-8"), registry.version, create=previous is None)

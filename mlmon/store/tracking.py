@@ -21,6 +21,7 @@ from mlmon.errors import InputError
 from mlmon.logs.sources import Source
 from mlmon.safetext import printable
 from mlmon.store.registry import SourceEntry
+from mlmon.store.remote_logs import RemoteSource
 
 #: Bytes of content the fingerprint covers (fewer while a file is shorter).
 FP_BYTES = 1024
@@ -103,6 +104,11 @@ def plan_reads(sources: list[Source], entries: list[SourceEntry]) -> tuple[list[
     notes: list[str] = []
     claimed: set[int] = set()
     for source in sources:
+        if isinstance(source, RemoteSource):
+            plan = _plan_remote(source, entries, claimed, notes)
+            if plan is not None:
+                plans.append(plan)
+            continue
         if source.path is None:
             raise InputError("mlmon ingest cannot read standard input: it keeps offsets per file",
                              "Write the logs to a file and ingest that.")
@@ -156,3 +162,42 @@ def plan_reads(sources: list[Source], entries: list[SourceEntry]) -> tuple[list[
             entry.fp, entry.fp_len = _fingerprint(head[:known]), known
         plans.append(plan)
     return plans, notes
+
+
+def _remote_head(source: RemoteSource) -> bytes:
+    stream = source.stream()
+    if not source.compressed:
+        return stream.read(FP_BYTES)
+    try:
+        return gzip.GzipFile(fileobj=stream, mode="rb").read(FP_BYTES)  # type: ignore[arg-type]
+    except (EOFError, zlib.error, gzip.BadGzipFile):
+        raise InputError(f"cannot read {printable(source.name)}: the compressed data is corrupt or truncated",
+                         "Check the object with gzip -t.") from None
+
+
+def _plan_remote(source: RemoteSource, entries: list[SourceEntry], claimed: set[int], notes: list[str]) -> ReadPlan | None:
+    """An object in object storage: read to its end from the offset its fingerprint's entry reached."""
+    if any(e.etag == source.etag and e.gz == [0, 0, source.size] for e in entries if source.etag):
+        return None  # read to its end already
+    if source.size == 0:
+        return None
+    head = _remote_head(source)
+    by_content = [e for e in entries if _matches(e, head)]
+    by_content.sort(key=lambda e: e.name != source.name)
+    entry = next((e for e in by_content if id(e) not in claimed), None)
+    if entry is None and by_content:
+        notes.append(f"{printable(source.name)}: passed over, a copy of a file read in this run")
+        return None
+    event = None
+    if entry is None:
+        entry = SourceEntry(name=source.name, dev=0, ino=0, fp="", fp_len=0)
+        entries.append(entry)
+    elif entry.name != source.name:
+        event = ROTATION
+    claimed.add(id(entry))
+    plan = ReadPlan(source, entry, entry.offset, None, True, event, [0, 0, source.size])  # type: ignore[arg-type]
+    entry.name, entry.dev, entry.ino, entry.etag = source.name, 0, 0, source.etag
+    known = min(len(head), FP_BYTES)
+    if known > entry.fp_len or not entry.fp:
+        entry.fp, entry.fp_len = _fingerprint(head[:known]), known
+    return plan

@@ -1,0 +1,150 @@
+"""A store in object storage: the same commands against a moto S3 server on 127.0.0.1, started here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from conftest import SAMPLE_LOGS, record, write_jsonl
+
+MLMON = str(Path(sys.executable).parent / "mlmon")
+SAMPLES = [str(SAMPLE_LOGS / "churn.jsonl.gz"), str(SAMPLE_LOGS / "fraud.jsonl.gz")]
+BUCKET = "mlmon-test"
+
+
+@pytest.fixture(scope="module")
+def s3():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+           "AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ALLOW_HTTP": "true"}
+    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_bucket(Bucket=BUCKET)
+    yield env, client
+    server.stop()
+
+
+def run(env, *args):
+    full = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return subprocess.run([MLMON, *map(str, args)], capture_output=True, text=True, timeout=300, env={**full, **env})
+
+
+def keys(client, prefix):
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+def _facts_removed(doc):
+    doc.pop("generated_at", None)
+    return doc
+
+
+def test_ingest_and_report_on_s3_equal_the_raw_logs(s3, tmp_path):
+    env, client = s3
+    store = f"s3://{BUCKET}/sample"
+    proc = run(env, "ingest", *SAMPLES, "--store", store, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["records_added"] == 31540
+    assert run(env, "ingest", *SAMPLES, "--store", store).stderr.count("0 records added") == 1
+    stored = keys(client, "sample/")
+    assert "sample/_mlmon/registry.json" in stored
+    assert [k for k in stored if k.endswith(".parquet")] and all(k.startswith(("sample/date=", "sample/_mlmon/"))
+                                                                for k in stored)
+    args = ["--every", "6h", "--by", "model", "--now", "2026-11-27T00:00Z", "--format", "json"]
+    raw = run(env, "report", *SAMPLES, *args)
+    remote = run(env, "report", "--store", store, *args)
+    assert remote.returncode == 0, remote.stderr
+    assert _facts_removed(json.loads(remote.stdout)) == _facts_removed(json.loads(raw.stdout))
+    check = run(env, "check", "--store", store, "--rules", str(SAMPLE_LOGS.parent / "rules.example.yaml"),
+                "--format", "json")
+    assert check.returncode == 1 and json.loads(check.stdout)["alerts"]
+
+
+def test_info_compact_and_prune_on_s3(s3, tmp_path):
+    env, client = s3
+    store = f"s3://{BUCKET}/maintained"
+    log = tmp_path / "app.jsonl"
+    for day in ("2026-11-20", "2026-11-21"):
+        for k in range(2):
+            with open(log, "a") as handle:
+                for i in range(5):
+                    handle.write(json.dumps(record(ts=f"{day}T10:0{k}:0{i}Z", request_id=f"{day}-{k}-{i}")) + "\n")
+            assert run(env, "ingest", log, "--store", store).returncode == 0
+    info = json.loads(run(env, "store", "info", "--store", store, "--format", "json").stdout)
+    assert info["records"] == 20 and info["parts"] == 4
+    assert run(env, "store", "compact", "--store", store).returncode == 0
+    parts = [k for k in keys(client, "maintained/") if k.endswith(".parquet")]
+    assert len(parts) == 2
+    proc = run(env, "store", "prune", "--store", store, "--older-than", "1d", "--now", "2026-11-22T12:00Z")
+    assert proc.returncode == 0 and "pruned 10 records in 1 day" in proc.stderr, proc.stderr
+    doc = json.loads(run(env, "report", "--store", store, "--format", "json").stdout)
+    assert doc["windows"][0]["metrics"]["request_count"] == 10
+
+
+def test_the_lease_locks_out_a_second_writer_and_expires(s3, tmp_path):
+    env, client = s3
+    store = f"s3://{BUCKET}/leased"
+    log = write_jsonl(tmp_path / "app.jsonl", [record()])
+    assert run(env, "ingest", log, "--store", store).returncode == 0
+    lease = {"owner": "other", "what": "ingest", "host": "h", "pid": 1, "expires": time.time() + 600}
+    client.put_object(Bucket=BUCKET, Key="leased/_mlmon/lock", Body=json.dumps(lease).encode())
+    proc = run(env, "ingest", log, "--store", store, "--wait", "0.5")
+    assert proc.returncode == 2 and "locked" in proc.stderr and len(proc.stderr.splitlines()) == 1
+    lease["expires"] = time.time() - 1
+    client.put_object(Bucket=BUCKET, Key="leased/_mlmon/lock", Body=json.dumps(lease).encode())
+    assert run(env, "ingest", log, "--store", store, "--wait", "0.5").returncode == 0
+    assert "leased/_mlmon/lock" not in keys(client, "leased/")  # released
+
+
+def test_a_commit_never_overwrites_another_runs_commit(s3, tmp_path, monkeypatch):
+    env, _ = s3
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    from mlmon.errors import InputError
+    from mlmon.store.ingest import ingest
+    from mlmon.store.layout import open_store
+    from mlmon.store.registry import commit_registry, load_registry
+
+    store_text = f"s3://{BUCKET}/raced"
+    log = write_jsonl(tmp_path / "app.jsonl", [record(request_id="a")])
+    ingest([str(log)], store_text)
+    store = open_store(store_text)
+    stale = load_registry(store)
+    write_jsonl(log, [record(request_id="a"), record(request_id="b")])
+    ingest([str(log)], store_text)  # another run commits meanwhile
+    with pytest.raises(InputError, match="another run committed"):
+        commit_registry(store, stale)
+    assert load_registry(store).rows == 2
+
+
+def test_logs_in_s3_are_ingested_once_and_then_only_what_is_new(s3, tmp_path):
+    env, client = s3
+    for path in SAMPLES:
+        client.upload_file(path, BUCKET, f"logs/{Path(path).name}")
+    lines = [json.dumps(record(ts=f"2026-11-27T10:00:0{i}Z", request_id=f"x{i}")) for i in range(6)]
+    client.put_object(Bucket=BUCKET, Key="logs/app.jsonl", Body=("\n".join(lines[:4]) + "\n").encode())
+    client.put_object(Bucket=BUCKET, Key="logs/README.txt", Body=b"not a log")
+    store = tmp_path / "store"
+    proc = run(env, "ingest", f"s3://{BUCKET}/logs/", "--store", store, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["records_added"] == 31540 + 4 and summary["files_read"] == 3
+    again = json.loads(run(env, "ingest", f"s3://{BUCKET}/logs/", "--store", store, "--format", "json").stdout)
+    assert again["records_added"] == 0 and again["files_read"] == 0  # recognized by ETag and size, not fetched
+    client.put_object(Bucket=BUCKET, Key="logs/app.jsonl", Body="\n".join(lines).encode())  # rewritten, longer
+    more = json.loads(run(env, "ingest", f"s3://{BUCKET}/logs/", "--store", store, "--format", "json").stdout)
+    assert more["records_added"] == 2
+    local = write_jsonl(tmp_path / "app.jsonl", [json.loads(line) for line in lines])
+    raw = run(env, "report", *SAMPLES, local, "--by", "model", "--format", "json")
+    stored = run(env, "report", "--store", store, "--by", "model", "--format", "json")
+    assert json.loads(stored.stdout)["windows"] == json.loads(raw.stdout)["windows"]
