@@ -359,3 +359,41 @@ def test_ingest_help_names_the_store_and_the_json_summary():
     for command in ("report", "check", "replay"):
         assert "--store" in run(command, "--help").stdout
     assert "--store" in run("baseline", "save", "--help").stdout
+
+
+def test_a_mapping_is_applied_at_ingest_and_kept(tmp_path):
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("fields:\n  ts: meta.timestamp\n  latency_ms: timing.duration\n  status: http.status_code\n"
+                       "inputs: payload.features\nlatency_unit: s\nconstants:\n  model: churn\nredact: [ssn]\n")
+    log, store = tmp_path / "custom.jsonl", tmp_path / "store"
+    write_jsonl(log, [{"meta": {"timestamp": f"2026-11-27T10:00:0{i}Z"}, "timing": {"duration": 0.01 * (i + 1)},
+                       "http": {"status_code": 500 if i == 3 else 200},
+                       "payload": {"features": {"country": "DE" if i % 2 else "FR", "ssn": "123-45-678"}}}
+                      for i in range(6)])
+    assert ingest([log], store, "--mapping", mapping)["records_added"] == 6
+    args = ["--by", "model,input.country", "--format", "json"]
+    raw = json.loads(invoke("report", log, "--mapping", mapping, *args).stdout)
+    stored = json.loads(invoke("report", "--store", store, *args).stdout)
+    assert _without_run_facts(stored) == _without_run_facts(raw)
+    assert {w["segment"]["model"] for w in stored["windows"]} == {"churn"}
+    assert invoke("report", "--store", store, "--by", "input.ssn").exit_code == 2  # still a secret field
+    requests = duckdb.sql(f"SELECT request FROM read_parquet('{store}/date=*/*.parquet')").fetchall()
+    assert all("123-45-678" not in r[0] for r in requests)  # redacted before it was written
+    other = tmp_path / "other.yaml"
+    other.write_text("fields:\n  ts: meta.timestamp\n")
+    result = invoke("ingest", log, "--store", store, "--mapping", other)
+    assert result.exit_code == 2 and "another mapping" in result.stderr
+
+
+def test_an_empty_store_and_a_range_with_no_part_give_an_empty_report(tmp_path, sample_store):
+    empty = write_jsonl(tmp_path / "empty.jsonl", [])
+    empty.write_bytes(b"")
+    store = tmp_path / "store"
+    assert ingest([empty], store)["records_added"] == 0
+    for args in (["--store", store, "--by", "model"], ["--store", sample_store, "--by", "model,input.country",
+                                                       "--since", "2030-01-01", "--until", "2030-01-02"]):
+        result = invoke("report", *args, "--format", "json")
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout)["windows"] == []
+    result = invoke("check", "--store", store, "--rules", ROOT / "rules.example.yaml", "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["alerts"] == []

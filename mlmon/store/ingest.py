@@ -26,7 +26,7 @@ from mlmon.logs.normalize import CHECKED_FIELDS
 from mlmon.logs.reader import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_LINE_BYTES, Progress, record_schema
 from mlmon.logs.sources import Inputs, resolve_inputs
 from mlmon.logs.verdict import judge, reason_counts
-from mlmon.redact import redact_expr
+from mlmon.redact import redact_columns
 from mlmon.safetext import printable
 from mlmon.store.layout import StoreDir, create_store
 from mlmon.store.lock import DEFAULT_WAIT_S, store_lock
@@ -169,8 +169,7 @@ def _run(plans: list[ReadPlan], store: StoreDir, registry: Registry, writer: Par
         frame = pl.concat(buffered)
         buffered.clear()
         held = 0
-        frame = frame.with_columns(redact_expr(pl.col(c), mapping.redact).alias(c) for c in _TEXT_COLUMNS
-                                   if c in frame.columns)
+        frame = redact_columns(frame, _TEXT_COLUMNS, mapping.redact)
         if dedup is not None:
             frame = dedup.keep_new(frame)
         summary.records_added += frame.height

@@ -87,7 +87,13 @@ def _columns(store: StoreDir, parts: list[PartEntry]) -> dict[str, pl.DataType]:
         except pl.exceptions.PolarsError as exc:
             if _missing(exc):
                 raise FileNotFoundError(part.path) from None
-    return {"ts": TS_TYPE}
+    return _EMPTY  # no part in the range: the columns a part would have
+
+
+_TYPES = {"time": TS_TYPE, "string": pl.String(), "integer": pl.Int64(), "number": pl.Float64()}
+#: The columns of a store's parts (with mlmon's own log shape), for a range that holds none.
+_EMPTY: dict[str, pl.DataType] = {**{name: _TYPES[kind] for name, kind in CANONICAL_FIELDS.items()},
+                                  RAW_REQUEST: pl.String(), RAW_RESPONSE: pl.String()}
 
 
 def _missing(exc: BaseException) -> bool:
