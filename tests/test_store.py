@@ -397,3 +397,12 @@ def test_an_empty_store_and_a_range_with_no_part_give_an_empty_report(tmp_path, 
         assert json.loads(result.stdout)["windows"] == []
     result = invoke("check", "--store", store, "--rules", ROOT / "rules.example.yaml", "--format", "json")
     assert result.exit_code == 0 and json.loads(result.stdout)["alerts"] == []
+
+
+def test_a_store_inside_the_logs_directory_is_not_read_as_logs(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    write_jsonl(logs / "app.jsonl", _lines(0, 5))
+    assert ingest([logs], logs / "store")["records_added"] == 5
+    summary = ingest([logs], logs / "store")
+    assert summary["records_added"] == 0 and summary["skipped"] == 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
+from pathlib import Path
 import zlib
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +30,7 @@ from mlmon.logs.sources import Inputs, resolve_inputs
 from mlmon.logs.verdict import judge, reason_counts
 from mlmon.redact import redact_columns
 from mlmon.safetext import printable
-from mlmon.store.layout import StoreDir, create_store
+from mlmon.store.layout import LocalStore, StoreDir, create_store
 from mlmon.store.lock import DEFAULT_WAIT_S, store_lock
 from mlmon.store.parts import PartWriter, clean_orphans, iso_us
 from mlmon.store.registry import Registry, commit_registry, load_registry
@@ -122,6 +124,10 @@ def ingest(inputs: Sequence[str], store_text: str, options: IngestOptions | None
     for url in remote:
         found.sources.extend(remote_sources(url))  # type: ignore[arg-type]
     store = create_store(store_text)
+    if isinstance(store, LocalStore):  # a store inside a logs directory is not read as logs
+        inside = store.root.resolve()
+        found.sources = [s for s in found.sources
+                         if s.path is None or inside not in Path(os.path.realpath(s.path)).parents]
     with store_lock(store, options.wait_s, "ingest"):
         registry = load_registry(store)
         digest = mapping_digest(options.mapping)
