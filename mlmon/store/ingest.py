@@ -32,10 +32,10 @@ from mlmon.redact import redact_columns
 from mlmon.safetext import printable
 from mlmon.store.layout import LocalStore, StoreDir, create_store
 from mlmon.store.lock import DEFAULT_WAIT_S, store_lock
-from mlmon.store.parts import PartWriter, clean_orphans, iso_us
-from mlmon.store.registry import Registry, commit_registry, load_registry
+from mlmon.store.parts import PartWriter, clean_orphans, commit_parts, iso_us
+from mlmon.store.registry import Registry, load_registry
 from mlmon.store.remote_logs import RemoteSource, split_inputs, remote_sources
-from mlmon.store.tracking import COPY, ROTATION, TRUNCATION, ReadPlan, plan_reads
+from mlmon.store.tracking import COPY, ROTATION, TRUNCATION, ReadPlan, plan_reads, refuse_stdin
 
 #: Records held before they are written as parts: bounds memory whatever the input's size.
 FLUSH_ROWS = 1_000_000
@@ -121,6 +121,7 @@ def ingest(inputs: Sequence[str], store_text: str, options: IngestOptions | None
     options = options or IngestOptions()
     local, remote = split_inputs(inputs)
     found = resolve_inputs(local) if local else Inputs([])
+    refuse_stdin(found.sources)  # before create_store: a refused run leaves no directory behind
     for url in remote:
         found.sources.extend(remote_sources(url))  # type: ignore[arg-type]
     store = create_store(store_text)
@@ -147,10 +148,10 @@ def ingest(inputs: Sequence[str], store_text: str, options: IngestOptions | None
             registry.created = registry.created or now
             registry.updated = now
             registry.parts.extend(writer.written)
-            commit_registry(store, registry)
         except BaseException:
             writer.abort()
             raise
+        commit_parts(store, registry, writer)
     return summary
 
 

@@ -78,6 +78,10 @@ class StoreDir:
     def exists(self) -> bool:
         return self.read_meta(REGISTRY)[0] is not None
 
+    def has(self, relative: str) -> bool:
+        """Whether the file (object) is there."""
+        raise NotImplementedError
+
     def __str__(self) -> str:
         return self.text
 
@@ -98,6 +102,9 @@ class LocalStore(StoreDir):
     def url(self, relative: str) -> str:
         return str(self.root / relative)
 
+    def has(self, relative: str) -> bool:
+        return (self.root / relative).exists()
+
     def read_meta(self, name: str) -> tuple[bytes | None, str | None]:
         try:
             return (self.meta / name).read_bytes(), None
@@ -110,8 +117,13 @@ class LocalStore(StoreDir):
     def write_meta(self, name: str, data: bytes, expect: str | None = None, *, create: bool = False) -> None:
         from mlmon.atomic import atomic_open
 
-        with atomic_open(self.meta / name, "wb") as handle:
-            handle.write(data)
+        try:
+            with atomic_open(self.meta / name, "wb") as handle:
+                handle.write(data)
+        except InputError as exc:
+            why = exc.message.rsplit(": ", 1)[-1]
+            raise InputError(f"cannot commit to the store {self.text}: {why}; nothing was committed",
+                             "Free some space (or fix the permissions) and run again.") from None
         _sync_directory(self.meta)
 
     def write_part(self, relative: str, frame: pl.DataFrame, **parquet: Any) -> int:
@@ -182,6 +194,13 @@ class ObjectStore(StoreDir):
 
     def url(self, relative: str) -> str:
         return f"{self.text}/{relative}"
+
+    def has(self, relative: str) -> bool:
+        try:
+            self._call(f"look for {relative}", self._ob.head, self._store, relative)
+            return True
+        except FileNotFoundError:
+            return False
 
     @property
     def storage_options(self) -> dict[str, Any] | None:
@@ -319,10 +338,13 @@ def create_store(text: str) -> StoreDir:
     if store.exists():
         return store
     if isinstance(store, ObjectStore):
-        if store._list(""):
+        listed = store._list("")
+        if listed and not any(o["path"].startswith(f"{META_DIR}/") for o in listed):
             raise InputError(f"{printable(text)} is not empty and is not an mlmon store",
                              "Give an empty prefix for the store, or the one mlmon ingest wrote.")
         return store
+    if store.meta.is_dir():
+        return store  # with no registry yet: a first run failed or was killed before its commit
     if store.root.exists():
         if not store.root.is_dir():
             raise InputError(f"store {printable(text)} is not a directory", "Give a directory for the store.")

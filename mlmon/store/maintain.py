@@ -20,7 +20,7 @@ import polars as pl
 from mlmon.errors import InputError
 from mlmon.store.layout import PARTITION, StoreDir, open_store
 from mlmon.store.lock import DEFAULT_WAIT_S, store_lock
-from mlmon.store.parts import PARQUET, PartWriter, clean_orphans, iso_us
+from mlmon.store.parts import PARQUET, PartWriter, clean_orphans, commit_parts, iso_us
 from mlmon.store.registry import PartEntry, Registry, commit_registry, load_registry
 
 #: Parts below this size are merged by compact (a day of logs makes a few parts of about this size).
@@ -85,10 +85,10 @@ def compact(store_text: str, *, target_bytes: int = DEFAULT_TARGET_BYTES, wait_s
             old = [p for p in registry.parts if p.path in replaced]
             registry.parts = [q for p in registry.parts for q in (replaced.get(p.path, [p]))]
             registry.updated = iso_us(datetime.now(timezone.utc))
-            commit_registry(store, registry)
         except BaseException:
             writer.abort()
             raise
+        commit_parts(store, registry, writer)
         _delete(store, old)
         done.parts_removed = len(old)
         done.parts_after, done.bytes_after = len(registry.parts), sum(p.bytes for p in registry.parts)
@@ -113,11 +113,20 @@ def _merge(store: StoreDir, writer: PartWriter, folder: str, batch: list[PartEnt
     relative = writer.next_path(folder.split("=", 1)[1])
     lf = pl.scan_parquet([store.url(p.path) for p in batch], hive_partitioning=False, missing_columns="insert",
                          extra_columns="ignore", storage_options=store.storage_options)
+    missing = next((p.path for p in batch if not store.has(p.path)), None)
+    if missing is not None:  # under the lock nothing else deletes parts: this one is lost
+        raise InputError(f"cannot compact {folder} of the store {store}: its part {missing} is missing; "
+                         "nothing was changed", "Restore it from a backup, or move the store aside and build it "
+                         "again with mlmon ingest from the logs.")
     try:
-        size = writer._guard(lambda: store.sink_part(relative, lf, **PARQUET))
+        size = store.sink_part(relative, lf, **PARQUET)
+    except OSError as exc:
+        raise InputError(f"cannot write to the store {store}: {exc.strerror or exc}; nothing was changed",
+                         "Free some space and run again.") from None
     except pl.exceptions.PolarsError as exc:
-        raise InputError(f"cannot compact {folder} of the store {store}: a part cannot be read "
-                         f"({str(exc).splitlines()[0][:160]}); nothing was changed",
+        # Polars reports a failed write (a full disk, EFBIG) as a ComputeError too: the message allows both.
+        raise InputError(f"cannot compact {folder} of the store {store}: a part cannot be read or the merged "
+                         f"part cannot be written ({str(exc).splitlines()[0][:160]}); nothing was changed",
                          "Find the part in the warning of mlmon report --store, and restore or remove it "
                          "(README, \"When something is broken\").") from None
     mins = [p.min_ts for p in batch if p.min_ts]

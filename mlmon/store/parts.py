@@ -9,7 +9,7 @@ import polars as pl
 
 from mlmon.errors import InputError
 from mlmon.store.layout import PARTITION, StoreDir
-from mlmon.store.registry import PartEntry
+from mlmon.store.registry import PartEntry, Registry, commit_registry
 
 #: Rows per row group: small enough for --since to skip most of a day's part, large enough to compress well.
 ROW_GROUP_ROWS = 128 * 1024
@@ -55,8 +55,11 @@ class PartWriter:
     def _guard(self, write):
         try:
             return write()
-        except OSError as exc:
-            raise InputError(f"cannot write to the store {self.store}: {exc.strerror or exc}; nothing was "
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            # Polars reports a failed write (a full disk, EFBIG) as a ComputeError, not an OSError.
+            why = (exc.strerror if isinstance(exc, OSError) and exc.strerror
+                   else f"writing a Parquet part failed ({str(exc).splitlines()[0][:160]})")
+            raise InputError(f"cannot write to the store {self.store}: {why}; nothing was "
                              "committed", "Free some space (or fix the permissions) and run again: "
                              "the next run reads the same lines again.") from None
 
@@ -68,6 +71,20 @@ class PartWriter:
             except (OSError, InputError):
                 pass  # the next writer removes it
         self.written.clear()
+
+
+def commit_parts(store: StoreDir, registry: Registry, writer: PartWriter) -> None:
+    """Commit ``registry``, which names the parts ``writer`` wrote; take them back only if it was not committed.
+
+    A KeyboardInterrupt here may come after the registry's rename (while it is made durable): the
+    parts are committed then and must stay. One before the rename leaves them to the next writer's
+    clean-up, as a kill would.
+    """
+    try:
+        commit_registry(store, registry)
+    except InputError:  # the registry could not be written: nothing was committed
+        writer.abort()
+        raise
 
 
 def clean_orphans(store: StoreDir, committed: set[str]) -> int:

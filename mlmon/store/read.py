@@ -64,9 +64,10 @@ def read_store(store_text: str, fields: Iterable[str] | None, *, since: datetime
         registry = load_registry(store)
         parts = parts_in_range(registry, since, until)
         try:
-            records, warnings = _read(store, parts, wanted, since, until)
+            records, warnings, left_out = _read(store, parts, wanted, since, until)
             break
         except FileNotFoundError:  # a compaction or prune replaced parts after the registry was read
+            _refuse_missing(store, registry, parts)
             if attempt == _RETRIES - 1:
                 raise InputError(f"the store {printable(store_text)} kept changing while it was read",
                                  "Run again when mlmon store compact or prune has finished.") from None
@@ -75,8 +76,26 @@ def read_store(store_text: str, fields: Iterable[str] | None, *, since: datetime
         for reason, count in entry.skipped_by_reason.items():
             reasons[reason] = reasons.get(reason, 0) + count
     return LogData(records=records, rejects=empty_rejects(), files=[e.name for e in registry.sources],
-                   warnings=warnings, total=registry.rows, skipped_count=sum(e.skipped for e in registry.sources),
+                   warnings=warnings, total=registry.rows - sum(p.rows for p in left_out), skipped_count=sum(e.skipped for e in registry.sources),
                    reasons=dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))))
+
+
+def _refuse_missing(store: StoreDir, registry: Registry, parts: list[PartEntry]) -> None:
+    """InputError if a part is gone while the registry that names it is still the commit.
+
+    Compact and prune commit before they delete, so a part missing under an unchanged
+    registry was not replaced: it was lost (deleted by hand, a failed disk), and reading
+    again would not find it either.
+    """
+    if load_registry(store).generation != registry.generation:
+        return
+    missing = [p.path for p in parts if not store.has(p.path)]
+    if missing:
+        more = f" and {len(missing) - 1:,} more" if len(missing) > 1 else ""
+        raise InputError(f"the store's part {printable(store.url(missing[0]))}{more} is missing: "
+                         f"the registry (commit {registry.generation}) names it but the file is gone",
+                         "Restore it from a backup, or move the store aside and build it again with "
+                         "mlmon ingest from the logs.")
 
 
 def _columns(store: StoreDir, parts: list[PartEntry]) -> dict[str, pl.DataType]:
@@ -101,7 +120,9 @@ def _missing(exc: BaseException) -> bool:
     return "no such file" in text or "not found" in text
 
 
-def _read(store: StoreDir, parts: list[PartEntry], wanted: list[str], since, until) -> tuple[pl.DataFrame, list[str]]:
+def _read(store: StoreDir, parts: list[PartEntry], wanted: list[str], since,
+          until) -> tuple[pl.DataFrame, list[str], list[PartEntry]]:
+    """The records, warnings about the parts that cannot be read, and those parts (left out)."""
     available = _columns(store, parts)
     direct = [name for name in wanted if name in available]
     objects = {RAW_REQUEST: INPUT_PREFIX, RAW_RESPONSE: OUTPUT_PREFIX}
@@ -109,38 +130,43 @@ def _read(store: StoreDir, parts: list[PartEntry], wanted: list[str], since, unt
                if name.startswith(prefix) and obj in available}
     read = list(dict.fromkeys([*direct, *derived.values()]))
     warnings: list[str] = []
+    left_out: list[PartEntry] = []
+    schema = {name: available.get(name, pl.String()) for name in read}
     if not parts:
-        frame = pl.DataFrame(schema={name: available.get(name, pl.String()) for name in read})
+        frame = pl.DataFrame(schema=schema)
     else:
-        frame, warnings = _scan(store, parts, read, since, until)
+        frame, warnings, left_out = _scan(store, parts, schema, since, until)
     extra = [pl.col(obj).str.json_path_match(_jsonpath(split_path(name[len(objects[obj]):]))).alias(name)
              for name, obj in derived.items()]
     if extra:
         frame = frame.with_columns(extra)
     keep = [name for name in wanted if name in frame.columns]
-    return frame.select(keep), warnings
+    return frame.select(keep), warnings, left_out
 
 
-def _scan(store: StoreDir, parts: list[PartEntry], columns: list[str], since, until) -> tuple[pl.DataFrame, list[str]]:
+def _scan(store: StoreDir, parts: list[PartEntry], schema: dict[str, pl.DataType], since,
+          until) -> tuple[pl.DataFrame, list[str], list[PartEntry]]:
+    columns = list(schema)
     warnings: list[str] = []
     paths = [store.url(p.path) for p in parts]
     options = store.storage_options
     try:
-        return _collect(paths, columns, since, until, options), warnings
+        return _collect(paths, columns, since, until, options), warnings, []
     except pl.exceptions.PolarsError as exc:
         if _missing(exc):
             raise FileNotFoundError(str(exc)) from None
-    good = []
-    for path in paths:  # find the corrupt parts: each is read alone
+    good, left_out = [], []
+    for part, path in zip(parts, paths):  # find the corrupt parts: each is read alone
         try:
             _collect([path], columns, since, until, options)
             good.append(path)
         except pl.exceptions.PolarsError as exc:
+            left_out.append(part)
             warnings.append(f"store part {printable(path)} cannot be read and was left out "
-                            f"({printable(str(exc).splitlines()[0][:120])}); see the README's Store section")
+                            f"({printable(str(exc).splitlines()[0][:120])}); see 'When something is broken' in the README")
     if not good:
-        return pl.DataFrame(schema={c: pl.String() for c in columns}).with_columns(pl.col("ts").cast(TS_TYPE)), warnings
-    return _collect(good, columns, since, until, options), warnings
+        return pl.DataFrame(schema=schema), warnings, left_out
+    return _collect(good, columns, since, until, options), warnings, left_out
 
 
 def _collect(paths: list[str], columns: list[str], since, until, options) -> pl.DataFrame:

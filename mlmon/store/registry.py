@@ -121,8 +121,8 @@ def load_registry(store: StoreDir) -> Registry:
 def _corrupt(store: StoreDir, why: str) -> InputError:
     registry, previous = store.url(f"{META_DIR}/{REGISTRY}"), store.url(f"{META_DIR}/{PREVIOUS}")
     if store.read_meta(PREVIOUS)[0] is not None:
-        hint = (f"Restore the previous commit by copying {previous} over {registry} "
-                "(the next ingest then reads again what the lost commit had read).")
+        how = f"cp {previous} {registry}" if "://" not in registry else f"copy {previous} over {registry}"
+        hint = f"Restore the previous commit with: {how} (the next ingest then reads again what the lost commit had read)."
     else:
         hint = "Move the store aside and build it again with mlmon ingest from the logs."
     return InputError(f"the store's registry {registry} is corrupt ({why[:200]})", hint)

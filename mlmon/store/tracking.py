@@ -97,21 +97,26 @@ def _matches(entry: SourceEntry, head: bytes) -> bool:
     return len(head) >= entry.fp_len > 0 and _fingerprint(head[: entry.fp_len]) == entry.fp
 
 
+def refuse_stdin(sources) -> None:
+    """InputError if ``sources`` include standard input, which has no offset to keep."""
+    if any(source.path is None and not isinstance(source, RemoteSource) for source in sources):
+        raise InputError("mlmon ingest cannot read standard input: it keeps offsets per file",
+                         "Write the logs to a file and ingest that.")
+
+
 def plan_reads(sources: list[Source], entries: list[SourceEntry]) -> tuple[list[ReadPlan], list[str]]:
     """A plan per source with new bytes (new entries are appended to ``entries``), and notes on
     files passed over (a copy of one read in this run, an empty file, standard input)."""
     plans: list[ReadPlan] = []
     notes: list[str] = []
     claimed: set[int] = set()
+    refuse_stdin(sources)
     for source in sources:
         if isinstance(source, RemoteSource):
             plan = _plan_remote(source, entries, claimed, notes)
             if plan is not None:
                 plans.append(plan)
             continue
-        if source.path is None:
-            raise InputError("mlmon ingest cannot read standard input: it keeps offsets per file",
-                             "Write the logs to a file and ingest that.")
         try:
             info = os.stat(source.path)
         except OSError as exc:
