@@ -80,11 +80,26 @@ class Registry:
         return sum(p.rows for p in self.parts)
 
 
+#: The type each field must have (a hand-edited registry is checked, not trusted).
+_TYPES = {"name": str, "dev": int, "ino": int, "fp": str, "fp_len": int, "offset": int, "lines": int, "records": int,
+          "skipped": int, "truncations": int, "path": str, "rows": int, "bytes": int, "skipped_by_reason": dict,
+          "min_ts": (str, type(None)), "max_ts": (str, type(None)), "gz": (list, type(None)),
+          "last_read": (str, type(None)), "etag": (str, type(None))}
+
+
 def _entries(cls, items: Any) -> list:
     known = {f.name for f in fields(cls)}
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise ValueError(f"{cls.__name__} list is not a list of objects")
-    return [cls(**{k: v for k, v in item.items() if k in known}) for item in items]
+    out = []
+    for item in items:
+        values = {k: v for k, v in item.items() if k in known}
+        for key, value in values.items():
+            wanted = _TYPES.get(key)
+            if wanted is not None and (not isinstance(value, wanted) or isinstance(value, bool)):
+                raise ValueError(f"{key} is {value!r:.40}")
+        out.append(cls(**values))
+    return out
 
 
 def load_registry(store: StoreDir) -> Registry:
