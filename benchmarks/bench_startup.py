@@ -6,9 +6,11 @@
     python benchmarks/bench_startup.py --python /tmp/before/bin/python   # another install, e.g. an older commit
 
 Each run is a fresh process, timed from spawn to exit; the table gives the
-median (and the fastest) of ``--runs`` runs, and each median's ratio to that of
-``python -c "import polars"``. The runs of the commands alternate, so a busy
-moment on the machine falls on all of them. The log is the first 10 lines of
+median and the fastest of ``--runs`` runs, each with its ratio to that of
+``python -c "import polars"``, and the median CPU time (user + system, from
+``os.wait4``), which a busy machine disturbs less than wall time. The runs of
+the commands alternate, so a busy moment falls on all of them; the load average
+is printed with the table. The log is the first 10 lines of
 ``sample_logs/churn.jsonl.gz``; ``check`` uses ``rules.example.yaml``.
 
 Then one ``mlmon report`` runs under ``python -X importtime`` and the import
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import statistics
 import subprocess
 import sys
@@ -74,28 +77,35 @@ def compile_mlmon(python: Path) -> None:
     subprocess.run([str(python), "-m", "compileall", "-q", where], check=True, stdout=subprocess.DEVNULL)
 
 
-def time_cases(cases: dict[str, list[str]], runs: int) -> dict[str, list[float]]:
-    """Wall times of each command, ``runs`` times, the commands alternating; one untimed run of each first."""
-    times: dict[str, list[float]] = defaultdict(list)
+def time_cases(cases: dict[str, list[str]], runs: int) -> dict[str, list[tuple[float, float]]]:
+    """(wall, CPU) seconds of each command, ``runs`` times, the commands alternating; one untimed round first."""
+    times: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for round_ in range(runs + 1):
         for name, argv in cases.items():
             start = time.perf_counter()
-            proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+            _, status, usage = os.wait4(proc.pid, 0)
             elapsed = time.perf_counter() - start
+            proc.returncode = os.waitstatus_to_exitcode(status)
             if proc.returncode not in (0, 1):
-                sys.exit(f"{name} failed (exit {proc.returncode}):\n{proc.stderr.decode(errors='replace')}")
+                sys.exit(f"{name} failed (exit {proc.returncode}): {' '.join(argv)}")
             if round_:  # the first round warms the page cache
-                times[name].append(elapsed)
+                times[name].append((elapsed, usage.ru_utime + usage.ru_stime))
     return times
 
 
-def print_table(times: dict[str, list[float]], runs: int) -> None:
-    polars = statistics.median(times['python -c "import polars"'])
+def print_table(times: dict[str, list[tuple[float, float]]], runs: int) -> None:
+    base = times['python -c "import polars"']
+    base_median, base_min = statistics.median(w for w, _ in base), min(w for w, _ in base)
     width = max(map(len, times))
-    print(f"{'command':<{width}}  {'median s':>8}  {'min s':>6}  {'/ import polars':>15}   ({runs} runs each)")
+    print(f"{runs} runs each; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    print(f"{'command':<{width}}  {'median s':>8}  {'ratio':>5}  {'min s':>6}  {'ratio':>5}  {'CPU s':>6}")
     for name, values in times.items():
-        median = statistics.median(values)
-        print(f"{name:<{width}}  {median:8.3f}  {min(values):6.3f}  {median / polars:14.2f}x")
+        walls = [w for w, _ in values]
+        median, fastest = statistics.median(walls), min(walls)
+        cpu = statistics.median(c for _, c in values)
+        print(f"{name:<{width}}  {median:8.3f}  {median / base_median:5.2f}  {fastest:6.3f}  {fastest / base_min:5.2f}"
+              f"  {cpu:6.3f}")
 
 
 def print_import_costs(argv: list[str], top: int) -> None:

@@ -31,7 +31,7 @@ SCRIPT = (
 NOT_FOR_REPORT = [
     "mlmon.replay", "mlmon.notify", "mlmon.rules", "mlmon.check", "mlmon.baseline.save",
     "mlmon.cli.check", "mlmon.cli.replay", "mlmon.cli.rules", "mlmon.cli.silence", "mlmon.cli.baseline",
-    "re2", "yaml", "pydantic", "rich.progress", "aiohttp", "uvloop",
+    "re2", "yaml", "pydantic", "rich.progress", "aiohttp", "uvloop", "http.client", "ssl", "urllib.request",
 ]
 
 
@@ -64,7 +64,8 @@ def test_a_check_imports_neither_other_commands_nor_replay(tmp_path, tiny_log):
     modules = imported(tmp_path, "check", str(tiny_log), "--rules", str(ROOT / "rules.example.yaml"))
     assert "mlmon.cli.check" in modules and "mlmon.rules.load" in modules
     for package in ["mlmon.replay", "mlmon.cli.report", "mlmon.cli.replay", "mlmon.cli.rules", "mlmon.cli.silence",
-                    "mlmon.cli.baseline", "pydantic", "rich.progress", "aiohttp", "uvloop"]:
+                    "mlmon.cli.baseline", "pydantic", "rich.progress", "aiohttp", "uvloop", "http.client", "ssl",
+                    "urllib.request"]:
         assert not loaded(modules, package), f"mlmon check imported {loaded(modules, package)}"
 
 
