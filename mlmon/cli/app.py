@@ -110,10 +110,12 @@ def _build(name: str):
         if (info.name or get_command_name(info.callback.__name__)) == name:
             command = get_command_from_info(info, pretty_exceptions_short=app.pretty_exceptions_short,
                                             rich_markup_mode=app.rich_markup_mode)
+    # suggest_commands: only typer releases that have it take it
+    suggest = {"suggest_commands": app.suggest_commands} if hasattr(app, "suggest_commands") else {}
     for info in app.registered_groups:
         if info.name == name:
             command = get_group_from_info(info, pretty_exceptions_short=app.pretty_exceptions_short,
-                                          rich_markup_mode=app.rich_markup_mode, suggest_commands=app.suggest_commands)
+                                          rich_markup_mode=app.rich_markup_mode, **suggest)
     if command is not None:
         fastparams.install(command)
     return command
