@@ -21,7 +21,6 @@ a setting the user made is left alone.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 _M_TRIM_THRESHOLD = -1
@@ -47,14 +46,12 @@ def tune() -> bool:
     Call it before Polars is imported, for the jemalloc setting to take effect.
     """
     os.environ.setdefault(*_POLARS_JEMALLOC)
-    name = ctypes.util.find_library("c")
-    if not name:
-        return False
     try:
-        libc = ctypes.CDLL(name)
+        # The C library the interpreter runs on. (ctypes.util.find_library("c") ran `ldconfig -p`: a process per run.)
+        libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version  # only glibc has this  # noqa: B018
         mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     done = False

@@ -9,14 +9,16 @@ alias, before anything walks the repeated content.
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from mlmon.errors import ConfigError
+
+if TYPE_CHECKING:  # imported where a file is parsed: most runs read no YAML
+    import yaml
 
 #: Nodes that aliases may add to a document by repeating anchored content. Real rules and
 #: mapping files add hundreds at most; a 400-byte "billion laughs" document adds hundreds of millions.
@@ -53,34 +55,41 @@ class Located:
         return f"{self.path}:{line}:{start + col - 1 + (1 if quoted else 0)}"
 
 
-class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that also remembers each alias it meets: where it stands and the node it names."""
+@functools.cache
+def _loader_class():
+    """The class of ``_Loader``, made on first use."""
+    import yaml
 
-    def __init__(self, stream: str):
-        super().__init__(stream)
-        self.alias_uses: list[tuple[yaml.Mark, str, yaml.Node]] = []
+    class _Loader(yaml.SafeLoader):
+        """``yaml.SafeLoader`` that also remembers each alias it meets: where it stands and the node it names."""
 
-    def compose_node(self, parent, index):  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            target = self.anchors.get(event.anchor)
-            if target is not None:
-                self.alias_uses.append((event.start_mark, event.anchor, target))
-        return super().compose_node(parent, index)
+        def __init__(self, stream: str):
+            super().__init__(stream)
+            self.alias_uses: list[tuple[yaml.Mark, str, yaml.Node]] = []
 
-    def construct_yaml_timestamp(self, node):  # type: ignore[override]
-        """A timestamp, or a YAML error at its line for one that is no date (``2026-13-01``), never a crash."""
-        try:
-            return super().construct_yaml_timestamp(node)
-        except (ValueError, OverflowError) as exc:
-            raise yaml.constructor.ConstructorError(None, None, f"{node.value!r} is not a valid date or time ({exc})",
-                                                    node.start_mark) from None
+        def compose_node(self, parent, index):  # type: ignore[override]
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                target = self.anchors.get(event.anchor)
+                if target is not None:
+                    self.alias_uses.append((event.start_mark, event.anchor, target))
+            return super().compose_node(parent, index)
 
+        def construct_yaml_timestamp(self, node):  # type: ignore[override]
+            """A timestamp, or a YAML error at its line for one that is no date (``2026-13-01``), never a crash."""
+            try:
+                return super().construct_yaml_timestamp(node)
+            except (ValueError, OverflowError) as exc:
+                raise yaml.constructor.ConstructorError(None, None, f"{node.value!r} is not a valid date or time ({exc})",
+                                                        node.start_mark) from None
 
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+    _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
+    return _Loader
 
 
 def _children(node: yaml.Node) -> Iterator[yaml.Node]:
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             yield key_node
@@ -146,6 +155,8 @@ def _check_aliases(root: yaml.Node, alias_uses: list, name: str, what: str) -> N
 
 def _walk(root: yaml.Node, marks: dict, values: dict, duplicates: list) -> None:
     """Record the line and column of every key path; iterative, so deep documents cannot overflow the stack."""
+    import yaml
+
     stack: list[tuple[yaml.Node, tuple]] = [(root, ())]
     while stack:
         node, prefix = stack.pop()
@@ -189,7 +200,9 @@ def load_yaml(path: str | Path, what: str) -> Located:
 
 def parse_yaml(text: str, name: str, what: str) -> Located:
     """Parse ``text`` as ``yaml.safe_load`` does, bounded in time and memory; ConfigError names the line."""
-    loader = _Loader(text)
+    import yaml
+
+    loader = _loader_class()(text)
     try:
         node = loader.get_single_node()
         marks: dict[tuple, tuple[int, int]] = {}

@@ -1,11 +1,12 @@
 """The ``mlmon`` command line: thin commands over the library, one module per command.
 
 ``app`` is the command group (:mod:`mlmon.cli.app`); each command module registers its
-command on it when imported; :mod:`mlmon.cli.common` holds what they share (the error
-boundary, the shared options, writing outputs); ``main`` is the console script.
+command on it when imported, which happens only when the command is run or listed
+(``COMMANDS`` in :mod:`mlmon.cli.app` names the modules); :mod:`mlmon.cli.common` holds
+what they share (the error boundary, the shared options, writing outputs); ``main`` is
+the console script.
 """
 
-from mlmon.cli import baseline, check, ingest, replay, report, rules, silence, store  # noqa: F401  (each registers its command, in this order)
 from mlmon.cli.app import app
 from mlmon.cli.entry import main
 

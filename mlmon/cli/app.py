@@ -1,9 +1,17 @@
-"""The ``mlmon`` command group: its help, ``--version``, and click's usage errors said as mlmon says its own."""
+"""The ``mlmon`` command group: its help, ``--version``, and click's usage errors said as mlmon says its own.
+
+Commands are loaded lazily, to keep start-up short for cron and CI: a run imports
+the module of the command it runs, not the others (``--help`` imports them all
+for their short help). Each command module registers its command on ``app`` when
+imported, as usual; ``COMMANDS`` says which module registers which command.
+"""
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Optional
 
 import typer
@@ -13,8 +21,32 @@ from mlmon import __version__
 from mlmon.cli.common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, stderr_console
 
 
+#: Every command, in the order ``mlmon --help`` lists them, and the module that registers it on ``app``.
+#: A new command module registers its command with ``@app.command()`` (or ``app.add_typer``) and is named here.
+COMMANDS = {
+    "check": "mlmon.cli.check",
+    "replay": "mlmon.cli.replay",
+    "report": "mlmon.cli.report",
+    "ingest": "mlmon.cli.ingest",
+    "store": "mlmon.cli.store",
+    "baseline": "mlmon.cli.baseline",
+    "rules": "mlmon.cli.rules",
+    "silence": "mlmon.cli.silence",
+}
+
+
 class _Group(TyperGroup):
-    """The command group, with click's usage errors said as mlmon says its own: one line, exit 2."""
+    """The command group, with click's usage errors said as mlmon says its own: one line, exit 2.
+
+    Its commands are built when first looked up (see ``_Commands``).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.commands = _Commands(self.commands)
+        from mlmon.cli import fastparams
+
+        fastparams.install(self)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         from typer._click import exceptions as click_errors
@@ -34,6 +66,61 @@ class _Group(TyperGroup):
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+class _Commands(MutableMapping):
+    """The group's commands by name, each built, and its module imported, when first looked up.
+
+    Names and their order need no import; ``items()`` and ``values()`` build every command.
+    """
+
+    def __init__(self, built: dict):
+        self.built = dict(built)
+
+    def __getitem__(self, name: str):
+        if name not in self.built and name in COMMANDS:
+            command = _build(name)
+            if command is not None:
+                self.built[name] = command
+        return self.built[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.built or name in COMMANDS
+
+    def __iter__(self):
+        return iter(dict.fromkeys([*COMMANDS, *self.built]))
+
+    def __len__(self) -> int:
+        return len(dict.fromkeys([*COMMANDS, *self.built]))
+
+    def __setitem__(self, name: str, command) -> None:
+        self.built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self.built[name]
+
+
+def _build(name: str):
+    """The click command ``name``, as typer would have built it among the group's, after importing its module."""
+    from typer.main import get_command_from_info, get_command_name, get_group_from_info
+
+    from mlmon.cli import fastparams
+
+    importlib.import_module(COMMANDS[name])
+    command = None
+    for info in app.registered_commands:
+        if (info.name or get_command_name(info.callback.__name__)) == name:
+            command = get_command_from_info(info, pretty_exceptions_short=app.pretty_exceptions_short,
+                                            rich_markup_mode=app.rich_markup_mode)
+    # suggest_commands: only typer releases that have it take it
+    suggest = {"suggest_commands": app.suggest_commands} if hasattr(app, "suggest_commands") else {}
+    for info in app.registered_groups:
+        if info.name == name:
+            command = get_group_from_info(info, pretty_exceptions_short=app.pretty_exceptions_short,
+                                          rich_markup_mode=app.rich_markup_mode, **suggest)
+    if command is not None:
+        fastparams.install(command)
+    return command
 
 
 def usage_message(exc) -> str:

@@ -142,6 +142,7 @@ LOGS_HELP = ("Log files, directories (searched for *.jsonl, *.ndjson, *.log, *.j
              "or - for stdin. Bad lines with not one good record are an error (exit 2).")
 # Options every log-reading command shares, declared once.
 LOGS_ARGUMENT = typer.Argument(None, metavar="LOGS...", help=LOGS_HELP + " Or give --store DIR instead.", show_default=False)
+WAIT_OPTION = typer.Option(30.0, "--wait", min=0, help="Seconds to wait for another ingest, compact or prune on the same store before giving up (exit 2).")
 STORE_OPTION = typer.Option(None, "--store", metavar="DIR", help="Read the Parquet store that 'mlmon ingest' keeps (a directory or s3://bucket/prefix) instead of LOGS: only its parts and row groups in --since/--until, and only the columns needed.", show_default=False)
 SINCE_OPTION = typer.Option(None, "--since", help="Start of the range: an ISO time, or a duration back from now such as 24h or 7d.")
 UNTIL_OPTION = typer.Option(None, "--until", help="End of the range (exclusive): an ISO time or a duration back from now.")

@@ -16,6 +16,7 @@ from mlmon.cli.common import (
     MAX_LINE_OPTION,
     REJECTS_OPTION,
     STRICT_OPTION,
+    WAIT_OPTION,
     emit,
     guard_outputs,
     handle_errors,
@@ -25,7 +26,6 @@ from mlmon.cli.common import (
     stderr_console,
 )
 
-WAIT_OPTION = typer.Option(30.0, "--wait", min=0, help="Seconds to wait for another ingest, compact or prune on the same store before giving up (exit 2).")
 
 
 class IngestFormat(str, Enum):

@@ -9,8 +9,7 @@ from typing import Optional
 import typer
 
 from mlmon.cli.app import app
-from mlmon.cli.common import NOW_OPTION, emit, handle_errors, parse_now, stderr_console
-from mlmon.cli.ingest import WAIT_OPTION
+from mlmon.cli.common import NOW_OPTION, WAIT_OPTION, emit, handle_errors, parse_now, stderr_console
 
 store_app = typer.Typer(
     help="Describe, compact and prune the Parquet store that 'mlmon ingest' keeps.",

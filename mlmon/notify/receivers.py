@@ -7,16 +7,13 @@ answered is never printed raw.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import re
 import signal
 import subprocess
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
 from mlmon import __version__
@@ -77,6 +74,10 @@ def send_webhook(url: str, payload: dict[str, Any]) -> str | None:
     A receiver that answers garbage (no valid HTTP status line) is a failed delivery,
     like one that does not answer.
     """
+    import http.client  # here, not at the top: a check that sends nothing need not import http and ssl
+    import urllib.error
+    import urllib.request
+
     body = json.dumps(payload).encode("utf-8")
     problem = None
     for attempt in range(HTTP_ATTEMPTS):

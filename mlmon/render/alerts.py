@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from xml.sax.saxutils import escape as xml_escape
-from xml.sax.saxutils import quoteattr
 
 from rich import box
 from rich.console import Group
@@ -160,6 +158,9 @@ def render_check_markdown(result: CheckResult, gate: Gate) -> str:
 
 def render_check_junit(result: CheckResult, gate: Gate) -> str:
     """One testcase per rule and segment; a firing alert is a failure, a pending one a passing case with a note."""
+    from xml.sax.saxutils import escape as xml_escape  # here: saxutils imports urllib.request, http and ssl
+    from xml.sax.saxutils import quoteattr
+
     cases = []
     failures = 0
     names = {a.fingerprint: a.key for a in result.alerts}

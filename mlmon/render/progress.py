@@ -9,19 +9,28 @@ from __future__ import annotations
 import sys
 import threading
 import time
-
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from mlmon.logs.reader import PHASE
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
-class _Bytes(DownloadColumn):
-    """Bytes read while reading; nothing during a later phase, which counts no bytes."""
 
-    def render(self, task) -> Text:
-        return Text("") if task.fields.get("phase") else super().render(task)
+def _bytes_column():
+    """Bytes read while reading; nothing during a later phase, which counts no bytes.
+
+    Made when a bar is first shown: most runs end before, and need not import rich.progress.
+    """
+    from rich.progress import DownloadColumn
+    from rich.text import Text
+
+    class _Bytes(DownloadColumn):
+        def render(self, task) -> Text:
+            return Text("") if task.fields.get("phase") else super().render(task)
+
+    return _Bytes()
 
 
 class ReadProgress:
@@ -64,8 +73,11 @@ class ReadProgress:
                 self._start()
 
     def _start(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), _Bytes(), TimeElapsedColumn(),
+            TextColumn("{task.description}"), BarColumn(), _bytes_column(), TimeElapsedColumn(),
             console=self.console or Console(stderr=True), transient=True,
         )
         self._progress.start()
