@@ -38,7 +38,7 @@ from mlmon.store.remote_logs import RemoteSource, split_inputs, remote_sources
 from mlmon.store.tracking import COPY, ROTATION, TRUNCATION, ReadPlan, plan_reads, refuse_stdin
 
 #: Records held before they are written as parts: bounds memory whatever the input's size.
-FLUSH_ROWS = 1_000_000
+FLUSH_ROWS = 250_000
 #: The text columns whose secrets are redacted before anything is written.
 _TEXT_COLUMNS = (RAW_REQUEST, RAW_RESPONSE, "error")
 DEFAULT_DEDUP_WINDOW = timedelta(days=1)
