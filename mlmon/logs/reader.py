@@ -14,7 +14,7 @@ import polars as pl
 from mlmon.errors import ConfigError, InputError
 from mlmon.logs.batch import SmallFiles, decode_small_files, plan_batches
 from mlmon.logs.chunks import iter_chunks, load_span, plan_spans
-from mlmon.logs.decode import Projection, ProjectionError, decode_chunk, decode_file_fast, empty_rejects
+from mlmon.logs.decode import Projection, ProjectionError, decode_chunk, decode_chunk_fast, empty_rejects
 from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, Mapping
 from mlmon.logs.normalize import CHECKED_FIELDS, TS_TYPE
 from mlmon.logs.sources import Source, resolve_inputs
@@ -129,9 +129,7 @@ def read_logs(
         return keep(records)
 
     def read_alone(source: Source) -> int:
-        fast = decode_file_fast(str(source.path), projection, mapping, max_line_bytes) if source.is_plain_file else None
-        if fast is not None:
-            return keep(fast)
+        # Chunk by chunk, even a clean file: a whole-file scan maps all of it into memory at once.
         return sum(take(records, bad) for records, bad in _read_by_chunks(
             source, projection, mapping, max_line_bytes, chunk_bytes,
             lambda pos: progress and progress(done_before + pos, total, source.name)))
@@ -169,7 +167,16 @@ def _read_by_chunks(source: Source, projection: Projection, mapping: Mapping, ma
     themselves, span by span; a stream is cut into chunks here. Results come back
     in order, so line numbers and --strict hold.
     """
+    # Chunks are parsed whole first; after one holds a bad line, the rest take the line path
+    # at once, rather than parse twice each (a log with bad lines tends to have them throughout).
+    whole = [True]
+
     def decode(chunk):
+        if whole[0]:
+            fast = decode_chunk_fast(chunk, projection, mapping)
+            if fast is not None:
+                return fast[0], empty_rejects(), fast[1]
+            whole[0] = False
         return decode_chunk(chunk, source.name, projection, mapping, max_line_bytes)
 
     stream = None
