@@ -176,16 +176,23 @@ def _whole_range(selected: pl.DataFrame, by: list[str], aggs: list[pl.Expr]) -> 
 
 
 def _windowed(selected: pl.DataFrame, spec: WindowSpec, by: list[str], aggs: list[pl.Expr]) -> pl.DataFrame:
-    every, anchor = spec.every, spec.anchor
+    assert spec.every is not None
+    windowed = selected.lazy().with_columns(window_floor(pl.col("ts"), spec.every, spec.anchor).alias(WINDOW_START))
+    return all_windows(aggregate_windows(windowed, by, aggs), spec)
+
+
+def aggregate_windows(windowed: pl.LazyFrame, by: list[str], aggs: list[pl.Expr]) -> pl.DataFrame:
+    """``aggs`` per window and segment of records that carry their WINDOW_START: the windows with traffic."""
+    # The groups are aggregated in parallel.
+    return windowed.group_by([WINDOW_START, *by]).agg(aggs).collect(engine="streaming")
+
+
+def all_windows(agg: pl.DataFrame, spec: WindowSpec) -> pl.DataFrame:
+    """The windows with traffic (``agg``, from :func:`aggregate_windows`) and those without, sorted,
+    with their WINDOW_END."""
+    every, anchor, by = spec.every, spec.anchor, list(spec.by)
     assert every is not None
     keys = [WINDOW_START, *by]
-    agg = (
-        selected.lazy()
-        .with_columns(window_floor(pl.col("ts"), every, anchor).alias(WINDOW_START))
-        .group_by(keys)
-        .agg(aggs)
-        .collect(engine="streaming")  # the groups are aggregated in parallel
-    )
     # Windows with no traffic are reported too (request_count 0): silence is news. A segment's
     # windows run from its first window to the end of the range; without segments, the whole range.
     lo = pl.lit(_floor(spec.since, every, anchor), pl.Datetime("us", "UTC")) if spec.since and not by else pl.col(WINDOW_START).min()
