@@ -146,7 +146,7 @@ def compute_metrics(
     """
     spec = full_windows(spec)
     selected = select_range(records.lazy(), spec).collect()
-    _check_segment_count(selected, spec)
+    check_segment_count(selected, spec)
     chosen = applicable(metrics, selected)
     aggs = [m.expr().alias(m.name) for m in chosen if m.expr is not None] + list(extra)
     by = list(spec.by)
@@ -155,7 +155,7 @@ def compute_metrics(
     else:
         frame = _windowed(selected, spec, by, aggs)
     names = [m.name for m in chosen] + [e.meta.output_name() for e in extra]
-    frame = _with_throughput(frame, spec).select(WINDOW_START, WINDOW_END, *by, *names)
+    frame = with_throughput(frame, spec).select(WINDOW_START, WINDOW_END, *by, *names)
     return MetricTable(frame, spec, names)
 
 
@@ -183,7 +183,7 @@ def _windowed(selected: pl.DataFrame, spec: WindowSpec, by: list[str], aggs: lis
 
 def aggregate_windows(windowed: pl.LazyFrame, by: list[str], aggs: list[pl.Expr]) -> pl.DataFrame:
     """``aggs`` per window and segment of records that carry their WINDOW_START: the windows with traffic."""
-    # The groups are aggregated in parallel.
+    # The groups are aggregated in parallel (and the in-memory engine may round sums differently).
     return windowed.group_by([WINDOW_START, *by]).agg(aggs).collect(engine="streaming")
 
 
@@ -271,7 +271,7 @@ class SegmentLimitError(UsageError):
         self.by, self.count, self.limit = by, count, limit
 
 
-def _check_segment_count(selected: pl.DataFrame, spec: WindowSpec) -> None:
+def check_segment_count(selected: pl.DataFrame, spec: WindowSpec) -> None:
     """Refuse more segments than the cap before any metric is computed: a field with a value per request
     (request_id) would otherwise make a row per request and window, nearly all of them zero-filled."""
     if not spec.by or spec.max_segments is None or selected.height <= spec.max_segments:
@@ -308,7 +308,7 @@ def _check_window_count(ranges: pl.DataFrame, every: timedelta) -> None:
         )
 
 
-def _with_throughput(frame: pl.DataFrame, spec: WindowSpec) -> pl.DataFrame:
+def with_throughput(frame: pl.DataFrame, spec: WindowSpec) -> pl.DataFrame:
     start, end = pl.col(WINDOW_START), pl.col(WINDOW_END)
     if spec.every is not None:
         # A window cut by --since/--until counts only the part inside the range.
