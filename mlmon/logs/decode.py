@@ -205,6 +205,16 @@ def _parse_all_good(source, projection: Projection, mapping: Mapping) -> pl.Data
     return _all_good(normalize(projection.with_nested(_valid_object_text(raw)), mapping))
 
 
+def ends_have_bad_line(path: str, max_line_bytes: int) -> bool:
+    """Whether the first or last lines of a file include a bad one (then its chunks are not worth parsing
+    whole first: see :func:`decode_chunk_fast`)."""
+    try:
+        with open(path, "rb") as handle:
+            return _ends_have_bad_line(handle, max_line_bytes)
+    except OSError:
+        return False  # the reader reports it
+
+
 #: How much of a file's start, and of its end, is checked before trying the whole-file scan.
 _PROBE_BYTES = 1024 * 1024
 

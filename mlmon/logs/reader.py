@@ -14,7 +14,8 @@ import polars as pl
 from mlmon.errors import ConfigError, InputError
 from mlmon.logs.batch import SmallFiles, decode_small_files, plan_batches
 from mlmon.logs.chunks import iter_chunks, load_span, plan_spans
-from mlmon.logs.decode import Projection, ProjectionError, decode_chunk, decode_chunk_fast, empty_rejects
+from mlmon.logs.decode import (Projection, ProjectionError, decode_chunk, decode_chunk_fast, empty_rejects,
+                               ends_have_bad_line)
 from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, Mapping
 from mlmon.logs.normalize import CHECKED_FIELDS, TS_TYPE
 from mlmon.logs.sources import Source, resolve_inputs
@@ -130,7 +131,7 @@ def stream_logs(
 class LogStream:
     """The records of some sources, one frame per chunk (or batch of small files), in order.
 
-    Iterating reads the sources once; :meth:`finish` then gives what else reading found.
+    Iterate it once; :meth:`finish` then gives what else reading found.
     Bad lines are kept aside (with ``strict``, the first one raises InputError).
     """
 
@@ -217,7 +218,7 @@ def _read_by_chunks(source: Source, projection: Projection, mapping: Mapping, ma
     """
     # Chunks are parsed whole first; after one holds a bad line, the rest take the line path
     # at once, rather than parse twice each (a log with bad lines tends to have them throughout).
-    whole = [True]
+    whole = [not (source.is_plain_file and ends_have_bad_line(str(source.path), max_line_bytes))]
 
     def decode(chunk):
         if whole[0]:
