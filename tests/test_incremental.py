@@ -126,7 +126,7 @@ def test_spill_files_are_removed(tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())
 
 
-def test_report_reads_chunk_by_chunk_and_matches_the_whole_frame(tmp_path):
+def test_report_reads_chunk_by_chunk_and_matches_the_whole_frame(tmp_path, monkeypatch):
     """The report's windows, computed as the logs are read in small chunks, are those of all records at once."""
     frame = records(4000, 7, shuffle=0.01)
     lines = [json.dumps({**row, "ts": row["ts"].isoformat().replace("+00:00", "Z")})
@@ -134,14 +134,20 @@ def test_report_reads_chunk_by_chunk_and_matches_the_whole_frame(tmp_path):
     path = tmp_path / "logs.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     spec = WindowSpec(every=timedelta(hours=1), by=("model",))
-    import mlmon.logs.reader as reader
+    import mlmon.report
+    from mlmon.logs.reader import stream_logs
 
-    original = reader.DEFAULT_CHUNK_BYTES
-    try:
-        reader.DEFAULT_CHUNK_BYTES = 16 * 1024  # many chunks (stream_logs' default is read when called)
-        report, data = build_report([str(path)], mapping=DEFAULT_MAPPING, spec=spec, now=START)
-    finally:
-        reader.DEFAULT_CHUNK_BYTES = original
+    frames = []
+
+    def small_chunks(*args, **kwargs):
+        stream = stream_logs(*args, **{**kwargs, "chunk_bytes": 16 * 1024})
+        iterate = type(stream).__iter__
+        monkeypatch.setattr(type(stream), "__iter__", lambda self: (frames.append(f) or f for f in iterate(self)))
+        return stream
+
+    monkeypatch.setattr(mlmon.report, "stream_logs", small_chunks)
+    report, data = build_report([str(path)], mapping=DEFAULT_MAPPING, spec=spec, now=START)
+    assert len(frames) > 10  # read in many chunks
     assert report.records == frame.height and data.records.height == 0
     expected = compute_metrics(frame, spec).frame
     assert report.frame.equals(expected)
