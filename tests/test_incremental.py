@@ -53,7 +53,7 @@ def chunked(frame: pl.DataFrame, seed: int) -> list[pl.DataFrame]:
 
 
 def as_read(frames: list[pl.DataFrame], spec: WindowSpec) -> pl.DataFrame:
-    with WindowedMetrics(spec, SCHEMA) as windows:
+    with WindowedMetrics(spec, SCHEMA, hold_rows=0) as windows:
         for frame in frames:
             windows.add(frame)
         return windows.table().frame

@@ -24,6 +24,10 @@ from mlmon.metrics.windows import (WINDOW_END, WINDOW_START, MetricTable, Segmen
                                    with_throughput)
 
 
+#: Open rows held before windows are closed: a few chunks' worth (about 70 bytes a row).
+HOLD_ROWS = 250_000
+
+
 class WindowedMetrics:
     """Add the records frame by frame (:meth:`add`), in the order read; then :meth:`table`.
 
@@ -31,7 +35,7 @@ class WindowedMetrics:
     """
 
     def __init__(self, spec: WindowSpec, schema: dict[str, pl.DataType],
-                 metrics: tuple[Metric, ...] = OPERATIONAL_METRICS):
+                 metrics: tuple[Metric, ...] = OPERATIONAL_METRICS, hold_rows: int = HOLD_ROWS):
         if spec.every is None:
             raise ValueError("windowed metrics need a window length (spec.every)")
         self.spec = full_windows(spec)
@@ -41,6 +45,8 @@ class WindowedMetrics:
         roots = {root for agg in self._aggs for root in agg.meta.root_names()}
         self._columns = [WINDOW_START, *self._by, *(c for c in schema if c in roots and c not in self._by)]
         self._empty = pl.DataFrame(schema=schema).lazy().pipe(self._rows).collect()
+        self._hold_rows = hold_rows
+        self._held = 0
         self._needs = {m.needs for m in metrics if m.needs}
         self._present: set[str] = set()
         self._segments = self._empty.select(self._by).clear()
@@ -82,7 +88,10 @@ class WindowedMetrics:
         if self._closed_below is not None and first < self._closed_below:
             self._reopen(rows)
         self._open.append(rows)
-        self._close_before(first)
+        self._held += rows.height
+        if self._held > self._hold_rows:  # closing costs a plan and a file each time: not every chunk
+            self._close_before(first)
+            self._held = sum(frame.height for frame in self._open)
 
     def _count_segments(self, segments: pl.DataFrame) -> None:
         """Keep count of the distinct segments (the ``by`` columns of aggregates, or of rows)."""
