@@ -204,17 +204,40 @@ def mlmon_exe() -> str:
     return str(here) if here.exists() else (shutil.which("mlmon") or "mlmon")
 
 
-def tool_commands(path: Path, every: str, by: str, tag: str) -> dict[str, tuple[list[str], Path, Path | None]]:
-    """tool -> (command, where its result lands, where its stdout goes)."""
+#: Runs the mlmon found in a directory (an older revision's export) before the installed one:
+#: ``python -c BEFORE_SCRIPT DIR ARGS...``.
+BEFORE_SCRIPT = "import sys; sys.path.insert(0, sys.argv[1]); sys.argv = ['mlmon', *sys.argv[2:]]; " \
+                "from mlmon.cli.entry import main; main()"
+
+
+def export_revision(rev: str) -> Path:
+    """mlmon/ as of git revision ``rev``, exported (and byte-compiled) to a temporary directory."""
+    import compileall
+
+    where = Path(tempfile.mkdtemp(prefix="mlmon-before-"))
+    archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", rev, "mlmon"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive.stdout, check=True)
+    compileall.compile_dir(str(where / "mlmon"), quiet=2)
+    return where
+
+
+def tool_commands(path: Path, every: str, by: str, tag: str,
+                  before: tuple[str, Path] | None = None) -> dict[str, tuple[list[str], Path, Path | None]]:
+    """tool -> (command, where its result lands, where its stdout goes).
+
+    ``before`` (a revision and where it was exported) adds that revision's mlmon as a third tool.
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
     m_out = RESULTS / f"mlmon_{tag}_{path.stem}.json"
     d_out = RESULTS / f"duckdb_{tag}_{path.stem}.json"
+    args = ["report", str(path), "--every", every, "--by", by, "--format", "json", "-o"]
+    tools = {}
+    if before is not None:
+        b_out = RESULTS / f"mlmon-before_{tag}_{path.stem}.json"
+        tools[f"mlmon@{before[0]}"] = ([sys.executable, "-c", BEFORE_SCRIPT, str(before[1]), *args, str(b_out)], b_out, None)
     return {
-        "mlmon": (
-            [mlmon_exe(), "report", str(path), "--every", every, "--by", by, "--format", "json", "-o", str(m_out)],
-            m_out,
-            None,
-        ),
+        **tools,
+        "mlmon": ([mlmon_exe(), *args, str(m_out)], m_out, None),
         "duckdb": (
             [sys.executable, "-c", DUCKDB_SCRIPT, str(path), str(d_out), duckdb_interval(every), by],
             d_out,
@@ -232,14 +255,14 @@ def duckdb_interval(every: str) -> str:
 
 
 def bench_file(path: Path, runs: int, every: str, by: str, tag: str, max_other_load: float, retries: int,
-               wait: float) -> dict:
+               wait: float, before: tuple[str, Path] | None = None) -> dict:
     """Run both tools ``runs`` times on ``path``, alternating.
 
     A run during which other processes used more than ``max_other_load`` cores is
     set aside and repeated, up to ``retries`` repeats per file (then it is kept).
     Before each run it waits up to ``wait`` seconds for the machine to be quiet.
     """
-    cmds = tool_commands(path, every, by, tag)
+    cmds = tool_commands(path, every, by, tag, before)
     warm_cache(path)
     out: dict[str, dict] = {
         tool: {"command": cmd, "runs": [], "set_aside": [], "result_file": str(res)} for tool, (cmd, res, _) in cmds.items()
@@ -254,7 +277,7 @@ def bench_file(path: Path, runs: int, every: str, by: str, tag: str, max_other_l
                 status = "ok" if r["returncode"] == 0 else f"EXIT {r['returncode']}"
                 busy = r["returncode"] == 0 and r["other_cpu"] > max_other_load and left > 0
                 print(
-                    f"  [{tag}] run {i + 1}/{runs} {tool:6s} {r['seconds']:7.2f} s  cpu {r['cpu_seconds']:7.2f} s"
+                    f"  [{tag}] run {i + 1}/{runs} {tool:14s} {r['seconds']:7.2f} s  cpu {r['cpu_seconds']:7.2f} s"
                     f"  peak {r['peak_rss_mb']:6.0f} MB (polled {r['polled_rss_mb']:.0f}: anon {r['polled_anon_mb']:.0f}"
                     f" + file/shared {r['polled_file_mb']:.0f})"
                     f"  other load {r['other_cpu']:.2f} cores  {status}" + ("  -> busy machine, repeating" if busy else ""),
@@ -356,6 +379,19 @@ def compare(entry: dict, by: str, exact: bool) -> dict:
         result["generator_good_records"] = meta["good_records"]
         result["generator_bad_lines"] = meta["bad_lines"]
     return result
+
+
+def same_as_before(entry: dict) -> bool | None:
+    """Whether the report of the revision benchmarked as "before" equals mlmon's, all but ``generated_at``
+    (None without one, or when either failed)."""
+    before = [t for name, t in entry["tools"].items() if name.startswith("mlmon@")]
+    now = entry["tools"]["mlmon"]
+    if not before or not before[0]["ok"] or not now["ok"]:
+        return None
+    a, b = (json.loads(Path(t["result_file"]).read_text()) for t in (before[0], now))
+    for doc in (a, b):
+        doc.pop("generated_at", None)
+    return a == b
 
 
 # ----------------------------------------------------------------------------- reporting
@@ -544,6 +580,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="before each run, wait up to this long for the machine to be quiet (default 120; 0: never)")
     ap.add_argument("--every", default="1h")
     ap.add_argument("--by", default="model", help="segment field(s), top-level: model, model_version, endpoint")
+    ap.add_argument("--before", metavar="REV",
+                    help="also run mlmon as of this git revision (exported to a temporary directory), and check that "
+                         "its report is the same")
     args = ap.parse_args(argv)
     if args.runs < 1:
         ap.error("--runs must be at least 1")
@@ -574,11 +613,15 @@ def main(argv: list[str] | None = None) -> int:
         f"python {facts['python']}  polars {facts['polars']}  duckdb {facts['duckdb']}  mlmon {facts['mlmon']} ({facts['mlmon_git']})",
         file=sys.stderr,
     )
+    before = (args.before, export_revision(args.before)) if args.before else None
     results = {}
     for tag, path in files.items():
         runs = args.bad_runs if tag == "bad" and args.bad_runs else args.runs
         print(f"benchmarking [{tag}] {path} ({path.stat().st_size / MIB:,.0f} MiB), {runs} runs per tool", file=sys.stderr)
-        results[tag] = bench_file(path, runs, args.every, args.by, tag, args.max_other_load, args.retries, args.wait_quiet)
+        results[tag] = bench_file(path, runs, args.every, args.by, tag, args.max_other_load, args.retries, args.wait_quiet,
+                                  before)
+    if before is not None:
+        shutil.rmtree(before[1], ignore_errors=True)
 
     runs_text = f"{args.runs} runs each" + (f" ({args.bad_runs} on the bad file)" if args.bad_runs else "")
     print(f"\nmlmon report FILE --every {args.every} --by {args.by} vs DuckDB; {runs_text}; "
@@ -586,6 +629,12 @@ def main(argv: list[str] | None = None) -> int:
     table = print_table(results, clean_tag if clean_tag in results else None, args.max_other_load)
     checks = {tag: compare(entry, args.by, exact=(tag != "bad")) for tag, entry in results.items()}
     print_checks(results, checks)
+    if before is not None:
+        for tag, entry in results.items():
+            same = same_as_before(entry)
+            checks[tag]["same_as_before"] = same
+            verdict = {True: "identical", False: "DIFFERENT", None: "not compared (a run failed)"}[same]
+            print(f"\nCheck [{tag}] mlmon's report against mlmon@{args.before}'s (all but generated_at): {verdict}")
     targets = print_targets(results, clean_tag, bad_tag)
     for tag, entry in results.items():
         for tool, t in entry["tools"].items():
@@ -607,7 +656,8 @@ def main(argv: list[str] | None = None) -> int:
     ) + "\n")
     print(f"\nsaved {saved}")
     failed = any(not t["ok"] for e in results.values() for t in e["tools"].values())
-    return 1 if failed or any(c.get("ok") is False for c in checks.values()) else 0
+    differ = any(c.get("same_as_before") is False for c in checks.values())
+    return 1 if failed or differ or any(c.get("ok") is False for c in checks.values()) else 0
 
 
 if __name__ == "__main__":

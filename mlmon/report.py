@@ -21,7 +21,9 @@ from mlmon.metrics.labels import load_labels
 from mlmon.metrics.model_quality import (LabelSpec, infer_task, join_labels, joined_labels, not_finite_warnings,
                                          positive_label, predicted_classes, quality_exprs)
 from mlmon.metrics.table import Extras, metric_table
-from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce, read_logs
+from mlmon.store.source import store_input
+from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce, read_logs, stream_logs
+from mlmon.metrics.incremental import WindowedMetrics
 from mlmon.metrics.operational import METRICS_BY_NAME, RECORD_FIELDS
 from mlmon.metrics.whole_range import drift_by_field, quality_by_segment
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START, MetricTable, WindowSpec, select_range
@@ -210,11 +212,7 @@ def prepare(
     """
     fields = list(dict.fromkeys([*fields, *where_fields(where)]))
     need_io = baseline is not None or labels is not None
-    wanted = list(dict.fromkeys([*RECORD_FIELDS, *fields]))
-    if need_io:
-        wanted = [f for f in wanted if not f.startswith((INPUT_PREFIX, OUTPUT_PREFIX))]
-        wanted += ["request_id", RAW_REQUEST, RAW_RESPONSE]
-    data = read_logs(inputs, mapping, list(dict.fromkeys(wanted)), strict=strict, max_line_bytes=max_line_bytes,
+    data = read_logs(inputs, mapping, _fields_to_read(fields, need_io), strict=strict, max_line_bytes=max_line_bytes,
                      progress=progress)
     records = data.records
     extras = Extras()
@@ -248,6 +246,16 @@ def prepare(
             analysis.baseline["fields_left_out"] = {"baseline": reference.fields_left_out, "logs": limit.total_left_out}
     analysis.records = records
     return analysis
+
+
+def _fields_to_read(fields: list[str], need_io: bool) -> list[str]:
+    """The fields read for the operational metrics and ``fields``; with ``need_io``, the whole request and
+    response objects instead of the ``input.x`` and ``output.x`` fields, which are decoded from them."""
+    wanted = list(dict.fromkeys([*RECORD_FIELDS, *fields]))
+    if need_io:
+        wanted = [f for f in wanted if not f.startswith((INPUT_PREFIX, OUTPUT_PREFIX))]
+        wanted += ["request_id", RAW_REQUEST, RAW_RESPONSE]
+    return list(dict.fromkeys(wanted))
 
 
 def _with_reference_fields(records: pl.DataFrame, reference: Reference, limit: FieldLimit,
@@ -306,6 +314,10 @@ def build_report(
     """
     condition = parse_where(where) if where is not None else None
     refuse_secret_segments(spec.by, mapping)
+    # A store is read a range and a few columns at a time already: the windowed path is for raw logs.
+    if baseline is None and labels is None and spec.every is not None and store_input(inputs) is None:
+        return _windowed_as_read(inputs, mapping=mapping, spec=spec, now=now, where=where, condition=condition,
+                                 strict=strict, max_line_bytes=max_line_bytes, progress=progress)
     analysis = prepare(inputs, mapping=mapping, fields=spec.by, baseline=baseline, labels=labels, where=condition,
                        strict=strict, max_line_bytes=max_line_bytes, progress=progress, max_fields=max_fields)
     table = metric_table(analysis.records, spec, analysis.extras, progress=progress)
@@ -333,6 +345,30 @@ def build_report(
         report.drift_by_field = drift_by_field(current, reference, list(spec.by))
     if summaries and analysis.labels is not None:
         report.quality_by_segment = quality_by_segment(current, analysis.extras.quality, list(spec.by))
+    return report, data
+
+
+def _windowed_as_read(inputs: Sequence[str], *, mapping: Mapping, spec: WindowSpec, now: datetime, where: str | None,
+                      condition: Node | None, strict: bool, max_line_bytes: int,
+                      progress: Progress | None) -> tuple[Report, LogData]:
+    """The operational metrics per window, aggregated chunk by chunk as the logs are read, so that memory
+    holds the rows of the open windows rather than all the records (see :mod:`mlmon.metrics.incremental`).
+    The same report as :func:`prepare` then :func:`metric_table` give; the LogData's records are empty."""
+    fields = list(dict.fromkeys([*spec.by, *where_fields(condition)]))
+    stream = stream_logs(inputs, mapping, _fields_to_read(fields, False), strict=strict,
+                         max_line_bytes=max_line_bytes, progress=progress)
+    apply_where(stream.empty(), condition)  # a filter that does not fit the records fails before reading
+    records = 0
+    with WindowedMetrics(spec, stream.schema) as windows:
+        for frame in stream:
+            records += frame.height
+            frame = redact_columns(frame, [*fields, *io_field_names(frame)], mapping.redact)
+            windows.add(apply_where(frame, condition))
+        data = stream.finish(stream.empty())
+        announce(progress, "computing metrics")
+        table = windows.table()
+    report = Report(table=table, files=data.files, records=records, skipped=data.skipped,
+                    skipped_by_reason=data.skipped_by_reason(), generated_at=now, where=where)
     return report, data
 
 

@@ -19,7 +19,7 @@ from typing import BinaryIO, Iterator
 #: The column separator used to read a chunk as one text column per line. It is a
 #: control character, which valid JSON never contains raw.
 LINE_SEPARATOR = b"\x1f"
-_SEPARATOR_STANDIN = b"\x01"  # also invalid in JSON, so the line stays bad
+SEPARATOR_STANDIN = b"\x01"  # also invalid in JSON, so the line stays bad
 
 RAW_PREVIEW_BYTES = 1024
 _UTF8_WINDOW = 256 * 1024
@@ -198,5 +198,5 @@ def has_long_line(data, limit: int) -> bool:
 
 def make_chunk(body: bytes, huge: list[bytes], position: int, max_line_bytes: int) -> Chunk:
     if LINE_SEPARATOR in body:
-        body = body.replace(LINE_SEPARATOR, _SEPARATOR_STANDIN)
+        body = body.replace(LINE_SEPARATOR, SEPARATOR_STANDIN)
     return Chunk(body, huge, position, has_long_line(body, max_line_bytes))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from mlmon.logs.chunks import LINE_SEPARATOR, Chunk, has_long_line, invalid_utf8_lines
+from mlmon.logs.chunks import LINE_SEPARATOR, SEPARATOR_STANDIN, Chunk, has_long_line, invalid_utf8_lines
 from mlmon.errors import ConfigError
 from mlmon.logs.mapping import MAX_PATH_DEPTH, RAW_REQUEST, RAW_RESPONSE, Mapping, Path_
 from mlmon.logs.nesting import MALFORMED, NOT_OBJECT, maybe_deep, unparsed_reason
@@ -168,8 +168,32 @@ def decode_file_fast(path: str, projection: Projection, mapping: Mapping, max_li
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
                 if has_long_line(view, max_line_bytes):
                     return None
+    except (pl.exceptions.PolarsError, OSError, ValueError):
+        return None
+    return _parse_all_good(path, projection, mapping)
+
+
+def decode_chunk_fast(chunk: Chunk, projection: Projection, mapping: Mapping) -> tuple[pl.DataFrame, int] | None:
+    """Records and number of lines of a chunk whose every line is good, in one parse; None if any line is bad.
+
+    The same parse as :func:`decode_file_fast`, on one chunk: a clean chunk skips the
+    line-by-line checks of :func:`decode_chunk`, which None sends it to.
+    """
+    data = chunk.data
+    # A standin for the line separator was put there by make_chunk: the line path judges that line.
+    if not data or chunk.has_long_line or chunk.huge_after or SEPARATOR_STANDIN in data:
+        return None
+    records = _parse_all_good(io.BytesIO(data), projection, mapping)
+    if records is None:
+        return None
+    return records, data.count(b"\n") + (not data.endswith(b"\n"))
+
+
+def _parse_all_good(source, projection: Projection, mapping: Mapping) -> pl.DataFrame | None:
+    """Normalized records of every line of ``source`` (a path or a buffer), or None if any line is bad."""
+    try:
         raw = _collect(
-            pl.scan_ndjson(path, schema=projection.schema(typed=True))
+            pl.scan_ndjson(source, schema=projection.schema(typed=True))
             .select(projection.extract())
             # ts parsed in the same parallel plan as the scan
             .with_columns(fast_ts_expr() if "ts" in projection.columns else [])
@@ -179,6 +203,16 @@ def decode_file_fast(path: str, projection: Projection, mapping: Mapping, max_li
     if _has_ambiguous_object_text(raw):
         return None  # the line path takes such objects from the line text (see _exact_object_text)
     return _all_good(normalize(projection.with_nested(_valid_object_text(raw)), mapping))
+
+
+def ends_have_bad_line(path: str, max_line_bytes: int) -> bool:
+    """Whether the first or last lines of a file include a bad one (then its chunks are not worth parsing
+    whole first: see :func:`decode_chunk_fast`)."""
+    try:
+        with open(path, "rb") as handle:
+            return _ends_have_bad_line(handle, max_line_bytes)
+    except OSError:
+        return False  # the reader reports it
 
 
 #: How much of a file's start, and of its end, is checked before trying the whole-file scan.

@@ -7,14 +7,15 @@ import zlib
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import polars as pl
 
 from mlmon.errors import ConfigError, InputError
 from mlmon.logs.batch import SmallFiles, decode_small_files, plan_batches
 from mlmon.logs.chunks import iter_chunks, load_span, plan_spans
-from mlmon.logs.decode import Projection, ProjectionError, decode_chunk, decode_file_fast, empty_rejects
+from mlmon.logs.decode import (Projection, ProjectionError, decode_chunk, decode_chunk_fast, empty_rejects,
+                               ends_have_bad_line)
 from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, Mapping
 from mlmon.logs.normalize import CHECKED_FIELDS, TS_TYPE
 from mlmon.logs.sources import Source, resolve_inputs
@@ -106,6 +107,26 @@ def read_logs(
         from mlmon.store.read import read_store
 
         return read_store(store, fields, since=store.since, until=store.until)
+    stream = stream_logs(inputs, mapping, fields, strict=strict, max_line_bytes=max_line_bytes,
+                         chunk_bytes=chunk_bytes, progress=progress)
+    frames = list(stream)
+    return stream.finish(pl.concat(frames) if frames else stream.empty())
+
+
+def stream_logs(
+    inputs: Sequence[str] | Sequence[Source],
+    mapping: Mapping = DEFAULT_MAPPING,
+    fields: Iterable[str] | None = None,
+    *,
+    strict: bool = False,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    progress: Progress | None = None,
+) -> "LogStream":
+    """:func:`read_logs` a chunk at a time: iterate for the records, then :meth:`LogStream.finish`.
+
+    A caller that aggregates each frame as it comes holds about a chunk of records, not all of them.
+    """
     notes: list[str] = []
     sources = [s if isinstance(s, Source) else None for s in inputs]
     if any(s is None for s in sources):
@@ -119,62 +140,88 @@ def read_logs(
         projection = Projection.build(mapping, list(dict.fromkeys([*wanted, *CHECKED_FIELDS])))
     except ProjectionError as exc:
         raise ConfigError(f"cannot read these fields together: {exc}", "Check the mapping and --by.") from None
-    schema = record_schema(projection, wanted)
+    return LogStream(sources, projection, mapping, record_schema(projection, wanted), notes=notes, strict=strict,
+                     max_line_bytes=max_line_bytes, chunk_bytes=chunk_bytes, progress=progress)
 
-    total = sum((s.size or 0) for s in sources) or None
-    done_before = 0
-    frames: list[pl.DataFrame] = []
-    rejects: list[pl.DataFrame] = []
-    good_by_file: dict[str, int] = {}
 
-    def keep(records: pl.DataFrame) -> int:
-        """Keep the wanted columns of ``records``; how many there are."""
-        if records.height:
-            frames.append(records.select([pl.col(c).cast(t) for c, t in schema.items()]))
-        return records.height
+@dataclass
+class LogStream:
+    """The records of some sources, one frame per chunk (or batch of small files), in order.
 
-    def take(records: pl.DataFrame, bad: pl.DataFrame) -> int:
-        """Keep records and bad lines (with ``strict``, the first bad line is an error); how many records."""
+    Iterate it once; :meth:`finish` then gives what else reading found.
+    Bad lines are kept aside (with ``strict``, the first one raises InputError).
+    """
+
+    sources: list[Source]
+    projection: Projection
+    mapping: Mapping
+    #: The columns and types of every frame.
+    schema: dict[str, pl.DataType]
+    notes: list[str] = field(default_factory=list)
+    strict: bool = False
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    progress: Progress | None = None
+    _rejects: list[pl.DataFrame] = field(default_factory=list)
+    _good_by_file: dict[str, int] = field(default_factory=dict)
+
+    def empty(self) -> pl.DataFrame:
+        """A records frame without rows."""
+        return pl.DataFrame(schema=self.schema)
+
+    def finish(self, records: pl.DataFrame) -> LogData:
+        """What reading found, with ``records`` as its records (all of them, or none when they were used up
+        as they came); raises InputError when there were bad lines and not one good record."""
+        skipped = pl.concat(self._rejects) if self._rejects else empty_rejects()
+        warnings = judge(self._good_by_file, skipped, mapped=self.mapping != DEFAULT_MAPPING)
+        return LogData(records=records, rejects=skipped, files=[s.name for s in self.sources], warnings=warnings,
+                       notes=self.notes)
+
+    def _take(self, records: pl.DataFrame, bad: pl.DataFrame) -> pl.DataFrame:
+        """The wanted columns of ``records``; bad lines kept aside (with ``strict``, the first is an error)."""
         if bad.height:
-            if strict:
+            if self.strict:
                 first = bad.row(0, named=True)
                 raise InputError(
                     f"{first['file']}:{first['line']}: bad log line ({first['reason']})",
                     "Fix or remove the line, or run without --strict to skip bad lines.",
                 )
-            rejects.append(bad)
-        return keep(records)
+            self._rejects.append(bad)
+        return records.select([pl.col(c).cast(t) for c, t in self.schema.items()])
 
-    def read_alone(source: Source) -> int:
-        fast = decode_file_fast(str(source.path), projection, mapping, max_line_bytes) if source.is_plain_file else None
-        if fast is not None:
-            return keep(fast)
-        return sum(take(records, bad) for records, bad in _read_by_chunks(
-            source, projection, mapping, max_line_bytes, chunk_bytes,
-            lambda pos: progress and progress(done_before + pos, total, source.name)))
-
-    # Small files are read together (see mlmon.logs.batch); the others, or a batch whose lines
-    # cannot be told apart per file, one by one.
-    for item in plan_batches(sources, batch_bytes=chunk_bytes, max_line_bytes=max_line_bytes):
-        alone = [item] if isinstance(item, Source) else []
-        if isinstance(item, SmallFiles):
-            together = decode_small_files(item, projection, mapping, max_line_bytes)
-            if together is None:
-                alone = item.sources
-            else:
-                records, bad, good_counts = together
-                take(records, bad)
-                good_by_file.update(good_counts)
-                done_before += item.size
-        for source in alone:
-            good_by_file[source.name] = read_alone(source)
-            done_before += source.size or 0
-        if progress is not None:
-            progress(done_before, total, (item.sources[-1] if isinstance(item, SmallFiles) else item).name)
-    records = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
-    skipped = pl.concat(rejects) if rejects else empty_rejects()
-    warnings = judge(good_by_file, skipped, mapped=mapping != DEFAULT_MAPPING)
-    return LogData(records=records, rejects=skipped, files=[s.name for s in sources], warnings=warnings, notes=notes)
+    def __iter__(self) -> Iterator[pl.DataFrame]:
+        total = sum((s.size or 0) for s in self.sources) or None
+        done_before = 0
+        progress = self.progress
+        # Small files are read together (see mlmon.logs.batch); the others, or a batch whose lines
+        # cannot be told apart per file, one by one.
+        for item in plan_batches(self.sources, batch_bytes=self.chunk_bytes, max_line_bytes=self.max_line_bytes):
+            alone = [item] if isinstance(item, Source) else []
+            if isinstance(item, SmallFiles):
+                together = decode_small_files(item, self.projection, self.mapping, self.max_line_bytes)
+                if together is None:
+                    alone = item.sources
+                else:
+                    records, bad, good_counts = together
+                    records = self._take(records, bad)
+                    if records.height:
+                        yield records
+                    self._good_by_file.update(good_counts)
+                    done_before += item.size
+            for source in alone:
+                good = 0
+                # Chunk by chunk, even a clean file: a whole-file scan maps all of it into memory at once.
+                for records, bad in _read_by_chunks(
+                        source, self.projection, self.mapping, self.max_line_bytes, self.chunk_bytes,
+                        lambda pos: progress and progress(done_before + pos, total, source.name)):
+                    records = self._take(records, bad)
+                    good += records.height
+                    if records.height:
+                        yield records
+                self._good_by_file[source.name] = good
+                done_before += source.size or 0
+            if progress is not None:
+                progress(done_before, total, (item.sources[-1] if isinstance(item, SmallFiles) else item).name)
 
 
 def _read_by_chunks(source: Source, projection: Projection, mapping: Mapping, max_line_bytes: int,
@@ -186,7 +233,16 @@ def _read_by_chunks(source: Source, projection: Projection, mapping: Mapping, ma
     themselves, span by span; a stream is cut into chunks here. Results come back
     in order, so line numbers and --strict hold.
     """
+    # Chunks are parsed whole first; after one holds a bad line, the rest take the line path
+    # at once, rather than parse twice each (a log with bad lines tends to have them throughout).
+    whole = [not (source.is_plain_file and ends_have_bad_line(str(source.path), max_line_bytes))]
+
     def decode(chunk):
+        if whole[0]:
+            fast = decode_chunk_fast(chunk, projection, mapping)
+            if fast is not None:
+                return fast[0], empty_rejects(), fast[1]
+            whole[0] = False
         return decode_chunk(chunk, source.name, projection, mapping, max_line_bytes)
 
     stream = None

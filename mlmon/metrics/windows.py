@@ -146,7 +146,7 @@ def compute_metrics(
     """
     spec = full_windows(spec)
     selected = select_range(records.lazy(), spec).collect()
-    _check_segment_count(selected, spec)
+    check_segment_count(selected, spec)
     chosen = applicable(metrics, selected)
     aggs = [m.expr().alias(m.name) for m in chosen if m.expr is not None] + list(extra)
     by = list(spec.by)
@@ -155,7 +155,7 @@ def compute_metrics(
     else:
         frame = _windowed(selected, spec, by, aggs)
     names = [m.name for m in chosen] + [e.meta.output_name() for e in extra]
-    frame = _with_throughput(frame, spec).select(WINDOW_START, WINDOW_END, *by, *names)
+    frame = with_throughput(frame, spec).select(WINDOW_START, WINDOW_END, *by, *names)
     return MetricTable(frame, spec, names)
 
 
@@ -176,16 +176,23 @@ def _whole_range(selected: pl.DataFrame, by: list[str], aggs: list[pl.Expr]) -> 
 
 
 def _windowed(selected: pl.DataFrame, spec: WindowSpec, by: list[str], aggs: list[pl.Expr]) -> pl.DataFrame:
-    every, anchor = spec.every, spec.anchor
+    assert spec.every is not None
+    windowed = selected.lazy().with_columns(window_floor(pl.col("ts"), spec.every, spec.anchor).alias(WINDOW_START))
+    return all_windows(aggregate_windows(windowed, by, aggs), spec)
+
+
+def aggregate_windows(windowed: pl.LazyFrame, by: list[str], aggs: list[pl.Expr]) -> pl.DataFrame:
+    """``aggs`` per window and segment of records that carry their WINDOW_START: the windows with traffic."""
+    # The groups are aggregated in parallel (and the in-memory engine may round sums differently).
+    return windowed.group_by([WINDOW_START, *by]).agg(aggs).collect(engine="streaming")
+
+
+def all_windows(agg: pl.DataFrame, spec: WindowSpec) -> pl.DataFrame:
+    """The windows with traffic (``agg``, from :func:`aggregate_windows`) and those without, sorted,
+    with their WINDOW_END."""
+    every, anchor, by = spec.every, spec.anchor, list(spec.by)
     assert every is not None
     keys = [WINDOW_START, *by]
-    agg = (
-        selected.lazy()
-        .with_columns(window_floor(pl.col("ts"), every, anchor).alias(WINDOW_START))
-        .group_by(keys)
-        .agg(aggs)
-        .collect(engine="streaming")  # the groups are aggregated in parallel
-    )
     # Windows with no traffic are reported too (request_count 0): silence is news. A segment's
     # windows run from its first window to the end of the range; without segments, the whole range.
     lo = pl.lit(_floor(spec.since, every, anchor), pl.Datetime("us", "UTC")) if spec.since and not by else pl.col(WINDOW_START).min()
@@ -264,7 +271,7 @@ class SegmentLimitError(UsageError):
         self.by, self.count, self.limit = by, count, limit
 
 
-def _check_segment_count(selected: pl.DataFrame, spec: WindowSpec) -> None:
+def check_segment_count(selected: pl.DataFrame, spec: WindowSpec) -> None:
     """Refuse more segments than the cap before any metric is computed: a field with a value per request
     (request_id) would otherwise make a row per request and window, nearly all of them zero-filled."""
     if not spec.by or spec.max_segments is None or selected.height <= spec.max_segments:
@@ -301,7 +308,7 @@ def _check_window_count(ranges: pl.DataFrame, every: timedelta) -> None:
         )
 
 
-def _with_throughput(frame: pl.DataFrame, spec: WindowSpec) -> pl.DataFrame:
+def with_throughput(frame: pl.DataFrame, spec: WindowSpec) -> pl.DataFrame:
     start, end = pl.col(WINDOW_START), pl.col(WINDOW_END)
     if spec.every is not None:
         # A window cut by --since/--until counts only the part inside the range.

@@ -22,7 +22,7 @@ import polars as pl
 
 from mlmon.errors import InputError
 from mlmon.logs.chunks import Chunk, iter_chunks, load_span, plan_spans
-from mlmon.logs.decode import Projection, decode_chunk, empty_rejects
+from mlmon.logs.decode import Projection, decode_chunk, decode_chunk_fast, empty_rejects
 from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.logs.normalize import CHECKED_FIELDS
 from mlmon.logs.reader import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_LINE_BYTES, Progress, record_schema
@@ -250,8 +250,16 @@ def _decoded(plan: ReadPlan, projection: Projection, mapping: Mapping,
              options: IngestOptions) -> Iterator[tuple[pl.DataFrame, pl.DataFrame, int, int]]:
     """(records, rejects, lines, content bytes consumed) of each chunk of the plan's new bytes, in order."""
     name = plan.source.name
+    # As the reader does: each chunk is parsed whole first, and after one holds a bad line the rest
+    # take the line path at once (a log with bad lines tends to have them throughout).
+    whole = [True]
 
     def decode(chunk: Chunk):
+        if whole[0]:
+            fast = decode_chunk_fast(chunk, projection, mapping)
+            if fast is not None:
+                return fast[0], empty_rejects(), fast[1]
+            whole[0] = False
         return decode_chunk(chunk, name, projection, mapping, options.max_line_bytes)
 
     try:
