@@ -316,14 +316,14 @@ def clone_days(src: Path, dst: Path, days: int) -> None:
     moved back 1 to ``days - 1`` days, each written as mlmon writes parts and registered."""
     import polars as pl
 
-    from mlmon.store.layout import StoreDir
-    from mlmon.store.parts import COMPRESSION, ROW_GROUP_ROWS, iso_us
+    from mlmon.store.layout import open_store
+    from mlmon.store.parts import PARQUET, iso_us
     from mlmon.store.registry import PartEntry, commit_registry, load_registry
 
     if dst.exists():
         shutil.rmtree(dst)
     shutil.copytree(src, dst)
-    store = StoreDir(dst)
+    store = open_store(str(dst))
     registry = load_registry(store)
     originals = list(registry.parts)
     frames = [pl.read_parquet(dst / p.path) for p in originals]
@@ -335,7 +335,7 @@ def clone_days(src: Path, dst: Path, days: int) -> None:
             day = ts.min().date().isoformat()
             relative = f"date={day}/part-clone-{k:02d}-{i:05d}.parquet"
             (dst / relative).parent.mkdir(parents=True, exist_ok=True)
-            moved.write_parquet(dst / relative, compression=COMPRESSION, statistics=True, row_group_size=ROW_GROUP_ROWS)
+            moved.write_parquet(dst / relative, **PARQUET)
             clones.append(PartEntry(relative, moved.height, iso_us(ts.min()), iso_us(ts.max()),
                                     (dst / relative).stat().st_size))
     registry.parts = clones + originals
@@ -567,11 +567,11 @@ class Run:
         for k, v in s.items():
             self.fig(f"since3h_{k}", v)
         # Which parts does the store's reader choose? And does a run succeed with the older days gone?
-        from mlmon.store.layout import StoreDir
+        from mlmon.store.layout import open_store
         from mlmon.store.read import parts_in_range
         from mlmon.store.registry import load_registry
 
-        reg = load_registry(StoreDir(self.s30))
+        reg = load_registry(open_store(str(self.s30)))
         chosen = parts_in_range(reg, now - timedelta(hours=3), None)
         dates = sorted({p.path.split("/")[0] for p in chosen})
         last_date = max(p.path.split("/")[0] for p in reg.parts)
