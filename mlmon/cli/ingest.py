@@ -71,7 +71,7 @@ input error, or the store locked by another run for longer than --wait (nothing 
     if dedup is not None and dedup != "request_id":
         from mlmon.errors import UsageError
 
-        raise UsageError(f"--dedup takes request_id, not {dedup!r}")
+        raise UsageError(f"--dedup takes request_id, not {dedup!r}", "Use --dedup request_id, or leave it out.")
     one_stdout({"the JSON summary": fmt == IngestFormat.json, "--rejects": is_stdout(rejects)})
     guard_outputs(logs, {"--rejects": rejects}, mapping)
     the_mapping = load_mapping(mapping)
