@@ -8,6 +8,7 @@ does for fields inside an object read whole, so their values and types are those
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from typing import Iterable
 
@@ -136,12 +137,53 @@ def _read(store: StoreDir, parts: list[PartEntry], wanted: list[str], since,
         frame = pl.DataFrame(schema=schema)
     else:
         frame, warnings, left_out = _scan(store, parts, schema, since, until)
-    extra = [pl.col(obj).str.json_path_match(_jsonpath(split_path(name[len(objects[obj]):]))).alias(name)
-             for name, obj in derived.items()]
-    if extra:
-        frame = frame.with_columns(extra)
+    for obj, prefix in objects.items():
+        paths = {name: split_path(name[len(prefix):]) for name, o in derived.items() if o == obj}
+        if paths:
+            frame = frame.with_columns(_fields_of(frame.get_column(obj), paths))
     keep = [name for name in wanted if name in frame.columns]
     return frame.select(keep), warnings, left_out
+
+
+def _fields_of(text: pl.Series, paths: dict[str, tuple[str, ...]]) -> list[pl.Series]:
+    """The fields at ``paths`` inside the objects' JSON text, as text, as the log reader reads them from a line.
+
+    One parse for all of them: the reader's own JSON scan, every leaf read as text, over the objects
+    joined as JSON lines. Should that fail (overlapping paths, an odd value), each field is found
+    with its own ``json_path_match``.
+    """
+    tree: dict = {}
+    for path in paths.values():
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if node is None:
+                break
+        if node is None or path[-1] in node:
+            tree = {}
+            break
+        node[path[-1]] = None
+
+    def dtype(node):
+        return pl.String() if node is None else pl.Struct({k: dtype(v) for k, v in node.items()})
+
+    if tree and text.len():
+        objects = text.to_frame("t").select(
+            pl.when(pl.col("t").str.starts_with("{")).then(pl.col("t")).otherwise(pl.lit("{}"))).to_series()
+        try:
+            data = (objects.str.join("\n").item() + "\n").encode()
+            parsed = pl.read_ndjson(io.BytesIO(data), schema={k: dtype(v) for k, v in tree.items()})
+            if parsed.height == text.len():
+                out = []
+                for name, path in paths.items():
+                    expr = pl.col(path[0])
+                    for part in path[1:]:
+                        expr = expr.struct.field(part)
+                    out.append(parsed.select(expr.alias(name)).to_series())
+                return out
+        except (pl.exceptions.PolarsError, ValueError):
+            pass
+    return [text.str.json_path_match(_jsonpath(path)).alias(name) for name, path in paths.items()]
 
 
 def _scan(store: StoreDir, parts: list[PartEntry], schema: dict[str, pl.DataType], since,
