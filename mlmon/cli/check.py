@@ -55,6 +55,7 @@ class CheckFormat(str, Enum):
     junit = "junit"
     markdown = "markdown"
     github = "github"
+    prometheus = "prometheus"
 
 
 class Severity(str, Enum):
@@ -79,7 +80,7 @@ def check(
     since: Optional[str] = SINCE_OPTION,
     until: Optional[str] = UNTIL_OPTION,
     now: Optional[str] = NOW_OPTION,
-    fmt: CheckFormat = typer.Option(CheckFormat.table, "--format", "-f", help="Output format."),
+    fmt: CheckFormat = typer.Option(CheckFormat.table, "--format", "-f", help="Output format. prometheus: the alerts as mlmon_alert_active series in node_exporter's textfile format (README \"Prometheus\")."),
     fail_on: Severity = typer.Option(Severity.warning, "--fail-on", help="Exit 1 when an alert of this severity or higher fired."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the result to FILE atomically instead of stdout (- is stdout)."),
     mapping: Optional[Path] = MAPPING_OPTION,
@@ -167,7 +168,7 @@ to the epoch, as in 'report', and every window of the log is judged.
             transitions = apply_transitions(state, result, now=clock, repeat_interval=repeat, loaded=saved,
                                             webhooks=notify or [], commands=notify_command or [], warn=warn,
                                             notify=routes)
-    emit(_render_check(result, gate, fmt, output, transitions), output)
+    emit(_render_check(result, gate, fmt, output, transitions, data), output)
     if data.skipped:
         stderr_console().print(f"mlmon: skipped {data.skipped:,} bad log line{'s' if data.skipped != 1 else ''}")
     if transitions:
@@ -183,9 +184,13 @@ def _range_text(since: Optional[str], until: Optional[str]) -> str:
     return " ".join(f"{name} {value}" for name, value in (("--since", since), ("--until", until)) if value)
 
 
-def _render_check(result, gate, fmt: "CheckFormat", output: Optional[Path], transitions=None) -> str:
+def _render_check(result, gate, fmt: "CheckFormat", output: Optional[Path], transitions=None, data=None) -> str:
     from mlmon.render import alerts as r
 
+    if fmt == CheckFormat.prometheus:
+        from mlmon.render.prometheus import render_check_prometheus
+
+        return render_check_prometheus(result, data)
     if fmt == CheckFormat.json:
         return r.render_check_json(result, gate, None if transitions is None else [t.notice for t in transitions])
     if fmt == CheckFormat.junit:

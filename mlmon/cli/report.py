@@ -52,6 +52,7 @@ class ReportFormat(str, Enum):
     json = "json"
     csv = "csv"
     markdown = "markdown"
+    prometheus = "prometheus"
 
 
 @app.command(
@@ -76,7 +77,7 @@ def report(
     now: Optional[str] = NOW_OPTION,
     fmt: ReportFormat = typer.Option(None, "--format", "-f", help="Output format: table (default) or markdown for people, json or csv for every metric of every window. "
                                      "For people, runs of empty windows are one line, and with --baseline or --labels drift by field and model quality follow, over the whole range per segment. "
-                                     "Outside a terminal the table does not wrap.", show_default=False),
+                                     "Outside a terminal the table does not wrap. prometheus: the latest window's metrics in node_exporter's textfile format (README \"Prometheus\").", show_default=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE atomically instead of stdout (- is stdout)."),
     mapping: Optional[Path] = MAPPING_OPTION,
     rejects: Optional[Path] = REJECTS_OPTION,
@@ -130,6 +131,10 @@ def _render(result, fmt: "ReportFormat", output: Optional[Path]) -> str:
         from mlmon.render.machine import render_csv
 
         return render_csv(result)
+    if fmt == ReportFormat.prometheus:
+        from mlmon.render.prometheus import render_report_prometheus
+
+        return render_report_prometheus(result)
     if fmt == ReportFormat.markdown:
         from mlmon.render.markdown import render_markdown
 
