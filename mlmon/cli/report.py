@@ -53,6 +53,7 @@ class ReportFormat(str, Enum):
     csv = "csv"
     markdown = "markdown"
     prometheus = "prometheus"
+    parquet = "parquet"
 
 
 @app.command(
@@ -77,7 +78,7 @@ def report(
     now: Optional[str] = NOW_OPTION,
     fmt: ReportFormat = typer.Option(None, "--format", "-f", help="Output format: table (default) or markdown for people, json or csv for every metric of every window. "
                                      "For people, runs of empty windows are one line, and with --baseline or --labels drift by field and model quality follow, over the whole range per segment. "
-                                     "Outside a terminal the table does not wrap. prometheus: the latest window's metrics in node_exporter's textfile format (README \"Prometheus\").", show_default=False),
+                                     "Outside a terminal the table does not wrap. prometheus: the latest window's metrics in node_exporter's textfile format (README \"Prometheus\"). parquet (with -o FILE): one row per window and segment, typed columns, for BI tools.", show_default=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE atomically instead of stdout (- is stdout)."),
     mapping: Optional[Path] = MAPPING_OPTION,
     rejects: Optional[Path] = REJECTS_OPTION,
@@ -99,6 +100,10 @@ def report(
     from mlmon.report import build_report
 
     one_stdout({"the report": output is None or is_stdout(output), "--rejects": is_stdout(rejects)})
+    if fmt == ReportFormat.parquet and (output is None or is_stdout(output)):
+        from mlmon.errors import UsageError
+
+        raise UsageError("--format parquet needs -o FILE", "Name the Parquet file to write, e.g. -o report.parquet.")
     clock = parse_now(now)
     spec = window_spec(every, by, since, until, clock, max_segments)
     base, truth = baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
@@ -117,7 +122,12 @@ def report(
         write_rejects(data.rejects, rejects, the_mapping.redact)
         result.rejects_file = str(rejects)
     print_warnings(data.warnings, data.notes)
-    emit(_render(result, fmt, output), output)
+    if fmt == ReportFormat.parquet:
+        from mlmon.render.machine import write_parquet
+
+        write_parquet(result, output)
+    else:
+        emit(_render(result, fmt, output), output)
     if fmt != ReportFormat.table or output is not None:
         note_skipped(result.skipped, rejects)
 

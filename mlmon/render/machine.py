@@ -30,6 +30,15 @@ def render_csv(report: Report) -> str:
     return buffer.getvalue()
 
 
+def write_parquet(report: Report, path) -> None:
+    """One row per window and segment, as the CSV has, with typed columns (windows as UTC timestamps),
+    written atomically: for BI tools (Tableau, Power BI, a spreadsheet's Parquet import)."""
+    from mlmon.atomic import atomic_open
+
+    with atomic_open(path, "wb") as handle:
+        report.frame.write_parquet(handle, compression="zstd")
+
+
 #: A cell starting with one of these is run as a formula by spreadsheets (CSV injection).
 _FORMULA_START = r"^[=+\-@\t\r]"
 
