@@ -406,3 +406,37 @@ def test_a_store_inside_the_logs_directory_is_not_read_as_logs(tmp_path):
     assert ingest([logs], logs / "store")["records_added"] == 5
     summary = ingest([logs], logs / "store")
     assert summary["records_added"] == 0 and summary["skipped"] == 0
+
+
+def test_no_output_may_replace_a_stores_log_or_land_inside_the_store(tmp_path):
+    log, store = tmp_path / "app.jsonl", tmp_path / "store"
+    write_jsonl(log, _lines(0, 5))
+    ingest([log], store)
+    before = log.read_bytes()
+    for target, message in ((log, "names a file this run reads"), (store / "_mlmon" / "registry.json", "inside the store"),
+                            (store / "report.parquet", "inside the store")):
+        proc = run("report", "--store", store, "--format", "parquet", "-o", target)
+        assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert log.read_bytes() == before
+    assert ingest([log], store)["records_added"] == 0  # the store is intact
+
+
+@pytest.mark.parametrize("args", [["ingest", "", "--store", "{store}"], ["ingest", "{log}", "--store", ""],
+                                  ["report", ""]])
+def test_an_empty_path_is_refused_not_read_as_the_current_directory(tmp_path, args):
+    log = write_jsonl(tmp_path / "app.jsonl", _lines(0, 2))
+    proc = run(*[a.format(store=tmp_path / "store", log=log) for a in args], cwd=tmp_path)
+    assert proc.returncode == 2 and "an empty" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_secret_in_a_request_never_reaches_the_store_or_the_summary(tmp_path):
+    log, store = tmp_path / "app.jsonl", tmp_path / "store"
+    write_jsonl(log, [record(request={"Authorization": "Bearer sk-live-123", "age": 3},
+                             error="token=sk-live-456 refused")])
+    summary = invoke("ingest", log, "--store", store, "--format", "json")
+    assert summary.exit_code == 0 and "sk-live" not in summary.stdout + summary.stderr
+    texts = duckdb.sql(f"SELECT request, error FROM read_parquet('{store}/date=*/*.parquet')").fetchall()
+    assert texts and all("sk-live" not in (value or "") for row in texts for value in row)
+    info = run("store", "info", "--store", store, "--format", "json")
+    assert "sk-live" not in info.stdout

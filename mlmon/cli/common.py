@@ -235,7 +235,12 @@ def guard_outputs(logs: list[str], outputs: dict[str, Optional[Path]], *also_rea
     from mlmon.logs.sources import resolve_inputs
     from mlmon.store.source import store_input
 
-    read = [] if store_input(logs) else [s.path for s in resolve_inputs(logs).sources if s.path is not None]
+    if store_input(logs):
+        from mlmon.store.read import refuse_writing_into
+
+        read = refuse_writing_into(logs[0], outputs)
+    else:
+        read = [s.path for s in resolve_inputs(logs).sources if s.path is not None]
     refuse_overwriting_inputs(outputs, [*read, *(p for p in also_read if p is not None)])
 
 

@@ -201,6 +201,8 @@ def resolve_inputs(patterns: Iterable[str]) -> Inputs:
     if not patterns:
         raise InputError("no log files given", "Name log files, directories or glob patterns, or - for stdin.")
     for pattern in patterns:
+        if not pattern.strip():
+            raise InputError("an empty log path was given", "Name log files, directories or glob patterns, or - for stdin.")
         if pattern == "-":
             if "-" not in seen:
                 seen.add("-")

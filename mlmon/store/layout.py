@@ -310,6 +310,8 @@ def is_remote(text: str) -> bool:
 
 
 def _location(text: str) -> StoreDir:
+    if not text.strip():
+        raise InputError("an empty store path was given", "Give the store's directory, or s3://bucket/prefix.")
     if "://" in text and not is_remote(text):
         raise InputError(f"cannot use {printable(text)} as a store: mlmon stores live in a directory or under s3://",
                          "Give a directory path or an s3://bucket/prefix URL.")

@@ -9,6 +9,7 @@ does for fields inside an object read whole, so their values and types are those
 from __future__ import annotations
 
 import io
+import os
 from datetime import datetime
 from typing import Iterable
 
@@ -31,6 +32,22 @@ def store_mapping(store_text: str):
     from mlmon.logs.mapping import Mapping
 
     return Mapping(redact=tuple(load_registry(open_store(store_text)).redact))
+
+
+def refuse_writing_into(store_text: str, outputs: dict) -> list[str]:
+    """UsageError for an output inside a local store; the store's source logs, which no output may replace either."""
+    from mlmon.errors import UsageError
+    from mlmon.store.layout import LocalStore
+
+    store = open_store(store_text)
+    if not isinstance(store, LocalStore):
+        return []
+    root = os.path.realpath(store.root)
+    for option, path in outputs.items():
+        if path is not None and str(path) != "-" and os.path.realpath(path).startswith(root + os.sep):
+            raise UsageError(f"{option} {path} is inside the store {store_text}; writing it could corrupt the store",
+                             "Write the output elsewhere.")
+    return [entry.name for entry in load_registry(store).sources if "://" not in entry.name]
 
 
 def parts_in_range(registry: Registry, since: datetime | None, until: datetime | None) -> list[PartEntry]:
