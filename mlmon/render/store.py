@@ -7,11 +7,12 @@ from typing import Any
 from mlmon.safetext import printable
 
 
-def _size(count: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if count < 1024 or unit == "GB":
-            return f"{count:,} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
-        count /= 1024
+def _size(count: float) -> str:
+    """Decimal units, as ``mlmon ingest``'s summary gives them."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if count < 1000 or unit == "TB":
+            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
+        count /= 1000
     return ""
 
 
@@ -32,5 +33,5 @@ def render_store_info(info: dict[str, Any]) -> str:
         name = printable(s["name"])
         name = name if len(name) <= 39 else "…" + name[-38:]
         lines.append(f"{name:<40}{s['offset']:>14,}{s['records']:>12,}{s['skipped']:>9,}")
-    lines += ["", "Schema: " + ", ".join(f"{k} {v}" for k, v in info["schema"].items())]
+    lines += ["", "Schema:"] + [f"  {name:<16}{kind}" for name, kind in info["schema"].items()]
     return "\n".join(lines) + "\n"
