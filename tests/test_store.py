@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import duckdb
-import polars as pl
 import pytest
 from typer.testing import CliRunner
 

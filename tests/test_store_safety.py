@@ -9,7 +9,6 @@ Setup ingests run in this process through the library, to keep the file fast.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess

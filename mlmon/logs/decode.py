@@ -95,7 +95,7 @@ class Projection:
         if not self.nested:
             return frame
         return frame.with_columns(
-            pl.col(obj).str.json_path_match(_jsonpath(path)).alias(name) for name, (obj, path) in self.nested.items()
+            pl.col(obj).str.json_path_match(jsonpath(path)).alias(name) for name, (obj, path) in self.nested.items()
         )
 
     def _tree(self) -> dict:
@@ -138,11 +138,12 @@ class Projection:
         for name, path in self.columns.items():
             if only is not None and name != only:
                 continue
-            out.append(pl.col(LINE).str.json_path_match(_jsonpath(path)).alias(name))
+            out.append(pl.col(LINE).str.json_path_match(jsonpath(path)).alias(name))
         return out
 
 
-def _jsonpath(path: Path_) -> str:
+def jsonpath(path: Path_) -> str:
+    """The JSONPath of ``path`` for ``json_path_match``."""
     return "$" + "".join(f"['{p}']" if "'" not in p else f".{p}" for p in path)
 
 

@@ -68,14 +68,17 @@ class LogData:
         return reason_counts(self.rejects) if self.reasons is None else dict(self.reasons)
 
 
+#: The column type of each kind of canonical field (mapping.CANONICAL_FIELDS).
+KIND_TYPES: dict[str, pl.DataType] = {"time": TS_TYPE, "string": pl.String(), "integer": pl.Int64(), "number": pl.Float64()}
+
+
 def record_schema(projection: Projection, wanted: Iterable[str]) -> dict[str, pl.DataType]:
     """The columns and types of the records frame: the ``wanted`` fields the projection reads."""
-    types = {"time": TS_TYPE, "string": pl.String(), "integer": pl.Int64(), "number": pl.Float64()}
     read = projection.names & set(wanted)
     schema: dict[str, pl.DataType] = {}
     for name, kind in CANONICAL_FIELDS.items():
         if name in read or name in ("ts", "status", "error"):
-            schema[name] = types[kind]
+            schema[name] = KIND_TYPES[kind]
     for name in [*projection.columns, *projection.nested]:
         if name in read and name not in schema:
             schema[name] = pl.String()

@@ -7,13 +7,7 @@ from typing import Any
 from mlmon.safetext import printable
 
 
-def _size(count: float) -> str:
-    """Decimal units, as ``mlmon ingest``'s summary gives them."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if count < 1000 or unit == "TB":
-            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
-        count /= 1000
-    return ""
+from mlmon.store.ingest import human_bytes as _size
 
 
 def render_store_info(info: dict[str, Any]) -> str:

@@ -32,6 +32,7 @@ from mlmon.redact import redact_columns
 from mlmon.safetext import printable
 from mlmon.store.layout import LocalStore, StoreDir, create_store
 from mlmon.store.lock import DEFAULT_WAIT_S, store_lock
+from mlmon.store.read import iso_time
 from mlmon.store.parts import PartWriter, clean_orphans, commit_parts, iso_us
 from mlmon.store.registry import Registry, load_registry
 from mlmon.store.remote_logs import RemoteSource, split_inputs, remote_sources
@@ -97,7 +98,7 @@ class IngestSummary:
         """The one summary line a run prints on stderr."""
         def n(count: int, word: str) -> str:
             return f"{count:,} {word}{'' if count == 1 else 's'}"
-        parts = [f"{n(self.files_read, 'file')} read", _size(self.bytes_read), f"{n(self.records_added, 'record')} added",
+        parts = [f"{n(self.files_read, 'file')} read", human_bytes(self.bytes_read), f"{n(self.records_added, 'record')} added",
                  f"{self.skipped:,} skipped"]
         if self.rotations:
             parts.append(n(self.rotations, "rotation") + " seen")
@@ -108,10 +109,11 @@ class IngestSummary:
         return "ingest: " + ", ".join(parts)
 
 
-def _size(count: int) -> str:
+def human_bytes(count: float) -> str:
+    """``16.6 MB``: decimal units, as ingest's summary and ``store info`` give sizes."""
     for unit in ("bytes", "KB", "MB", "GB", "TB"):
         if count < 1000 or unit == "TB":
-            return f"{count:,} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+            return f"{count:,.0f} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
         count /= 1000
     return ""
 
@@ -337,7 +339,7 @@ class _Dedup:
         if lo is not None:
             lo, hi = lo - self.window, hi + self.window
             parts = [p for p in [*self.registry.parts, *self.writer.written]
-                     if p.min_ts and p.max_ts and _parse(p.min_ts) <= hi and _parse(p.max_ts) >= lo]
+                     if p.min_ts and p.max_ts and iso_time(p.min_ts) <= hi and iso_time(p.max_ts) >= lo]
             if parts:
                 seen = (pl.scan_parquet([self.store.url(p.path) for p in parts], storage_options=self.store.storage_options)
                         .filter(pl.col("ts").is_between(lo, hi) & ids.is_not_null()).select(ids).unique().collect())
@@ -346,8 +348,6 @@ class _Dedup:
         return frame
 
 
-def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 __all__ = ["IngestOptions", "IngestSummary", "ingest", "store_fields", "COPY"]

@@ -16,10 +16,9 @@ from typing import Iterable
 import polars as pl
 
 from mlmon.errors import InputError
-from mlmon.logs.decode import empty_rejects
+from mlmon.logs.decode import empty_rejects, jsonpath
 from mlmon.logs.mapping import CANONICAL_FIELDS, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, split_path
-from mlmon.logs.normalize import TS_TYPE
-from mlmon.logs.reader import LogData
+from mlmon.logs.reader import KIND_TYPES, LogData
 from mlmon.safetext import printable
 from mlmon.store.layout import StoreDir, open_store
 from mlmon.store.registry import PartEntry, Registry, load_registry
@@ -57,20 +56,17 @@ def parts_in_range(registry: Registry, since: datetime | None, until: datetime |
         if part.min_ts is None or part.max_ts is None:
             out.append(part)
             continue
-        if until is not None and _time(part.min_ts) >= until:
+        if until is not None and iso_time(part.min_ts) >= until:
             continue
-        if since is not None and _time(part.max_ts) < since:
+        if since is not None and iso_time(part.max_ts) < since:
             continue
         out.append(part)
     return out
 
 
-def _time(text: str) -> datetime:
+def iso_time(text: str) -> datetime:
+    """A time the registry wrote (``…Z``)."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def _jsonpath(path: tuple[str, ...]) -> str:
-    return "$" + "".join(f"['{p}']" if "'" not in p else f".{p}" for p in path)
 
 
 def read_store(store_text: str, fields: Iterable[str] | None, *, since: datetime | None = None,
@@ -127,9 +123,8 @@ def _columns(store: StoreDir, parts: list[PartEntry]) -> dict[str, pl.DataType]:
     return _EMPTY  # no part in the range: the columns a part would have
 
 
-_TYPES = {"time": TS_TYPE, "string": pl.String(), "integer": pl.Int64(), "number": pl.Float64()}
 #: The columns of a store's parts (with mlmon's own log shape), for a range that holds none.
-_EMPTY: dict[str, pl.DataType] = {**{name: _TYPES[kind] for name, kind in CANONICAL_FIELDS.items()},
+_EMPTY: dict[str, pl.DataType] = {**{name: KIND_TYPES[kind] for name, kind in CANONICAL_FIELDS.items()},
                                   RAW_REQUEST: pl.String(), RAW_RESPONSE: pl.String()}
 
 
@@ -200,7 +195,7 @@ def _fields_of(text: pl.Series, paths: dict[str, tuple[str, ...]]) -> list[pl.Se
                 return out
         except (pl.exceptions.PolarsError, ValueError):
             pass
-    return [text.str.json_path_match(_jsonpath(path)).alias(name) for name, path in paths.items()]
+    return [text.str.json_path_match(jsonpath(path)).alias(name) for name, path in paths.items()]
 
 
 def _scan(store: StoreDir, parts: list[PartEntry], schema: dict[str, pl.DataType], since,
