@@ -396,7 +396,7 @@ def test_kolmogorov_sf_on_samples_matches_ks_2samp():
 def test_chi2_contingency_js_and_psi_units():
     rng = np.random.default_rng(5)
     for k in (2, 3, 5, 12, 60, 250):
-        r = rng.integers(50, 500, k).astype(float)  # every non-empty proportion >= 1e-4 (see the PSI xfail)
+        r = rng.integers(50, 500, k).astype(float)  # every non-empty proportion >= 1e-4, above the floor
         c = rng.integers(50, 500, k).astype(float)
         r[0], c[1] = 0, 0  # a category only in the current data, one only in the reference
         table = np.array([r, c])
@@ -419,6 +419,39 @@ def test_psi_replaces_only_empty_proportions(tmp_path):
     reference = reference_from_frame(pl.DataFrame({"input.cat": ref}))
     metrics = group_metrics(pl.DataFrame({"input.cat": cur}), reference)
     assert metrics["psi.cat"] == pytest.approx(categorical_oracle(ref, cur)["psi"], rel=1e-9)
+
+
+def _psi_by_hand(ref_counts: list[int], cur_counts: list[int]) -> float:
+    """PSI as README "Drift" defines it, written out: proportions per bin, an empty bin (and only an
+    empty one) counted as 0.0001, then the sum of (cur - ref) * ln(cur / ref)."""
+    total = 0.0
+    for r, c in zip(ref_counts, cur_counts):
+        rp = r / sum(ref_counts) or 0.0001
+        cp = c / sum(cur_counts) or 0.0001
+        total += (cp - rp) * math.log(cp / rp)
+    return total
+
+
+@pytest.mark.parametrize("ref_counts, cur_counts", [
+    ([0, 0, 50, 50], [10, 20, 30, 40]),  # two bins empty in the reference
+    ([10, 20, 30, 40], [0, 60, 0, 40]),  # two empty in the current data
+    ([0, 30, 0, 70, 5], [25, 0, 25, 50, 0]),  # empty bins on both sides, none shared
+    ([0, 1, 99_999], [1, 0, 199_999]),  # proportions of 1e-5 and 5e-6: not empty, so not floored
+    ([0, 5, 5], [0, 5, 5]),  # a bin empty on both sides adds nothing
+])
+def test_psi_floors_each_empty_bin_on_either_side(ref_counts, cur_counts):
+    expected = _psi_by_hand(ref_counts, cur_counts)
+    ref_p = [r / sum(ref_counts) for r in ref_counts]
+    cur_p = [c / sum(cur_counts) for c in cur_counts]
+    assert psi(ref_p, cur_p) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    # The same through the categorical drift of a report: a category per bin.
+    ref = [f"k{i}" for i, n in enumerate(ref_counts) for _ in range(n)]
+    cur = [f"k{i}" for i, n in enumerate(cur_counts) for _ in range(n)]
+    reference = reference_from_frame(pl.DataFrame({"input.cat": ref}))
+    metrics = group_metrics(pl.DataFrame({"input.cat": cur}), reference)
+    seen = [i for i, (r, c) in enumerate(zip(ref_counts, cur_counts)) if r or c]  # categories present somewhere
+    assert metrics["psi.cat"] == pytest.approx(_psi_by_hand([ref_counts[i] for i in seen], [cur_counts[i] for i in seen]),
+                                               rel=1e-9, abs=1e-15)
 
 
 # --- default method thresholds, identifiers ---------------------------------------------------------

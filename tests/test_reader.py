@@ -791,3 +791,18 @@ def test_objects_come_back_as_valid_json_on_the_fast_path_and_a_string_request_a
     texts = read_logs([str(path)], fields=["ts", "request"]).records.get_column("request").to_list()
     assert [json.loads(t) for t in texts[:2]] == requests[:2]
     assert texts[2] == "plain\ttext"
+
+
+@pytest.mark.parametrize("name", ["latency_ms", "cpu_percent", "memory_mb"])
+@pytest.mark.parametrize("where", ["plain", "gzip"])
+def test_zero_is_a_valid_number_and_only_below_zero_is_negative(tmp_path, name, where):
+    # A cached answer takes 0 ms; an idle worker uses 0 % CPU. Zero and minus zero are kept, as written.
+    lines = [json.dumps(record(request_id="zero", **{name: 0})).encode(),
+             json.dumps(record(request_id="float-zero", **{name: 0.0})).encode(),
+             json.dumps(record(request_id="minus-zero")).replace(f'"{name}": ', f'"{name}": -0.0, "x_": ').encode(),
+             json.dumps(record(request_id="below", **{name: -1e-9})).encode()]
+    path = write_jsonl(tmp_path / ("x.jsonl.gz" if where == "gzip" else "x.jsonl"), lines, gz=where == "gzip")
+    data = read_logs([str(path)])
+    kept = dict(zip(data.records["request_id"].to_list(), data.records[name].to_list()))
+    assert kept == {"zero": 0.0, "float-zero": 0.0, "minus-zero": 0.0}
+    assert _reasons(data) == {4: f"negative {name}"}

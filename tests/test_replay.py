@@ -246,6 +246,42 @@ def test_differences_with_tolerances(logged, replayed, tolerance, same):
     assert (differences(logged, replayed, tolerance) == []) is same
 
 
+# Boundaries and asymmetry: the replayed value is numpy.isclose's ``b``, the one rtol scales, and a
+# difference exactly at the bound matches (``<=``). Dyadic numbers make each bound exact in floats.
+@pytest.mark.parametrize(
+    "logged, replayed, rtol, atol, same",
+    [
+        (1.0, 2.0, 0.0, 1.0, True),  # |a - b| == atol: on the bound matches
+        (1.0, 2.0, 0.0, 0.9375, False),  # just inside it does not
+        (1.0, 2.0, 0.5, 0.0, True),  # rtol * |replayed| = 1.0 == |a - b|
+        (2.0, 1.0, 0.5, 0.0, False),  # swapped, rtol * |replayed| = 0.5 < 1.0: not symmetric
+        (-1.0, -2.0, 0.5, 0.0, True),  # magnitudes, not signed values
+        (4.0, 2.0, 0.5, 1.0, True),  # atol + rtol * |replayed| = 2.0 == |a - b|
+        (4.0, 2.0, 0.5, 0.75, False),
+        (0.0, 0.0, 0.0, 0.0, True),
+        (0.0, -0.0, 0.0, 0.0, True),
+    ],
+)
+def test_tolerance_bounds_and_asymmetry_as_numpy_isclose(logged, replayed, rtol, atol, same):
+    assert bool(np.isclose(logged, replayed, rtol=rtol, atol=atol, equal_nan=True)) is same  # the oracle agrees
+    assert (differences({"p": logged}, {"p": replayed}, Tolerance(rtol=rtol, atol=atol)) == []) is same
+
+
+def test_tolerance_agrees_with_numpy_isclose_on_random_pairs():
+    rng = np.random.default_rng(20261202)
+    specials = np.array([0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 1e-300, 1e300, np.inf, -np.inf, np.nan])
+    logged = np.concatenate([rng.normal(0, 10, 3000), rng.choice(specials, 500)])
+    replayed = np.concatenate([logged[:3000] * (1 + rng.normal(0, 1e-3, 3000)) + rng.normal(0, 1e-3, 3000),
+                               rng.choice(specials, 500)])
+    for rtol, atol in [(1e-9, 0.0), (1e-3, 0.0), (0.0, 1e-3), (1e-3, 1e-3), (0.5, 0.0)]:
+        expected = np.isclose(logged, replayed, rtol=rtol, atol=atol, equal_nan=True)
+        tolerance = Tolerance(rtol=rtol, atol=atol)
+        got = np.array([differences(float(a), float(b), tolerance) == [] for a, b in zip(logged, replayed)])
+        assert expected.any() and not expected.all()  # both outcomes occur, so the comparison means something
+        mismatched = np.flatnonzero(got != expected)
+        assert mismatched.size == 0, [(logged[i], replayed[i], rtol, atol) for i in mismatched[:5]]
+
+
 def test_differences_name_the_paths():
     logged = {"label": "stay", "scores": [0.1, 0.9], "meta": {"id": "a", "ts": "t1"}, "gone": 1}
     replayed = {"label": "churn", "scores": [0.1, 0.8], "meta": {"id": "b", "ts": "t2"}, "new": 2}
