@@ -680,7 +680,8 @@ def test_splicing_bad_lines_out_of_a_chunk_matches_rewriting_it():
     from mlmon.logs import decode
     from mlmon.logs.chunks import Chunk, has_long_line
 
-    good = [json.dumps(record(request_id=str(i))).encode() for i in range(6)]
+    # Good lines well under the 200-byte limit (a whole record is 287 bytes), so that they stay good.
+    good = [json.dumps({"ts": "2026-11-27T10:00:00Z", "request_id": str(i)}).encode() for i in range(6)]
     rows = [good[0], b"{bad", good[1], b"", b'{"ts": "x\xff\xfe"}', good[2], b"  ", b"x" * 300, good[3],
             b'{"ts": "caf\xc3\xa9 \xff"}', good[4], b"[1]", good[5]]
     for data in (b"\n".join(rows) + b"\n", b"\n".join(rows)):
@@ -692,7 +693,10 @@ def test_splicing_bad_lines_out_of_a_chunk_matches_rewriting_it():
         rewritten = lines.select(text).write_csv(include_header=False, quote_style="never").encode()
         schema = {"request_id": pl.String, "ts": pl.String}
         assert pl.read_ndjson(spliced, schema=schema).equals(pl.read_ndjson(rewritten, schema=schema))
-        assert pl.read_ndjson(spliced, schema=schema).height == len(rows)
+        # A bad line becomes an empty object in place, so good lines keep their row: as written here.
+        expected = [{"request_id": json.loads(r)["request_id"], "ts": json.loads(r)["ts"]} if r in good
+                    else {"request_id": None, "ts": None} for r in rows]
+        assert pl.read_ndjson(spliced, schema=schema).to_dicts() == expected
     crlf = b"\r\n".join(rows)
     lines = decode._classify(decode._read_lines(crlf), Chunk(crlf), 200)
     assert decode._splice(crlf, lines) is None  # lengths as read lack the CRs: rewritten instead
@@ -707,7 +711,7 @@ def test_splicing_bad_lines_out_of_a_chunk_matches_rewriting_it():
     b"\xef\xbb\xbf" + json.dumps(record(request_id="bom")).encode() + b"\n{bad\n",
 ], ids=["latin-1 line past the limit, then a cut-short one", "latin-1 line past the limit among others", "byte-order mark"])
 def test_splicing_agrees_with_rewriting_on_lines_read_with_replacement_characters(tmp_path, monkeypatch, data,
-                                                                                   without_verdict):
+                                                                                   without_verdict, request):
     from mlmon.logs import decode
 
     path = tmp_path / "x.jsonl"
@@ -717,6 +721,15 @@ def test_splicing_agrees_with_rewriting_on_lines_read_with_replacement_character
     rewritten = read_logs([str(path)], max_line_bytes=100, chunk_bytes=64)
     assert spliced.records.equals(rewritten.records)
     assert spliced.rejects.equals(rewritten.rejects)
+    # Both against what the bytes hold, worked out by hand: the 111-byte and the 300-byte lines (the BOM's
+    # too) pass the 100-byte limit, \xff alone is no UTF-8, and an array is no object.
+    good, bad = {
+        "latin-1 line past the limit, then a cut-short one": ([], {1: "invalid UTF-8", 2: "invalid UTF-8"}),
+        "latin-1 line past the limit among others": (["A1", "B2"], {1: "line longer than 100 bytes",
+                                                                    4: "not a JSON object", 5: "invalid UTF-8"}),
+        "byte-order mark": ([], {1: "line longer than 100 bytes", 2: "malformed JSON"}),
+    }[request.node.callspec.id]
+    assert spliced.records["request_id"].to_list() == good and _reasons(spliced) == bad
 
 
 def _log_bytes(n: int) -> bytes:
