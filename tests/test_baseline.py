@@ -273,8 +273,17 @@ def test_inconsistent_profile_is_rejected(tmp_path, field):
 
 def test_profile_under_another_suffix_is_still_a_profile(sources):
     save(sources["logs"], "-o", sources["tmp"] / "base.profile")
-    result = invoke("report", sources["current"], "--baseline", sources["tmp"] / "base.profile", "--format", "json")
-    assert result.exit_code == 0, result.stderr
+    save(sources["logs"], "-o", sources["tmp"] / "base.json")
+    docs = {}
+    for name in ("base.profile", "base.json"):
+        result = invoke("report", sources["current"], "--baseline", sources["tmp"] / name, "--format", "json")
+        assert result.exit_code == 0, result.stderr
+        docs[name] = json.loads(result.stdout)
+    # Read as the same profile, not as logs: the same fields, methods and drift values.
+    assert docs["base.profile"]["baseline"]["fields"] == docs["base.json"]["baseline"]["fields"]
+    assert docs["base.profile"]["baseline"]["rows"] == REF_N
+    metrics = [field_metrics(w["metrics"]) for w in docs["base.profile"]["windows"]]
+    assert metrics == [field_metrics(w["metrics"]) for w in docs["base.json"]["windows"]] and metrics[0]
 
 
 # --- the sample incident --------------------------------------------------------------------
@@ -382,6 +391,10 @@ def test_the_sample_bad_lines_file_profiles_and_drifts_without_a_traceback(tmp_p
     assert any("\x1b" in value for value in doc["fields"]["input.country"]["frequencies"])
     drift = invoke("report", str(SAMPLE_LOGS / "bad_lines.jsonl"), "--baseline", str(profile), "--format", "json")
     assert drift.exit_code == 0, drift.output
+    (window,) = json.loads(drift.stdout)["windows"]
+    # The same 21 records as their own baseline: no category is new and the distributions are equal.
+    assert window["metrics"]["request_count"] == 21
+    assert window["metrics"]["new_category_rate.country"] == 0.0 and window["metrics"]["psi.country"] == 0.0
 
 
 def test_a_profile_holds_no_secret_values_and_lists_skipped_lines(tmp_path):

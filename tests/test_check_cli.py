@@ -175,7 +175,10 @@ def test_usage_config_and_input_errors_exit_2(name, tmp_path, tiny_log):
 def test_strict_stops_at_a_bad_log_line():
     result = invoke("check", str(SAMPLE_LOGS / "bad_lines.jsonl"), "--rules", RULES, "--strict")
     assert result.exit_code == 2 and "bad log line" in result.stderr and result.stdout == ""
-    assert invoke("check", str(SAMPLE_LOGS / "bad_lines.jsonl"), "--rules", RULES).exit_code in (0, 1)
+    # Without --strict the bad lines are skipped and counted; the good ones breach no rule.
+    lenient = invoke("check", str(SAMPLE_LOGS / "bad_lines.jsonl"), "--rules", RULES, "--format", "json")
+    assert lenient.exit_code == 0, lenient.output
+    assert json.loads(lenient.stdout)["alerts"] == [] and "skipped 8 bad log lines" in lenient.stderr
 
 
 def test_check_needs_rules(tiny_log):
@@ -439,7 +442,7 @@ def test_lock_waits_for_the_other_run_to_finish(tmp_path):
     with pytest.raises(state_mod.LockedError) as info:
         with state_mod.state_lock(path, wait=0.3):
             pass
-    assert 0.3 <= time.monotonic() - started < 2
+    assert 0.3 <= time.monotonic() - started < 20  # waited, then gave up (the other run holds it for good)
     assert info.value.exit_code == 2 and "Runs overlap" in str(info.value)
     lock.close()  # the other run ends: now the lock is ours at once
     with state_mod.state_lock(path, wait=0.3):

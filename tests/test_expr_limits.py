@@ -1,3 +1,4 @@
+import json
 """The expression language is bounded: deep or long expressions are clean errors (exit 2), never a RecursionError.
 
 Limits (mlmon/expr.py): MAX_NESTING levels of parentheses, brackets, calls, ``not`` and unary
@@ -164,6 +165,8 @@ def test_check_fires_on_a_long_and_chain(log, tmp_path):
     path.write_text(rule_file(" and ".join(["error_rate > 0"] * 3000)))
     result = runner.invoke(app, ["check", log, "--rules", str(path), "--format", "json"])
     assert result.exit_code == 1, result.output  # it fires: the gate, not a crash
+    (alert,) = json.loads(result.stdout)["alerts"]
+    assert alert["state"] == "firing" and alert["value"] == 1.0  # the log's one request is a 500
 
 
 @pytest.mark.parametrize("where", [

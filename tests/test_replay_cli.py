@@ -435,14 +435,15 @@ def test_setup_error_through_the_entry_point(tmp_path):
 def test_where_on_an_unknown_field_is_a_clear_error(tmp_path):
     result = invoke(small_log(tmp_path), "--where", "foo == 1", "--model", f"{DEMO_MODEL}:churn_v2")
     assert result.exit_code == 2, repr(result.exception)
-    assert result.stderr.startswith("mlmon: error: ")
+    assert result.stderr.startswith("mlmon: error: --where names 'foo', which is not a record field. ")
+    assert "input.FIELD / output.FIELD" in result.stderr and result.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize("where", ["status", "latency_ms * 2"])
 def test_where_that_is_not_a_condition_is_a_clear_error(tmp_path, where):
     result = invoke(small_log(tmp_path), "--where", where, "--model", f"{DEMO_MODEL}:churn_v2")
     assert result.exit_code == 2, repr(result.exception)
-    assert result.stderr.startswith("mlmon: error: ")
+    assert result.stderr == "mlmon: error: --where must be a condition, such as status >= 500 or latency_ms > 1000\n"
 
 
 def test_a_string_request_body_does_not_crash(tmp_path):
@@ -525,6 +526,8 @@ def test_fail_over(tmp_path, fail_over, code):
 def test_fail_over_out_of_range_is_a_usage_error(tmp_path):
     result = invoke(small_log(tmp_path), "--model", f"{DEMO_MODEL}:churn_v2", "--fail-over", 1.5)
     assert result.exit_code == 2
+    assert result.stderr == ("mlmon: error: invalid value for --fail-over: it must be at most 1. "
+                             "Run 'mlmon replay --help' to see its options.\n") and result.stdout == ""
 
 
 # --- dry run --------------------------------------------------------------------------------------------

@@ -99,8 +99,12 @@ def test_rules_the_inputs_can_serve_run(files):
     _, _, labels = files
     fixed = RULES.replace("psi.agee", "psi.age").replace("ks.country", "js.country")
     result = check(files, fixed, "--baseline-range", RANGE, "--labels", labels)
-    assert result.exit_code in (0, 1), result.output
-    assert json.loads(result.stdout)["rules_evaluated"] == 4
+    # Ages 20..39 against a baseline of 20..30 drift (psi.age > 0); one country has no JS distance,
+    # accuracy is never below 0, and drift_share never above 2: exactly "typo" fires.
+    assert result.exit_code == 1, result.output
+    doc = json.loads(result.stdout)
+    assert doc["rules_evaluated"] == 4
+    assert [a["rule"] for a in doc["alerts"]] == ["typo"] and doc["alerts"][0]["value"] > 0
 
 
 @pytest.mark.parametrize("expr,extra,message", [
@@ -117,17 +121,32 @@ def test_quality_metrics_the_labels_cannot_give(files, expr, extra, message):
     assert problem_lines(result) == [f'3:11: rule "q": {message}']
 
 
-def test_a_score_makes_roc_auc_available(files):
-    _, _, labels = files
-    result = check(files, "rules:\n  - name: q\n    expr: roc_auc < 2\n", "--labels", labels, "--score", "output.p",
-                   "--positive-label", "churn")
+def test_a_score_makes_roc_auc_available(tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    truth = ["churn" if i % 3 == 0 else "stay" for i in range(20)]
+    scores = [((i * 17 + 4) % 20) / 20 for i in range(20)]  # some churners ranked above stayers, some not
+    log = write_jsonl(tmp_path / "x.jsonl", [record(ts=f"2026-11-27T10:{i:02d}:00Z", request_id=f"r{i}",
+                                                    response={"label": "stay", "p": scores[i]}) for i in range(20)])
+    labels = tmp_path / "labels.csv"
+    labels.write_text("request_id,label\n" + "".join(f"r{i},{truth[i]}\n" for i in range(20)))
+    (tmp_path / "rules.yaml").write_text("rules:\n  - name: q\n    expr: roc_auc < 2\n")
+    result = runner.invoke(app, ["check", str(log), "--rules", str(tmp_path / "rules.yaml"), "--now", "2026-11-28T00:00Z",
+                                 "--format", "json", "--labels", str(labels), "--score", "output.p",
+                                 "--positive-label", "churn"])
     assert result.exit_code == 1, result.output
+    expected = roc_auc_score([t == "churn" for t in truth], scores)
+    assert 0.3 < expected < 0.9  # a value that tells a wrong ranking from a right one
+    assert json.loads(result.stdout)["alerts"][0]["value"] == pytest.approx(expected, rel=1e-9)
 
 
 def test_segment_fields_in_expr_need_nothing():
     ruleset = rules_from_text('rules:\n  - name: a\n    expr: error_rate > 0 and model == "x"\n    by: [model]\n')
-    require_inputs(ruleset, baseline=False, labels=False)
-    require_computed(ruleset, Extras())
+    assert require_inputs(ruleset, baseline=False, labels=False) is None  # no ConfigError: nothing is needed
+    assert require_computed(ruleset, Extras()) is None
+    drifting = rules_from_text('rules:\n  - name: a\n    expr: psi.model > 0\n    by: [model]\n')
+    with pytest.raises(ConfigError, match="names 1 metric"):  # the same check does refuse a metric that needs one
+        require_inputs(drifting, baseline=False, labels=False)
 
 
 def test_library_errors_list_each_problem_with_its_position():
