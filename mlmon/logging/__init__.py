@@ -1,0 +1,10 @@
+"""Log requests from serving code in the shape mlmon reads (README "Logging from serving code").
+
+``RequestLogger`` for code that calls a model; ``ASGIMiddleware`` (Starlette, FastAPI) and
+``WSGIMiddleware`` (Flask) for a web app, with no code in its handlers. Pure Python with psutil:
+importing this package loads neither Polars, typer nor rich.
+"""
+
+from mlmon.logging.logger import Recording, RequestLogger
+
+__all__ = ["Recording", "RequestLogger"]

@@ -1,0 +1,151 @@
+"""One log record in mlmon's own shape (README "Log records"), and its JSON line.
+
+The request path builds a record and encodes it at once (``encode``), so that objects the
+handler mutates later cannot change what is logged. Middleware passes bodies as bytes
+(:class:`Body`), which never change, and leaves their JSON parsing to the writer thread
+(``finish``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Any
+
+#: The header that carries a request id from a client or a proxy.
+REQUEST_ID_HEADER = "x-request-id"
+#: Longest error text kept: type and message of an exception, not a book.
+MAX_ERROR_CHARS = 4096
+
+
+def utc_timestamp(epoch: float, _cache: list = [-1, ""]) -> str:  # noqa: B006  (a per-second cache)
+    """``2026-11-27T10:00:00.123Z`` for epoch seconds, to the millisecond, in UTC."""
+    second = int(epoch)
+    if second != _cache[0]:
+        _cache[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _cache[0] = second
+    return f"{_cache[1]}.{int((epoch - second) * 1000):03d}Z"
+
+
+def new_request_id() -> str:
+    """A random request id (a UUID 4, as ``str(uuid.uuid4())`` gives, without importing uuid)."""
+    b = bytearray(os.urandom(16))
+    b[6], b[8] = (b[6] & 0x0F) | 0x40, (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def header(headers: Any, name: str) -> str | None:
+    """The value of header ``name`` (lower case) in a mapping or a list of pairs, any case, or None."""
+    if not headers:
+        return None
+    if hasattr(headers, "get"):
+        for key in (name, name.title(), name.upper(), "X-Request-ID"):
+            value = headers.get(key)
+            if value:
+                return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        items = headers.items() if hasattr(headers, "items") else ()
+    else:
+        items = headers
+    for key, value in items:
+        key = key.decode("latin-1") if isinstance(key, bytes) else str(key)
+        if key.lower() == name and value:
+            return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    return None
+
+
+def request_id_of(request: Any, headers: Any = None) -> str | None:
+    """The request's own id: its ``request_id`` key, else its ``X-Request-ID`` header; None if neither."""
+    if isinstance(request, dict):
+        value = request.get("request_id")
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and value != "":
+            return str(value)
+    return header(headers, REQUEST_ID_HEADER)
+
+
+def error_text(exc: BaseException) -> str:
+    """``ValueError: bad age``: an exception's type and message, cut to :data:`MAX_ERROR_CHARS`."""
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001  (a broken __str__ must not break logging)
+        message = "<unprintable>"
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + "…"
+
+
+class Body:
+    """A request or response body as middleware saw it: the bytes if they are kept, and the size."""
+
+    __slots__ = ("data", "size")
+
+    def __init__(self, data: bytes | None, size: int):
+        self.data = data
+        self.size = size
+
+    def value(self) -> Any:
+        """The body parsed as JSON, or None when it was not kept or is not JSON."""
+        if not self.data:
+            return None
+        try:
+            return json.loads(self.data)
+        except (ValueError, RecursionError):
+            return None
+
+
+def finish(record: dict) -> dict:
+    """A record built by middleware, its :class:`Body` fields parsed (in the writer thread)."""
+    for field in ("request", "response"):
+        body = record.get(field)
+        if isinstance(body, Body):
+            record[field] = body.value()
+            record[f"{field}_bytes"] = body.size
+    request = record.get("request")
+    if record.pop("_generated_id", False) and isinstance(request, dict):
+        own = request_id_of(request)
+        if own is not None:
+            record["request_id"] = own
+    return record
+
+
+def _default(value: Any) -> Any:
+    """JSON for what ``json`` cannot encode: NumPy scalars and arrays, times, sets, bytes, the rest as text."""
+    for method in ("item", "tolist"):  # NumPy, PyTorch
+        convert = getattr(value, method, None)
+        if callable(convert):
+            try:
+                return convert()
+            except Exception:  # noqa: BLE001, S112
+                continue
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    isoformat = getattr(value, "isoformat", None)
+    if callable(isoformat):
+        return isoformat()
+    return str(value)
+
+
+def _finite(value: Any, depth: int = 0) -> Any:
+    """``value`` with NaN and infinities as null (JSON has none) and nesting past 200 levels as text."""
+    if depth > 200:
+        return "<nested too deep>"
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v, depth + 1) for v in value]
+    converted = _default(value) if not isinstance(value, (str, int, type(None))) else value
+    return converted if converted is value else _finite(converted, depth + 1)
+
+
+def encode(record: dict) -> str:
+    """One JSON line (without its newline) for ``record``, whatever its values hold: NaN becomes
+    null, unknown types become JSON by :func:`_default`, a cycle or too deep a nesting becomes text."""
+    try:
+        return json.dumps(record, ensure_ascii=False, allow_nan=False, default=_default)
+    except (ValueError, TypeError, RecursionError):
+        return json.dumps(_finite(record), ensure_ascii=False, allow_nan=False, default=str)
