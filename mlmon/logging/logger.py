@@ -30,25 +30,23 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip(".") or "x"
 
 
-def file_name(path: str, model: str | None) -> str:
+def file_name(path, model: str | None) -> str:
     """The file this process writes: one per process, named after the host and the process id.
 
-    A directory (one that exists, or a path ending in ``/``) gets ``MODEL-HOST-PID.jsonl``;
-    a file name gets ``{host}`` and ``{pid}`` filled in where it has them, else ``-HOST-PID``
-    before its suffix (``app.jsonl`` → ``app-web1-4242.jsonl``).
+    A path whose name holds ``{pid}`` is a file name template (``{host}`` may be used too). A path
+    whose name ends in ``.jsonl``, ``.ndjson``, ``.log`` or ``.json`` is a file name, which gets
+    ``-HOST-PID`` before its suffix (``app.jsonl`` → ``app-web1-4242.jsonl``). Any other path is a
+    directory, which gets ``MODEL-HOST-PID.jsonl`` (``requests-…`` without a model).
     """
     host, pid = _safe(os.uname().nodename.split(".")[0]), os.getpid()
     path = os.fspath(path)
-    if path.endswith(("/", os.sep)) or os.path.isdir(path):
-        return os.path.join(path, f"{_safe(model or 'requests')}-{host}-{pid}.jsonl")
-    if "{pid}" in path:
+    name = os.path.basename(path.rstrip("/" + os.sep))
+    if "{pid}" in name:
         return path.replace("{pid}", str(pid)).replace("{host}", host)
-    root, suffix = path, ".jsonl"
-    for known in _SUFFIXES:
-        if path.endswith(known):
-            root, suffix = path[: -len(known)], known
-            break
-    return f"{root}-{host}-{pid}{suffix}"
+    suffix = next((s for s in _SUFFIXES if name.endswith(s) and not path.endswith(("/", os.sep))), None)
+    if suffix is None:
+        return os.path.join(path, f"{_safe(model or 'requests')}-{host}-{pid}.jsonl")
+    return f"{path[: -len(suffix)]}-{host}-{pid}{suffix}"
 
 
 def _seconds(value: float | str | None) -> float | None:
