@@ -100,6 +100,10 @@ class LogFile:
             raise
         self._size = start + len(data)
 
+    def room(self) -> float:
+        """Bytes that fit before the next size rotation."""
+        return float("inf") if self.max_bytes is None else max(self.max_bytes - self._size, 0)
+
     def tick(self) -> None:
         """Rotate on time, also when nothing is written."""
         if self._fd is not None and self._size and self.rotate_every and self._clock() >= self._next_rotation:

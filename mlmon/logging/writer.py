@@ -93,8 +93,7 @@ class Writer:
                     size += len(line)
                 else:
                     self._taken -= 1
-            if lines:
-                self._write(b"".join(lines), len(lines))
+            self._write_lines(lines)
             self._taken = 0
         self.file.close()
 
@@ -124,6 +123,17 @@ class Writer:
         if len(small) >= self.max_line_bytes:
             raise ValueError(f"a record of {len(small)} bytes without its request and response")
         return small
+
+    def _write_lines(self, lines: list[bytes]) -> None:
+        """Append the lines, in as few writes as size rotation allows (a write never spans two files)."""
+        first = 0
+        while first < len(lines):
+            room, end, size = self.file.room(), first + 1, len(lines[first])
+            while end < len(lines) and size + len(lines[end]) <= room:
+                size += len(lines[end])
+                end += 1
+            self._write(b"".join(lines[first:end]), end - first)
+            first = end
 
     def _write(self, payload: bytes, count: int) -> None:
         """Append the batch, retrying until it is written or, when closing, the deadline passes."""
