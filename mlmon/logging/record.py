@@ -76,36 +76,65 @@ def error_text(exc: BaseException) -> str:
 
 
 class Body:
-    """A request or response body as middleware saw it: the bytes if they are kept, and the size."""
+    """A request or response body as middleware saw it: its bytes while they are kept (JSON, or no
+    content type, and at most ``limit`` bytes), and its size in any case."""
 
-    __slots__ = ("data", "size")
+    __slots__ = ("chunks", "limit", "size")
 
-    def __init__(self, data: bytes | None, size: int):
-        self.data = data
-        self.size = size
+    def __init__(self, limit: int = 0):
+        self.chunks: list[bytes] | None = [] if limit > 0 else None
+        self.limit = limit
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.chunks is not None:
+            if self.size > self.limit:
+                self.chunks = None  # too large: keep the size only
+            elif chunk:
+                self.chunks.append(bytes(chunk))
 
     def value(self) -> Any:
-        """The body parsed as JSON, or None when it was not kept or is not JSON."""
-        if not self.data:
+        """The body parsed as JSON, or None when it was not kept or is not JSON (in the writer thread)."""
+        if not self.chunks:
             return None
         try:
-            return json.loads(self.data)
+            return json.loads(b"".join(self.chunks))
         except (ValueError, RecursionError):
             return None
 
 
+def is_json(content_type: str | bytes | None) -> bool:
+    """Whether a body of this content type is kept: JSON (``application/json``, ``…+json``) or unsaid."""
+    if not content_type:
+        return True
+    if isinstance(content_type, bytes):
+        content_type = content_type.decode("latin-1")
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or kind.endswith("+json")
+
+
+def keeps_response(content_type: str | bytes | None, length: str | bytes | None, limit: int) -> bool:
+    """Whether a response's body is kept: JSON (or no content type) with a content length within
+    ``limit``. Without a content length the response is streaming, and its body is not kept."""
+    if length is None or not is_json(content_type):
+        return False
+    try:
+        return int(length) <= limit
+    except ValueError:
+        return False
+
+
 def finish(record: dict) -> dict:
-    """A record built by middleware, its :class:`Body` fields parsed (in the writer thread)."""
+    """A record built by middleware, in the writer thread: its :class:`Body` fields parsed, their
+    sizes added (``request_bytes``, ``response_bytes``), and a request id from the body or new."""
     for field in ("request", "response"):
         body = record.get(field)
         if isinstance(body, Body):
             record[field] = body.value()
             record[f"{field}_bytes"] = body.size
-    request = record.get("request")
-    if record.pop("_generated_id", False) and isinstance(request, dict):
-        own = request_id_of(request)
-        if own is not None:
-            record["request_id"] = own
+    if record.get("request_id") is None:
+        record["request_id"] = request_id_of(record.get("request")) or new_request_id()
     return record
 
 
