@@ -135,6 +135,7 @@ class RequestLogger:
             raise ValueError(f"sample={sample!r}: give the share of requests to log, from 0 to 1")
         self.model, self.model_version, self.endpoint = model, model_version, endpoint
         self.sample = sample
+        self._seed = seed
         self._random = random.Random(seed).random
         self._template = path
         self._file_args = dict(max_bytes=max_bytes, rotate_every=_seconds(rotate_every), keep=keep)
@@ -233,6 +234,8 @@ class RequestLogger:
     def _after_fork_in_child(self) -> None:
         self._writer.abandon()
         self._writer = self._new_writer()
+        if self._seed is None:
+            self._random = random.Random().random  # workers forked from one parent sample independently
         if self._closed:
             self._writer.close(0)
         elif self._sampler is not None:
