@@ -316,3 +316,21 @@ def test_importing_mlmon_logging_is_light():
                          text=True, check=True).stderr
     assert re.search(r"\|\s*\d+\s*\| mlmon\.logging$", err, re.M)
     assert "polars" not in err and "typer" not in err and "rich" not in err
+
+
+def test_mlmon_logging_is_pure_python_with_psutil():
+    """Its modules import, at module level, only the standard library, each other and mlmon.redaction
+    (pure Python); psutil and a framework only inside the functions that need them."""
+    import ast
+    from pathlib import Path
+
+    import mlmon.logging
+
+    allowed = set(sys.stdlib_module_names) | {"mlmon.logging", "mlmon.redaction"}
+    for path in Path(mlmon.logging.__file__).parent.glob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) else []
+            for name in names:
+                assert name in allowed or name.split(".")[0] in sys.stdlib_module_names \
+                    or name.rsplit(".", 1)[0] in allowed, f"{path.name} imports {name}"

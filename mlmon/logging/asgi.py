@@ -20,28 +20,16 @@ from __future__ import annotations
 
 import time
 
-from mlmon.logging.logger import RequestLogger
+from mlmon.logging.middleware import Middleware
 from mlmon.logging.record import Body, error_text, is_json, keeps_response
 
-DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
-
-class ASGIMiddleware:
-    """Wraps an ASGI app: ``app.add_middleware(ASGIMiddleware, logger=logger)`` in Starlette or FastAPI.
-
-    ``paths``: log only requests whose path starts with one of these (default: all HTTP requests).
-    """
-
-    def __init__(self, app, logger: RequestLogger, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-                 paths: tuple[str, ...] | list[str] | None = None):
-        self.app = app
-        self.logger = logger
-        self.max_body_bytes = max_body_bytes
-        self.paths = tuple(paths) if paths else None
+class ASGIMiddleware(Middleware):
+    """Wraps an ASGI app: ``app.add_middleware(ASGIMiddleware, logger=logger)`` in Starlette or
+    FastAPI; ``max_body_bytes`` and ``paths`` as in :class:`~mlmon.logging.middleware.Middleware`."""
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or (self.paths and not scope["path"].startswith(self.paths)) \
-                or not self.logger._keep():
+        if scope["type"] != "http" or not self.logs(scope["path"]):
             await self.app(scope, receive, send)
             return
         ts, start = time.time(), time.perf_counter()

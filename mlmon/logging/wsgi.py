@@ -16,30 +16,21 @@ from __future__ import annotations
 import io
 import time
 
-from mlmon.logging.asgi import DEFAULT_MAX_BODY_BYTES
 from mlmon.logging.logger import RequestLogger
+from mlmon.logging.middleware import Middleware
 from mlmon.logging.record import Body, error_text, is_json, keeps_response
 
 #: Where :func:`log_flask_errors` leaves an exception's text for the middleware.
 ERROR_KEY = "mlmon.logging.error"
 
 
-class WSGIMiddleware:
-    """Wraps a WSGI app: ``app.wsgi_app = WSGIMiddleware(app.wsgi_app, logger)`` in Flask.
-
-    ``paths``: log only requests whose path starts with one of these (default: all).
-    """
-
-    def __init__(self, app, logger: RequestLogger, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-                 paths: tuple[str, ...] | list[str] | None = None):
-        self.app = app
-        self.logger = logger
-        self.max_body_bytes = max_body_bytes
-        self.paths = tuple(paths) if paths else None
+class WSGIMiddleware(Middleware):
+    """Wraps a WSGI app: ``app.wsgi_app = WSGIMiddleware(app.wsgi_app, logger)`` in Flask;
+    ``max_body_bytes`` and ``paths`` as in :class:`~mlmon.logging.middleware.Middleware`."""
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
-        if (self.paths and not path.startswith(self.paths)) or not self.logger._keep():
+        if not self.logs(path):
             return self.app(environ, start_response)
         call = _Call(self.logger, environ, path)
         call.read_request(self.max_body_bytes)
