@@ -8,7 +8,6 @@ import time
 import urllib.request
 
 import pytest
-
 from conftest import ROOT
 from test_logging_servers import serve_uvicorn, serve_waitress
 

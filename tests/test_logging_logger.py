@@ -334,3 +334,15 @@ def test_mlmon_logging_is_pure_python_with_psutil():
             for name in names:
                 assert name in allowed or name.split(".")[0] in sys.stdlib_module_names \
                     or name.rsplit(".", 1)[0] in allowed, f"{path.name} imports {name}"
+
+
+def test_the_queue_is_bounded_in_bytes_too(tmp_path, monkeypatch):
+    release = threading.Event()
+    real_write = LogFile.write
+    monkeypatch.setattr(LogFile, "write", lambda self, data: (release.wait(10), real_write(self, data)))
+    log = RequestLogger(tmp_path, queue_bytes=100_000, resources=False)
+    results = [log.log({"pad": "x" * 10_000}, {}) for _ in range(50)]
+    release.set()
+    log.close()
+    assert 5 <= results.count(True) <= 11 and log.stats()["dropped"] == results.count(False)
+    assert len(lines(tmp_path)) == results.count(True)

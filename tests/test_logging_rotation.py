@@ -1,7 +1,6 @@
 """Rotation by size and by time, and `mlmon ingest` following it: the logger and the store as a pair."""
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -85,15 +84,16 @@ def test_ingest_follows_the_logger_s_rotation_with_exact_counts(tmp_path):
             log.log({"round": round_, "i": i}, {"label": "stay"}, latency_ms=float(i), request_id=f"{round_}-{i}")
             sent += 1
         assert log.flush()
+        if round_ % 2:  # wait for the time rotation (the file holds this round's last lines): ingest reads the .1
+            before = log.stats()["rotations"]
+            deadline = time.monotonic() + 5
+            while log.stats()["rotations"] == before and log._writer.file._size:  # (or it rotated already)
+                assert time.monotonic() < deadline, "no rotation on time"
+                time.sleep(0.05)
         summary = mlmon("ingest", logs, "--store", store)
         added += summary["records_added"]
         rotations_seen += summary["rotations"]
         assert added == sent, (round_, summary)
-        before = log.stats()["rotations"]
-        deadline = time.monotonic() + 5
-        while log.stats()["rotations"] == before:  # rotated on time by the writer, with nothing to write
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
     log.close()
     assert log.stats()["rotations"] >= 8 and rotations_seen >= 3
     again = mlmon("ingest", logs, "--store", store)

@@ -121,7 +121,8 @@ class RequestLogger:
       cookies, passwords, tokens, API keys: README "Secrets"); ``redact=None`` turns redaction off.
     - ``max_bytes``, ``rotate_every`` (seconds, or ``"1h"``), ``keep``: rotation (see
       :class:`~mlmon.logging.rotate.LogFile`).
-    - ``queue_size``: records queued at most before new ones are dropped.
+    - ``queue_size``, ``queue_bytes``: records, and about the bytes, queued at most before new
+      ones are dropped.
     - ``max_line_bytes``: a longer record is written without its request and response.
     - ``resources``: sample the process's CPU and memory every second (``cpu_percent``, ``memory_mb``).
     """
@@ -130,6 +131,7 @@ class RequestLogger:
                  endpoint: str | None = None, sample: float = 1.0, seed: int | None = None,
                  redact: tuple[str, ...] | list[str] | None = (), max_bytes: int | None = 256 << 20,
                  rotate_every: float | str | None = None, keep: int | None = 10, queue_size: int = 10_000,
+                 queue_bytes: int = 64 << 20,
                  max_line_bytes: int = 1 << 20, close_timeout: float = 5.0, resources: bool = True):
         if not 0.0 <= sample <= 1.0:
             raise ValueError(f"sample={sample!r}: give the share of requests to log, from 0 to 1")
@@ -139,7 +141,7 @@ class RequestLogger:
         self._random = random.Random(seed).random
         self._template = path
         self._file_args = dict(max_bytes=max_bytes, rotate_every=_seconds(rotate_every), keep=keep)
-        self._writer_args = dict(queue_size=queue_size, max_line_bytes=max_line_bytes,
+        self._writer_args = dict(queue_size=queue_size, queue_bytes=queue_bytes, max_line_bytes=max_line_bytes,
                                  redact_keys=None if redact is None else tuple(redact))
         self.close_timeout = close_timeout
         self._sampler = ResourceSampler() if resources else None
@@ -201,7 +203,10 @@ class RequestLogger:
             "cpu_percent": sampler.cpu_percent if sampler else None,
             "memory_mb": sampler.memory_mb if sampler else None,
         }
-        return self._writer.put(record if raw else encode(record))
+        if raw:
+            return self._writer.put(record, 512 + request.kept + response.kept)
+        line = encode(record)
+        return self._writer.put(line, len(line))
 
     # --- state and shutdown --------------------------------------------------------------------
 

@@ -104,6 +104,11 @@ class Body:
             elif chunk:
                 self.chunks.append(bytes(chunk))
 
+    @property
+    def kept(self) -> int:
+        """Bytes held in memory."""
+        return self.size if self.chunks is not None else 0
+
     def value(self) -> Any:
         """The body parsed as JSON, or None when it was not kept or is not JSON (in the writer thread)."""
         if not self.chunks:

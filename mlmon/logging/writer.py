@@ -33,15 +33,20 @@ WARN_EVERY = 60.0
 class Writer:
     """A bounded queue of records and the thread that appends them to a :class:`LogFile`."""
 
-    def __init__(self, file: LogFile, *, queue_size: int = 10_000, redact_keys: tuple[str, ...] | None = (),
+    def __init__(self, file: LogFile, *, queue_size: int = 10_000, queue_bytes: int = 64 << 20,
+                 redact_keys: tuple[str, ...] | None = (),
                  max_line_bytes: int = 1 << 20, interval: float = 0.05):
         self.file = file
         self.queue_size = queue_size
+        self.queue_bytes = queue_bytes
         self.redact_keys = redact_keys
         self.max_line_bytes = max_line_bytes
         self.interval = interval
         self.written = self.dropped = self.lost = self.write_errors = 0
-        self._queue: deque = deque()
+        self._queue: deque = deque()  # of (size, record)
+        # Bytes queued, about: only the writer takes away, and it starts again from 0 whenever the
+        # queue is empty, so that an increment lost to a race does not accumulate.
+        self._queued_bytes = 0
         self._taken = 0  # records taken from the queue and not yet written or given up
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -54,16 +59,18 @@ class Writer:
 
     # --- the request path ----------------------------------------------------------------------
 
-    def put(self, item) -> bool:
-        """Queue a record (an encoded line or a middleware record); False if it was dropped."""
+    def put(self, item, size: int) -> bool:
+        """Queue a record (an encoded line or a middleware record) of about ``size`` bytes; False if
+        it was dropped: the queue holds ``queue_size`` records or ``queue_bytes`` bytes already."""
         if self._thread is None:
             self._start()
         queue = self._queue
-        if len(queue) >= self.queue_size or self._closed:
+        if len(queue) >= self.queue_size or self._queued_bytes + size > self.queue_bytes or self._closed:
             with self._lock:
                 self.dropped += 1
             return False
-        queue.append(item)
+        self._queued_bytes += size
+        queue.append((size, item))
         return True
 
     def _start(self) -> None:
@@ -78,6 +85,7 @@ class Writer:
         queue = self._queue
         while True:
             if not queue:
+                self._queued_bytes = 0
                 if self._closed:
                     break
                 if self._wake.wait(self.interval):
@@ -87,7 +95,9 @@ class Writer:
             lines, size = [], 0
             while queue and len(lines) < MAX_BATCH and size < MAX_BATCH_BYTES:
                 self._taken += 1  # before the pop: flush() may count a record twice, never miss one
-                line = self._line(queue.popleft())
+                size, item = queue.popleft()
+                self._queued_bytes -= size
+                line = self._line(item)
                 if line:
                     lines.append(line)
                     size += len(line)
@@ -172,7 +182,8 @@ class Writer:
             self._warn("rotate", f"mlmon.logging: cannot rotate {self.file.path}: {exc.strerror or exc}")
         if self.dropped > self._dropped_warned:
             self._warn("dropped", f"mlmon.logging: {self.dropped} records dropped so far: the queue of "
-                                  f"{self.queue_size} was full (the disk is slow or failing, or the load too high)")
+                                  f"{self.queue_size} records or {self.queue_bytes} bytes was full (the disk is slow or failing, "
+                                  "or the load too high)")
             self._dropped_warned = self.dropped
 
     def _warn(self, kind: str, message: str) -> None:
