@@ -300,22 +300,27 @@ def test_cpu_and_memory_come_from_the_background_sampler(tmp_path):
     assert row["memory_mb"] > 1
 
 
-def test_importing_mlmon_logging_is_light():
+def test_importing_mlmon_logging_is_light(tmp_path):
+    """No Polars, typer or rich, and under 50 ms: timed in fresh processes with bytecode compiled, as
+    an installed package has it (the best of five, so that a busy machine does not decide)."""
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(tmp_path / "pycache")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     code = ("import sys, time; t = time.perf_counter(); import mlmon.logging; "
             "print(time.perf_counter() - t); print(sorted(m for m in ('polars', 'typer', 'rich', 'click', 'pyarrow') "
-            "if m in sys.modules)); import mlmon.logging.writer as w, logging; print(w._stdlog is logging)")
+            "if m in sys.modules)); import mlmon.logging.writer as w, logging; "
+            "print(w._log() is logging.getLogger('mlmon.logging') and logging.__file__.startswith(sys.base_prefix))")
     times = []
-    for _ in range(3):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    for _ in range(6):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
+                             cwd=tmp_path).stdout.split("\n")
         assert out[1] == "[]", out
         assert out[2] == "True"  # `import logging` inside mlmon/logging is the standard library's
         times.append(float(out[0]))
-    assert min(times) < 0.050, times
-    # and -X importtime agrees: mlmon.logging's cumulative import time
+    assert min(times[1:]) < 0.050, times  # the first run compiles the bytecode
     err = subprocess.run([sys.executable, "-X", "importtime", "-c", "import mlmon.logging"], capture_output=True,
-                         text=True, check=True).stderr
+                         text=True, check=True, env=env, cwd=tmp_path).stderr
     assert re.search(r"\|\s*\d+\s*\| mlmon\.logging$", err, re.M)
-    assert "polars" not in err and "typer" not in err and "rich" not in err
+    assert not re.search(r"\| +(polars|typer|rich)(\.|$)", err, re.M)
 
 
 def test_mlmon_logging_is_pure_python_with_psutil():

@@ -8,7 +8,6 @@ import random
 import re
 import time
 import weakref
-from typing import Any
 
 from mlmon.logging.record import (
     encode,
@@ -76,9 +75,9 @@ class Recording:
         "status",
     )
 
-    def __init__(self, logger: RequestLogger, request: Any, request_id: str, endpoint: str | None, sampled: bool):
+    def __init__(self, logger: RequestLogger, request: object, request_id: str, endpoint: str | None, sampled: bool):
         self.request = request
-        self.response: Any = None
+        self.response: object = None
         self.status: int | None = None
         self.error: str | None = None
         self.request_id = request_id
@@ -165,7 +164,7 @@ class RequestLogger:
     def _keep(self) -> bool:
         return self.sample >= 1.0 or self._random() < self.sample
 
-    def record(self, request: Any = None, *, headers: Any = None, request_id: str | None = None,
+    def record(self, request: object = None, *, headers: object = None, request_id: str | None = None,
                endpoint: str | None = None) -> Recording:
         """A context manager that logs one request: its latency (monotonic clock) from entering the
         block to leaving it, ``rec.response``, and an exception as status 500 with its type and
@@ -174,9 +173,9 @@ class RequestLogger:
         rid = request_id or request_id_of(request, headers) or new_request_id()
         return Recording(self, request, rid, endpoint or self.endpoint, self._keep())
 
-    def log(self, request: Any = None, response: Any = None, *, status: int | None = None,
+    def log(self, request: object = None, response: object = None, *, status: int | None = None,
             latency_ms: float | None = None, error: str | BaseException | None = None, request_id: str | None = None,
-            headers: Any = None, endpoint: str | None = None, ts: float | None = None) -> bool:
+            headers: object = None, endpoint: str | None = None, ts: float | None = None) -> bool:
         """Log one request measured elsewhere (``ts`` in epoch seconds, default now). True if queued;
         False if sampled out, dropped (queue full) or closed."""
         if not self._keep():

@@ -13,7 +13,6 @@ import math
 import os
 import random
 import time
-from typing import Any
 
 #: The header that carries a request id from a client or a proxy.
 REQUEST_ID_HEADER = "x-request-id"
@@ -21,13 +20,17 @@ REQUEST_ID_HEADER = "x-request-id"
 MAX_ERROR_CHARS = 4096
 
 
-def utc_timestamp(epoch: float, _cache: list = [-1, ""]) -> str:  # noqa: B006  (a per-second cache)
+_SECOND: list = [(-1, "")]  # the last second formatted, as one tuple: threads read it whole
+
+
+def utc_timestamp(epoch: float) -> str:
     """``2026-11-27T10:00:00.123Z`` for epoch seconds, to the millisecond, in UTC."""
     second = int(epoch)
-    if second != _cache[0]:
-        _cache[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _cache[0] = second
-    return f"{_cache[1]}.{int((epoch - second) * 1000):03d}Z"
+    cached = _SECOND[0]
+    if cached[0] != second:
+        cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+        _SECOND[0] = cached
+    return f"{cached[1]}.{int((epoch - second) * 1000):03d}Z"
 
 
 #: Random bits for request ids, drawn without a system call: ``os.urandom`` would release the GIL
@@ -47,7 +50,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_IDS.seed)  # no two workers draw the same ids
 
 
-def header(headers: Any, name: str) -> str | None:
+def header(headers: object, name: str) -> str | None:
     """The value of header ``name`` (lower case) in a mapping or a list of pairs, any case, or None."""
     if not headers:
         return None
@@ -66,7 +69,7 @@ def header(headers: Any, name: str) -> str | None:
     return None
 
 
-def request_id_of(request: Any, headers: Any = None) -> str | None:
+def request_id_of(request: object, headers: object = None) -> str | None:
     """The request's own id: its ``request_id`` key, else its ``X-Request-ID`` header; None if neither."""
     if isinstance(request, dict):
         value = request.get("request_id")
@@ -109,7 +112,7 @@ class Body:
         """Bytes held in memory."""
         return self.size if self.chunks is not None else 0
 
-    def value(self) -> Any:
+    def value(self) -> object:
         """The body parsed as JSON, or None when it was not kept or is not JSON (in the writer thread)."""
         if not self.chunks:
             return None
@@ -153,7 +156,7 @@ def finish(record: dict) -> dict:
     return record
 
 
-def _default(value: Any) -> Any:
+def _default(value: object) -> object:
     """JSON for what ``json`` cannot encode: NumPy scalars and arrays, times, sets, bytes, the rest as text."""
     for method in ("item", "tolist"):  # NumPy, PyTorch
         convert = getattr(value, method, None)
@@ -172,7 +175,7 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def _finite(value: Any, depth: int = 0) -> Any:
+def _finite(value: object, depth: int = 0) -> object:
     """``value`` with NaN and infinities as null (JSON has none) and nesting past 200 levels as text."""
     if depth > 200:
         return "<nested too deep>"

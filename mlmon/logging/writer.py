@@ -13,21 +13,32 @@ then are dropped and counted. Nothing here ever raises into the caller.
 from __future__ import annotations
 
 import json
-import logging as _stdlog
 import threading
 import time
 from collections import deque
 
 from mlmon.logging.record import encode, finish
 from mlmon.logging.rotate import LogFile
-from mlmon.redaction import may_hold_secret, redact_obj
 
-_LOG = _stdlog.getLogger("mlmon.logging")
+
+def _log():
+    """The ``mlmon.logging`` logger of the standard library's ``logging`` (imported when first needed:
+    only a failure is logged, and serving code should not pay for the import)."""
+    import logging as _stdlog  # the standard library's: mlmon.logging imports nothing relatively
+
+    return _stdlog.getLogger("mlmon.logging")
 #: Most records, and about the most bytes, written with one ``write``.
 MAX_BATCH = 2000
 MAX_BATCH_BYTES = 4 << 20
 #: Seconds between two warnings of one kind.
 WARN_EVERY = 60.0
+
+
+def _redaction():
+    """mlmon.redaction, imported by the writer thread when it first needs it, not by ``import mlmon.logging``."""
+    from mlmon import redaction
+
+    return redaction
 
 
 class Writer:
@@ -95,15 +106,19 @@ class Writer:
             lines, size = [], 0
             while queue and len(lines) < MAX_BATCH and size < MAX_BATCH_BYTES:
                 self._taken += 1  # before the pop: flush() may count a record twice, never miss one
-                size, item = queue.popleft()
-                self._queued_bytes -= size
+                queued, item = queue.popleft()
+                self._queued_bytes -= queued
                 line = self._line(item)
                 if line:
                     lines.append(line)
                     size += len(line)
                 else:
                     self._taken -= 1
-            self._write_lines(lines)
+            try:
+                self._write_lines(lines)
+            except Exception as exc:  # noqa: BLE001  (a bug must cost this batch, not the thread)
+                self.lost += len(lines)
+                self._warn("bug", f"mlmon.logging: {len(lines)} records lost to an unexpected error: {exc!r}")
             self._taken = 0
         self.file.close()
 
@@ -112,8 +127,8 @@ class Writer:
         try:
             line = item if isinstance(item, str) else encode(finish(item))
             keys = self.redact_keys
-            if keys is not None and may_hold_secret(line, keys):
-                line = encode(redact_obj(json.loads(line), keys))
+            if keys is not None and _redaction().may_hold_secret(line, keys):
+                line = encode(_redaction().redact_obj(json.loads(line), keys))
             data = line.encode("utf-8", "replace")
             if len(data) >= self.max_line_bytes:
                 data = self._shrink(data)
@@ -170,7 +185,7 @@ class Writer:
             self.written += count
             if self._failing:
                 self._failing = False
-                _LOG.warning("mlmon.logging: writing %s again after %d failed writes", self.file.path,
+                _log().warning("mlmon.logging: writing %s again after %d failed writes", self.file.path,
                              self.write_errors)
             return
 
@@ -190,7 +205,7 @@ class Writer:
         now = time.monotonic()
         if now - self._warned.get(kind, -WARN_EVERY) >= WARN_EVERY:
             self._warned[kind] = now
-            _LOG.warning(message)
+            _log().warning(message)
 
     # --- shutdown ------------------------------------------------------------------------------
 
