@@ -54,7 +54,7 @@ def percentile(values: list, q: float) -> float:
 def measure(threads: int, calls: int, block: int) -> dict:
     with tempfile.TemporaryDirectory() as directory:
         logger = RequestLogger(directory, model="churn", model_version="v1", endpoint="/predict",
-                               queue_size=10_000_000)
+                               queue_size=10_000_000, queue_bytes=1 << 34)
         per_thread = calls // threads
         plain: list[list[int]] = [[] for _ in range(threads)]
         logged: list[list[int]] = [[] for _ in range(threads)]
