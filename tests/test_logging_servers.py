@@ -122,6 +122,7 @@ def serve_uvicorn(app):
     def stop():
         server.should_exit = True
         thread.join(10)
+        assert not thread.is_alive()
 
     return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
 
@@ -132,8 +133,10 @@ def serve_waitress(app):
     thread.start()
 
     def stop():
-        server.close()
+        server.trigger.pull_trigger(server.close)  # closed by the loop's own thread, so its select never sees a closed fd
         thread.join(10)
+        assert not thread.is_alive()
+        server.task_dispatcher.shutdown()
 
     return f"http://127.0.0.1:{server.effective_port}", stop
 
