@@ -20,6 +20,12 @@ from collections import deque
 from mlmon.logging.record import encode, finish
 from mlmon.logging.rotate import LogFile
 
+#: Most records, and about the most bytes, written with one ``write``.
+MAX_BATCH = 2000
+MAX_BATCH_BYTES = 4 << 20
+#: Seconds between two warnings of one kind.
+WARN_EVERY = 60.0
+
 
 def _log():
     """The ``mlmon.logging`` logger of the standard library's ``logging`` (imported when first needed:
@@ -27,11 +33,6 @@ def _log():
     import logging as _stdlog  # the standard library's: mlmon.logging imports nothing relatively
 
     return _stdlog.getLogger("mlmon.logging")
-#: Most records, and about the most bytes, written with one ``write``.
-MAX_BATCH = 2000
-MAX_BATCH_BYTES = 4 << 20
-#: Seconds between two warnings of one kind.
-WARN_EVERY = 60.0
 
 
 def _redaction():
@@ -185,8 +186,8 @@ class Writer:
             self.written += count
             if self._failing:
                 self._failing = False
-                _log().warning("mlmon.logging: writing %s again after %d failed writes", self.file.path,
-                             self.write_errors)
+                self._warn("resumed", f"mlmon.logging: writing {self.file.path} again after "
+                                      f"{self.write_errors} failed writes")
             return
 
     def _housekeeping(self) -> None:
