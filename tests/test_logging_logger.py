@@ -351,3 +351,25 @@ def test_the_queue_is_bounded_in_bytes_too(tmp_path, monkeypatch):
     log.close()
     assert 5 <= results.count(True) <= 11 and log.stats()["dropped"] == results.count(False)
     assert len(lines(tmp_path)) == results.count(True)
+
+
+def test_a_record_that_cannot_be_made_is_counted_and_never_raises(tmp_path, caplog):
+    class Hostile:
+        def __str__(self):
+            raise RuntimeError("no text for you")
+
+        def __getattr__(self, name):
+            raise RuntimeError("no attributes either")
+
+    class BadHeaders:
+        def get(self, key):
+            raise RuntimeError("broken headers")
+
+    with caplog.at_level(logging.WARNING, logger="mlmon.logging"), RequestLogger(tmp_path, resources=False) as log:
+        with log.record({"x": Hostile()}, headers=BadHeaders()) as rec:
+            rec.response = {"ok": True}
+        assert not log.log({"x": Hostile()}, {})
+        log.log({"fine": 1}, {})
+    assert log.stats()["lost"] == 2 and log.stats()["written"] == 1
+    assert lines(tmp_path)[0]["request"] == {"fine": 1}
+    assert "could not be made" in caplog.text

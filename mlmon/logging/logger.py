@@ -170,8 +170,14 @@ class RequestLogger:
         block to leaving it, ``rec.response``, and an exception as status 500 with its type and
         message (re-raised). The request id is ``request_id``, else the request's ``request_id``
         key, else its ``X-Request-ID`` header (``headers``: a mapping or pairs), else a new UUID."""
-        rid = request_id or request_id_of(request, headers) or new_request_id()
-        return Recording(self, request, rid, endpoint or self.endpoint, self._keep())
+        return Recording(self, request, self._request_id(request_id, request, headers), endpoint or self.endpoint,
+                         self._keep())
+
+    def _request_id(self, given, request, headers) -> str:
+        try:
+            return str(given or request_id_of(request, headers) or new_request_id())
+        except Exception:  # noqa: BLE001  (odd headers must not fail the request)
+            return new_request_id()
 
     def log(self, request: object = None, response: object = None, *, status: int | None = None,
             latency_ms: float | None = None, error: str | BaseException | None = None, request_id: str | None = None,
@@ -182,14 +188,22 @@ class RequestLogger:
             return False
         if isinstance(error, BaseException):
             error = error_text(error)
-        rid = request_id or request_id_of(request, headers) or new_request_id()
+        rid = self._request_id(request_id, request, headers)
         return self._emit(time.time() if ts is None else ts, rid, endpoint or self.endpoint, status, latency_ms,
                           request, response, error)
 
     def _emit(self, ts, request_id, endpoint, status, latency_ms, request, response, error,
               raw: bool = False) -> bool:
         """Queue one record: encoded here, or, for middleware (``raw``: bodies are
-        :class:`~mlmon.logging.record.Body` bytes, which cannot change), encoded by the writer."""
+        :class:`~mlmon.logging.record.Body` bytes, which cannot change), encoded by the writer.
+        Never raises: a record that cannot be made is counted as lost."""
+        try:
+            return self._queue(ts, request_id, endpoint, status, latency_ms, request, response, error, raw)
+        except Exception as exc:  # noqa: BLE001  (logging must never fail a request)
+            self._writer.count_lost(exc)
+            return False
+
+    def _queue(self, ts, request_id, endpoint, status, latency_ms, request, response, error, raw) -> bool:
         sampler = self._sampler
         if sampler is not None and not sampler.running:
             sampler.start()

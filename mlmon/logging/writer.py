@@ -85,6 +85,12 @@ class Writer:
         queue.append((size, item))
         return True
 
+    def count_lost(self, exc: BaseException) -> None:
+        """Count a record that could not be made (on the request path), and warn about it."""
+        with self._lock:
+            self.lost += 1
+        self._warn("encode", f"mlmon.logging: a record could not be made and was left out: {exc!r}")
+
     def _start(self) -> None:
         with self._lock:
             if self._thread is None and not self._closed:

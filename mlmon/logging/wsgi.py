@@ -37,7 +37,7 @@ class WSGIMiddleware(Middleware):
         limit = self.max_body_bytes
 
         def logged_start_response(status, headers, exc_info=None):
-            call.status = int(str(status).split(" ", 1)[0])
+            call.status = _status_code(status)
             call.response = Body(limit if _keeps_body(headers, limit) else 0)
             write = start_response(status, headers, exc_info)
 
@@ -141,6 +141,14 @@ class _CountingInput:
     def _count(self, data):
         self.body.size += len(data)
         return data
+
+
+def _status_code(status) -> int | None:
+    """200 from ``"200 OK"``; None from a status line that is not one (the server will say so)."""
+    try:
+        return int(str(status).split(" ", 1)[0])
+    except ValueError:
+        return None
 
 
 def _keeps_body(headers, limit: int) -> bool:
