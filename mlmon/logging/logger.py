@@ -225,7 +225,7 @@ class RequestLogger:
 
     def stats(self) -> dict[str, int]:
         """Counts since this process started logging: ``written``, ``dropped`` (queue full or
-        closed), ``lost`` (given up after write failures at close, or not encodable), ``write_errors``,
+        closed), ``lost`` (given up after write failures at close, or that could not be made), ``write_errors``,
         ``queued``, ``rotations``."""
         w = self._writer
         return {"written": w.written, "dropped": w.dropped, "lost": w.lost, "write_errors": w.write_errors,
