@@ -9,7 +9,7 @@ import typer
 
 from mlmon.cli.app import app
 from mlmon.cli.common import (BASELINE_OPTION, LOGS_ARGUMENT, MAPPING_OPTION, MAX_LINE_OPTION, MAX_SEGMENTS_OPTION,
-                              STORE_OPTION, handle_errors, log_inputs)
+                              NOW_OPTION, STORE_OPTION, handle_errors, log_inputs, parse_now)
 
 
 @app.command(
@@ -35,6 +35,7 @@ def dashboard(
     mapping: Optional[Path] = MAPPING_OPTION,
     max_line_bytes: int = MAX_LINE_OPTION,
     max_segments: int = MAX_SEGMENTS_OPTION,
+    now: Optional[str] = NOW_OPTION,
 ) -> None:
     """Watch a model live: throughput, latency, errors, resources per window, per model and version, with alerts and drift."""
     from mlmon.errors import UsageError
@@ -43,8 +44,10 @@ def dashboard(
     if not refresh >= 0.1:
         raise UsageError(f"--refresh {refresh:g} is too short", "Give at least 0.1 seconds, e.g. --refresh 2.")
     inputs = log_inputs("dashboard", logs, store, mapping)
+    fixed = parse_now(now) if now else None
     feed = open_feed(inputs, store=store, every=every, windows=windows, mapping=mapping, rules=rules,
-                     baseline=baseline, max_line_bytes=max_line_bytes, max_segments=max_segments)
+                     baseline=baseline, max_line_bytes=max_line_bytes, max_segments=max_segments,
+                     clock=(lambda: fixed) if fixed else None)
     if once:
         from mlmon.cli.common import emit
         from mlmon.render.dashboard.panels import render_once
@@ -61,9 +64,7 @@ def dashboard(
 
 
 def _terminal_width() -> int:
+    """The terminal's columns (or $COLUMNS); 100 when stdout is no terminal."""
     import shutil
-    import sys
 
-    if sys.stdout is not None and sys.stdout.isatty():
-        return max(40, shutil.get_terminal_size((100, 24)).columns)
-    return 100
+    return max(40, shutil.get_terminal_size((100, 24)).columns)

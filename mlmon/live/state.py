@@ -16,6 +16,8 @@ from typing import Sequence
 
 import polars as pl
 
+from mlmon.logs.mapping import CANONICAL_FIELDS
+from mlmon.logs.reader import KIND_TYPES
 from mlmon.metrics.operational import OPERATIONAL_METRICS
 from mlmon.metrics.windows import (WINDOW_START, WindowSpec, aggregate_windows, all_windows, window_floor,
                                    with_throughput)
@@ -38,7 +40,7 @@ class LiveWindows:
         self._aggs = [m.expr().alias(m.name) for m in OPERATIONAL_METRICS if m.expr is not None]
         roots = {root for agg in self._aggs for root in agg.meta.root_names()}
         wanted = ["ts", *SEGMENT_BY, *sorted(roots), *keep]
-        self.schema = {name: schema.get(name, pl.String()) for name in dict.fromkeys(wanted)}
+        self.schema = {name: schema.get(name, _type_of(name)) for name in dict.fromkeys(wanted)}
         self._needs = {m.needs for m in OPERATIONAL_METRICS if m.needs}
         self.clear()
 
@@ -89,11 +91,10 @@ class LiveWindows:
         start = self.start
         if start is None:
             return
-        kept = [c for c in self._chunks if c.height]
-        if len(kept) > _MERGE_CHUNKS:
-            kept = [pl.concat(kept)]
-        self._chunks = [c.filter(pl.col(WINDOW_START) >= start) if c.get_column(WINDOW_START).min() < start else c
-                        for c in kept]
+        kept = [c.filter(pl.col(WINDOW_START) >= start) if c.get_column(WINDOW_START).min() < start else c
+                for c in self._chunks]
+        kept = [c for c in kept if c.height]
+        self._chunks = [pl.concat(kept)] if len(kept) > _MERGE_CHUNKS else kept
         self._touched = {w for w in self._touched if w >= start}
         old = pl.col(WINDOW_START) >= start
         self._by_segment = self._by_segment.filter(old)
@@ -165,6 +166,12 @@ class LiveWindows:
         """Every (model, version) seen in the visible range, sorted."""
         keys = self._by_segment.select(SEGMENT_BY).unique().sort(list(SEGMENT_BY), nulls_last=True)
         return [tuple(row) for row in keys.iter_rows()]
+
+
+def _type_of(name: str) -> pl.DataType:
+    """The column type a field has in the records frame (text for fields that are not canonical)."""
+    kind = CANONICAL_FIELDS.get(name)
+    return KIND_TYPES[kind] if kind else pl.String()
 
 
 def _segment_is(segment: tuple) -> pl.Expr:

@@ -52,11 +52,11 @@ def segment_name(segment: tuple | None) -> str:
     return printable(f"{model if model is not None else '(no model)'} {version if version is not None else '(no version)'}")
 
 
-def status_line(snap, *, paused: bool = False) -> Text:
+def status_line(snap, *, paused: bool = False, cut: bool = True) -> Text:
     """When the logs were read last, what is shown (filter, windows) and from where: the source last, as it
     is the part a narrow terminal may cut."""
     refreshed = snap.refreshed_at.strftime("%H:%M:%S UTC") if snap.refreshed_at else "not yet"
-    text = Text(no_wrap=True, overflow="ellipsis")
+    text = Text(no_wrap=True, overflow="ellipsis") if cut else Text()
     if paused:
         text.append("PAUSED · ", style="bold reverse")
     text.append(f"refreshed {refreshed} · {segment_name(snap.segment)} · "
@@ -160,7 +160,7 @@ def segments_table(snap, selected: tuple | None = None, width: int = 100) -> Tab
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=True, header_style="bold", show_edge=False,
                   padding=(0, 1, 0, 0), collapse_padding=True)
     table.add_column(" ", no_wrap=True, width=1)
-    table.add_column("model, version", overflow="fold", min_width=10, ratio=1)
+    table.add_column("model version", overflow="fold", min_width=13, ratio=1)
     wanted = SEGMENT_COLUMNS if width >= 56 else SEGMENT_COLUMNS[:1] + SEGMENT_COLUMNS[2:]
     columns = [c for c in wanted if c in snap.by_segment.columns]
     for name in columns:
@@ -254,19 +254,23 @@ def keys_help() -> Table:
     return table
 
 
-def titled(title: str, body) -> Group:
-    """A panel's body under its title (one line, cut to fit): a rule of dashes carries it, no colour needed."""
-    return Group(Text(f"── {title} ", style="bold", no_wrap=True, overflow="ellipsis"), body)
+def titled(title: str, body, cut: bool = True) -> Group:
+    """A panel's body under its title (one line, cut to fit the screen unless ``cut`` is false): a rule of
+    dashes carries it, no colour needed."""
+    line = Text(f"── {title} ", style="bold", no_wrap=True, overflow="ellipsis") if cut else Text(f"── {title}")
+    return Group(line, body)
 
 
 def frame(snap, *, paused: bool = False) -> Group:
     """The whole dashboard as one renderable: what ``--once`` prints."""
-    parts = [status_line(snap, paused=paused), Text(""),
-             titled(f"Headline · {window_caption(snap).plain}", headline(snap)), Text(""),
+    parts = [status_line(snap, paused=paused, cut=False), Text(""),
+             titled(f"Headline · {window_caption(snap).plain}", headline(snap), cut=False), Text(""),
              titled("Models and versions · latest window", segments_panel(snap, snap.segment)), Text(""),
              titled("Alerts", alerts_table(snap)) if snap.firing is not None else None,
+             Text("") if snap.firing is not None else None,
              titled("Top errors · windows shown", errors_table(snap)), Text(""),
              titled("Drift and data quality · windows shown", drift_table(snap)) if snap.drift is not None else None,
+             Text("") if snap.drift is not None else None,
              titled("Skipped lines", skipped_text(snap))]
     return Group(*[p for p in parts if p is not None])
 
