@@ -8,7 +8,6 @@ alone: a change reads ``▲``/``▼`` with ``worse``/``better``, a firing alert 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Sequence
 
 from rich import box
