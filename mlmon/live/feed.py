@@ -101,26 +101,32 @@ class Feed:
         return self.state.every
 
     def poll(self) -> Batch:
-        """Read what the logs gained and fold it into the windows. MlmonError propagates (the caller shows it)."""
+        """Read what the logs gained and fold it into the windows, chunk by chunk as it is decoded.
+        MlmonError propagates (the caller shows it)."""
         with self._lock:
-            batch = self.tailer.read(self.state.start)
+            batch = self.tailer.read(self.state.start, self._add)
             self._take(batch)
             self.refreshed_at = self.clock()
             self.problem = None
             return batch
 
+    def _add(self, records: pl.DataFrame) -> None:
+        """New records into the windows: with the baseline's fields decoded, and secrets in text redacted."""
+        if not records.height:
+            return
+        if self.baseline is not None:
+            records = self._with_reference_fields(records)
+        texts = [c for c in ("error", *SEGMENT_BY) if c in records.columns and records.schema[c] == pl.String]
+        records = redact_columns(records, [*texts, *self._io_columns(records)], self.mapping.redact)
+        self.state.add(records)
+        self.records += records.height
+
     def _take(self, batch: Batch) -> None:
+        """The rest of a read: a reset, records not passed to ``_add`` yet, bad lines, notes; then the metrics."""
         if batch.reset:
             self.state.clear()
             self.records = 0
-        records = batch.records
-        if records.height:
-            if self.baseline is not None:
-                records = self._with_reference_fields(records)
-            texts = [c for c in ("error", *SEGMENT_BY) if c in records.columns and records.schema[c] == pl.String]
-            records = redact_columns(records, [*texts, *self._io_columns(records)], self.mapping.redact)
-            self.state.add(records)
-            self.records += records.height
+        self._add(batch.records)
         if batch.skipped_by_reason is not None:
             self.skipped_by_reason = dict(batch.skipped_by_reason)
         elif batch.rejects.height:
@@ -162,7 +168,7 @@ class Feed:
                 self.tailer = self._make_tailer(self.fields, every * self.state.windows)
                 self.state = LiveWindows(every, self.state.windows, self._schema(), self.state.keep)
                 self.records, self.skipped_by_reason = 0, {}
-                self._take(self.tailer.read(None))
+                self._take(self.tailer.read(None, self._add))
             self.state.update()
             self._generation += 1
             self._cache.clear()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Callable, Sequence
 
 import polars as pl
 
@@ -60,11 +60,12 @@ class LogTailer:
     def empty(self) -> pl.DataFrame:
         return pl.DataFrame(schema=self.schema)
 
-    def read(self, since: datetime | None = None) -> Batch:
+    def read(self, since: datetime | None = None, sink: Callable[[pl.DataFrame], None] | None = None) -> Batch:
         """The complete lines appended (or in files new, rotated in, or truncated) since the last call.
 
+        With ``sink``, each chunk's records go to it as they are decoded (a first read of a large log
+        then never holds all its records at once) and the batch's ``records`` stay empty.
         ``since`` is for a store's sake: a log's new bytes are all read, whatever their times.
-
         The patterns are resolved again each time, so files that appear (a rotation's new file) are found.
         """
         from mlmon.store.ingest import _decoded  # ingest's chunked decoding of a plan's bytes
@@ -87,7 +88,11 @@ class LogTailer:
                 lines += n_lines
                 content += consumed
                 if records.height:
-                    frames.append(records.select([pl.col(c).cast(t) for c, t in self.schema.items()]))
+                    records = records.select([pl.col(c).cast(t) for c, t in self.schema.items()])
+                    if sink is not None:
+                        sink(records)
+                    else:
+                        frames.append(records)
             batch.bytes_read += content - plan.start
             plan.entry.offset, plan.entry.lines = content, lines
             if plan.compressed:
@@ -117,7 +122,7 @@ class StoreTailer:
         self.schema = {name: KIND_TYPES[CANONICAL_FIELDS[name]] if name in CANONICAL_FIELDS else pl.String()
                        for name in self.fields}
 
-    def read(self, since: datetime | None = None) -> Batch:
+    def read(self, since: datetime | None = None, sink: Callable[[pl.DataFrame], None] | None = None) -> Batch:
         """The records of parts committed since the last call, from ``since`` on (parts that end before it are not
         opened). On the first call without ``since``: the last ``span`` of the store's records."""
         from mlmon.store.read import _read, iso_time, parts_in_range
@@ -139,6 +144,9 @@ class StoreTailer:
         for entry in registry.sources:
             for reason, count in entry.skipped_by_reason.items():
                 reasons[reason] = reasons.get(reason, 0) + count
+        if sink is not None and records.height and not reset:  # after a reset, the caller clears first
+            sink(records)
+            records = records.clear()
         return Batch(records, empty_rejects(), bytes_read=sum(p.bytes for p in new),
                      reset=reset, notes=warnings, skipped_by_reason=reasons)
 
