@@ -124,7 +124,7 @@ def headline(snap) -> Table:
     table.add_column("metric", no_wrap=True)
     table.add_column("latest", justify="right", no_wrap=True)
     table.add_column("vs previous", no_wrap=True)
-    table.add_column(f"last {snap.windows} windows of {format_duration(snap.every)}", no_wrap=True, ratio=1)
+    table.add_column(f"{format_duration(snap.every)} windows, latest on the right", no_wrap=True, ratio=1)
     for name in HEADLINE:
         if name not in series.columns:
             continue
@@ -282,4 +282,4 @@ def render_once(snap, width: int) -> str:
     console = Console(file=out, width=width, color_system=None, force_terminal=False, highlight=False,
                       markup=False, emoji=False, legacy_windows=False)
     console.print(frame(snap))
-    return out.getvalue()
+    return "".join(line.rstrip() + "\n" for line in out.getvalue().splitlines())
