@@ -224,6 +224,24 @@ def test_once_with_rules_and_baseline_shows_alerts_and_drift(tmp_path):
     assert re.search(r"output\.label +DRIFTED", proc.stdout) and re.search(r"tenure_months +ok", proc.stdout)
 
 
+def test_once_escapes_hostile_log_text(tmp_path):
+    log = write_jsonl(tmp_path / "app.jsonl", [
+        record(ts=at(1), model="[red]x[/red]", model_version="\x1b[2J", error="\x1b]52;c;aGk=\x07 [bold]boom")])
+    result = CliRunner().invoke(cli_app, ["dashboard", str(log), "--once", "--width", "100"])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output.replace("\\x1b", "")
+    assert "[red]x[/red] \\x1b[2J" in result.output and "\\x1b]52;c;aGk=\\x07 [bold]boom" in result.output
+
+
+def test_once_reads_a_store(tmp_path, log):
+    from mlmon.store.ingest import ingest
+
+    ingest([str(log)], str(tmp_path / "store"))
+    proc = run("--store", str(tmp_path / "store"), "--once", "--every", "1m", "--windows", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert "· store" in proc.stdout and re.search(r"req/s\s+1\.000", proc.stdout) and "fraud backend down" in proc.stdout
+
+
 @pytest.mark.parametrize("args, words", [
     ([], "mlmon dashboard needs LOGS... or --store DIR"),
     (["missing.jsonl"], "no log files match"),
@@ -232,6 +250,8 @@ def test_once_with_rules_and_baseline_shows_alerts_and_drift(tmp_path):
     (["{log}", "--every", "soon"], "--every"),
     (["{log}", "--refresh", "-1"], "--refresh"),
     (["-"], "cannot read standard input"),
+    (["{log}", "--every", "1000d", "--windows", "10000"], "span more than a century"),
+    (["--store", "{empty}/nothing"], "store"),
     (["{log}", "--store", "{empty}"], "either LOGS or --store"),
 ])
 def test_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path, log, args, words):

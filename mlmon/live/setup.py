@@ -3,6 +3,7 @@ rules and mapping loaded, before anything is drawn (so a bad option is one line 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Sequence
 
@@ -25,6 +26,9 @@ def open_feed(inputs: Sequence, *, store: str | None, every: str, windows: int, 
         raise UsageError(f"--every {every} is not a window length", "Give a positive duration, e.g. --every 1m.")
     if length.total_seconds() < 1:
         raise UsageError(f"--every {every} is shorter than a second", "Give at least 1s.")
+    if length * windows > timedelta(days=366 * 100):
+        raise UsageError(f"--windows {windows} of --every {every} span more than a century",
+                         "Show fewer or shorter windows.")
     ruleset = None
     if rules is not None:
         from mlmon.rules.load import load_rules
