@@ -114,12 +114,17 @@ class Feed:
         """New records into the windows: with the baseline's fields decoded, and secrets in text redacted."""
         if not records.height:
             return
+        self.records += records.height
+        start = self.state.start
+        if start is not None:  # older than the screen's first window: no use (and most of a first read)
+            records = records.filter(pl.col("ts") >= start)
+            if not records.height:
+                return
         if self.baseline is not None:
             records = self._with_reference_fields(records)
         texts = [c for c in ("error", *SEGMENT_BY) if c in records.columns and records.schema[c] == pl.String]
         records = redact_columns(records, [*texts, *self._io_columns(records)], self.mapping.redact)
         self.state.add(records)
-        self.records += records.height
 
     def _take(self, batch: Batch) -> None:
         """The rest of a read: a reset, records not passed to ``_add`` yet, bad lines, notes; then the metrics."""
