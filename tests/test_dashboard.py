@@ -269,3 +269,18 @@ def test_report_help_does_not_import_textual(tmp_path):
     modules = imported(tmp_path, "dashboard", "--help")
     assert "textual" not in modules
 
+
+
+@pytest.mark.parametrize("no_color", [False, True])
+def test_a_change_reads_in_arrows_and_words_and_no_color_drops_the_colours(monkeypatch, no_color):
+    from mlmon.render.dashboard.panels import change
+
+    if no_color:
+        monkeypatch.setenv("NO_COLOR", "1")
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    worse, better = change("latency_p95_ms", 150.0, 100.0), change("error_rate", 0.01, 0.02)
+    assert (worse.plain, better.plain) == ("▲ +50.0% worse", "▼ -50.0% better")
+    assert change("throughput_rps", 2.0, 4.0).plain == "▼ -50.0%" and change("throughput_rps", 1.0, 1.0).plain == "= same"
+    styles = " ".join(str(span.style) for text in (worse, better) for span in text.spans)
+    assert ("red" in styles and "green" in styles) != no_color

@@ -8,6 +8,7 @@ alone: a change reads ``▲``/``▼`` with ``worse``/``better``, a firing alert 
 
 from __future__ import annotations
 
+import os
 from typing import Any, Sequence
 
 from rich import box
@@ -36,6 +37,11 @@ KEYS = (
     ("p", "pause / resume reading"),
     ("?", "show / hide these keys"),
 )
+
+
+def tone(colour: str) -> str:
+    """``colour`` (made bold), or only bold under NO_COLOR: Textual would grey a colour, often too dim to read."""
+    return "bold" if os.environ.get("NO_COLOR") else f"bold {colour}"
 
 
 def safe(value: Any) -> Text:
@@ -112,7 +118,10 @@ def change(name: str, latest: Any, previous: Any) -> Text:
     if name in WORSE_WHEN_UP:
         worse = up
         text.append(" worse" if worse else " better")
-        text.stylize("red" if worse else "green")
+        if worse:
+            text.stylize(tone("red"))
+        elif not os.environ.get("NO_COLOR"):
+            text.stylize("green")
     return text
 
 
@@ -210,8 +219,8 @@ def alerts_table(snap) -> Table | Text:
     table.add_column("severity", no_wrap=True)
     table.add_column("rule / segment", overflow="fold", ratio=2)
     table.add_column("value", justify="right", no_wrap=True)
-    for alert, state, style in [*[(a, "FIRING", "bold red") for a in snap.firing],
-                                *[(a, "pending", "yellow") for a in snap.pending]]:
+    for alert, state, style in [*[(a, "FIRING", tone("red")) for a in snap.firing],
+                                *[(a, "pending", tone("yellow")) for a in snap.pending]]:
         where = ",".join(f"{k}={v}" for k, v in alert.segment.items())
         name = safe(alert.rule)
         if where:
@@ -236,7 +245,7 @@ def drift_table(snap) -> Table | Text:
     table.add_column("out of range %", justify="right", no_wrap=True)
     for row in snap.drift.iter_rows(named=True):
         drifted = row.get("drifted")
-        verdict = Text("DRIFTED", style="bold red") if drifted else Text("ok" if drifted is False else "untested")
+        verdict = Text("DRIFTED", style=tone("red")) if drifted else Text("ok" if drifted is False else "untested")
         score = row.get("score")
         test = f"{row['method']} {score:.3g}" if row.get("method") and score is not None else NONE
         table.add_row(safe(row["field"]), verdict, Text(test), Text(format_value("null_rate", row.get("null_rate"))),
