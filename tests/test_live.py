@@ -36,6 +36,14 @@ def tailer(*patterns) -> LogTailer:
     return LogTailer([str(p) for p in patterns], DEFAULT_MAPPING, FIELDS)
 
 
+def started(log, content: bytes, follow=None) -> LogTailer:
+    """A tailer of ``follow`` (default: ``log``) that has read ``log`` holding ``content`` once."""
+    log.write_bytes(content)
+    tail = tailer(follow or log)
+    assert tail.read().records.height == content.count(b"\n")
+    return tail
+
+
 def ids(frame: pl.DataFrame) -> list[float]:
     return frame.get_column("latency_ms").to_list()
 
@@ -71,9 +79,7 @@ def test_rotation_reads_the_rest_of_the_old_file_then_the_new_one(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
     log = logs / "app.jsonl"
-    log.write_bytes(lines(4))
-    tail = tailer(logs)
-    assert tail.read().records.height == 4
+    tail = started(log, lines(4), logs)
     with log.open("ab") as out:  # written before the rotation, not read yet
         out.write(lines(2, start=4))
     os.rename(log, logs / "app.jsonl.1")
@@ -87,9 +93,7 @@ def test_a_rotated_file_compressed_is_not_read_again(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
     log = logs / "app.jsonl"
-    log.write_bytes(lines(4))
-    tail = tailer(logs)
-    tail.read()
+    tail = started(log, lines(4), logs)
     (logs / "app.jsonl.1.gz").write_bytes(gzip.compress(log.read_bytes()))
     log.write_bytes(lines(2, start=4))
     os.utime(log)
@@ -99,9 +103,7 @@ def test_a_rotated_file_compressed_is_not_read_again(tmp_path):
 
 def test_truncation_reads_the_file_again_from_its_start(tmp_path):
     log = tmp_path / "app.jsonl"
-    log.write_bytes(lines(6))
-    tail = tailer(log)
-    tail.read()
+    tail = started(log, lines(6))
     with log.open("r+b") as out:  # copytruncate: the same file, emptied, then written anew
         out.truncate(0)
     assert tail.read().truncations == 1
@@ -112,9 +114,7 @@ def test_truncation_reads_the_file_again_from_its_start(tmp_path):
 
 def test_bad_lines_come_back_with_their_line_numbers_and_reasons(tmp_path):
     log = tmp_path / "app.jsonl"
-    log.write_bytes(lines(2))
-    tail = tailer(log)
-    tail.read()
+    tail = started(log, lines(2))
     with log.open("ab") as out:
         out.write(b"not json\n" + lines(1, start=2))
     batch = tail.read()
