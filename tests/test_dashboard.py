@@ -249,6 +249,7 @@ def test_once_reads_a_store(tmp_path, log):
     (["{log}", "--every", "0"], "--every"),
     (["{log}", "--every", "soon"], "--every"),
     (["{log}", "--refresh", "-1"], "--refresh"),
+    (["{log}", "--refresh", "inf"], "--refresh"),
     (["-"], "cannot read standard input"),
     (["{log}", "--every", "1000d", "--windows", "10000"], "span more than a century"),
     (["--store", "{empty}/nothing"], "store"),
@@ -261,6 +262,14 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(tmp_path, log, args, words):
     assert proc.returncode == 2, proc.stdout
     assert len(proc.stderr.strip().splitlines()) == 1 and words in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_without_a_terminal_and_without_once_it_says_so(log):
+    proc = subprocess.run([MLMON, "dashboard", str(log)], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == ("mlmon: error: mlmon dashboard needs a terminal to draw in. Run it in a terminal, "
+                                   "or give --once to print one frame as text.")
 
 
 def test_report_help_does_not_import_textual(tmp_path):

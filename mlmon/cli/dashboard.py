@@ -41,8 +41,11 @@ def dashboard(
     from mlmon.errors import UsageError
     from mlmon.live.setup import open_feed
 
-    if not refresh >= 0.1:
-        raise UsageError(f"--refresh {refresh:g} is too short", "Give at least 0.1 seconds, e.g. --refresh 2.")
+    if not 0.1 <= refresh <= 86400:
+        raise UsageError(f"--refresh {refresh:g} is out of range", "Give 0.1 to 86400 seconds, e.g. --refresh 2.")
+    if not once and not _on_a_terminal():
+        raise UsageError("mlmon dashboard needs a terminal to draw in",
+                         "Run it in a terminal, or give --once to print one frame as text.")
     inputs = log_inputs("dashboard", logs, store, mapping)
     fixed = parse_now(now) if now else None
     feed = open_feed(inputs, store=store, every=every, windows=windows, mapping=mapping, rules=rules,
@@ -61,6 +64,12 @@ def dashboard(
     view.run()
     if view.error is not None:
         raise view.error
+
+
+def _on_a_terminal() -> bool:
+    import sys
+
+    return all(stream is not None and stream.isatty() for stream in (sys.stdin, sys.stdout))
 
 
 def _terminal_width() -> int:
