@@ -274,3 +274,52 @@ def test_top_errors_are_grouped_and_a_server_error_without_message_is_named_by_s
     feed = _feed(log)
     feed.poll()
     assert feed.snapshot().errors == [("boom", 2), ("HTTP 502", 1), ("[red]x[/red]", 1)]
+
+
+def test_drift_is_reports_over_the_visible_range(tmp_path):
+    from mlmon.baseline.load import BaselineSpec
+    from mlmon.metrics.windows import WindowSpec
+    from mlmon.report import build_report
+
+    from conftest import SAMPLE_LOGS
+
+    rows = [json.loads(x) for x in gzip.open(SAMPLE_LOGS / "churn.jsonl.gz").read().splitlines()]
+    base = write_jsonl(tmp_path / "base.jsonl", rows[:4000])
+    log = write_jsonl(tmp_path / "app.jsonl", rows[4000:])
+    feed = Feed(lambda fields, span: LogTailer([str(log)], DEFAULT_MAPPING, fields), every=timedelta(hours=1),
+                windows=12, source="x", mapping=DEFAULT_MAPPING, baseline=BaselineSpec(path=str(base)),
+                patterns=[str(log)])
+    feed.poll()
+    drift = feed.snapshot().drift
+    series = feed.snapshot().series
+    spec = WindowSpec(since=series.get_column("window_start").min(), until=series.get_column("window_end").max())
+    report, _ = build_report([str(log)], mapping=DEFAULT_MAPPING, spec=spec, now=T0,
+                             baseline=BaselineSpec(path=str(base)), summaries=True)
+    want = report.drift_by_field
+    assert drift.height == want.height > 5 and drift.get_column("drifted").any()
+    for name in ("field", "method", "drifted"):
+        assert drift.get_column(name).to_list() == want.get_column(name).to_list()
+    for name in ("score", "psi", "null_rate"):
+        assert drift.get_column(name).to_list() == pytest.approx(want.get_column(name).to_list(), nan_ok=True)
+
+
+def test_alerts_are_checks_over_the_visible_range():
+    from mlmon.check import run_check
+    from mlmon.rules.load import load_rules
+
+    from conftest import ROOT, SAMPLE_LOGS
+
+    logs = [str(p) for p in sorted(SAMPLE_LOGS.glob("*.jsonl.gz"))]
+    ruleset = load_rules(ROOT / "rules.example.yaml")
+    feed = Feed(lambda fields, span: LogTailer(logs, DEFAULT_MAPPING, fields), every=timedelta(hours=1),
+                windows=30, source="x", mapping=DEFAULT_MAPPING, ruleset=ruleset, clock=lambda: T0)
+    feed.poll()
+    snap = feed.snapshot()
+    since, until = snap.series.get_column("window_start").min(), snap.series.get_column("window_end").max()
+    result, _ = run_check(logs, ruleset, mapping=DEFAULT_MAPPING, now=T0, since=since, until=until)
+
+    def keys(alerts):
+        return sorted((a.rule, tuple(sorted(a.segment.items())), a.value) for a in alerts)
+
+    assert keys(snap.firing) == keys([a for a in result.alerts if a.active]) and snap.firing
+    assert keys(snap.pending) == keys(result.pending)
