@@ -82,6 +82,7 @@ class Dashboard(App):
         self.snapshot = None
         self.error: MlmonError | None = None
         self._loaded = False
+        self._reading = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
@@ -105,11 +106,15 @@ class Dashboard(App):
         self.set_interval(self.refresh_s, self._tick)
 
     def _tick(self) -> None:
-        if not self.paused:
+        if not self.paused and not self._reading:  # a read longer than --refresh is not stacked up
             self.read()
 
-    @work(thread=True, exclusive=True, group="read")
     def read(self) -> None:
+        self._reading = True
+        self._read()
+
+    @work(thread=True, group="read")
+    def _read(self) -> None:
         """Read what the logs gained, then draw (in the worker: a refresh never blocks the keys)."""
         try:
             self.feed.poll()
@@ -118,6 +123,8 @@ class Dashboard(App):
                 self.call_from_thread(self._fail, exc)
                 return
             self.feed.problem_seen(exc)
+        finally:
+            self._reading = False
         self._loaded = True
         self._show_in_worker()
 
