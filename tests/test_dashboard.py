@@ -177,6 +177,18 @@ async def test_log_text_is_shown_as_text_never_as_markup_or_terminal_codes(tmp_p
 
 
 @sync
+async def test_a_later_read_that_fails_is_said_on_the_status_line_and_the_numbers_stay(log):
+    app = dashboard(log, refresh_s=0.2)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await loaded(app, pilot)
+        log.rename(log.with_name("moved-away.txt"))
+        await settle(pilot, app, lambda: "last refresh failed: no log files match" in screen_text(app))
+        assert re.search(r"req/s\s+1\.000", screen_text(app))
+        log.with_name("moved-away.txt").rename(log)
+        await settle(pilot, app, lambda: "failed" not in screen_text(app))
+
+
+@sync
 async def test_a_first_read_that_fails_ends_the_app_with_the_error(tmp_path):
     log = tmp_path / "app.jsonl"
     log.write_text(json.dumps(record()) + "\n")

@@ -64,10 +64,10 @@ def status_line(snap, *, paused: bool = False, cut: bool = True) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis") if cut else Text()
     if paused:
         text.append("PAUSED · ", style="bold reverse")
+    if snap.problem:  # first, so a narrow terminal still shows it
+        text.append(f"last refresh failed: {printable(snap.problem)} · ", style="bold")
     text.append(f"refreshed {refreshed} · {segment_name(snap.segment)} · "
                 f"{format_duration(snap.every)} windows × {snap.windows} · {printable(snap.source)}")
-    if snap.problem:
-        text.append(f" · last refresh failed: {printable(snap.problem)}", style="bold")
     return text
 
 
