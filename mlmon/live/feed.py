@@ -57,10 +57,6 @@ class Snapshot:
     problem: str | None = None
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def metrics(self) -> list[str]:
-        return [c for c in self.series.columns if c not in ("window_start", "window_end")]
-
 
 class Feed:
     """Reads with a tailer (``make_tailer(fields, span)``) on each :meth:`poll`, keeps the windows; :meth:`snapshot`
@@ -90,7 +86,6 @@ class Feed:
         self.refreshed_at: datetime | None = None
         self.problem: str | None = None
         self.notes: list[str] = []
-        self._generation = 0
         self._cache: dict[tuple, Any] = {}
 
     def _schema(self) -> dict[str, pl.DataType]:
@@ -139,7 +134,6 @@ class Feed:
                 self.skipped_by_reason[reason] = self.skipped_by_reason.get(reason, 0) + count
         self.notes = list(batch.notes) or self.notes
         if self.state.update() or batch.reset:
-            self._generation += 1
             self._cache.clear()
 
     def _io_columns(self, records: pl.DataFrame) -> list[str]:
@@ -175,7 +169,6 @@ class Feed:
                 self.records, self.skipped_by_reason = 0, {}
                 self._take(self.tailer.read(None, self._add))
             self.state.update()
-            self._generation += 1
             self._cache.clear()
 
     def snapshot(self, segment: tuple | None = None) -> Snapshot:
