@@ -161,6 +161,26 @@ async def test_a_terminal_too_small_gets_a_message_and_the_panels_come_back(log)
 
 
 @sync
+async def test_a_larger_terminal_shows_more_of_the_chart_and_every_panel(tmp_path):
+    logs = [str(p) for p in sorted(SAMPLE_LOGS.glob("*.jsonl.gz"))]
+    feed = open_feed(logs, store=None, every="1h", windows=60, rules=ROOT / "rules.example.yaml", baseline=logs[0])
+    app = Dashboard(feed, refresh_s=30)
+
+    def chart_width() -> int:
+        line = next(x for x in screen_text(app).splitlines() if x.startswith("req/s"))
+        return sum(ch in "▁▂▃▄▅▆▇█" for ch in line)
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(app, pilot)
+        small = chart_width()
+        assert "Alerts" in screen_text(app) and "FIRING" in screen_text(app)
+        await pilot.resize_terminal(160, 50)
+        await pilot.pause(0.3)
+        assert small < 60 == chart_width()
+        assert "Drift and data quality" in screen_text(app) and "DRIFTED" in screen_text(app)
+
+
+@sync
 async def test_log_text_is_shown_as_text_never_as_markup_or_terminal_codes(tmp_path):
     log = write_jsonl(tmp_path / "app.jsonl", [
         record(ts=at(1), model="[red]x[/red]", model_version="\x1b[2J", error="[bold]boom[/bold] \x1b]0;t\x07"),
