@@ -6,6 +6,7 @@ refresh reads. The app draws what :class:`~mlmon.live.feed.Feed` returns; it com
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from textual import work
@@ -160,9 +161,9 @@ class Dashboard(App):
         self.query_one("#skipped", Static).update(panels.titled("Skipped lines", panels.skipped_text(snap)))
 
     def _status(self) -> None:
+        """The status line now: the model picked shows at once, before its numbers are drawn."""
         if self.snapshot is not None:
-            shown = self.snapshot
-            shown.segment = self.segment
+            shown = replace(self.snapshot, segment=self.segment)
             self.query_one("#status", Static).update(panels.status_line(shown, paused=self.paused))
 
     def on_resize(self, event) -> None:
