@@ -39,8 +39,9 @@ class Tmux:
                   "LANG=C.UTF-8", "bash", "--norc", "--noprofile")
 
     def tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], check=True, capture_output=True, text=True,
-                              timeout=20).stdout
+        # -u and a UTF-8 locale: the charts and arrows come back as they are, whatever the caller's locale
+        return subprocess.run(["tmux", "-u", "-L", self.socket, *args], check=True, capture_output=True, text=True,
+                              encoding="utf-8", timeout=20, env={**os.environ, "LC_ALL": "C.UTF-8"}).stdout
 
     def type(self, text: str) -> None:
         self.tmux("send-keys", "-t", "t", text, "Enter")
