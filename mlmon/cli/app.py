@@ -27,6 +27,7 @@ COMMANDS = {
     "check": "mlmon.cli.check",
     "replay": "mlmon.cli.replay",
     "report": "mlmon.cli.report",
+    "dashboard": "mlmon.cli.dashboard",
     "ingest": "mlmon.cli.ingest",
     "store": "mlmon.cli.store",
     "baseline": "mlmon.cli.baseline",
