@@ -55,6 +55,7 @@ def counted() -> dict:
         "by_segment": Counter((r["model"], r["model_version"]) for r in rows),
         "by_day": Counter(r["ts"][:10] for r in rows),
         "churn": sum(r["model"] == "churn" for r in rows),
+        "last_hour": Counter((r["model"], r["model_version"]) for r in rows if r["ts"].startswith("2026-11-26T23")),
         "first_v1_churn": [r for r in rows if r["model"] == "churn" and r["model_version"] == "v1"][:30],
     }
 
@@ -80,6 +81,7 @@ def _independent_runs(tmp: Path) -> dict[tuple[str, str], tuple]:
         **{("mlmon replay", f): (*replay, "--format", f) for f in ("table", "json")},
         ("mlmon ingest", "text"): ("ingest", *LOGS, "--store", tmp / "text-store"),
         ("mlmon baseline save", None): ("baseline", "save", CHURN, "-o", tmp / "profile.json"),
+        ("mlmon dashboard", None): ("dashboard", *LOGS, "--once", "--every", "1h"),
         ("mlmon rules validate", None): ("rules", "validate", RULES),
         ("mlmon rules schema", None): ("rules", "schema"),
         **{("mlmon rules test", f): ("rules", "test", ROOT / "rules.example.test.yaml", "--format", f)
@@ -292,6 +294,18 @@ def test_store_prune(runs, counted):
     doc = json.loads(ok(runs, ("mlmon store prune", "json")).stdout)
     # At noon on the 27th, the 25th ended more than a day ago; the 26th did not.
     assert doc["rows_removed"] == counted["by_day"]["2026-11-25"]
+
+
+# --- dashboard ------------------------------------------------------------------------------------------
+
+
+def test_dashboard_once(runs, counted):
+    out = ok(runs, ("mlmon dashboard", None)).stdout
+    words = " ".join(out.split())  # at 80 columns the headline's title wraps
+    assert "latest window 2026-11-26 23:00–00:00 UTC" in words and f"({counted['records']:,} records read)" in words
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] in (["churn"], ["fraud"])]
+    assert {(r[0], r[1]): int(r[2]) for r in rows if int(r[2])} == counted["last_hour"]
+    assert max(map(len, out.splitlines())) <= 80  # no terminal: 80 columns
 
 
 # --- baseline, rules, silences --------------------------------------------------------------------------

@@ -29,7 +29,7 @@ def dashboard(
     windows: int = typer.Option(60, "--windows", "-n", min=2, max=10_000, help="Windows shown (and kept in memory): the charts cover --windows × --every."),
     refresh: float = typer.Option(2.0, "--refresh", "-r", help="Seconds between reads of what the logs gained (at least 0.1)."),
     once: bool = typer.Option(False, "--once", help="Print one frame as plain text to stdout and exit (for cron e-mails and screenshots); works without a terminal."),
-    width: Optional[int] = typer.Option(None, "--width", min=40, max=1000, help="With --once: columns of the frame (default: the terminal's, or 100)."),
+    width: Optional[int] = typer.Option(None, "--width", min=40, max=1000, help="With --once: columns of the frame (default: the terminal's or $COLUMNS, else 80)."),
     rules: Optional[Path] = typer.Option(None, "--rules", help="Rules file: show its firing and pending alerts, evaluated as 'mlmon check' does, over the windows shown."),
     baseline: Optional[Path] = BASELINE_OPTION,
     mapping: Optional[Path] = MAPPING_OPTION,
@@ -73,7 +73,7 @@ def _on_a_terminal() -> bool:
 
 
 def _terminal_width() -> int:
-    """The terminal's columns (or $COLUMNS); 100 when stdout is no terminal."""
+    """The terminal's columns (or $COLUMNS); 80, as for every table, when stdout is no terminal."""
     import shutil
 
-    return max(40, shutil.get_terminal_size((100, 24)).columns)
+    return max(40, shutil.get_terminal_size((80, 24)).columns)
