@@ -68,7 +68,7 @@ class LogTailer:
         ``since`` is for a store's sake: a log's new bytes are all read, whatever their times.
         The patterns are resolved again each time, so files that appear (a rotation's new file) are found.
         """
-        from mlmon.store.ingest import _decoded  # ingest's chunked decoding of a plan's bytes
+        from mlmon.store.ingest import decoded_chunks  # ingest's chunked decoding of a plan's bytes
 
         found = resolve_inputs(self.patterns)
         self.files = [s.name for s in found.sources]
@@ -82,7 +82,7 @@ class LogTailer:
             if not plan.has_new_bytes:
                 continue
             lines, content = plan.entry.lines, plan.start
-            for records, rejects, n_lines, consumed in _decoded(plan, self.projection, self.mapping, self._options):
+            for records, rejects, n_lines, consumed in decoded_chunks(plan, self.projection, self.mapping, self._options):
                 if rejects.height:
                     bad.append(rejects.with_columns(pl.col("line") + lines))
                 lines += n_lines
@@ -125,7 +125,7 @@ class StoreTailer:
     def read(self, since: datetime | None = None, sink: Callable[[pl.DataFrame], None] | None = None) -> Batch:
         """The records of parts committed since the last call, from ``since`` on (parts that end before it are not
         opened). On the first call without ``since``: the last ``span`` of the store's records."""
-        from mlmon.store.read import _read, iso_time, parts_in_range
+        from mlmon.store.read import iso_time, parts_in_range, read_parts
         from mlmon.store.registry import load_registry
 
         registry = load_registry(self.store)
@@ -137,7 +137,7 @@ class StoreTailer:
             ends = [iso_time(p.max_ts) for p in registry.parts if p.max_ts]
             since = max(ends) - self.span if ends else None
         new = [p for p in parts_in_range(registry, since, None) if p.path not in self._seen]
-        records, warnings, _left_out = _read(self.store, new, self.fields, since, None)
+        records, warnings, _left_out = read_parts(self.store, new, self.fields, since, None)
         self._seen |= {p.path for p in new}
         self.files = [e.name for e in registry.sources]
         reasons: dict[str, int] = {}

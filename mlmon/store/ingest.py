@@ -197,7 +197,7 @@ def _run(plans: list[ReadPlan], store: StoreDir, registry: Registry, writer: Par
         added = skipped = 0
         reasons: dict[str, int] = {}
         content = plan.start
-        for records, bad, n_lines, consumed in _decoded(plan, projection, mapping, options):
+        for records, bad, n_lines, consumed in decoded_chunks(plan, projection, mapping, options):
             if bad.height:
                 bad = bad.with_columns(pl.col("line") + lines_before)
                 if options.strict:
@@ -248,7 +248,7 @@ def _run(plans: list[ReadPlan], store: StoreDir, registry: Registry, writer: Par
         summary.warnings.extend(judge(good_by_file, bad, mapped=options.mapping != DEFAULT_MAPPING))
 
 
-def _decoded(plan: ReadPlan, projection: Projection, mapping: Mapping,
+def decoded_chunks(plan: ReadPlan, projection: Projection, mapping: Mapping,
              options: IngestOptions) -> Iterator[tuple[pl.DataFrame, pl.DataFrame, int, int]]:
     """(records, rejects, lines, content bytes consumed) of each chunk of the plan's new bytes, in order."""
     name = plan.source.name

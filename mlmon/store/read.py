@@ -78,7 +78,7 @@ def read_store(store_text: str, fields: Iterable[str] | None, *, since: datetime
         registry = load_registry(store)
         parts = parts_in_range(registry, since, until)
         try:
-            records, warnings, left_out = _read(store, parts, wanted, since, until)
+            records, warnings, left_out = read_parts(store, parts, wanted, since, until)
             break
         except FileNotFoundError:  # a compaction or prune replaced parts after the registry was read
             _refuse_missing(store, registry, parts)
@@ -133,7 +133,7 @@ def _missing(exc: BaseException) -> bool:
     return "no such file" in text or "not found" in text
 
 
-def _read(store: StoreDir, parts: list[PartEntry], wanted: list[str], since,
+def read_parts(store: StoreDir, parts: list[PartEntry], wanted: list[str], since,
           until) -> tuple[pl.DataFrame, list[str], list[PartEntry]]:
     """The records, warnings about the parts that cannot be read, and those parts (left out)."""
     available = _columns(store, parts)
