@@ -5,9 +5,10 @@ from __future__ import annotations
 import polars as pl
 
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START
+from mlmon.render.alerts import alert_markdown_lines
 from mlmon.render.escape import markdown_cell
 from mlmon.render.layout import column
-from mlmon.render.sections import Section, sections
+from mlmon.render.sections import Section, alerts_title, sections
 from mlmon.render.values import format_range, plural
 from mlmon.report import Report
 from mlmon.timeparse import format_duration
@@ -39,6 +40,8 @@ def render_markdown(report: Report) -> str:
         lines += _table(section)
         for note in section.notes:
             lines += ["", markdown_cell(note)]
+    if report.alerts is not None:
+        lines += ["", "### Alerts", "", markdown_cell(alerts_title(report)) + ".", *alert_markdown_lines(report.alerts)]
     if report.skipped:
         reasons = ", ".join(f"{markdown_cell(r)} {n:,}" for r, n in report.skipped_by_reason.items())
         lines.append("")

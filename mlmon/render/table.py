@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import io
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.text import Text
 
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START
+from mlmon.render.alerts import alert_renderables
 from mlmon.render.console import rendered, text_console
 from mlmon.render.escape import printable
 from mlmon.render.layout import column, fit, lay_out
-from mlmon.render.sections import Section, sections
+from mlmon.render.sections import Section, alerts_title, sections
 from mlmon.render.values import format_range, plural
 from mlmon.report import Report
 from mlmon.timeparse import format_duration
@@ -44,6 +45,9 @@ def render_table(report: Report, width: int | None = None, color: bool = False, 
             notes.insert(0, f"{plural(hidden, 'more column')}: widen the terminal, or use --format markdown.")
         for note in notes:
             console.print(Text(note, style="dim"))
+    if report.alerts is not None:
+        console.print()
+        console.print(Group(Text(printable(alerts_title(report)), style="bold"), *alert_renderables(report.alerts)))
     if report.skipped:
         reasons = ", ".join(f"{printable(r)} {n:,}" for r, n in report.skipped_by_reason.items())
         where = (f"Listed in {printable(report.rejects_file)}." if report.rejects_file
