@@ -1,0 +1,313 @@
+"""The HTML report's sections as markup: the story, the tables, drift with its distributions, model quality,
+alerts and the source. Every text that can come from the logs goes through :func:`esc`."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+
+import polars as pl
+
+from mlmon.render.alerts import alerts_headline, muted_text, progress_text
+from mlmon.render.escape import printable
+from mlmon.render.html_data import SEGMENT, Headline, _with_segment, segments
+from mlmon.render.layout import column
+from mlmon.render.sections import Section, drift_section, quality_section, windows_section
+from mlmon.render.values import NONE, format_number, format_value, plural, strftime
+from mlmon.report import Report
+from mlmon.rules.evaluate import Alert, format_number as alert_number
+
+
+def esc(text: object) -> str:
+    """Text for markup: control and bidi characters as visible escapes, then ``& < > " '`` as entities."""
+    return html.escape(printable("" if text is None else str(text)), quote=True)
+
+
+def _when(at: datetime | None) -> str:
+    return NONE if at is None else strftime(at, "%Y-%m-%d %H:%M")
+
+
+# --- the story ----------------------------------------------------------------------------------------------
+
+
+def story(report: Report, head: Headline) -> str:
+    """Cards of the figures that matter, and what happened in sentences."""
+    cards = [_card("Requests", f"{head.requests:,}", f"in {plural(head.windows, 'window')}"),
+             _card("Error rate", format_number(head.error_rate, "ratio") + " %",
+                   f"{head.errors:,} failed (status ≥ 500 or an error)")]
+    lines = []
+    for change in head.changes:
+        verb = "starts taking traffic" if change.kind == "appears" else "takes no more traffic"
+        lines.append(f"<b>{esc(change.segment)}</b> {verb} at {esc(_when(change.at))} UTC.")
+    for worst in head.worst:
+        window = f"{_when(worst.start)}–{strftime(worst.end, '%H:%M')} UTC"
+        if worst.metric == "error_rate":
+            value = format_number(worst.value, "ratio") + " %"
+            ratio = worst.value / head.error_rate if head.error_rate else None
+            times = f", {ratio:.1f}× the overall {format_number(head.error_rate, 'ratio')} %" if ratio and ratio >= 1.5 else ""
+            cards.append(_card("Worst error rate", value, f"{worst.segment}, {window}",
+                               "bad" if ratio and ratio >= 3 else ""))
+            lines.append(f"The worst error rate was <b>{esc(value)}</b> ({worst.errors:,} of {worst.requests:,} "
+                         f"requests) for <b>{esc(worst.segment)}</b> in the window {esc(window)}{esc(times)}.")
+        else:
+            value = format_number(worst.value, "ms") + " ms"
+            cards.append(_card("Worst p95 latency", value, f"{worst.segment}, {window}"))
+            lines.append(f"The slowest window (p95 latency) was <b>{esc(value)}</b> for <b>{esc(worst.segment)}</b> "
+                         f"in {esc(window)}.")
+    if report.alerts is not None:
+        fired, active = report.alerts.alerts, [a for a in report.alerts.alerts if a.active]
+        cards.append(_card("Alerts", f"{len(fired)} fired", f"{len(active)} still active at the end",
+                           "bad" if any(a.severity == "critical" for a in active) else ("warn" if fired else "")))
+        for alert in fired:
+            state = "still active" if alert.active else "resolved"
+            lines.append(f'Alert <span class="sev-{esc(alert.severity)}">{esc(alert.severity)}</span> '
+                         f"<b>{esc(alert.rule)}</b> on {esc(_segment(alert))}: {esc(alert.summary)} "
+                         f"({esc(_fired(alert))}; {state}).")
+    lines += _drift_story(report) + _quality_story(report)
+    if report.skipped:
+        lines.append(f"{esc(plural(report.skipped, 'bad log line'))} skipped (see <a href=\"#source\">Source</a>).")
+    note = (f'<p class="note">Worst windows are those with at least {30} requests. '
+            "Times are UTC.</p>")
+    return "\n".join(['<h2 id="summary">What happened</h2>', '<div class="cards">', *cards, "</div>",
+                      '<ul class="story">', *(f"<li>{line}</li>" for line in lines), "</ul>", note])
+
+
+def _card(key: str, value: str, detail: str, tone: str = "") -> str:
+    return (f'<div class="card {tone}"><div class="k">{esc(key)}</div><div class="v">{esc(value)}</div>'
+            f'<div class="d">{esc(detail)}</div></div>')
+
+
+def _drift_story(report: Report) -> list[str]:
+    frame = report.drift_by_field
+    if frame is None or not frame.height:
+        return []
+    drifted = _with_segment(frame, report.segments).filter(pl.col("drifted"))
+    fields = frame.get_column("field").n_unique()
+    if not drifted.height:
+        return [f"No field drifted from the baseline ({plural(fields, 'field')} compared)."]
+    per = drifted.group_by(SEGMENT, maintain_order=True).agg(pl.col("field"))
+    return [f"Drift from the baseline in <b>{esc(row[SEGMENT])}</b>: " + ", ".join(f"<code>{esc(f)}</code>" for f in
+            row["field"]) + f" ({len(row['field'])} of {fields} fields)." for row in per.iter_rows(named=True)]
+
+
+def _quality_story(report: Report) -> list[str]:
+    frame = report.quality_by_segment
+    metric = next((m for m in ("accuracy", "mae") if frame is not None and m in frame.columns), None)
+    if metric is None or not frame.height:
+        return []
+    labelled = _with_segment(frame, report.segments).filter(pl.col(metric).is_not_null())
+    if not labelled.height:
+        return []
+    row = labelled.sort(metric, descending=metric == "mae").row(0, named=True)
+    word = "Lowest accuracy" if metric == "accuracy" else "Highest mean absolute error"
+    shown = format_value(metric, row[metric]) + (" %" if metric == "accuracy" else "")
+    return [f"{word}: <b>{esc(shown)}</b> for <b>{esc(row[SEGMENT])}</b> (of its labelled requests)."]
+
+
+# --- tables -------------------------------------------------------------------------------------------------
+
+
+def section_rows(section: Section, skip: tuple[str, ...] = (), marked: pl.Series | None = None) -> pl.Series:
+    """One ``<tr>`` per row of ``section``, its columns but ``skip``; ``marked`` rows get the class ``worst``.
+    Each column's text is made once per distinct value (see :func:`mlmon.render.layout.column`)."""
+    parts = [p for p in section.parts if p.key not in skip]
+    cells = []
+    for i, p in enumerate(parts):
+        text = column(p.key, "", p.values, lambda v, show=p.show: esc(show(v))).cells.get_column("text")
+        cells.append((pl.lit('<td class="n">' if p.right else "<td>") + text + pl.lit("</td>")).alias(f"c{i}"))
+    frame = pl.select(cells) if cells else pl.DataFrame()
+    row = [pl.col(f"c{i}") for i in range(len(parts))]
+    if section.spans is not None:
+        after = len([p for p in section.parts[:section.span_after] if p.key not in skip])
+        span = pl.lit(f'<td class="span" colspan="{len(parts) - after}">') + section.spans.map_elements(
+            esc, return_dtype=pl.String) + pl.lit("</td>")
+        quiet = section.spans.is_not_null()
+        row = [*row[:after], pl.when(quiet).then(span).otherwise(pl.concat_str(row[after:]))]
+    opening = pl.lit("<tr>")
+    if marked is not None:
+        opening = pl.when(pl.lit(marked)).then(pl.lit('<tr class="worst">')).otherwise(opening)
+    return frame.select(pl.concat_str([opening, *row, pl.lit("</tr>")]).alias("row")).get_column("row")
+
+
+def table(section: Section, rows: pl.Series, skip: tuple[str, ...] = ()) -> str:
+    heads = "".join(f'<th class="n">{esc(p.head)}</th>' if p.right else f"<th>{esc(p.head)}</th>"
+                    for p in section.parts if p.key not in skip)
+    return "\n".join([f'<div class="wrap"><table><thead><tr>{heads}</tr></thead><tbody>', *rows.to_list(),
+                      "</tbody></table></div>"])
+
+
+def window_tables(report: Report) -> str:
+    """One table per segment, one row per window; the worst error-rate window is marked."""
+    section = windows_section(report)
+    if not section.rows:
+        return '<h2 id="windows">Per window</h2><p>No requests in the selected range.</p>'
+    by = report.segments
+    keys = pl.DataFrame({p.key: p.values for p in section.parts if p.key in by}) if by else None
+    labels = (_with_segment(keys, by).get_column(SEGMENT) if keys is not None
+              else pl.Series([None] * section.rows, dtype=pl.String).fill_null("all"))
+    error = next((p.values for p in section.parts if p.key == "error_rate"), None)
+    busy = next((p.values for p in section.parts if p.key == "request_count"), None)
+    worst = None
+    if error is not None and busy is not None:
+        eligible = error.fill_nan(None).zip_with(busy >= 30, pl.Series([None] * section.rows, dtype=pl.Float64))
+        worst = eligible == eligible.max() if eligible.max() is not None else None
+    rows = section_rows(section, tuple(by), worst.fill_null(False) if worst is not None else None)
+    out = ['<h2 id="windows">Per window</h2>',
+           '<p class="note">Every metric of each window, one table per segment. Ratios are '
+           "percentages; latency in ms; err % counts status ≥ 500 or a logged error, 4xx % status 400–499. "
+           "The row of the worst error rate is highlighted.</p>"]
+    for i, seg in enumerate(segments(report).iter_rows(named=True)):
+        mine = labels == seg[SEGMENT]
+        has_worst = worst is not None and bool((worst.fill_null(False) & mine).any())
+        title = f"{seg[SEGMENT]} · {plural(seg['requests'], 'request')}"
+        out.append(f"<details{' open' if has_worst or i == 0 else ''}><summary>{esc(title)}</summary>")
+        out.append(table(section, rows.filter(mine), tuple(by)))
+        out.append("</details>")
+    return "\n".join(out)
+
+
+# --- drift and model quality --------------------------------------------------------------------------------
+
+
+def drift_html(report: Report) -> str:
+    section = drift_section(report)
+    if section is None or not section.rows:
+        return ""
+    out = ['<h2 id="drift">Drift by field</h2>',
+           f'<p class="note">{esc(section.subtitle or "")}. Over the whole range, per segment; drifted fields first. '
+           + " ".join(esc(n) for n in section.notes) + "</p>",
+           ]
+    rows = section_rows(section)
+    tested = report.drift_by_field.get_column("drifted").is_not_null()
+    out.append(table(section, rows.filter(tested)))
+    if not tested.all():
+        out += [f"<details><summary>{plural(int((~tested).sum()), 'field')} not tested (identifiers, or no "
+                "values in the segment)</summary>", table(section, rows.filter(~tested)), "</details>"]
+    if report.distributions is not None and report.distributions.height:
+        out.append(_distributions(report))
+    return "\n".join(out)
+
+
+def _distributions(report: Report) -> str:
+    """Baseline beside current, per segment and field: the shares of the buckets drift compares."""
+    by = report.segments
+    dist = _with_segment(report.distributions, by)
+    drift = _with_segment(report.drift_by_field, by).select(SEGMENT, "field", "drifted", "method", "score")
+    dist = dist.join(drift, on=[SEGMENT, "field"], how="left", maintain_order="left")
+    dist = dist.with_columns(
+        (pl.col("baseline") / pl.col("baseline").sum().over(SEGMENT, "field")).fill_nan(0).alias("b"),
+        (pl.col("current") / pl.col("current").sum().over(SEGMENT, "field")).fill_nan(0).alias("c"),
+    )
+    blocks = {True: [], False: []}
+    for (segment, field), group in dist.partition_by([SEGMENT, "field"], maintain_order=True, as_dict=True).items():
+        first = group.row(0, named=True)
+        verdict = ("drifted" if first["drifted"] else "no drift") if first["drifted"] is not None else "not tested"
+        score = "" if first["score"] is None else f", {first['method']} {format_number(first['score'], '')}"
+        rows = [f"<tr><td>{esc(_bucket(r))}</td><td>{_bar('b', r['b'])}</td><td>{_bar('c', r['c'])}</td></tr>"
+                for r in group.iter_rows(named=True)]  # one per bucket: at most 16 a field
+        blocks[bool(first["drifted"])].append(
+            f'<div><h3><code>{esc(field)}</code> · {esc(segment)} · {esc(verdict + score)}</h3>'
+            '<table><thead><tr><th>value</th><th>baseline</th><th>current</th></tr></thead><tbody>'
+            + "".join(rows) + "</tbody></table></div>")
+    out = ['<h3>Distributions, baseline beside current</h3>',
+           '<p class="note"><span class="legend-b">baseline</span><span class="legend-c">current</span> · share of '
+           "the values in each of the baseline's quantile bins (numbers) or each category.</p>"]
+    if blocks[True]:
+        out += ['<div class="dist">', *blocks[True], "</div>"]
+    if blocks[False]:
+        out += [f"<details><summary>{plural(len(blocks[False]), 'more field')} (no drift, or not tested)</summary>",
+                '<div class="dist">',
+                *blocks[False], "</div></details>"]
+    return "\n".join(out)
+
+
+def _bucket(row: dict) -> str:
+    if row["type"] != "numeric":
+        return row["category"] if row["category"] is not None else f"{row['others']:,} other values"
+    low, high = row["lower"], row["upper"]
+    if low is None:
+        return f"≤ {high:.4g}" if high is not None else "all"
+    return f"> {low:.4g}" if high is None else f"{low:.4g} – {high:.4g}"
+
+
+def _bar(kind: str, share: float) -> str:
+    return f'<span class="bar {kind}" style="width:{share * 110:.1f}px"></span>{share * 100:.1f} %'
+
+
+def quality_html(report: Report) -> str:
+    section = quality_section(report)
+    if section is None or not section.rows:
+        return ""
+    subtitle = f" · {esc(section.subtitle)}" if section.subtitle else ""
+    return "\n".join([f'<h2 id="quality">Model quality</h2><p class="note">Over the whole range, per segment, '
+                      f"against the labels{subtitle}. Ratios are percentages.</p>",
+                      table(section, section_rows(section))])
+
+
+# --- alerts and source --------------------------------------------------------------------------------------
+
+
+def _segment(alert: Alert) -> str:
+    return " / ".join("(none)" if v is None else str(v) for v in alert.segment.values()) or "all"
+
+
+def _fired(alert: Alert) -> str:
+    span = _when(alert.first_window)
+    if alert.last_window != alert.first_window:
+        span += f" → {_when(alert.last_window)}"
+    return f"fired {span} UTC, {plural(alert.windows_firing, 'window')}"
+
+
+def alerts_section(report: Report) -> str:
+    result = report.alerts
+    if result is None:
+        return ""
+    out = ['<h2 id="alerts">Alerts</h2>',
+           f"<p>{esc(alerts_headline(result))} in <code>{esc(report.rules_file)}</code>, judged as "
+           "<code>mlmon check</code> judges them. The report shows them; <code>mlmon check</code> is the gate.</p>"]
+    if result.alerts:
+        rows = []
+        for a in result.alerts:
+            notes = "".join(f"<br><span class=\"note\">{esc(k)}: {esc(v)}</span>" for k, v in a.annotations.items()
+                            if k != "summary")
+            muted = f" ({esc(muted_text(a))})" if a.muted else ""
+            rows.append(f'<tr><td class="sev-{esc(a.severity)}">{esc(a.severity)}</td><td>{esc(a.rule)}</td>'
+                        f'<td>{esc(_segment(a))}</td><td class="n">{esc(alert_number(a.value))}</td>'
+                        f'<td class="n">{a.windows_firing:,}</td><td>{esc(_when(a.first_window))}</td>'
+                        f"<td>{esc(_when(a.last_window))}</td><td>{'yes' if a.active else 'no'}{muted}</td>"
+                        f"<td>{esc(a.summary)}{notes}</td></tr>")
+        out.append('<div class="wrap"><table><thead><tr><th>severity</th><th>rule</th><th>segment</th>'
+                   '<th class="n">worst value</th><th class="n">windows</th><th>first (UTC)</th><th>last (UTC)</th>'
+                   "<th>active</th><th>summary</th></tr></thead><tbody>" + "\n".join(rows) + "</tbody></table></div>")
+    if result.pending:
+        rows = [f'<tr><td class="sev-{esc(a.severity)}">{esc(a.severity)}</td><td>{esc(a.rule)}</td>'
+                f"<td>{esc(_segment(a))}</td><td>{esc(progress_text(a))}</td><td>{esc(_when(a.active_at))}</td>"
+                f"<td>{esc(a.summary)}</td></tr>" for a in result.pending]
+        out.append("<h3>Pending</h3><p class=\"note\">Breaching, not yet for as long as the rule's <code>for</code> "
+                   "asks.</p><table><thead><tr><th>severity</th><th>rule</th><th>segment</th><th>progress</th>"
+                   "<th>since (UTC)</th><th>summary</th></tr></thead><tbody>" + "\n".join(rows) + "</tbody></table>")
+    return "\n".join(out)
+
+
+def source_section(report: Report) -> str:
+    items = [f"{report.records:,} records read from {plural(len(report.files), 'file')}: "
+             + ", ".join(f"<code>{esc(f)}</code>" for f in report.files)]
+    if report.skipped:
+        reasons = ", ".join(f"{esc(reason)}: {count:,}" for reason, count in report.skipped_by_reason.items())
+        where = (f"; listed in <code>{esc(report.rejects_file)}</code>" if report.rejects_file
+                 else "; <code>--rejects FILE</code> lists them")
+        items.append(f"{esc(plural(report.skipped, 'bad line'))} skipped, by reason: {reasons}{where}.")
+    else:
+        items.append("No bad lines skipped.")
+    if report.where:
+        items.append(f"Filter: <code>{esc(report.where)}</code>.")
+    if report.baseline is not None:
+        source = report.baseline.get("source") or {}
+        items.append(f"Baseline: {esc(plural(report.baseline.get('rows') or 0, 'record'))} from "
+                     f"<code>{esc(', '.join(f'{k}={v}' for k, v in source.items()))}</code>.")
+    if report.labels is not None:
+        items.append(f"Labels: <code>{esc(report.labels.get('file'))}</code>, {esc(report.labels.get('labels'))} "
+                     f"labels, task {esc(report.labels.get('task'))}.")
+    if report.rules_file is not None:
+        items.append(f"Rules: <code>{esc(report.rules_file)}</code>.")
+    return "\n".join(['<h2 id="source">Source</h2>', "<ul>", *(f"<li>{i}</li>" for i in items), "</ul>"])
