@@ -18,6 +18,7 @@ from typing import Any
 
 from mlmon import __version__
 from mlmon.numbers import machine_numbers
+from mlmon.render.escape import json_safe
 from mlmon.render.html_data import chart_data, headline
 from mlmon.render.html_sections import (alerts_section, drift_html, esc, quality_html, source_section, story,
                                         window_tables)
@@ -34,7 +35,7 @@ def asset(name: str) -> str:
 def script_json(doc: Any) -> str:
     """``doc`` as JSON safe inside a ``<script>`` element: no ``</script>``, ``<!--`` or markup can form,
     and no line separator ends a string early; every number strict (no NaN)."""
-    text = json.dumps(machine_numbers(doc), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    text = json_safe(json.dumps(machine_numbers(doc), ensure_ascii=False, allow_nan=False, separators=(",", ":")))
     for char in "<>&\u2028\u2029":
         text = text.replace(char, f"\\u{ord(char):04x}")
     return text
@@ -96,8 +97,9 @@ def _title(report: Report) -> str:
 
 def _charts(charts: dict[str, Any]) -> str:
     if not charts["charts"]:
-        return ('<h2 id="charts">Over time</h2><p class="note">One window covers the whole range: give '
-                "<code>--every 1h</code> (or another length) for charts over time.</p>")
+        return ('<h2 id="charts">Over time</h2><p class="note">No charts: the range is one window. Give '
+                "<code>--every</code> a length that cuts it into several (<code>--every 1h</code>) for charts "
+                "over time.</p>")
     more = charts.get("more_segments") or 0
     note = ("One line per segment (the legend names them; hover for values). Times are UTC. "
             "Dashed vertical lines mark a segment that appears or stops.")

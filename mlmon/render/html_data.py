@@ -15,6 +15,7 @@ import polars as pl
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START
 from mlmon.numbers import machine_number
 from mlmon.report import Report, metric_unit
+from mlmon.safetext import printable
 
 #: The charts over time, in order: (metric, title). One line per segment in each.
 CHARTS = (
@@ -142,7 +143,8 @@ def chart_data(report: Report) -> dict[str, Any]:
     """The charts' data, ready for JSON: window starts in seconds since the epoch (``x``), the segments drawn
     (the busiest :data:`MAX_CHART_SEGMENTS`), and per chart one list of values per segment, aligned with ``x``
     (null where a segment has no window or no value). Values are the report's, in its units (ratios as
-    fractions); the page scales ratios to percentages. ``events`` mark segments that appear or stop."""
+    fractions); the page scales ratios to percentages. ``events`` mark segments that appear or stop.
+    No charts without two windows or more."""
     frame = report.frame
     spec = report.table.spec
     if not frame.height or spec.every is None:
@@ -152,6 +154,8 @@ def chart_data(report: Report) -> dict[str, Any]:
     rows = frame.join(drawn.select(*by, SEGMENT_ID), on=by, how="inner", nulls_equal=True) if by \
         else frame.with_columns(pl.lit(0, pl.UInt32).alias(SEGMENT_ID))
     xs = frame.select(pl.col(WINDOW_START).unique().sort())
+    if xs.height < 2:  # a chart of one point says nothing the headline does not
+        return {"x": [], "segments": [], "charts": [], "events": []}
     charts = []
     for metric, title in CHARTS:
         if metric not in frame.columns:
@@ -164,11 +168,12 @@ def chart_data(report: Report) -> dict[str, Any]:
         charts.append({"metric": metric, "title": title, "unit": metric_unit(metric),
                        "scale": 100 if metric_unit(metric) == "ratio" else 1, "series": series})
     labels = drawn.get_column(SEGMENT).to_list()
+    shown = [printable(label) for label in labels]  # the legend shows control and bidi characters as escapes
     events: dict[float, list[str]] = {}
     for change in _changes(_with_segment(frame, by)):
         if change.segment in labels:
-            events.setdefault(_epoch(change.at), []).append(f"{change.segment} {change.kind}")
-    return {"x": xs.select(pl.col(WINDOW_START).dt.epoch("s")).to_series().to_list(), "segments": labels,
+            events.setdefault(_epoch(change.at), []).append(printable(f"{change.segment} {change.kind}"))
+    return {"x": xs.select(pl.col(WINDOW_START).dt.epoch("s")).to_series().to_list(), "segments": shown,
             "more_segments": frame.select(by).n_unique() - drawn.height if by else 0,
             "every_s": spec.every.total_seconds(), "charts": charts,
             "events": [{"t": t, "text": ", ".join(texts)} for t, texts in events.items()]}

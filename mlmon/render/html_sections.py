@@ -41,7 +41,9 @@ def story(report: Report, head: Headline) -> str:
         lines.append(f"<b>{esc(change.segment)}</b> {verb} at {esc(_when(change.at))} UTC.")
     for worst in head.worst:
         window = f"{_when(worst.start)}–{strftime(worst.end, '%H:%M')} UTC"
-        if worst.metric == "error_rate":
+        if worst.metric == "error_rate" and not worst.value:
+            lines.append("No request failed.")
+        elif worst.metric == "error_rate":
             value = format_number(worst.value, "ratio") + " %"
             ratio = worst.value / head.error_rate if head.error_rate else None
             times = f", {ratio:.1f}× the overall {format_number(head.error_rate, 'ratio')} %" if ratio and ratio >= 1.5 else ""

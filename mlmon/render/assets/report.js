@@ -10,8 +10,9 @@
 
   function number(v, unit) {
     if (v == null || isNaN(v)) return "–";
-    var digits = unit === "ratio" ? 2 : (Math.abs(v) < 10 ? 3 : 1);
-    return v.toLocaleString("en-US", {maximumFractionDigits: digits, minimumFractionDigits: unit === "ratio" ? 2 : 0});
+    if (unit === "ratio") return v.toFixed(2);
+    if (v !== 0 && Math.abs(v) < 0.01) return v.toPrecision(2);
+    return v.toLocaleString("en-US", {maximumFractionDigits: Math.abs(v) < 10 ? 3 : 1});
   }
 
   var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
