@@ -194,9 +194,18 @@ def test_the_headline_tells_the_incident(sample_page, truth):
     assert page.cards["Worst error rate"] == (f"{incident['error_rate'] * 100:.2f} %",
                                               "churn / v2, 2026-11-26 14:00–15:00 UTC")
     assert page.cards["Alerts"][0] == "3 fired"
-    assert "<b>churn / v2</b> starts taking traffic at 2026-11-26 14:00 UTC." in text
-    assert "<b>churn / v1</b> takes no more traffic at 2026-11-26 14:00 UTC." in text
     assert "(17 of 580 requests) for <b>churn / v2</b>" in text
+    # The deploy, as a manager reads it: the median hourly p95 and the error rate, v1's before, v2's after.
+    before = [v for k, v in truth.items() if k[1:] == ("churn", "v1")]
+    after = [v for k, v in truth.items() if k[1:] == ("churn", "v2")]
+    p95 = [float(np.median([v["latency_p95_ms"] for v in rows])) for rows in (before, after)]
+    rate = [sum(v["error_count"] for v in rows) / sum(v["request_count"] for v in rows) for rows in (before, after)]
+    assert (f"At 2026-11-26 14:00 UTC <b>churn / v2</b> took over from <b>churn / v1</b>: p95 latency went from "
+            f"{p95[0]:.1f} ms to <b>{p95[1]:.1f} ms</b> ({p95[1] / p95[0]:.1f}×); the error rate went from "
+            f"{rate[0] * 100:.2f} % to <b>{rate[1] * 100:.2f} %</b> ({rate[1] / rate[0]:.1f}×)") in text
+    assert "starts taking traffic" not in text  # told once, as the handover
+    assert page.data()["events"] == [{"t": datetime(2026, 11, 26, 14, tzinfo=timezone.utc).timestamp(),
+                                      "text": "churn / v2 replaces churn / v1"}]
 
 
 def test_self_contained_with_a_csp_that_allows_only_its_own_scripts(sample_page):

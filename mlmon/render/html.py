@@ -102,7 +102,7 @@ def _charts(charts: dict[str, Any]) -> str:
                 "over time.</p>")
     more = charts.get("more_segments") or 0
     note = ("One line per segment (the legend names them; hover for values). Times are UTC. "
-            "Dashed vertical lines mark a segment that appears or stops.")
+            "Dashed vertical lines mark a segment that appears, stops or replaces another.")
     if more:
         note += f" The {len(charts['segments'])} busiest segments are drawn; {more:,} more are in the tables."
     figures = [f'<figure data-chart="{i}"><figcaption>{esc(c["title"])}</figcaption><div class="plot"></div></figure>'

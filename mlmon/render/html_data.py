@@ -85,6 +85,18 @@ class Change:
 
 
 @dataclass
+class Handover:
+    """One segment taking over from another in the same window (a deploy: v1 stops as v2 starts), with their
+    error rates (errors over requests) and median window p95 latency, the old one's before, the new one's after."""
+
+    old: str
+    new: str
+    at: datetime
+    error_rate: tuple[float | None, float | None]
+    p95_ms: tuple[float | None, float | None]
+
+
+@dataclass
 class Headline:
     """What happened, for someone with a minute: the range, the traffic, the worst windows, what changed."""
 
@@ -95,6 +107,7 @@ class Headline:
     errors: int
     worst: list[Worst] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
+    handovers: list[Handover] = field(default_factory=list)
 
     @property
     def error_rate(self) -> float | None:
@@ -109,8 +122,24 @@ def headline(report: Report) -> Headline:
                         pl.col(WINDOW_END).max(), pl.col(WINDOW_START).n_unique().alias("windows")).row(0, named=True)
     labelled = _with_segment(frame, report.segments)
     worst = [w for w in (_worst(labelled, m) for m in ("error_rate", "latency_p95_ms")) if w is not None]
+    changes = _changes(labelled) if report.table.spec.every else []
     return Headline(sums[WINDOW_START], sums[WINDOW_END], sums["windows"], sums["request_count"] or 0,
-                    sums["error_count"] or 0, worst, _changes(labelled) if report.table.spec.every else [])
+                    sums["error_count"] or 0, worst, changes, _handovers(labelled, changes))
+
+
+def _handovers(frame: pl.DataFrame, changes: list[Change]) -> list[Handover]:
+    """Each segment that stops where exactly one other starts, with the figures a deploy is judged by."""
+    out = []
+    for stop in (c for c in changes if c.kind == "stops"):
+        starts = [c for c in changes if c.kind == "appears" and c.at == stop.at]
+        if len(starts) != 1:
+            continue
+        figures = [frame.filter((pl.col(SEGMENT) == name) & (pl.col("request_count") > 0)).select(
+            (pl.col("error_count").sum() / pl.col("request_count").sum()).alias("error_rate"),
+            pl.col("latency_p95_ms").median().alias("p95")).row(0) for name in (stop.segment, starts[0].segment)]
+        out.append(Handover(stop.segment, starts[0].segment, stop.at, (figures[0][0], figures[1][0]),
+                            (figures[0][1], figures[1][1])))
+    return out
 
 
 def _worst(frame: pl.DataFrame, metric: str) -> Worst | None:
@@ -170,8 +199,14 @@ def chart_data(report: Report) -> dict[str, Any]:
     labels = drawn.get_column(SEGMENT).to_list()
     shown = [printable(label) for label in labels]  # the legend shows control and bidi characters as escapes
     events: dict[float, list[str]] = {}
-    for change in _changes(_with_segment(frame, by)):
-        if change.segment in labels:
+    changes = _changes(_with_segment(frame, by))
+    handovers = _handovers(_with_segment(frame, by), changes)
+    told = {(name, h.at) for h in handovers for name in (h.old, h.new)}
+    for h in handovers:
+        if h.old in labels or h.new in labels:
+            events.setdefault(_epoch(h.at), []).append(printable(f"{h.new} replaces {h.old}"))
+    for change in changes:
+        if change.segment in labels and (change.segment, change.at) not in told:
             events.setdefault(_epoch(change.at), []).append(printable(f"{change.segment} {change.kind}"))
     return {"x": xs.select(pl.col(WINDOW_START).dt.epoch("s")).to_series().to_list(), "segments": shown,
             "more_segments": frame.select(by).n_unique() - drawn.height if by else 0,

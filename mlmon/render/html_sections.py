@@ -10,12 +10,13 @@ import polars as pl
 
 from mlmon.render.alerts import alerts_headline, muted_text, progress_text
 from mlmon.render.escape import printable
-from mlmon.render.html_data import SEGMENT, Headline, _with_segment, segments
+from mlmon.render.html_data import SEGMENT, Handover, Headline, _with_segment, segments
 from mlmon.render.layout import column
 from mlmon.render.sections import Section, drift_section, quality_section, windows_section
 from mlmon.render.values import NONE, format_number, format_value, plural, strftime
 from mlmon.report import Report
 from mlmon.rules.evaluate import Alert, format_number as alert_number
+from mlmon.timeparse import format_duration
 
 
 def esc(text: object) -> str:
@@ -35,8 +36,11 @@ def story(report: Report, head: Headline) -> str:
     cards = [_card("Requests", f"{head.requests:,}", f"in {plural(head.windows, 'window')}"),
              _card("Error rate", format_number(head.error_rate, "ratio") + " %",
                    f"{head.errors:,} failed (status ≥ 500 or an error)")]
-    lines = []
+    lines = [_handover(h, report) for h in head.handovers]
+    told = {name for h in head.handovers for name in (h.old, h.new)}
     for change in head.changes:
+        if change.segment in told:
+            continue
         verb = "starts taking traffic" if change.kind == "appears" else "takes no more traffic"
         lines.append(f"<b>{esc(change.segment)}</b> {verb} at {esc(_when(change.at))} UTC.")
     for worst in head.worst:
@@ -72,6 +76,23 @@ def story(report: Report, head: Headline) -> str:
             "Times are UTC.</p>")
     return "\n".join(['<h2 id="summary">What happened</h2>', '<div class="cards">', *cards, "</div>",
                       '<ul class="story">', *(f"<li>{line}</li>" for line in lines), "</ul>", note])
+
+
+def _handover(h: Handover, report: Report) -> str:
+    """``At T, new replaced old: p95 latency went from 104 ms to 206 ms (2.0×), errors from 0.31 % to 0.67 %.``"""
+    every = format_duration(report.table.spec.every)
+    parts = []
+    for name, (before, after), show in (("p95 latency", h.p95_ms, lambda v: format_number(v, "ms") + " ms"),
+                                        ("the error rate", h.error_rate,
+                                         lambda v: format_number(v, "ratio") + " %")):
+        if before is None or after is None:
+            continue
+        times = f" ({after / before:.1f}×)" if before and (after / before >= 1.5 or after / before <= 0.67) else ""
+        parts.append(f"{name} went from {esc(show(before))} to <b>{esc(show(after))}</b>{esc(times)}")
+    said = f": {'; '.join(parts)}" if parts else ""
+    return (f"At {esc(_when(h.at))} UTC <b>{esc(h.new)}</b> took over from <b>{esc(h.old)}</b>{said} "
+            f'<span class="note">(p95: the median of the {esc(every)} windows; error rate over all their '
+            "requests)</span>.")
 
 
 def _card(key: str, value: str, detail: str, tone: str = "") -> str:
