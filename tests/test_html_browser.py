@@ -87,7 +87,7 @@ def test_the_sample_page_renders_offline_without_errors(browser, sample_html):
         return {title: f.querySelector('figcaption').textContent, width: r.width, height: r.height,
                 legend: [...f.querySelectorAll('.u-legend .u-series .u-label')].map(l => l.textContent)}; })""")
     assert [c["title"].split(" (")[0].split(",")[0] for c in charts] == [
-        "Throughput", "Error rate", "Latency p95", "Latency p50", "Latency p99", "CPU", "Memory"]
+        "Error rate", "Latency p95", "Throughput", "Latency p50", "Latency p99", "CPU", "Memory"]
     for chart in charts:
         assert chart["width"] > 200 and chart["height"] > 100, chart
         assert chart["legend"] == ["UTC", *SEGMENTS]
@@ -102,9 +102,9 @@ def test_the_sample_page_renders_offline_without_errors(browser, sample_html):
 
 def test_the_charts_can_be_hovered(browser, sample_html):
     visit = Visit(browser, sample_html)
-    box = visit.page.locator("figure[data-chart='1'] .u-over").bounding_box()
+    box = visit.page.locator("figure[data-chart='0'] .u-over").bounding_box()
     visit.page.mouse.move(box["x"] + box["width"] * 0.8, box["y"] + box["height"] / 2)
-    values = visit.js("[...document.querySelectorAll(\"figure[data-chart='1'] .u-legend .u-value\")]"
+    values = visit.js("[...document.querySelectorAll(\"figure[data-chart='0'] .u-legend .u-value\")]"
                       ".map(v => v.textContent)")
     assert values[0].startswith("2026-11-26 ") and all(v for v in values)
     assert visit.errors == []

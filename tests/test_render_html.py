@@ -139,7 +139,7 @@ def test_the_charts_data_are_the_logs_numbers(sample_page, truth):
     hours = sorted({k[0] for k in truth})
     assert data["x"] == hours  # 48 hours, every one with traffic
     charts = {c["metric"]: c for c in data["charts"]}
-    assert list(charts) == ["throughput_rps", "error_rate", "latency_p95_ms", "latency_p50_ms", "latency_p99_ms",
+    assert list(charts) == ["error_rate", "latency_p95_ms", "throughput_rps", "latency_p50_ms", "latency_p99_ms",
                             "cpu_percent_mean", "memory_mb_max"]
     checked = 0
     for metric, chart in charts.items():

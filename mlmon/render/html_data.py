@@ -17,11 +17,11 @@ from mlmon.numbers import machine_number
 from mlmon.report import Report, metric_unit
 from mlmon.safetext import printable
 
-#: The charts over time, in order: (metric, title). One line per segment in each.
+#: The charts over time, in order (what users feel first): (metric, title). One line per segment in each.
 CHARTS = (
-    ("throughput_rps", "Throughput (requests per second)"),
     ("error_rate", "Error rate (% of requests with status ≥ 500 or an error)"),
     ("latency_p95_ms", "Latency p95 (ms)"),
+    ("throughput_rps", "Throughput (requests per second)"),
     ("latency_p50_ms", "Latency p50, the median (ms)"),
     ("latency_p99_ms", "Latency p99 (ms)"),
     ("cpu_percent_mean", "CPU, mean of the logged values (%)"),
