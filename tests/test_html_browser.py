@@ -12,11 +12,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, SAMPLE_LOGS
+from test_render_html import HOSTILE, hostile_page
 from typer.testing import CliRunner
 
-from conftest import ROOT, SAMPLE_LOGS
 from mlmon.cli import app
-from test_render_html import HOSTILE, hostile_page
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, SAMPLE_LOGS, record, write_jsonl
 from typer.testing import CliRunner
 
-from conftest import ROOT, SAMPLE_LOGS, record, write_jsonl
 from mlmon.cli import app
 
 MLMON = str(Path(sys.executable).parent / "mlmon")

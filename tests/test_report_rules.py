@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, SAMPLE_LOGS
 from typer.testing import CliRunner
 
-from conftest import ROOT, SAMPLE_LOGS
 from mlmon.cli import app
 
 MLMON = str(Path(sys.executable).parent / "mlmon")

@@ -20,8 +20,14 @@ from mlmon import __version__
 from mlmon.numbers import machine_numbers
 from mlmon.render.escape import json_safe
 from mlmon.render.html_data import chart_data, headline
-from mlmon.render.html_sections import (alerts_section, drift_html, esc, quality_html, source_section, story,
-                                        window_tables)
+from mlmon.render.html_drift import drift_html, quality_html
+from mlmon.render.html_sections import (
+    alerts_section,
+    esc,
+    source_section,
+    story,
+    window_tables,
+)
 from mlmon.render.values import format_range
 from mlmon.report import Report
 from mlmon.timeparse import format_duration, iso

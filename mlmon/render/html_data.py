@@ -40,7 +40,7 @@ def segment_label(values: dict[str, Any]) -> str:
     return " / ".join("(none)" if v is None else str(v) for v in values.values()) or "all"
 
 
-def _with_segment(frame: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+def with_segment(frame: pl.DataFrame, by: list[str]) -> pl.DataFrame:
     """``frame`` with the segment's label, as :func:`segment_label` writes it, in SEGMENT."""
     if not by:
         return frame.with_columns(pl.lit("all").alias(SEGMENT))
@@ -58,7 +58,7 @@ def segments(report: Report, most: int | None = None) -> pl.DataFrame:
     totals = totals.sort(by, nulls_last=True).with_row_index("_order")
     if most is not None:
         totals = totals.sort(["requests", "_order"], descending=[True, False]).head(most).sort("_order")
-    return _with_segment(totals.drop("_order"), by).with_row_index(SEGMENT_ID)
+    return with_segment(totals.drop("_order"), by).with_row_index(SEGMENT_ID)
 
 
 @dataclass
@@ -120,7 +120,7 @@ def headline(report: Report) -> Headline:
         return Headline(None, None, 0, 0, 0)
     sums = frame.select(pl.col("request_count").sum(), pl.col("error_count").sum(), pl.col(WINDOW_START).min(),
                         pl.col(WINDOW_END).max(), pl.col(WINDOW_START).n_unique().alias("windows")).row(0, named=True)
-    labelled = _with_segment(frame, report.segments)
+    labelled = with_segment(frame, report.segments)
     worst = [w for w in (_worst(labelled, m) for m in ("error_rate", "latency_p95_ms")) if w is not None]
     changes = _changes(labelled) if report.table.spec.every else []
     return Headline(sums[WINDOW_START], sums[WINDOW_END], sums["windows"], sums["request_count"] or 0,
@@ -199,8 +199,8 @@ def chart_data(report: Report) -> dict[str, Any]:
     labels = drawn.get_column(SEGMENT).to_list()
     shown = [printable(label) for label in labels]  # the legend shows control and bidi characters as escapes
     events: dict[float, list[str]] = {}
-    changes = _changes(_with_segment(frame, by))
-    handovers = _handovers(_with_segment(frame, by), changes)
+    changes = _changes(with_segment(frame, by))
+    handovers = _handovers(with_segment(frame, by), changes)
     told = {(name, h.at) for h in handovers for name in (h.old, h.new)}
     for h in handovers:
         if h.old in labels or h.new in labels:

@@ -10,12 +10,13 @@ import polars as pl
 
 from mlmon.render.alerts import alerts_headline, muted_text, progress_text
 from mlmon.render.escape import printable
-from mlmon.render.html_data import SEGMENT, Handover, Headline, _with_segment, segments
+from mlmon.render.html_data import SEGMENT, Handover, Headline, segments, with_segment
 from mlmon.render.layout import column
-from mlmon.render.sections import Section, drift_section, quality_section, windows_section
+from mlmon.render.sections import Section, windows_section
 from mlmon.render.values import NONE, format_number, format_value, plural, strftime
 from mlmon.report import Report
-from mlmon.rules.evaluate import Alert, format_number as alert_number
+from mlmon.rules.evaluate import Alert
+from mlmon.rules.evaluate import format_number as alert_number
 from mlmon.timeparse import format_duration
 
 
@@ -104,7 +105,7 @@ def _drift_story(report: Report) -> list[str]:
     frame = report.drift_by_field
     if frame is None or not frame.height:
         return []
-    drifted = _with_segment(frame, report.segments).filter(pl.col("drifted"))
+    drifted = with_segment(frame, report.segments).filter(pl.col("drifted"))
     fields = frame.get_column("field").n_unique()
     if not drifted.height:
         return [f"No field drifted from the baseline ({plural(fields, 'field')} compared)."]
@@ -118,7 +119,7 @@ def _quality_story(report: Report) -> list[str]:
     metric = next((m for m in ("accuracy", "mae") if frame is not None and m in frame.columns), None)
     if metric is None or not frame.height:
         return []
-    labelled = _with_segment(frame, report.segments).filter(pl.col(metric).is_not_null())
+    labelled = with_segment(frame, report.segments).filter(pl.col(metric).is_not_null())
     if not labelled.height:
         return []
     row = labelled.sort(metric, descending=metric == "mae").row(0, named=True)
@@ -166,7 +167,7 @@ def window_tables(report: Report) -> str:
         return '<h2 id="windows">Per window</h2><p>No requests in the selected range.</p>'
     by = report.segments
     keys = pl.DataFrame({p.key: p.values for p in section.parts if p.key in by}) if by else None
-    labels = (_with_segment(keys, by).get_column(SEGMENT) if keys is not None
+    labels = (with_segment(keys, by).get_column(SEGMENT) if keys is not None
               else pl.Series([None] * section.rows, dtype=pl.String).fill_null("all"))
     error = next((p.values for p in section.parts if p.key == "error_rate"), None)
     busy = next((p.values for p in section.parts if p.key == "request_count"), None)
@@ -187,84 +188,6 @@ def window_tables(report: Report) -> str:
         out.append(table(section, rows.filter(mine), tuple(by)))
         out.append("</details>")
     return "\n".join(out)
-
-
-# --- drift and model quality --------------------------------------------------------------------------------
-
-
-def drift_html(report: Report) -> str:
-    section = drift_section(report)
-    if section is None or not section.rows:
-        return ""
-    out = ['<h2 id="drift">Drift by field</h2>',
-           f'<p class="note">{esc(section.subtitle or "")}. Over the whole range, per segment; drifted fields first. '
-           + " ".join(esc(n) for n in section.notes) + "</p>",
-           ]
-    rows = section_rows(section)
-    tested = report.drift_by_field.get_column("drifted").is_not_null()
-    out.append(table(section, rows.filter(tested)))
-    if not tested.all():
-        out += [f"<details><summary>{plural(int((~tested).sum()), 'field')} not tested (identifiers, or no "
-                "values in the segment)</summary>", table(section, rows.filter(~tested)), "</details>"]
-    if report.distributions is not None and report.distributions.height:
-        out.append(_distributions(report))
-    return "\n".join(out)
-
-
-def _distributions(report: Report) -> str:
-    """Baseline beside current, per segment and field: the shares of the buckets drift compares."""
-    by = report.segments
-    dist = _with_segment(report.distributions, by)
-    drift = _with_segment(report.drift_by_field, by).select(SEGMENT, "field", "drifted", "method", "score")
-    dist = dist.join(drift, on=[SEGMENT, "field"], how="left", maintain_order="left")
-    dist = dist.with_columns(
-        (pl.col("baseline") / pl.col("baseline").sum().over(SEGMENT, "field")).fill_nan(0).alias("b"),
-        (pl.col("current") / pl.col("current").sum().over(SEGMENT, "field")).fill_nan(0).alias("c"),
-    )
-    blocks = {True: [], False: []}
-    for (segment, field), group in dist.partition_by([SEGMENT, "field"], maintain_order=True, as_dict=True).items():
-        first = group.row(0, named=True)
-        verdict = ("drifted" if first["drifted"] else "no drift") if first["drifted"] is not None else "not tested"
-        score = "" if first["score"] is None else f", {first['method']} {format_number(first['score'], '')}"
-        rows = [f"<tr><td>{esc(_bucket(r))}</td><td>{_bar('b', r['b'])}</td><td>{_bar('c', r['c'])}</td></tr>"
-                for r in group.iter_rows(named=True)]  # one per bucket: at most 16 a field
-        blocks[bool(first["drifted"])].append(
-            f'<div><h3><code>{esc(field)}</code> · {esc(segment)} · {esc(verdict + score)}</h3>'
-            '<table><thead><tr><th>value</th><th>baseline</th><th>current</th></tr></thead><tbody>'
-            + "".join(rows) + "</tbody></table></div>")
-    out = ['<h3>Distributions, baseline beside current</h3>',
-           '<p class="note"><span class="legend-b">baseline</span><span class="legend-c">current</span> · share of '
-           "the values in each of the baseline's quantile bins (numbers) or each category.</p>"]
-    if blocks[True]:
-        out += ['<div class="dist">', *blocks[True], "</div>"]
-    if blocks[False]:
-        out += [f"<details><summary>{plural(len(blocks[False]), 'more field')} (no drift, or not tested)</summary>",
-                '<div class="dist">',
-                *blocks[False], "</div></details>"]
-    return "\n".join(out)
-
-
-def _bucket(row: dict) -> str:
-    if row["type"] != "numeric":
-        return row["category"] if row["category"] is not None else f"{row['others']:,} other values"
-    low, high = row["lower"], row["upper"]
-    if low is None:
-        return f"≤ {high:.4g}" if high is not None else "all"
-    return f"> {low:.4g}" if high is None else f"{low:.4g} – {high:.4g}"
-
-
-def _bar(kind: str, share: float) -> str:
-    return f'<span class="bar {kind}" style="width:{share * 110:.1f}px"></span>{share * 100:.1f} %'
-
-
-def quality_html(report: Report) -> str:
-    section = quality_section(report)
-    if section is None or not section.rows:
-        return ""
-    subtitle = f" · {esc(section.subtitle)}" if section.subtitle else ""
-    return "\n".join([f'<h2 id="quality">Model quality</h2><p class="note">Over the whole range, per segment, '
-                      f"against the labels{subtitle}. Ratios are percentages.</p>",
-                      table(section, section_rows(section))])
 
 
 # --- alerts and source --------------------------------------------------------------------------------------
