@@ -11,12 +11,13 @@ import os
 import re
 import subprocess
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 from conftest import ROOT, SAMPLE_LOGS, record, write_jsonl
 from typer.testing import CliRunner
@@ -332,3 +333,36 @@ def test_assets_ship_as_package_data():
 def test_render_does_not_import_typer():
     code = "import sys, mlmon.render.html, mlmon.render.html_sections; print('typer' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_distributions_are_the_buckets_drift_compares():
+    """The core's baseline-beside-current counts against numpy: the baseline's deciles (linear), the values per
+    bin (lower, upper], and categories counted, the 15 largest shown and the rest in one bucket."""
+    from mlmon.baseline.reference import reference_from_frame
+    from mlmon.metrics.whole_range import distributions_by_field
+
+    rng = np.random.default_rng(14)
+    base_x, cur_x = rng.normal(50, 10, 3000), rng.normal(58, 12, 2000)
+    base_c = [f"c{int(v)}" for v in rng.integers(0, 20, 3000)]
+    cur_c = [f"c{int(v)}" for v in rng.integers(5, 30, 2000)]
+    reference = reference_from_frame(pl.DataFrame({"input.x": base_x, "input.c": base_c}))
+    segment = ["a"] * 1000 + ["b"] * 1000
+    current = pl.DataFrame({"model": segment, "input.x": cur_x, "input.c": cur_c})
+    frame = distributions_by_field(current, reference, ["model"])
+    edges = np.quantile(base_x, [i / 10 for i in range(1, 10)])
+    for model, rows in (("a", slice(0, 1000)), ("b", slice(1000, 2000))):
+        x = frame.filter((pl.col("model") == model) & (pl.col("field") == "x")).sort("bucket")
+        assert x["upper"].to_list()[:-1] == pytest.approx(list(edges)) and x["lower"][0] is None
+        assert x["baseline"].to_list() == np.bincount(np.searchsorted(edges, base_x, side="left"), minlength=10).tolist()
+        assert x["current"].to_list() == np.bincount(np.searchsorted(edges, cur_x[rows], side="left"),
+                                                     minlength=10).tolist()
+        c = frame.filter((pl.col("model") == model) & (pl.col("field") == "c")).sort("bucket")
+        base_n, cur_n = Counter(base_c), Counter(cur_c[rows])
+        shown = c.filter(pl.col("category").is_not_null())
+        assert shown.height == 15 and c.height == 16 and c["others"][-1] == len(set(base_n) | set(cur_n)) - 15
+        for row in shown.iter_rows(named=True):
+            assert (row["baseline"], row["current"]) == (base_n[row["category"]], cur_n[row["category"]])
+        assert c["baseline"].sum() == 3000 and c["current"].sum() == 1000
+        share = {k: max(base_n[k] / 3000, cur_n[k] / 1000) for k in set(base_n) | set(cur_n)}
+        assert min(share[k] for k in shown["category"]) >= max(v for k, v in share.items()
+                                                                if k not in set(shown["category"]))
