@@ -88,6 +88,12 @@ def alerts_headline(result: CheckResult, gate_text: str = "") -> str:
             f"{'s' if result.rules_evaluated != 1 else ''}{gate_text}{f', {muted} muted' if muted else ''}")
 
 
+def alerts_title(report) -> str:
+    """The heading of the alerts of ``report --rules``: how many, from which file, and that ``check`` gates."""
+    return (f"Alerts: {alerts_headline(report.alerts)} in {report.rules_file} "
+            f"(the report exits 0 whatever fires; mlmon check is the gate)")
+
+
 def alert_renderables(result: CheckResult) -> list:
     """The alerts' table, each alert's summary and annotations, and the pending ones, for a terminal table
     (``check``'s, and ``report --rules``'s Alerts section)."""

@@ -5,10 +5,9 @@ from __future__ import annotations
 import polars as pl
 
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START
-from mlmon.render.alerts import alert_markdown_lines
 from mlmon.render.escape import markdown_cell
 from mlmon.render.layout import column
-from mlmon.render.sections import Section, alerts_title, sections
+from mlmon.render.sections import Section, sections
 from mlmon.render.values import format_range, plural
 from mlmon.report import Report
 from mlmon.timeparse import format_duration
@@ -40,7 +39,9 @@ def render_markdown(report: Report) -> str:
         lines += _table(section)
         for note in section.notes:
             lines += ["", markdown_cell(note)]
-    if report.alerts is not None:
+    if report.alerts is not None:  # here: rules bring check's core, which a plain report does not load
+        from mlmon.render.alerts import alert_markdown_lines, alerts_title
+
         lines += ["", "### Alerts", "", markdown_cell(alerts_title(report)) + ".", *alert_markdown_lines(report.alerts)]
     if report.skipped:
         reasons = ", ".join(f"{markdown_cell(r)} {n:,}" for r, n in report.skipped_by_reason.items())

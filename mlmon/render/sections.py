@@ -16,7 +16,6 @@ import polars as pl
 from mlmon.metrics.drift import DISTANCE_THRESHOLD, P_THRESHOLD
 from mlmon.metrics.operational import METRICS_BY_NAME
 from mlmon.metrics.windows import WINDOW_START
-from mlmon.render.alerts import alerts_headline
 from mlmon.render.quiet import QUIET_UNTIL, collapse_quiet_runs
 from mlmon.render.values import NONE, format_segment, header, number_format, plural, time_pattern
 from mlmon.report import Report, metric_unit
@@ -137,12 +136,6 @@ def quality_section(report: Report) -> Section | None:
     positive = (report.labels or {}).get("positive")
     return Section(parts, {*by, *metrics[:2]}, metrics, title="Model quality over the whole range", per=by,
                    subtitle=None if positive is None else f"positive class {positive}")
-
-
-def alerts_title(report: Report) -> str:
-    """The heading of the alerts of ``report --rules``: how many, from which file, and that ``check`` gates."""
-    return (f"Alerts: {alerts_headline(report.alerts)} in {report.rules_file} "
-            f"(the report exits 0 whatever fires; mlmon check is the gate)")
 
 
 def sections(report: Report) -> list[Section]:

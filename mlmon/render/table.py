@@ -12,11 +12,10 @@ from rich.console import Console, Group
 from rich.text import Text
 
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START
-from mlmon.render.alerts import alert_renderables
 from mlmon.render.console import rendered, text_console
 from mlmon.render.escape import printable
 from mlmon.render.layout import column, fit, lay_out
-from mlmon.render.sections import Section, alerts_title, sections
+from mlmon.render.sections import Section, sections
 from mlmon.render.values import format_range, plural
 from mlmon.report import Report
 from mlmon.timeparse import format_duration
@@ -45,7 +44,9 @@ def render_table(report: Report, width: int | None = None, color: bool = False, 
             notes.insert(0, f"{plural(hidden, 'more column')}: widen the terminal, or use --format markdown.")
         for note in notes:
             console.print(Text(note, style="dim"))
-    if report.alerts is not None:
+    if report.alerts is not None:  # here: rules bring check's core, which a plain report does not load
+        from mlmon.render.alerts import alert_renderables, alerts_title
+
         console.print()
         console.print(Group(Text(printable(alerts_title(report)), style="bold"), *alert_renderables(report.alerts)))
     if report.skipped:
