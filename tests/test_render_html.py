@@ -366,3 +366,23 @@ def test_distributions_are_the_buckets_drift_compares():
         share = {k: max(base_n[k] / 3000, cur_n[k] / 1000) for k in set(base_n) | set(cur_n)}
         assert min(share[k] for k in shown["category"]) >= max(v for k, v in share.items()
                                                                 if k not in set(shown["category"]))
+
+
+def test_golden_markup():
+    """The page's markup (inlined assets left out) for the golden files' sections fixture: hourly by version,
+    a baseline and labels. A changed golden file is a changed page: review it in the diff
+    (MLMON_UPDATE_GOLDEN=1 rewrites it)."""
+    from test_golden import GOLDEN, _sections_report
+
+    from mlmon.render.html import render_html
+
+    text = render_html(_sections_report(distributions=True))
+    text = re.sub(r"<script>.*?</script>", "<script>…</script>", text, flags=re.S)
+    text = re.sub(r"<style>.*?</style>", "<style>…</style>", text, flags=re.S)
+    text = re.sub(r"'sha256-[^']+'", "'sha256-…'", text)  # the left-out scripts' hashes
+    path = GOLDEN / "sections.html"
+    if os.environ.get("MLMON_UPDATE_GOLDEN") or not path.exists():
+        path.write_text(text, encoding="utf-8")
+        if not os.environ.get("MLMON_UPDATE_GOLDEN"):
+            pytest.fail(f"created {path}; review it and run again")
+    assert text == path.read_text(encoding="utf-8")

@@ -106,6 +106,8 @@ class Headline:
     requests: int
     errors: int
     worst: list[Worst] = field(default_factory=list)
+    #: The fewest requests a worst window has: MIN_WORST_REQUESTS, or 1 when no window has that many.
+    worst_among: int = MIN_WORST_REQUESTS
     changes: list[Change] = field(default_factory=list)
     handovers: list[Handover] = field(default_factory=list)
 
@@ -121,10 +123,11 @@ def headline(report: Report) -> Headline:
     sums = frame.select(pl.col("request_count").sum(), pl.col("error_count").sum(), pl.col(WINDOW_START).min(),
                         pl.col(WINDOW_END).max(), pl.col(WINDOW_START).n_unique().alias("windows")).row(0, named=True)
     labelled = with_segment(frame, report.segments)
-    worst = [w for w in (_worst(labelled, m) for m in ("error_rate", "latency_p95_ms")) if w is not None]
+    among = MIN_WORST_REQUESTS if frame.filter(pl.col("request_count") >= MIN_WORST_REQUESTS).height else 1
+    worst = [w for w in (_worst(labelled, m, among) for m in ("error_rate", "latency_p95_ms")) if w is not None]
     changes = _changes(labelled) if report.table.spec.every else []
     return Headline(sums[WINDOW_START], sums[WINDOW_END], sums["windows"], sums["request_count"] or 0,
-                    sums["error_count"] or 0, worst, changes, _handovers(labelled, changes))
+                    sums["error_count"] or 0, worst, among, changes, _handovers(labelled, changes))
 
 
 def _handovers(frame: pl.DataFrame, changes: list[Change]) -> list[Handover]:
@@ -142,10 +145,8 @@ def _handovers(frame: pl.DataFrame, changes: list[Change]) -> list[Handover]:
     return out
 
 
-def _worst(frame: pl.DataFrame, metric: str) -> Worst | None:
-    busy = frame.filter(pl.col("request_count") >= MIN_WORST_REQUESTS)
-    if not busy.height:
-        busy = frame.filter(pl.col("request_count") > 0)
+def _worst(frame: pl.DataFrame, metric: str, among: int) -> Worst | None:
+    busy = frame.filter(pl.col("request_count") >= among)
     busy = busy.filter(pl.col(metric).is_not_null() & pl.col(metric).is_not_nan())
     if not busy.height:
         return None

@@ -10,7 +10,7 @@ import polars as pl
 
 from mlmon.render.alerts import alerts_headline, muted_text, progress_text
 from mlmon.render.escape import printable
-from mlmon.render.html_data import SEGMENT, Handover, Headline, segments, with_segment
+from mlmon.render.html_data import MIN_WORST_REQUESTS, SEGMENT, Handover, Headline, segments, with_segment
 from mlmon.render.layout import column
 from mlmon.render.sections import Section, windows_section
 from mlmon.render.values import NONE, format_number, format_value, plural, strftime
@@ -73,8 +73,9 @@ def story(report: Report, head: Headline) -> str:
     lines += _drift_story(report) + _quality_story(report)
     if report.skipped:
         lines.append(f"{esc(plural(report.skipped, 'bad log line'))} skipped (see <a href=\"#source\">Source</a>).")
-    note = (f'<p class="note">Worst windows are those with at least {30} requests. '
-            "Times are UTC.</p>")
+    among = (f"windows of at least {head.worst_among} requests" if head.worst_among > 1
+             else f"every window: none has {MIN_WORST_REQUESTS} requests")
+    note = f'<p class="note">The worst windows are chosen among {esc(among)}. Times are UTC.</p>' if head.worst else ""
     return "\n".join(['<h2 id="summary">What happened</h2>', '<div class="cards">', *cards, "</div>",
                       '<ul class="story">', *(f"<li>{line}</li>" for line in lines), "</ul>", note])
 
@@ -97,7 +98,7 @@ def _handover(h: Handover, report: Report) -> str:
 
 
 def _card(key: str, value: str, detail: str, tone: str = "") -> str:
-    return (f'<div class="card {tone}"><div class="k">{esc(key)}</div><div class="v">{esc(value)}</div>'
+    return (f'<div class="{"card " + tone if tone else "card"}"><div class="k">{esc(key)}</div><div class="v">{esc(value)}</div>'
             f'<div class="d">{esc(detail)}</div></div>')
 
 
@@ -173,7 +174,9 @@ def window_tables(report: Report) -> str:
     busy = next((p.values for p in section.parts if p.key == "request_count"), None)
     worst = None
     if error is not None and busy is not None:
-        eligible = error.fill_nan(None).zip_with(busy >= 30, pl.Series([None] * section.rows, dtype=pl.Float64))
+        among = MIN_WORST_REQUESTS if (busy >= MIN_WORST_REQUESTS).any() else 1  # as the headline chooses
+        eligible = error.fill_nan(None).zip_with(busy >= among,
+                                                 pl.Series([None] * section.rows, dtype=pl.Float64))
         worst = eligible == eligible.max() if eligible.max() is not None else None
     rows = section_rows(section, tuple(by), worst.fill_null(False) if worst is not None else None)
     out = ['<h2 id="windows">Per window</h2>',
@@ -249,8 +252,8 @@ def source_section(report: Report) -> str:
         items.append(f"Filter: <code>{esc(report.where)}</code>.")
     if report.baseline is not None:
         source = report.baseline.get("source") or {}
-        items.append(f"Baseline: {esc(plural(report.baseline.get('rows') or 0, 'record'))} from "
-                     f"<code>{esc(', '.join(f'{k}={v}' for k, v in source.items()))}</code>.")
+        told = "; ".join(f"{k} {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in source.items())
+        items.append(f"Baseline: {esc(plural(report.baseline.get('rows') or 0, 'record'))}, <code>{esc(told)}</code>.")
     if report.labels is not None:
         items.append(f"Labels: <code>{esc(report.labels.get('file'))}</code>, {esc(report.labels.get('labels'))} "
                      f"labels, task {esc(report.labels.get('task'))}.")
