@@ -255,8 +255,8 @@ def source_section(report: Report) -> str:
         told = "; ".join(f"{k} {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in source.items())
         items.append(f"Baseline: {esc(plural(report.baseline.get('rows') or 0, 'record'))}, <code>{esc(told)}</code>.")
     if report.labels is not None:
-        items.append(f"Labels: <code>{esc(report.labels.get('file'))}</code>, {esc(report.labels.get('labels'))} "
-                     f"labels, task {esc(report.labels.get('task'))}.")
+        items.append(f"Labels: <code>{esc(report.labels.get('file'))}</code>, "
+                     f"{esc(plural(report.labels.get('labels') or 0, 'label'))}, task {esc(report.labels.get('task'))}.")
     if report.rules_file is not None:
         items.append(f"Rules: <code>{esc(report.rules_file)}</code>.")
     return "\n".join(['<h2 id="source">Source</h2>', "<ul>", *(f"<li>{i}</li>" for i in items), "</ul>"])
