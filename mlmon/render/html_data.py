@@ -35,13 +35,9 @@ SEGMENT = "_segment"
 SEGMENT_ID = "_segment_id"
 
 
-def segment_label(values: dict[str, Any]) -> str:
-    """``churn / v2``: a segment's values, ``(none)`` for a missing one; ``all`` without --by."""
-    return " / ".join("(none)" if v is None else str(v) for v in values.values()) or "all"
-
-
 def with_segment(frame: pl.DataFrame, by: list[str]) -> pl.DataFrame:
-    """``frame`` with the segment's label, as :func:`segment_label` writes it, in SEGMENT."""
+    """``frame`` with each row's segment label in SEGMENT: ``churn / v2``, ``(none)`` for a missing value,
+    ``all`` without --by."""
     if not by:
         return frame.with_columns(pl.lit("all").alias(SEGMENT))
     parts = [pl.col(k).cast(pl.String).fill_null("(none)") for k in by]
@@ -173,8 +169,8 @@ def chart_data(report: Report) -> dict[str, Any]:
     """The charts' data, ready for JSON: window starts in seconds since the epoch (``x``), the segments drawn
     (the busiest :data:`MAX_CHART_SEGMENTS`), and per chart one list of values per segment, aligned with ``x``
     (null where a segment has no window or no value). Values are the report's, in its units (ratios as
-    fractions); the page scales ratios to percentages. ``events`` mark segments that appear or stop.
-    No charts without two windows or more."""
+    fractions); the page scales ratios to percentages. ``events`` mark segments that appear, stop or take
+    over from another. No charts without two windows or more."""
     frame = report.frame
     spec = report.table.spec
     if not frame.height or spec.every is None:
@@ -200,8 +196,9 @@ def chart_data(report: Report) -> dict[str, Any]:
     labels = drawn.get_column(SEGMENT).to_list()
     shown = [printable(label) for label in labels]  # the legend shows control and bidi characters as escapes
     events: dict[float, list[str]] = {}
-    changes = _changes(with_segment(frame, by))
-    handovers = _handovers(with_segment(frame, by), changes)
+    labelled = with_segment(frame, by)
+    changes = _changes(labelled)
+    handovers = _handovers(labelled, changes)
     told = {(name, h.at) for h in handovers for name in (h.old, h.new)}
     for h in handovers:
         if h.old in labels or h.new in labels:
