@@ -128,17 +128,20 @@ def headline(report: Report) -> Headline:
 
 def _handovers(frame: pl.DataFrame, changes: list[Change]) -> list[Handover]:
     """Each segment that stops where exactly one other starts, with the figures a deploy is judged by."""
-    out = []
-    for stop in (c for c in changes if c.kind == "stops"):
-        starts = [c for c in changes if c.kind == "appears" and c.at == stop.at]
-        if len(starts) != 1:
-            continue
-        figures = [frame.filter((pl.col(SEGMENT) == name) & (pl.col("request_count") > 0)).select(
-            (pl.col("error_count").sum() / pl.col("request_count").sum()).alias("error_rate"),
-            pl.col("latency_p95_ms").median().alias("p95")).row(0) for name in (stop.segment, starts[0].segment)]
-        out.append(Handover(stop.segment, starts[0].segment, stop.at, (figures[0][0], figures[1][0]),
-                            (figures[0][1], figures[1][1])))
-    return out
+    starts: dict[datetime, list[str]] = {}
+    for change in changes:
+        if change.kind == "appears":
+            starts.setdefault(change.at, []).append(change.segment)
+    pairs = [(c.segment, starts[c.at][0], c.at) for c in changes if c.kind == "stops" and len(starts.get(c.at, ())) == 1]
+    if not pairs:
+        return []
+    figures = {row[SEGMENT]: (row["error_rate"], row["p95"]) for row in (
+        frame.filter(pl.col("request_count") > 0).group_by(SEGMENT)
+        .agg((pl.col("error_count").sum() / pl.col("request_count").sum()).alias("error_rate"),
+             pl.col("latency_p95_ms").median().alias("p95"))
+        .iter_rows(named=True))}  # one row per segment
+    return [Handover(old, new, at, (figures[old][0], figures[new][0]), (figures[old][1], figures[new][1]))
+            for old, new, at in pairs]
 
 
 def _worst(frame: pl.DataFrame, metric: str, among: int) -> Worst | None:

@@ -22,10 +22,10 @@ def drift_html(report: Report) -> str:
            ]
     rows = section_rows(section)
     tested = report.drift_by_field.get_column("drifted").is_not_null()
-    out.append(table(section, rows.filter(tested)))
+    out.append(table(section, rows.filter(tested).to_list()))
     if not tested.all():
         out += [f"<details><summary>{plural(int((~tested).sum()), 'field')} not tested (identifiers, or no "
-                "values in the segment)</summary>", table(section, rows.filter(~tested)), "</details>"]
+                "values in the segment)</summary>", table(section, rows.filter(~tested).to_list()), "</details>"]
     if report.distributions is not None and report.distributions.height:
         out.append(_distributions(report))
     return "\n".join(out)
@@ -84,4 +84,4 @@ def quality_html(report: Report) -> str:
     subtitle = f" · {esc(section.subtitle)}" if section.subtitle else ""
     return "\n".join([f'<h2 id="quality">Model quality</h2><p class="note">Over the whole range, per segment, '
                       f"against the labels{subtitle}. Ratios are percentages.</p>",
-                      table(section, section_rows(section))])
+                      table(section, section_rows(section).to_list())])

@@ -20,6 +20,10 @@ from mlmon.rules.evaluate import format_number as alert_number
 from mlmon.timeparse import format_duration
 
 
+#: The most segment changes (take-overs, starts, stops) the story tells one by one.
+MAX_CHANGES_TOLD = 6
+
+
 def esc(text: object) -> str:
     """Text for markup: control and bidi characters as visible escapes, then ``& < > " '`` as entities."""
     return html.escape(printable("" if text is None else str(text)), quote=True)
@@ -44,6 +48,9 @@ def story(report: Report, head: Headline) -> str:
             continue
         verb = "starts taking traffic" if change.kind == "appears" else "takes no more traffic"
         lines.append(f"<b>{esc(change.segment)}</b> {verb} at {esc(_when(change.at))} UTC.")
+    if len(lines) > MAX_CHANGES_TOLD:  # segments by request id start and stop all the time: no story
+        more = len(lines) - MAX_CHANGES_TOLD + 1
+        lines = lines[:MAX_CHANGES_TOLD - 1] + [f"{more:,} more segments start or stop within the range (see the tables)."]
     for worst in head.worst:
         window = f"{_when(worst.start)}–{strftime(worst.end, '%H:%M')} UTC"
         if worst.metric == "error_rate" and not worst.value:
@@ -154,10 +161,11 @@ def section_rows(section: Section, skip: tuple[str, ...] = (), marked: pl.Series
     return frame.select(pl.concat_str([opening, *row, pl.lit("</tr>")]).alias("row")).get_column("row")
 
 
-def table(section: Section, rows: pl.Series, skip: tuple[str, ...] = ()) -> str:
+def table(section: Section, rows: list[str], skip: tuple[str, ...] = ()) -> str:
+    """A table of ``section``'s columns but ``skip``, with these rows (from :func:`section_rows`)."""
     heads = "".join(f'<th class="n">{esc(p.head)}</th>' if p.right else f"<th>{esc(p.head)}</th>"
                     for p in section.parts if p.key not in skip)
-    return "\n".join([f'<div class="wrap"><table><thead><tr>{heads}</tr></thead><tbody>', *rows.to_list(),
+    return "\n".join([f'<div class="wrap"><table><thead><tr>{heads}</tr></thead><tbody>', *rows,
                       "</tbody></table></div>"])
 
 
@@ -178,17 +186,20 @@ def window_tables(report: Report) -> str:
         eligible = error.fill_nan(None).zip_with(busy >= among,
                                                  pl.Series([None] * section.rows, dtype=pl.Float64))
         worst = eligible == eligible.max() if eligible.max() is not None else None
-    rows = section_rows(section, tuple(by), worst.fill_null(False) if worst is not None else None)
+    marked = worst.fill_null(False) if worst is not None else pl.Series([False] * section.rows)
+    rows = section_rows(section, tuple(by), marked)
+    grouped = (pl.DataFrame({SEGMENT: labels, "row": rows, "worst": marked})  # one pass, however many segments
+               .group_by(SEGMENT, maintain_order=True).agg("row", pl.col("worst").any()))
+    per_segment = {r[SEGMENT]: r for r in grouped.iter_rows(named=True)}
     out = ['<h2 id="windows">Per window</h2>',
            '<p class="note">Every metric of each window, one table per segment. Ratios are '
            "percentages; latency in ms; err % counts status ≥ 500 or a logged error, 4xx % status 400–499. "
            "The row of the worst error rate is highlighted.</p>"]
     for i, seg in enumerate(segments(report).iter_rows(named=True)):
-        mine = labels == seg[SEGMENT]
-        has_worst = worst is not None and bool((worst.fill_null(False) & mine).any())
+        mine = per_segment.get(seg[SEGMENT]) or {"row": [], "worst": False}
         title = f"{seg[SEGMENT]} · {plural(seg['requests'], 'request')}"
-        out.append(f"<details{' open' if has_worst or i == 0 else ''}><summary>{esc(title)}</summary>")
-        out.append(table(section, rows.filter(mine), tuple(by)))
+        out.append(f"<details{' open' if mine['worst'] or i == 0 else ''}><summary>{esc(title)}</summary>")
+        out.append(table(section, mine["row"], tuple(by)))
         out.append("</details>")
     return "\n".join(out)
 
