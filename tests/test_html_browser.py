@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, SAMPLE_LOGS
-from test_render_html import HOSTILE, hostile_page
+from test_render_html import HOSTILE, hostile_page, write_hostile_log
 from typer.testing import CliRunner
 
 from mlmon.cli import app
@@ -113,7 +113,7 @@ def test_the_charts_can_be_hovered(browser, sample_html):
 
 def test_hostile_log_text_stays_text(browser, tmp_path):
     path = tmp_path / "hostile.html"
-    hostile_page(_hostile_log(tmp_path), path)
+    hostile_page(write_hostile_log(tmp_path), path)
     visit = Visit(browser, path)
     assert visit.dialogs == [] and visit.errors == []
     assert visit.requests == [visit.url]  # <img src=x> would have asked for x
@@ -131,11 +131,3 @@ def test_hostile_log_text_stays_text(browser, tmp_path):
     visit.page.screenshot(path=str(ARTIFACTS / "hostile.png"), full_page=True)
     visit.page.close()
 
-
-def _hostile_log(tmp_path: Path) -> Path:
-    from conftest import record, write_jsonl
-
-    rows = [record(ts=f"2026-11-27T{10 + i // 60:02d}:{i % 60:02d}:00Z", request_id=f"r{i}", model=HOSTILE[i % 2],
-                   status=500 if i % 7 == 0 else 200, error=" ".join(HOSTILE) if i % 7 == 0 else None,
-                   request={HOSTILE[0]: HOSTILE[i % 2], "country": HOSTILE[i % 2]}) for i in range(120)]
-    return write_jsonl(tmp_path / "hostile.jsonl", rows)

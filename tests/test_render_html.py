@@ -250,7 +250,12 @@ def test_script_json_cannot_close_its_block():
 
 @pytest.fixture(scope="module")
 def hostile_log(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("hostile") / "hostile.jsonl"
+    return write_hostile_log(tmp_path_factory.mktemp("hostile"))
+
+
+def write_hostile_log(directory: Path) -> Path:
+    """Segment values, a field name and an error message that try to be markup, and a bidi override."""
+    path = directory / "hostile.jsonl"
     rows = []
     for i in range(120):
         value = HOSTILE[i % 2]
