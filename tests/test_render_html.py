@@ -391,3 +391,14 @@ def test_golden_markup():
         if not os.environ.get("MLMON_UPDATE_GOLDEN"):
             pytest.fail(f"created {path}; review it and run again")
     assert text == path.read_text(encoding="utf-8")
+
+
+def test_an_empty_log_is_a_page_that_says_so(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    out = tmp_path / "empty.html"
+    result = invoke("report", empty, "--format", "html", "-o", out)
+    assert result.exit_code == 0  # as every format of an empty report
+    page = Page(out.read_text(encoding="utf-8"))
+    assert page.cards == {"Requests": ("0", "in 1 window")}
+    assert "No requests in the selected range." in out.read_text(encoding="utf-8")

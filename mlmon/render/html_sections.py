@@ -38,9 +38,10 @@ def _when(at: datetime | None) -> str:
 
 def story(report: Report, head: Headline) -> str:
     """Cards of the figures that matter, and what happened in sentences."""
-    cards = [_card("Requests", f"{head.requests:,}", f"in {plural(head.windows, 'window')}"),
-             _card("Error rate", format_number(head.error_rate, "ratio") + " %",
-                   f"{head.errors:,} failed (status ≥ 500 or an error)")]
+    cards = [_card("Requests", f"{head.requests:,}", f"in {plural(head.windows, 'window')}")]
+    if head.error_rate is not None:
+        cards.append(_card("Error rate", format_number(head.error_rate, "ratio") + " %",
+                           f"{head.errors:,} failed (status ≥ 500 or an error)"))
     lines = [_handover(h, report) for h in head.handovers]
     told = {name for h in head.handovers for name in (h.old, h.new)}
     for change in head.changes:
@@ -78,6 +79,8 @@ def story(report: Report, head: Headline) -> str:
                          f"<b>{esc(alert.rule)}</b> on {esc(_segment(alert))}: {esc(alert.summary)} "
                          f"({esc(_fired(alert))}; {state}).")
     lines += _drift_story(report) + _quality_story(report)
+    if not head.requests:
+        lines.append("No requests in the selected range.")
     if report.skipped:
         lines.append(f"{esc(plural(report.skipped, 'bad log line'))} skipped (see <a href=\"#source\">Source</a>).")
     among = (f"windows of at least {head.worst_among} requests" if head.worst_among > 1
