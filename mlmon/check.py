@@ -13,7 +13,7 @@ from mlmon.logs.mapping import Mapping
 from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce
 from mlmon.metrics.model_quality import LabelSpec
 from mlmon.safetext import printable
-from mlmon.report import SECRET_SEGMENT_HINT, prepare, secret_segment_problem
+from mlmon.report import SECRET_SEGMENT_HINT, Analysis, prepare, secret_segment_problem
 from mlmon.rules.evaluate import Alert, CheckResult, evaluate_rules, record_fields
 from mlmon.rules.inputs import require_computed, require_inputs
 from mlmon.rules.model import SEVERITIES, RuleSet
@@ -37,6 +37,55 @@ class Gate:
         return any(self.counts(a) for a in result.alerts)
 
 
+@dataclass
+class RuleRun:
+    """A rules file to judge over records read once by the caller: ``check``'s own run, or ``report --rules``.
+
+    ``since`` and ``until`` bound the range judged; ``anchor`` is the evaluation time the rules' windows end at
+    (see :func:`evaluation_anchor`; None keeps epoch-aligned windows, CI mode). ``silences`` active at ``now``
+    and the rules file's ``inhibit:`` mark alerts as muted (see :func:`mlmon.rules.mute.mute`). ``prior`` is the
+    progress saved by the previous run (``--state``, see :mod:`mlmon.rules.pending`). ``range_text`` is the range
+    as the command line gave it (``--since 3m``): a run that gives it and no ``prior`` is the whole of the rules'
+    history, so a rule whose ``for`` is longer than the range could never fire."""
+
+    ruleset: RuleSet
+    now: datetime
+    since: datetime | None = None
+    until: datetime | None = None
+    anchor: datetime | None = None
+    max_segments: int | None = None
+    silences: Sequence[Silence] = ()
+    prior: PriorState | None = None
+    range_text: str | None = None
+
+    @property
+    def fields(self) -> list[str]:
+        """Every record field the rules read."""
+        return record_fields(self.ruleset)
+
+    def refuse(self, mapping: Mapping, *, baseline: bool, labels: bool) -> None:
+        """Before reading: ConfigError for a rule that names a drift or quality metric the run cannot compute
+        (no ``baseline`` or ``labels``), whose window is longer than an anchored range, whose ``for`` cannot
+        fit the range, or whose ``by`` the mapping makes secret, since such a rule could never fire or would
+        print a secret."""
+        ruleset = self.ruleset
+        require_inputs(ruleset, baseline=baseline, labels=labels)
+        refuse_windowless_rules(ruleset, self.since, self.until, self.anchor)
+        refuse_secret_segments(ruleset, mapping)
+        if self.prior is None and self.range_text is not None and self.since is not None and self.until is not None:
+            refuse_unreachable_for(ruleset, self.until - self.since, self.range_text)
+
+    def judge(self, analysis: Analysis, progress: Progress | None = None) -> CheckResult:
+        """Every rule over ``analysis``'s records, the alerts muted as they should be; no I/O. ConfigError for a
+        rule over a metric the analysis did not compute; UsageError when a rule's ``by`` makes more than
+        ``max_segments`` segments."""
+        require_computed(self.ruleset, analysis.extras, analysis.labels)
+        announce(progress, "evaluating rules")
+        result = evaluate_rules(analysis.records, self.ruleset, self.since, self.until, self.now, analysis.extras,
+                                self.max_segments, anchor=self.anchor, prior=self.prior)
+        return mute(result, self.silences, self.ruleset.inhibit, self.now)
+
+
 def run_check(
     inputs: Sequence[str],
     ruleset: RuleSet,
@@ -57,29 +106,15 @@ def run_check(
     prior: PriorState | None = None,
     range_text: str | None = None,
 ) -> tuple[CheckResult, LogData]:
-    """Evaluate ``ruleset`` over the logs; ConfigError (before reading them, when it can) for a rule that
-    names a drift or quality metric the run cannot compute, or whose window is longer than an anchored
-    range, since such a rule could never fire, and for a rule whose ``by`` the mapping makes secret;
-    UsageError when a rule's ``by`` makes more than ``max_segments`` segments. ``max_fields`` bounds the
-    fields decoded. ``anchor`` is the evaluation time the rules' windows end at (see
-    :func:`evaluation_anchor`); None keeps epoch-aligned windows (CI mode). Alerts are marked as muted by
-    ``silences`` active at ``now`` and by the rules file's ``inhibit:`` (see :func:`mlmon.rules.mute.mute`).
-    ``prior`` is the progress saved by the previous run (``--state``, see :mod:`mlmon.rules.pending`).
-    ``range_text`` is the range as the command line gave it (``--since 3m``): a run that gives it and no
-    ``prior`` is the whole of the rules' history, so a rule whose ``for`` is longer than the range is a
-    ConfigError too. (``mlmon rules test`` evaluates ranges that grow from its start, and gives neither.)"""
-    require_inputs(ruleset, baseline=baseline is not None, labels=labels is not None)
-    refuse_windowless_rules(ruleset, since, until, anchor)
-    refuse_secret_segments(ruleset, mapping)
-    if prior is None and range_text is not None and since is not None and until is not None:
-        refuse_unreachable_for(ruleset, until - since, range_text)
-    analysis = prepare(inputs, mapping=mapping, fields=record_fields(ruleset), baseline=baseline, labels=labels,
+    """Evaluate ``ruleset`` over the logs, refusing first (before reading them) what :meth:`RuleRun.refuse`
+    refuses; ``max_fields`` bounds the fields decoded; the other arguments are :class:`RuleRun`'s.
+    (``mlmon rules test`` evaluates ranges that grow from its start, and gives neither ``prior`` nor
+    ``range_text``.)"""
+    run = RuleRun(ruleset, now, since, until, anchor, max_segments, silences, prior, range_text)
+    run.refuse(mapping, baseline=baseline is not None, labels=labels is not None)
+    analysis = prepare(inputs, mapping=mapping, fields=run.fields, baseline=baseline, labels=labels,
                        strict=strict, max_line_bytes=max_line_bytes, progress=progress, max_fields=max_fields)
-    require_computed(ruleset, analysis.extras, analysis.labels)
-    announce(progress, "evaluating rules")
-    result = evaluate_rules(analysis.records, ruleset, since, until, now, analysis.extras, max_segments,
-                            anchor=anchor, prior=prior)
-    return mute(result, silences, ruleset.inhibit, now), analysis.data
+    return run.judge(analysis, progress), analysis.data
 
 
 def evaluation_anchor(now: datetime, until: datetime | None, *, cron: bool) -> datetime | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import polars as pl
 
@@ -25,12 +25,16 @@ from mlmon.store.source import store_input
 from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce, read_logs, stream_logs
 from mlmon.metrics.incremental import WindowedMetrics
 from mlmon.metrics.operational import METRICS_BY_NAME, RECORD_FIELDS
-from mlmon.metrics.whole_range import drift_by_field, quality_by_segment
+from mlmon.metrics.whole_range import distributions_by_field, drift_by_field, quality_by_segment
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START, MetricTable, WindowSpec, select_range
 from mlmon.redact import redact_columns, secret_key_in
 from mlmon.timeparse import format_duration, iso
 from mlmon.where import apply_where, parse_where, where_fields
 from mlmon.yamlfile import did_you_mean
+
+if TYPE_CHECKING:  # check's core imports this module's prepare
+    from mlmon.check import RuleRun
+    from mlmon.rules.evaluate import CheckResult
 
 SEGMENT_FIELDS = tuple(name for name in CANONICAL_FIELDS if name not in ("ts", "latency_ms", "cpu_percent", "memory_mb"))
 
@@ -116,6 +120,12 @@ class Report:
     drift_by_field: pl.DataFrame | None = None
     #: For people's formats, with labels: model quality per segment over the whole range.
     quality_by_segment: pl.DataFrame | None = None
+    #: With a baseline, when asked: each field's baseline and current distributions per segment
+    #: (see :func:`mlmon.metrics.whole_range.distributions_by_field`). Not part of the JSON document.
+    distributions: pl.DataFrame | None = None
+    #: With --rules: the alerts, judged as ``mlmon check`` judges them, and the rules file.
+    alerts: CheckResult | None = None
+    rules_file: str | None = None
 
     @property
     def frame(self) -> pl.DataFrame:
@@ -161,7 +171,15 @@ class Report:
             **({"baseline": self.baseline} if self.baseline is not None else {}),
             **({"labels": self.labels} if self.labels is not None else {}),
             "windows": windows,
+            **({"alerts": self.alerts_document()} if self.alerts is not None else {}),
         }
+
+    def alerts_document(self) -> dict[str, Any]:
+        """With --rules: the rules file, how many rules it has, and the alerts as ``mlmon check --format json``
+        lists them: ``firing`` (its ``alerts``, each fired in some window of the range) and ``pending``."""
+        result = self.alerts
+        return {"rules_file": self.rules_file, "rules_evaluated": result.rules_evaluated,
+                "firing": [a.to_dict() for a in result.alerts], "pending": [a.to_dict() for a in result.pending]}
 
 
 def _iso_text(name: str) -> pl.Expr:
@@ -304,21 +322,30 @@ def build_report(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Progress | None = None,
     summaries: bool = False,
+    distributions: bool = False,
     max_fields: int = MAX_FIELDS,
+    rules: RuleRun | None = None,
 ) -> tuple[Report, LogData]:
     """Read ``inputs`` and compute every metric for ``spec``: operational, and drift and model quality when asked.
 
     ``where`` (mlmon's expression language) keeps only the records it matches, as a rule's ``where`` does.
-    With ``summaries`` (for the table and Markdown), also drift per field and model quality per segment
-    over the whole range, when there is a baseline or labels. ``max_fields`` bounds the fields decoded (see prepare).
+    With ``summaries`` (for people's formats), also drift per field and model quality per segment
+    over the whole range, when there is a baseline or labels; with ``distributions`` and a baseline, each
+    field's distributions. ``max_fields`` bounds the fields decoded (see prepare).
+    With ``rules``, the alerts of its rules file over the same records (those ``where`` keeps), judged as
+    ``mlmon check`` judges them; what it refuses is refused before the logs are read.
     """
     condition = parse_where(where) if where is not None else None
     refuse_secret_segments(spec.by, mapping)
+    if rules is not None:
+        rules.refuse(mapping, baseline=baseline is not None, labels=labels is not None)
     # A store is read a range and a few columns at a time already: the windowed path is for raw logs.
-    if baseline is None and labels is None and spec.every is not None and store_input(inputs) is None:
+    if (baseline is None and labels is None and rules is None and spec.every is not None
+            and store_input(inputs) is None):
         return _windowed_as_read(inputs, mapping=mapping, spec=spec, now=now, where=where, condition=condition,
                                  strict=strict, max_line_bytes=max_line_bytes, progress=progress)
-    analysis = prepare(inputs, mapping=mapping, fields=spec.by, baseline=baseline, labels=labels, where=condition,
+    fields = [*spec.by, *(rules.fields if rules is not None else ())]
+    analysis = prepare(inputs, mapping=mapping, fields=fields, baseline=baseline, labels=labels, where=condition,
                        strict=strict, max_line_bytes=max_line_bytes, progress=progress, max_fields=max_fields)
     table = metric_table(analysis.records, spec, analysis.extras, progress=progress)
     data = analysis.data
@@ -333,6 +360,9 @@ def build_report(
         labels=analysis.labels,
         where=where,
     )
+    if rules is not None:
+        report.alerts = rules.judge(analysis, progress)
+        report.rules_file = rules.ruleset.path
     reference = analysis.extras.reference  # set with analysis.baseline
     if reference is None and not (summaries and analysis.labels is not None):
         return report, data
@@ -343,6 +373,8 @@ def build_report(
     if summaries and reference is not None:
         announce(progress, "summarizing drift by field")
         report.drift_by_field = drift_by_field(current, reference, list(spec.by))
+    if distributions and reference is not None:
+        report.distributions = distributions_by_field(current, reference, list(spec.by))
     if summaries and analysis.labels is not None:
         report.quality_by_segment = quality_by_segment(current, analysis.extras.quality, list(spec.by))
     return report, data

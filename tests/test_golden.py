@@ -46,14 +46,15 @@ def _report(spec):
     return report
 
 
-def _sections_report():
-    """Hourly by version, with the first two hours as the baseline and labels: every section people see."""
+def _sections_report(**more):
+    """Hourly by version, with the first two hours as the baseline and labels: every section people see.
+    ``more`` goes to build_report (the HTML report's golden file asks for distributions too)."""
     labels = LabelSpec(str(HERE / "data" / "sections.labels.csv"), "request_id", "label", "output.label", "output.p",
                        "churn", "auto")
     baseline = BaselineSpec(start=datetime(2026, 11, 27, 10, tzinfo=timezone.utc),
                             end=datetime(2026, 11, 27, 12, tzinfo=timezone.utc))
     report, _ = build_report([str(SECTIONS)], mapping=DEFAULT_MAPPING, now=NOW, baseline=baseline, labels=labels,
-                             spec=WindowSpec(every=timedelta(hours=1), by=("model_version",)), summaries=True)
+                             spec=WindowSpec(every=timedelta(hours=1), by=("model_version",)), summaries=True, **more)
     report.files = ["tests/data/sections.jsonl"]
     report.labels["file"] = "tests/data/sections.labels.csv"
     report.baseline["source"]["files"] = report.files

@@ -6,7 +6,8 @@ import os
 from contextlib import ExitStack
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from datetime import datetime
+from typing import NamedTuple, Optional
 
 import typer
 from rich.console import Console
@@ -111,21 +112,20 @@ def check(
 whole 'every' long; a first window cut by --since is not judged. Without them (CI), windows are aligned \
 to the epoch, as in 'report', and every window of the log is judged.
     """
-    from mlmon.check import Gate, evaluation_anchor, run_check
+    from mlmon.check import Gate, run_check
     from mlmon.render.progress import ReadProgress
     from mlmon.rules.load import load_rules
     from mlmon.timeparse import parse_duration
 
     clock = parse_now(now)
-    # A cron check of "the last 2h" runs up to now, so that silence at the end shows.
-    spec = window_spec(None, None, since, until or ("now" if since else None), clock)
+    judged = judged_range(since, until, now, clock)
     ruleset = load_rules(rules)
     from mlmon.notify.config import notify_setup
 
     routes = notify_setup(ruleset.notify, notify_config, state)
     base, truth = baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
                                        positive, task, clock)
-    logs = log_inputs("check", logs, store, mapping, spec.since, spec.until, base)
+    logs = log_inputs("check", logs, store, mapping, judged.since, judged.until, base)
     guard_outputs(logs, {"-o": output, "--state": state}, rules, mapping, baseline, labels, notify_config)
     repeat = parse_duration(repeat_interval, what="--repeat-interval")
     if notify:  # first: a bad URL is the more specific of the two usage errors
@@ -150,11 +150,10 @@ to the epoch, as in 'report', and every window of the log is judged.
             saved = stack.enter_context(locked_state(state, warn, clock, "--now" if now else "the clock"))
         with ReadProgress() as progress:
             result, data = run_check(
-                logs, ruleset, mapping=inputs_mapping(logs, mapping), now=clock, since=spec.since, until=spec.until,
-                baseline=base, labels=truth, max_segments=max_segments, strict=strict, max_line_bytes=max_line_bytes,
-                progress=progress, max_fields=max_fields, silences=silences,
-                anchor=evaluation_anchor(clock, spec.until, cron=bool(since or until or now)),
-                range_text=_range_text(since, until),
+                logs, ruleset, mapping=inputs_mapping(logs, mapping), now=clock, since=judged.since,
+                until=judged.until, baseline=base, labels=truth, max_segments=max_segments, strict=strict,
+                max_line_bytes=max_line_bytes, progress=progress, max_fields=max_fields, silences=silences,
+                anchor=judged.anchor, range_text=judged.text,
                 prior=from_doc(saved.get(STATE_KEY), warn, state) if saved is not None else None,
             )
         print_warnings(data.warnings, data.notes)
@@ -179,9 +178,26 @@ to the epoch, as in 'report', and every window of the log is judged.
     raise typer.Exit(EXIT_GATE if gate.fired(result) else EXIT_OK)
 
 
-def _range_text(since: Optional[str], until: Optional[str]) -> str:
-    """The range as the options gave it, for messages: ``--since 3m``."""
-    return " ".join(f"{name} {value}" for name, value in (("--since", since), ("--until", until)) if value)
+class JudgedRange(NamedTuple):
+    """The range the rules judge and the time their windows end at (None: aligned to the epoch)."""
+
+    since: Optional[datetime]
+    until: Optional[datetime]
+    anchor: Optional[datetime]
+    #: The range as the options gave it, for messages: ``--since 3m``.
+    text: str
+
+
+def judged_range(since: Optional[str], until: Optional[str], now: Optional[str], clock: datetime) -> JudgedRange:
+    """What ``check`` (and ``report --rules``) judge for --since, --until and --now: with any of them (cron),
+    windows that end at --until, else at now, and a range up to now when --since comes alone (so that silence
+    at the end shows); without them (CI), every window of the log, aligned to the epoch."""
+    from mlmon.check import evaluation_anchor
+
+    spec = window_spec(None, None, since, until or ("now" if since else None), clock)
+    text = " ".join(f"{name} {value}" for name, value in (("--since", since), ("--until", until)) if value)
+    return JudgedRange(spec.since, spec.until, evaluation_anchor(clock, spec.until, cron=bool(since or until or now)),
+                       text)
 
 
 def _render_check(result, gate, fmt: "CheckFormat", output: Optional[Path], transitions=None, data=None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -54,6 +55,7 @@ class ReportFormat(str, Enum):
     markdown = "markdown"
     prometheus = "prometheus"
     parquet = "parquet"
+    html = "html"
 
 
 @app.command(
@@ -62,7 +64,8 @@ class ReportFormat(str, Enum):
     "  mlmon report logs/ --every 1h --by model --since 24h --format json -o report.json\n\n"
     "  mlmon report --store /var/lib/mlmon/store --since 3h --every 10m --by model\n\n"
     "  mlmon report app.log.gz --mapping my_mapping.yaml --rejects rejects.jsonl\n\n"
-    "  mlmon report logs/ --where 'status >= 500 and input.country == \"DE\"' --by model_version"
+    "  mlmon report logs/ --where 'status >= 500 and input.country == \"DE\"' --by model_version\n\n"
+    "  mlmon report sample_logs/*.jsonl.gz --every 1h --by model,model_version --rules rules.example.yaml --format html -o report.html"
 )
 @handle_errors
 def report(
@@ -78,8 +81,10 @@ def report(
     now: Optional[str] = NOW_OPTION,
     fmt: ReportFormat = typer.Option(None, "--format", "-f", help="Output format: table (default) or markdown for people, json or csv for every metric of every window. "
                                      "For people, runs of empty windows are one line, and with --baseline or --labels drift by field and model quality follow, over the whole range per segment. "
-                                     "Outside a terminal the table does not wrap. prometheus: the latest window's metrics in node_exporter's textfile format (README \"Prometheus\"). parquet (with -o FILE): one row per window and segment, typed columns, for BI tools.", show_default=False),
+                                     "Outside a terminal the table does not wrap. prometheus: the latest window's metrics in node_exporter's textfile format (README \"Prometheus\"). parquet (with -o FILE): one row per window and segment, typed columns, for BI tools. "
+                                     "html (with -o FILE, or piped): one self-contained page that works offline: a headline, charts over time per segment, the tables, drift distributions, model quality and alerts (README \"HTML report\").", show_default=False),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE atomically instead of stdout (- is stdout)."),
+    rules: Optional[Path] = typer.Option(None, "--rules", "-r", help="Also evaluate this YAML rules file as 'mlmon check' does (same --since/--until/--now, over the records --where keeps) and show its alerts: an Alerts section in table, markdown and html, an \"alerts\" key in json, mlmon_alert_active series in prometheus; csv and parquet leave them out. The report still exits 0 when alerts fire: 'mlmon check' is the gate.", show_default=False),
     mapping: Optional[Path] = MAPPING_OPTION,
     rejects: Optional[Path] = REJECTS_OPTION,
     strict: bool = STRICT_OPTION,
@@ -100,23 +105,22 @@ def report(
     from mlmon.report import build_report
 
     one_stdout({"the report": output is None or is_stdout(output), "--rejects": is_stdout(rejects)})
-    if fmt == ReportFormat.parquet and (output is None or is_stdout(output)):
-        from mlmon.errors import UsageError
-
-        raise UsageError("--format parquet needs -o FILE", "Name the Parquet file to write, e.g. -o report.parquet.")
+    _refuse_terminal(fmt, output)
     clock = parse_now(now)
     spec = window_spec(every, by, since, until, clock, max_segments)
+    judge = _rule_run(rules, since, until, now, clock, max_segments)
     base, truth = baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
                                        positive, task, clock)
     logs = log_inputs("report", logs, store, mapping, spec.since, spec.until, base)
-    guard_outputs(logs, {"-o": output, "--rejects": rejects}, mapping, baseline, labels)
+    guard_outputs(logs, {"-o": output, "--rejects": rejects}, mapping, baseline, labels, rules)
     the_mapping = inputs_mapping(logs, mapping)
     fmt = fmt or ReportFormat.table
     with ReadProgress() as progress, rejects_when_nothing_is_good(rejects, the_mapping.redact):
         result, data = build_report(
             logs, mapping=the_mapping, spec=spec, now=clock, baseline=base, labels=truth, where=where, strict=strict,
-            max_line_bytes=max_line_bytes, progress=progress,
-            summaries=fmt in (ReportFormat.table, ReportFormat.markdown), max_fields=max_fields,
+            max_line_bytes=max_line_bytes, progress=progress, rules=judge,
+            summaries=fmt in (ReportFormat.table, ReportFormat.markdown, ReportFormat.html),
+            distributions=fmt == ReportFormat.html, max_fields=max_fields,
         )
     if rejects is not None:
         write_rejects(data.rejects, rejects, the_mapping.redact)
@@ -132,7 +136,37 @@ def report(
         note_skipped(result.skipped, rejects)
 
 
+def _refuse_terminal(fmt: Optional["ReportFormat"], output: Optional[Path]) -> None:
+    """Parquet needs a file; a page of HTML is for a file or a pipe, not for reading on a terminal."""
+    from mlmon.errors import UsageError
+
+    to_stdout = output is None or is_stdout(output)
+    if fmt == ReportFormat.parquet and to_stdout:
+        raise UsageError("--format parquet needs -o FILE", "Name the Parquet file to write, e.g. -o report.parquet.")
+    if fmt == ReportFormat.html and to_stdout and sys.stdout is not None and sys.stdout.isatty():
+        raise UsageError("--format html writes a web page, not text for a terminal",
+                         "Write it to a file and open that in a browser, e.g. -o report.html.")
+
+
+def _rule_run(rules: Optional[Path], since, until, now, clock, max_segments: int):
+    """With --rules: the rules file, loaded and validated (every problem at once, as 'check' lists them),
+    to judge over the range 'check' would judge for the same --since, --until and --now."""
+    if rules is None:
+        return None
+    from mlmon.check import RuleRun
+    from mlmon.cli.check import judged_range
+    from mlmon.rules.load import load_rules
+
+    ruleset = load_rules(rules)
+    judged = judged_range(since, until, now, clock)
+    return RuleRun(ruleset, clock, judged.since, judged.until, judged.anchor, max_segments, range_text=judged.text)
+
+
 def _render(result, fmt: "ReportFormat", output: Optional[Path]) -> str:
+    if fmt == ReportFormat.html:
+        from mlmon.render.html import render_html
+
+        return render_html(result)
     if fmt == ReportFormat.json:
         from mlmon.render.machine import render_json
 

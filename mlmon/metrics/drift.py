@@ -99,10 +99,8 @@ def _numeric(ref: FieldReference, column: pl.Series, rows: int) -> dict[str, Any
     if not values.len() or ref.values is None or not ref.values.len():
         return out | {k: None for k in ("psi", "ks", "ks_pvalue", "wasserstein_norm", "out_of_range_rate", "drifted")}
     current = values.sort()
-    idx = bin_index(current, ref.edges).value_counts()
-    by_bin = dict(zip(idx[idx.columns[0]].to_list(), idx["count"].to_list()))
     ref_total = sum(ref.bin_counts) or 1
-    out["psi"] = psi([c / ref_total for c in ref.bin_counts], [by_bin.get(i, 0) / current.len() for i in range(PSI_BINS)])
+    out["psi"] = psi([c / ref_total for c in ref.bin_counts], [c / current.len() for c in bin_counts(current, ref)])
     d, w = _ks_and_wasserstein(ref.values, current)
     out["ks"] = d
     out["ks_pvalue"] = kolmogorov_sf(d, ref.count, current.len())
@@ -120,11 +118,8 @@ def _categorical(ref: FieldReference, column: pl.Series, rows: int) -> dict[str,
     out: dict[str, Any] = {"null_rate": (rows - present.len()) / rows if rows else None}
     if not present.len() or not ref.frequencies:
         return out | {k: None for k in ("psi", "chi2_pvalue", "js", "new_category_rate", "drifted")}
-    counts = present.value_counts()
-    current = dict(zip(counts[present.name].to_list(), counts["count"].to_list()))
-    categories = list(ref.frequencies) + sorted(c for c in current if c not in ref.frequencies)
-    r = [ref.frequencies.get(c, 0) for c in categories]
-    c = [current.get(k, 0) for k in categories]
+    categories, r, c = category_counts(present, ref)
+    current = dict(zip(categories, c))
     r_total, c_total = sum(r), sum(c)
     out["psi"] = psi([x / r_total for x in r], [x / c_total for x in c])
     out["chi2_pvalue"] = chi2_contingency_pvalue(r, c)
@@ -132,6 +127,44 @@ def _categorical(ref: FieldReference, column: pl.Series, rows: int) -> dict[str,
     out["new_category_rate"] = sum(v for k, v in current.items() if k not in ref.frequencies) / c_total
     out["drifted"] = _drifted(ref, out)
     return out
+
+
+def bin_counts(values: pl.Series, ref: FieldReference) -> list[int]:
+    """How many of the finite numbers ``values`` fall in each of the reference's quantile bins (PSI's bins)."""
+    idx = bin_index(values, ref.edges).value_counts()
+    by_bin = dict(zip(idx[idx.columns[0]].to_list(), idx["count"].to_list()))
+    return [int(by_bin.get(i, 0)) for i in range(PSI_BINS)]
+
+
+def category_counts(present: pl.Series, ref: FieldReference) -> tuple[list[str], list[int], list[int]]:
+    """The categories (the reference's, most frequent first, then new ones by name), and the reference's and
+    the non-null text ``present``'s count of each."""
+    counts = present.value_counts()
+    current = dict(zip(counts[present.name].to_list(), counts["count"].to_list()))
+    categories = list(ref.frequencies) + sorted(c for c in current if c not in ref.frequencies)
+    return categories, [ref.frequencies.get(c, 0) for c in categories], [int(current.get(k, 0)) for k in categories]
+
+
+@dataclass
+class Distribution:
+    """A field's baseline and current counts side by side: per PSI bin of a numeric field (``edges`` are the
+    bins' inner edges, so bin i is (edges[i-1], edges[i]]), or per category (``categories``)."""
+
+    baseline: list[int]
+    current: list[int]
+    edges: list[float] | None = None
+    categories: list[str] | None = None
+
+
+def distribution(ref: FieldReference, column: pl.Series) -> Distribution | None:
+    """The counts drift compares for one field (None for an identifier, or a reference without values):
+    the finite numbers per bin, or the non-null values per category."""
+    if ref.kind == "numeric" and ref.bin_counts:
+        return Distribution(list(ref.bin_counts), bin_counts(finite_values(column), ref), edges=list(ref.edges))
+    if ref.kind == "categorical" and ref.frequencies:
+        categories, base, current = category_counts(column.cast(pl.String).drop_nulls(), ref)
+        return Distribution(base, current, categories=categories)
+    return None
 
 
 def _drifted(ref: FieldReference, values: dict[str, Any]) -> int | None:

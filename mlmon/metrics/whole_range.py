@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from mlmon.baseline.reference import Reference
-from mlmon.metrics.drift import drift_table, method_of, metric_name, short_name
+from mlmon.metrics.drift import Distribution, distribution, drift_table, method_of, metric_name, short_name
 
 #: The columns of :func:`drift_by_field` after the segment fields.
 FIELD_COLUMNS = ("field", "type", "method", "score", "drifted", "psi", "null_rate", "out_of_range_rate")
@@ -53,6 +53,52 @@ def drift_by_field(current: pl.DataFrame, reference: Reference, by: list[str]) -
 
 _FIELD_SCHEMA = {"field": pl.String, "type": pl.String, "method": pl.String, "score": pl.Float64,
                  "drifted": pl.Boolean, "psi": pl.Float64, "null_rate": pl.Float64, "out_of_range_rate": pl.Float64}
+
+
+#: The columns of :func:`distributions_by_field` after the segment fields.
+DISTRIBUTION_SCHEMA = {"field": pl.String, "type": pl.String, "bucket": pl.Int64, "lower": pl.Float64,
+                       "upper": pl.Float64, "category": pl.String, "others": pl.Int64, "baseline": pl.Int64,
+                       "current": pl.Int64}
+#: The most categories of a field shown one by one; the rest are one bucket.
+MAX_SHOWN_CATEGORIES = 15
+
+
+def distributions_by_field(current: pl.DataFrame, reference: Reference, by: list[str]) -> pl.DataFrame:
+    """The counts drift compares, baseline beside current, one row per segment, field and bucket, over all
+    of ``current``. A numeric field's buckets are the baseline's quantile bins (PSI's: ``lower`` < value <=
+    ``upper``, null for an open end); a categorical field's are its ``category`` values, the
+    :data:`MAX_SHOWN_CATEGORIES` with the largest share in either first, then one bucket (``category`` null)
+    that adds up the ``others`` remaining. ``bucket`` numbers a field's buckets from 0. Identifiers and
+    fields without values have no rows. A loop over segments, fields and buckets, never records."""
+    groups = current.partition_by(by, maintain_order=True, as_dict=True) if by else {(): current}
+    rows = []
+    for key, group in groups.items():
+        segment = dict(zip(by, key))
+        for name, ref in reference.fields.items():
+            column = group.get_column(name) if name in group.columns else pl.Series(name, [], pl.String)
+            dist = distribution(ref, column)
+            if dist is not None:
+                rows += [{**segment, "field": short_name(name), "type": ref.kind, "bucket": i, **bucket}
+                         for i, bucket in enumerate(_buckets(dist))]
+    schema = {**{k: current.schema[k] for k in by}, **DISTRIBUTION_SCHEMA}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _buckets(dist: Distribution) -> list[dict]:
+    if dist.edges is not None:
+        bounds = [None, *dist.edges, None]
+        return [{"lower": bounds[i], "upper": bounds[i + 1], "category": None, "others": 0, "baseline": b,
+                 "current": c} for i, (b, c) in enumerate(zip(dist.baseline, dist.current))]
+    totals = (sum(dist.baseline) or 1, sum(dist.current) or 1)
+    order = sorted(range(len(dist.categories)),
+                   key=lambda i: -max(dist.baseline[i] / totals[0], dist.current[i] / totals[1]))
+    shown, rest = order[:MAX_SHOWN_CATEGORIES], order[MAX_SHOWN_CATEGORIES:]
+    out = [{"lower": None, "upper": None, "category": dist.categories[i], "others": 0, "baseline": dist.baseline[i],
+            "current": dist.current[i]} for i in shown]
+    if rest:
+        out.append({"lower": None, "upper": None, "category": None, "others": len(rest),
+                    "baseline": sum(dist.baseline[i] for i in rest), "current": sum(dist.current[i] for i in rest)})
+    return out
 
 
 def quality_by_segment(current: pl.DataFrame, quality: list[pl.Expr], by: list[str]) -> pl.DataFrame:

@@ -73,16 +73,34 @@ def render_check_table(result: CheckResult, gate: Gate, width: int = 100, color:
                        wrap: bool = True) -> str:
     """The alerts for people: ``width`` columns, wrapping to fit them with ``wrap`` (a terminal), else unwrapped."""
     console, buffer = text_console(width, color, wrap)
-    alerts = result.alerts
     status = "FIRING" if gate.fired(result) else "OK"
     head = Text(f"{status}: ", style="bold red" if status == "FIRING" else "bold green")
-    head.append(f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} from {result.rules_evaluated} rule"
-                f"{'s' if result.rules_evaluated != 1 else ''} (gate: {gate.fail_on} and above)")
+    head.append(alerts_headline(result, f" (gate: {gate.fail_on} and above)"))
+    console.print(Group(head, *alert_renderables(result)))
+    return rendered(buffer)
+
+
+def alerts_headline(result: CheckResult, gate_text: str = "") -> str:
+    """``3 alerts from 4 rules`` (then ``gate_text``), and how many are muted."""
+    alerts = result.alerts
+    muted = sum(a.muted for a in alerts)
+    return (f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} from {result.rules_evaluated} rule"
+            f"{'s' if result.rules_evaluated != 1 else ''}{gate_text}{f', {muted} muted' if muted else ''}")
+
+
+def alerts_title(report) -> str:
+    """The heading of the alerts of ``report --rules``: how many, from which file, and that ``check`` gates."""
+    return (f"Alerts: {alerts_headline(report.alerts)} in {report.rules_file} "
+            f"(the report exits 0 whatever fires; mlmon check is the gate)")
+
+
+def alert_renderables(result: CheckResult) -> list:
+    """The alerts' table, each alert's summary and annotations, and the pending ones, for a terminal table
+    (``check``'s, and ``report --rules``'s Alerts section)."""
+    alerts = result.alerts
     muted = sum(a.muted for a in alerts)
     names = {a.fingerprint: a.key for a in alerts} if muted else {}
-    if muted:
-        head.append(f", {muted} muted")
-    parts = [head]
+    parts: list = []
     if alerts:
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
         for col, justify in (("rule", "left"), ("severity", "left"), ("segment", "left"), ("value", "right"),
@@ -115,18 +133,20 @@ def render_check_table(result: CheckResult, gate: Gate, width: int = 100, color:
         for a in result.pending:
             parts.append(Text(f"- {printable(a.rule)} [{printable(_segment_text(a))}]: {progress_text(a)} since "
                               f"{strftime(a.active_at, '%Y-%m-%d %H:%M')} UTC: {printable(a.summary)}"))
-    console.print(Group(*parts))
-    return rendered(buffer)
+    return parts
 
 
 def render_check_markdown(result: CheckResult, gate: Gate) -> str:
-    alerts = result.alerts
     icon = "🔴" if gate.fired(result) else "🟢"
     lines = [f"## {icon} mlmon check: {'firing' if gate.fired(result) else 'ok'}", ""]
-    n = result.rules_evaluated
-    muted = sum(a.muted for a in alerts)
-    lines.append(f"{len(alerts)} alert{'s' if len(alerts) != 1 else ''} from {n} rule{'s' if n != 1 else ''} "
-                 f"(gate: {gate.fail_on} and above){f', {muted} muted' if muted else ''}.")
+    lines.append(alerts_headline(result, f" (gate: {gate.fail_on} and above)") + ".")
+    return "\n".join(lines + alert_markdown_lines(result)) + "\n"
+
+
+def alert_markdown_lines(result: CheckResult) -> list[str]:
+    """The alerts' Markdown table, their annotations and the pending ones (``check``'s, and ``report --rules``'s)."""
+    alerts = result.alerts
+    lines: list[str] = []
     if alerts:
         lines += ["", "| rule | severity | segment | value | windows | first | last | active | summary |",
                   "| --- | --- | --- | ---: | ---: | --- | --- | --- | --- |"]
@@ -153,7 +173,7 @@ def render_check_markdown(result: CheckResult, gate: Gate) -> str:
             lines.append(f"| {markdown_cell(a.rule)} | {a.severity} | {markdown_cell(_segment_text(a))} "
                          f"| {format_number(a.value)} | {progress_text(a)} | {iso(a.active_at)} "
                          f"| {markdown_cell(a.summary)} |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def render_check_junit(result: CheckResult, gate: Gate) -> str:

@@ -39,6 +39,10 @@ def render_markdown(report: Report) -> str:
         lines += _table(section)
         for note in section.notes:
             lines += ["", markdown_cell(note)]
+    if report.alerts is not None:  # here: rules bring check's core, which a plain report does not load
+        from mlmon.render.alerts import alert_markdown_lines, alerts_title
+
+        lines += ["", "### Alerts", "", markdown_cell(alerts_title(report)) + ".", *alert_markdown_lines(report.alerts)]
     if report.skipped:
         reasons = ", ".join(f"{markdown_cell(r)} {n:,}" for r, n in report.skipped_by_reason.items())
         lines.append("")

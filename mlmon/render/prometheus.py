@@ -153,7 +153,8 @@ def _run_facts(families: _Families, generated_at: datetime | None, records: int 
 
 
 def render_report_prometheus(report) -> str:
-    """The latest window's metrics, one series per segment, and the run's facts."""
+    """The latest window's metrics, one series per segment, the alerts with --rules (as ``check`` writes them),
+    and the run's facts."""
     families = _Families()
     frame: pl.DataFrame = report.frame
     segments = list(report.segments)
@@ -175,6 +176,8 @@ def render_report_prometheus(report) -> str:
         if isinstance(window, datetime):
             families.add("mlmon_window_start_timestamp_seconds", "Start of the latest window, in seconds since the epoch.",
                          {}, window.timestamp())
+    if report.alerts is not None:
+        _alert_series(families, report.alerts)
     _run_facts(families, report.generated_at, report.records, report.skipped, report.skipped_by_reason)
     return families.text()
 
@@ -182,6 +185,13 @@ def render_report_prometheus(report) -> str:
 def render_check_prometheus(result, data) -> str:
     """One series per alert (firing: ``mlmon_alert_active``, pending: ``mlmon_alert_pending``), and the run's facts."""
     families = _Families()
+    _alert_series(families, result)
+    _run_facts(families, result.generated_at, data.record_count, data.skipped, data.skipped_by_reason())
+    return families.text()
+
+
+def _alert_series(families: _Families, result) -> None:
+    """``mlmon_alert_active`` (firing), ``mlmon_alert_pending`` and ``mlmon_alerts_firing``."""
     for kind, alerts, text in (("active", result.alerts, "1 for each alert that fires in the latest run."),
                                ("pending", result.pending, "1 for each alert pending toward its 'for'.")):
         for alert in alerts:
@@ -194,5 +204,3 @@ def render_check_prometheus(result, data) -> str:
                          {**labels, **extra, **{names[k]: v for k, v in alert.segment.items()}}, 1)
     families.add("mlmon_alerts_firing", "Alerts firing in the latest run.", {},
                  sum(1 for a in result.alerts if a.active))
-    _run_facts(families, result.generated_at, data.record_count, data.skipped, data.skipped_by_reason())
-    return families.text()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.text import Text
 
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START
@@ -44,6 +44,11 @@ def render_table(report: Report, width: int | None = None, color: bool = False, 
             notes.insert(0, f"{plural(hidden, 'more column')}: widen the terminal, or use --format markdown.")
         for note in notes:
             console.print(Text(note, style="dim"))
+    if report.alerts is not None:  # here: rules bring check's core, which a plain report does not load
+        from mlmon.render.alerts import alert_renderables, alerts_title
+
+        console.print()
+        console.print(Group(Text(printable(alerts_title(report)), style="bold"), *alert_renderables(report.alerts)))
     if report.skipped:
         reasons = ", ".join(f"{printable(r)} {n:,}" for r, n in report.skipped_by_reason.items())
         where = (f"Listed in {printable(report.rejects_file)}." if report.rejects_file
