@@ -76,6 +76,7 @@ def _independent_runs(tmp: Path) -> dict[tuple[str, str], tuple]:
         **{("mlmon report", f): ("report", *LOGS, *by, "--format", f) for f in ("table", "json", "csv", "markdown",
                                                                               "prometheus")},
         ("mlmon report", "parquet"): ("report", *LOGS, *by, "--format", "parquet", "-o", tmp / "report.parquet"),
+        ("mlmon report", "html"): ("report", *LOGS, *by, "--every", "1h", "--format", "html", "-o", tmp / "report.html"),
         **{("mlmon check", f): (*check, "--format", f) for f in ("table", "json", "junit", "markdown", "github",
                                                                 "prometheus")},
         **{("mlmon replay", f): (*replay, "--format", f) for f in ("table", "json")},
@@ -199,6 +200,18 @@ def test_report_parquet(runs, counted):
     path = runs["tmp"] / "report.parquet"
     rows = duckdb.connect().execute(f"SELECT model, model_version, request_count FROM '{path}'").fetchall()
     assert _segments(rows) == counted["by_segment"]
+
+
+def test_report_html(runs, counted):
+    ok(runs, ("mlmon report", "html"))
+    page = (runs["tmp"] / "report.html").read_text(encoding="utf-8")
+    data = json.loads(page.split('<script type="application/json"', 1)[1].split(">", 1)[1].split("</script>", 1)[0])
+    throughput = next(c for c in data["charts"] if c["metric"] == "throughput_rps")
+    # Requests per hour window are req/s × 3600: summed per segment, the records of each.
+    sums = {tuple(label.split(" / ")): round(sum(v or 0 for v in series) * 3600)
+            for label, series in zip(data["segments"], throughput["series"])}
+    assert sums == counted["by_segment"] and len(data["x"]) == 48
+    assert f"{counted['records']:,}" in page
 
 
 # --- check --------------------------------------------------------------------------------------------
