@@ -28,6 +28,7 @@ import typer.main
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import ROOT, SAMPLE_LOGS
+from test_docs import _commands
 from mlmon.cli import app
 
 MLMON = str(Path(sys.executable).parent / "mlmon")
@@ -141,16 +142,8 @@ def _format_choices(command) -> list[str | None]:
     return [member.value for member in enum]
 
 
-def _leaf_commands(group, prefix="mlmon"):
-    for name, command in group.commands.items():
-        if hasattr(command, "commands"):
-            yield from _leaf_commands(command, f"{prefix} {name}")
-        else:
-            yield f"{prefix} {name}", command
-
-
 def test_every_command_and_format_is_covered(runs):
-    wanted = {(name, f) for name, command in _leaf_commands(typer.main.get_command(app))
+    wanted = {(name, f) for name, command in _commands(typer.main.get_command(app))
               for f in _format_choices(command)}
     assert wanted - set(runs) == set()
 
