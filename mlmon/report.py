@@ -134,7 +134,7 @@ class Report:
         spec = self.table.spec
         windows = []
         # Window times are written by Polars: a window ending past year 9999 has no Python datetime.
-        frame = self.frame.with_columns(_iso_text(WINDOW_START), _iso_text(WINDOW_END))
+        frame = self.frame.with_columns(iso_text_expr(WINDOW_START), iso_text_expr(WINDOW_END))
         for row in frame.iter_rows(named=True):  # one row per window, not per record
             windows.append(
                 {
@@ -164,7 +164,7 @@ class Report:
         }
 
 
-def _iso_text(name: str) -> pl.Expr:
+def iso_text_expr(name: str) -> pl.Expr:
     """The column's times as :func:`iso` writes them: seconds, then a fraction only when there is one."""
     text = pl.col(name).dt.strftime("%Y-%m-%dT%H:%M:%S%.6f").str.replace(r"\.?0+$", "")
     return (text + pl.lit("Z")).alias(name)
