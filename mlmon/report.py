@@ -18,8 +18,8 @@ from mlmon.logs.fields import io_field_names, with_io_fields
 from mlmon.logs.mapping import CANONICAL_FIELDS, MAX_PATH_DEPTH, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.metrics.drift import method_of, schema_changes
 from mlmon.metrics.labels import load_labels
-from mlmon.metrics.model_quality import (LabelSpec, infer_task, join_labels, joined_labels, not_finite_warnings,
-                                         positive_label, predicted_classes, quality_exprs)
+from mlmon.metrics.model_quality import (LabelSpec, join_labels, joined_labels, not_finite_warnings, quality_exprs,
+                                         task_and_positive)
 from mlmon.metrics.table import Extras, metric_table
 from mlmon.store.source import store_input
 from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce, read_logs, stream_logs
@@ -280,11 +280,8 @@ def _with_labels(records: pl.DataFrame, spec: LabelSpec, extras: Extras,
     if not joined.height:
         warnings.append(f"no label in {spec.path} has the id of a logged request, so label_coverage is 0 and the "
                         f"quality metrics are empty; check the ids, or name their column with --label-id")
+    task, positive = task_and_positive(truth, records, spec)
     records = join_labels(records, truth)
-    task = infer_task(truth, spec)
-    positive = None
-    if task == "classification":
-        positive = positive_label(joined if joined.height else truth, predicted_classes(records, spec), spec)
     warnings.extend(not_finite_warnings(records, task, spec))
     extras.quality = quality_exprs(task, spec, positive or "", dict(records.schema))
     return records, {"file": spec.path, "task": task, "positive": positive, "prediction": spec.prediction,
