@@ -38,7 +38,7 @@ from mlmon.errors import InputError, UsageError
 from mlmon.logs.field_limit import FieldLimit
 from mlmon.logs.fields import INTEGER_TYPES, io_field_names, is_numeric, with_io_fields
 from mlmon.logs.mapping import INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
-from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce, stream_logs
+from mlmon.logs.reader import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce, stream_logs
 from mlmon.metrics.labels import load_labels
 from mlmon.metrics.model_quality import LABEL, LabelSpec
 from mlmon.redact import REDACTED, is_secret_path, redact_columns
@@ -90,18 +90,19 @@ class ExportResult:
 
 def export_logs(inputs: Sequence[str], output: str | Path, spec: ExportSpec, *, mapping: Mapping,
                 strict: bool = False, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-                progress: Progress | None = None) -> ExportResult:
+                chunk_bytes: int = DEFAULT_CHUNK_BYTES, progress: Progress | None = None) -> ExportResult:
     """Write the records of ``inputs`` that ``spec`` selects to ``output``, atomically, chunk by chunk.
 
     Raises InputError (bad input, nothing good to read) or UsageError (a bad option) before ``output``
-    is touched; on any failure ``output`` is left as it was.
+    is touched; on any failure ``output`` is left as it was. ``chunk_bytes`` of log text are decoded at once.
     """
     spec.check()
     condition = parse_where(spec.where) if spec.where is not None else None
     labels = _typed_labels(load_labels(spec.labels)) if spec.labels is not None else None
     fields = ["ts", "request_id", "model", "model_version", "status", RAW_REQUEST, RAW_RESPONSE,
               *(f for f in where_fields(condition) if not f.startswith((INPUT_PREFIX, OUTPUT_PREFIX)))]
-    frames, finish = _read(inputs, mapping, list(dict.fromkeys(fields)), spec, strict, max_line_bytes, progress)
+    frames, finish = _read(inputs, mapping, list(dict.fromkeys(fields)), spec, strict, max_line_bytes, chunk_bytes,
+                           progress)
     chunks = _Chunks(spec, condition, labels, mapping.redact)
     target = Path(output)
     spill = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".parts", dir=_directory_of(target)))
@@ -130,7 +131,7 @@ def _directory_of(target: Path) -> Path:
 
 
 def _read(inputs, mapping: Mapping, fields: list[str], spec: ExportSpec, strict: bool, max_line_bytes: int,
-          progress: Progress | None):
+          chunk_bytes: int, progress: Progress | None):
     """The records a chunk at a time, and a function that gives what reading found once they are used up."""
     store = store_input(inputs)
     if store is not None:
@@ -142,7 +143,8 @@ def _read(inputs, mapping: Mapping, fields: list[str], spec: ExportSpec, strict:
             found.append((yield from stream_store(store, fields, since=spec.since, until=spec.until)))
 
         return parts(), lambda: found[0]
-    stream = stream_logs(inputs, mapping, fields, strict=strict, max_line_bytes=max_line_bytes, progress=progress)
+    stream = stream_logs(inputs, mapping, fields, strict=strict, max_line_bytes=max_line_bytes, chunk_bytes=chunk_bytes,
+                         progress=progress)
     return iter(stream), lambda: stream.finish(stream.empty())
 
 
