@@ -38,7 +38,7 @@ from mlmon.errors import InputError, UsageError
 from mlmon.logs.field_limit import FieldLimit
 from mlmon.logs.fields import INTEGER_TYPES, io_field_names, is_numeric, with_io_fields
 from mlmon.logs.mapping import INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
-from mlmon.logs.reader import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce, stream_logs
+from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce, stream_logs
 from mlmon.metrics.labels import load_labels
 from mlmon.metrics.model_quality import LABEL, LabelSpec
 from mlmon.redact import REDACTED, is_secret_path, redact_columns
@@ -51,6 +51,10 @@ FORMATS = ("parquet", "csv", "jsonl")
 BASE_COLUMNS = {"ts": pl.Datetime("us", "UTC"), "request_id": pl.String(), "model": pl.String(),
                 "model_version": pl.String(), "status": pl.Int64()}
 LABEL_COLUMN = "label"
+#: Log text decoded at once. Half the reader's default: an export decodes every field of every record,
+#: so a chunk's frames are wider than a report's; 16 MiB kept the peak near 350 MB on the benchmark's
+#: 1 GiB file, at about the speed of 32 MiB (benchmarks/README.md, "mlmon export").
+EXPORT_CHUNK_BYTES = 16 * 1024 * 1024
 #: Fields ``dedup`` may name.
 DEDUP_FIELDS = ("request_id",)
 
@@ -90,7 +94,7 @@ class ExportResult:
 
 def export_logs(inputs: Sequence[str], output: str | Path, spec: ExportSpec, *, mapping: Mapping,
                 strict: bool = False, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-                chunk_bytes: int = DEFAULT_CHUNK_BYTES, progress: Progress | None = None) -> ExportResult:
+                chunk_bytes: int = EXPORT_CHUNK_BYTES, progress: Progress | None = None) -> ExportResult:
     """Write the records of ``inputs`` that ``spec`` selects to ``output``, atomically, chunk by chunk.
 
     Raises InputError (bad input, nothing good to read) or UsageError (a bad option) before ``output``
