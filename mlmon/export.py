@@ -128,9 +128,13 @@ def export_logs(inputs: Sequence[str], output: str | Path, spec: ExportSpec, *, 
 
 
 def _directory_of(target: Path) -> Path:
+    """Where to spill: beside the output (the disk the user chose for it), or for a special file such as
+    /dev/null, the temporary directory."""
     parent = target.resolve().parent
     if not parent.is_dir():
         raise InputError(f"cannot write {target}: the directory {parent} does not exist", "Create it first.")
+    if target.exists() and not target.resolve().is_file():
+        return Path(tempfile.gettempdir())
     return parent
 
 
