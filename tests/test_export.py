@@ -107,9 +107,8 @@ def test_where_since_and_until_pick_the_incident_window(tmp_path, churn_records)
 
 def test_labels_are_numbers_when_every_label_is_one(tmp_path):
     logs = write_jsonl(tmp_path / "a.jsonl", [record(request_id=f"r{i}") for i in range(4)])
-    (tmp_path / "truth.jsonl").write_text("".join(json.dumps({"id": f"r{i}", "y": v}) + "\n"
-                                                  for i, v in enumerate([1.5, 2, 3]) if True) +
-                                          json.dumps({"id": "other", "y": 9}) + "\n")
+    truth = [{"id": "r0", "y": 1.5}, {"id": "r1", "y": 2}, {"id": "r2", "y": 3}, {"id": "other", "y": 9}]
+    (tmp_path / "truth.jsonl").write_text("".join(json.dumps(t) + "\n" for t in truth))
     spec = ExportSpec(labels=LabelSpec(str(tmp_path / "truth.jsonl"), "id", "y"))
     result = export_logs([str(logs)], tmp_path / "o.parquet", spec, mapping=Mapping())
     table = pl.read_parquet(tmp_path / "o.parquet")
