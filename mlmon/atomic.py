@@ -7,7 +7,7 @@ import os
 import stat
 import sys
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -60,6 +60,43 @@ def atomic_open(path: str | Path, mode: str = "w", *, stdout: IO | None = None) 
         except OSError:
             pass
         if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+            raise InputError(f"cannot write {path}: {exc.strerror or exc}", "Free some space or write elsewhere.") from None
+        raise
+
+
+@contextmanager
+def atomic_path(path: str | Path, *, prefix: str = "", suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path beside ``path`` for a writer that takes a path (a Polars sink); on success
+    it replaces ``path`` in one rename, with the mode a new file gets.
+
+    As with :func:`atomic_open`, a failure removes the temporary file and a killed run leaves at most a
+    hidden ``.name.*.tmp`` file, never ``path``. A special file (``/dev/null``) is written through.
+    """
+    target = Path(path)
+    kind = _existing_kind(target)
+    if kind == "directory":
+        raise InputError(f"cannot write {target}: it is a directory", "Name a file to write.")
+    if kind == "special" or _through_a_descriptor(target):
+        yield target
+        return
+    target = Path(os.path.realpath(target))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{prefix}", suffix=suffix, dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}", "Check that the directory exists and is writable.") from None
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, (target.stat().st_mode & 0o777) if target.exists() else 0o666 & ~umask)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
             raise InputError(f"cannot write {path}: {exc.strerror or exc}", "Free some space or write elsewhere.") from None
         raise
 

@@ -18,8 +18,8 @@ from mlmon.logs.fields import io_field_names, with_io_fields
 from mlmon.logs.mapping import CANONICAL_FIELDS, MAX_PATH_DEPTH, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.metrics.drift import method_of, schema_changes
 from mlmon.metrics.labels import load_labels
-from mlmon.metrics.model_quality import (LabelSpec, infer_task, join_labels, joined_labels, not_finite_warnings,
-                                         positive_label, predicted_classes, quality_exprs)
+from mlmon.metrics.model_quality import (LabelSpec, join_labels, joined_labels, not_finite_warnings, quality_exprs,
+                                         task_and_positive)
 from mlmon.metrics.table import Extras, metric_table
 from mlmon.store.source import store_input
 from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce, read_logs, stream_logs
@@ -144,7 +144,7 @@ class Report:
         spec = self.table.spec
         windows = []
         # Window times are written by Polars: a window ending past year 9999 has no Python datetime.
-        frame = self.frame.with_columns(_iso_text(WINDOW_START), _iso_text(WINDOW_END))
+        frame = self.frame.with_columns(iso_text_expr(WINDOW_START), iso_text_expr(WINDOW_END))
         for row in frame.iter_rows(named=True):  # one row per window, not per record
             windows.append(
                 {
@@ -182,7 +182,7 @@ class Report:
                 "firing": [a.to_dict() for a in result.alerts], "pending": [a.to_dict() for a in result.pending]}
 
 
-def _iso_text(name: str) -> pl.Expr:
+def iso_text_expr(name: str) -> pl.Expr:
     """The column's times as :func:`iso` writes them: seconds, then a fraction only when there is one."""
     text = pl.col(name).dt.strftime("%Y-%m-%dT%H:%M:%S%.6f").str.replace(r"\.?0+$", "")
     return (text + pl.lit("Z")).alias(name)
@@ -298,11 +298,8 @@ def _with_labels(records: pl.DataFrame, spec: LabelSpec, extras: Extras,
     if not joined.height:
         warnings.append(f"no label in {spec.path} has the id of a logged request, so label_coverage is 0 and the "
                         f"quality metrics are empty; check the ids, or name their column with --label-id")
+    task, positive = task_and_positive(truth, records, spec)
     records = join_labels(records, truth)
-    task = infer_task(truth, spec)
-    positive = None
-    if task == "classification":
-        positive = positive_label(joined if joined.height else truth, predicted_classes(records, spec), spec)
     warnings.extend(not_finite_warnings(records, task, spec))
     extras.quality = quality_exprs(task, spec, positive or "", dict(records.schema))
     return records, {"file": spec.path, "task": task, "positive": positive, "prediction": spec.prediction,

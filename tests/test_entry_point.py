@@ -81,6 +81,8 @@ def _independent_runs(tmp: Path) -> dict[tuple[str, str], tuple]:
         **{("mlmon check", f): (*check, "--format", f) for f in ("table", "json", "junit", "markdown", "github",
                                                                 "prometheus")},
         **{("mlmon replay", f): (*replay, "--format", f) for f in ("table", "json")},
+        **{("mlmon export", f): ("export", CHURN, "--labels", SAMPLE_LOGS / "labels.csv", "--format", f,
+                                 "-o", tmp / f"export.{f}") for f in ("parquet", "csv", "jsonl")},
         ("mlmon ingest", "text"): ("ingest", *LOGS, "--store", tmp / "text-store"),
         ("mlmon baseline save", None): ("baseline", "save", CHURN, "-o", tmp / "profile.json"),
         ("mlmon dashboard", None): ("dashboard", *LOGS, "--once", "--every", "1h"),
@@ -270,6 +272,25 @@ def test_replay_table(runs, counted):
     counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
               if line.split()[:1] and line.split()[0] in ("match", "mismatch", "failed_before")}
     assert counts == {"match": 30 - logged_failures, "mismatch": 0, "failed_before": logged_failures}
+
+
+# --- export -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_export(runs, counted, fmt):
+    """One row per churn request, each with its label when labels.csv has one (counted with the csv module)."""
+    ok(runs, ("mlmon export", fmt))
+    path = runs["tmp"] / f"export.{fmt}"
+    relation = duckdb.read_json(str(path)) if fmt == "jsonl" else duckdb.sql(f"SELECT * FROM '{path}'")
+    rows = [dict(zip(relation.columns, row)) for row in relation.fetchall()]
+    with open(SAMPLE_LOGS / "labels.csv", newline="") as handle:
+        labels = {row["request_id"]: row["label"] for row in csv.DictReader(handle)}
+    churn_ids = [json.loads(line)["request_id"] for line in gzip.open(CHURN, "rt", encoding="utf-8")]
+    assert len(rows) == counted["churn"]
+    assert [str(r["request_id"]) for r in rows] == churn_ids  # (DuckDB reads them as UUIDs)
+    assert [r["label"] for r in rows] == [labels.get(i) for i in churn_ids]
+    assert {"input.age", "input.plan", "output.churn_probability", "output.label"} <= set(relation.columns)
 
 
 # --- ingest and the store -------------------------------------------------------------------------------

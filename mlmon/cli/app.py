@@ -29,6 +29,7 @@ COMMANDS = {
     "report": "mlmon.cli.report",
     "dashboard": "mlmon.cli.dashboard",
     "ingest": "mlmon.cli.ingest",
+    "export": "mlmon.cli.export",
     "store": "mlmon.cli.store",
     "baseline": "mlmon.cli.baseline",
     "rules": "mlmon.cli.rules",

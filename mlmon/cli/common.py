@@ -134,6 +134,18 @@ def baseline_and_labels(baseline, baseline_range, labels, label_id, label_field,
     return base, truth
 
 
+def quality_check(labels, label_id, label_field, prediction, score, positive, task, fail_if_worse, now):
+    """replay's --labels options and --fail-if-worse, checked (the labels read) before anything is replayed."""
+    _, truth = baseline_and_labels(None, None, labels, label_id, label_field, prediction, score, positive, task, now)
+    if truth is None:
+        if fail_if_worse is not None:
+            raise UsageError("--fail-if-worse needs --labels", "Pass the ground truth with --labels FILE.")
+        return None
+    from mlmon.replay.quality import QualityCheck, parse_gate
+
+    return QualityCheck(truth, parse_gate(fail_if_worse) if fail_if_worse is not None else None)
+
+
 BASELINE_HELP = "Reference data for drift: logs, a dataset (.parquet, .csv, .jsonl) or a profile from 'mlmon baseline save'."
 RANGE_HELP = "Take the reference from the same logs: START..END, ISO times or durations back from now (e.g. 8d..1d)."
 LABELS_HELP = "Delayed ground truth (CSV with a header row, or JSON lines, with request_id and label), joined by request id; a bad line stops the run with its number."

@@ -16,6 +16,14 @@ from mlmon.cli.common import (
     EXIT_GATE,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    LABEL_FIELD_OPTION,
+    LABEL_ID_OPTION,
+    LABELS_OPTION,
+    POSITIVE_OPTION,
+    PREDICTION_OPTION,
+    SCORE_OPTION,
+    TASK_OPTION,
+    Task,
     LOGS_ARGUMENT,
     MAPPING_OPTION,
     NOW_OPTION,
@@ -28,6 +36,7 @@ from mlmon.cli.common import (
     log_inputs,
     parse_now,
     print_reading,
+    quality_check,
     stderr_console,
     stop_signals_as_ctrl_c,
     window_spec,
@@ -44,7 +53,9 @@ class ReplayFormat(str, Enum):
     "  mlmon replay sample_logs/churn.jsonl.gz --where 'model_version == \"v2\"' --limit 200 --model demo/model.py:churn_v1\n\n"
     "  mlmon replay logs/ --request-id 9b1d5e --target http://127.0.0.1:8000/predict -H 'X-Debug: 1'\n\n"
     "  mlmon replay logs/ --alert slow-p95 --rules rules.yaml --target http://127.0.0.1:8000/predict --serve 'python serve.py'\n\n"
-    "  mlmon replay logs/ --since 1h --command './model --jsonl' --concurrency 1 --output results.jsonl"
+    "  mlmon replay logs/ --since 1h --command './model --jsonl' --concurrency 1 --output results.jsonl\n\n"
+    "  mlmon replay sample_logs/churn.jsonl.gz --where 'model_version == \"v2\"' --model demo/candidate.py:predict "
+    "--labels sample_logs/labels.csv --score output.churn_probability --positive-label churn --fail-if-worse log_loss"
 )
 @handle_errors
 def replay(
@@ -81,6 +92,14 @@ def replay(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be sent, one JSON line per request (secrets and the mapping's redact: keys redacted), and send nothing. Needs no target; with one, each line names it."),
     mapping: Optional[Path] = MAPPING_OPTION,
     strict: bool = STRICT_OPTION,
+    labels: Optional[Path] = LABELS_OPTION,
+    label_id: str = LABEL_ID_OPTION,
+    label_field: str = LABEL_FIELD_OPTION,
+    prediction: str = PREDICTION_OPTION,
+    score: Optional[str] = SCORE_OPTION,
+    positive: Optional[str] = POSITIVE_OPTION,
+    task: Task = TASK_OPTION,
+    fail_if_worse: Optional[str] = typer.Option(None, "--fail-if-worse", metavar="METRIC[:TOLERANCE]", help="With --labels: exit 1 when the replayed answers are worse than the logged ones on METRIC by more than TOLERANCE (default 0), e.g. f1:0.01 or log_loss; mismatches then do not fail the run (a re-trained model answers differently), errors still do (--fail-over).", show_default=False),
 ) -> None:
     """Replay logged requests against a local model, compare the answers, and measure latency and resources."""
     from mlmon.render.progress import ReadProgress
@@ -97,12 +116,13 @@ def replay(
 
         ruleset = load_rules(rules)
     logs = log_inputs("replay", logs, store, mapping, spec.since, spec.until)
-    guard_outputs(logs, {"--output": output}, rules, mapping)
+    guard_outputs(logs, {"--output": output}, rules, mapping, labels)
     selection = Selection(tuple(request_id or ()), spec.since, spec.until, where, limit, sample, seed, alert, ruleset)
     if where:
         from mlmon.expr import parse
 
         parse(where)
+    quality = quality_check(labels, label_id, label_field, prediction, score, positive, task, fail_if_worse, clock)
     target_spec = TargetSpec(target, model, command, tuple(parse_header(h) for h in header or ()), pid, serve)
     pace = Pace(concurrency, rate, speed, timeout)
     the_mapping = inputs_mapping(logs, mapping)
@@ -125,6 +145,8 @@ def replay(
         stderr_console().print(f"mlmon: dry run: {len(lines):,} request{'s' if len(lines) != 1 else ''} would be sent"
                         f"{where}; nothing was sent")
         return
+    if quality is not None:
+        run.quality = quality.compare(run.outcomes)
     if output is not None:
         from mlmon.replay.output import write_results
 

@@ -83,6 +83,19 @@ def positive_label(labels: pl.DataFrame, predicted: set[str], spec: LabelSpec) -
     return counts[LABEL][0] if counts.height else "1"
 
 
+def task_and_positive(labels: pl.DataFrame, records: pl.DataFrame, spec: LabelSpec,
+                      predicted: set[str] | None = None) -> tuple[str, str | None]:
+    """The task (from the labels, or as given) and, for classification, the positive class: from the labels
+    of the logged ``records`` (all the labels when none is logged) and the ``predicted`` classes (by default,
+    those of ``records``)."""
+    task = infer_task(labels, spec)
+    if task != "classification":
+        return task, None
+    joined = joined_labels(labels, records)
+    predicted = predicted_classes(records, spec) if predicted is None else predicted
+    return task, positive_label(joined if joined.height else labels, predicted, spec)
+
+
 def join_labels(records: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
     return records.join(labels, on="request_id", how="left")
 

@@ -66,6 +66,10 @@ def render_replay_table(run: ReplayRun, fail_over: float, show: int, width: int 
         cpu_mean, cpu_max = (format_number(v, "%") for v in (res.cpu_percent_mean, res.cpu_percent_max))
         parts.append(Text(f"target resources: CPU mean {cpu_mean}%, max {cpu_max}%, "
                           f"peak memory {format_number(res.memory_mb_max, 'MB')} MB ({samples})"))
+    if run.quality is not None:
+        from mlmon.render.replay_quality import quality_parts
+
+        parts.extend(quality_parts(run.quality))
     if run.skipped_without_request:
         n = run.skipped_without_request
         words = "logged record had no request body and was" if n == 1 else "logged records had no request body and were"

@@ -137,6 +137,7 @@ def summary_document(run: ReplayRun, fail_over: float, show: int, include_failed
             ],
             "truncated": len(failed_before) > show,
         },
+        **({"quality": run.quality.to_dict()} if run.quality is not None else {}),
     }
 
 
@@ -158,10 +159,15 @@ def gate_rates(run: ReplayRun, include_failed: bool = False) -> tuple[float, flo
 
 
 def gate_fired(run: ReplayRun, fail_over: float, include_failed: bool = False) -> bool:
-    """Exit 1 when the mismatch rate or the error rate (see ``gate_rates``) exceeds ``fail_over``.
+    """Exit 1 when the mismatch rate or the error rate (see ``gate_rates``) exceeds ``fail_over``; with
+    ``--fail-if-worse``, when the error rate does or the replayed answers are worse (mismatches are expected).
 
     A run Ctrl-C stopped has not shown that the target passes, so it never passes the gate.
     """
     if run.interrupted:
         return True
-    return any(rate > fail_over for rate in gate_rates(run, include_failed))
+    mismatch, error = gate_rates(run, include_failed)
+    if run.quality is not None and run.quality.gate is not None:
+        # --fail-if-worse: a re-trained model answers differently by design; its gate is quality, not equality.
+        return error > fail_over or run.quality.gate_fired
+    return mismatch > fail_over or error > fail_over

@@ -76,6 +76,8 @@ class ReplayRun:
     not_replayed: int = 0
     #: The mapping's ``redact:`` keys, redacted like the built-in secrets in everything shown of the run.
     secret_keys: tuple[str, ...] = ()
+    #: With --labels: the quality of the logged and the replayed answers (a ``mlmon.replay.quality.QualityComparison``).
+    quality: Any = None
 
     def count(self, outcome: str) -> int:
         return sum(1 for o in self.outcomes if o.outcome == outcome)

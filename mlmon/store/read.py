@@ -85,13 +85,9 @@ def read_store(store_text: str, fields: Iterable[str] | None, *, since: datetime
             if attempt == _RETRIES - 1:
                 raise InputError(f"the store {printable(store_text)} kept changing while it was read",
                                  "Run again when mlmon store compact or prune has finished.") from None
-    reasons: dict[str, int] = {}
-    for entry in registry.sources:
-        for reason, count in entry.skipped_by_reason.items():
-            reasons[reason] = reasons.get(reason, 0) + count
     return LogData(records=records, rejects=empty_rejects(), files=[e.name for e in registry.sources],
                    warnings=warnings, total=registry.rows - sum(p.rows for p in left_out), skipped_count=sum(e.skipped for e in registry.sources),
-                   reasons=dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))))
+                   reasons=_skipped_by_reason(registry))
 
 
 def _refuse_missing(store: StoreDir, registry: Registry, parts: list[PartEntry]) -> None:
@@ -231,3 +227,36 @@ def _collect(paths: list[str], columns: list[str], since, until, options) -> pl.
     if until is not None:
         lf = lf.filter(pl.col("ts") < until)
     return lf.select(columns).collect()
+
+
+def stream_store(store_text: str, fields: Iterable[str], *, since: datetime | None = None,
+                 until: datetime | None = None):
+    """:func:`read_store` a part at a time: yields the records of each part in [since, until), then
+    returns the LogData of the whole read (its records empty). Memory holds one part, not the range."""
+    store = open_store(store_text)
+    wanted = list(dict.fromkeys(["ts", "status", "error", *fields]))
+    registry = load_registry(store)
+    warnings: list[str] = []
+    total = registry.rows
+    for part in parts_in_range(registry, since, until):
+        try:
+            records, more, left_out = read_parts(store, [part], wanted, since, until)
+        except FileNotFoundError:
+            raise InputError(f"the store {printable(store_text)} changed while it was read (a compaction or "
+                             "prune replaced its parts)", "Run again when it has finished.") from None
+        warnings.extend(more)
+        total -= sum(p.rows for p in left_out)
+        if records.height:
+            yield records
+    return LogData(records=pl.DataFrame(), rejects=empty_rejects(), files=[e.name for e in registry.sources],
+                   warnings=warnings, total=total, skipped_count=sum(e.skipped for e in registry.sources),
+                   reasons=_skipped_by_reason(registry))
+
+
+def _skipped_by_reason(registry: Registry) -> dict[str, int]:
+    """The bad lines of the store's sources, counted when they were ingested, per reason, the commonest first."""
+    reasons: dict[str, int] = {}
+    for entry in registry.sources:
+        for reason, count in entry.skipped_by_reason.items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    return dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
