@@ -31,7 +31,18 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from mlmon.exprparse import Binary, Call, ExprError, ListLit, Literal, Name, Node, Unary, check_types, is_boolean
+from mlmon.exprparse import (
+    Binary,
+    Call,
+    ExprError,
+    ListLit,
+    Literal,
+    Name,
+    Node,
+    Unary,
+    check_types,
+    is_boolean,
+)
 
 Record = dict[str, Any]
 Fn = Callable[[Record], Any]
@@ -83,12 +94,12 @@ def _float(value: Any) -> float | None:
     if n is None:
         return None
     n = float(n)
-    return None if n != n else n
+    return None if math.isnan(n) else n
 
 
 def float_text(x: float) -> str:
     """``x`` as Polars writes a Float64 as text: shortest digits, scientific below 1e-5 and from 1e16."""
-    if x != x:
+    if math.isnan(x):
         return "NaN"
     if x in (_INF, -_INF):
         return "inf" if x > 0 else "-inf"
@@ -260,7 +271,7 @@ def _call(n: Call) -> Fn:
         values = [v for v in (a(r) for a in args) if v is not None]
         if not values:
             return None
-        numbers = [v for v in values if v == v]
+        numbers = [v for v in values if not math.isnan(v)]
         if not numbers:
             return math.nan
         best = pick(numbers)

@@ -19,14 +19,14 @@ from mlmon.expr_eval import _compile, compile_py
 
 SCHEMA = {"input.i": pl.Int64, "input.f": pl.Float64, "input.s": pl.String, "input.b": pl.Boolean,
           "model": pl.String}
-TEXTS = ["", "a", "B", "1", "2.5", "-3", "1e3", "nan", "inf", "true", "DE", "x y", "10", "0.1", " 1", "-0.5"]
-FLOATS = [0.0, 0.5, -2.5, 1e-6, 3.0, 1e20, 123.25, -7.75]
+TEXTS = ["", "a", "B", "1", "2.5", "-3", "1e3", "nan", "inf", "true", "DE", "x y", "10", "0.1", " 1", "-0.5", "0.000025", "1e+20", "3.0", "1e-6"]
+FLOATS = [0.0, 0.5, -2.5, 1e-6, 2.5e-5, 3.0, 1e20, 1e16, 123.25, -7.75]
 
 # --- records ----------------------------------------------------------------------------
 
 _VALUES = {
     "input.i": st.integers(-30, 30),
-    "input.f": st.sampled_from(FLOATS + [float("nan")]),
+    "input.f": st.sampled_from(FLOATS + [float("nan")] * 3),
     "input.s": st.sampled_from(TEXTS),
     "input.b": st.booleans(),
     "model": st.sampled_from(["v1", "v2", "1"]),
@@ -36,7 +36,7 @@ _VALUES = {
 @st.composite
 def records(draw) -> list[dict]:
     rows = []
-    for _ in range(draw(st.integers(1, 6))):
+    for _ in range(draw(st.integers(3, 10))):
         row = {}
         for name, values in _VALUES.items():
             kind = draw(st.sampled_from(["value", "value", "value", "none", "absent"]))
@@ -59,10 +59,11 @@ def nested(row: dict) -> dict:
 
 # --- expressions (as text) ----------------------------------------------------------
 
+_names = st.sampled_from(["input.i", "input.f", "input.s"])
 _num_leaf = st.one_of(
-    st.sampled_from(["input.i", "input.f", "input.s"]),
+    _names, _names, _names,
     st.integers(0, 20).map(str),
-    st.sampled_from(["0.5", "2.5", "1e-6", "1e20", "0.0", "3.0"]),
+    st.sampled_from(["0.5", "2.5", "1e-6", "2.5e-5", "1e20", "0.0", "3.0"]),
     st.integers(1, 20).map(lambda n: f"-{n}"),
 )
 
@@ -133,7 +134,7 @@ def _polars(text: str, rows: list[dict]) -> list:
     raise AssertionError("unreachable")
 
 
-_SETTINGS = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+_SETTINGS = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                             HealthCheck.filter_too_much])
 
 
@@ -169,3 +170,36 @@ def test_compile_py_gives_booleans(text):
     for record in ({}, {"input": {"country": "XX"}}, {"input": {"amount": "2e6", "user": {"tier": "vip"}}},
                    {"model": "v2", "input": {"x": None}}):
         assert fn(record) in (True, False)
+
+
+# --- the conversions, value by value against Polars' casts ------------------------------
+
+_TRICKY_FLOATS = [1.0, 0.1, 1e20, 1.5e-7, 123456789.123, 1e16, 1e15, 9.999e15, -0.0, 2.5e-5, 1e-5, 1.23e-5, 1e-6,
+                  0.0001, 1.2345678901234568e17, 3e10, 5e-324, 1.7976931348623157e308, -12.5, float("inf"),
+                  float("-inf"), float("nan"), 100.0, 123456.0]
+_TRICKY_TEXTS = ["1", "1.", "1.5", " 1", "1 ", ".5", "1e3", "1E3", "inf", "-inf", "Inf", "infinity", "INFINITY", "NaN",
+                 "nan", "+1", "1_0", "0x10", "", "-0", "1e", "e3", "-.5", "5.", "1e-3", "00012", "1e400", "\u0661", "+inf"]
+
+
+def test_float_text_is_polars_cast_to_string():
+    from mlmon.expr_eval import float_text
+
+    polars = pl.Series(_TRICKY_FLOATS, dtype=pl.Float64).cast(pl.String).to_list()
+    assert [float_text(x) for x in _TRICKY_FLOATS] == polars
+
+
+def test_number_is_polars_cast_to_float():
+    from mlmon.expr_eval import number
+
+    polars = pl.Series(_TRICKY_TEXTS, dtype=pl.String).cast(pl.Float64, strict=False).to_list()
+    assert [_same(number(t), p) or (number(t) is None and p is None) for t, p in zip(_TRICKY_TEXTS, polars)] \
+        == [True] * len(polars), list(zip(_TRICKY_TEXTS, [number(t) for t in _TRICKY_TEXTS], polars))
+
+
+@pytest.mark.parametrize("a", [7, -7, 7.5, -7.5, 0.3, 5.0, -5.0, float("inf")])
+@pytest.mark.parametrize("b", [3, -3, 2.0, -2.0, 0.1, float("inf"), float("-inf")])
+def test_modulo_is_polars_modulo(a, b):
+    from mlmon.expr_eval import evaluate
+
+    polars = pl.DataFrame({"a": [a], "b": [b]}).select(compile_expr(parse("a % b"), {"a": pl.Float64 if isinstance(a, float) else pl.Int64, "b": pl.Float64 if isinstance(b, float) else pl.Int64}))["a"].item()
+    assert _same(evaluate(parse("a % b"), {"a": a, "b": b}), polars)
