@@ -139,7 +139,9 @@ def _one(p: _Problems, i: int, item: Any, seen: dict[str, str]) -> Hotfix | None
         if key not in item:
             p.add(doc.where(*base), label, f"missing required key {key!r}")
     if "name" in item:
-        if not isinstance(name, str) or not name.strip():
+        if isinstance(name, (bool, int, float)):
+            p.add(doc.where(*base, "name"), label, f"'name' must be text; YAML reads this one as {name!r}, so quote it")
+        elif not isinstance(name, str) or not name.strip():
             p.add(doc.where(*base, "name"), label, "'name' must be a non-empty string")
         elif name in seen:
             p.add(doc.where(*base, "name"), label, f"duplicate name (first defined at {seen[name]})")
