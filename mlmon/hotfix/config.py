@@ -12,7 +12,7 @@
         enabled: false                    # optional; true by default
 
 A condition reads the request (``input.x``, ``input.a.b``) and the fields known before the
-model answers (``model``, ``model_version``, ``endpoint``, ``request_id``); ``output.*`` is
+model answers (``model``, ``model_version``, ``endpoint``: given to the layer); ``output.*`` is
 not known yet, so it is refused. Unknown keys are errors.
 """
 
@@ -37,7 +37,7 @@ from mlmon.yamlfile import (
 
 RULE_KEYS = ("name", "when", "respond", "fallback", "enabled", "description")
 #: Record fields a hot fix can read: the request's, and those known before the model answers.
-KNOWN_BEFORE_ANSWER = ("model", "model_version", "endpoint", "request_id")
+KNOWN_BEFORE_ANSWER = ("model", "model_version", "endpoint")
 INPUT_PREFIX = "input."
 FALLBACK_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*")
 WHAT = "hot-fix file"
