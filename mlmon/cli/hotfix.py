@@ -59,3 +59,33 @@ def hotfix_validate(
         typer.echo(verdict)
     if failed:
         raise typer.Exit(EXIT_ERROR)
+
+
+def print_preview(logs, mapping, selection, previewer, fmt: str, strict: bool) -> None:
+    """``mlmon replay --hotfix FILE`` without a target: the preview alone, nothing sent."""
+    from rich.console import Console
+
+    from mlmon.cli.common import emit, print_reading
+    from mlmon.render.hotfix_preview import render_preview_json, render_preview_table
+    from mlmon.render.progress import ReadProgress
+    from mlmon.replay.hotfix_preview import preview_hotfixes
+
+    with ReadProgress(delay=1.0) as progress:
+        preview = preview_hotfixes(logs, mapping, selection, previewer, strict=strict, progress=progress,
+                                   on_read=print_reading)
+    if fmt == "json":
+        text = render_preview_json(preview, mapping.redact)
+    else:
+        console = Console(highlight=False, markup=False, emoji=False)
+        text = render_preview_table(preview, width=console.width, color=console.is_terminal and not console.no_color,
+                                    wrap=console.is_terminal, secret_keys=mapping.redact)
+    emit(text, None)
+
+
+def add_preview(text: str, preview, fmt: str, secret_keys: tuple[str, ...]) -> str:
+    """A replay summary (table or JSON) with the hot-fix preview added."""
+    from mlmon.render.hotfix_preview import render_preview_table, with_preview_json
+
+    if fmt == "json":
+        return with_preview_json(text, preview, secret_keys)
+    return text + "\n" + render_preview_table(preview, secret_keys=secret_keys)
