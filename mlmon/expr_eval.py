@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -176,6 +177,17 @@ def _present(value: Any) -> bool:
 
 def _lookup(name: str) -> Fn:
     parts = tuple(name.split("."))
+    if len(parts) == 2:  # input.x, the common case, without a loop
+        first, second = parts
+
+        def get2(record: Record) -> Any:
+            value = record.get(first)
+            if not isinstance(value, dict):
+                return None
+            value = value.get(second)
+            return _field(value) if isinstance(value, (dict, list)) else value
+
+        return get2
 
     def get(record: Record) -> Any:
         value: Any = record
@@ -188,38 +200,35 @@ def _lookup(name: str) -> Fn:
     return get
 
 
-def _boolean(value: Any) -> bool | None:
-    return value if isinstance(value, bool) else None
-
-
 def _not(fn: Fn) -> Fn:
     def not_(r: Record) -> bool | None:
-        v = _boolean(fn(r))
-        return None if v is None else not v
+        v = fn(r)
+        return False if v is True else True if v is False else None
 
     return not_
 
 
 def _logic(op: str, left: Fn, right: Fn) -> Fn:
+    # Anything but True and False (a text field, a number) is unknown here, as Polars refuses it.
     if op == "and":
         def and_(r: Record) -> bool | None:
-            a = _boolean(left(r))
+            a = left(r)
             if a is False:
                 return False
-            b = _boolean(right(r))
+            b = right(r)
             if b is False:
                 return False
-            return None if a is None or b is None else True
+            return True if a is True and b is True else None
         return and_
 
     def or_(r: Record) -> bool | None:
-        a = _boolean(left(r))
+        a = left(r)
         if a is True:
             return True
-        b = _boolean(right(r))
+        b = right(r)
         if b is True:
             return True
-        return None if a is None or b is None else False
+        return False if a is False and b is False else None
     return or_
 
 
@@ -289,12 +298,47 @@ def _is_bool_literal(n: Node) -> bool:
 
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
 }
+_FLIP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def _constant_side(n: Binary) -> tuple[Node, Any, str] | None:
+    """(the other side, the constant, the operator with the constant on the right) for ``x op 3`` or ``"a" op x``."""
+    for other, const, op in ((n.left, n.right, n.op), (n.right, n.left, _FLIP[n.op])):
+        if isinstance(const, Literal) and isinstance(const.value, (str, int, float)) and not isinstance(const.value, bool) \
+                and not isinstance(other, Literal):
+            return other, const.value, op
+    return None
+
+
+def _against_constant(other: Node, const: Any, op: str) -> Fn:
+    """``x op constant``, the shape of most conditions, with the constant converted once."""
+    fn, cmp = _compile(other), _COMPARE[op]
+    if isinstance(const, str):
+        def as_text(r: Record) -> bool | None:
+            a = fn(r)
+            if type(a) is not str:
+                a = text(a)
+                if a is None:
+                    return None
+            return cmp(a, const)
+        return as_text
+    c = float(const)
+
+    def as_number(r: Record) -> bool | None:
+        a = fn(r)
+        if type(a) is float:
+            return None if a != a else cmp(a, c)  # noqa: PLR0124  (NaN is unknown; faster than math.isnan)
+        x = float(a) if type(a) is int else _float(a)
+        return None if x is None else cmp(x, c)
+    return as_number
 
 
 def _comparison(n: Binary) -> Fn:
+    constant = _constant_side(n)
+    if constant is not None:
+        return _against_constant(*constant)
     left, right, cmp = _compile(n.left), _compile(n.right), _COMPARE[n.op]
     if _is_text_literal(n.left) or _is_text_literal(n.right):
         def as_text(r: Record) -> bool | None:

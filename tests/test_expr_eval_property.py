@@ -88,7 +88,11 @@ text_lit = st.sampled_from(TEXTS).map(lambda t: '"' + t + '"')
 _cmp = st.sampled_from(["==", "!=", "<", "<=", ">", ">="])
 _list_item = st.one_of(text_lit, st.integers(-5, 20).map(str), st.sampled_from(["2.5", "null", "true", "false", "1e3"]))
 
+_literal = st.one_of(text_lit, st.integers(-20, 20).map(str), st.sampled_from(["2.5", "-0.5", "1e20", "2.5e-5"]))
+_any_name = st.sampled_from(["input.i", "input.f", "input.s", "input.b", "model"])
 _comparisons = st.one_of(
+    st.tuples(_any_name, _cmp, _literal).map(" ".join),  # the shape most conditions take
+    st.tuples(_literal, _cmp, _any_name).map(" ".join),
     st.tuples(numbers, _cmp, numbers).map(" ".join),
     st.tuples(st.sampled_from(["input.s", "model"]), _cmp, st.sampled_from(["input.s", "model"])).map(" ".join),
     st.tuples(st.one_of(plain_numbers, st.sampled_from(["model", "input.b"])), _cmp, text_lit).map(" ".join),
@@ -203,3 +207,29 @@ def test_modulo_is_polars_modulo(a, b):
 
     polars = pl.DataFrame({"a": [a], "b": [b]}).select(compile_expr(parse("a % b"), {"a": pl.Float64 if isinstance(a, float) else pl.Int64, "b": pl.Float64 if isinstance(b, float) else pl.Int64}))["a"].item()
     assert _same(evaluate(parse("a % b"), {"a": a, "b": b}), polars)
+
+
+def test_every_field_against_every_constant():
+    """``name op constant``, the shape most conditions take, on every value of every type (NaN and null too)."""
+    n = max(len(TEXTS), len(FLOATS) + 2)
+    columns = {
+        "input.i": [*range(-3, n - 4), None][:n],
+        "input.f": ([*FLOATS, float("nan"), None] * 2)[:n],
+        "input.s": ([*TEXTS, None] * 2)[:n],
+        "input.b": ([True, False, None] * n)[:n],
+        "model": (["v1", "1", "2.5", None] * n)[:n],
+    }
+    frame = pl.DataFrame(columns, schema=SCHEMA)
+    rows = [nested({k: v[i] for k, v in columns.items()}) for i in range(n)]
+    constants = ['"1"', '"2.5"', '"nan"', '"true"', '""', "1", "-3", "2.5", "1e20", "0"]
+    for name in columns:
+        for op in ("==", "!=", "<", "<=", ">", ">="):
+            for const in constants:
+                for text in (f"{name} {op} {const}", f"{const} {op} {name}"):
+                    node = parse(text)
+                    try:
+                        expected = frame.with_columns(compile_expr(node, SCHEMA).alias("__v"))["__v"].to_list()
+                    except ExprError:
+                        continue
+                    fn = compile_py(node)
+                    assert [fn(r) for r in rows] == expected, text
