@@ -264,3 +264,20 @@ def test_importing_mlmon_hotfix_is_light(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
                          cwd=tmp_path).stdout
     assert out.strip() == "[]"
+
+
+def test_the_readme_example_runs_and_logs_the_rule_name(tmp_path, monkeypatch):
+    import re
+
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"<!-- hotfix-example: layer -->\n```python\n(.*?)```", readme, re.S).group(1)
+    (tmp_path / "hotfix.example.yaml").write_text((ROOT / "hotfix.example.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    printed = []
+    namespace = {"print": printed.append}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102  (the README's own example)
+    namespace["logger"].close()
+    assert printed == [{"churn_probability": 0.05, "label": "stay"}, {"churn_probability": 0.9, "label": "churn"}]
+    assert [r.get("hotfix") for r in _records(tmp_path / "logs")] == ["premium-on-v2", None]
