@@ -209,27 +209,21 @@ def _not(fn: Fn) -> Fn:
 
 
 def _logic(op: str, left: Fn, right: Fn) -> Fn:
-    # Anything but True and False (a text field, a number) is unknown here, as Polars refuses it.
-    if op == "and":
-        def and_(r: Record) -> bool | None:
-            a = left(r)
-            if a is False:
-                return False
-            b = right(r)
-            if b is False:
-                return False
-            return True if a is True and b is True else None
-        return and_
+    """Kleene's ``and``/``or``: ``stop`` (False for and, True for or) decides alone; else unknown wins."""
+    stop = op == "or"
+    other = not stop
 
-    def or_(r: Record) -> bool | None:
+    # Anything but True and False (a text field, a number) is unknown here, as Polars refuses it.
+    def logic(r: Record) -> bool | None:
         a = left(r)
-        if a is True:
-            return True
+        if a is stop:
+            return stop
         b = right(r)
-        if b is True:
-            return True
-        return False if a is False and b is False else None
-    return or_
+        if b is stop:
+            return stop
+        return other if a is other and b is other else None
+
+    return logic
 
 
 def _arith_operand(n: Node) -> Fn:
