@@ -231,10 +231,10 @@ def test_requests_during_reloads_see_the_old_rules_or_the_new_ones(tmp_path):
             except Exception as exc:  # noqa: BLE001
                 errors.append(exc)
 
-    threads = [threading.Thread(target=serve) for _ in range(4)]
+    threads = [threading.Thread(target=serve) for _ in range(3)]
     for t in threads:
         t.start()
-    for i in range(30):
+    for i in range(20):
         write(path, RULES if i % 2 else RULES.replace("respond: {label: stay", "respond: {label: other"), 1_000_001 + i)
         clock.now += 1
         time.sleep(0.002)

@@ -134,3 +134,13 @@ def test_a_bad_hotfix_file_is_one_error_line(tmp_path):
     result = runner.invoke(app, ["replay", CHURN, "--hotfix", str(bad)])
     assert result.exit_code == 2
     assert "bad.yaml has 1 problem" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_dry_run_lists_only_the_requests_that_would_reach_the_model(rows):
+    result = runner.invoke(app, ["replay", CHURN, "--where", 'model_version == "v2"', "--limit", "100",
+                                 "--hotfix", EXAMPLE, "--dry-run"])
+    assert result.exit_code == 0, result.output
+    chosen = [r for r in rows if r["model_version"] == "v2"][:100]
+    reach = [r["request_id"] for r in chosen if (r.get("request") or {}).get("plan") not in ("premium", None)
+             and r.get("request") is not None]
+    assert [json.loads(line)["request_id"] for line in result.stdout.splitlines()] == reach
