@@ -18,7 +18,7 @@ from mlmon.expr import ExprError, compile_expr, is_boolean, parse
 from mlmon.expr_eval import _compile, compile_py
 
 SCHEMA = {"input.i": pl.Int64, "input.f": pl.Float64, "input.s": pl.String, "input.b": pl.Boolean,
-          "model": pl.String}
+          "model": pl.String, "input.u.n": pl.Float64}
 TEXTS = ["", "a", "B", "1", "2.5", "-3", "1e3", "nan", "inf", "true", "DE", "x y", "10", "0.1", " 1", "-0.5", "0.000025", "1e+20", "3.0", "1e-6"]
 FLOATS = [0.0, 0.5, -2.5, 1e-6, 2.5e-5, 3.0, 1e20, 1e16, 123.25, -7.75]
 
@@ -30,6 +30,7 @@ _VALUES = {
     "input.s": st.sampled_from(TEXTS),
     "input.b": st.booleans(),
     "model": st.sampled_from(["v1", "v2", "1"]),
+    "input.u.n": st.sampled_from([0.5, -1.0, 3.0, float("nan")]),  # a nested field: {"input": {"u": {"n": ...}}}
 }
 
 
@@ -59,7 +60,7 @@ def nested(row: dict) -> dict:
 
 # --- expressions (as text) ----------------------------------------------------------
 
-_names = st.sampled_from(["input.i", "input.f", "input.s"])
+_names = st.sampled_from(["input.i", "input.f", "input.s", "input.u.n"])
 _num_leaf = st.one_of(
     _names, _names, _names,
     st.integers(0, 20).map(str),
@@ -89,7 +90,7 @@ _cmp = st.sampled_from(["==", "!=", "<", "<=", ">", ">="])
 _list_item = st.one_of(text_lit, st.integers(-5, 20).map(str), st.sampled_from(["2.5", "null", "true", "false", "1e3"]))
 
 _literal = st.one_of(text_lit, st.integers(-20, 20).map(str), st.sampled_from(["2.5", "-0.5", "1e20", "2.5e-5"]))
-_any_name = st.sampled_from(["input.i", "input.f", "input.s", "input.b", "model"])
+_any_name = st.sampled_from(["input.i", "input.f", "input.s", "input.b", "model", "input.u.n"])
 _comparisons = st.one_of(
     st.tuples(_any_name, _cmp, _literal).map(" ".join),  # the shape most conditions take
     st.tuples(_literal, _cmp, _any_name).map(" ".join),
@@ -218,6 +219,7 @@ def test_every_field_against_every_constant():
         "input.s": ([*TEXTS, None] * 2)[:n],
         "input.b": ([True, False, None] * n)[:n],
         "model": (["v1", "1", "2.5", None] * n)[:n],
+        "input.u.n": ([2.5, float("nan"), None, 1.0] * n)[:n],
     }
     frame = pl.DataFrame(columns, schema=SCHEMA)
     rows = [nested({k: v[i] for k, v in columns.items()}) for i in range(n)]
