@@ -272,7 +272,7 @@ def test_the_readme_example_runs_and_logs_the_rule_name(tmp_path, monkeypatch):
     from conftest import ROOT
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    code = re.search(r"<!-- hotfix-example: layer -->\n```python\n(.*?)```", readme, re.S).group(1)
+    code = re.search(r"<!-- hotfix-example: layer -->\n```python\n(.*?)```", readme, re.DOTALL).group(1)
     (tmp_path / "hotfix.example.yaml").write_text((ROOT / "hotfix.example.yaml").read_text())
     monkeypatch.chdir(tmp_path)
     printed = []

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 import pytest
+from conftest import record, write_jsonl
 from typer.testing import CliRunner
 
-from conftest import record, write_jsonl
 from mlmon.cli import app
 from mlmon.hotfix import HotfixLayer
 from mlmon.logging import RequestLogger
@@ -24,7 +24,7 @@ def _rows(n: int = 400, seed: int = 7) -> list[dict]:
     rng = random.Random(seed)
     rows = []
     for i in range(n):
-        ts = datetime(2026, 11, 27, 8 + rng.randrange(5), rng.randrange(60), rng.randrange(60), tzinfo=timezone.utc)
+        ts = datetime(2026, 11, 27, 8 + rng.randrange(5), rng.randrange(60), rng.randrange(60), tzinfo=UTC)
         row = record(ts=ts.strftime("%Y-%m-%dT%H:%M:%SZ"), request_id=f"r{i}", model_version=rng.choice(["v1", "v2"]))
         kind = rng.random()
         if kind < 0.2:
@@ -65,7 +65,7 @@ def test_per_window_and_segment_match_plain_python(logs):
 
 
 def test_whole_range_by_hotfix_matches_duckdb(logs):
-    path, rows = logs
+    path, _ = logs
     doc = _report(path, "--by", "hotfix")
     oracle = dict(duckdb.sql(
         f"select nullif(hotfix, '') as h, count(*) from read_json_auto('{path}', format='newline_delimited') "

@@ -8,9 +8,9 @@ import sys
 from collections import Counter
 
 import pytest
+from conftest import ROOT, SAMPLE_LOGS
 from typer.testing import CliRunner
 
-from conftest import ROOT, SAMPLE_LOGS
 from mlmon.cli import app
 
 CHURN = str(SAMPLE_LOGS / "churn.jsonl.gz")

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import DATA, ROOT
 from typer.testing import CliRunner
 
-from conftest import DATA, ROOT
 from mlmon.cli import app
 from mlmon.errors import ConfigError
 from mlmon.hotfix import hotfixes_from_text, load_hotfixes
@@ -116,5 +116,5 @@ def test_good_file_loads_its_rules():
 def test_a_name_yaml_reads_as_a_boolean_is_told_to_be_quoted():
     with pytest.raises(ConfigError) as exc:
         hotfixes_from_text("rules:\n  - name: off\n    when: input.a > 1\n    respond: 1\n", "h.yaml")
-    assert exc.value.details == ["h.yaml:2:5: hot fix \"#1\": 'name' must be text; YAML reads this one as False, "
-                                 "so quote it"]
+    assert exc.value.details == [("h.yaml:2:5: hot fix \"#1\": 'name' must be text; YAML reads this one as False, "
+                                  "so quote it")]
