@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,3 +243,9 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
     """`` (did you mean 'x'?)`` or an empty string."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def problem_position(problem: str) -> tuple[int, int]:
+    """(line, col) of a ``file:line:col: message`` problem, to list a file's problems in order; (0, 0) without one."""
+    m = re.match(r"^.*?:(\d+):(\d+): ", problem)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)

@@ -88,6 +88,8 @@ def _independent_runs(tmp: Path) -> dict[tuple[str, str], tuple]:
         ("mlmon dashboard", None): ("dashboard", *LOGS, "--once", "--every", "1h"),
         ("mlmon rules validate", None): ("rules", "validate", RULES),
         ("mlmon rules schema", None): ("rules", "schema"),
+        ("mlmon hotfix validate", None): ("hotfix", "validate", ROOT / "hotfix.example.yaml"),
+        ("mlmon replay --hotfix", "json"): ("replay", CHURN, "--hotfix", ROOT / "hotfix.example.yaml", "--format", "json"),
         **{("mlmon rules test", f): ("rules", "test", ROOT / "rules.example.test.yaml", "--format", f)
            for f in ("text", "json")},
     }
@@ -350,6 +352,18 @@ def test_rules_validate_schema_and_test(runs):
     doc = json.loads(ok(runs, ("mlmon rules test", "json")).stdout)
     assert doc["failed"] == 0 and doc["passed"] > 0
     assert f"{doc['passed']}" in ok(runs, ("mlmon rules test", "text")).stdout
+
+
+def test_hotfix_validate_and_replay_preview(runs):
+    assert ok(runs, ("mlmon hotfix validate", None)).stdout == \
+        f"{ROOT / 'hotfix.example.yaml'}: 3 hot-fix rules (2 enabled), no problems\n"
+    doc = json.loads(ok(runs, ("mlmon replay --hotfix", "json")).stdout)["hotfix"]
+    rows = [json.loads(line) for line in gzip.open(CHURN, "rt", encoding="utf-8")]
+    plans = Counter(((r["request"] or {}).get("plan"), r["model_version"]) for r in rows)
+    premium_v2 = plans[("premium", "v2")]
+    no_plan = sum(n for (plan, _), n in plans.items() if plan is None)
+    assert {r["name"]: r["answered"] for r in doc["rules"]} == {"premium-on-v2": premium_v2, "missing-plan": no_plan}
+    assert doc["requests"] == len(rows)
 
 
 def test_silences(runs):

@@ -44,7 +44,7 @@ def _run(command: str, cwd: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def walked(tmp_path_factory) -> tuple[Path, list[subprocess.CompletedProcess]]:
     cwd = tmp_path_factory.mktemp("walkthrough")
-    for name in ("sample_logs", "demo", "rules.example.yaml"):
+    for name in ("sample_logs", "demo", "rules.example.yaml", "hotfix.example.yaml"):
         (cwd / name).symlink_to(ROOT / name)
     runs = [_run(command, cwd) for command in walkthrough_commands()]
     for run in runs:
@@ -54,16 +54,29 @@ def walked(tmp_path_factory) -> tuple[Path, list[subprocess.CompletedProcess]]:
 
 def test_the_walkthrough_has_its_steps():
     commands = walkthrough_commands()
-    assert [c.split()[:2] for c in commands] == [["mlmon", "check"], ["mlmon", "export"], ["python", "demo/retrain.py"],
-                                                 ["mlmon", "replay"]]
+    assert [c.split()[:2] for c in commands] == [["mlmon", "check"], ["mlmon", "replay"], ["mlmon", "export"],
+                                                 ["python", "demo/retrain.py"], ["mlmon", "replay"]]
+    assert "--hotfix" in commands[1]
     assert "--fail-if-worse" in commands[-1] and "--labels" in commands[-1]
 
 
 def test_check_fires_then_every_step_succeeds(walked):
     _, runs = walked
-    assert [r.returncode for r in runs] == [1, 0, 0, 0], [r.stderr for r in runs]
+    assert [r.returncode for r in runs] == [1, 0, 0, 0, 0], [r.stderr for r in runs]
     assert "churn-error-spike" in runs[0].stdout and "churn/v2" in runs[0].stdout
     assert "passed: --fail-if-worse log_loss" in runs[-1].stdout
+
+
+def test_the_hot_fix_preview_answers_v2s_premium_customers(walked):
+    _, runs = walked
+    rows = [json.loads(line) for line in gzip.open(SAMPLE_LOGS / "churn.jsonl.gz", "rt", encoding="utf-8")]
+    v2 = [r for r in rows if r["model_version"] == "v2"]
+    premium = sum((r.get("request") or {}).get("plan") == "premium" for r in v2)
+    no_plan = sum((r.get("request") or {}).get("plan") is None for r in v2)
+    table = {line.split()[0]: line.split()[2] for line in runs[1].stdout.splitlines()
+             if line.startswith(("premium-on-v2", "missing-plan"))}
+    assert table == {"premium-on-v2": f"{premium:,}", "missing-plan": f"{no_plan:,}"}
+    assert f"answer {premium + no_plan:,} of {len(v2):,} logged requests" in runs[1].stdout
 
 
 def _labels() -> dict[str, str]:

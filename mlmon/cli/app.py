@@ -33,6 +33,7 @@ COMMANDS = {
     "store": "mlmon.cli.store",
     "baseline": "mlmon.cli.baseline",
     "rules": "mlmon.cli.rules",
+    "hotfix": "mlmon.cli.hotfix",
     "silence": "mlmon.cli.silence",
 }
 

@@ -55,7 +55,8 @@ class ReplayFormat(str, Enum):
     "  mlmon replay logs/ --alert slow-p95 --rules rules.yaml --target http://127.0.0.1:8000/predict --serve 'python serve.py'\n\n"
     "  mlmon replay logs/ --since 1h --command './model --jsonl' --concurrency 1 --output results.jsonl\n\n"
     "  mlmon replay sample_logs/churn.jsonl.gz --where 'model_version == \"v2\"' --model demo/candidate.py:predict "
-    "--labels sample_logs/labels.csv --score output.churn_probability --positive-label churn --fail-if-worse log_loss"
+    "--labels sample_logs/labels.csv --score output.churn_probability --positive-label churn --fail-if-worse log_loss\n\n"
+    "  mlmon replay sample_logs/churn.jsonl.gz --hotfix hotfix.example.yaml --since 2026-11-26T12:00:00Z"
 )
 @handle_errors
 def replay(
@@ -89,6 +90,7 @@ def replay(
     serve: Optional[str] = typer.Option(None, "--serve", help="Start this server command, wait until --target accepts connections, stop it afterwards."),
     fmt: ReplayFormat = typer.Option(ReplayFormat.table, "--format", "-f", help="Output format of the summary."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write one JSON line per replayed request (mlmon's log shape plus 'replay')."),
+    hotfix: Optional[Path] = typer.Option(None, "--hotfix", help="Preview this hot-fix file on the chosen requests: what each rule answers, in which segments, and how the answers change. Without a target nothing is sent; with one, the requests no hot fix answers are replayed."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be sent, one JSON line per request (secrets and the mapping's redact: keys redacted), and send nothing. Needs no target; with one, each line names it."),
     mapping: Optional[Path] = MAPPING_OPTION,
     strict: bool = STRICT_OPTION,
@@ -126,6 +128,15 @@ def replay(
     target_spec = TargetSpec(target, model, command, tuple(parse_header(h) for h in header or ()), pid, serve)
     pace = Pace(concurrency, rate, speed, timeout)
     the_mapping = inputs_mapping(logs, mapping)
+    previewer = None
+    if hotfix is not None:
+        from mlmon.cli.hotfix import print_preview
+        from mlmon.replay.hotfix_preview import HotfixPreviewer
+
+        previewer = HotfixPreviewer(hotfix, Tolerance(rtol, atol, tuple(ignore or ())), show)
+        if not (target or model or command or dry_run):
+            print_preview(logs, the_mapping, selection, previewer, fmt.value, strict)
+            return
     stdout = sys.stdout
     if model and not dry_run:
         from mlmon.replay.stdio import divert_stdout
@@ -136,7 +147,7 @@ def replay(
             logs, mapping=the_mapping, selection=selection, target=target_spec, pace=pace,
             tolerance=Tolerance(rtol, atol, tuple(ignore or ())), dry_run=dry_run, strict=strict,
             progress=progress, on_done=lambda done, total: progress(done, total, "replayed requests"),
-            on_read=print_reading,
+            on_read=print_reading, keep=previewer.take if previewer is not None else None,
         )
     if run is None:
         lines = dry_run_lines(frame, target_spec, the_mapping.redact)
@@ -163,6 +174,10 @@ def replay(
         text = r.render_replay_table(run, fail_over, show, width=console.width,
                                      color=console.is_terminal and not console.no_color, include_failed=include_failed,
                                      wrap=console.is_terminal)
+    if previewer is not None:
+        from mlmon.cli.hotfix import add_preview
+
+        text = add_preview(text, previewer.preview, fmt.value, the_mapping.redact)
     if to_stderr:
         with contextlib.suppress(OSError):
             sys.stderr.write(text)

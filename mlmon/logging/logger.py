@@ -59,8 +59,9 @@ def _seconds(value: float | str | None) -> float | None:
 
 
 class Recording:
-    """One request being logged: set ``response`` (and maybe ``status`` or ``error``) inside the
-    ``with`` block; the record is queued when the block ends. Returned by :meth:`RequestLogger.record`."""
+    """One request being logged: set ``response`` (and maybe ``status``, ``error``, or ``hotfix``: the
+    name of the hot fix that answered) inside the ``with`` block; the record is queued when the block
+    ends. Returned by :meth:`RequestLogger.record`."""
 
     __slots__ = (
         "_logger",
@@ -68,6 +69,7 @@ class Recording:
         "_ts",
         "endpoint",
         "error",
+        "hotfix",
         "request",
         "request_id",
         "response",
@@ -80,6 +82,7 @@ class Recording:
         self.response: object = None
         self.status: int | None = None
         self.error: str | None = None
+        self.hotfix: str | None = None
         self.request_id = request_id
         self.endpoint = endpoint
         self.sampled = sampled
@@ -100,7 +103,7 @@ class Recording:
             status = 499 if exc_type.__name__ == "CancelledError" else 500
             error = error_text(exc)
         self._logger._emit(self._ts, self.request_id, self.endpoint, status, latency_ms, self.request, self.response,
-                           error)
+                           error, hotfix=self.hotfix)
         return False
 
 
@@ -181,29 +184,30 @@ class RequestLogger:
 
     def log(self, request: object = None, response: object = None, *, status: int | None = None,
             latency_ms: float | None = None, error: str | BaseException | None = None, request_id: str | None = None,
-            headers: object = None, endpoint: str | None = None, ts: float | None = None) -> bool:
-        """Log one request measured elsewhere (``ts`` in epoch seconds, default now). True if queued;
-        False if sampled out, dropped (queue full) or closed."""
+            headers: object = None, endpoint: str | None = None, ts: float | None = None,
+            hotfix: str | None = None) -> bool:
+        """Log one request measured elsewhere (``ts`` in epoch seconds, default now; ``hotfix``: the name of
+        the hot fix that answered). True if queued; False if sampled out, dropped (queue full) or closed."""
         if not self._keep():
             return False
         if isinstance(error, BaseException):
             error = error_text(error)
         rid = self._request_id(request_id, request, headers)
         return self._emit(time.time() if ts is None else ts, rid, endpoint or self.endpoint, status, latency_ms,
-                          request, response, error)
+                          request, response, error, hotfix=hotfix)
 
     def _emit(self, ts, request_id, endpoint, status, latency_ms, request, response, error,
-              raw: bool = False) -> bool:
+              raw: bool = False, hotfix: str | None = None) -> bool:
         """Queue one record: encoded here, or, for middleware (``raw``: bodies are
         :class:`~mlmon.logging.record.Body` bytes, which cannot change), encoded by the writer.
         Never raises: a record that cannot be made is counted as lost."""
         try:
-            return self._queue(ts, request_id, endpoint, status, latency_ms, request, response, error, raw)
+            return self._queue(ts, request_id, endpoint, status, latency_ms, request, response, error, raw, hotfix)
         except Exception as exc:  # noqa: BLE001  (logging must never fail a request)
             self._writer.count_lost(exc)
             return False
 
-    def _queue(self, ts, request_id, endpoint, status, latency_ms, request, response, error, raw) -> bool:
+    def _queue(self, ts, request_id, endpoint, status, latency_ms, request, response, error, raw, hotfix) -> bool:
         sampler = self._sampler
         if sampler is not None and not sampler.running:
             sampler.start()
@@ -216,6 +220,8 @@ class RequestLogger:
             "cpu_percent": sampler.cpu_percent if sampler else None,
             "memory_mb": sampler.memory_mb if sampler else None,
         }
+        if hotfix is not None:  # only a hot fix's answer carries the key: other records keep their shape
+            record["hotfix"] = str(hotfix)
         if raw:
             return self._writer.put(record, 512 + request.kept + response.kept)
         line = encode(record)

@@ -29,11 +29,16 @@ CANONICAL_FIELDS: dict[str, str] = {
     "error": "string",
     "cpu_percent": "number",
     "memory_mb": "number",
+    # The hot fix that answered instead of the model (mlmon.hotfix); null for the model's own answers.
+    "hotfix": "string",
 }
 
 #: Multipliers that turn a latency in the given unit into milliseconds.
 LATENCY_UNITS = {"s": 1000.0, "ms": 1.0, "us": 0.001, "ns": 0.000001}
 TS_UNITS = ("auto", "s", "ms", "us", "ns")
+
+#: String fields that say what happened to one request, so no constant can stand for them.
+NOT_CONSTANT = ("error", "hotfix")
 
 INPUT_PREFIX = "input."
 OUTPUT_PREFIX = "output."
@@ -158,8 +163,8 @@ def mapping_from_dict(doc: Located) -> Mapping:
         problems.append(f"{doc.where('constants')}: 'constants' must map field names to values, e.g. model: churn")
         raw_constants = {}
     for name, value in raw_constants.items():
-        if name not in CANONICAL_FIELDS or CANONICAL_FIELDS[name] != "string" or name == "error":
-            allowed = [n for n, t in CANONICAL_FIELDS.items() if t == "string" and n != "error"]
+        if name not in CANONICAL_FIELDS or CANONICAL_FIELDS[name] != "string" or name in NOT_CONSTANT:
+            allowed = [n for n, t in CANONICAL_FIELDS.items() if t == "string" and n not in NOT_CONSTANT]
             problems.append(
                 f"{doc.where('constants', name)}: constant {name!r} is not allowed"
                 f"{did_you_mean(str(name), allowed)} (allowed: {', '.join(allowed)})"

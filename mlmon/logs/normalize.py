@@ -47,7 +47,7 @@ NUMBER_FIELDS = ("latency_ms", "cpu_percent", "memory_mb")
 CHECKED_FIELDS = ("ts", "status", "error", *NUMBER_FIELDS)
 #: ``error`` values that mean no error, as the reader gives them: "", false and 0 (null too).
 NO_ERROR = ["", "false", "0"]
-STRING_FIELDS = ("request_id", "model", "model_version", "endpoint")
+STRING_FIELDS = ("request_id", "model", "model_version", "endpoint", "hotfix")
 
 
 def _epoch_us(text: pl.Expr, unit: str) -> pl.Expr:
@@ -211,7 +211,9 @@ def normalize(raw: pl.DataFrame, mapping: Mapping, keep: list[str] | tuple[str, 
 
     for name in STRING_FIELDS:
         constant = mapping.constants.get(name)
-        if name in have:
+        if name == "hotfix" and name in have:  # a hot fix's name; "" is no name: the model answered
+            exprs.append(pl.when(pl.col(name) != "").then(pl.col(name)).alias(name))
+        elif name in have:
             exprs.append(pl.coalesce(pl.col(name), pl.lit(constant)).alias(name) if constant else pl.col(name))
         elif constant:
             exprs.append(pl.lit(constant, pl.String).alias(name))

@@ -40,6 +40,8 @@ class WindowedMetrics:
             raise ValueError("windowed metrics need a window length (spec.every)")
         self.spec = full_windows(spec)
         self._by = list(spec.by)
+        # A metric whose column the records lack (a frame without ``hotfix``) has no value to aggregate.
+        metrics = tuple(m for m in metrics if m.needs is None or m.needs in schema)
         self._metrics = metrics
         self._aggs = [m.expr().alias(m.name) for m in metrics if m.expr is not None]
         roots = {root for agg in self._aggs for root in agg.meta.root_names()}

@@ -34,6 +34,11 @@ def is_client_error() -> pl.Expr:
     return pl.col("status").is_between(400, 499)
 
 
+def is_hotfix() -> pl.Expr:
+    """Answered by a hot fix (README "Hot fixes"), not by the model."""
+    return pl.col("hotfix").is_not_null()
+
+
 def _quantile(q: float) -> Callable[[], pl.Expr]:
     # Linear interpolation between the two nearest ranks: numpy.percentile's default.
     return lambda: pl.col("latency_ms").quantile(q, interpolation="linear")
@@ -60,9 +65,12 @@ OPERATIONAL_METRICS: tuple[Metric, ...] = (
     Metric("cpu_percent_max", "Largest CPU use logged.", "%", lambda: pl.col("cpu_percent").max(), "cpu_percent"),
     Metric("memory_mb_mean", "Mean memory use logged with the requests.", "MB", lambda: pl.col("memory_mb").mean(), "memory_mb"),
     Metric("memory_mb_max", "Largest memory use logged.", "MB", lambda: pl.col("memory_mb").max(), "memory_mb"),
+    Metric("hotfix_count", "Requests a hot fix answered instead of the model (records with a hotfix name).",
+           "requests", lambda: is_hotfix().sum().cast(pl.Int64), "hotfix"),
+    Metric("hotfix_rate", "hotfix_count / request_count.", "ratio", lambda: is_hotfix().mean(), "hotfix"),
 )
 
 METRICS_BY_NAME = {m.name: m for m in OPERATIONAL_METRICS}
 
 #: Record columns the operational metrics read.
-RECORD_FIELDS = ("ts", "status", "error", "latency_ms", "cpu_percent", "memory_mb")
+RECORD_FIELDS = ("ts", "status", "error", "latency_ms", "cpu_percent", "memory_mb", "hotfix")

@@ -222,7 +222,7 @@ def all_windows(agg: pl.DataFrame, spec: WindowSpec) -> pl.DataFrame:
         .drop("_lo", "_hi")
     )
     frame = grid.join(agg, on=keys, how="left", nulls_equal=True)
-    counts = [c for c in ("request_count", "error_count") if c in frame.columns]
+    counts = [c for c in ("request_count", "error_count", "hotfix_count") if c in frame.columns]
     return (
         frame.with_columns(pl.col(c).fill_null(0) for c in counts)
         .with_columns(window_end(pl.col(WINDOW_START), every, anchor).alias(WINDOW_END))

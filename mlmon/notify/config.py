@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from mlmon.errors import ConfigError, UsageError
-from mlmon.rules.matchers import MatcherError, parse_matcher
 from mlmon.notify.model import (
     EVERY_LABEL,
     KINDS,
@@ -24,9 +23,10 @@ from mlmon.notify.model import (
     Route,
 )
 from mlmon.notify.receivers import webhook_url_problem
+from mlmon.rules.matchers import MatcherError, parse_matcher
 from mlmon.rules.model import DURATION_PATTERN, NONBLANK_PATTERN
 from mlmon.timeparse import parse_duration
-from mlmon.yamlfile import Located, did_you_mean, load_yaml
+from mlmon.yamlfile import Located, did_you_mean, load_yaml, problem_position
 
 #: Alertmanager's receiver keys, and what mlmon spells instead.
 AM_RECEIVER_KEYS = {"webhook_configs": "webhook", "slack_configs": "slack"}
@@ -216,7 +216,7 @@ def load_notify(path: str | Path) -> NotifyConfig:
         problems.append(f"{doc.path}:{line}:{col}: key {dup_path[-1]!r} is given twice; only the last one would count")
     config = notify_from_doc(doc, problems)
     if problems or config is None:
-        problems.sort(key=_position)
+        problems.sort(key=problem_position)
         n = len(problems)
         raise ConfigError(f"notify config {doc.path} has {n} problem{'s' if n > 1 else ''}",
                           "Fix the lines listed above; 'mlmon check' checks the file before it reads any log.",
@@ -224,9 +224,6 @@ def load_notify(path: str | Path) -> NotifyConfig:
     return config
 
 
-def _position(problem: str) -> tuple[int, int]:
-    m = re.match(r"^.*?:(\d+):(\d+): ", problem)
-    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 
 
 

@@ -35,6 +35,8 @@ _NAMES: dict[str, tuple[str, float, str]] = {
     "cpu_percent_max": ("mlmon_cpu_max_ratio", 0.01, "Highest logged CPU use (1 is one core) in the latest window."),
     "memory_mb_mean": ("mlmon_memory_mean_bytes", 1e6, "Mean logged memory in the latest window (MB as 10^6 bytes)."),
     "memory_mb_max": ("mlmon_memory_max_bytes", 1e6, "Highest logged memory in the latest window (MB as 10^6 bytes)."),
+    "hotfix_count": ("mlmon_window_hotfixes", 1, "Requests a hot fix answered instead of the model in the latest window."),
+    "hotfix_rate": ("mlmon_hotfix_ratio", 1, "Share of requests a hot fix answered in the latest window."),
     "drift_share": ("mlmon_drift_share_ratio", 1, "Share of the baseline's fields that drifted."),
     "duplicate_request_id_rate": ("mlmon_duplicate_request_id_ratio", 1, "Share of requests whose id repeats."),
     "label_coverage": ("mlmon_label_coverage_ratio", 1, "Share of requests with a label."),

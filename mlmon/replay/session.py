@@ -113,10 +113,12 @@ def run_replay(
     progress=None,
     on_done: Callable[[int, int], Any] | None = None,
     on_read: Callable[[LogData], Any] | None = None,
+    keep: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
 ) -> tuple[ReplayRun | None, pl.DataFrame]:
     """Select and replay; with ``dry_run``, only select (the caller prints ``dry_run_lines``).
 
-    ``on_read`` is handed what reading the logs found (warnings, notes, bad lines) before anything is sent.
+    ``on_read`` is handed what reading the logs found (warnings, notes, bad lines) before anything is sent;
+    ``keep`` narrows the chosen requests to those to send (``--hotfix``: those no hot fix answers).
     """
     target.check(dry_run)
     if pace.concurrency < 1:
@@ -142,6 +144,8 @@ def run_replay(
     if frame.height == 0:
         raise UsageError("no logged request matches the selection, so there is nothing to replay",
                          "Check --where, --request-id, --since/--until, or --alert (did the rule fire?).")
+    if keep is not None:
+        frame = keep(frame)
     if dry_run:
         return None, frame
     server = None

@@ -18,8 +18,8 @@ from mlmon.rules.inhibit import inhibit_from_doc
 from mlmon.rules.model import (
     ANNOTATION_NAME_PATTERN,
     DURATION_PATTERN,
-    LABEL_NAME_PATTERN,
     FIELDS_BY_NAME,
+    LABEL_NAME_PATTERN,
     MIN_EVERY,
     NONBLANK_PATTERN,
     RULE_FIELDS,
@@ -32,7 +32,13 @@ from mlmon.rules.model import (
 from mlmon.rules.template import Template, parse_template
 from mlmon.timeparse import format_duration, parse_duration
 from mlmon.where import record_field_problem
-from mlmon.yamlfile import Located, did_you_mean, load_yaml, parse_yaml
+from mlmon.yamlfile import (
+    Located,
+    did_you_mean,
+    load_yaml,
+    parse_yaml,
+    problem_position,
+)
 
 #: mlmon's own placeholders, beside the segment fields and metric names.
 TEMPLATE_NAMES = ("value", "rule", "severity", "window_start", "window_end")
@@ -135,7 +141,7 @@ def rules_from_doc(doc: Located, metrics: tuple[str, ...] | None = None) -> Rule
     names = [item["name"] for item in items if isinstance(item, dict) and isinstance(item.get("name"), str)]
     inhibit = inhibit_from_doc(doc, lambda where, message: check.add(where, None, message), names)
     if check.problems:
-        check.problems.sort(key=_position)
+        check.problems.sort(key=problem_position)
         n = len(check.problems)
         raise ConfigError(
             f"rules file {doc.path} has {n} problem{'s' if n > 1 else ''}",
@@ -387,11 +393,6 @@ def _window_count(check: _Checker, base: tuple, label: str, key: str, text: str,
                                 f"{str(every_text).strip()}")
         return None
     return count
-
-
-def _position(problem: str) -> tuple[int, int]:
-    m = re.match(r"^.*?:(\d+):(\d+): ", problem)
-    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 
 
 def load_rules(path: str | Path) -> RuleSet:

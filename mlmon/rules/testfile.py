@@ -37,7 +37,7 @@ from mlmon.rules.model import Rule, RuleSet
 
 STATES = (FIRING, PENDING)
 #: Metrics that count requests: whole numbers, typed as ``check`` computes them.
-COUNT_METRICS = ("request_count", "error_count")
+COUNT_METRICS = ("request_count", "error_count", "hotfix_count")
 
 
 @dataclass(frozen=True)
