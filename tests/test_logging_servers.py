@@ -185,3 +185,58 @@ def test_the_middleware_logs_real_requests_with_no_code_in_the_handlers(tmp_path
     (text,) = endpoints["/text"]
     assert text["request"] is None and text["response"] is None and text["request_bytes"] == 5
     assert all(row["memory_mb"] is None or row["memory_mb"] > 1 for row in rows)
+
+
+# --- a hot-fix layer inside a handler, under the middleware ------------------------------------------
+
+HOTFIX_YAML = "rules:\n  - name: test-country\n    when: input.country == \"XX\"\n    respond: {label: stay, p: 0}\n"
+
+
+def hotfixed_apps(logger, layer):
+    """The same hot-fixed predict as an async and a sync FastAPI endpoint (a worker thread) and a Flask view."""
+    from fastapi import FastAPI, Request
+    from flask import Flask, jsonify, request as flask_request
+
+    predict = layer.wrap(lambda payload: {"label": "churn", "p": 0.9})
+    fast = FastAPI()
+
+    @fast.post("/async")
+    async def async_predict(request: Request):
+        return predict(await request.json())
+
+    @fast.post("/sync")
+    def sync_predict(payload: dict):
+        return predict(payload)
+
+    fast.add_middleware(ASGIMiddleware, logger=logger)
+    flask_app = Flask("hotfixed")
+
+    @flask_app.post("/flask")
+    def flask_predict():
+        return jsonify(predict(flask_request.get_json()))
+
+    flask_app.wsgi_app = WSGIMiddleware(flask_app.wsgi_app, logger)
+    return fast, flask_app
+
+
+def test_the_middleware_logs_which_hot_fix_answered(tmp_path):
+    from mlmon.hotfix import HotfixLayer
+
+    (tmp_path / "hotfix.yaml").write_text(HOTFIX_YAML)
+    logs = tmp_path / "logs"
+    logger = RequestLogger(logs, model="churn", model_version="v2")
+    fast, flask_app = hotfixed_apps(logger, HotfixLayer(tmp_path / "hotfix.yaml"))
+    base, stop = serve_uvicorn(fast)
+    flask_base, flask_stop = serve_waitress(flask_app)
+    try:
+        for url in (base + "/async", base + "/sync", flask_base + "/flask"):
+            status, body = call(url, "", {"country": "XX"})
+            assert status == 200 and json.loads(body) == {"label": "stay", "p": 0}
+            assert call(url, "", {"country": "DE"})[0] == 200
+    finally:
+        stop()
+        flask_stop()
+        logger.close()
+    answered = {(r["endpoint"], r["request"]["country"]): r.get("hotfix") for r in records(logs)}
+    assert answered == {(path, country): ("test-country" if country == "XX" else None)
+                        for path in ("/async", "/sync", "/flask") for country in ("XX", "DE")}

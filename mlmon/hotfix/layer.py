@@ -29,6 +29,7 @@ from typing import Any
 
 from mlmon.errors import ConfigError
 from mlmon.hotfix.config import Hotfix, HotfixSet, load_hotfixes
+from mlmon.requestcontext import note_hotfix
 
 log = logging.getLogger("mlmon.hotfix")
 
@@ -190,6 +191,7 @@ class HotfixLayer:
                 log.exception("hot fix %r: the fallback failed; the model answers instead", rule.name)
             else:
                 self._counts["answered"] += 1
+                note_hotfix(rule.name)  # for mlmon.logging's middleware, when it logs this request
                 return Answer(response, rule.name)
         return Answer(predict(request, *args, **kwargs), None)
 

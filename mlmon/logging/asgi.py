@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 
+from mlmon.requestcontext import close_slot, open_slot
 from mlmon.logging.middleware import Middleware
 from mlmon.logging.record import Body, error_text, is_json, keeps_response
 
@@ -61,17 +62,19 @@ class ASGIMiddleware(Middleware):
             await send(message)
 
         error = None
+        slot, token = open_slot()  # a HotfixLayer in the handler names its rule here
         try:
             await self.app(scope, logged_receive, logged_send)
         except BaseException as exc:
             error = exc
             raise
         finally:
+            close_slot(token)
             latency_ms = (time.perf_counter() - start) * 1000.0
             if error is not None:
                 status = 499 if type(error).__name__ == "CancelledError" else 500
             self.logger._emit(ts, request_id, scope.get("path"), status, latency_ms, request, response,
-                              None if error is None else error_text(error), raw=True)
+                              None if error is None else error_text(error), raw=True, hotfix=slot.name)
 
 
 def _keeps_body(headers, limit: int) -> bool:

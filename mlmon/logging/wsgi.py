@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import time
 
+from mlmon.requestcontext import HotfixSlot, close_slot, open_slot
 from mlmon.logging.logger import RequestLogger
 from mlmon.logging.middleware import Middleware
 from mlmon.logging.record import Body, error_text, is_json, keeps_response
@@ -47,11 +48,14 @@ class WSGIMiddleware(Middleware):
 
             return logged_write
 
+        call.slot, token = open_slot()  # a HotfixLayer in the handler names its rule here
         try:
             iterable = self.app(environ, logged_start_response)
         except BaseException as exc:
             call.done(exc)
             raise
+        finally:
+            close_slot(token)
         return _LoggedResponse(iterable, call)
 
 
@@ -65,6 +69,7 @@ class _Call:
         self.request = Body(0)
         self.response = Body(0)
         self.finished = False
+        self.slot = HotfixSlot()
 
     def read_request(self, limit: int) -> None:
         environ = self.environ
@@ -89,7 +94,7 @@ class _Call:
         status = 500 if exc is not None else self.status
         request_id = self.environ.get("HTTP_X_REQUEST_ID") or None
         self.logger._emit(self.ts, request_id, self.path, status, latency_ms, self.request, self.response, error,
-                          raw=True)
+                          raw=True, hotfix=self.slot.name)
 
 
 class _LoggedResponse:
