@@ -79,7 +79,7 @@ def test_an_unwritable_path_never_raises_into_the_caller(tmp_path):
             rec.response = {}
     start = time.monotonic()
     assert log.close(timeout=0.3) is False or log.stats()["lost"] > 0
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 8  # bounded (a failing disk would otherwise be retried for good); wide for a slow machine
     stats = log.stats()
     assert stats["written"] == 0 and stats["write_errors"] > 0
     assert stats["dropped"] + stats["lost"] == 100

@@ -242,7 +242,7 @@ def test_a_full_queue_drops_and_counts_and_never_blocks(tmp_path, monkeypatch):
     log = RequestLogger(tmp_path, queue_size=10, resources=False)
     start = time.perf_counter()
     results = [log.log({"i": i}, {}) for i in range(200)]
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < 5  # blocking would wait for the held writer (10 s); wide for a slow machine
     release.set()
     log.close()
     stats = log.stats()
@@ -272,7 +272,7 @@ def test_close_gives_up_in_bounded_time_when_the_disk_fails(tmp_path, monkeypatc
     start = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="mlmon.logging"):
         assert not log.close(timeout=0.5) or log.stats()["lost"] == 10
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 8  # bounded (a failing disk would otherwise be retried for good); wide for a slow machine
     assert log.stats()["lost"] == 10 and log.stats()["written"] == 0
     assert "No space left on device" in caplog.text
 
