@@ -200,8 +200,6 @@ def emit(text: str, output: Optional[Path], stdout=None) -> None:
     write_text_atomic(output, text)
 
 
-
-
 def log_inputs(command: str, logs: Optional[list[str]], store: Optional[str], mapping: Optional[Path] = None,
                since=None, until=None, baseline=None) -> list[str]:
     """The LOGS to read, or the store standing in for them (reading only [since, until), widened to a
