@@ -51,6 +51,8 @@ class Join:
     kind: tuple[str, ...]
     request: tuple[str, ...]
     response: tuple[str, ...]
+    #: Whether the two events' times give the latency (not when they are written to the second only).
+    latency: bool = True
 
 
 @dataclass(frozen=True)
@@ -146,9 +148,13 @@ def parse_hooks(doc, data: dict, problems: list[str], as_path) -> Hooks:
             problems.append(f"{doc.where('join')}: 'join' needs key, kind, request and response")
         else:
             for name in spec:
-                if name not in ("key", "kind", "request", "response"):
+                if name not in ("key", "kind", "request", "response", "latency"):
                     problems.append(f"{doc.where('join', name)}: unknown key {name!r} in 'join' "
-                                    "(it takes key, kind, request and response)")
+                                    "(it takes key, kind, request, response and latency)")
+            latency = spec.get("latency", True)
+            if not isinstance(latency, bool):
+                problems.append(f"{doc.where('join', 'latency')}: 'latency' is true or false")
+                latency = True
             key, kind = as_path(spec.get("key")), as_path(spec.get("kind"))
             request, response = _values(spec.get("request")), _values(spec.get("response"))
             for name, value in (("key", key), ("kind", kind)):
@@ -161,7 +167,7 @@ def parse_hooks(doc, data: dict, problems: list[str], as_path) -> Hooks:
                     problems.append(f"{doc.where('join', name)}: join needs '{name}', the value (or list of values) "
                                     f"of 'kind' that marks a {name} event")
             if key and kind and request and response:
-                join = Join(key, kind, request, response)
+                join = Join(key, kind, request, response, latency)
 
     explode = None
     if data.get("explode") is not None:

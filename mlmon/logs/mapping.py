@@ -74,6 +74,8 @@ class Mapping:
     hooks: Hooks = field(default_factory=Hooks)
     #: The preset this mapping is (``kserve``), or None for a mapping file or mlmon's own shape.
     preset: str | None = None
+    #: The modification time of the file being read (ISO, UTC), for ``ts_fill``; set per file by the reader.
+    file_time: str | None = None
 
     @property
     def shaped(self) -> bool:

@@ -273,6 +273,8 @@ def _computed_fields(frame: pl.DataFrame, lines: pl.DataFrame, finder: Finder, m
     if hooks.ts_fill == "neighbors" and "ts" in frame.columns:
         good = pl.col(REASON).is_null()
         filled = pl.when(good).then(pl.col("ts")).forward_fill().backward_fill()
+        if mapping.file_time is not None:
+            filled = pl.coalesce(filled, pl.lit(mapping.file_time))
         frame = frame.with_columns(pl.when(good).then(pl.coalesce(pl.col("ts"), filled)).otherwise(pl.col("ts"))
                                    .alias("ts"))
     return frame
@@ -347,3 +349,14 @@ def path_constants(pattern: str, name: str) -> dict[str, str]:
 
     found = re.search(pattern, name.replace("\\", "/"))
     return {k: v for k, v in found.groupdict().items() if v} if found else {}
+
+
+def file_time(path) -> str | None:
+    """A file's modification time as ISO text in UTC (None when it cannot be read)."""
+    import os
+    from datetime import datetime, timezone
+
+    try:
+        return datetime.fromtimestamp(os.stat(path).st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except (OSError, ValueError, OverflowError):
+        return None
