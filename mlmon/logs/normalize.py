@@ -41,7 +41,7 @@ _ISO_MORE = [  # tried only on values the common form did not parse
 #: Microseconds per unit of an epoch number.
 _EPOCH_US = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}
 
-NUMBER_FIELDS = ("latency_ms", "cpu_percent", "memory_mb")
+NUMBER_FIELDS = ("latency_ms", "cpu_percent", "memory_mb", "tokens_in", "tokens_out", "tokens_total", "cost", "ttft_ms")
 #: The fields whose values can make a line bad: every read checks them, whatever else it asks for,
 #: so that whether a line is bad never depends on the command.
 CHECKED_FIELDS = ("ts", "status", "error", *NUMBER_FIELDS)
@@ -208,6 +208,11 @@ def normalize(raw: pl.DataFrame, mapping: Mapping, keep: list[str] | tuple[str, 
         ok = num.is_not_null() & num.is_finite()
         reasons.append(pl.when(pl.col(name).is_not_null() & ~ok).then(_wrong(name, "a number")))
         reasons.append(pl.when(num < 0).then(pl.lit(f"negative {name}")))
+    if {"tokens_in", "tokens_out"} <= have:
+        # The total as logged, else read and written together when both are known.
+        total = _number("tokens_total") if "tokens_total" in have else pl.lit(None, pl.Float64)
+        exprs = [e for e in exprs if e.meta.output_name() != "tokens_total"]
+        exprs.append(pl.coalesce(total, _number("tokens_in") + _number("tokens_out")).alias("tokens_total"))
 
     for name in STRING_FIELDS:
         constant = mapping.constants.get(name)

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import polars as pl
 
 from mlmon.metrics.drift import DISTANCE_THRESHOLD, P_THRESHOLD
-from mlmon.metrics.operational import METRICS_BY_NAME
+from mlmon.metrics.catalog import METRICS_BY_NAME
 from mlmon.metrics.windows import WINDOW_START
 from mlmon.render.quiet import QUIET_UNTIL, collapse_quiet_runs
 from mlmon.render.values import NONE, format_segment, header, number_format, plural, time_pattern
