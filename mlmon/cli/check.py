@@ -42,7 +42,6 @@ from mlmon.cli.common import (
     guard_outputs,
     handle_errors,
     inputs_mapping,
-    load_prices,
     log_inputs,
     parse_now,
     print_warnings,
@@ -116,6 +115,7 @@ whole 'every' long; a first window cut by --since is not judged. Without them (C
 to the epoch, as in 'report', and every window of the log is judged.
     """
     from mlmon.check import Gate, run_check
+    from mlmon.metrics.llm import load_prices
     from mlmon.render.progress import ReadProgress
     from mlmon.rules.load import load_rules
     from mlmon.timeparse import parse_duration

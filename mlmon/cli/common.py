@@ -179,15 +179,6 @@ PRICES_OPTION = typer.Option(None, "--prices", metavar="FILE", help="YAML prices
 MAX_FIELDS_OPTION = typer.Option(1000, "--max-fields", min=1, help="With --baseline or --labels: the most request fields, and as many response fields, decoded and compared: those the most records hold (ties by name), besides the fields that --by, --where, the rules, the labels options and the baseline name. A warning says how many were left out.")
 
 
-def load_prices(path: Optional[Path]):
-    """The --prices file, loaded and validated (every problem at once), or None."""
-    if path is None:
-        return None
-    from mlmon.metrics.llm import load_prices as load
-
-    return load(path)
-
-
 def emit(text: str, output: Optional[Path], stdout=None) -> None:
     """Print ``text`` (to ``stdout``, sys.stdout by default), or write it to ``output`` atomically (``-`` is stdout too)."""
     if output is None or str(output) == "-":

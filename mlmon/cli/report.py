@@ -40,7 +40,6 @@ from mlmon.cli.common import (
     handle_errors,
     inputs_mapping,
     is_stdout,
-    load_prices,
     log_inputs,
     note_skipped,
     one_stdout,
@@ -105,6 +104,7 @@ def report(
     """Summarize latency, throughput, errors, resources, drift and model quality per time window and segment."""
     from mlmon.rejects import rejects_when_nothing_is_good, write_rejects
     from mlmon.render.progress import ReadProgress
+    from mlmon.metrics.llm import load_prices
     from mlmon.report import build_report
 
     one_stdout({"the report": output is None or is_stdout(output), "--rejects": is_stdout(rejects)})

@@ -107,8 +107,10 @@ def with_cost(records: pl.DataFrame, prices: Prices | None) -> pl.DataFrame:
     return records.with_columns(pl.coalesce(column("cost", pl.Float64()), computed).alias("cost"))
 
 
-def load_prices(path: str | Path) -> Prices:
-    """The prices file at ``path``; ConfigError listing every problem, each with its line."""
+def load_prices(path: str | Path | None) -> Prices | None:
+    """The prices file at ``path`` (None: no prices); ConfigError listing every problem, each with its line."""
+    if path is None:
+        return None
     return prices_from_doc(load_yaml(path, "prices file"))
 
 
