@@ -16,7 +16,7 @@ import polars as pl
 
 from mlmon.errors import ConfigError
 from mlmon.metrics.operational import Metric
-from mlmon.yamlfile import Located, did_you_mean, load_yaml
+from mlmon.yamlfile import Located, did_you_mean, load_yaml, problem_position
 
 #: Record columns the LLM metrics read (canonical fields, see README "Log records").
 LLM_FIELDS = ("tokens_in", "tokens_out", "tokens_total", "cost", "ttft_ms")
@@ -128,7 +128,7 @@ def prices_from_doc(doc: Located) -> Prices:
                         "only the last one would count")
     unit = data.get("unit", "1M")
     if unit not in PRICE_UNITS:
-        problems.append(f"{doc.where('unit')}: unit must be one of {', '.join(PRICE_UNITS)} (tokens per price), "
+        problems.append(f"{doc.where_in_value(('unit',), 1)}: unit must be one of {', '.join(PRICE_UNITS)} (tokens per price), "
                         f"not {unit!r}")
     models = data.get("models")
     out: dict[str, tuple[float, float]] = {}
@@ -142,6 +142,7 @@ def prices_from_doc(doc: Located) -> Prices:
             out[str(name)] = price
     if problems:
         n = len(problems)
+        problems.sort(key=problem_position)
         raise ConfigError(f"prices file {doc.path} has {n} problem{'s' if n > 1 else ''}",
                           "Fix the lines listed above; see 'LLM metrics' in the README.", details=problems)
     return Prices(out, PRICE_UNITS[unit], doc.path)
@@ -160,8 +161,11 @@ def _model_price(doc: Located, name: Any, entry: Any, problems: list[str]) -> tu
     values = []
     for key in _PRICE_KEYS:
         value = entry.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
-            problems.append(f"{doc.where('models', name, key) if key in entry else where}: model {name!r} needs "
+        if key not in entry:
+            problems.append(f"{where}: model {name!r} needs an '{key}' price")
+            ok = False
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            problems.append(f"{doc.where_in_value(('models', name, key), 1)}: model {name!r} needs "
                             f"'{key}' as a price of 0 or more, not {value!r}")
             ok = False
         else:
