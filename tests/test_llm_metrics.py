@@ -345,3 +345,16 @@ def test_the_store_keeps_the_fields_and_an_older_store_still_reads(logs, prices,
     assert result.exit_code == 0, result.stderr
     metrics = report("--store", old, "--prices", prices, "--since", "2026-11-26T00:00:00Z")["windows"][0]["metrics"]
     assert_close(metrics, oracle(rows, PRICES))
+
+
+def test_where_reads_one_record_and_sees_the_priced_cost(logs, prices):
+    path, rows = logs
+    priced = [r for r in rows if (oracle_cost(r, PRICES) or 0) > 0.003]
+    long = [r for r in rows if (r.get("tokens_in") or 0) > 3000]
+    assert priced and long
+    for every in ((), ("--every", "3h")):  # whole range, and windows aggregated as read
+        doc = report(path, "--prices", prices, "--where", "cost > 0.003", *every)
+        assert sum(w["metrics"]["request_count"] for w in doc["windows"]) == len(priced)
+        assert doc["windows"][0]["metrics"]["cost_total"] == pytest.approx(oracle(priced, PRICES)["cost_total"])
+        doc = report(path, "--where", "tokens_in > 3000", *every)
+        assert doc["windows"][0]["metrics"]["tokens_in"] == sum(r["tokens_in"] for r in long)
