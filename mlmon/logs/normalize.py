@@ -204,15 +204,16 @@ def normalize(raw: pl.DataFrame, mapping: Mapping, keep: list[str] | tuple[str, 
         num = _number(name)
         if name == "latency_ms":
             num = num * LATENCY_UNITS[mapping.latency_unit]
-        exprs.append(num.alias(name))
         ok = num.is_not_null() & num.is_finite()
         reasons.append(pl.when(pl.col(name).is_not_null() & ~ok).then(_wrong(name, "a number")))
         reasons.append(pl.when(num < 0).then(pl.lit(f"negative {name}")))
-    if {"tokens_in", "tokens_out"} <= have:
+        if name != "tokens_total":
+            exprs.append(num.alias(name))
+    if {"tokens_in", "tokens_out"} <= have or "tokens_total" in have:
         # The total as logged, else read and written together when both are known.
         total = _number("tokens_total") if "tokens_total" in have else pl.lit(None, pl.Float64)
-        exprs = [e for e in exprs if e.meta.output_name() != "tokens_total"]
-        exprs.append(pl.coalesce(total, _number("tokens_in") + _number("tokens_out")).alias("tokens_total"))
+        both = _number("tokens_in") + _number("tokens_out") if {"tokens_in", "tokens_out"} <= have else None
+        exprs.append((total if both is None else pl.coalesce(total, both)).alias("tokens_total"))
 
     for name in STRING_FIELDS:
         constant = mapping.constants.get(name)
