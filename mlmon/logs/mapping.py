@@ -32,6 +32,7 @@ CANONICAL_FIELDS: dict[str, str] = {
     "memory_mb": "number",
     # The hot fix that answered instead of the model (mlmon.hotfix); null for the model's own answers.
     "hotfix": "string",
+    # An LLM's usage (mlmon.metrics.llm): tokens read and written, the request's cost, time to first token.
     "tokens_in": "number",
     "tokens_out": "number",
     "tokens_total": "number",
