@@ -95,6 +95,9 @@ def test_each_preset_reads_its_fixtures_with_exact_numbers(fixtures, name):
     else:  # the format logs no latency: the metrics are absent (null), not zero, and a note says why
         assert metrics.get("latency_p50_ms") is None and metrics.get("latency_mean_ms") is None
         assert f"note: the {name} preset's logs carry no latency" in stderr
+    for name_ in ("tokens_in", "tokens_out", "tokens_total", "cost_total"):
+        if want.get(name_) is not None:  # the LLM presets: sums of the logged usage and cost
+            assert metrics[name_] == pytest.approx(want[name_], rel=1e-12), name_
     [window] = doc["windows"]
     assert _iso(window["start"]) == _iso(want["first_ts"])
     last = _iso(want["last_ts"])
@@ -285,3 +288,22 @@ def test_unknown_preset_and_both_options_are_usage_errors(fixtures):
     mapping.write_text("fields: {ts: time}\n")
     result = invoke("report", fixtures / "kserve", "--preset", "kserve", "--mapping", mapping)
     assert result.exit_code == 2 and "give --mapping or --preset, not both" in result.stderr
+
+
+def test_litellm_time_to_first_token_and_tokens_per_second(fixtures):
+    doc, _ = report(fixtures, "litellm")
+    metrics = _metrics(doc)
+    ttft, out, seconds = [], 0, 0.0
+    for path in sorted((fixtures / "litellm").iterdir()):
+        text = path.read_text()
+        payloads = json.loads(text) if path.suffix == ".json" else [json.loads(line) for line in text.splitlines()]
+        for p in payloads if isinstance(payloads, list) else [payloads]:
+            start, end = oracle._litellm_time_ns(p["startTime"], "UTC"), oracle._litellm_time_ns(p["endTime"], "UTC")
+            if p.get("completionStartTime") is not None:
+                ttft.append((oracle._litellm_time_ns(p["completionStartTime"], "UTC") - start) / 1e6)
+            if p.get("completion_tokens") is not None:
+                out += p["completion_tokens"]
+                seconds += (end - start) / 1e9
+    assert metrics["ttft_p50_ms"] == pytest.approx(float(np.percentile(ttft, 50)), rel=1e-9)
+    assert metrics["ttft_p95_ms"] == pytest.approx(float(np.percentile(ttft, 95)), rel=1e-9)
+    assert metrics["tokens_out_per_s"] == pytest.approx(out / seconds, rel=1e-9)

@@ -52,8 +52,19 @@ def store_fields(mapping: Mapping) -> list[str]:
     return list(dict.fromkeys([*CANONICAL_FIELDS, *mapping.constants, RAW_REQUEST, RAW_RESPONSE]))
 
 
+#: The mapping's attributes before the hooks came (their repr is what older stores' digests hash).
+_FIRST_ATTRIBUTES = ("fields", "inputs", "outputs", "latency_unit", "ts_unit", "constants", "redact")
+
+
 def mapping_digest(mapping: Mapping) -> str:
-    return hashlib.sha256(repr(mapping).encode()).hexdigest()[:16]
+    """A digest of what the mapping reads: the repr mlmon gave it before the hooks came, plus each later
+    attribute that is not at its default (so a store built with mlmon's own shape keeps its digest)."""
+    text = "Mapping(" + ", ".join(f"{name}={getattr(mapping, name)!r}" for name in _FIRST_ATTRIBUTES)
+    default = Mapping()
+    for name in ("timezone", "ts_format", "status_map", "hooks"):
+        if getattr(mapping, name) != getattr(default, name):
+            text += f", {name}={getattr(mapping, name)!r}"
+    return hashlib.sha256((text + ")").encode()).hexdigest()[:16]
 
 
 #: Canonical fields added after stores were first built, newest first: a store built before one of them
