@@ -307,3 +307,33 @@ def test_litellm_time_to_first_token_and_tokens_per_second(fixtures):
     assert metrics["ttft_p50_ms"] == pytest.approx(float(np.percentile(ttft, 50)), rel=1e-9)
     assert metrics["ttft_p95_ms"] == pytest.approx(float(np.percentile(ttft, 95)), rel=1e-9)
     assert metrics["tokens_out_per_s"] == pytest.approx(out / seconds, rel=1e-9)
+
+
+@pytest.mark.parametrize("name", list(INPUTS))
+def test_no_preset_record_has_a_top_level_ts(name):
+    """Auto-detection takes a sample with a top-level ts for mlmon's own shape before trying the presets
+    (so a run on mlmon's own logs parses no preset file): no preset's records may have one."""
+    from mlmon.logs.presets import detect_lines, sample_file
+
+    for path in (FIXTURES / INPUTS[name][0]).rglob("*"):
+        if path.is_file() and path.suffix in (".jsonl", ".json", ".log"):
+            records = sample_file(path).records
+            assert not any(isinstance(r, dict) and "ts" in r for r in records), path
+            assert detect_lines(records) in (name, None), path
+
+
+def test_a_rule_test_file_reads_logs_through_a_preset(tmp_path):
+    """mlmon rules test: `preset:` beside `logs:` reads a platform's logs, as --preset does."""
+    log = FIXTURES / "seldon" / "constructed-events.jsonl"
+    (tmp_path / "rules.yaml").write_text(
+        "rules:\n  - name: failures\n    expr: error_count > 0\n    every: 1h\n    labels: {severity: critical}\n")
+    tests = ("rule_files: [rules.yaml]\ntests:\n  - name: seldon\n    start: 2020-11-06T09:00:00Z\n"
+             f"    logs: {log}\n    preset: {{PRESET}}\n    alerts:\n      - at: 2020-11-06T10:00:00Z\n"
+             "        expect:\n          - alertname: failures\n            labels: {severity: critical}\n")
+    for preset, code in (("seldon", 0), ("auto", 0)):
+        (tmp_path / "t.yaml").write_text(tests.replace("{PRESET}", preset))
+        result = invoke("rules", "test", tmp_path / "t.yaml")
+        assert result.exit_code == code, result.output
+    (tmp_path / "t.yaml").write_text(tests.replace("{PRESET}", "seldom"))
+    result = invoke("rules", "test", tmp_path / "t.yaml")
+    assert result.exit_code == 2 and "unknown preset 'seldom'; did you mean 'seldon'?" in result.stderr

@@ -306,6 +306,12 @@ def decode_chunk(
     normalized = normalize(decoded, mapping, keep=[LINE_NO, LINE])
     good = normalized.select(pl.exclude(LINE) if numbered else pl.exclude(LINE_NO, LINE))
     good = good.filter(pl.col(REASON).is_null()).drop(REASON)
+    rejects = chunk_rejects(normalized, source, chunk, n_lines, max_line_bytes)
+    return good, rejects, n_lines + len(chunk.huge_after)
+
+
+def chunk_rejects(normalized: pl.DataFrame, source: str, chunk: Chunk, n_lines: int, max_line_bytes: int) -> pl.DataFrame:
+    """The bad lines of a normalized chunk (blank lines are not bad), and the long lines cut out after it."""
     rejects = normalized.filter(pl.col(REASON).is_not_null() & (pl.col(REASON) != _BLANK)).select(
         pl.lit(source, pl.String).alias("file"),
         pl.col(LINE_NO).alias("line"),
@@ -324,7 +330,7 @@ def decode_chunk(
             schema=REJECT_SCHEMA,
         )
         rejects = pl.concat([rejects, huge])
-    return good, rejects, n_lines + len(chunk.huge_after)
+    return rejects
 
 
 #: Columns that hold a whole JSON object as text (for input/output fields and replay).
