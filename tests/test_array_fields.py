@@ -239,3 +239,20 @@ def test_the_installed_command_segments_by_an_array(logs):
                           check=False, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert segment_counts(json.loads(done.stdout)) == dict(Counter(tags(logs["cur"])))
+
+
+def test_a_datasets_list_column_is_profiled_as_the_logs_array_field(tmp_path):
+    """A Parquet dataset's list column is the same categorical feature as the logs' array field."""
+    values = [["a"], ["a", "b"], [], None, ["é", "x\ny"], ["a"]]
+    pl.DataFrame({"x": list(range(6)), "tags": values}).write_parquet(tmp_path / "ref.parquet")
+    log = write(tmp_path / "logs.jsonl", [{"ts": "2026-11-27T10:00:00Z", "request_id": f"r{i}",
+                                          "request": {"x": i, **({"tags": v} if v is not None else {})}}
+                                         for i, v in enumerate(values)])
+    profiles = {}
+    for name, source in (("dataset", tmp_path / "ref.parquet"), ("logs", log)):
+        out = tmp_path / f"{name}.json"
+        assert invoke("baseline", "save", source, "-o", out).exit_code == 0
+        profiles[name] = json.loads(out.read_text())["fields"]["input.tags"]
+    expected = dict(Counter(compact(v) for v in values if v is not None))
+    assert profiles["dataset"]["frequencies"] == profiles["logs"]["frequencies"] == expected
+    assert profiles["dataset"]["nulls"] == profiles["logs"]["nulls"] == 1

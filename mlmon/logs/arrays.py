@@ -31,6 +31,12 @@ def compact_arrays(column: pl.Series) -> pl.Series:
     return column.clone().scatter(rows, compact)
 
 
+def typed_list_text(column: pl.Series) -> pl.Series:
+    """A typed list column (a dataset's, read from Parquet or JSON) as each list's compact JSON text."""
+    wrapped = pl.struct(pl.col(column.name).alias("v")).struct.json_encode().str.json_path_match("$.v")
+    return column.to_frame().select(wrapped.alias(column.name)).to_series()
+
+
 def with_compact_arrays(frame: pl.DataFrame, names) -> pl.DataFrame:
     """``frame`` with :func:`compact_arrays` applied to the text columns among ``names``."""
     fixed = [compact_arrays(frame.get_column(n)) for n in names if frame.schema[n] == pl.String]

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from mlmon.logs.arrays import compact_arrays
+from mlmon.logs.arrays import compact_arrays, typed_list_text
 from mlmon.logs.decode import jsonpath
 from mlmon.logs.field_limit import FieldLimit, choose_fields, distinct_keys, pruned
 from mlmon.logs.json_lines import read_json_lines
@@ -46,8 +46,9 @@ SAMPLE_ROWS = 2000
 
 
 
-def _flatten(frame: pl.DataFrame, prefix: str, arrays: dict[str, pl.Series]) -> list[pl.Series]:
-    """One column per leaf; a list is replaced by its JSON text from ``arrays`` (see :func:`_array_texts`)."""
+def _flatten(frame: pl.DataFrame, prefix: str, arrays: dict[str, pl.Series] | None = None) -> list[pl.Series]:
+    """One column per leaf, a list as its compact JSON text: from ``arrays`` (see :func:`_array_texts`) when
+    given, else written from the typed list (a dataset's)."""
     out = []
     for column in frame.columns:
         series = frame.get_column(column)
@@ -55,7 +56,9 @@ def _flatten(frame: pl.DataFrame, prefix: str, arrays: dict[str, pl.Series]) -> 
         if isinstance(series.dtype, pl.Struct):
             out.extend(_flatten(series.struct.unnest(), name + ".", arrays))
         elif isinstance(series.dtype, (pl.List, pl.Array)):
-            if name in arrays:
+            if arrays is None:
+                out.append(typed_list_text(series.alias(name)))
+            elif name in arrays:
                 out.append(arrays[name])
         else:
             out.append(compact_arrays(series.alias(name)))
