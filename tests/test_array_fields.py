@@ -13,7 +13,7 @@ import random
 import subprocess
 import sys
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from mlmon.cli import app
 
-T0 = datetime(2026, 11, 27, 10, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 27, 10, tzinfo=UTC)
 NOW = "2026-11-27T12:00:00Z"
 EPS = 1e-4
 TAGS = [["a"], ["a", "b"], [], ["b"], [1, 2.5], [{"k": "v"}], ["é", "x\ny"], None]

@@ -16,8 +16,8 @@ from typing import Iterable
 import polars as pl
 
 from mlmon.errors import InputError
-from mlmon.logs.decode import empty_rejects, jsonpath
 from mlmon.logs.arrays import compact_arrays
+from mlmon.logs.decode import empty_rejects, jsonpath
 from mlmon.logs.mapping import CANONICAL_FIELDS, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, split_path
 from mlmon.logs.reader import KIND_TYPES, LogData
 from mlmon.safetext import printable
