@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 import polars as pl
 
+from mlmon.logs.arrays import with_compact_arrays
 from mlmon.logs.mapping import LATENCY_UNITS, Mapping
 
 REASON = "_reason"
@@ -253,4 +254,6 @@ def normalize(raw: pl.DataFrame, mapping: Mapping, keep: list[str] | tuple[str, 
     exprs.extend(pl.col(n) for n in names if n.startswith(("input.", "output.")) or n in ("request", "response"))
     exprs.extend(pl.col(n) for n in keep)
     exprs.append(pl.coalesce(reasons).alias(REASON))
-    return raw.lazy().select(exprs).collect()
+    # An array field's value is its compact JSON text, whichever parse read it (see mlmon.logs.arrays).
+    io_fields = [n for n in names if n.startswith(("input.", "output."))]
+    return with_compact_arrays(raw.lazy().select(exprs).collect(), io_fields)

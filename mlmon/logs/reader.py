@@ -148,7 +148,9 @@ def stream_logs(
     try:
         projection = Projection.flat(mapping, names) if mapping.shaped else Projection.build(mapping, names)
     except ProjectionError as exc:
-        raise ConfigError(f"cannot read these fields together: {exc}", "Check the mapping and --by.") from None
+        raise ConfigError(f"cannot read these fields together: {exc}",
+                          "Name only one of them in the mapping, --by, --where and the rules: the inner field, "
+                          "or the outer one's other fields.") from None
     return LogStream(sources, projection, mapping, record_schema(projection, wanted), notes=notes, strict=strict,
                      max_line_bytes=max_line_bytes, chunk_bytes=chunk_bytes, progress=progress)
 
