@@ -74,7 +74,7 @@ def baseline_save(
     spec = window_spec(None, None, since, until, clock)
     sources = log_inputs("baseline save", sources, store, mapping, spec.since, spec.until)
     guard_outputs(sources, {"-o": output, "--rejects": rejects}, mapping)
-    the_mapping = inputs_mapping(sources, mapping, preset, timezone)
+    the_mapping = inputs_mapping(sources, mapping, preset, timezone, datasets=True)  # one file may be a dataset
     with rejects_when_nothing_is_good(rejects, the_mapping.redact):
         saved = save_baseline(sources, output, mapping=the_mapping, since=spec.since, until=spec.until, now=clock,
                               strict=strict, max_fields=max_fields)

@@ -223,21 +223,20 @@ def log_inputs(command: str, logs: Optional[list[str]], store: Optional[str], ma
     return [StoreInput(store, since, until)]
 
 
-def inputs_mapping(inputs: list[str], mapping: Optional[Path], preset: str = "auto", timezone: Optional[str] = None):
+def inputs_mapping(inputs: list[str], mapping: Optional[Path], preset: str = "auto", timezone: Optional[str] = None,
+                   datasets: bool = False):
     """The mapping to read ``inputs`` with: the --mapping file's, the --preset's (with ``auto``, the one
     the files' first records fit, said on stderr), or for a store the secret keys it was built with."""
+    from mlmon.logs.presets import choose_mapping, refuse_for_store
     from mlmon.store.source import store_input
 
     if store_input(inputs) is not None:
-        if (preset or "auto") != "auto" or timezone is not None:
-            raise UsageError("--preset and --timezone do not apply to --store: the store holds records mapped "
-                             "when they were ingested", "Give them to mlmon ingest.")
         from mlmon.store.read import store_mapping
 
+        refuse_for_store(preset, timezone)
         return store_mapping(inputs[0])
-    from mlmon.logs.presets import choose_mapping
 
-    choice = choose_mapping(inputs, mapping, preset, timezone)
+    choice = choose_mapping(inputs, mapping, preset, timezone, datasets=datasets)
     if choice.note:
         print_warnings([], [choice.note])
     return choice.mapping

@@ -53,9 +53,10 @@ def dashboard(
         from mlmon.cli.common import inputs_mapping
 
         mapping = inputs_mapping(inputs, mapping, preset, timezone)
-    elif (preset or "auto") != "auto" or timezone is not None:
-        raise UsageError("--preset and --timezone do not apply to --store: the store holds records mapped when "
-                         "they were ingested", "Give them to mlmon ingest.")
+    else:
+        from mlmon.logs.presets import refuse_for_store
+
+        refuse_for_store(preset, timezone)
     fixed = parse_now(now) if now else None
     feed = open_feed(inputs, store=store, every=every, windows=windows, mapping=mapping, rules=rules,
                      baseline=baseline, max_line_bytes=max_line_bytes, max_segments=max_segments,

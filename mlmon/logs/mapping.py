@@ -83,7 +83,8 @@ class Mapping:
         """Whether records need :mod:`mlmon.logs.shape` (a hook, an array index or a top-level root),
         not the plain projection of flat paths."""
         paths = [*self.fields.values(), self.inputs, self.outputs]
-        return bool(self.hooks) or any(not p or any(part.isdigit() for part in p) for p in paths)
+        # Status text is read as text (the flat path reads status as a number, for speed).
+        return bool(self.hooks or self.status_map) or any(not p or any(part.isdigit() for part in p) for p in paths)
 
     def path_of(self, name: str) -> Path_ | None:
         """The JSON path of a canonical field or an ``input.x``/``output.x`` field."""

@@ -144,12 +144,14 @@ def known_presets() -> str:
     return ", ".join((AUTO, OWN, *PRESETS))
 
 
-def choose_mapping(inputs, mapping_file=None, preset: str = AUTO, timezone: str | None = None) -> Choice:
+def choose_mapping(inputs, mapping_file=None, preset: str = AUTO, timezone: str | None = None, *,
+                   datasets: bool = False) -> Choice:
     """The mapping to read ``inputs`` with: ``--mapping FILE``, ``--preset NAME``, or with ``auto``
     the preset the first records of the files fit (mlmon's own shape when they fit none but have ``ts``).
 
     Raises UsageError for an unknown preset or both options, InputError when auto-detection finds
-    JSON records that fit no format, or files in different formats.
+    JSON records that fit no format (unless ``datasets``: one file of such records is a dataset, for
+    ``baseline save``), or files in different formats.
     """
     from mlmon.errors import InputError, UsageError
     from mlmon.logs.mapping import load_mapping
@@ -175,6 +177,8 @@ def choose_mapping(inputs, mapping_file=None, preset: str = AUTO, timezone: str 
         note = None if name == OWN else (f"reading these logs as {_label(name)} (--preset {name}); "
                                          "give --preset to choose another")
         return Choice(_zoned(load_preset(name), timezone), note)
+    if datasets and len(inputs) == 1:
+        return Choice(_zoned(DEFAULT_MAPPING, timezone))
     for source, sample in _unfit(inputs):
         keys = sample.keys()
         raise InputError(
@@ -233,3 +237,12 @@ def _unfit(inputs):
         sample = sample_file(source)
         if any(isinstance(r, dict) for r in sample.records) and detect_lines(sample.records) is None:
             yield source.name, sample
+
+
+def refuse_for_store(preset: str | None, timezone: str | None) -> None:
+    """A store holds records mapped when they were ingested: --preset and --timezone are for ``mlmon ingest``."""
+    if (preset or AUTO) != AUTO or timezone is not None:
+        from mlmon.errors import UsageError
+
+        raise UsageError("--preset and --timezone do not apply to --store: the store holds records mapped "
+                         "when they were ingested", "Give them to mlmon ingest.")
