@@ -1,0 +1,272 @@
+"""``mlmon inspect``: what is in these logs? Format, counts, time range, field paths, and a mapping to read them.
+
+Two reads, each as cheap as it can be:
+
+- the **profile** (field paths, types, null rates, examples, the format, the suggested mapping)
+  comes from the first ``sample`` JSON objects of each file, read from its head only
+  (:mod:`mlmon.inspect.sample`, :mod:`mlmon.inspect.profile`, :mod:`mlmon.inspect.suggest`);
+- the **counts and time range** come from a full read with the mapping that fits (the
+  detected preset, mlmon's own shape, the suggested mapping, or the one given), the same
+  read ``mlmon report`` does, so the numbers agree with a report's. It reads only the
+  canonical fields, never the inputs and outputs, so it is the fast path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+import polars as pl
+
+from mlmon.errors import InputError
+from mlmon.inspect.profile import FieldProfile, profile_objects
+from mlmon.inspect.sample import DEFAULT_SAMPLE, FileSample, sample_source, what_it_looks_like
+from mlmon.inspect.suggest import Suggestion, mapping_of, suggest, to_yaml
+from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, Mapping
+from mlmon.logs.sources import Source, resolve_inputs
+
+#: How many bad lines are named by file and line.
+FIRST_BAD = 5
+OWN = "mlmon"
+
+#: What each canonical field (and the inputs and outputs objects) gives; a missing one costs that.
+COSTS: dict[str, str] = {
+    "ts": "everything: a record without a time is a bad line",
+    "request_id": "the labels join (--labels) and replay --request-id",
+    "model": "segments by model (--by model)",
+    "model_version": "segments by version (--by model_version)",
+    "endpoint": "segments by endpoint (--by endpoint)",
+    "status": "client_error_rate; error_rate counts only records with an error",
+    "latency_ms": "latency percentiles (latency_p50_ms ... latency_max_ms)",
+    "error": "error messages; error_rate counts only status >= 500",
+    "cpu_percent": "resource metrics (cpu_percent_mean, cpu_percent_max)",
+    "memory_mb": "resource metrics (memory_mb_mean, memory_mb_max)",
+    "request": "input drift, data quality, and replay",
+    "response": "output drift and model quality (--labels)",
+}
+#: Together: no status and no error leaves nothing to tell a failure by.
+BOTH_ERRORS = "error_rate (every request would count as a success)"
+#: Fields whose absence costs nothing most logs have.
+OPTIONAL = ("hotfix",)
+
+
+@dataclass
+class BadLines:
+    count: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    #: (file, line, reason) of the first few.
+    first: list[tuple[str, int, str]] = field(default_factory=list)
+
+
+@dataclass
+class Inspection:
+    """What ``mlmon inspect`` found."""
+
+    files: list[str]
+    #: Per file: its format (a preset's name, "mlmon", "unknown" for JSON in another shape, "not JSON lines").
+    formats: dict[str, str]
+    #: A few words per file that is not JSON lines.
+    looks_like: dict[str, str]
+    sample_size: int
+    sampled: int
+    profile: list[FieldProfile]
+    #: How the counts were read: "mlmon", "preset NAME", "suggested mapping", "--mapping FILE".
+    read_with: str
+    records: int
+    bad: BadLines
+    start: datetime | None
+    end: datetime | None
+    #: Canonical fields (and "request", "response") found: name -> the path or constant that holds it.
+    found: dict[str, str]
+    #: Missing ones: name -> what it costs.
+    missing: dict[str, str]
+    suggestion: Suggestion | None
+    suggested_yaml: str | None
+    #: What to run next.
+    next_steps: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def format(self) -> str:
+        kinds = sorted(set(self.formats.values()))
+        return kinds[0] if len(kinds) == 1 else "mixed" if kinds else "none"
+
+    @property
+    def usable(self) -> bool:
+        """Whether anything in the input reads as JSON objects (else inspect exits 2 after saying what it saw)."""
+        return self.sampled > 0 or not any(self.looks_like.values())
+
+
+def detect_format(objects: list[dict]) -> str | None:
+    """The preset that fits ``objects`` (the first records of a file), "mlmon" for mlmon's own shape, or None.
+
+    The one place the preset machinery plugs in.
+    """
+    try:
+        from mlmon.logs.presets import detect_lines
+    except ImportError:
+        detect_lines = None
+    if detect_lines is not None:
+        return detect_lines(objects)
+    own = [o for o in objects if isinstance(o, dict) and "ts" in o]
+    return OWN if objects and len(own) >= 0.8 * len(objects) else None
+
+
+def preset_mapping(name: str) -> Mapping:
+    """The mapping a preset ships."""
+    from mlmon.logs.presets import load_preset
+
+    return load_preset(name)
+
+
+def inspect_logs(logs: list[str], mapping: Mapping | None = None, mapping_name: str | None = None, *,
+                 sample: int = DEFAULT_SAMPLE, progress=None) -> Inspection:
+    """Inspect ``logs``; with ``mapping`` (from --mapping or --preset, named ``mapping_name``), judge that
+    mapping instead of guessing one."""
+    with _readable(logs) as sources:
+        samples = [sample_source(s, sample) for s in sources]
+        return _inspect(sources, samples, mapping, mapping_name, sample, progress)
+
+
+def _inspect(sources: list[Source], samples: list[FileSample], mapping: Mapping | None, mapping_name: str | None,
+             sample: int, progress) -> Inspection:
+    texts = pl.concat([s.objects for s in samples]) if samples else pl.Series("line", [], pl.String)
+    secret_keys = mapping.redact if mapping is not None else ()
+    profile = profile_objects(texts, secret_keys)
+    formats, looks = {}, {}
+    for s in samples:
+        if not s.objects.len():
+            formats[s.name] = "not JSON lines" if s.lines else "empty"
+            looks[s.name] = what_it_looks_like(s.first_line) if s.lines else ""
+        else:
+            formats[s.name] = detect_format(_first_objects(s.objects)) or "unknown"
+    guess = suggest(profile) if profile else None
+    presets = sorted({f for f in formats.values() if f not in (OWN, "unknown", "not JSON lines", "empty")})
+    if mapping is not None:
+        used, read_with = mapping, mapping_name or "the mapping given"
+    elif presets and len(presets) == 1:
+        used, read_with = preset_mapping(presets[0]), f"preset {presets[0]}"
+    elif OWN in formats.values() or guess is None or guess.is_default():
+        used, read_with = DEFAULT_MAPPING, "mlmon's own record shape"
+    else:
+        used, read_with = mapping_of(guess), "the suggested mapping"
+    records, bad, start, end, notes = _count(sources, used, progress)
+    found, missing = _canonical(profile, used)
+    suggested = None
+    if guess is not None and not guess.is_default() and OWN not in formats.values() and not presets:
+        suggested = to_yaml(guess, _sample_words(samples, sample))
+    result = Inspection(
+        files=[s.name for s in samples], formats=formats, looks_like=looks, sample_size=sample,
+        sampled=int(texts.len()), profile=profile, read_with=read_with, records=records, bad=bad, start=start,
+        end=end, found=found, missing=missing, suggestion=guess, suggested_yaml=suggested, notes=notes)
+    result.next_steps = _next_steps(result, presets, mapping is not None)
+    return result
+
+
+def _first_objects(objects: pl.Series, n: int = 20) -> list[dict]:
+    """The first records as Python objects, for format detection (a handful, never the whole sample)."""
+    import json
+
+    return [json.loads(text) for text in objects.head(n).to_list()]
+
+
+def _sample_words(samples: list[FileSample], sample: int) -> str:
+    names = ", ".join(s.name for s in samples[:3]) + (f" and {len(samples) - 3} more" if len(samples) > 3 else "")
+    return f"the first {sample:,} records of each file ({names})"
+
+
+def _count(sources: list[Source], mapping: Mapping, progress) -> tuple[int, BadLines, datetime | None,
+                                                                          datetime | None, list[str]]:
+    """Records, bad lines and the time range, from reading every line with ``mapping``."""
+    from mlmon.logs.reader import read_logs
+    from mlmon.logs.verdict import NoGoodRecord, reason_counts
+
+    try:
+        data = read_logs(sources, mapping, fields=list(CANONICAL_FIELDS), progress=progress)
+    except NoGoodRecord as exc:
+        return 0, _bad(exc.rejects, reason_counts(exc.rejects)), None, None, []
+    ts = data.records.get_column("ts") if data.records.height else None
+    start = ts.min() if ts is not None else None
+    end = ts.max() if ts is not None else None
+    return data.records.height, _bad(data.rejects, data.skipped_by_reason()), start, end, data.warnings + data.notes
+
+
+def _bad(rejects: pl.DataFrame, reasons: dict[str, int]) -> BadLines:
+    first = [(r["file"], r["line"], r["reason"]) for r in rejects.head(FIRST_BAD).iter_rows(named=True)]
+    return BadLines(rejects.height, reasons, first)
+
+
+def _canonical(profile: list[FieldProfile], mapping: Mapping) -> tuple[dict[str, str], dict[str, str]]:
+    """Which canonical fields (and the inputs and outputs objects) the records hold under ``mapping``."""
+    present = {p.path: p for p in profile if p.present}
+    found: dict[str, str] = {}
+    missing: dict[str, str] = {}
+    for name in [*CANONICAL_FIELDS, "request", "response"]:
+        if name in OPTIONAL:
+            continue
+        if name in mapping.constants:
+            found[name] = f"constant {mapping.constants[name]!r}"
+            continue
+        path = mapping.path_of(name)
+        hit = present.get(path) if path is not None else None
+        if hit is not None and (name not in ("request", "response") or hit.kind.startswith(("object", "mixed"))):
+            found[name] = hit.name
+        else:
+            missing[name] = COSTS[name]
+    if "status" in missing and "error" in missing:
+        missing["status"] = BOTH_ERRORS
+        missing["error"] = BOTH_ERRORS
+    return found, missing
+
+
+def _next_steps(result: Inspection, presets: list[str], given: bool) -> list[str]:
+    files = " ".join(_quoted(f) for f in result.files[:3]) + (" ..." if len(result.files) > 3 else "")
+    if not result.usable:
+        return ["mlmon reads JSON lines, one object per line (README \"Log records\"); convert the file first"]
+    if given:
+        return [f"mlmon report {files} (with the same --mapping or --preset)"]
+    if presets:
+        name = presets[0]
+        return [f"mlmon report {files} --preset {name}", f"mlmon mapping show --preset {name} > mapping.yaml  "
+                "(to adapt it)"]
+    if result.suggested_yaml is not None:
+        return [f"mlmon inspect {files} --suggest -o mapping.yaml", f"mlmon report {files} --mapping mapping.yaml"]
+    return [f"mlmon report {files}"]
+
+
+def _quoted(name: str) -> str:
+    import shlex
+
+    return shlex.quote(name)
+
+
+@contextmanager
+def _readable(logs: list[str]) -> Iterator[list[Source]]:
+    """The sources of ``logs``; standard input is copied to a temporary file, as it is read twice."""
+    found = resolve_inputs(logs)
+    sources = list(found.sources)
+    stdin = [i for i, s in enumerate(sources) if s.is_stdin]
+    if not stdin:
+        yield sources
+        return
+    handle = tempfile.NamedTemporaryFile(prefix="mlmon-inspect-", suffix=".jsonl", delete=False)
+    try:
+        with handle:
+            try:
+                shutil.copyfileobj(sources[stdin[0]].open(), handle)
+            except OSError as exc:
+                raise InputError(f"cannot read standard input: {exc.strerror or exc}") from None
+        for i in stdin:
+            sources[i] = Source("-", Path(handle.name))
+        yield sources
+    finally:
+        try:
+            os.unlink(handle.name)
+        except OSError:
+            pass

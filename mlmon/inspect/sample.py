@@ -1,0 +1,118 @@
+"""The first records of each log file, for a field profile: read from the head of the file only.
+
+A first look at a gigabyte log should take a moment, so only the head is read here: lines
+until ``sample`` of them are JSON objects (or a byte budget runs out). The lines are judged
+as a column (valid JSON? an object?), never one by one in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from mlmon.errors import InputError
+from mlmon.logs.sources import Source
+from mlmon.redaction import redact_text
+from mlmon.safetext import printable
+
+DEFAULT_SAMPLE = 1000
+#: The most bytes read from a file's head looking for ``sample`` JSON objects.
+MAX_HEAD_BYTES = 64 * 1024 * 1024
+_BLOCK = 1024 * 1024
+
+
+@dataclass
+class FileSample:
+    """What the head of one file holds."""
+
+    name: str
+    #: The sampled records, as JSON object texts.
+    objects: pl.Series
+    #: Non-blank lines read (a bad one counts too).
+    lines: int = 0
+    #: The first non-blank line, for saying what a file that is not JSON lines looks like.
+    first_line: str | None = None
+    #: Whether the head read was the whole file.
+    whole: bool = True
+    #: How many of the head's lines were not JSON objects.
+    not_objects: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def sample_source(source: Source, sample: int = DEFAULT_SAMPLE) -> FileSample:
+    """The first ``sample`` JSON object lines of ``source`` (fewer when the file or the budget ends first)."""
+    objects: list[pl.Series] = []
+    found = lines = bad = 0
+    first: str | None = None
+    rest = b""
+    whole = True
+    try:
+        with source.open() as stream:
+            read = 0
+            while found < sample:
+                block = stream.read(_BLOCK)
+                if not block:
+                    text, rest = rest, b""
+                else:
+                    read += len(block)
+                    data = rest + block
+                    cut = data.rfind(b"\n") + 1
+                    text, rest = data[:cut], data[cut:]
+                if text:
+                    judged = _judge(text)
+                    if first is None and judged.height:
+                        first = judged.get_column("line")[0]
+                    lines += judged.height
+                    good = judged.filter(pl.col("object")).get_column("line").head(sample - found)
+                    bad += judged.height - int(judged.get_column("object").sum())
+                    found += good.len()
+                    objects.append(good)
+                if not block:
+                    break
+                if read >= MAX_HEAD_BYTES:
+                    whole = False
+                    break
+            else:
+                whole = not stream.read(1) and not rest
+    except OSError as exc:
+        raise InputError(f"cannot read {source.name}: {exc.strerror or exc}",
+                         "Check that the file is complete and readable.") from None
+    except EOFError:
+        raise InputError(f"cannot read {source.name}: the compressed file is truncated",
+                         "Check that the file was fully written.") from None
+    series = pl.concat(objects) if objects else pl.Series("line", [], pl.String)
+    return FileSample(source.name, series, lines=lines, first_line=first, whole=whole, not_objects=bad)
+
+
+def _judge(data: bytes) -> pl.DataFrame:
+    """The non-blank lines of ``data`` and whether each is a JSON object."""
+    text = data.decode("utf-8", "replace")
+    lines = pl.Series("line", text.split("\n"), pl.String).str.strip_chars()
+    lines = lines.filter(lines != "")
+    frame = lines.to_frame()
+    return frame.with_columns(
+        (pl.col("line").str.starts_with("{") & pl.col("line").str.json_path_match("$").is_not_null())
+        .fill_null(False).alias("object")
+    )
+
+
+def what_it_looks_like(first_line: str | None) -> str:
+    """A few words on a file whose lines are not JSON objects, from its first line."""
+    if first_line is None:
+        return "it has no lines"
+    line = first_line.strip()
+    shown = line if len(line) <= 60 else line[:59] + "…"
+    if line in ("{", "[") or (line.startswith("[") and line.endswith("]")) or line.startswith("[{"):
+        return "it looks like one JSON document (pretty-printed, or one array), not one JSON object per line"
+    if line.startswith("\ufeff"):
+        line = line[1:]
+    for sep, name in ((",", "CSV"), ("\t", "TSV"), (";", "CSV with ';'")):
+        parts = line.split(sep)
+        if len(parts) >= 3 and not line.startswith(("{", "[")):
+            return f"the first line looks like a {name} header ({_plain(shown)})"
+    return f"the first line is plain text ({_plain(shown)})"
+
+
+def _plain(text: str) -> str:
+    return printable(redact_text(text))
