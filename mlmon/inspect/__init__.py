@@ -37,21 +37,21 @@ OWN = "mlmon"
 
 #: What each canonical field (and the inputs and outputs objects) gives; a missing one costs that.
 COSTS: dict[str, str] = {
-    "ts": "everything: a record without a time is a bad line",
-    "request_id": "the labels join (--labels) and replay --request-id",
-    "model": "segments by model (--by model)",
-    "model_version": "segments by version (--by model_version)",
-    "endpoint": "segments by endpoint (--by endpoint)",
-    "status": "client_error_rate; error_rate counts only records with an error",
-    "latency_ms": "latency percentiles (latency_p50_ms ... latency_max_ms)",
-    "error": "error messages; error_rate counts only status >= 500",
-    "cpu_percent": "resource metrics (cpu_percent_mean, cpu_percent_max)",
-    "memory_mb": "resource metrics (memory_mb_mean, memory_mb_max)",
-    "request": "input drift, data quality, and replay",
-    "response": "output drift and model quality (--labels)",
+    "ts": "no records (a line without a time is a bad line)",
+    "request_id": "no labels join (--labels), no replay --request-id",
+    "model": "no segments by model (--by model)",
+    "model_version": "no segments by version (--by model_version)",
+    "endpoint": "no segments by endpoint (--by endpoint)",
+    "status": "no client_error_rate; error_rate counts only records with an error",
+    "latency_ms": "no latency percentiles (latency_p50_ms ... latency_max_ms)",
+    "error": "no error messages; error_rate counts only status >= 500",
+    "cpu_percent": "no resource metrics (cpu_percent_mean, cpu_percent_max)",
+    "memory_mb": "no resource metrics (memory_mb_mean, memory_mb_max)",
+    "request": "no input drift, no data quality, no replay",
+    "response": "no output drift, no model quality (--labels)",
 }
 #: Together: no status and no error leaves nothing to tell a failure by.
-BOTH_ERRORS = "error_rate (every request would count as a success)"
+BOTH_ERRORS = "no error_rate (every request would count as a success)"
 #: Fields whose absence costs nothing most logs have.
 OPTIONAL = ("hotfix",)
 
@@ -69,6 +69,8 @@ class Inspection:
     """What ``mlmon inspect`` found."""
 
     files: list[str]
+    #: The LOGS arguments, for the commands to run next.
+    args: list[str]
     #: Per file: its format (a preset's name, "mlmon", "unknown" for JSON in another shape, "not JSON lines").
     formats: dict[str, str]
     #: A few words per file that is not JSON lines.
@@ -131,10 +133,10 @@ def inspect_logs(logs: list[str], mapping: Mapping | None = None, mapping_name: 
     mapping instead of guessing one."""
     with _readable(logs) as sources:
         samples = [sample_source(s, sample) for s in sources]
-        return _inspect(sources, samples, mapping, mapping_name, sample, progress)
+        return _inspect(logs, sources, samples, mapping, mapping_name, sample, progress)
 
 
-def _inspect(sources: list[Source], samples: list[FileSample], mapping: Mapping | None, mapping_name: str | None,
+def _inspect(logs: list[str], sources: list[Source], samples: list[FileSample], mapping: Mapping | None, mapping_name: str | None,
              sample: int, progress) -> Inspection:
     texts = pl.concat([s.objects for s in samples]) if samples else pl.Series("line", [], pl.String)
     secret_keys = mapping.redact if mapping is not None else ()
@@ -147,7 +149,7 @@ def _inspect(sources: list[Source], samples: list[FileSample], mapping: Mapping 
         else:
             formats[s.name] = detect_format(_first_objects(s.objects)) or "unknown"
     guess = suggest(profile) if profile else None
-    presets = sorted({f for f in formats.values() if f not in (OWN, "unknown", "not JSON lines", "empty")})
+    presets = sorted({f for f in formats.values() if f not in _NOT_PRESETS})
     if mapping is not None:
         used, read_with = mapping, mapping_name or "the mapping given"
     elif presets and len(presets) == 1:
@@ -162,7 +164,7 @@ def _inspect(sources: list[Source], samples: list[FileSample], mapping: Mapping 
     if guess is not None and not guess.is_default() and OWN not in formats.values() and not presets:
         suggested = to_yaml(guess, _sample_words(samples, sample))
     result = Inspection(
-        files=[s.name for s in samples], formats=formats, looks_like=looks, sample_size=sample,
+        files=[s.name for s in samples], args=list(logs), formats=formats, looks_like=looks, sample_size=sample,
         sampled=int(texts.len()), profile=profile, read_with=read_with, records=records, bad=bad, start=start,
         end=end, found=found, missing=missing, suggestion=guess, suggested_yaml=suggested, notes=notes)
     result.next_steps = _next_steps(result, presets, mapping is not None)
@@ -226,7 +228,7 @@ def _canonical(profile: list[FieldProfile], mapping: Mapping) -> tuple[dict[str,
 
 
 def _next_steps(result: Inspection, presets: list[str], given: bool) -> list[str]:
-    files = " ".join(_quoted(f) for f in result.files[:3]) + (" ..." if len(result.files) > 3 else "")
+    files = " ".join(_quoted(f) for f in result.args[:3]) + (" ..." if len(result.args) > 3 else "")
     if not result.usable:
         return ["mlmon reads JSON lines, one object per line (README \"Log records\"); convert the file first"]
     if given:
@@ -270,3 +272,22 @@ def _readable(logs: list[str]) -> Iterator[list[Source]]:
             os.unlink(handle.name)
         except OSError:
             pass
+
+
+def suggestion_text(result: Inspection) -> tuple[str | None, str | None]:
+    """What ``--suggest`` prints, and a note for stderr: the guessed mapping, the detected preset's
+    file, or mlmon's own mapping written out when the records are in its shape."""
+    from mlmon.mapping_text import mapping_text, own_mapping_text
+
+    if result.suggested_yaml is not None:
+        return result.suggested_yaml, None
+    presets = sorted({f for f in result.formats.values() if f not in _NOT_PRESETS})
+    if len(presets) == 1:
+        name = presets[0]
+        return mapping_text(name), f"the logs are in the {name} preset's format; --preset {name} reads them as they are"
+    if OWN in result.formats.values():
+        return own_mapping_text(), "these are mlmon's own records: they need no mapping"
+    return None, None
+
+
+_NOT_PRESETS = (OWN, "unknown", "not JSON lines", "empty")

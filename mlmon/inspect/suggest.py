@@ -189,8 +189,11 @@ def yaml_path(path: Path_) -> str:
 
 def to_yaml(guess: Suggestion, where: str) -> str:
     """The suggestion as a commented mapping file (see README "Field mapping")."""
-    lines = [f"# mlmon mapping suggested by 'mlmon inspect' from {where}.",
-             "# Check each guess, then: mlmon report LOGS --mapping THIS_FILE"]
+    import textwrap
+
+    lines = textwrap.wrap(f"mlmon mapping suggested by 'mlmon inspect' from {where}.", width=76,
+                          initial_indent="# ", subsequent_indent="# ", break_on_hyphens=False)
+    lines.append("# Check each guess, then: mlmon report LOGS --mapping THIS_FILE")
     if guess.fields:
         lines.append("fields:")
         for name in CANONICAL_FIELDS:
