@@ -235,8 +235,7 @@ def _next_steps(result: Inspection, presets: list[str], given: bool) -> list[str
         return [f"mlmon report {files} (with the same --mapping or --preset)"]
     if presets:
         name = presets[0]
-        return [f"mlmon report {files} --preset {name}", f"mlmon mapping show --preset {name} > mapping.yaml  "
-                "(to adapt it)"]
+        return [f"mlmon report {files} --preset {name}", f"mlmon mapping show --preset {name} > mapping.yaml"]
     if result.suggested_yaml is not None:
         return [f"mlmon inspect {files} --suggest -o mapping.yaml", f"mlmon report {files} --mapping mapping.yaml"]
     return [f"mlmon report {files}"]

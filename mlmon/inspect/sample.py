@@ -7,6 +7,7 @@ as a column (valid JSON? an object?), never one by one in Python.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -109,9 +110,13 @@ def what_it_looks_like(first_line: str | None) -> str:
         line = line[1:]
     for sep, name in ((",", "CSV"), ("\t", "TSV"), (";", "CSV with ';'")):
         parts = line.split(sep)
-        if len(parts) >= 3 and not line.startswith(("{", "[")):
+        if len(parts) >= 2 and all(_CELL.match(part) for part in parts):
             return f"the first line looks like a {name} header ({_plain(shown)})"
     return f"the first line is plain text ({_plain(shown)})"
+
+
+#: A cell of a CSV header: a short name, maybe quoted.
+_CELL = re.compile(r'^\s*"?[\w .()/-]{0,64}"?\s*$')
 
 
 def _plain(text: str) -> str:

@@ -68,13 +68,27 @@ def render_inspection_table(result: Inspection, width: int = 80) -> str:
         lines += ["", "Suggested mapping (mlmon inspect --suggest prints only this):", "",
                   *result.suggested_yaml.rstrip("\n").splitlines()]
     if result.next_steps:
-        lines += ["", "Next:"] + [f"  {printable(step)}" for step in result.next_steps]
+        lines += ["", "Next:"]
+        for step in result.next_steps:
+            lines += _command(printable(step), width) if step.startswith("mlmon ") else _wrap(f"  {step}", width, 2)
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 def _wrap(text: str, width: int, indent: int) -> list[str]:
     return textwrap.wrap(text, width=width, subsequent_indent=" " * indent, break_on_hyphens=False,
                          break_long_words=True) or [""]
+
+
+def _command(text: str, width: int) -> list[str]:
+    """A command to copy, in lines of at most ``width`` ending in `` \\`` where it goes on (as a shell reads it)."""
+    words, lines, line = text.split(" "), [], "  "
+    for word in words:
+        if line.strip() and len(line) + 1 + len(word) + 2 > width:
+            lines.append(line + " \\")
+            line = "    " + word
+        else:
+            line = f"{line} {word}" if line.strip() else line + word
+    return [*lines, line]
 
 
 def _cut(text: str, width: int, left: bool = False) -> str:
