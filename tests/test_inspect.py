@@ -12,13 +12,13 @@ import os
 import random
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import SAMPLE_LOGS, record, write_jsonl
 from typer.testing import CliRunner
 
-from conftest import SAMPLE_LOGS, record, write_jsonl
 from mlmon.cli import app
 from mlmon.logs.mapping import DEFAULT_MAPPING, mapping_from_dict
 from mlmon.yamlfile import parse_yaml
@@ -56,7 +56,7 @@ def inspect_json(*args) -> dict:
 
 def _foreign_rows(n: int = 240, seed: int = 7, epoch: bool = False) -> list[dict]:
     rng = random.Random(seed)
-    start = datetime(2026, 11, 1, 10, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
     rows = []
     for i in range(n):
         at = start + timedelta(seconds=i * 7 + rng.random())
@@ -114,10 +114,10 @@ def test_suggested_mapping_round_trips_through_report(tmp_path, epoch):
     assert metrics["latency_p95_ms"] == pytest.approx(_percentile(latencies, 0.95), abs=0.01)
     first, last = rows[0], rows[-1]
     if epoch:
-        expected = [datetime.fromtimestamp(r["@timestamp"] / 1000, timezone.utc) for r in (first, last)]
+        expected = [datetime.fromtimestamp(r["@timestamp"] / 1000, UTC) for r in (first, last)]
     else:
-        expected = [datetime.fromisoformat(r["time"].replace("Z", "+00:00")) for r in (first, last)]
-    got = [datetime.fromisoformat(window[k].replace("Z", "+00:00")) for k in ("start", "end")]
+        expected = [datetime.fromisoformat(r["time"]) for r in (first, last)]
+    got = [datetime.fromisoformat(window[k]) for k in ("start", "end")]
     assert [abs((a - b).total_seconds()) < 0.001 for a, b in zip(got, expected)] == [True, True]
 
     # The input and output fields are where the mapping says: segments by them work.
@@ -135,7 +135,7 @@ def test_foreign_file_is_described_and_read_with_the_suggestion(tmp_path):
     assert doc["records"] == len(rows) and doc["bad_lines"]["count"] == 0
     stamps = [r["@timestamp"] for r in rows]
     assert doc["time_range"]["from"].startswith(
-        datetime.fromtimestamp(min(stamps) / 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
+        datetime.fromtimestamp(min(stamps) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
     fields = {f["path"]: f for f in doc["fields"]}
     assert fields["@timestamp"]["type"] == "integer" and fields["@timestamp"]["time"] == "epoch ms"
     assert fields["meta.code"]["type"] == "integer" and fields["meta.code"]["null_rate"] == 0.0
@@ -165,8 +165,13 @@ def test_missing_fields_say_what_they_cost(tmp_path):
 # --- mlmon's own logs ---------------------------------------------------------------------------------
 
 
+def _lines(path: Path) -> list[str]:
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        return handle.readlines()
+
+
 def _own_counts() -> dict:
-    rows = [json.loads(line) for path in sorted(SAMPLE_LOGS.glob("*.jsonl.gz")) for line in gzip.open(path, "rt")]
+    rows = [json.loads(line) for path in sorted(SAMPLE_LOGS.glob("*.jsonl.gz")) for line in _lines(path)]
     return {"records": len(rows), "from": min(r["ts"] for r in rows), "to": max(r["ts"] for r in rows),
             "first_ts": [r["ts"] for r in rows]}
 
@@ -184,7 +189,7 @@ def test_sample_logs():
     assert fields["status"]["type"] == "integer" and fields["latency_ms"]["type"] == "number"
     assert fields["ts"]["time"] == "ISO-8601"
     # Null rates of the first 1,000 records of each file, counted with json.
-    first = [json.loads(line) for path in logs for line in list(gzip.open(path, "rt"))[:1000]]
+    first = [json.loads(line) for path in logs for line in _lines(path)[:1000]]
     assert fields["error"]["null_rate"] == pytest.approx(sum(r["error"] is None for r in first) / 2000, abs=1e-4)
     ages = sum((r.get("request") or {}).get("age") is None for r in first)
     assert fields["request.age"]["null_rate"] == pytest.approx(ages / 2000, abs=1e-4)

@@ -9,7 +9,14 @@ from typing import Optional
 import typer
 
 from mlmon.cli.app import app
-from mlmon.cli.common import LOGS_HELP, MAPPING_OPTION, emit, guard_outputs, handle_errors, stderr_console
+from mlmon.cli.common import (
+    LOGS_HELP,
+    MAPPING_OPTION,
+    emit,
+    guard_outputs,
+    handle_errors,
+    stderr_console,
+)
 
 
 class InspectFormat(str, Enum):

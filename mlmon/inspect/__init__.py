@@ -16,17 +16,22 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
 
 import polars as pl
 
 from mlmon.errors import InputError
 from mlmon.inspect.profile import FieldProfile, profile_objects
-from mlmon.inspect.sample import DEFAULT_SAMPLE, FileSample, sample_source, what_it_looks_like
+from mlmon.inspect.sample import (
+    DEFAULT_SAMPLE,
+    FileSample,
+    sample_source,
+    what_it_looks_like,
+)
 from mlmon.inspect.suggest import Suggestion, mapping_of, suggest, to_yaml
 from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, Mapping
 from mlmon.logs.sources import Source, resolve_inputs
@@ -256,21 +261,20 @@ def _readable(logs: list[str]) -> Iterator[list[Source]]:
     if not stdin:
         yield sources
         return
-    handle = tempfile.NamedTemporaryFile(prefix="mlmon-inspect-", suffix=".jsonl", delete=False)
+    with tempfile.NamedTemporaryFile(prefix="mlmon-inspect-", suffix=".jsonl", delete=False) as handle:
+        copy = Path(handle.name)
+        try:
+            shutil.copyfileobj(sources[stdin[0]].open(), handle)
+        except OSError as exc:
+            os.unlink(copy)
+            raise InputError(f"cannot read standard input: {exc.strerror or exc}") from None
     try:
-        with handle:
-            try:
-                shutil.copyfileobj(sources[stdin[0]].open(), handle)
-            except OSError as exc:
-                raise InputError(f"cannot read standard input: {exc.strerror or exc}") from None
         for i in stdin:
-            sources[i] = Source("-", Path(handle.name))
+            sources[i] = Source("-", copy)
         yield sources
     finally:
-        try:
-            os.unlink(handle.name)
-        except OSError:
-            pass
+        with suppress(OSError):
+            os.unlink(copy)
 
 
 def suggestion_text(result: Inspection) -> tuple[str | None, str | None]:

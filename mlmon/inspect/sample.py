@@ -106,8 +106,7 @@ def what_it_looks_like(first_line: str | None) -> str:
     shown = line if len(line) <= 60 else line[:59] + "…"
     if line in ("{", "[") or (line.startswith("[") and line.endswith("]")) or line.startswith("[{"):
         return "it looks like one JSON document (pretty-printed, or one array), not one JSON object per line"
-    if line.startswith("\ufeff"):
-        line = line[1:]
+    line = line.removeprefix("\ufeff")
     for sep, name in ((",", "CSV"), ("\t", "TSV"), (";", "CSV with ';'")):
         parts = line.split(sep)
         if len(parts) >= 2 and all(_CELL.match(part) for part in parts):

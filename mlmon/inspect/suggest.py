@@ -120,7 +120,7 @@ def _latency(scalars: list[FieldProfile]) -> tuple[Guess, str] | None:
             found.append(p)
     if not found:
         return None
-    chosen = sorted(found, key=lambda p: (len(p.path), -p.present))[0]
+    chosen = min(found, key=lambda p: (len(p.path), -p.present))
     key = chosen.path[-1].lower()
     parts = [w for w in re.split(r"[^a-z]+|(?<=[a-z])(?=[A-Z])", chosen.path[-1]) if w]
     last = parts[-1].lower() if len(parts) > 1 else ""
@@ -169,7 +169,7 @@ def _roots(profile: list[FieldProfile]) -> tuple[Guess | None, Guess | None]:
         if not named:
             out.append(None)
             continue
-        best = sorted(named, key=lambda p: (-p.leaves, len(p.path)))[0]
+        best = min(named, key=lambda p: (-p.leaves, len(p.path)))
         chosen.append(best.path)
         out.append(Guess(best.path, f"an object with {best.leaves:,} field{'s' if best.leaves != 1 else ''}"))
     return out[0], out[1]
