@@ -10,6 +10,8 @@ import typer
 from mlmon.cli.app import app
 from mlmon.cli.common import (
     MAPPING_OPTION,
+    PRESET_OPTION,
+    TIMEZONE_OPTION,
     NOW_OPTION,
     REJECTS_OPTION,
     STORE_OPTION,
@@ -51,6 +53,8 @@ def baseline_save(
     until: Optional[str] = typer.Option(None, "--until", help="Only records before this time (logs only)."),
     now: Optional[str] = NOW_OPTION,
     mapping: Optional[Path] = MAPPING_OPTION,
+    preset: str = PRESET_OPTION,
+    timezone: Optional[str] = TIMEZONE_OPTION,
     rejects: Optional[Path] = REJECTS_OPTION,
     strict: bool = STRICT_OPTION,
     max_fields: int = typer.Option(1000, "--max-fields", min=1, help="The most request fields, and as many response fields (or dataset columns), profiled: those the most records hold (ties by name). A warning says how many were left out; the profile records the number."),
@@ -70,7 +74,7 @@ def baseline_save(
     spec = window_spec(None, None, since, until, clock)
     sources = log_inputs("baseline save", sources, store, mapping, spec.since, spec.until)
     guard_outputs(sources, {"-o": output, "--rejects": rejects}, mapping)
-    the_mapping = inputs_mapping(sources, mapping)
+    the_mapping = inputs_mapping(sources, mapping, preset, timezone)
     with rejects_when_nothing_is_good(rejects, the_mapping.redact):
         saved = save_baseline(sources, output, mapping=the_mapping, since=spec.since, until=spec.until, now=clock,
                               strict=strict, max_fields=max_fields)

@@ -22,6 +22,8 @@ from mlmon.cli.common import (
     LABELS_OPTION,
     LOGS_ARGUMENT,
     MAPPING_OPTION,
+    PRESET_OPTION,
+    TIMEZONE_OPTION,
     MAX_FIELDS_OPTION,
     MAX_LINE_OPTION,
     MAX_SEGMENTS_OPTION,
@@ -85,6 +87,8 @@ def check(
     fail_on: Severity = typer.Option(Severity.warning, "--fail-on", help="Exit 1 when an alert of this severity or higher fired."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the result to FILE atomically instead of stdout (- is stdout)."),
     mapping: Optional[Path] = MAPPING_OPTION,
+    preset: str = PRESET_OPTION,
+    timezone: Optional[str] = TIMEZONE_OPTION,
     state: Optional[Path] = typer.Option(None, "--state", help="Keep alert state in FILE between runs and report only transitions (for cron); silences from 'mlmon silence add' are read from FILE.silences.json; "
                                          "pending alerts go on toward their 'for' across runs; a --now before the run that saved FILE is refused. "
                                          "Without it, a 'for' longer than --since is refused."),
@@ -150,7 +154,7 @@ to the epoch, as in 'report', and every window of the log is judged.
             saved = stack.enter_context(locked_state(state, warn, clock, "--now" if now else "the clock"))
         with ReadProgress() as progress:
             result, data = run_check(
-                logs, ruleset, mapping=inputs_mapping(logs, mapping), now=clock, since=judged.since,
+                logs, ruleset, mapping=inputs_mapping(logs, mapping, preset, timezone), now=clock, since=judged.since,
                 until=judged.until, baseline=base, labels=truth, max_segments=max_segments, strict=strict,
                 max_line_bytes=max_line_bytes, progress=progress, max_fields=max_fields, silences=silences,
                 anchor=judged.anchor, range_text=judged.text,

@@ -160,6 +160,8 @@ SINCE_OPTION = typer.Option(None, "--since", help="Start of the range: an ISO ti
 UNTIL_OPTION = typer.Option(None, "--until", help="End of the range (exclusive): an ISO time or a duration back from now.")
 NOW_OPTION = typer.Option(None, "--now", help="Take this ISO time as now, for reproducible runs.")
 MAPPING_OPTION = typer.Option(None, "--mapping", "-m", help="YAML file that maps your log schema to mlmon's fields (see README).")
+PRESET_OPTION = typer.Option("auto", "--preset", "-P", metavar="NAME", help="The log format: auto (default: recognized from each file's first records, and said on stderr), mlmon (mlmon's own), or a serving platform's: sagemaker, kserve, seldon, bentoml, azureml, openai, litellm, rayserve (README \"Presets\"; 'mlmon mapping show --preset NAME' prints one).")
+TIMEZONE_OPTION = typer.Option(None, "--timezone", metavar="ZONE", help="Time zone of naive log times (no Z or offset), e.g. Europe/Berlin; default UTC, or the mapping's timezone.", show_default=False)
 REJECTS_OPTION = typer.Option(None, "--rejects", help="Write each skipped bad line to FILE as JSON lines: file, line, reason, raw (secrets redacted; see README \"Secrets\"), also when no line is good.")
 STRICT_OPTION = typer.Option(False, "--strict", help="Fail (exit 2) on the first bad log line instead of skipping it.")
 MAX_LINE_OPTION = typer.Option(1024 * 1024, "--max-line-bytes", min=1, help="Lines longer than this are skipped as bad.")
@@ -222,17 +224,24 @@ def log_inputs(command: str, logs: Optional[list[str]], store: Optional[str], ma
     return [StoreInput(store, since, until)]
 
 
-def inputs_mapping(inputs: list[str], mapping: Optional[Path]):
-    """The mapping to read ``inputs`` with: the --mapping file's, or for a store the secret keys it was built with."""
+def inputs_mapping(inputs: list[str], mapping: Optional[Path], preset: str = "auto", timezone: Optional[str] = None):
+    """The mapping to read ``inputs`` with: the --mapping file's, the --preset's (with ``auto``, the one
+    the files' first records fit, said on stderr), or for a store the secret keys it was built with."""
     from mlmon.store.source import store_input
 
     if store_input(inputs) is not None:
+        if (preset or "auto") != "auto" or timezone is not None:
+            raise UsageError("--preset and --timezone do not apply to --store: the store holds records mapped "
+                             "when they were ingested", "Give them to mlmon ingest.")
         from mlmon.store.read import store_mapping
 
         return store_mapping(inputs[0])
-    from mlmon.logs.mapping import load_mapping
+    from mlmon.logs.presets import choose_mapping
 
-    return load_mapping(mapping)
+    choice = choose_mapping(inputs, mapping, preset, timezone)
+    if choice.note:
+        print_warnings([], [choice.note])
+    return choice.mapping
 
 
 def is_stdout(path: Optional[Path]) -> bool:

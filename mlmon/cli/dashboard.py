@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from mlmon.cli.app import app
-from mlmon.cli.common import (BASELINE_OPTION, LOGS_ARGUMENT, MAPPING_OPTION, MAX_LINE_OPTION, MAX_SEGMENTS_OPTION,
+from mlmon.cli.common import (BASELINE_OPTION, LOGS_ARGUMENT, MAPPING_OPTION, PRESET_OPTION, TIMEZONE_OPTION, MAX_LINE_OPTION, MAX_SEGMENTS_OPTION,
                               NOW_OPTION, STORE_OPTION, handle_errors, log_inputs, parse_now)
 
 
@@ -33,6 +33,8 @@ def dashboard(
     rules: Optional[Path] = typer.Option(None, "--rules", help="Rules file: show its firing and pending alerts, evaluated as 'mlmon check' does, over the windows shown."),
     baseline: Optional[Path] = BASELINE_OPTION,
     mapping: Optional[Path] = MAPPING_OPTION,
+    preset: str = PRESET_OPTION,
+    timezone: Optional[str] = TIMEZONE_OPTION,
     max_line_bytes: int = MAX_LINE_OPTION,
     max_segments: int = MAX_SEGMENTS_OPTION,
     now: Optional[str] = NOW_OPTION,
@@ -47,6 +49,13 @@ def dashboard(
         raise UsageError("mlmon dashboard needs a terminal to draw in",
                          "Run it in a terminal, or give --once to print one frame as text.")
     inputs = log_inputs("dashboard", logs, store, mapping)
+    if store is None:
+        from mlmon.cli.common import inputs_mapping
+
+        mapping = inputs_mapping(inputs, mapping, preset, timezone)
+    elif (preset or "auto") != "auto" or timezone is not None:
+        raise UsageError("--preset and --timezone do not apply to --store: the store holds records mapped when "
+                         "they were ingested", "Give them to mlmon ingest.")
     fixed = parse_now(now) if now else None
     feed = open_feed(inputs, store=store, every=every, windows=windows, mapping=mapping, rules=rules,
                      baseline=baseline, max_line_bytes=max_line_bytes, max_segments=max_segments,

@@ -15,6 +15,8 @@ from mlmon.cli.common import (
     LABELS_OPTION,
     LOGS_ARGUMENT,
     MAPPING_OPTION,
+    PRESET_OPTION,
+    TIMEZONE_OPTION,
     MAX_LINE_OPTION,
     NOW_OPTION,
     REJECTS_OPTION,
@@ -62,6 +64,8 @@ def export(
     label_id: str = LABEL_ID_OPTION,
     label_field: str = LABEL_FIELD_OPTION,
     mapping: Optional[Path] = MAPPING_OPTION,
+    preset: str = PRESET_OPTION,
+    timezone: Optional[str] = TIMEZONE_OPTION,
     rejects: Optional[Path] = REJECTS_OPTION,
     strict: bool = STRICT_OPTION,
     max_line_bytes: int = MAX_LINE_OPTION,
@@ -78,7 +82,7 @@ def export(
     spec = window_spec(None, None, since, until, parse_now(now))
     inputs = log_inputs("export", logs, store, mapping, spec.since, spec.until)
     guard_outputs(inputs, {"-o": output, "--rejects": rejects}, mapping, labels)
-    the_mapping = inputs_mapping(inputs, mapping)
+    the_mapping = inputs_mapping(inputs, mapping, preset, timezone)
     truth = LabelSpec(str(labels), label_id, label_field) if labels is not None else None
     export_spec = ExportSpec(fmt.value, where, spec.since, spec.until, dedup, truth)
     with ReadProgress() as progress, rejects_when_nothing_is_good(rejects, the_mapping.redact), stop_signals_as_ctrl_c():

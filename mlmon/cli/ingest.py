@@ -13,12 +13,15 @@ from mlmon.cli.app import app
 from mlmon.cli.common import (
     LOGS_HELP,
     MAPPING_OPTION,
+    PRESET_OPTION,
+    TIMEZONE_OPTION,
     MAX_LINE_OPTION,
     REJECTS_OPTION,
     STRICT_OPTION,
     WAIT_OPTION,
     emit,
     guard_outputs,
+    inputs_mapping,
     handle_errors,
     is_stdout,
     one_stdout,
@@ -44,6 +47,8 @@ def ingest(
     logs: list[str] = typer.Argument(..., metavar="LOGS...", help=LOGS_HELP.replace(", or - for stdin", ", or s3://bucket/key URLs (an object, or the log objects under a prefix; needs the s3 extra)").replace(" Or give --store DIR instead.", ""), show_default=False),
     store: str = typer.Option(..., "--store", metavar="DIR", help="The store: a directory, or s3://bucket/prefix (needs the s3 extra); created when missing or empty, appended to otherwise.", show_default=False),
     mapping: Optional[Path] = MAPPING_OPTION,
+    preset: str = PRESET_OPTION,
+    timezone: Optional[str] = TIMEZONE_OPTION,
     rejects: Optional[Path] = REJECTS_OPTION,
     strict: bool = STRICT_OPTION,
     max_line_bytes: int = MAX_LINE_OPTION,
@@ -61,7 +66,6 @@ its start. A run adds all it read or nothing: killed at any moment, the next run
 duplicates a line. Bad lines are skipped and counted as in 'report'. Exit codes: 0 done, 2 a usage or \
 input error, or the store locked by another run for longer than --wait (nothing is committed then).
     """
-    from mlmon.logs.mapping import load_mapping
     from mlmon.rejects import rejects_when_nothing_is_good, write_rejects
     from mlmon.render.progress import ReadProgress
     from mlmon.store.ingest import IngestOptions
@@ -74,7 +78,13 @@ input error, or the store locked by another run for longer than --wait (nothing 
         raise UsageError(f"--dedup takes request_id, not {dedup!r}", "Use --dedup request_id, or leave it out.")
     one_stdout({"the JSON summary": fmt == IngestFormat.json, "--rejects": is_stdout(rejects)})
     guard_outputs(logs, {"--rejects": rejects}, mapping)
-    the_mapping = load_mapping(mapping)
+    the_mapping = inputs_mapping(logs, mapping, preset, timezone)
+    if the_mapping.hooks.join is not None:
+        from mlmon.errors import UsageError
+
+        raise UsageError(f"mlmon ingest cannot keep paired events yet: the {the_mapping.preset or 'mapping'}'s "
+                         "join pairs each request with a response that a later run may read",
+                         "Read these logs with report, check or replay directly.")
     options = IngestOptions(mapping=the_mapping, strict=strict, max_line_bytes=max_line_bytes, dedup=dedup,
                             dedup_window=parse_duration(dedup_window, what="--dedup-window"), wait_s=wait)
     with ReadProgress() as progress, rejects_when_nothing_is_good(rejects, the_mapping.redact):

@@ -26,6 +26,8 @@ from mlmon.cli.common import (
     Task,
     LOGS_ARGUMENT,
     MAPPING_OPTION,
+    PRESET_OPTION,
+    TIMEZONE_OPTION,
     NOW_OPTION,
     STORE_OPTION,
     STRICT_OPTION,
@@ -93,6 +95,8 @@ def replay(
     hotfix: Optional[Path] = typer.Option(None, "--hotfix", help="Preview this hot-fix file on the chosen requests: what each rule answers, in which segments, and how the answers change. Without a target nothing is sent; with one, the requests no hot fix answers are replayed."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be sent, one JSON line per request (secrets and the mapping's redact: keys redacted), and send nothing. Needs no target; with one, each line names it."),
     mapping: Optional[Path] = MAPPING_OPTION,
+    preset: str = PRESET_OPTION,
+    timezone: Optional[str] = TIMEZONE_OPTION,
     strict: bool = STRICT_OPTION,
     labels: Optional[Path] = LABELS_OPTION,
     label_id: str = LABEL_ID_OPTION,
@@ -127,7 +131,7 @@ def replay(
     quality = quality_check(labels, label_id, label_field, prediction, score, positive, task, fail_if_worse, clock)
     target_spec = TargetSpec(target, model, command, tuple(parse_header(h) for h in header or ()), pid, serve)
     pace = Pace(concurrency, rate, speed, timeout)
-    the_mapping = inputs_mapping(logs, mapping)
+    the_mapping = inputs_mapping(logs, mapping, preset, timezone)
     previewer = None
     if hotfix is not None:
         from mlmon.cli.hotfix import print_preview

@@ -18,6 +18,8 @@ from mlmon.cli.common import (
     LABELS_OPTION,
     LOGS_ARGUMENT,
     MAPPING_OPTION,
+    PRESET_OPTION,
+    TIMEZONE_OPTION,
     MAX_FIELDS_OPTION,
     MAX_LINE_OPTION,
     MAX_SEGMENTS_OPTION,
@@ -86,6 +88,8 @@ def report(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to FILE atomically instead of stdout (- is stdout)."),
     rules: Optional[Path] = typer.Option(None, "--rules", "-r", help="Also evaluate this YAML rules file as 'mlmon check' does (same --since/--until/--now, over the records --where keeps) and show its alerts: an Alerts section in table, markdown and html, an \"alerts\" key in json, mlmon_alert_active series in prometheus; csv and parquet leave them out. The report still exits 0 when alerts fire: 'mlmon check' is the gate.", show_default=False),
     mapping: Optional[Path] = MAPPING_OPTION,
+    preset: str = PRESET_OPTION,
+    timezone: Optional[str] = TIMEZONE_OPTION,
     rejects: Optional[Path] = REJECTS_OPTION,
     strict: bool = STRICT_OPTION,
     max_line_bytes: int = MAX_LINE_OPTION,
@@ -113,7 +117,7 @@ def report(
                                        positive, task, clock)
     logs = log_inputs("report", logs, store, mapping, spec.since, spec.until, base)
     guard_outputs(logs, {"-o": output, "--rejects": rejects}, mapping, baseline, labels, rules)
-    the_mapping = inputs_mapping(logs, mapping)
+    the_mapping = inputs_mapping(logs, mapping, preset, timezone)
     fmt = fmt or ReportFormat.table
     with ReadProgress() as progress, rejects_when_nothing_is_good(rejects, the_mapping.redact):
         result, data = build_report(

@@ -85,6 +85,18 @@ class Projection:
                 )
         return cls(columns, nested)
 
+    @classmethod
+    def flat(cls, mapping: Mapping, names: list[str]) -> "Projection":
+        """Every field at its own path, none nested: for :mod:`mlmon.logs.shape`, which finds each one
+        in the line's text, so paths may overlap (a top-level root holds every other path)."""
+        columns = {name: path for name in names if (path := mapping.path_of(name)) is not None}
+        for name, path in columns.items():
+            if len(path) > MAX_PATH_DEPTH:
+                raise ConfigError(f"the field {name[:80]!r} lies {len(path):,} keys deep; "
+                                  f"mlmon reads fields at most {MAX_PATH_DEPTH} keys deep",
+                                  "Check --by, --where, the rules' fields and the mapping.")
+        return cls(columns)
+
     @property
     def names(self) -> set[str]:
         """Every field read, nested ones included."""

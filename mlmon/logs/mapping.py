@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlmon.errors import ConfigError
+from mlmon.logs.hooks import Hooks, parse_hooks
 from mlmon.yamlfile import Located, did_you_mean, load_yaml
 
 Path_ = tuple[str, ...]
@@ -31,6 +32,11 @@ CANONICAL_FIELDS: dict[str, str] = {
     "memory_mb": "number",
     # The hot fix that answered instead of the model (mlmon.hotfix); null for the model's own answers.
     "hotfix": "string",
+    "tokens_in": "number",
+    "tokens_out": "number",
+    "tokens_total": "number",
+    "cost": "number",
+    "ttft_ms": "number",
 }
 
 #: Multipliers that turn a latency in the given unit into milliseconds.
@@ -59,6 +65,22 @@ class Mapping:
     constants: dict[str, str] = field(default_factory=dict)
     #: More keys whose values are secrets, redacted like Authorization in everything mlmon writes.
     redact: tuple[str, ...] = ()
+    #: The time zone of naive times (``2024-02-27 10:36:08``); times with an offset keep theirs.
+    timezone: str = "UTC"
+    #: A strftime format tried first for ``ts`` (``%Y-%m-%d %H:%M:%S,%3f``), before the usual forms.
+    ts_format: str | None = None
+    #: Status values given as text, and the status code each stands for (``success: 200``).
+    status_map: dict[str, int] = field(default_factory=dict)
+    hooks: Hooks = field(default_factory=Hooks)
+    #: The preset this mapping is (``kserve``), or None for a mapping file or mlmon's own shape.
+    preset: str | None = None
+
+    @property
+    def shaped(self) -> bool:
+        """Whether records need :mod:`mlmon.logs.shape` (a hook, an array index or a top-level root),
+        not the plain projection of flat paths."""
+        paths = [*self.fields.values(), self.inputs, self.outputs]
+        return bool(self.hooks) or any(not p or any(part.isdigit() for part in p) for p in paths)
 
     def path_of(self, name: str) -> Path_ | None:
         """The JSON path of a canonical field or an ``input.x``/``output.x`` field."""
@@ -75,7 +97,10 @@ class Mapping:
 
 DEFAULT_MAPPING = Mapping()
 
-_TOP_KEYS = ("fields", "inputs", "outputs", "latency_unit", "ts_unit", "constants", "redact")
+_TOP_KEYS = ("fields", "inputs", "outputs", "latency_unit", "ts_unit", "constants", "redact", "timezone", "ts_format",
+             "status_map", "decode", "join", "explode", "path_fields", "detect", "inputs_exclude", "outputs_exclude", "alternatives", "between", "extract", "ts_fill", "only")
+#: The path of an inputs or outputs root at the record's top level: the whole record.
+TOP_LEVEL = "."
 
 
 #: The most keys a field's path may have: deeper paths are typos or attacks, and each key nests a decoder.
@@ -139,7 +164,9 @@ def mapping_from_dict(doc: Located) -> Mapping:
     roots = {}
     for key in ("inputs", "outputs"):
         roots[key] = getattr(DEFAULT_MAPPING, key)
-        if key in data:
+        if data.get(key) == TOP_LEVEL:
+            roots[key] = ()
+        elif key in data:
             path = _as_path(data[key])
             if path is None:
                 why = _path_problem(data[key])
@@ -179,6 +206,28 @@ def mapping_from_dict(doc: Located) -> Mapping:
         problems.append(f"{doc.where('redact')}: 'redact' must be a list of key names, e.g. [ssn, x-session]")
         redact = []
 
+    timezone = data.get("timezone", "UTC")
+    if not isinstance(timezone, str) or not _known_zone(timezone):
+        problems.append(f"{doc.where('timezone')}: timezone must be a time zone name such as Europe/Berlin or UTC, "
+                        f"not {timezone!r}")
+        timezone = "UTC"
+    ts_format = data.get("ts_format")
+    if ts_format is not None and (not isinstance(ts_format, str) or "%" not in ts_format):
+        problems.append(f"{doc.where('ts_format')}: ts_format must be a strftime format such as "
+                        "'%Y-%m-%d %H:%M:%S,%3f'")
+        ts_format = None
+    status_map: dict[str, int] = {}
+    raw_status = data.get("status_map") or {}
+    if not isinstance(raw_status, dict):
+        problems.append(f"{doc.where('status_map')}: 'status_map' maps status texts to codes, e.g. success: 200")
+        raw_status = {}
+    for text, code in raw_status.items():
+        if isinstance(code, bool) or not isinstance(code, int):
+            problems.append(f"{doc.where('status_map', text)}: the status for {text!r} must be an integer code")
+        else:
+            status_map[str(text)] = code
+    hooks = parse_hooks(doc, data, problems, _as_path)
+
     if problems:
         raise ConfigError(
             f"mapping file {doc.path} has {len(problems)} problem{'s' if len(problems) > 1 else ''}",
@@ -194,7 +243,21 @@ def mapping_from_dict(doc: Located) -> Mapping:
         ts_unit=ts_unit,
         constants=constants,
         redact=tuple(redact),
+        timezone=timezone,
+        ts_format=ts_format,
+        status_map=status_map,
+        hooks=hooks,
     )
+
+
+def _known_zone(name: str) -> bool:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def load_mapping(path: str | Path | None) -> Mapping:

@@ -118,15 +118,21 @@ def fast_ts_expr() -> pl.Expr:
     return _fast_utc(pl.col("ts").cast(pl.String)).alias(TS_FAST)
 
 
-def parse_ts(text: pl.Series, unit: str = "auto", parsed: pl.Series | None = None) -> tuple[pl.Series, pl.Series]:
+def parse_ts(text: pl.Series, unit: str = "auto", parsed: pl.Series | None = None, *,
+             ts_format: str | None = None, timezone: str = UTC) -> tuple[pl.Series, pl.Series]:
     """UTC timestamps from ISO-8601 text (naive means UTC) or epoch numbers, and which are out of range.
 
     The first series holds the times between :data:`TS_MIN` and :data:`TS_MAX`, null
     elsewhere; the second is true where the text is a time or a number outside them.
     The commonest form is parsed for every value (or comes ``parsed`` already); the
     other forms only for the values it left unparsed, so logs in one format pay for
-    one cheap parse.
+    one cheap parse. ``ts_format`` is tried first; naive times are in ``timezone``.
     """
+    if ts_format is not None:
+        parsed = text.to_frame("t").select(_with_format(pl.col("t"), ts_format, timezone)).to_series()
+        if parsed.null_count() > text.null_count():
+            common = text.to_frame("t").select(_fast_utc(pl.col("t"))).to_series()
+            parsed = parsed.fill_null(common)
     ts = parsed if parsed is not None else text.to_frame("t").select(_fast_utc(pl.col("t"))).to_series()
     far = pl.Series(text.name, [False] * len(text), pl.Boolean)
     retry = (ts.is_null() & text.is_not_null()).arg_true()
@@ -137,7 +143,7 @@ def parse_ts(text: pl.Series, unit: str = "auto", parsed: pl.Series | None = Non
             if aware:
                 tries.append(pl.col("t").str.strptime(TS_TYPE, fmt, strict=False))
             else:
-                tries.append(pl.col("t").str.strptime(pl.Datetime("us"), fmt, strict=False).dt.replace_time_zone(UTC))
+                tries.append(_naive_in(pl.col("t").str.strptime(pl.Datetime("us"), fmt, strict=False), timezone))
         tries.append(pl.from_epoch(_epoch_us(pl.col("t"), unit), time_unit="us").dt.replace_time_zone(UTC))
         found = pl.coalesce(tries)
         settled = rest.select(found.alias("ts"), (found.is_null() & _too_far(pl.col("t"))).alias("far"))
@@ -149,6 +155,21 @@ def parse_ts(text: pl.Series, unit: str = "auto", parsed: pl.Series | None = Non
         ts = ts.scatter(outside.arg_true(), None)
         far = far | outside
     return ts.alias(text.name), far.alias(text.name)
+
+
+def _naive_in(naive: pl.Expr, timezone: str) -> pl.Expr:
+    """Naive times read as local times of ``timezone``, in UTC (a time a clock change skips is null)."""
+    if timezone == UTC:
+        return naive.dt.replace_time_zone(UTC)
+    local = naive.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+    return local.dt.convert_time_zone(UTC)
+
+
+def _with_format(text: pl.Expr, ts_format: str, timezone: str) -> pl.Expr:
+    """``text`` parsed with a strftime format: with an offset (%z) as given, else in ``timezone``."""
+    if "%z" in ts_format or "%#z" in ts_format or "%:z" in ts_format:
+        return text.str.strptime(TS_TYPE, ts_format, strict=False)
+    return _naive_in(text.str.strptime(pl.Datetime("us"), ts_format, strict=False), timezone)
 
 
 def _number(name: str) -> pl.Expr:
@@ -174,7 +195,8 @@ def normalize(raw: pl.DataFrame, mapping: Mapping, keep: list[str] | tuple[str, 
 
     ts_text = pl.col("ts") if "ts" in have else pl.lit(None, pl.String)
     texts = raw.get_column("ts").cast(pl.String) if "ts" in have else pl.Series("ts", [None] * raw.height, pl.String)
-    times, far = parse_ts(texts, mapping.ts_unit, raw.get_column(TS_FAST) if TS_FAST in have else None)
+    times, far = parse_ts(texts, mapping.ts_unit, raw.get_column(TS_FAST) if TS_FAST in have else None,
+                          ts_format=mapping.ts_format, timezone=mapping.timezone)
     ts = pl.lit(times)
     exprs.append(ts.alias("ts"))
     reasons.append(pl.when(ts_text.is_null()).then(pl.lit("missing ts")))
@@ -185,6 +207,10 @@ def normalize(raw: pl.DataFrame, mapping: Mapping, keep: list[str] | tuple[str, 
     error = pl.when(~error.is_in(NO_ERROR)).then(error)
     exprs.append(error.alias("error"))
 
+    if "status" in have and mapping.status_map:
+        # Status text (``success``) stands for its code; other text stays, to be found wrong below.
+        raw = raw.with_columns(pl.col("status").cast(pl.String).replace(
+            {text: str(code) for text, code in mapping.status_map.items()}))
     if "status" in have:
         num = _number("status")
         exprs.append(

@@ -6,7 +6,7 @@ import os
 import zlib
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator, Sequence
 
 import polars as pl
@@ -16,8 +16,11 @@ from mlmon.logs.batch import SmallFiles, decode_small_files, plan_batches
 from mlmon.logs.chunks import iter_chunks, load_span, plan_spans
 from mlmon.logs.decode import (Projection, ProjectionError, decode_chunk, decode_chunk_fast, empty_rejects,
                                ends_have_bad_line)
-from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, Mapping
+from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, RAW_REQUEST, RAW_RESPONSE, Mapping
+from mlmon.logs.jsondoc import document_chunks, is_json_document
 from mlmon.logs.normalize import CHECKED_FIELDS, TS_TYPE
+from mlmon.logs.pairs import Assembler
+from mlmon.logs.shape import decode_chunk_shaped, path_constants
 from mlmon.logs.sources import Source, resolve_inputs
 from mlmon.logs.verdict import judge, reason_counts
 
@@ -139,8 +142,11 @@ def stream_logs(
     for name in mapping.constants:
         if name not in wanted:
             wanted.append(name)
+    names = list(dict.fromkeys([*wanted, *CHECKED_FIELDS]))
+    if mapping.hooks.join is not None or mapping.hooks.explode is not None:
+        names += [n for n in (RAW_REQUEST, RAW_RESPONSE) if n not in names]  # rows and pairs are put together from them
     try:
-        projection = Projection.build(mapping, list(dict.fromkeys([*wanted, *CHECKED_FIELDS])))
+        projection = Projection.flat(mapping, names) if mapping.shaped else Projection.build(mapping, names)
     except ProjectionError as exc:
         raise ConfigError(f"cannot read these fields together: {exc}", "Check the mapping and --by.") from None
     return LogStream(sources, projection, mapping, record_schema(projection, wanted), notes=notes, strict=strict,
@@ -167,6 +173,7 @@ class LogStream:
     progress: Progress | None = None
     _rejects: list[pl.DataFrame] = field(default_factory=list)
     _good_by_file: dict[str, int] = field(default_factory=dict)
+    _assembler: Assembler | None = None
 
     def empty(self) -> pl.DataFrame:
         """A records frame without rows."""
@@ -177,6 +184,10 @@ class LogStream:
         as they came); raises InputError when there were bad lines and not one good record."""
         skipped = pl.concat(self._rejects) if self._rejects else empty_rejects()
         warnings = judge(self._good_by_file, skipped, mapped=self.mapping != DEFAULT_MAPPING)
+        if self._assembler is not None and self._assembler.other_events:
+            n = self._assembler.other_events
+            self.notes.append(f"{n:,} event{'s' if n != 1 else ''} neither a request nor a response "
+                              f"(by the mapping's join.kind) {'were' if n != 1 else 'was'} left out")
         return LogData(records=records, rejects=skipped, files=[s.name for s in self.sources], warnings=warnings,
                        notes=self.notes)
 
@@ -190,17 +201,36 @@ class LogStream:
                     "Fix or remove the line, or run without --strict to skip bad lines.",
                 )
             self._rejects.append(bad)
-        return records.select([pl.col(c).cast(t) for c, t in self.schema.items()])
+        if self._assembler is not None:
+            records = self._assembler.feed(records)
+        return self._select(records)
+
+    def _select(self, records: pl.DataFrame) -> pl.DataFrame:
+        return records.select([(pl.col(c) if c in records.columns else pl.lit(None).alias(c)).cast(t)
+                               for c, t in self.schema.items()])
+
+    def _mapping_for(self, source: Source) -> Mapping:
+        """The mapping, with the constants its ``path_fields`` take from this source's path."""
+        pattern = self.mapping.hooks.path_fields
+        if pattern is None:
+            return self.mapping
+        found = path_constants(pattern, source.name)
+        return replace(self.mapping, constants={**self.mapping.constants, **found}) if found else self.mapping
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         total = sum((s.size or 0) for s in self.sources) or None
         done_before = 0
         progress = self.progress
+        shaped = self.mapping.shaped or self.mapping.hooks.path_fields is not None
+        if self.mapping.hooks.join is not None or self.mapping.hooks.explode is not None:
+            self._assembler = Assembler(self.mapping)
         # Small files are read together (see mlmon.logs.batch); the others, or a batch whose lines
         # cannot be told apart per file, one by one.
         for item in plan_batches(self.sources, batch_bytes=self.chunk_bytes, max_line_bytes=self.max_line_bytes):
             alone = [item] if isinstance(item, Source) else []
-            if isinstance(item, SmallFiles):
+            if isinstance(item, SmallFiles) and shaped:
+                alone = item.sources
+            elif isinstance(item, SmallFiles):
                 together = decode_small_files(item, self.projection, self.mapping, self.max_line_bytes)
                 if together is None:
                     alone = item.sources
@@ -215,7 +245,7 @@ class LogStream:
                 good = 0
                 # Chunk by chunk, even a clean file: a whole-file scan maps all of it into memory at once.
                 for records, bad in _read_by_chunks(
-                        source, self.projection, self.mapping, self.max_line_bytes, self.chunk_bytes,
+                        source, self.projection, self._mapping_for(source), self.max_line_bytes, self.chunk_bytes,
                         lambda pos: progress and progress(done_before + pos, total, source.name)):
                     records = self._take(records, bad)
                     good += records.height
@@ -225,6 +255,10 @@ class LogStream:
                 done_before += source.size or 0
             if progress is not None:
                 progress(done_before, total, (item.sources[-1] if isinstance(item, SmallFiles) else item).name)
+        if self._assembler is not None:
+            left = self._assembler.flush()
+            if left is not None and left.height:
+                yield self._select(left)
 
 
 def _read_by_chunks(source: Source, projection: Projection, mapping: Mapping, max_line_bytes: int,
@@ -241,6 +275,8 @@ def _read_by_chunks(source: Source, projection: Projection, mapping: Mapping, ma
     whole = [not (source.is_plain_file and ends_have_bad_line(str(source.path), max_line_bytes))]
 
     def decode(chunk):
+        if mapping.shaped:
+            return decode_chunk_shaped(chunk, source.name, projection, mapping, max_line_bytes)
         if whole[0]:
             fast = decode_chunk_fast(chunk, projection, mapping)
             if fast is not None:
@@ -252,7 +288,10 @@ def _read_by_chunks(source: Source, projection: Projection, mapping: Mapping, ma
     try:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mlmon-decode") as pool:
             stream = source.open()
-            if source.is_plain_file:
+            if is_json_document(source.name):
+                jobs = ((pool.submit(decode, chunk), chunk.position)
+                        for chunk in document_chunks(stream, source.name, max_line_bytes))
+            elif source.is_plain_file:
                 fd = stream.fileno()
                 spans = plan_spans(fd, os.fstat(fd).st_size, chunk_bytes=chunk_bytes, max_line_bytes=max_line_bytes)
                 jobs = ((pool.submit(lambda s: decode(load_span(fd, s, max_line_bytes)), span), span.end)

@@ -23,6 +23,8 @@ import polars as pl
 from mlmon.errors import InputError
 from mlmon.logs.chunks import Chunk, iter_chunks, load_span, plan_spans
 from mlmon.logs.decode import Projection, decode_chunk, decode_chunk_fast, empty_rejects
+from mlmon.logs.pairs import Assembler
+from mlmon.logs.shape import decode_chunk_shaped
 from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.logs.normalize import CHECKED_FIELDS
 from mlmon.logs.reader import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_LINE_BYTES, Progress, record_schema
@@ -161,8 +163,10 @@ def _run(plans: list[ReadPlan], store: StoreDir, registry: Registry, writer: Par
          summary: IngestSummary) -> None:
     mapping = options.mapping
     wanted = store_fields(mapping)
-    projection = Projection.build(mapping, list(dict.fromkeys([*wanted, *CHECKED_FIELDS])))
+    names = list(dict.fromkeys([*wanted, *CHECKED_FIELDS]))
+    projection = Projection.flat(mapping, names) if mapping.shaped else Projection.build(mapping, names)
     schema = record_schema(projection, wanted)
+    rows = Assembler(mapping) if mapping.hooks.explode is not None else None
     buffered: list[pl.DataFrame] = []
     rejects: list[pl.DataFrame] = []
     good_by_file: dict[str, int] = {}
@@ -211,6 +215,8 @@ def _run(plans: list[ReadPlan], store: StoreDir, registry: Registry, writer: Par
                     reasons[reason] = reasons.get(reason, 0) + count
             lines_before += n_lines
             content += consumed
+            if rows is not None:
+                records = rows.feed(records)
             if records.height:
                 buffered.append(records.select([pl.col(c).cast(t) for c, t in schema.items()]))
                 held += records.height
@@ -257,6 +263,8 @@ def decoded_chunks(plan: ReadPlan, projection: Projection, mapping: Mapping,
     whole = [True]
 
     def decode(chunk: Chunk):
+        if mapping.shaped:
+            return decode_chunk_shaped(chunk, name, projection, mapping, options.max_line_bytes)
         if whole[0]:
             fast = decode_chunk_fast(chunk, projection, mapping)
             if fast is not None:
