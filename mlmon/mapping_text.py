@@ -14,17 +14,17 @@ _KINDS = {"time": "ISO-8601 text or epoch numbers (required)", "string": "text",
 
 
 def known_presets() -> tuple[str, ...]:
-    """The presets this mlmon ships (none before the preset machinery is installed)."""
+    """The presets this mlmon ships, mlmon's own shape first."""
     try:
-        from mlmon.logs.presets import PRESETS
+        from mlmon.logs.presets import OWN, PRESETS
     except ImportError:
         return ()
-    return tuple(PRESETS)
+    return (OWN, *PRESETS)
 
 
 def mapping_text(preset: str | None = None) -> str:
     """The YAML of ``preset``'s mapping, or of mlmon's own record shape; UsageError for an unknown preset."""
-    if preset is None:
+    if preset is None or preset == "mlmon":
         return own_mapping_text()
     known = known_presets()
     if preset not in known:
@@ -54,6 +54,7 @@ def own_mapping_text() -> str:
         f"{'outputs: ' + '.'.join(m.outputs):<32}# the object holding the outputs (output.x)",
         f"{'latency_unit: ' + m.latency_unit:<32}# s, ms, us or ns",
         f"{'ts_unit: ' + m.ts_unit:<32}# auto, s, ms, us or ns, for epoch numbers",
+        f"{'timezone: ' + m.timezone:<32}# the zone of times written without one",
         f"{'constants: {}':<32}# e.g. {{model: churn}} when the logs lack it",
         f"{'redact: []':<32}# more secret keys, e.g. [ssn, x-session]",
     ]

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_LOGS, record, write_jsonl
+from conftest import ROOT, SAMPLE_LOGS, record, write_jsonl
 from typer.testing import CliRunner
 
 from mlmon.cli import app
@@ -279,12 +279,19 @@ def test_csv_is_described_and_exits_2(tmp_path):
     assert doc["format"] == "not JSON lines" and doc["files"][0]["looks_like"].startswith("the first line looks")
 
 
-def test_one_json_document_is_named(tmp_path):
-    doc_file = tmp_path / "trace.json"
-    doc_file.write_text(json.dumps([{"a": 1}, {"a": 2}], indent=2))
-    result = invoke("inspect", doc_file)
-    assert result.exit_code == 2
-    assert "one JSON document" in result.stdout
+def test_json_documents(tmp_path):
+    """A .json file is read as the reader reads it, record by record; under a JSON-lines name, one
+    pretty-printed document is named as such (exit 2)."""
+    rows = [{"time": f"2026-11-01T10:00:0{i}Z", "latency_ms": i} for i in range(3)]
+    array = tmp_path / "trace.json"
+    array.write_text(json.dumps(rows, indent=2))
+    doc = inspect_json(array)
+    assert doc["sample"]["records"] == 3 and doc["records"] == 3
+    assert doc["canonical"]["found"]["ts"] == "time"
+    pretty = tmp_path / "trace.jsonl"
+    pretty.write_text(json.dumps(rows, indent=2))
+    result = invoke("inspect", pretty)
+    assert result.exit_code == 2 and "one JSON document" in result.stdout
 
 
 def test_empty_file_and_missing_file(tmp_path):
@@ -322,6 +329,31 @@ def test_installed_entry_point_writes_output_atomically(tmp_path):
     assert result.returncode == 0 and result.stdout == "", result.stderr
     assert json.loads(out.read_text())["records"] == 240
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+# --- presets -----------------------------------------------------------------------------------------
+
+PRESET_FIXTURES = ROOT / "tests" / "fixtures" / "presets"
+
+
+@pytest.mark.parametrize("name", ["azureml", "kserve", "litellm", "openai", "rayserve", "seldon"])
+def test_preset_fixtures_are_recognized(name):
+    """Each platform's fixture is named as its preset, read with it, and the next step is --preset, not a
+    hand-written mapping."""
+    doc = inspect_json(PRESET_FIXTURES / name)
+    assert doc["format"] == name and doc["read_with"] == f"preset {name}"
+    assert doc["records"] > 0 and doc["suggested_mapping"] is None
+    assert any(f"--preset {name}" in step for step in doc["next"])
+    assert f"mlmon mapping show --preset {name} > mapping.yaml" in doc["next"]
+    suggested = invoke("inspect", PRESET_FIXTURES / name, "--suggest")
+    assert suggested.exit_code == 0 and f"--preset {name}" in suggested.stderr
+
+
+def test_a_preset_given_is_judged():
+    doc = inspect_json(PRESET_FIXTURES / "sagemaker", "--preset", "sagemaker")
+    assert doc["read_with"] == "preset sagemaker"
+    assert {"latency_ms", "status"} <= set(doc["canonical"]["missing"])  # Data Capture logs neither
+    assert doc["canonical"]["found"]["request"] == "captureData.endpointInput.data"
 
 
 # --- mlmon mapping show -------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from mlmon.cli.app import app
 from mlmon.cli.common import (
     LOGS_HELP,
     MAPPING_OPTION,
+    PRESET_OPTION,
+    TIMEZONE_OPTION,
     emit,
     guard_outputs,
     handle_errors,
@@ -49,8 +51,8 @@ def inspect(
     suggest: bool = typer.Option(False, "--suggest", help="Print only the suggested mapping YAML (or the detected "
                                  "preset's), to save with -o FILE and pass to --mapping."),
     mapping: Optional[Path] = MAPPING_OPTION,
-    preset: Optional[str] = typer.Option(None, "--preset", metavar="NAME", help="Judge this preset's mapping "
-                                         "instead of detecting the format ('mlmon mapping show --preset NAME')."),
+    preset: str = PRESET_OPTION,
+    timezone: Optional[str] = TIMEZONE_OPTION,
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the output to FILE (atomically) "
                                           "instead of standard output.", show_default=False),
 ) -> None:
@@ -61,15 +63,12 @@ def inspect(
     from mlmon.inspect import inspect_logs, suggestion_text
     from mlmon.render.progress import ReadProgress
 
-    if mapping is not None and preset is not None:
-        raise UsageError("give either --mapping or --preset, not both", "A preset is a mapping file mlmon ships.")
     if suggest and fmt == InspectFormat.json:
         raise UsageError("--suggest prints YAML, not JSON", "Drop --format json, or read suggested_mapping "
                          "from the JSON output.")
     guard_outputs(logs, {"--output": output}, mapping)
-    chosen, name = _mapping(mapping, preset)
     with ReadProgress(delay=1.0) as progress:
-        result = inspect_logs(logs, chosen, name, sample=sample, progress=progress)
+        result = inspect_logs(logs, mapping, preset, timezone, sample=sample, progress=progress)
     if suggest:
         text, note = suggestion_text(result)
         if note:
@@ -88,20 +87,6 @@ def inspect(
         seen = "; ".join(f"{name}: {looks}" for name, looks in result.looks_like.items() if looks)
         raise InputError(f"nothing in LOGS is JSON lines ({seen})",
                          'mlmon reads one JSON object per line (README "Log records"): convert the file first.')
-
-
-def _mapping(mapping: Optional[Path], preset: Optional[str]):
-    if mapping is not None:
-        from mlmon.logs.mapping import load_mapping
-
-        return load_mapping(mapping), f"--mapping {mapping}"
-    if preset is not None:
-        from mlmon.inspect import preset_mapping
-        from mlmon.mapping_text import mapping_text
-
-        mapping_text(preset)  # an unknown preset: exit 2, listing the known ones
-        return preset_mapping(preset), f"preset {preset}"
-    return None, None
 
 
 def _width(output: Optional[Path]) -> int:

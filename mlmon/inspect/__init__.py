@@ -33,7 +33,7 @@ from mlmon.inspect.sample import (
     what_it_looks_like,
 )
 from mlmon.inspect.suggest import Suggestion, mapping_of, suggest, to_yaml
-from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, Mapping
+from mlmon.logs.mapping import CANONICAL_FIELDS, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.logs.sources import Source, resolve_inputs
 
 #: How many bad lines are named by file and line.
@@ -57,8 +57,15 @@ COSTS: dict[str, str] = {
 }
 #: Together: no status and no error leaves nothing to tell a failure by.
 BOTH_ERRORS = "no error_rate (every request would count as a success)"
-#: Fields whose absence costs nothing most logs have.
-OPTIONAL = ("hotfix",)
+#: Fields of LLM logs: named as missing only when another of them is found.
+LLM_FIELDS = ("tokens_in", "tokens_out", "tokens_total", "cost", "ttft_ms")
+LLM_COSTS = {
+    "tokens_in": "no tokens_in sums or tokens_out_per_s",
+    "tokens_out": "no tokens_out sums or tokens_out_per_s",
+    "tokens_total": "no tokens_total (tokens_in + tokens_out when both are logged)",
+    "cost": "no cost_total or cost_per_request (unless --prices FILE gives prices)",
+    "ttft_ms": "no time to first token",
+}
 
 
 @dataclass
@@ -111,41 +118,29 @@ class Inspection:
 
 
 def detect_format(objects: list[dict]) -> str | None:
-    """The preset that fits ``objects`` (the first records of a file), "mlmon" for mlmon's own shape, or None.
+    """The preset that fits ``objects`` (the first records of a file), "mlmon" for mlmon's own shape, or None."""
+    from mlmon.logs.presets import detect_lines
 
-    The one place the preset machinery plugs in.
-    """
-    try:
-        from mlmon.logs.presets import detect_lines
-    except ImportError:
-        detect_lines = None
-    if detect_lines is not None:
-        return detect_lines(objects)
-    own = [o for o in objects if isinstance(o, dict) and "ts" in o]
-    return OWN if objects and len(own) >= 0.8 * len(objects) else None
+    return detect_lines(objects)
 
 
-def preset_mapping(name: str) -> Mapping:
-    """The mapping a preset ships."""
-    from mlmon.logs.presets import load_preset
-
-    return load_preset(name)
-
-
-def inspect_logs(logs: list[str], mapping: Mapping | None = None, mapping_name: str | None = None, *,
-                 sample: int = DEFAULT_SAMPLE, progress=None) -> Inspection:
-    """Inspect ``logs``; with ``mapping`` (from --mapping or --preset, named ``mapping_name``), judge that
-    mapping instead of guessing one."""
+def inspect_logs(logs: list[str], mapping_file: Path | None = None, preset: str = "auto",
+                 timezone: str | None = None, *, sample: int = DEFAULT_SAMPLE, progress=None) -> Inspection:
+    """Inspect ``logs``. With ``mapping_file`` or a ``preset`` other than auto, judge that mapping instead of
+    detecting the format and guessing one; ``timezone`` is the zone of naive times, as for every command."""
     with _readable(logs) as sources:
         samples = [sample_source(s, sample) for s in sources]
-        return _inspect(logs, sources, samples, mapping, mapping_name, sample, progress)
+        return _inspect(logs, sources, samples, mapping_file, preset or "auto", timezone, sample, progress)
 
 
-def _inspect(logs: list[str], sources: list[Source], samples: list[FileSample], mapping: Mapping | None, mapping_name: str | None,
-             sample: int, progress) -> Inspection:
+def _inspect(logs: list[str], sources: list[Source], samples: list[FileSample], mapping_file: Path | None,
+             preset: str, timezone: str | None, sample: int, progress) -> Inspection:
+    from mlmon.logs.presets import choose_mapping
+
+    given = mapping_file is not None or preset.lower() != "auto"
+    given_mapping = choose_mapping(sources, mapping_file, preset, timezone).mapping if given else None
     texts = pl.concat([s.objects for s in samples]) if samples else pl.Series("line", [], pl.String)
-    secret_keys = mapping.redact if mapping is not None else ()
-    profile = profile_objects(texts, secret_keys)
+    profile = profile_objects(texts, given_mapping.redact if given_mapping is not None else ())
     formats, looks = {}, {}
     for s in samples:
         if not s.objects.len():
@@ -155,24 +150,24 @@ def _inspect(logs: list[str], sources: list[Source], samples: list[FileSample], 
             formats[s.name] = detect_format(_first_objects(s.objects)) or "unknown"
     guess = suggest(profile) if profile else None
     presets = sorted({f for f in formats.values() if f not in _NOT_PRESETS})
-    if mapping is not None:
-        used, read_with = mapping, mapping_name or "the mapping given"
-    elif presets and len(presets) == 1:
-        used, read_with = preset_mapping(presets[0]), f"preset {presets[0]}"
+    if given_mapping is not None:
+        used, read_with = given_mapping, f"--mapping {mapping_file}" if mapping_file is not None else f"preset {preset}"
+    elif len(presets) == 1:
+        used, read_with = choose_mapping(sources, None, presets[0], timezone).mapping, f"preset {presets[0]}"
     elif OWN in formats.values() or guess is None or guess.is_default():
-        used, read_with = DEFAULT_MAPPING, "mlmon's own record shape"
+        used, read_with = choose_mapping(sources, None, OWN, timezone).mapping, "mlmon's own record shape"
     else:
-        used, read_with = mapping_of(guess), "the suggested mapping"
+        used, read_with = mapping_of(guess, timezone), "the suggested mapping"
     records, bad, start, end, notes = _count(sources, used, progress)
-    found, missing = _canonical(profile, used)
+    found, missing = _canonical(profile, used, _through_mapping(samples, used))
     suggested = None
-    if guess is not None and not guess.is_default() and OWN not in formats.values() and not presets:
-        suggested = to_yaml(guess, _sample_words(samples, sample))
+    if not given and guess is not None and not guess.is_default() and OWN not in formats.values() and not presets:
+        suggested = to_yaml(guess, _sample_words(samples, sample), timezone)
     result = Inspection(
         files=[s.name for s in samples], args=list(logs), formats=formats, looks_like=looks, sample_size=sample,
         sampled=int(texts.len()), profile=profile, read_with=read_with, records=records, bad=bad, start=start,
         end=end, found=found, missing=missing, suggestion=guess, suggested_yaml=suggested, notes=notes)
-    result.next_steps = _next_steps(result, presets, mapping is not None)
+    result.next_steps = _next_steps(result, presets, given)
     return result
 
 
@@ -209,23 +204,59 @@ def _bad(rejects: pl.DataFrame, reasons: dict[str, int]) -> BadLines:
     return BadLines(rejects.height, reasons, first)
 
 
-def _canonical(profile: list[FieldProfile], mapping: Mapping) -> tuple[dict[str, str], dict[str, str]]:
-    """Which canonical fields (and the inputs and outputs objects) the records hold under ``mapping``."""
+def _through_mapping(samples: list[FileSample], mapping: Mapping) -> pl.DataFrame | None:
+    """The sampled lines read with ``mapping`` (decoders, joins and all), or None when they cannot be."""
+    from mlmon.errors import MlmonError
+    from mlmon.logs.reader import read_logs
+
+    with tempfile.TemporaryDirectory(prefix="mlmon-inspect-") as folder:
+        sources = []
+        for i, s in enumerate(samples):
+            if s.head:
+                copy = Path(folder) / f"{i}.jsonl"
+                copy.write_bytes(s.head)
+                sources.append(Source(s.name, copy))  # the name kept: a preset may read fields from it
+        if not sources:
+            return None
+        try:
+            return read_logs(sources, mapping, fields=[*CANONICAL_FIELDS, RAW_REQUEST, RAW_RESPONSE]).records
+        except MlmonError:
+            return None
+
+
+def _canonical(profile: list[FieldProfile], mapping: Mapping,
+               records: pl.DataFrame | None) -> tuple[dict[str, str], dict[str, str]]:
+    """Which canonical fields (and the inputs and outputs objects) the sampled records hold under ``mapping``.
+
+    A field counts as found where the sample, read with the mapping, has a value for it; ``status``,
+    which reading fills in (200, or 500 with an error), where the records hold it, or a join derives it.
+    """
     present = {p.path: p for p in profile if p.present}
     found: dict[str, str] = {}
     missing: dict[str, str] = {}
-    for name in [*CANONICAL_FIELDS, "request", "response"]:
-        if name in OPTIONAL:
-            continue
+    for name in [*CANONICAL_FIELDS, RAW_REQUEST, RAW_RESPONSE]:
         if name in mapping.constants:
             found[name] = f"constant {mapping.constants[name]!r}"
             continue
         path = mapping.path_of(name)
         hit = present.get(path) if path is not None else None
-        if hit is not None and (name not in ("request", "response") or hit.kind.startswith(("object", "mixed"))):
-            found[name] = hit.name
+        if name == "status":
+            held = hit is not None or bool(getattr(mapping.hooks, "join", None))
+        elif records is not None and name in records.columns:
+            column = records.get_column(name)
+            held = column.drop_nulls().len() > 0 and not (column.dtype == pl.String and
+                                                           column.drop_nulls().is_in(["", "{}", "null"]).all())
         else:
+            held = hit is not None
+        if held:
+            found[name] = hit.name if hit is not None else (
+                "the whole record" if path == () else "derived by the mapping (a join, decoder or default)")
+        elif name in COSTS:
             missing[name] = COSTS[name]
+        elif name in LLM_COSTS:
+            missing[name] = LLM_COSTS[name]
+    if not any(name in found for name in LLM_FIELDS):
+        missing = {k: v for k, v in missing.items() if k not in LLM_FIELDS}
     if "status" in missing and "error" in missing:
         missing["status"] = BOTH_ERRORS
         missing["error"] = BOTH_ERRORS

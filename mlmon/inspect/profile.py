@@ -162,7 +162,14 @@ def _text_time(column: pl.Series) -> str | None:
     if not values.len() or values.str.contains(r"^\s*-?[0-9.eE+]+\s*$").all():
         return None
     parsed, _ = parse_ts(values)
-    return "ISO-8601" if parsed.is_not_null().mean() >= TIME_SHARE else None
+    if parsed.is_not_null().mean() < TIME_SHARE:
+        return None
+    zoned = values.str.contains(r"(?:[zZ]|[+-]\d\d:?\d\d)\s*$").any()
+    return "ISO-8601" if zoned else NAIVE
+
+
+#: Times as text with no zone (``2024-02-27 10:36:08``): the mapping's ``timezone`` says which.
+NAIVE = "ISO-8601, no zone"
 
 
 #: Key words that make a number an epoch time.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from mlmon.errors import InputError
+from mlmon.logs.jsondoc import is_json_document, records_of
 from mlmon.logs.sources import Source
 from mlmon.redaction import redact_text
 from mlmon.safetext import printable
@@ -38,16 +39,25 @@ class FileSample:
     whole: bool = True
     #: How many of the head's lines were not JSON objects.
     not_objects: int = 0
+    #: The whole lines read, as JSON lines text (for reading the sample through a mapping).
+    head: bytes = b""
     notes: list[str] = field(default_factory=list)
 
 
 def sample_source(source: Source, sample: int = DEFAULT_SAMPLE) -> FileSample:
-    """The first ``sample`` JSON object lines of ``source`` (fewer when the file or the budget ends first)."""
+    """The first ``sample`` JSON object lines of ``source`` (fewer when the file or the budget ends first).
+
+    A ``.json`` document (one array, or pretty-printed objects) is read as the reader reads it:
+    each of its records is one line.
+    """
+    if is_json_document(source.name):
+        return _sample_document(source, sample)
     objects: list[pl.Series] = []
     found = lines = bad = 0
     first: str | None = None
     rest = b""
     whole = True
+    heads: list[bytes] = []
     try:
         with source.open() as stream:
             read = 0
@@ -61,6 +71,7 @@ def sample_source(source: Source, sample: int = DEFAULT_SAMPLE) -> FileSample:
                     cut = data.rfind(b"\n") + 1
                     text, rest = data[:cut], data[cut:]
                 if text:
+                    heads.append(text)
                     judged = _judge(text)
                     if first is None and judged.height:
                         first = judged.get_column("line")[0]
@@ -83,7 +94,25 @@ def sample_source(source: Source, sample: int = DEFAULT_SAMPLE) -> FileSample:
         raise InputError(f"cannot read {source.name}: the compressed file is truncated",
                          "Check that the file was fully written.") from None
     series = pl.concat(objects) if objects else pl.Series("line", [], pl.String)
-    return FileSample(source.name, series, lines=lines, first_line=first, whole=whole, not_objects=bad)
+    return FileSample(source.name, series, lines=lines, first_line=first, whole=whole, not_objects=bad,
+                      head=b"".join(heads))
+
+
+def _sample_document(source: Source, sample: int) -> FileSample:
+    """The first records of a JSON document (read whole, up to the byte budget, as the reader reads it whole)."""
+    try:
+        with source.open() as stream:
+            data = stream.read(MAX_HEAD_BYTES)
+    except (OSError, EOFError) as exc:
+        raise InputError(f"cannot read {source.name}: {getattr(exc, 'strerror', None) or exc}",
+                         "Check that the file is complete and readable.") from None
+    text = data.decode("utf-8", "replace")
+    lines = "\n".join(records_of(text)).encode()
+    judged = _judge(lines)
+    first = text.strip().splitlines()[0] if text.strip() else None
+    good = judged.filter(pl.col("object")).get_column("line").head(sample)
+    return FileSample(source.name, good, lines=judged.height, first_line=first, whole=len(data) < MAX_HEAD_BYTES,
+                      not_objects=judged.height - int(judged.get_column("object").sum()), head=lines + b"\n")
 
 
 def _judge(data: bytes) -> pl.DataFrame:

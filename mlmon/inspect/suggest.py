@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from mlmon.inspect.profile import FieldProfile, Path_, is_time_key, squash
+from mlmon.inspect.profile import NAIVE, FieldProfile, Path_, is_time_key, squash
 from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, Mapping
 
 #: Key names (compared by :func:`squash`) that may hold each canonical field, most telling first.
@@ -26,6 +26,11 @@ NAMES: dict[str, tuple[str, ...]] = {
     "error": ("error", "exception", "err", "errormessage", "errorinformation", "failure"),
     "cpu_percent": ("cpupercent", "cpu", "cpuutilization", "cpuusage"),
     "memory_mb": ("memorymb", "memory", "memmb", "rssmb", "mem"),
+    "tokens_in": ("tokensin", "prompttokens", "inputtokens", "prompttokencount"),
+    "tokens_out": ("tokensout", "completiontokens", "outputtokens", "completiontokencount"),
+    "tokens_total": ("tokenstotal", "totaltokens", "totaltokencount"),
+    "cost": ("cost", "responsecost", "costusd", "totalcost"),
+    "ttft_ms": ("ttftms", "ttft", "timetofirsttokenms", "timetofirsttoken"),
 }
 LATENCY_WORDS = ("latency", "duration", "elapsed", "took", "responsetime", "time_taken", "timetaken")
 INPUT_ROOTS = ("request", "input", "inputs", "features", "payload", "instances", "data", "body", "params", "x")
@@ -72,6 +77,8 @@ def suggest(profile: list[FieldProfile]) -> Suggestion:
         out.fields["latency_ms"], out.latency_unit = latency
     used = {g.path for g in out.fields.values()}
     for name, words in NAMES.items():
+        if name not in CANONICAL_FIELDS:
+            continue  # (a field this mlmon does not read)
         found = _by_name(scalars, words, name, used)
         if found is not None:
             out.fields[name] = found
@@ -99,7 +106,7 @@ def _ts(scalars: list[FieldProfile]) -> tuple[Guess, str | None] | None:
         return None
     chosen = best[0]
     if chosen.kind == "string":
-        return Guess(chosen.path, "ISO-8601 times"), None
+        return Guess(chosen.path, "times with no zone" if chosen.time == NAIVE else "ISO-8601 times"), None
     unit = chosen.time.split()[-1]
     return Guess(chosen.path, f"epoch numbers in {unit}"), unit
 
@@ -187,7 +194,7 @@ def yaml_path(path: Path_) -> str:
     return "[" + ", ".join(json.dumps(key, ensure_ascii=False) for key in path) + "]"
 
 
-def to_yaml(guess: Suggestion, where: str) -> str:
+def to_yaml(guess: Suggestion, where: str, timezone: str | None = None) -> str:
     """The suggestion as a commented mapping file (see README "Field mapping")."""
     import textwrap
 
@@ -212,6 +219,10 @@ def to_yaml(guess: Suggestion, where: str) -> str:
         lines.append(f"latency_unit: {guess.latency_unit}")
     if guess.ts_unit:
         lines.append(f"ts_unit: {guess.ts_unit}")
+    if timezone:
+        lines.append(f"timezone: {json.dumps(timezone)}")
+    elif "ts" in guess.fields and guess.fields["ts"].why == "times with no zone":
+        lines.append(_commented("timezone: UTC", "the times carry no zone: set theirs"))
     return "\n".join(lines) + "\n"
 
 
@@ -219,9 +230,10 @@ def _commented(text: str, why: str) -> str:
     return f"{text:<34}# {why}" if len(text) < 34 else f"{text}  # {why}"
 
 
-def mapping_of(guess: Suggestion) -> Mapping:
+def mapping_of(guess: Suggestion, timezone: str | None = None) -> Mapping:
     """The suggestion as the mapping it writes (checked by loading its YAML, so it is exactly what a user gets)."""
     from mlmon.logs.mapping import mapping_from_dict
     from mlmon.yamlfile import parse_yaml
 
-    return mapping_from_dict(parse_yaml(to_yaml(guess, "a sample"), "the suggested mapping", "mapping file"))
+    text = to_yaml(guess, "a sample", timezone)
+    return mapping_from_dict(parse_yaml(text, "the suggested mapping", "mapping file"))

@@ -135,7 +135,7 @@ def _counts(result: Inspection, width: int) -> list[str]:
 
 def _kind(profile) -> str:
     if profile.time and profile.kind == "string":
-        return "time (ISO)"
+        return "time (ISO)" if profile.time == "ISO-8601" else "time (naive)"
     if profile.time:
         return profile.time
     if profile.kind.startswith("mixed: "):
