@@ -49,7 +49,7 @@ COSTS: dict[str, str] = {
     "endpoint": "no segments by endpoint (--by endpoint)",
     "status": "no client_error_rate; error_rate counts only records with an error",
     "latency_ms": "no latency percentiles (latency_p50_ms ... latency_max_ms)",
-    "error": "no error messages; error_rate counts only status >= 500",
+    "error": "no error messages; error_rate counts status >= 500 only",
     "cpu_percent": "no resource metrics (cpu_percent_mean, cpu_percent_max)",
     "memory_mb": "no resource metrics (memory_mb_mean, memory_mb_max)",
     "request": "no input drift, no data quality, no replay",

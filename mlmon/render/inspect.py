@@ -169,7 +169,7 @@ def _fields(result: Inspection, width: int) -> list[str]:
 
 
 def _canonical(result: Inspection, width: int) -> list[str]:
-    lines = ["Canonical fields (README \"Log records\") with this mapping:"]
+    lines = _wrap(f"Canonical fields (README \"Log records\") as read with {result.read_with}:", width, 0)
     for name, where in result.found.items():
         lines.append(_cut(f"  {name:<15}found at {printable(where)}", width))
     for name, cost in result.missing.items():
