@@ -357,22 +357,29 @@ def _foreign_log(tmp_path, good: int = 0, bad: int = 3):
 def test_a_log_with_no_good_record_is_exit_2_for_every_command(tmp_path):
     path = str(_foreign_log(tmp_path))
     expected = f"mlmon: error: no good log record in {path}: 3 bad lines (missing ts 3). mlmon reads JSON lines"
+    # With --preset auto (the default) the records fit no format: said before reading, with what was seen.
+    unknown = (f"mlmon: error: {path} holds JSON records in no format mlmon knows (top-level keys: timestamp, "
+               f"duration, request). Run 'mlmon inspect {path}'")
     commands = [
         ["report", path],
         ["check", path, "--rules", str(ROOT / "rules.example.yaml")],
         ["baseline", "save", path, "-o", str(tmp_path / "b.json")],
         ["replay", path, "--dry-run", "--model", "m:f"],
-        ["report", str(DATA / "hard.jsonl"), "--baseline", path],
     ]
     for args in commands:
-        result = invoke(*args)
-        assert result.exit_code == 2, args
-        assert result.stderr.startswith(expected) and "--mapping FILE" in result.stderr, args
-        assert len(result.stderr.splitlines()) == 1 and result.stdout == "", args
+        for preset, message in (("auto", unknown), ("mlmon", expected)):
+            result = invoke(*args, "--preset", preset)
+            assert result.exit_code == 2, args
+            assert result.stderr.startswith(message) and "--mapping FILE" in result.stderr, (args, result.stderr)
+            assert "mlmon inspect" in result.stderr, args
+            assert len(result.stderr.splitlines()) == 1 and result.stdout == "", args
+    result = invoke("report", str(DATA / "hard.jsonl"), "--baseline", path)
+    assert result.exit_code == 2 and result.stderr.startswith(expected), result.stderr
+    assert len(result.stderr.splitlines()) == 1 and result.stdout == ""
     assert not (tmp_path / "b.json").exists()
     # As cron runs it: nothing on stdout to mistake for "all quiet".
     proc = run("report", path, "--format", "json")
-    assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.startswith(expected)
+    assert proc.returncode == 2 and proc.stdout == "" and proc.stderr.startswith(unknown)
 
 
 def test_a_file_mostly_bad_is_a_warning_from_every_command(tmp_path):

@@ -261,15 +261,29 @@ def test_a_file_with_more_bad_lines_than_good_is_a_warning(tmp_path, good, bad, 
     assert data.warnings == expected
 
 
-def test_a_json_document_instead_of_json_lines_is_said_so(tmp_path):
+def test_a_json_document_file_is_read_record_by_record(tmp_path):
     pretty = tmp_path / "pretty.json"
-    pretty.write_text(json.dumps(record(), indent=2))
+    pretty.write_text(json.dumps(record(request_id="p1"), indent=2) + "\n" + json.dumps(record(request_id="p2"), indent=4))
     array = tmp_path / "array.json"
-    array.write_text(json.dumps([record(), record()]))
-    for path in (pretty, array):
-        with pytest.raises(InputError) as caught:
-            read_logs([str(path)])
-        assert caught.value.message.endswith("; it holds one JSON document, not one JSON object per line")
+    array.write_text(json.dumps([record(request_id="a1"), 7, record(request_id="a3")], indent=2))
+    lines = tmp_path / "lines.json"  # JSON lines named .json stay JSON lines: a bad line costs no other
+    lines.write_text(json.dumps(record(request_id="l1")) + "\n{oops\n" + json.dumps(record(request_id="l3")) + "\n")
+    assert read_logs([str(pretty)]).records["request_id"].to_list() == ["p1", "p2"]
+    data = read_logs([str(array)])
+    assert data.records["request_id"].to_list() == ["a1", "a3"]
+    assert _reasons(data) == {2: "not a JSON object"}  # the second record of the array
+    data = read_logs([str(lines)])
+    assert data.records["request_id"].to_list() == ["l1", "l3"]
+    assert _reasons(data) == {2: "malformed JSON"}
+    # A document that stops being JSON keeps the records before; the rest is one bad record.
+    broken = tmp_path / "broken.json"
+    broken.write_text("[" + json.dumps(record(request_id="b1")) + ", {\"ts\": ")
+    data = read_logs([str(broken)])
+    assert data.records["request_id"].to_list() == ["b1"]
+    assert _reasons(data) == {2: "malformed JSON"}
+    # A document that is not JSON at all is still said so.
+    with pytest.raises(InputError):
+        read_logs([str(tmp_path / "x.json")] if (tmp_path / "x.json").write_text("[nope\n") else [])
 
 
 def test_whether_a_line_is_bad_does_not_depend_on_the_fields_asked_for(tmp_path):

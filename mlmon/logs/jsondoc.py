@@ -25,7 +25,32 @@ _RECORDS_PER_CHUNK = 50_000
 
 
 def is_json_document(name: str) -> bool:
+    """Whether a file may hold a JSON document (by its name); :func:`starts_as_document` tells for sure."""
     return name.lower().endswith(_SUFFIXES)
+
+
+_HEAD_BYTES = 1024 * 1024
+
+
+def starts_as_document(source) -> bool:
+    """Whether a ``.json`` file holds a JSON document (an array, or an object over many lines), not JSON lines:
+    it starts with ``[``, or its first line alone is no JSON value."""
+    import zlib
+
+    try:
+        with source.open() as stream:
+            head = stream.read(_HEAD_BYTES)
+    except (OSError, EOFError, zlib.error):
+        return False  # the JSON-lines reader says what is wrong
+    text = head.decode("utf-8", errors="replace").lstrip(_BOM).lstrip()
+    if text.startswith("["):
+        return True
+    first = text.split("\n", 1)[0]
+    try:
+        json.loads(first)
+    except ValueError:
+        return text.startswith("{") and "\n" in text
+    return False
 
 
 def records_of(text: str) -> Iterator[str]:

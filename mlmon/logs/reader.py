@@ -17,7 +17,7 @@ from mlmon.logs.chunks import iter_chunks, load_span, plan_spans
 from mlmon.logs.decode import (Projection, ProjectionError, decode_chunk, decode_chunk_fast, empty_rejects,
                                ends_have_bad_line)
 from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, RAW_REQUEST, RAW_RESPONSE, Mapping
-from mlmon.logs.jsondoc import document_chunks, is_json_document
+from mlmon.logs.jsondoc import document_chunks, is_json_document, starts_as_document
 from mlmon.logs.normalize import CHECKED_FIELDS, TS_TYPE
 from mlmon.logs.pairs import Assembler
 from mlmon.logs.shape import decode_chunk_shaped, path_constants
@@ -288,7 +288,7 @@ def _read_by_chunks(source: Source, projection: Projection, mapping: Mapping, ma
     try:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mlmon-decode") as pool:
             stream = source.open()
-            if is_json_document(source.name):
+            if is_json_document(source.name) and starts_as_document(source):
                 jobs = ((pool.submit(decode, chunk), chunk.position)
                         for chunk in document_chunks(stream, source.name, max_line_bytes))
             elif source.is_plain_file:

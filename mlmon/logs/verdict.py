@@ -14,7 +14,9 @@ from mlmon.errors import InputError
 from mlmon.safetext import printable
 
 #: What to try when nothing in the input reads as a log record, in order (more can be added here).
-TRY_INSTEAD = ('for logs of another shape, map their fields with --mapping FILE (README "Field mapping")',)
+TRY_INSTEAD = ("run 'mlmon inspect LOGS' to see the fields your records hold and a suggested mapping",
+               'for logs of another shape, map their fields with --mapping FILE (README "Field mapping") '
+               'or name the serving platform that wrote them with --preset NAME (README "Presets")')
 #: How many reasons and file names a message lists.
 _SHOWN = 3
 
@@ -48,7 +50,7 @@ def judge(good_by_file: dict[str, int], rejects: pl.DataFrame, *, mapped: bool) 
     bad = rejects.group_by("file", maintain_order=True).len()
     bad_by_file = dict(zip(bad["file"].to_list(), bad["len"].to_list()))
     if not any(good_by_file.values()):
-        raise NoGoodRecord(_nothing_good(bad_by_file, rejects), _what_to_try(mapped), rejects)
+        raise NoGoodRecord(_nothing_good(bad_by_file, rejects), _what_to_try(mapped, list(bad_by_file)), rejects)
     warnings = []
     for name, n_bad in bad_by_file.items():
         good = good_by_file.get(name, 0)
@@ -81,11 +83,30 @@ def _one_document(rejects: pl.DataFrame) -> bool:
     return text in ("{", "[") or (text.startswith("[") and rejects.height == 1)
 
 
-def _what_to_try(mapped: bool) -> str:
+def _what_to_try(mapped: bool, names: list[str] = ()) -> str:
+    fits = _fitting_preset(names)
+    if fits:
+        return (f"These records look like the {fits} preset's format: read them with --preset {fits}, or run "
+                f"'mlmon inspect {printable(names[0])}' to see their fields.")
     if mapped:
-        return 'Check that the --mapping file points at the fields your records hold (README "Field mapping").'
+        return ('Check that the --mapping file (or --preset) points at the fields your records hold '
+                f"(README \"Field mapping\"); 'mlmon inspect {printable(names[0]) if names else 'LOGS'}' shows them.")
     return ('mlmon reads JSON lines, one object per line in its own shape (README "Log records"); '
             + "; ".join(TRY_INSTEAD) + ".")
+
+
+def _fitting_preset(names: list[str]) -> str | None:
+    """The preset the first records of these files fit, if one does (other than mlmon's own shape)."""
+    from mlmon.logs.presets import OWN, detect_lines, sample_file
+
+    for name in names[:_SHOWN]:
+        try:
+            found = detect_lines(sample_file(name).records)
+        except Exception:  # a file that cannot be sampled (stdin, gone): no suggestion
+            continue
+        if found is not None and found != OWN:
+            return found
+    return None
 
 
 def _reasons(counts: dict[str, int]) -> str:

@@ -66,7 +66,7 @@ def own_mapping_text() -> str:
 
 def detect_lines(objects: list) -> str | None:
     """The preset whose ``detect`` fits most of ``objects`` (JSON values of a file's first records),
-    ``mlmon`` for mlmon's own shape (a top-level ``ts``), or None when nothing fits."""
+    ``mlmon`` for mlmon's own shape (some record has a top-level ``ts``), or None when nothing fits."""
     records = [o for o in objects if isinstance(o, dict)]
     if not records:
         return None
@@ -74,7 +74,7 @@ def detect_lines(objects: list) -> str | None:
         detect = load_preset(name).hooks.detect
         if detect is not None and sum(detect.fits(r) for r in records) * 2 >= len(records):
             return name
-    if sum("ts" in r for r in records) * 2 >= len(records):
+    if any("ts" in r for r in records):  # mlmon's own, maybe with bad lines: the reader counts them
         return OWN
     return None
 
@@ -120,7 +120,7 @@ def sample_file(source) -> Sample:
             continue
         try:
             records.append(json.loads(line))
-        except ValueError:
+        except (ValueError, RecursionError):
             bad += 1
         if len(records) >= SAMPLE_RECORDS:
             break
@@ -163,7 +163,7 @@ def choose_mapping(inputs, mapping_file=None, preset: str = AUTO, timezone: str 
     if preset != AUTO:
         return Choice(_zoned(load_preset(preset), timezone))
     found = detect_inputs(inputs)
-    names = {name for name, _ in found if name is not None}
+    names = {name for _, name in found if name is not None}
     if len(names) > 1:
         seen = "; ".join(f"{source} looks like {_label(name)}" for source, name in _first_of_each(found))
         raise InputError(f"these logs mix formats ({seen})",
