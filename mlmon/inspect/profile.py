@@ -20,6 +20,8 @@ from mlmon.logs.normalize import parse_ts
 from mlmon.redaction import REDACTED, is_secret_key, redact_text
 
 Path_ = tuple[str, ...]
+#: What a decode of odd JSON can raise (a Rust panic is no Exception).
+_DECODE_ERRORS = (pl.exceptions.PolarsError, pl.exceptions.PanicException, ValueError, OverflowError)
 
 #: Examples kept per path, and the characters of each.
 EXAMPLES = 3
@@ -87,7 +89,7 @@ def _level(texts: pl.Series, prefix: Path_, secret_keys: tuple[str, ...]) -> lis
     """The paths below ``prefix`` in ``texts``, one JSON object text per row."""
     try:
         frame = pl.read_ndjson(_buffer(texts), infer_schema_length=None)
-    except (pl.exceptions.PolarsError, ValueError):
+    except _DECODE_ERRORS:
         return _level_by_type(texts, prefix, secret_keys)
     # Text may stand for values of several types the inference merged (3, "3", true): read by type.
     texts_of = [n for n, dtype in frame.schema.items() if dtype == pl.String]
@@ -161,6 +163,8 @@ def _text_time(column: pl.Series) -> str | None:
     values = column.drop_nulls().cast(pl.String)
     if not values.len() or values.str.contains(r"^\s*-?[0-9.eE+]+\s*$").all():
         return None
+    if values.str.contains(ASCTIME_PATTERN).mean() >= TIME_SHARE:
+        return ASCTIME
     parsed, _ = parse_ts(values)
     if parsed.is_not_null().mean() < TIME_SHARE:
         return None
@@ -168,6 +172,9 @@ def _text_time(column: pl.Series) -> str | None:
     return "ISO-8601" if zoned else NAIVE
 
 
+#: Python logging's ``asctime`` (``2024-02-27 10:36:08,908``), read with ``ts_format``, naive.
+ASCTIME = "asctime, no zone"
+ASCTIME_PATTERN = r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}$"
 #: Times as text with no zone (``2024-02-27 10:36:08``): the mapping's ``timezone`` says which.
 NAIVE = "ISO-8601, no zone"
 
@@ -221,7 +228,7 @@ def _level_by_type(texts: pl.Series, prefix: Path_, secret_keys: tuple[str, ...]
     for name, dtype in (("text", pl.String), ("int", pl.Int64), ("num", pl.Float64), ("bool", pl.Boolean)):
         try:
             reads[name] = pl.read_ndjson(_buffer(texts), schema={k: dtype for k in keys}, ignore_errors=True)
-        except (pl.exceptions.PolarsError, ValueError):
+        except _DECODE_ERRORS:
             return []
     out: list[FieldProfile] = []
     for key in keys:

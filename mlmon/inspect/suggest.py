@@ -12,7 +12,14 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from mlmon.inspect.profile import NAIVE, FieldProfile, Path_, is_time_key, squash
+from mlmon.inspect.profile import (
+    ASCTIME,
+    NAIVE,
+    FieldProfile,
+    Path_,
+    is_time_key,
+    squash,
+)
 from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, Mapping
 
 #: Key names (compared by :func:`squash`) that may hold each canonical field, most telling first.
@@ -52,13 +59,17 @@ class Suggestion:
     outputs: Guess | None = None
     latency_unit: str | None = None
     ts_unit: str | None = None
+    ts_format: str | None = None
+    #: Status texts and the codes they stand for, when the status is given as text.
+    status_map: dict[str, int] = field(default_factory=dict)
 
     def is_default(self) -> bool:
         """Whether the guess is mlmon's own shape, so that no mapping is needed."""
         return (all(g.path == DEFAULT_MAPPING.fields.get(n) for n, g in self.fields.items())
                 and (self.inputs is None or self.inputs.path == DEFAULT_MAPPING.inputs)
                 and (self.outputs is None or self.outputs.path == DEFAULT_MAPPING.outputs)
-                and self.latency_unit in (None, "ms") and self.ts_unit in (None, "auto"))
+                and self.latency_unit in (None, "ms") and self.ts_unit in (None, "auto")
+                and not self.ts_format and not self.status_map)
 
 
 def suggest(profile: list[FieldProfile]) -> Suggestion:
@@ -71,12 +82,21 @@ def suggest(profile: list[FieldProfile]) -> Suggestion:
     ts = _ts(scalars)
     if ts is not None:
         out.fields["ts"], unit = ts
-        out.ts_unit = unit
+        if unit == ASCTIME:
+            out.ts_format = "%Y-%m-%d %H:%M:%S,%3f"
+        else:
+            out.ts_unit = unit
     latency = _latency(scalars)
     if latency is not None:
         out.fields["latency_ms"], out.latency_unit = latency
     used = {g.path for g in out.fields.values()}
+    status = _status_text(scalars)
+    if status is not None:
+        out.fields["status"], out.status_map = status
+        used.add(out.fields["status"].path)
     for name, words in NAMES.items():
+        if name in out.fields:
+            continue
         if name not in CANONICAL_FIELDS:
             continue  # (a field this mlmon does not read)
         found = _by_name(scalars, words, name, used)
@@ -105,6 +125,8 @@ def _ts(scalars: list[FieldProfile]) -> tuple[Guess, str | None] | None:
     if not best:
         return None
     chosen = best[0]
+    if chosen.time == ASCTIME:
+        return Guess(chosen.path, "times with no zone"), ASCTIME
     if chosen.kind == "string":
         return Guess(chosen.path, "times with no zone" if chosen.time == NAIVE else "ISO-8601 times"), None
     unit = chosen.time.split()[-1]
@@ -156,6 +178,19 @@ def _by_name(scalars: list[FieldProfile], words: tuple[str, ...], name: str, use
         return None
     chosen = _depth_first(candidates, words)[0]
     return Guess(chosen.path, f"{chosen.kind} values")
+
+
+#: Status words and the codes they stand for.
+STATUS_WORDS = {"success": 200, "succeeded": 200, "ok": 200, "completed": 200, "failure": 500, "failed": 500,
+                "error": 500, "fail": 500}
+
+
+def _status_text(scalars: list[FieldProfile]) -> tuple[Guess, dict[str, int]] | None:
+    """A status given as words (LiteLLM's ``success``/``failure``), with the codes they stand for."""
+    for p in _depth_first([p for p in scalars if p.kind == "string"], NAMES["status"]):
+        if squash(p.path[-1]) in NAMES["status"] and p.examples and all(e.lower() in STATUS_WORDS for e in p.examples):
+            return Guess(p.path, "status words, mapped below"), {e: STATUS_WORDS[e.lower()] for e in p.examples}
+    return None
 
 
 def _http_codes(profile: FieldProfile) -> bool:
@@ -219,6 +254,11 @@ def to_yaml(guess: Suggestion, where: str, timezone: str | None = None) -> str:
         lines.append(f"latency_unit: {guess.latency_unit}")
     if guess.ts_unit:
         lines.append(f"ts_unit: {guess.ts_unit}")
+    if guess.ts_format:
+        lines.append(_commented(f"ts_format: {json.dumps(guess.ts_format)}", "Python logging's asctime"))
+    if guess.status_map:
+        lines.append("status_map:" + "  # the words seen; add any others")
+        lines += [f"  {json.dumps(word)}: {code}" for word, code in guess.status_map.items()]
     if timezone:
         lines.append(f"timezone: {json.dumps(timezone)}")
     elif "ts" in guess.fields and guess.fields["ts"].why == "times with no zone":
