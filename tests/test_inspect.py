@@ -258,6 +258,29 @@ def test_bad_lines_counted_with_reasons_and_places(tmp_path):
     assert "bad.jsonl:2  malformed JSON" in table and "Bad lines   5: malformed JSON 2" in table
 
 
+# --- golden files: one fixture with what is hard ------------------------------------------------------
+
+HARD = "tests/data/inspect_hard.jsonl"  # epoch ms under @timestamp, a key with a dot, mixed types, arrays,
+# secrets (a key, a header, a header line in text), escapes and CJK text, bad lines
+
+
+@pytest.mark.parametrize("fmt", ["table80.txt", "json"])
+def test_golden(monkeypatch, fmt):
+    """A changed golden file is a changed contract: review it in the diff
+    (``MLMON_UPDATE_GOLDEN=1 pytest tests/test_inspect.py`` accepts it)."""
+    from mlmon.inspect import inspect_logs
+    from mlmon.render.inspect import render_inspection_json, render_inspection_table
+
+    monkeypatch.chdir(ROOT)
+    result = inspect_logs([HARD])
+    text = render_inspection_json(result) if fmt == "json" else render_inspection_table(result, width=80)
+    golden = ROOT / "tests" / "golden" / f"inspect.{fmt}"
+    if os.environ.get("MLMON_UPDATE_GOLDEN"):
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")
+    assert "sk-live" not in text and "eyJ" not in text and "\x1b" not in text.replace("\\x1b", "")
+
+
 # --- secrets, escaping, width -------------------------------------------------------------------------
 
 

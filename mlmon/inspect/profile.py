@@ -1,9 +1,11 @@
 """Every field path of a sample of JSON objects: its type, how often it holds a value, and examples.
 
 The sample is a column of JSON object texts. Polars decodes it whole, inferring one schema
-across every row, and each path is then a column (structs are walked path by path). When
+across every row, and each key is then a column; an object's exact JSON text
+(``json_path_match``) is profiled the same way, level by level. When
 the rows disagree too much for one schema (an object in some rows, a number in others),
-each key of that level is read four times instead, once per type with the values of other
+or a key's values are text (which may stand for values of several types merged), each key
+of that level is read four times instead, once per type with the values of other
 types left null, which tells the types apart; its objects are then profiled the same way.
 No step loops over records in Python; the loops here run once per path.
 """
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from mlmon.logs.decode import jsonpath
 from mlmon.logs.normalize import parse_ts
 from mlmon.redaction import REDACTED, is_secret_key, redact_text
 
@@ -100,9 +103,23 @@ def _level(texts: pl.Series, prefix: Path_, secret_keys: tuple[str, ...]) -> lis
     for name in frame.columns:
         if name in texts_of:
             out += by_type.get(name, [])
-            continue
-        out += _typed(frame.get_column(name), prefix + (name,), secret_keys)
+        elif isinstance(frame.schema[name], pl.Struct):
+            out += _object(texts.str.json_path_match(jsonpath((name,))), prefix + (name,), secret_keys)
+        else:
+            out += _typed(frame.get_column(name), prefix + (name,), secret_keys)
     return out
+
+
+def _object(texts: pl.Series, path: Path_, secret_keys: tuple[str, ...]) -> list[FieldProfile]:
+    """An object's path and the paths inside it, from its exact JSON text in each record (null where absent).
+
+    The text, not the decoded struct, is profiled in turn, so that types the inference merged deeper
+    down (an age that is 31 here and "unknown" there) are told apart at every level.
+    """
+    here = FieldProfile(path, "object", texts.len() - texts.null_count(), secret=_secret(path, secret_keys))
+    below = _level(texts.drop_nulls(), path, secret_keys) if len(path) < MAX_DEPTH else []
+    here.leaves = sum(1 for p in below if p.kind != "object")
+    return [here, *below]
 
 
 def _typed(column: pl.Series, path: Path_, secret_keys: tuple[str, ...]) -> list[FieldProfile]:
@@ -110,14 +127,6 @@ def _typed(column: pl.Series, path: Path_, secret_keys: tuple[str, ...]) -> list
     dtype = column.dtype
     present = column.len() - column.null_count()
     secret = _secret(path, secret_keys)
-    if isinstance(dtype, pl.Struct):
-        here = FieldProfile(path, "object", present, secret=secret)
-        below: list[FieldProfile] = []
-        if len(path) < MAX_DEPTH:
-            for sub in column.struct.unnest().iter_columns():
-                below += _typed(sub, path + (sub.name,), secret_keys)
-        here.leaves = sum(1 for p in below if p.kind != "object")
-        return [here, *below]
     kind = _kind_of(dtype)
     profile = FieldProfile(path, kind, present, secret=secret)
     profile.examples = _examples(column, secret, secret_keys)
