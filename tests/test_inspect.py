@@ -278,7 +278,7 @@ def test_golden(monkeypatch, fmt):
     if os.environ.get("MLMON_UPDATE_GOLDEN"):
         golden.write_text(text, encoding="utf-8")
     assert text == golden.read_text(encoding="utf-8")
-    assert "sk-live" not in text and "eyJ" not in text and "\x1b" not in text.replace("\\x1b", "")
+    assert "sk-live" not in text and "eyJ" not in text and "\x1b" not in text and "\u202e" not in text
 
 
 # --- secrets, escaping, width -------------------------------------------------------------------------
