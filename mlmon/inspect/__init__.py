@@ -135,12 +135,34 @@ def inspect_logs(logs: list[str], mapping_file: Path | None = None, preset: str 
 
 def _inspect(logs: list[str], sources: list[Source], samples: list[FileSample], mapping_file: Path | None,
              preset: str, timezone: str | None, sample: int, progress) -> Inspection:
-    from mlmon.logs.presets import choose_mapping
-
     given = mapping_file is not None or preset.lower() != "auto"
-    given_mapping = choose_mapping(sources, mapping_file, preset, timezone).mapping if given else None
+    formats, looks = _formats(samples)
+    presets = sorted({f for f in formats.values() if f not in _NOT_PRESETS})
+    used, read_with = _known_mapping(sources, formats, presets, mapping_file, preset, timezone, given)
     texts = pl.concat([s.objects for s in samples]) if samples else pl.Series("line", [], pl.String)
-    profile = profile_objects(texts, given_mapping.redact if given_mapping is not None else ())
+    profile = profile_objects(texts, used.redact if used is not None else ())
+    guess = suggest(profile) if profile else None
+    suggested = None
+    if used is None and guess is not None and not guess.is_default():
+        used, read_with = mapping_of(guess, timezone), "the suggested mapping"
+        suggested = to_yaml(guess, _sample_words(samples, sample), timezone)
+    elif used is None:
+        used, read_with = _own(sources, timezone), OWN_WORDS
+    records, bad, start, end, notes = _count(sources, used, progress)
+    found, missing = _canonical(profile, used, _through_mapping(samples, used))
+    result = Inspection(
+        files=[s.name for s in samples], args=list(logs), formats=formats, looks_like=looks, sample_size=sample,
+        sampled=int(texts.len()), profile=profile, read_with=read_with, records=records, bad=bad, start=start,
+        end=end, found=found, missing=missing, suggestion=guess, suggested_yaml=suggested, notes=notes)
+    result.next_steps = _next_steps(result, presets, given)
+    return result
+
+
+OWN_WORDS = "mlmon's own record shape"
+
+
+def _formats(samples: list[FileSample]) -> tuple[dict[str, str], dict[str, str]]:
+    """Each file's format, and for a file that is not JSON lines, what it looks like."""
     formats, looks = {}, {}
     for s in samples:
         if not s.objects.len():
@@ -148,27 +170,28 @@ def _inspect(logs: list[str], sources: list[Source], samples: list[FileSample], 
             looks[s.name] = what_it_looks_like(s.first_line) if s.lines else ""
         else:
             formats[s.name] = detect_format(_first_objects(s.objects)) or "unknown"
-    guess = suggest(profile) if profile else None
-    presets = sorted({f for f in formats.values() if f not in _NOT_PRESETS})
-    if given_mapping is not None:
-        used, read_with = given_mapping, f"--mapping {mapping_file}" if mapping_file is not None else f"preset {preset}"
-    elif len(presets) == 1:
-        used, read_with = choose_mapping(sources, None, presets[0], timezone).mapping, f"preset {presets[0]}"
-    elif OWN in formats.values() or guess is None or guess.is_default():
-        used, read_with = choose_mapping(sources, None, OWN, timezone).mapping, "mlmon's own record shape"
-    else:
-        used, read_with = mapping_of(guess, timezone), "the suggested mapping"
-    records, bad, start, end, notes = _count(sources, used, progress)
-    found, missing = _canonical(profile, used, _through_mapping(samples, used))
-    suggested = None
-    if not given and guess is not None and not guess.is_default() and OWN not in formats.values() and not presets:
-        suggested = to_yaml(guess, _sample_words(samples, sample), timezone)
-    result = Inspection(
-        files=[s.name for s in samples], args=list(logs), formats=formats, looks_like=looks, sample_size=sample,
-        sampled=int(texts.len()), profile=profile, read_with=read_with, records=records, bad=bad, start=start,
-        end=end, found=found, missing=missing, suggestion=guess, suggested_yaml=suggested, notes=notes)
-    result.next_steps = _next_steps(result, presets, given)
-    return result
+    return formats, looks
+
+
+def _known_mapping(sources, formats, presets, mapping_file, preset, timezone, given) -> tuple[Mapping | None, str]:
+    """The mapping given, the one preset the files fit, or mlmon's own when a file is in its shape; else
+    (None, "") and the mapping is guessed."""
+    from mlmon.logs.presets import choose_mapping
+
+    if given:
+        mapping = choose_mapping(sources, mapping_file, preset, timezone).mapping
+        return mapping, f"--mapping {mapping_file}" if mapping_file is not None else f"preset {preset}"
+    if len(presets) == 1:
+        return choose_mapping(sources, None, presets[0], timezone).mapping, f"preset {presets[0]}"
+    if OWN in formats.values():
+        return _own(sources, timezone), OWN_WORDS
+    return None, ""
+
+
+def _own(sources, timezone):
+    from mlmon.logs.presets import choose_mapping
+
+    return choose_mapping(sources, None, OWN, timezone).mapping
 
 
 def _first_objects(objects: pl.Series, n: int = 20) -> list[dict]:
