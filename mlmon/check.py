@@ -11,6 +11,7 @@ from mlmon.errors import ConfigError
 from mlmon.logs.field_limit import MAX_FIELDS
 from mlmon.logs.mapping import Mapping
 from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce
+from mlmon.metrics.llm import Prices
 from mlmon.metrics.model_quality import LabelSpec
 from mlmon.safetext import printable
 from mlmon.report import SECRET_SEGMENT_HINT, Analysis, prepare, secret_segment_problem
@@ -105,15 +106,17 @@ def run_check(
     anchor: datetime | None = None,
     prior: PriorState | None = None,
     range_text: str | None = None,
+    prices: Prices | None = None,
 ) -> tuple[CheckResult, LogData]:
     """Evaluate ``ruleset`` over the logs, refusing first (before reading them) what :meth:`RuleRun.refuse`
     refuses; ``max_fields`` bounds the fields decoded; the other arguments are :class:`RuleRun`'s.
     (``mlmon rules test`` evaluates ranges that grow from its start, and gives neither ``prior`` nor
-    ``range_text``.)"""
+    ``range_text``.) ``prices`` gives a cost to records that log tokens and no cost (README "LLM metrics")."""
     run = RuleRun(ruleset, now, since, until, anchor, max_segments, silences, prior, range_text)
     run.refuse(mapping, baseline=baseline is not None, labels=labels is not None)
     analysis = prepare(inputs, mapping=mapping, fields=run.fields, baseline=baseline, labels=labels,
-                       strict=strict, max_line_bytes=max_line_bytes, progress=progress, max_fields=max_fields)
+                       strict=strict, max_line_bytes=max_line_bytes, progress=progress, max_fields=max_fields,
+                       prices=prices)
     return run.judge(analysis, progress), analysis.data
 
 

@@ -18,13 +18,14 @@ from mlmon.logs.fields import io_field_names, with_io_fields
 from mlmon.logs.mapping import CANONICAL_FIELDS, MAX_PATH_DEPTH, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.metrics.drift import method_of, schema_changes
 from mlmon.metrics.labels import load_labels
+from mlmon.metrics.llm import Prices, with_cost
 from mlmon.metrics.model_quality import (LabelSpec, join_labels, joined_labels, not_finite_warnings, quality_exprs,
                                          task_and_positive)
 from mlmon.metrics.table import Extras, metric_table
 from mlmon.store.source import store_input
 from mlmon.logs.reader import DEFAULT_MAX_LINE_BYTES, LogData, Progress, announce, read_logs, stream_logs
 from mlmon.metrics.incremental import WindowedMetrics
-from mlmon.metrics.operational import METRICS_BY_NAME, RECORD_FIELDS
+from mlmon.metrics.catalog import METRICS_BY_NAME, RECORD_FIELDS
 from mlmon.metrics.whole_range import distributions_by_field, drift_by_field, quality_by_segment
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START, MetricTable, WindowSpec, select_range
 from mlmon.redact import redact_columns, secret_key_in
@@ -36,7 +37,7 @@ if TYPE_CHECKING:  # check's core imports this module's prepare
     from mlmon.check import RuleRun
     from mlmon.rules.evaluate import CheckResult
 
-SEGMENT_FIELDS = tuple(name for name in CANONICAL_FIELDS if name not in ("ts", "latency_ms", "cpu_percent", "memory_mb"))
+SEGMENT_FIELDS = tuple(name for name, kind in CANONICAL_FIELDS.items() if kind not in ("time", "number"))
 
 
 #: Why mlmon refuses to segment by a secret rather than print a fingerprint of it (README "Secrets").
@@ -219,6 +220,7 @@ def prepare(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     progress: Progress | None = None,
     max_fields: int = MAX_FIELDS,
+    prices: Prices | None = None,
 ) -> Analysis:
     """Read the logs once with every field the metrics need; load the baseline and the labels.
 
@@ -227,12 +229,14 @@ def prepare(
     are redacted as they are read, so no later step (segments, drift categories, filters) sees them.
     At most ``max_fields`` input and as many output fields are decoded, besides those named (by
     ``fields``, the labels and the baseline); a warning says how many were not.
+    With ``prices``, a record without a logged cost gets the one its tokens and model give (see
+    :func:`mlmon.metrics.llm.with_cost`), before ``where`` sees it.
     """
-    fields = list(dict.fromkeys([*fields, *where_fields(where)]))
+    fields = list(dict.fromkeys([*fields, *where_fields(where), *(prices.fields if prices else ())]))
     need_io = baseline is not None or labels is not None
     data = read_logs(inputs, mapping, _fields_to_read(fields, need_io), strict=strict, max_line_bytes=max_line_bytes,
                      progress=progress)
-    records = data.records
+    records = with_cost(data.records, prices)
     extras = Extras()
     analysis = Analysis(records, data, extras)
     limit = FieldLimit(max_fields, frozenset([*fields, *([labels.prediction, labels.score or ""] if labels else [])]))
@@ -322,6 +326,7 @@ def build_report(
     distributions: bool = False,
     max_fields: int = MAX_FIELDS,
     rules: RuleRun | None = None,
+    prices: Prices | None = None,
 ) -> tuple[Report, LogData]:
     """Read ``inputs`` and compute every metric for ``spec``: operational, and drift and model quality when asked.
 
@@ -331,6 +336,7 @@ def build_report(
     field's distributions. ``max_fields`` bounds the fields decoded (see prepare).
     With ``rules``, the alerts of its rules file over the same records (those ``where`` keeps), judged as
     ``mlmon check`` judges them; what it refuses is refused before the logs are read.
+    ``prices`` gives a cost to the records that log tokens and no cost (see prepare).
     """
     condition = parse_where(where) if where is not None else None
     refuse_secret_segments(spec.by, mapping)
@@ -340,10 +346,11 @@ def build_report(
     if (baseline is None and labels is None and rules is None and spec.every is not None
             and store_input(inputs) is None):
         return _windowed_as_read(inputs, mapping=mapping, spec=spec, now=now, where=where, condition=condition,
-                                 strict=strict, max_line_bytes=max_line_bytes, progress=progress)
+                                 strict=strict, max_line_bytes=max_line_bytes, progress=progress, prices=prices)
     fields = [*spec.by, *(rules.fields if rules is not None else ())]
     analysis = prepare(inputs, mapping=mapping, fields=fields, baseline=baseline, labels=labels, where=condition,
-                       strict=strict, max_line_bytes=max_line_bytes, progress=progress, max_fields=max_fields)
+                       strict=strict, max_line_bytes=max_line_bytes, progress=progress, max_fields=max_fields,
+                       prices=prices)
     table = metric_table(analysis.records, spec, analysis.extras, progress=progress)
     data = analysis.data
     report = Report(
@@ -379,19 +386,19 @@ def build_report(
 
 def _windowed_as_read(inputs: Sequence[str], *, mapping: Mapping, spec: WindowSpec, now: datetime, where: str | None,
                       condition: Node | None, strict: bool, max_line_bytes: int,
-                      progress: Progress | None) -> tuple[Report, LogData]:
+                      progress: Progress | None, prices: Prices | None = None) -> tuple[Report, LogData]:
     """The operational metrics per window, aggregated chunk by chunk as the logs are read, so that memory
     holds the rows of the open windows rather than all the records (see :mod:`mlmon.metrics.incremental`).
     The same report as :func:`prepare` then :func:`metric_table` give; the LogData's records are empty."""
     fields = list(dict.fromkeys([*spec.by, *where_fields(condition)]))
-    stream = stream_logs(inputs, mapping, _fields_to_read(fields, False), strict=strict,
-                         max_line_bytes=max_line_bytes, progress=progress)
-    apply_where(stream.empty(), condition)  # a filter that does not fit the records fails before reading
+    stream = stream_logs(inputs, mapping, _fields_to_read([*fields, *(prices.fields if prices else ())], False),
+                         strict=strict, max_line_bytes=max_line_bytes, progress=progress)
+    apply_where(with_cost(stream.empty(), prices), condition)  # a filter that does not fit the records fails before reading
     records = 0
     with WindowedMetrics(spec, stream.schema) as windows:
         for frame in stream:
             records += frame.height
-            frame = redact_columns(frame, [*fields, *io_field_names(frame)], mapping.redact)
+            frame = redact_columns(with_cost(frame, prices), [*fields, *io_field_names(frame)], mapping.redact)
             windows.add(apply_where(frame, condition))
         data = stream.finish(stream.empty())
         announce(progress, "computing metrics")

@@ -86,7 +86,8 @@ def test_core_modules_import_neither_typer_nor_rich():
         assert not re.search(r"^\s*(import|from)\s+(typer|rich|click)\b", source, re.M), f"{rel} imports the UI layer"
         assert not re.search(r"^\s*(import|from)\s+mlmon\.render\b", source, re.M), f"{rel}: computing imports rendering"
         if rel.parts[0] != "render":
-            assert "eval(" not in source.replace("literal_eval(", ""), f"{rel} uses eval"
+            # Polars' list.eval runs an expression on each list, not Python code.
+            assert not re.search(r"(?<![.\w])eval\(", source), f"{rel} uses eval"
 
 
 def test_the_command_line_is_one_thin_module_per_command():

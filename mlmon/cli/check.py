@@ -30,6 +30,7 @@ from mlmon.cli.common import (
     NOW_OPTION,
     POSITIVE_OPTION,
     PREDICTION_OPTION,
+    PRICES_OPTION,
     RANGE_OPTION,
     SCORE_OPTION,
     SINCE_OPTION,
@@ -109,6 +110,7 @@ def check(
     task: Task = TASK_OPTION,
     max_segments: int = MAX_SEGMENTS_OPTION,
     max_fields: int = MAX_FIELDS_OPTION,
+    prices: Optional[Path] = PRICES_OPTION,
 ) -> None:
     """Evaluate alert rules over the logs; exit 1 when alerts fire (a CI gate and a cron alerter).
 
@@ -117,6 +119,7 @@ whole 'every' long; a first window cut by --since is not judged. Without them (C
 to the epoch, as in 'report', and every window of the log is judged.
     """
     from mlmon.check import Gate, run_check
+    from mlmon.metrics.llm import load_prices
     from mlmon.render.progress import ReadProgress
     from mlmon.rules.load import load_rules
     from mlmon.timeparse import parse_duration
@@ -124,13 +127,14 @@ to the epoch, as in 'report', and every window of the log is judged.
     clock = parse_now(now)
     judged = judged_range(since, until, now, clock)
     ruleset = load_rules(rules)
+    price_table = load_prices(prices)
     from mlmon.notify.config import notify_setup
 
     routes = notify_setup(ruleset.notify, notify_config, state)
     base, truth = baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
                                        positive, task, clock)
     logs = log_inputs("check", logs, store, mapping, judged.since, judged.until, base)
-    guard_outputs(logs, {"-o": output, "--state": state}, rules, mapping, baseline, labels, notify_config)
+    guard_outputs(logs, {"-o": output, "--state": state}, rules, mapping, baseline, labels, notify_config, prices)
     repeat = parse_duration(repeat_interval, what="--repeat-interval")
     if notify:  # first: a bad URL is the more specific of the two usage errors
         from mlmon.notify.receivers import check_webhook_url
@@ -157,7 +161,7 @@ to the epoch, as in 'report', and every window of the log is judged.
                 logs, ruleset, mapping=inputs_mapping(logs, mapping, preset, timezone), now=clock, since=judged.since,
                 until=judged.until, baseline=base, labels=truth, max_segments=max_segments, strict=strict,
                 max_line_bytes=max_line_bytes, progress=progress, max_fields=max_fields, silences=silences,
-                anchor=judged.anchor, range_text=judged.text,
+                anchor=judged.anchor, range_text=judged.text, prices=price_table,
                 prior=from_doc(saved.get(STATE_KEY), warn, state) if saved is not None else None,
             )
         print_warnings(data.warnings, data.notes)

@@ -177,6 +177,7 @@ SCORE_OPTION = typer.Option(None, "--score", help="Logged field holding the posi
 POSITIVE_OPTION = typer.Option(None, "--positive-label", help="The positive class (default: 1/true/yes, else the rarer class, of the labels of the logged requests).")
 TASK_OPTION = typer.Option("auto", "--task", help="classification, regression or auto (from the labels).")
 MAX_SEGMENTS_OPTION = typer.Option(1000, "--max-segments", min=1, help="The most segments (distinct values of the segment fields) a report or rule may make; more is refused (exit 2) before anything is computed.")
+PRICES_OPTION = typer.Option(None, "--prices", metavar="FILE", help="YAML prices per model (USD or any currency per 1M or 1K tokens, input and output; \"*\" for any other model) for the cost of records that log tokens and no cost: a logged cost wins. See README \"LLM metrics\".", show_default=False)
 MAX_FIELDS_OPTION = typer.Option(1000, "--max-fields", min=1, help="With --baseline or --labels: the most request fields, and as many response fields, decoded and compared: those the most records hold (ties by name), besides the fields that --by, --where, the rules, the labels options and the baseline name. A warning says how many were left out.")
 
 
@@ -198,8 +199,6 @@ def emit(text: str, output: Optional[Path], stdout=None) -> None:
     from mlmon.atomic import write_text_atomic
 
     write_text_atomic(output, text)
-
-
 
 
 def log_inputs(command: str, logs: Optional[list[str]], store: Optional[str], mapping: Optional[Path] = None,

@@ -26,6 +26,7 @@ from mlmon.cli.common import (
     NOW_OPTION,
     POSITIVE_OPTION,
     PREDICTION_OPTION,
+    PRICES_OPTION,
     RANGE_OPTION,
     REJECTS_OPTION,
     SCORE_OPTION,
@@ -102,10 +103,12 @@ def report(
     score: Optional[str] = SCORE_OPTION,
     positive: Optional[str] = POSITIVE_OPTION,
     task: Task = TASK_OPTION,
+    prices: Optional[Path] = PRICES_OPTION,
 ) -> None:
     """Summarize latency, throughput, errors, resources, drift and model quality per time window and segment."""
     from mlmon.rejects import rejects_when_nothing_is_good, write_rejects
     from mlmon.render.progress import ReadProgress
+    from mlmon.metrics.llm import load_prices
     from mlmon.report import build_report
 
     one_stdout({"the report": output is None or is_stdout(output), "--rejects": is_stdout(rejects)})
@@ -113,10 +116,11 @@ def report(
     clock = parse_now(now)
     spec = window_spec(every, by, since, until, clock, max_segments)
     judge = _rule_run(rules, since, until, now, clock, max_segments)
+    price_table = load_prices(prices)
     base, truth = baseline_and_labels(baseline, baseline_range, labels, label_id, label_field, prediction, score,
                                        positive, task, clock)
     logs = log_inputs("report", logs, store, mapping, spec.since, spec.until, base)
-    guard_outputs(logs, {"-o": output, "--rejects": rejects}, mapping, baseline, labels, rules)
+    guard_outputs(logs, {"-o": output, "--rejects": rejects}, mapping, baseline, labels, rules, prices)
     the_mapping = inputs_mapping(logs, mapping, preset, timezone)
     fmt = fmt or ReportFormat.table
     with ReadProgress() as progress, rejects_when_nothing_is_good(rejects, the_mapping.redact):
@@ -124,7 +128,7 @@ def report(
             logs, mapping=the_mapping, spec=spec, now=clock, baseline=base, labels=truth, where=where, strict=strict,
             max_line_bytes=max_line_bytes, progress=progress, rules=judge,
             summaries=fmt in (ReportFormat.table, ReportFormat.markdown, ReportFormat.html),
-            distributions=fmt == ReportFormat.html, max_fields=max_fields,
+            distributions=fmt == ReportFormat.html, max_fields=max_fields, prices=price_table,
         )
     if rejects is not None:
         write_rejects(data.rejects, rejects, the_mapping.redact)

@@ -72,17 +72,24 @@ class Projection:
                 columns[name] = path
         objects = {name: columns[name] for name in _OBJECT_COLUMNS if name in columns}
         nested: dict[str, tuple[str, Path_]] = {}
+        # Inputs and outputs may share a root, or one lie inside the other (inputs: body, outputs:
+        # body.prediction): the inner object is then taken from the outer one's text, as any field inside it.
+        for name, path in list(objects.items()):
+            outer = [obj for obj, root in objects.items() if obj != name and path[: len(root)] == root
+                     and (len(root) < len(path) or obj == _OBJECT_COLUMNS[0])]
+            if outer:
+                nested[name] = (outer[0], path[len(objects[outer[0]]):])
+                del columns[name], objects[name]
         for name, path in list(columns.items()):
             inside = [obj for obj, root in objects.items() if len(path) > len(root) and path[: len(root)] == root]
             if inside and name not in objects:
                 nested[name] = (inside[0], path[len(objects[inside[0]]):])
                 del columns[name]
-        paths = sorted(columns.values())
-        for a, b in zip(paths, paths[1:]):
+        named = sorted((path, name) for name, path in columns.items())
+        for (a, a_name), (b, b_name) in zip(named, named[1:]):
             if b[: len(a)] == a:
-                raise ProjectionError(
-                    f"the fields at {'.'.join(a)!r} and {'.'.join(b)!r} overlap; one is inside the other"
-                )
+                raise ProjectionError(f"{_shown(a_name)} (at {'.'.join(a)!r}) and {_shown(b_name)} "
+                                      f"(at {'.'.join(b)!r}) overlap, one inside the other")
         return cls(columns, nested)
 
     @classmethod
@@ -152,6 +159,11 @@ class Projection:
                 continue
             out.append(pl.col(LINE).str.json_path_match(jsonpath(path)).alias(name))
         return out
+
+
+def _shown(name: str) -> str:
+    """A field's name as an error names it (the whole request or response by its mapping key)."""
+    return {RAW_REQUEST: "the inputs", RAW_RESPONSE: "the outputs"}.get(name, name[:80])
 
 
 def jsonpath(path: Path_) -> str:
@@ -306,6 +318,12 @@ def decode_chunk(
     normalized = normalize(decoded, mapping, keep=[LINE_NO, LINE])
     good = normalized.select(pl.exclude(LINE) if numbered else pl.exclude(LINE_NO, LINE))
     good = good.filter(pl.col(REASON).is_null()).drop(REASON)
+    rejects = chunk_rejects(normalized, source, chunk, n_lines, max_line_bytes)
+    return good, rejects, n_lines + len(chunk.huge_after)
+
+
+def chunk_rejects(normalized: pl.DataFrame, source: str, chunk: Chunk, n_lines: int, max_line_bytes: int) -> pl.DataFrame:
+    """The bad lines of a normalized chunk (blank lines are not bad), and the long lines cut out after it."""
     rejects = normalized.filter(pl.col(REASON).is_not_null() & (pl.col(REASON) != _BLANK)).select(
         pl.lit(source, pl.String).alias("file"),
         pl.col(LINE_NO).alias("line"),
@@ -324,7 +342,7 @@ def decode_chunk(
             schema=REJECT_SCHEMA,
         )
         rejects = pl.concat([rejects, huge])
-    return good, rejects, n_lines + len(chunk.huge_after)
+    return rejects
 
 
 #: Columns that hold a whole JSON object as text (for input/output fields and replay).

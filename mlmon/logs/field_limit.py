@@ -7,8 +7,8 @@ the keys are counted without decoding the values (one JSON read per level of nes
 object read as a map of key to text), and the fields kept are those held by the most
 records, ties broken by name, after the fields a command names (``--by``, a rule, the
 baseline's), which are always kept. A profile and a later report therefore keep the same
-fields when the fields rank alike in both. Keys inside lists are not fields (lists are not
-profiled), and a kept field's type is inferred from the first record that holds it, then
+fields when the fields rank alike in both. A list is one field, its JSON text (:mod:`mlmon.logs.arrays`);
+keys inside lists are not fields. A kept field's type is inferred from the first record that holds it, then
 widened as usual where later values do not fit.
 """
 
@@ -81,7 +81,7 @@ def distinct_keys(objects: pl.Series) -> int:
 def choose_fields(objects: pl.Series, prefix: str, limit: FieldLimit) -> tuple[list[tuple[str, ...]], list[int], int]:
     """The paths of the fields to decode, the rows that show each first, and how many fields are left out.
 
-    Candidates are the leaf paths that hold a value other than null, an object or a list in
+    Candidates are the leaf paths that hold a value other than null or an object (a list is a value) in
     some record: the named ones, and ``max_fields`` more, by how many records hold them, then by name.
     """
     named = [name[len(prefix):] for name in limit.keep if name.startswith(prefix)]
@@ -95,7 +95,8 @@ def choose_fields(objects: pl.Series, prefix: str, limit: FieldLimit) -> tuple[l
 
 _PARTS = pl.List(pl.String)
 _ENTRIES = pl.List(pl.Struct({"key": pl.String, "value": pl.String}))
-_CONTAINER = ["{", "["]
+#: Values looked into for more fields: objects (a list is a field's value, see mlmon.logs.arrays).
+_CONTAINER = ["{"]
 
 
 def field_counts(objects: pl.Series, widest: int, named: Iterable[str] = ()) -> tuple[pl.DataFrame, int]:
@@ -106,14 +107,14 @@ def field_counts(objects: pl.Series, widest: int, named: Iterable[str] = ()) -> 
     found one level up to hold objects (at most ``widest`` paths: those on the way to a ``named``
     field, then the most frequent, since the fields inside the others are held by fewer records),
     each as a map of key to value text. A value
-    is taken for an object or a list by its first character, and checked at the next level:
+    is taken for an object by its first character, and checked at the next level:
     one that does not read as such (text that starts with a brace) is a value after all.
     """
     wrapped = objects.to_frame("t").select(pl.concat_str(pl.lit('{"m":'), pl.col("t"), pl.lit("}"))).to_series()
     ways = sorted({".".join(name.split(".")[:i]) for name in named for i in range(1, name.count(".") + 1)})
     found: list[pl.DataFrame] = []
     unopened = 0
-    # The containers met one level up: row, path, parts, and "starts" ("{" or "[").
+    # The objects met one level up: row, path, parts, and "starts" ("{").
     containers = pl.DataFrame({"row": pl.int_range(objects.len(), dtype=pl.UInt32, eager=True)}).with_columns(
         pl.lit("").alias("path"), pl.lit([], _PARTS).alias("parts"), pl.lit("{").alias("starts"))
     for _ in range(MAX_DEPTH):
@@ -189,7 +190,7 @@ def _at(path: tuple[str, ...]) -> pl.Expr:
 
 
 def pruned(objects: Iterable[str], paths: list[tuple[str, ...]]) -> list[str]:
-    """The objects' JSON text holding only ``paths`` (and the objects on the way to them), no lists.
+    """The objects' JSON text holding only ``paths`` (and the objects on the way to them).
 
     Python, on a few records: those that show each kept field first, to infer the schema from.
     """
@@ -202,7 +203,7 @@ def pruned(objects: Iterable[str], paths: list[tuple[str, ...]]) -> list[str]:
             here = (*at, key)
             if isinstance(inner, dict) and here in ways:
                 out[key] = prune(inner, here)
-            elif here in leaves and not isinstance(inner, (dict, list)):
+            elif here in leaves and not isinstance(inner, dict):
                 out[key] = inner
         return out
 

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from mlmon.logs.arrays import compact_arrays, typed_list_text
+from mlmon.logs.decode import jsonpath
 from mlmon.logs.field_limit import FieldLimit, choose_fields, distinct_keys, pruned
 from mlmon.logs.json_lines import read_json_lines
 from mlmon.logs.json_numbers import has_non_finite_text, long_integers_as_floats, without_non_finite_text
@@ -44,18 +46,51 @@ SAMPLE_ROWS = 2000
 
 
 
-def _flatten(frame: pl.DataFrame, prefix: str) -> list[pl.Series]:
+def _flatten(frame: pl.DataFrame, prefix: str, arrays: dict[str, pl.Series] | None = None) -> list[pl.Series]:
+    """One column per leaf, a list as its compact JSON text: from ``arrays`` (see :func:`_array_texts`) when
+    given, else written from the typed list (a dataset's)."""
     out = []
     for column in frame.columns:
         series = frame.get_column(column)
         name = prefix + column
         if isinstance(series.dtype, pl.Struct):
-            out.extend(_flatten(series.struct.unnest(), name + "."))
+            out.extend(_flatten(series.struct.unnest(), name + ".", arrays))
         elif isinstance(series.dtype, (pl.List, pl.Array)):
-            continue  # lists are not profiled
+            if arrays is None:
+                out.append(typed_list_text(series.alias(name)))
+            elif name in arrays:
+                out.append(arrays[name])
         else:
-            out.append(series.alias(name))
+            out.append(compact_arrays(series.alias(name)))
     return out
+
+
+def _array_texts(objects: pl.Series, schema: dict, prefix: str) -> dict[str, pl.Series]:
+    """The compact JSON text of every field that holds arrays, by column name (see :mod:`mlmon.logs.arrays`).
+
+    One more parse, of those fields only, each read as text; the typed lists are not written back
+    out, which would spell their integers as floats.
+    """
+    paths = [path for path, dtype in _leaves(schema) if isinstance(dtype, (pl.List, pl.Array))]
+    if not paths:
+        return {}
+    tree: dict = {}
+    for path in paths:
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = None
+
+    def dtype(node):
+        return pl.String() if node is None else pl.Struct({k: dtype(v) for k, v in node.items()})
+
+    names = [prefix + ".".join(path) for path in paths]
+    try:
+        read = read_json_lines(objects, {k: dtype(v) for k, v in tree.items()})
+        texts = [read.select(_at(path)).to_series() for path in paths]
+    except pl.exceptions.PolarsError:
+        texts = [objects.str.json_path_match(jsonpath(path)) for path in paths]
+    return {name: compact_arrays(text.alias(name)) for name, text in zip(names, texts)}
 
 
 def decode_objects(text: pl.Series, prefix: str, limit: FieldLimit | None = None) -> list[pl.Series]:
@@ -76,7 +111,7 @@ def decode_objects(text: pl.Series, prefix: str, limit: FieldLimit | None = None
     decoded, schema = _booleans_in_numbers_as_text(objects, decoded, schema)
     decoded = _big_integers_exact(objects, decoded, schema)
     parsed = decoded.select(_retype(decoded.get_column(name), dtype) for name, dtype in schema.items())
-    return _flatten(parsed, prefix)
+    return _flatten(parsed, prefix, _array_texts(objects, schema, prefix))
 
 
 def _schema_and_decoded(objects: pl.Series, prefix: str, limit: FieldLimit) -> tuple[dict, pl.DataFrame]:

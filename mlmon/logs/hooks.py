@@ -51,6 +51,8 @@ class Join:
     kind: tuple[str, ...]
     request: tuple[str, ...]
     response: tuple[str, ...]
+    #: Whether the two events' times give the latency (not when they are written to the second only).
+    latency: bool = True
 
 
 @dataclass(frozen=True)
@@ -146,9 +148,13 @@ def parse_hooks(doc, data: dict, problems: list[str], as_path) -> Hooks:
             problems.append(f"{doc.where('join')}: 'join' needs key, kind, request and response")
         else:
             for name in spec:
-                if name not in ("key", "kind", "request", "response"):
+                if name not in ("key", "kind", "request", "response", "latency"):
                     problems.append(f"{doc.where('join', name)}: unknown key {name!r} in 'join' "
-                                    "(it takes key, kind, request and response)")
+                                    "(it takes key, kind, request, response and latency)")
+            latency = spec.get("latency", True)
+            if not isinstance(latency, bool):
+                problems.append(f"{doc.where('join', 'latency')}: 'latency' is true or false")
+                latency = True
             key, kind = as_path(spec.get("key")), as_path(spec.get("kind"))
             request, response = _values(spec.get("request")), _values(spec.get("response"))
             for name, value in (("key", key), ("kind", kind)):
@@ -161,7 +167,7 @@ def parse_hooks(doc, data: dict, problems: list[str], as_path) -> Hooks:
                     problems.append(f"{doc.where('join', name)}: join needs '{name}', the value (or list of values) "
                                     f"of 'kind' that marks a {name} event")
             if key and kind and request and response:
-                join = Join(key, kind, request, response)
+                join = Join(key, kind, request, response, latency)
 
     explode = None
     if data.get("explode") is not None:
@@ -253,22 +259,8 @@ def parse_hooks(doc, data: dict, problems: list[str], as_path) -> Hooks:
     if ts_fill is not None and ts_fill != "neighbors":
         problems.append(f"{doc.where('ts_fill')}: ts_fill takes 'neighbors', not {ts_fill!r}")
         ts_fill = None
-    only: dict[tuple[str, ...], str] = {}
-    raw = data.get("only") or {}
-    if not isinstance(raw, dict):
-        problems.append(f"{doc.where('only')}: 'only' maps paths to regular expressions the records kept match")
-        raw = {}
-    for key, pattern in raw.items():
-        path = as_path(key)
-        try:
-            re.compile(str(pattern))
-        except re.error as exc:
-            problems.append(f"{doc.where('only', key)}: not a valid regular expression ({exc})")
-            continue
-        if path is None:
-            problems.append(f"{doc.where('only', key)}: {key!r} is not a dotted path")
-            continue
-        only[path] = str(pattern)
+    only = _patterns(doc, ("only",), data.get("only"), problems, as_path,
+                     "'only' maps paths to regular expressions the records kept match")
     return Hooks(decode, join, explode, path_fields, detect, excludes["inputs_exclude"], excludes["outputs_exclude"],
                  between, extract, ts_fill, only, alternatives)
 
@@ -349,18 +341,28 @@ def _detect(doc, value: Any, problems: list[str], as_path) -> Detect | None:
             problems.append(f"{doc.where('detect', 'keys')}: {key!r} is not a dotted path")
         else:
             keys.append(path)
-    match = {}
-    raw = value.get("match") or {}
+    match = _patterns(doc, ("detect", "match"), value.get("match"), problems, as_path,
+                      "'match' maps paths to regular expressions")
+    return Detect(tuple(keys), match)
+
+
+def _patterns(doc, where: tuple, raw: Any, problems: list[str], as_path, what: str) -> dict[tuple[str, ...], str]:
+    """A mapping of dotted paths to regular expressions, each problem listed with its line."""
+    patterns: dict[tuple[str, ...], str] = {}
+    if raw is None:
+        return patterns
     if not isinstance(raw, dict):
-        problems.append(f"{doc.where('detect', 'match')}: 'match' maps paths to regular expressions")
-        raw = {}
+        problems.append(f"{doc.where(*where)}: {what}")
+        return patterns
     for key, pattern in raw.items():
         path = as_path(key)
         try:
             re.compile(str(pattern))
         except re.error as exc:
-            problems.append(f"{doc.where('detect', 'match', key)}: not a valid regular expression ({exc})")
+            problems.append(f"{doc.where(*where, key)}: not a valid regular expression ({exc})")
             continue
-        if path is not None:
-            match[path] = str(pattern)
-    return Detect(tuple(keys), match)
+        if path is None:
+            problems.append(f"{doc.where(*where, key)}: {key!r} is not a dotted path")
+            continue
+        patterns[path] = str(pattern)
+    return patterns

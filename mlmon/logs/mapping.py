@@ -32,6 +32,7 @@ CANONICAL_FIELDS: dict[str, str] = {
     "memory_mb": "number",
     # The hot fix that answered instead of the model (mlmon.hotfix); null for the model's own answers.
     "hotfix": "string",
+    # An LLM's usage (mlmon.metrics.llm): tokens read and written, the request's cost, time to first token.
     "tokens_in": "number",
     "tokens_out": "number",
     "tokens_total": "number",
@@ -74,6 +75,8 @@ class Mapping:
     hooks: Hooks = field(default_factory=Hooks)
     #: The preset this mapping is (``kserve``), or None for a mapping file or mlmon's own shape.
     preset: str | None = None
+    #: The modification time of the file being read (ISO, UTC), for ``ts_fill``; set per file by the reader.
+    file_time: str | None = None
 
     @property
     def shaped(self) -> bool:

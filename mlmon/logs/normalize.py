@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 import polars as pl
 
+from mlmon.logs.arrays import with_compact_arrays
 from mlmon.logs.mapping import LATENCY_UNITS, Mapping
 
 REASON = "_reason"
@@ -41,7 +42,7 @@ _ISO_MORE = [  # tried only on values the common form did not parse
 #: Microseconds per unit of an epoch number.
 _EPOCH_US = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}
 
-NUMBER_FIELDS = ("latency_ms", "cpu_percent", "memory_mb")
+NUMBER_FIELDS = ("latency_ms", "cpu_percent", "memory_mb", "tokens_in", "tokens_out", "tokens_total", "cost", "ttft_ms")
 #: The fields whose values can make a line bad: every read checks them, whatever else it asks for,
 #: so that whether a line is bad never depends on the command.
 CHECKED_FIELDS = ("ts", "status", "error", *NUMBER_FIELDS)
@@ -230,10 +231,16 @@ def normalize(raw: pl.DataFrame, mapping: Mapping, keep: list[str] | tuple[str, 
         num = _number(name)
         if name == "latency_ms":
             num = num * LATENCY_UNITS[mapping.latency_unit]
-        exprs.append(num.alias(name))
         ok = num.is_not_null() & num.is_finite()
         reasons.append(pl.when(pl.col(name).is_not_null() & ~ok).then(_wrong(name, "a number")))
         reasons.append(pl.when(num < 0).then(pl.lit(f"negative {name}")))
+        if name != "tokens_total":
+            exprs.append(num.alias(name))
+    if {"tokens_in", "tokens_out"} <= have or "tokens_total" in have:
+        # The total as logged, else read and written together when both are known.
+        total = _number("tokens_total") if "tokens_total" in have else pl.lit(None, pl.Float64)
+        both = _number("tokens_in") + _number("tokens_out") if {"tokens_in", "tokens_out"} <= have else None
+        exprs.append((total if both is None else pl.coalesce(total, both)).alias("tokens_total"))
 
     for name in STRING_FIELDS:
         constant = mapping.constants.get(name)
@@ -247,4 +254,6 @@ def normalize(raw: pl.DataFrame, mapping: Mapping, keep: list[str] | tuple[str, 
     exprs.extend(pl.col(n) for n in names if n.startswith(("input.", "output.")) or n in ("request", "response"))
     exprs.extend(pl.col(n) for n in keep)
     exprs.append(pl.coalesce(reasons).alias(REASON))
-    return raw.lazy().select(exprs).collect()
+    # An array field's value is its compact JSON text, whichever parse read it (see mlmon.logs.arrays).
+    io_fields = [n for n in names if n.startswith(("input.", "output."))]
+    return with_compact_arrays(raw.lazy().select(exprs).collect(), io_fields)

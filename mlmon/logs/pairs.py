@@ -94,7 +94,7 @@ class Assembler:
                 exprs.append(pl.coalesce(mine, theirs).alias(name))
         by_ns = (pl.col(TIME_NS + _SIDE) - pl.col(TIME_NS)) / 1e6
         by_us = (pl.col("ts" + _SIDE) - pl.col("ts")).dt.total_microseconds() / 1e3
-        between = pl.coalesce(by_ns, by_us.cast(pl.Float64))
+        between = pl.coalesce(by_ns, by_us.cast(pl.Float64)) if self.join.latency else pl.lit(None, pl.Float64)
         if "latency_ms" in columns:
             latency = pl.coalesce(pl.col("latency_ms" + _SIDE), pl.col("latency_ms"), between)
         else:
@@ -163,6 +163,9 @@ def element_texts(arrays: pl.Series, as_input: bool) -> pl.Series:
         return _element_texts_python(arrays, as_input)
     frame = decoded.to_frame("a")
     dtype = decoded.dtype
+    if isinstance(dtype, pl.Struct):  # objects only: each is one row, its text kept as written
+        return arrays.to_frame("a").select(
+            pl.when(pl.col("a").is_not_null()).then(pl.concat_list(pl.col("a")))).to_series()
     if isinstance(dtype, pl.List):
         inner = dtype.inner
         if as_input and isinstance(inner, (pl.List, pl.Array)) and _widest(decoded) > _POSITIONAL:

@@ -20,7 +20,7 @@ from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, RAW_REQUEST, R
 from mlmon.logs.jsondoc import document_chunks, is_json_document, starts_as_document
 from mlmon.logs.normalize import CHECKED_FIELDS, TS_TYPE
 from mlmon.logs.pairs import Assembler
-from mlmon.logs.shape import decode_chunk_shaped, path_constants
+from mlmon.logs.shape import decode_chunk_shaped, file_time, path_constants
 from mlmon.logs.sources import Source, resolve_inputs
 from mlmon.logs.verdict import judge, reason_counts
 
@@ -148,7 +148,9 @@ def stream_logs(
     try:
         projection = Projection.flat(mapping, names) if mapping.shaped else Projection.build(mapping, names)
     except ProjectionError as exc:
-        raise ConfigError(f"cannot read these fields together: {exc}", "Check the mapping and --by.") from None
+        raise ConfigError(f"cannot read these fields together: {exc}",
+                          "Name only one of them in the mapping, --by, --where and the rules: the inner field, "
+                          "or the outer one's other fields.") from None
     return LogStream(sources, projection, mapping, record_schema(projection, wanted), notes=notes, strict=strict,
                      max_line_bytes=max_line_bytes, chunk_bytes=chunk_bytes, progress=progress)
 
@@ -174,6 +176,7 @@ class LogStream:
     _rejects: list[pl.DataFrame] = field(default_factory=list)
     _good_by_file: dict[str, int] = field(default_factory=dict)
     _assembler: Assembler | None = None
+    _latencies: int = 0
 
     def empty(self) -> pl.DataFrame:
         """A records frame without rows."""
@@ -184,6 +187,8 @@ class LogStream:
         as they came); raises InputError when there were bad lines and not one good record."""
         skipped = pl.concat(self._rejects) if self._rejects else empty_rejects()
         warnings = judge(self._good_by_file, skipped, mapped=self.mapping != DEFAULT_MAPPING)
+        if self.mapping.preset and "latency_ms" in self.schema and not self._latencies and any(self._good_by_file.values()):
+            self.notes.append(f"the {self.mapping.preset} preset's logs carry no latency: latency metrics are absent")
         if self._assembler is not None and self._assembler.other_events:
             n = self._assembler.other_events
             self.notes.append(f"{n:,} event{'s' if n != 1 else ''} neither a request nor a response "
@@ -206,16 +211,21 @@ class LogStream:
         return self._select(records)
 
     def _select(self, records: pl.DataFrame) -> pl.DataFrame:
+        if "latency_ms" in records.columns and not self._latencies:
+            self._latencies = records.height - records.get_column("latency_ms").null_count()
         return records.select([(pl.col(c) if c in records.columns else pl.lit(None).alias(c)).cast(t)
                                for c, t in self.schema.items()])
 
     def _mapping_for(self, source: Source) -> Mapping:
         """The mapping, with the constants its ``path_fields`` take from this source's path."""
-        pattern = self.mapping.hooks.path_fields
+        mapping = self.mapping
+        if mapping.hooks.ts_fill is not None and source.path is not None:
+            mapping = replace(mapping, file_time=file_time(source.path))
+        pattern = mapping.hooks.path_fields
         if pattern is None:
-            return self.mapping
+            return mapping
         found = path_constants(pattern, source.name)
-        return replace(self.mapping, constants={**self.mapping.constants, **found}) if found else self.mapping
+        return replace(mapping, constants={**mapping.constants, **found}) if found else mapping
 
     def __iter__(self) -> Iterator[pl.DataFrame]:
         total = sum((s.size or 0) for s in self.sources) or None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import polars as pl
 
 from mlmon.logs.chunks import Chunk
-from mlmon.logs.decode import (LINE, LINE_NO, Projection, RAW_LIMIT, _BLANK, _classify, _read_lines,
+from mlmon.logs.decode import (LINE, LINE_NO, Projection, _BLANK, _classify, _read_lines, chunk_rejects,
                                empty_rejects)
 from mlmon.logs.hooks import Decoder
 from mlmon.logs.mapping import RAW_REQUEST, RAW_RESPONSE, Mapping, Path_
@@ -228,22 +228,7 @@ def decode_chunk_shaped(chunk: Chunk, source: str, projection: Projection, mappi
     keep = [LINE_NO, LINE, *([KIND, KEY, TIME_NS] if join is not None else [])]
     normalized = normalize(frame, mapping, keep=keep)
     good = normalized.filter(pl.col(REASON).is_null()).drop(REASON, LINE)
-    rejects = normalized.filter(pl.col(REASON).is_not_null() & (pl.col(REASON) != _BLANK)).select(
-        pl.lit(source, pl.String).alias("file"),
-        pl.col(LINE_NO).alias("line"),
-        pl.col(REASON).alias("reason"),
-        pl.concat_str(pl.col(LINE).str.slice(0, RAW_LIMIT), pl.lit("")).alias("raw"),
-    )
-    if chunk.huge_after:
-        from mlmon.logs.decode import REJECT_SCHEMA
-
-        huge = pl.DataFrame({
-            "file": [source] * len(chunk.huge_after),
-            "line": list(range(n_lines + 1, n_lines + 1 + len(chunk.huge_after))),
-            "reason": [f"line longer than {max_line_bytes} bytes"] * len(chunk.huge_after),
-            "raw": [p.decode("utf-8", "replace") + "…" for p in chunk.huge_after],
-        }, schema=REJECT_SCHEMA)
-        rejects = pl.concat([rejects, huge])
+    rejects = chunk_rejects(normalized, source, chunk, n_lines, max_line_bytes)
     if not rejects.height:
         rejects = empty_rejects()
     return good.drop(LINE_NO), rejects, n_lines + len(chunk.huge_after)
@@ -273,6 +258,8 @@ def _computed_fields(frame: pl.DataFrame, lines: pl.DataFrame, finder: Finder, m
     if hooks.ts_fill == "neighbors" and "ts" in frame.columns:
         good = pl.col(REASON).is_null()
         filled = pl.when(good).then(pl.col("ts")).forward_fill().backward_fill()
+        if mapping.file_time is not None:
+            filled = pl.coalesce(filled, pl.lit(mapping.file_time))
         frame = frame.with_columns(pl.when(good).then(pl.coalesce(pl.col("ts"), filled)).otherwise(pl.col("ts"))
                                    .alias("ts"))
     return frame
@@ -347,3 +334,14 @@ def path_constants(pattern: str, name: str) -> dict[str, str]:
 
     found = re.search(pattern, name.replace("\\", "/"))
     return {k: v for k, v in found.groupdict().items() if v} if found else {}
+
+
+def file_time(path) -> str | None:
+    """A file's modification time as ISO text in UTC (None when it cannot be read)."""
+    import os
+    from datetime import datetime, timezone
+
+    try:
+        return datetime.fromtimestamp(os.stat(path).st_mtime, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    except (OSError, ValueError, OverflowError):
+        return None

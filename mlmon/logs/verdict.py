@@ -102,7 +102,7 @@ def _fitting_preset(names: list[str]) -> str | None:
     for name in names[:_SHOWN]:
         try:
             found = detect_lines(sample_file(name).records)
-        except Exception:  # a file that cannot be sampled (stdin, gone): no suggestion
+        except (OSError, InputError, ValueError):  # a file that cannot be sampled (gone, unreadable): no suggestion
             continue
         if found is not None and found != OWN:
             return found

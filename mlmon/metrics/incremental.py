@@ -18,7 +18,7 @@ from datetime import datetime
 
 import polars as pl
 
-from mlmon.metrics.operational import OPERATIONAL_METRICS, Metric
+from mlmon.metrics.catalog import RECORD_METRICS, Metric
 from mlmon.metrics.windows import (WINDOW_END, WINDOW_START, MetricTable, SegmentLimitError, WindowSpec,
                                    aggregate_windows, all_windows, full_windows, select_range, window_floor,
                                    with_throughput)
@@ -35,7 +35,7 @@ class WindowedMetrics:
     """
 
     def __init__(self, spec: WindowSpec, schema: dict[str, pl.DataType],
-                 metrics: tuple[Metric, ...] = OPERATIONAL_METRICS, hold_rows: int = HOLD_ROWS):
+                 metrics: tuple[Metric, ...] = RECORD_METRICS, hold_rows: int = HOLD_ROWS):
         if spec.every is None:
             raise ValueError("windowed metrics need a window length (spec.every)")
         self.spec = full_windows(spec)

@@ -85,10 +85,30 @@ def _read_json_lines(path: Path, columns: Sequence[str]) -> pl.DataFrame:
         if _blank(path):
             raise InputError(f"labels file {path} is empty", "Give it one JSON object a line, with the id and the label.") from None
         frame, error = None, exc
+    if frame is not None:
+        frame = _with_paths(frame, columns)
     if frame is None or _first_empty(frame, columns) is not None:
         _refuse(path, _first_bad_json_line(path, columns), error)
     _require_columns(frame, columns, path)
     _refuse_empty(frame, columns, path)
+    return frame
+
+
+def _with_paths(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """``frame`` plus a column for each dotted path among ``columns`` that lies inside an object
+    (``eventMetadata.eventId`` in SageMaker's ground-truth files)."""
+    for name in columns:
+        parts = name.split(".")
+        if name in frame.columns or len(parts) < 2 or parts[0] not in frame.columns:
+            continue
+        expr, dtype = pl.col(parts[0]), frame.schema[parts[0]]
+        for part in parts[1:]:
+            if not isinstance(dtype, pl.Struct) or part not in {f.name for f in dtype.fields}:
+                break
+            dtype = {f.name: f.dtype for f in dtype.fields}[part]
+            expr = expr.struct.field(part)
+        else:
+            frame = frame.with_columns(expr.alias(name))
     return frame
 
 

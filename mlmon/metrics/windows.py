@@ -10,7 +10,7 @@ import polars as pl
 
 from mlmon.errors import UsageError
 from mlmon.logs.normalize import TS_MAX, TS_MIN, TS_TYPE
-from mlmon.metrics.operational import OPERATIONAL_METRICS, Metric
+from mlmon.metrics.catalog import RECORD_METRICS, Metric
 from mlmon.timeparse import format_duration, iso
 
 WINDOW_START = "window_start"
@@ -136,7 +136,7 @@ def applicable(metrics: tuple[Metric, ...], records: pl.DataFrame) -> list[Metri
 def compute_metrics(
     records: pl.DataFrame,
     spec: WindowSpec,
-    metrics: tuple[Metric, ...] = OPERATIONAL_METRICS,
+    metrics: tuple[Metric, ...] = RECORD_METRICS,
     extra: list[pl.Expr] | tuple[pl.Expr, ...] = (),
 ) -> MetricTable:
     """Every metric for every window and segment of ``spec``; pure, no I/O.

@@ -26,6 +26,9 @@ CHARTS = (
     ("latency_p99_ms", "Latency p99 (ms)"),
     ("cpu_percent_mean", "CPU, mean of the logged values (%)"),
     ("memory_mb_max", "Memory, largest logged value (MB)"),
+    ("tokens_out_per_s", "Completion tokens per second of latency"),
+    ("cost_total", "Cost (logged, else from --prices)"),
+    ("ttft_p95_ms", "Time to first token p95 (ms)"),
 )
 #: The most segments drawn as lines (the busiest); the tables have every one.
 MAX_CHART_SEGMENTS = 10

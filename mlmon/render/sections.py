@@ -14,7 +14,7 @@ from typing import Any, Callable
 import polars as pl
 
 from mlmon.metrics.drift import DISTANCE_THRESHOLD, P_THRESHOLD
-from mlmon.metrics.operational import METRICS_BY_NAME
+from mlmon.metrics.catalog import METRICS_BY_NAME
 from mlmon.metrics.windows import WINDOW_START
 from mlmon.render.quiet import QUIET_UNTIL, collapse_quiet_runs
 from mlmon.render.values import NONE, format_segment, header, number_format, plural, time_pattern
@@ -89,9 +89,10 @@ def windows_section(report: Report) -> Section:
 
 #: Which metrics of the windows table to keep when the terminal is narrow, most important first.
 _PRIORITY = (
-    "request_count", "error_rate", "drift_share", "accuracy", "mae", "latency_p95_ms", "latency_p50_ms",
-    "latency_p99_ms", "throughput_rps", "client_error_rate", "latency_max_ms", "latency_mean_ms", "latency_p90_ms",
-    "error_count", "cpu_percent_mean", "memory_mb_max", "cpu_percent_max", "memory_mb_mean",
+    "request_count", "error_rate", "drift_share", "accuracy", "mae", "latency_p95_ms", "cost_total", "tokens_out_per_s",
+    "latency_p50_ms", "latency_p99_ms", "throughput_rps", "ttft_p95_ms", "tokens_total", "client_error_rate",
+    "latency_max_ms", "latency_mean_ms", "latency_p90_ms", "error_count", "cpu_percent_mean", "memory_mb_max",
+    "cpu_percent_max", "memory_mb_mean", "cost_per_request", "ttft_p50_ms", "tokens_in", "tokens_out",
 )
 
 

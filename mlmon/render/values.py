@@ -27,6 +27,14 @@ SHORT_HEADERS = {
     "drift_share": "drift %",
     "accuracy": "acc %",
     "label_coverage": "labelled %",
+    "tokens_in": "tok in",
+    "tokens_out": "tok out",
+    "tokens_total": "tokens",
+    "tokens_out_per_s": "tok/s",
+    "cost_total": "cost",
+    "cost_per_request": "cost/req",
+    "ttft_p50_ms": "ttft p50 ms",
+    "ttft_p95_ms": "ttft p95 ms",
 }
 
 NONE = "–"
@@ -84,6 +92,8 @@ _FORMATS: dict[str, Callable[[Any], str]] = {
     "ms": _none(_ms),
     "%": _none(lambda v: f"{v:,.1f}"),
     "MB": _none(lambda v: f"{v:,.1f}"),
+    "tokens": _none(lambda v: f"{v:,.0f}"),
+    "tokens/s": _none(lambda v: f"{v:,.1f}"),
 }
 
 

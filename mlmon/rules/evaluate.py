@@ -16,7 +16,7 @@ import polars as pl
 
 from mlmon.errors import UsageError
 from mlmon.expr import compile_expr, compile_value, measure
-from mlmon.metrics.operational import RECORD_FIELDS
+from mlmon.metrics.catalog import RECORD_FIELDS
 from mlmon.metrics.table import Extras, metric_table
 from mlmon.metrics.windows import WINDOW_END, WINDOW_START, SegmentLimitError, WindowSpec
 from mlmon.numbers import machine_number

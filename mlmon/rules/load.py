@@ -10,7 +10,7 @@ from typing import Any
 from mlmon.errors import ConfigError, UsageError
 from mlmon.expr import ExprError, Node, compile_expr, is_boolean, names, parse
 from mlmon.logs.mapping import CANONICAL_FIELDS, INPUT_PREFIX, OUTPUT_PREFIX
-from mlmon.metrics.operational import METRICS_BY_NAME
+from mlmon.metrics.catalog import METRICS_BY_NAME
 from mlmon.notify.config import notify_from_doc
 from mlmon.report import check_segment_fields
 from mlmon.rules.identity import ALERTNAME, SEVERITY

@@ -87,6 +87,7 @@ class TestCase:
     logs: tuple[str, ...] = ()
     mapping: str | None = None
     where: str = ""
+    preset: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -218,10 +219,10 @@ def alerts_from_windows(ruleset: RuleSet, test: TestCase, at: datetime) -> list[
 def alerts_from_logs(ruleset: RuleSet, test: TestCase, at: datetime) -> list[ActiveAlert]:
     """The alerts active at ``at`` over the test's logs, as ``mlmon check LOGS --since START --now AT`` finds them."""
     from mlmon.check import run_check
-    from mlmon.logs.mapping import load_mapping
+    from mlmon.logs.presets import choose_mapping
 
-    result, _ = run_check(list(test.logs), ruleset, mapping=load_mapping(test.mapping), now=at, since=test.start,
-                          until=at, anchor=at)
+    mapping = choose_mapping(list(test.logs), test.mapping, test.preset).mapping
+    result, _ = run_check(list(test.logs), ruleset, mapping=mapping, now=at, since=test.start, until=at, anchor=at)
     return [a for outcome in result.outcomes for a in active_alerts(outcome)]
 
 

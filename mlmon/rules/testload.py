@@ -131,16 +131,19 @@ def _test(read: Reader, keys: tuple, item: Any, ruleset: RuleSet | None, names: 
     series: tuple[Series, ...] = ()
     logs: tuple[str, ...] = ()
     mapping = None
+    preset = "auto"
     if ("windows" in item) == ("logs" in item):
         read.add(keys, "give the input as either 'windows:' (metric values) or 'logs:' (a log file), one of them", name)
     elif "windows" in item:
         series = series_list(read, keys + ("windows",), item["windows"], every or timedelta(hours=1), ruleset, name)
-        if "mapping" in item:
-            read.add(keys + ("mapping",), "'mapping' reads logs; it goes with 'logs:'", name)
+        for key in ("mapping", "preset"):
+            if key in item:
+                read.add(keys + (key,), f"'{key}' reads logs; it goes with 'logs:'", name)
     else:
         logs = _logs(read, keys, item, ruleset, name)
         if "mapping" in item:
             mapping = read.path(keys + ("mapping",), item["mapping"], "mapping file", name)
+        preset = _preset(read, keys, item, name)
     for s in series:
         if start is not None and later(start, s.length * s.every) is None:
             read.add(keys + ("windows",), f"a series of {s.length:,} windows of {spell(s.every)} from the test's "
@@ -148,7 +151,21 @@ def _test(read: Reader, keys: tuple, item: Any, ruleset: RuleSet | None, names: 
     expectations = _expectations(read, keys + ("alerts",), item.get("alerts"), start, ruleset, name)
     if len(read.problems) > before or start is None:
         return None
-    return TestCase(name, start, tuple(expectations), series, logs, mapping, read.doc.where(*keys))
+    return TestCase(name, start, tuple(expectations), series, logs, mapping, read.doc.where(*keys), preset)
+
+
+def _preset(read: Reader, keys: tuple, item: dict, name: str) -> str:
+    from mlmon.logs.presets import AUTO, OWN, PRESETS
+
+    value = item.get("preset", AUTO)
+    known = (AUTO, OWN, *PRESETS)
+    if value not in known:
+        read.add(keys + ("preset",), f"unknown preset {value!r}{did_you_mean(str(value), known)} "
+                                     f"(known: {', '.join(known)})", name)
+        return AUTO
+    if value != AUTO and "mapping" in item:
+        read.add(keys + ("preset",), "give 'mapping' or 'preset', not both", name)
+    return value
 
 
 #: promtool's keys of a test and mlmon's for the same thing, for a did-you-mean.

@@ -72,6 +72,9 @@ TEST_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("logs", _FILES, "Input as log files, run as 'mlmon check LOGS --since START --now AT' (or give "
                               "'windows')."),
     FieldSpec("mapping", {"type": "string"}, "With 'logs': a mapping file for another log shape."),
+    FieldSpec("preset", {"type": "string", "enum": ["auto", "mlmon", "sagemaker", "kserve", "seldon", "bentoml",
+                                                    "azureml", "openai", "litellm", "rayserve"]},
+              "With 'logs': the log format, as --preset (default auto); not with 'mapping'."),
     FieldSpec("alerts", {"type": "array", "minItems": 1, "items": _object(ALERTS_FIELDS)},
               "Evaluation times and the alerts expected at each.", required=True),
 )

@@ -14,7 +14,7 @@ from pathlib import Path
 import zlib
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator, Sequence
 
@@ -52,8 +52,37 @@ def store_fields(mapping: Mapping) -> list[str]:
     return list(dict.fromkeys([*CANONICAL_FIELDS, *mapping.constants, RAW_REQUEST, RAW_RESPONSE]))
 
 
+#: The mapping's attributes before the hooks came (their repr is what older stores' digests hash).
+_FIRST_ATTRIBUTES = ("fields", "inputs", "outputs", "latency_unit", "ts_unit", "constants", "redact")
+
+
 def mapping_digest(mapping: Mapping) -> str:
-    return hashlib.sha256(repr(mapping).encode()).hexdigest()[:16]
+    """A digest of what the mapping reads: the repr mlmon gave it before the hooks came, plus each later
+    attribute that is not at its default (so a store built with mlmon's own shape keeps its digest)."""
+    text = "Mapping(" + ", ".join(f"{name}={getattr(mapping, name)!r}" for name in _FIRST_ATTRIBUTES)
+    default = Mapping()
+    for name in ("timezone", "ts_format", "status_map", "hooks"):
+        if getattr(mapping, name) != getattr(default, name):
+            text += f", {name}={getattr(mapping, name)!r}"
+    return hashlib.sha256((text + ")").encode()).hexdigest()[:16]
+
+
+#: Canonical fields added after stores were first built, newest first: a store built before one of them
+#: came has the digest of its mapping without them, when they were at their own name (the default).
+_LATER_FIELDS = (("tokens_in", "tokens_out", "tokens_total", "cost", "ttft_ms"), ("hotfix",))
+
+
+def mapping_digests(mapping: Mapping) -> tuple[str, ...]:
+    """The digests a store built with ``mapping`` may carry: its own, and those mlmon versions before
+    :data:`_LATER_FIELDS` gave it, so that a store built before a canonical field was added ingests on."""
+    digests = [mapping_digest(mapping)]
+    fields = dict(mapping.fields)
+    for later in _LATER_FIELDS:
+        if any(fields.get(name) != (name,) for name in later):
+            break
+        fields = {k: v for k, v in fields.items() if k not in later}
+        digests.append(mapping_digest(replace(mapping, fields=fields)))
+    return tuple(digests)
 
 
 @dataclass
@@ -136,7 +165,7 @@ def ingest(inputs: Sequence[str], store_text: str, options: IngestOptions | None
     with store_lock(store, options.wait_s, "ingest"):
         registry = load_registry(store)
         digest = mapping_digest(options.mapping)
-        if registry.mapping not in (None, digest):
+        if registry.mapping not in (None, *mapping_digests(options.mapping)):
             raise InputError(f"the store {printable(store_text)} was built with another mapping",
                              "Ingest with the --mapping the store was built with, or into a new store.")
         summary = IngestSummary(store=store_text, notes=list(found.notes))

@@ -16,6 +16,7 @@ from typing import Iterable
 import polars as pl
 
 from mlmon.errors import InputError
+from mlmon.logs.arrays import compact_arrays
 from mlmon.logs.decode import empty_rejects, jsonpath
 from mlmon.logs.mapping import CANONICAL_FIELDS, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, split_path
 from mlmon.logs.reader import KIND_TYPES, LogData
@@ -148,7 +149,7 @@ def read_parts(store: StoreDir, parts: list[PartEntry], wanted: list[str], since
     for obj, prefix in objects.items():
         paths = {name: split_path(name[len(prefix):]) for name, o in derived.items() if o == obj}
         if paths:
-            frame = frame.with_columns(_fields_of(frame.get_column(obj), paths))
+            frame = frame.with_columns(compact_arrays(c) for c in _fields_of(frame.get_column(obj), paths))
     keep = [name for name in wanted if name in frame.columns]
     return frame.select(keep), warnings, left_out
 
