@@ -32,7 +32,9 @@ EPILOG = """Examples:
 
   mlmon inspect logs/ --format json
 
-  mlmon inspect app.jsonl --suggest -o mapping.yaml && mlmon report app.jsonl --mapping mapping.yaml
+  mlmon inspect app.jsonl --suggest -o mapping.yaml
+
+  mlmon report app.jsonl --mapping mapping.yaml
 
 The field profile comes from the first --sample records of each file (read from its head
 only); the record and bad-line counts and the time range come from reading every line,
@@ -44,7 +46,8 @@ JSON lines: inspect still prints what it saw).
 @app.command("inspect", epilog=EPILOG)
 @handle_errors
 def inspect(
-    logs: list[str] = typer.Argument(..., metavar="LOGS...", help=LOGS_HELP, show_default=False),
+    logs: list[str] = typer.Argument(..., metavar="LOGS...", show_default=False,
+                                     help=LOGS_HELP.split(" Bad lines")[0] + " Bad lines are counted, not an error."),
     fmt: InspectFormat = typer.Option(InspectFormat.table, "--format", "-f", help="Output format."),
     sample: int = typer.Option(1000, "--sample", min=1, metavar="N",
                                help="Profile the fields of the first N JSON records of each file."),
