@@ -337,3 +337,16 @@ def test_a_rule_test_file_reads_logs_through_a_preset(tmp_path):
     (tmp_path / "t.yaml").write_text(tests.replace("{PRESET}", "seldom"))
     result = invoke("rules", "test", tmp_path / "t.yaml")
     assert result.exit_code == 2 and "unknown preset 'seldom'; did you mean 'seldon'?" in result.stderr
+
+
+def test_export_and_check_read_a_preset(fixtures, tmp_path):
+    want = oracle.expected("kserve")
+    out = tmp_path / "rows.jsonl"
+    result = invoke("export", fixtures / "kserve", "--preset", "kserve", "-o", out, "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == want["requests"]
+    (tmp_path / "rules.yaml").write_text("rules:\n  - name: failures\n    expr: error_count > 0\n    every: 1d\n")
+    checked = invoke("check", fixtures / "kserve", "--rules", tmp_path / "rules.yaml", "--now", "2024-05-03T00:00:00Z",
+                     "--since", "2024-05-01T00:00:00Z")
+    assert checked.exit_code == 1, checked.output  # the request without a response is a failure
