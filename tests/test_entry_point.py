@@ -89,6 +89,8 @@ def _independent_runs(tmp: Path) -> dict[tuple[str, str], tuple]:
         ("mlmon rules validate", None): ("rules", "validate", RULES),
         ("mlmon rules schema", None): ("rules", "schema"),
         ("mlmon hotfix validate", None): ("hotfix", "validate", ROOT / "hotfix.example.yaml"),
+        **{("mlmon inspect", f): ("inspect", *LOGS, "--format", f) for f in ("table", "json")},
+        ("mlmon mapping show", None): ("mapping", "show"),
         ("mlmon replay --hotfix", "json"): ("replay", CHURN, "--hotfix", ROOT / "hotfix.example.yaml", "--format", "json"),
         **{("mlmon rules test", f): ("rules", "test", ROOT / "rules.example.test.yaml", "--format", f)
            for f in ("text", "json")},
@@ -364,6 +366,22 @@ def test_hotfix_validate_and_replay_preview(runs):
     no_plan = sum(n for (plan, _), n in plans.items() if plan is None)
     assert {r["name"]: r["answered"] for r in doc["rules"]} == {"premium-on-v2": premium_v2, "missing-plan": no_plan}
     assert doc["requests"] == len(rows)
+
+
+def test_inspect(runs, counted):
+    doc = json.loads(ok(runs, ("mlmon inspect", "json")).stdout)
+    assert doc["format"] == "mlmon" and doc["records"] == counted["records"] and doc["bad_lines"]["count"] == 0
+    assert doc["time_range"]["from"][:10] == min(counted["by_day"]) and doc["canonical"]["missing"] == {}
+    table = ok(runs, ("mlmon inspect", "table")).stdout
+    assert f"Records     {counted['records']:,}" in table and max(map(len, table.splitlines())) <= 80
+
+
+def test_mapping_show(runs):
+    from mlmon.logs.mapping import DEFAULT_MAPPING, mapping_from_dict
+    from mlmon.yamlfile import parse_yaml
+
+    text = ok(runs, ("mlmon mapping show", None)).stdout
+    assert mapping_from_dict(parse_yaml(text, "shown", "mapping file")) == DEFAULT_MAPPING
 
 
 def test_silences(runs):

@@ -27,6 +27,7 @@ COMMANDS = {
     "check": "mlmon.cli.check",
     "replay": "mlmon.cli.replay",
     "report": "mlmon.cli.report",
+    "inspect": "mlmon.cli.inspect",
     "dashboard": "mlmon.cli.dashboard",
     "ingest": "mlmon.cli.ingest",
     "export": "mlmon.cli.export",
@@ -34,6 +35,7 @@ COMMANDS = {
     "baseline": "mlmon.cli.baseline",
     "rules": "mlmon.cli.rules",
     "hotfix": "mlmon.cli.hotfix",
+    "mapping": "mlmon.cli.mapping",
     "silence": "mlmon.cli.silence",
 }
 
