@@ -149,8 +149,6 @@ def test_status_words_become_a_status_map(tmp_path):
     assert mapping.status_map == {"failure": 500, "success": 200} and mapping.fields["status"] == ("status",)
 
 
-@pytest.mark.xfail(strict=True, reason="the reader's flat (unshaped) path reads status as a number before "
-                                       "status_map applies: 'wrong type for status'; shaped mappings (litellm) work")
 def test_status_words_round_trip_through_report(tmp_path):
     rows = [{"startTime": f"2024-02-27T10:36:{i:02d}Z", "status": "failure" if i % 4 == 0 else "success"}
             for i in range(20)]
