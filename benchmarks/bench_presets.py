@@ -277,7 +277,7 @@ def litellm_block(args: tuple[int, int, float]) -> tuple[bytes, bytes]:
 #: preset -> (block maker, span of one block in its time unit per MiB of preset file, about 3 days a GiB)
 MAKERS = {"kserve": (kserve_block, 3 * 86_400e9 / 1024), "litellm": (litellm_block, 3 * 86_400e3 / 1024)}
 #: Measured bytes per request of the preset file, to spread the times over about 3 days per GiB.
-BYTES_PER_REQUEST = {"kserve": 860, "litellm": 2150}
+BYTES_PER_REQUEST = {"kserve": 740, "litellm": 2750}
 
 
 def generate(preset: str, size_mb: float, seed: int, where: Path, jobs: int) -> tuple[Path, Path, dict]:
