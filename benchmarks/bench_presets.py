@@ -429,14 +429,15 @@ def _fmt(x, spec=".2f") -> str:
 def print_table(preset: str, info: dict, results: dict) -> list[str]:
     own = results["mlmon, own format"]
     header = ["tool, file", "file MiB", "best s", "median s", "median CPU s", "peak RSS MB", "peak anon MB",
-              "× mlmon own (median)", "records", "errors", "p50 ms", "p95 ms"]
+              "× mlmon own (median wall / CPU)", "records", "errors", "p50 ms", "p95 ms"]
     rows = []
     for name, t in results.items():
         f = t["figures"] or {}
         ratio = None if not own["median_s"] or t["median_s"] is None else t["median_s"] / own["median_s"]
+        cpu = None if not own["median_cpu_s"] or t["median_cpu_s"] is None else t["median_cpu_s"] / own["median_cpu_s"]
         rows.append([name + ("" if t["ok"] else " (FAILED)"), f"{t['bytes'] / MIB:,.0f}", _fmt(t["best_s"]),
                      _fmt(t["median_s"]), _fmt(t["median_cpu_s"]), _fmt(t["peak_rss_mb"], ",.0f"),
-                     _fmt(t["polled_anon_mb"], ",.0f"), _fmt(ratio), _fmt(f.get("records"), ","),
+                     _fmt(t["polled_anon_mb"], ",.0f"), f"{_fmt(ratio)} / {_fmt(cpu)}", _fmt(f.get("records"), ","),
                      _fmt(f.get("errors"), ","), _fmt(f.get("p50"), ".3f"), _fmt(f.get("p95"), ".3f")])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
