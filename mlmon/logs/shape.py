@@ -201,15 +201,35 @@ def decode_chunk_shaped(chunk: Chunk, source: str, projection: Projection, mappi
     widths = _csv_widths(raw, mapping)
     finder = Finder(mapping, widths)
     paths = field_paths(mapping, projection)
-    exprs = [_object_or_null(finder.at(path)) if name in (RAW_REQUEST, RAW_RESPONSE) else finder.at(path)
-             for name, path in paths.items()]
-    extra = []
     join = mapping.hooks.join
+    wanted = [(name, path, name in (RAW_REQUEST, RAW_RESPONSE)) for name, path in paths.items()]
     if join is not None:
-        extra = [finder.at(join.kind).alias(KIND), finder.at(join.key).alias(KEY)]
+        wanted += [(KIND, join.kind, False), (KEY, join.key, False)]
+    # Each json_path_match parses every line of the chunk. So a path read for two columns (request and
+    # response at `data`, request_id and the join key at `id`) is matched once, and a plain top-level key
+    # that no line spells out (a canonical field the format lacks) is null without a parse: a key of
+    # letters, digits and _ can be written otherwise only with a \u00XX escape, checked for first.
+    import re
+
+    data = chunk.data
+    hooked = {p[0] for p in (*mapping.hooks.alternatives, *mapping.hooks.decode) if p}
+    escaped = b"\\u00" in data and re.search(rb"\\u00(?:3[0-9]|[46][1-9a-fA-F]|[57][0-9aA]|5[fF])", data)
+    first: dict[tuple[Path_, bool], str] = {}
+    computed, copies = [], []
+    for name, path, body in wanted:
+        if (path, body) in first:
+            copies.append(pl.col(first[path, body]).alias(name))
+            continue
+        first[path, body] = name
+        if (path and path[0] not in hooked and not escaped and re.fullmatch(r"[A-Za-z0-9_]+", path[0])
+                and b'"' + path[0].encode() + b'"' not in data):
+            expr = pl.lit(None, pl.String)
+        else:
+            expr = _object_or_null(finder.at(path)) if body else finder.at(path)
+        computed.append(expr.alias(name))
     # Every expression reads the good lines only (a bad line's text is replaced by null).
-    frame = raw.with_columns(pl.col("_good").alias(LINE)).select(
-        pl.col(LINE_NO), pl.col(REASON), *[e.alias(n) for e, n in zip(exprs, paths)], *extra)
+    frame = raw.with_columns(pl.col("_good").alias(LINE)).select(pl.col(LINE_NO), pl.col(REASON), *computed)
+    frame = frame.with_columns(copies).select(LINE_NO, REASON, *(name for name, _, _ in wanted))
     frame = frame.with_columns(pl.col(n).cast(pl.String) for n in paths)
     frame = _computed_fields(frame, raw, finder, mapping)
     frame = _exclude_keys(frame, mapping)
