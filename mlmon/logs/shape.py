@@ -56,11 +56,28 @@ class Finder:
     decoded text.
     """
 
-    def __init__(self, mapping: Mapping, widths: dict[Path_, int]):
+    def __init__(self, mapping: Mapping, widths: dict[Path_, int], base: dict[Path_, str] | None = None):
         self.decoders = mapping.hooks.decode
         self.alternatives = mapping.hooks.alternatives
         self.widths = widths
+        #: Paths of the line already read into a column (by one parse of the chunk: see :func:`_scan`).
+        self.base = base or {}
+        #: The paths of the line asked for, to be read that way.
+        self.asked: set[Path_] = set()
         self._cache: dict[Path_, pl.Expr] = {}
+
+    def line_at(self, path: Path_) -> pl.Expr:
+        """The text at a path of the line: from a column read before where one holds it (or an object
+        around it), else found in the line's text."""
+        if not path:
+            return pl.col(LINE)
+        self.asked.add(path)
+        for cut in range(len(path), 0, -1):
+            column = self.base.get(path[:cut])
+            if column is not None:
+                rest = path[cut:]
+                return pl.col(column) if not rest else pl.col(column).str.json_path_match(jsonpath(rest))
+        return pl.col(LINE).str.json_path_match(jsonpath(path))
 
     def at(self, path: Path_) -> pl.Expr:
         if path in self._cache:
@@ -84,8 +101,7 @@ class Finder:
                 base = self.decoded(path[:cut], decoder)
                 rest = path[cut:]
                 return base if not rest else base.str.json_path_match(jsonpath(rest))
-        line = pl.col(LINE)
-        return line if not path else line.str.json_path_match(jsonpath(path))
+        return self.line_at(path)
 
     def raw(self, path: Path_) -> pl.Expr:
         """The text at ``path`` before its own decoder (through the decoders above it)."""
@@ -93,7 +109,7 @@ class Finder:
             decoder = self.decoders.get(path[:cut])
             if decoder is not None:
                 return self.decoded(path[:cut], decoder).str.json_path_match(jsonpath(path[cut:]))
-        return pl.col(LINE).str.json_path_match(jsonpath(path))
+        return self.line_at(path)
 
     def decoded(self, path: Path_, decoder: Decoder) -> pl.Expr:
         text = self.raw(path)
@@ -196,37 +212,24 @@ def decode_chunk_shaped(chunk: Chunk, source: str, projection: Projection, mappi
     """Records, rejects and number of lines of one chunk, as :func:`mlmon.logs.decode.decode_chunk`."""
     lines = _classify(_read_lines(chunk.data), chunk, max_line_bytes)
     n_lines = lines.height
-    good_text = pl.when(pl.col(REASON).is_null()).then(pl.col(LINE))
-    raw = lines.with_columns(good_text.alias("_good"))
-    widths = _csv_widths(raw, mapping)
-    finder = Finder(mapping, widths)
     paths = field_paths(mapping, projection)
     join = mapping.hooks.join
     wanted = [(name, path, name in (RAW_REQUEST, RAW_RESPONSE)) for name, path in paths.items()]
     if join is not None:
         wanted += [(KIND, join.kind, False), (KEY, join.key, False)]
-    # Each json_path_match parses every line of the chunk. So a path read for two columns (request and
-    # response at `data`, request_id and the join key at `id`) is matched once, and a plain top-level key
-    # that no line spells out (a canonical field the format lacks) is null without a parse: a key of
-    # letters, digits and _ can be written otherwise only with a \u00XX escape, checked for first.
-    import re
-
-    data = chunk.data
-    hooked = {p[0] for p in (*mapping.hooks.alternatives, *mapping.hooks.decode) if p}
-    escaped = b"\\u00" in data and re.search(rb"\\u00(?:3[0-9]|[46][1-9a-fA-F]|[57][0-9aA]|5[fF])", data)
+    # The paths of the line the fields need are read in one parse of the chunk, not one per field.
+    lines, base = _scan(lines, chunk.data, _line_paths(mapping, wanted))
+    raw = lines.with_columns(pl.when(pl.col(REASON).is_null()).then(pl.col(LINE)).alias("_good"))
+    widths = _csv_widths(raw, mapping, base)
+    finder = Finder(mapping, widths, base)
     first: dict[tuple[Path_, bool], str] = {}
     computed, copies = [], []
-    for name, path, body in wanted:
+    for name, path, body in wanted:  # a path read for two columns (request and response at `data`) once
         if (path, body) in first:
             copies.append(pl.col(first[path, body]).alias(name))
             continue
         first[path, body] = name
-        if (path and path[0] not in hooked and not escaped and re.fullmatch(r"[A-Za-z0-9_]+", path[0])
-                and b'"' + path[0].encode() + b'"' not in data):
-            expr = pl.lit(None, pl.String)
-        else:
-            expr = _object_or_null(finder.at(path)) if body else finder.at(path)
-        computed.append(expr.alias(name))
+        computed.append((_object_or_null(finder.at(path)) if body else finder.at(path)).alias(name))
     # Every expression reads the good lines only (a bad line's text is replaced by null).
     frame = raw.with_columns(pl.col("_good").alias(LINE)).select(pl.col(LINE_NO), pl.col(REASON), *computed)
     frame = frame.with_columns(copies).select(LINE_NO, REASON, *(name for name, _, _ in wanted))
@@ -285,10 +288,52 @@ def _computed_fields(frame: pl.DataFrame, lines: pl.DataFrame, finder: Finder, m
     return frame
 
 
-def _csv_widths(lines: pl.DataFrame, mapping: Mapping) -> dict[Path_, int]:
+def _line_paths(mapping: Mapping, wanted) -> set[Path_]:
+    """The paths of the line that finding the ``wanted`` fields (and the hooks' own) reads."""
+    finder = Finder(mapping, {w: 1 for w in mapping.hooks.decode})
+    for _, path, _ in wanted:
+        finder.at(path)
+    for path in [*mapping.hooks.only, *(p for p, _ in mapping.hooks.extract.values()),
+                 *(p for pair in mapping.hooks.between.values() for p in pair)]:
+        finder.at(path)
+    return finder.asked
+
+
+def _scan(lines: pl.DataFrame, data: bytes, asked: set[Path_]) -> tuple[pl.DataFrame, dict[Path_, str]]:
+    """``lines`` plus a text column per path of the line, from one parse of the chunk (by the JSON-lines
+    decoder, which skips the bad lines), and which column holds which path.
+
+    A path inside another is found in the outer one's text later; a path with an array index is found in
+    the line. An object read as text that holds a backslash is found in the line again: the parse's text
+    of such an object is not always exact (see :func:`mlmon.logs.decode._exact_object_text`).
+    """
+    from mlmon.logs.decode import _decode_lines
+
+    chosen: list[Path_] = []
+    for path in sorted(p for p in asked if p and not any(part.isdigit() for part in p)):
+        if not any(path[: len(c)] == c for c in chosen):
+            chosen.append(path)
+    if not chosen or not lines.height:
+        return lines, {}
+    columns = {f"_path{i}": path for i, path in enumerate(chosen)}
+    decoded = _decode_lines(lines, Projection(columns), data)
+    redo = []
+    for name, path in columns.items():
+        text = decoded.get_column(name)
+        if text.dtype != pl.String:
+            decoded = decoded.with_columns(text.cast(pl.String))
+        elif (text.str.contains("\\", literal=True) & (text.str.starts_with("{") | text.str.starts_with("["))).any():
+            redo.append(pl.when(pl.col(REASON).is_null()).then(pl.col(LINE).str.json_path_match(jsonpath(path)))
+                        .alias(name))
+    if redo:
+        decoded = decoded.with_columns(redo)
+    return decoded, {path: name for name, path in columns.items()}
+
+
+def _csv_widths(lines: pl.DataFrame, mapping: Mapping, base: dict[Path_, str]) -> dict[Path_, int]:
     """For each decoder that may read CSV, the most values in a row of this chunk."""
     widths: dict[Path_, int] = {}
-    finder = Finder(mapping, {})
+    finder = Finder(mapping, {}, base)
     for path, decoder in mapping.hooks.decode.items():
         kinds = {decoder.kind, *decoder.choices.values()} if decoder.by else {decoder.kind}
         if not kinds & {"csv", "auto", "base64", "base64+csv"}:
@@ -296,7 +341,7 @@ def _csv_widths(lines: pl.DataFrame, mapping: Mapping) -> dict[Path_, int]:
         text = finder.raw(path)
         if kinds & {"base64", "base64+csv"}:
             text = pl.coalesce(base64_text(text), text)
-        texts = lines.select(pl.col("_good").alias(LINE)).select(text.alias("t")).get_column("t").drop_nulls()
+        texts = lines.with_columns(pl.col("_good").alias(LINE)).select(text.alias("t")).get_column("t").drop_nulls()
         widths[path] = csv_width(texts) if texts.len() else 0
     return widths
 
