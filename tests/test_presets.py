@@ -350,3 +350,11 @@ def test_export_and_check_read_a_preset(fixtures, tmp_path):
     checked = invoke("check", fixtures / "kserve", "--rules", tmp_path / "rules.yaml", "--now", "2024-05-03T00:00:00Z",
                      "--since", "2024-05-01T00:00:00Z")
     assert checked.exit_code == 1, checked.output  # the request without a response is a failure
+
+
+def test_bentoml_schema_files_beside_the_data_are_not_requests(fixtures):
+    """Pointed at a whole monitoring directory, the schema/*.log records are left out, not bad lines."""
+    result = invoke("report", fixtures / "bentoml", "--format", "json")
+    assert result.exit_code == 0, result.output
+    source = json.loads(result.stdout)["source"]
+    assert (source["records"], source["skipped"]) == (oracle.expected("bentoml")["requests"], 0)
