@@ -249,3 +249,13 @@ def problem_position(problem: str) -> tuple[int, int]:
     """(line, col) of a ``file:line:col: message`` problem, to list a file's problems in order; (0, 0) without one."""
     m = re.match(r"^.*?:(\d+):(\d+): ", problem)
     return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def top_level_problems(doc: Located, data: dict, allowed: tuple[str, ...]) -> list[str]:
+    """The unknown top-level keys of a document and the keys it gives twice, each with its line."""
+    problems = [f"{doc.where(key)}: unknown key {key!r}{did_you_mean(str(key), allowed)}"
+                for key in data if key not in allowed]
+    for path, line, col in doc.duplicates:
+        problems.append(f"{doc.path}:{line}:{col}: key {'.'.join(map(str, path))!r} is given twice; "
+                        "only the last one would count")
+    return problems

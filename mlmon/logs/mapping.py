@@ -14,7 +14,7 @@ from typing import Any
 
 from mlmon.errors import ConfigError
 from mlmon.logs.hooks import Hooks, parse_hooks
-from mlmon.yamlfile import Located, did_you_mean, load_yaml
+from mlmon.yamlfile import Located, did_you_mean, load_yaml, top_level_problems
 
 Path_ = tuple[str, ...]
 
@@ -139,12 +139,7 @@ def mapping_from_dict(doc: Located) -> Mapping:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{doc.where()}: a mapping file must be a YAML mapping of keys such as 'fields' and 'inputs'")
-    for key in data:
-        if key not in _TOP_KEYS:
-            problems.append(f"{doc.where(key)}: unknown key {key!r}{did_you_mean(str(key), _TOP_KEYS)}")
-    for path, line, col in doc.duplicates:
-        problems.append(f"{doc.path}:{line}:{col}: key {'.'.join(map(str, path))!r} is given twice; "
-                        "only the last one would count")
+    problems.extend(top_level_problems(doc, data, _TOP_KEYS))
 
     fields = dict(DEFAULT_MAPPING.fields)
     raw_fields = data.get("fields") or {}

@@ -16,7 +16,7 @@ import polars as pl
 
 from mlmon.errors import ConfigError
 from mlmon.metrics.operational import Metric
-from mlmon.yamlfile import Located, did_you_mean, load_yaml, problem_position
+from mlmon.yamlfile import Located, did_you_mean, load_yaml, problem_position, top_level_problems
 
 #: Record columns the LLM metrics read (canonical fields, see README "Log records").
 LLM_FIELDS = ("tokens_in", "tokens_out", "tokens_total", "cost", "ttft_ms")
@@ -120,12 +120,7 @@ def prices_from_doc(doc: Located) -> Prices:
         raise ConfigError(f"{doc.where()}: a prices file must be a YAML mapping with 'unit' and 'models'",
                           "See 'LLM metrics' in the README for an example.")
     problems: list[str] = []
-    for key in data:
-        if key not in _TOP_KEYS:
-            problems.append(f"{doc.where(key)}: unknown key {key!r}{did_you_mean(str(key), _TOP_KEYS)}")
-    for path, line, col in doc.duplicates:
-        problems.append(f"{doc.path}:{line}:{col}: key {'.'.join(map(str, path))!r} is given twice; "
-                        "only the last one would count")
+    problems.extend(top_level_problems(doc, data, _TOP_KEYS))
     unit = data.get("unit", "1M")
     if unit not in PRICE_UNITS:
         problems.append(f"{doc.where_in_value(('unit',), 1)}: unit must be one of {', '.join(PRICE_UNITS)} (tokens per price), "
