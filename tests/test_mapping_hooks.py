@@ -156,3 +156,26 @@ def test_ingest_takes_a_preset_without_pairs_and_refuses_one_with_pairs(tmp_path
     assert json.loads(report.stdout)["source"]["records"] == 4
     result = runner.invoke(app, ["ingest", str(fixtures / "kserve"), "--store", str(tmp_path / "s2")])
     assert result.exit_code == 2 and "cannot keep paired events yet" in result.stderr
+
+
+def test_alternatives_that_name_each_other_end_and_status_codes_are_http_codes(tmp_path):
+    rows = [{"b": "2024-01-01T00:00:00Z"}, {"a": "2024-01-01T00:00:01Z"}]
+    log = write(tmp_path, "alt.jsonl", rows)
+    m = mapping(tmp_path, "fields: {ts: a}\nalternatives: {a: [b, a], b: [a]}\n")
+    records = read_logs([log], m, fields=["ts"]).records
+    assert records["ts"].to_list() == [utc(r.get("a") or r["b"]) for r in rows]
+    with pytest.raises(ConfigError) as caught:
+        mapping(tmp_path, "status_map: {ok: 99999999999999999999999, fine: 42, good: 200}\n")
+    assert len(caught.value.details) == 2 and all("from 100 to 599" in p for p in caught.value.details)
+
+
+def test_an_empty_preset_name_is_not_auto(tmp_path):
+    from typer.testing import CliRunner
+
+    from mlmon.cli import app
+
+    log = write(tmp_path, "own.jsonl", [{"ts": "2024-01-01T00:00:00Z"}])
+    result = CliRunner().invoke(app, ["report", log, "--preset", ""])
+    assert result.exit_code == 2 and "unknown preset ''" in result.stderr
+    result = CliRunner().invoke(app, ["inspect", log, "--sample", "99999999999999999999"])
+    assert result.exit_code == 2 and "at most 1000000" in result.stderr

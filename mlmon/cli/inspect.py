@@ -49,7 +49,7 @@ def inspect(
     logs: list[str] = typer.Argument(..., metavar="LOGS...", show_default=False,
                                      help=LOGS_HELP.split(" Bad lines")[0] + " Bad lines are counted, not an error."),
     fmt: InspectFormat = typer.Option(InspectFormat.table, "--format", "-f", help="Output format."),
-    sample: int = typer.Option(1000, "--sample", min=1, metavar="N",
+    sample: int = typer.Option(1000, "--sample", min=1, max=1_000_000, metavar="N",
                                help="Profile the fields of the first N JSON records of each file."),
     suggest: bool = typer.Option(False, "--suggest", help="Print only the suggested mapping YAML (or the detected "
                                  "preset's), to save with -o FILE and pass to --mapping."),

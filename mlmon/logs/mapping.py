@@ -221,8 +221,9 @@ def mapping_from_dict(doc: Located) -> Mapping:
         problems.append(f"{doc.where('status_map')}: 'status_map' maps status texts to codes, e.g. success: 200")
         raw_status = {}
     for text, code in raw_status.items():
-        if isinstance(code, bool) or not isinstance(code, int):
-            problems.append(f"{doc.where('status_map', text)}: the status for {text!r} must be an integer code")
+        if isinstance(code, bool) or not isinstance(code, int) or not 100 <= code <= 599:
+            problems.append(f"{doc.where('status_map', text)}: the status for {text!r} must be an HTTP status code "
+                            "from 100 to 599")
         else:
             status_map[str(text)] = code
     hooks = parse_hooks(doc, data, problems, _as_path)

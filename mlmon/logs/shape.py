@@ -65,6 +65,7 @@ class Finder:
         #: The paths of the line asked for, to be read that way.
         self.asked: set[Path_] = set()
         self._cache: dict[Path_, pl.Expr] = {}
+        self._resolving: set[Path_] = set()
 
     def line_at(self, path: Path_) -> pl.Expr:
         """The text at a path of the line: from a column read before where one holds it (or an object
@@ -89,9 +90,14 @@ class Finder:
     def _find(self, path: Path_) -> pl.Expr:
         for cut in range(len(path), 0, -1):
             others = self.alternatives.get(path[:cut])
-            if others:
-                rest = path[cut:]
-                return pl.coalesce([self._direct(path), *(self.at(alt + rest) for alt in others)])
+            if others and path not in self._resolving:
+                # An alternative is found with the others' alternatives too, but never its own again.
+                self._resolving.add(path)
+                try:
+                    rest = path[cut:]
+                    return pl.coalesce([self._direct(path), *(self.at(alt + rest) for alt in others)])
+                finally:
+                    self._resolving.discard(path)
         return self._direct(path)
 
     def _direct(self, path: Path_) -> pl.Expr:

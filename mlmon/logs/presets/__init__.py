@@ -156,7 +156,7 @@ def choose_mapping(inputs, mapping_file=None, preset: str = AUTO, timezone: str 
     from mlmon.errors import InputError, UsageError
     from mlmon.logs.mapping import load_mapping
 
-    preset = (preset or AUTO).lower()
+    preset = AUTO if preset is None else preset.lower()
     if preset not in (AUTO, OWN, *PRESETS):
         raise UsageError(f"unknown preset {preset!r}", f"Use one of: {known_presets()}.")
     if mapping_file is not None:
@@ -241,7 +241,7 @@ def _unfit(inputs):
 
 def refuse_for_store(preset: str | None, timezone: str | None) -> None:
     """A store holds records mapped when they were ingested: --preset and --timezone are for ``mlmon ingest``."""
-    if (preset or AUTO) != AUTO or timezone is not None:
+    if (AUTO if preset is None else preset) != AUTO or timezone is not None:
         from mlmon.errors import UsageError
 
         raise UsageError("--preset and --timezone do not apply to --store: the store holds records mapped "
