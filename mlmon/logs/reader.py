@@ -282,7 +282,8 @@ def _read_by_chunks(source: Source, projection: Projection, mapping: Mapping, ma
     """
     # Chunks are parsed whole first; after one holds a bad line, the rest take the line path
     # at once, rather than parse twice each (a log with bad lines tends to have them throughout).
-    whole = [not (source.is_plain_file and ends_have_bad_line(str(source.path), max_line_bytes))]
+    # (A shaped mapping reads every chunk by lines: it needs no probe of the file's ends.)
+    whole = [not mapping.shaped and not (source.is_plain_file and ends_have_bad_line(str(source.path), max_line_bytes))]
 
     def decode(chunk):
         if mapping.shaped:
