@@ -206,7 +206,7 @@ def test_a_hostile_value_matches_fast():
     matcher = parse_matcher('model=~"(a|b)*c.*d"')
     start = time.perf_counter()
     assert not matcher.matches({"model": "a" * 50_000 + "!"})
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 10  # a backtracking engine would not end in a lifetime; wide for a slow machine
 
 
 @pytest.mark.parametrize("text, col, words", [
