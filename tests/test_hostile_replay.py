@@ -366,6 +366,22 @@ def closes_descriptors(req):
     return ANSWER
 
 
+_STANDARD = {fd: (os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in (1, 2)}  # at import: mlmon's own
+
+
+def closes_descriptors_and_waits(req):
+    # each call first finds 1 and 2 as mlmon had them (mended after the call before), or answers otherwise
+    for fd, identity in _STANDARD.items():
+        try:
+            if (os.fstat(fd).st_dev, os.fstat(fd).st_ino) != identity:
+                return {"descriptor": fd, "is": "another file"}
+        except OSError:
+            return {"descriptor": fd, "is": "closed"}
+    closes_descriptors(req)
+    time.sleep(0.25)  # 2.5 of the resource sampler's intervals: it would open /proc files on 1 and 2 meanwhile
+    return ANSWER
+
+
 def reopens_descriptor_1(req):
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     return ANSWER
@@ -391,7 +407,8 @@ def leaves_a_thread_printing(req):
 '''
 
 STREAM_BREAKERS = ["prints", "writes_descriptor_1", "closes_stdout", "closes_stderr", "breaks_stdout",
-                   "breaks_stderr", "unsets_both", "closes_descriptors", "reopens_descriptor_1",
+                   "breaks_stderr", "unsets_both", "closes_descriptors", "closes_descriptors_and_waits",
+                   "reopens_descriptor_1",
                    "leaves_a_thread_printing"]
 
 
@@ -444,6 +461,17 @@ def test_an_async_model_printing_at_concurrency_3(tmp_path, hostile_model):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["counts"]["match"] == 6
     assert proc.stderr.count("model: awaited with") == 6
+
+
+def test_closed_descriptors_at_concurrency_2_too(tmp_path, hostile_model):
+    """Smaller: a sync model at --concurrency 2 runs on the event loop's path; descriptors it closes are
+    mended after each call there as well (flaky before: the resource sampler's /proc file took
+    descriptor 2, and mlmon's next write to stderr failed, or dup2 answered EBUSY)."""
+    proc = entry_point("replay", small_log(tmp_path, n=3), "--model", f"{hostile_model}:closes_descriptors_and_waits",
+                       "--concurrency", "2", "--output", "-")
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 3 and "OK: replayed 3 requests against" in proc.stderr
+    no_traceback(proc.stderr)
 
 
 def test_the_table_is_clean_too(tmp_path, hostile_model):

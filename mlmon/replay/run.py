@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -186,22 +187,32 @@ def replay(
     so far and ``interrupted`` set, so they can still be summarized and written.
     """
     rows, skipped = _records(frame, parse_payload=not isinstance(target, HttpTarget))
-    sampler = ResourceSampler(target.pids)
+    in_process = isinstance(target, CallableTarget)
+    # A model in this process may close descriptors 1 and 2; the sampler opens /proc files, which would take
+    # them. It samples only between calls of a sync model (quiet), and only while 1 and 2 are open.
+    quiet = threading.Lock() if in_process else None
+    sampler = ResourceSampler(target.pids, quiet=quiet)
+    stats = None
     results: list[Outcome | None] = [None] * len(rows)
     interrupted = False
     started = time.perf_counter()
     # The loop allocates many short-lived objects and keeps them; the cyclic collector only slows it.
     collecting = gc.isenabled()
     gc.disable()
-    in_process = isinstance(target, CallableTarget)
     try:
-        # What an in-process model does to sys.stdout, sys.stderr or descriptors 1 and 2 is undone after the run.
-        with streams_kept() if in_process else contextlib.nullcontext():
-            if in_process and not target.is_async and pace.concurrency == 1 and not (pace.rate or pace.speed):
-                sampler.start()
-                _replay_sync(rows, target, tolerance, on_done, results)
-            else:
-                interrupted = _run_loop(_replay_async(rows, target, pace, tolerance, sampler, on_done, results))
+        # What an in-process model does to sys.stdout, sys.stderr or descriptors 1 and 2 is undone after the run,
+        # and descriptors it closed are mended after every call.
+        with streams_kept() if in_process else contextlib.nullcontext() as guard:
+            calls = _Calls(guard.mend if guard is not None else None, quiet)
+            try:
+                if in_process and not target.is_async and pace.concurrency == 1 and not (pace.rate or pace.speed):
+                    sampler.start()
+                    _replay_sync(rows, target, tolerance, on_done, results, calls)
+                else:
+                    interrupted = _run_loop(_replay_async(rows, target, pace, tolerance, sampler, on_done, results,
+                                                          calls))
+            finally:
+                stats = sampler.stop()  # before the descriptors are put back for good: it holds no file then
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -209,7 +220,9 @@ def replay(
             gc.enable()
     seconds = time.perf_counter() - started
     outcomes = [r for r in results if r is not None]
-    return ReplayRun(target.name, outcomes, seconds, sampler.stop(), skipped, interrupted, len(rows) - len(outcomes))
+    if stats is None:
+        stats = sampler.stop()
+    return ReplayRun(target.name, outcomes, seconds, stats, skipped, interrupted, len(rows) - len(outcomes))
 
 
 def _run_loop(main):
@@ -220,20 +233,41 @@ def _run_loop(main):
     return uvloop.run(main)
 
 
-def _replay_sync(rows, target: CallableTarget, tolerance: Tolerance, on_done, results: list) -> None:
+class _Calls:
+    """Around each call of an in-process model: ``quiet`` held (for a sync model), then descriptors mended."""
+
+    def __init__(self, mend: Callable[[], None] | None, quiet: threading.Lock | None):
+        self.mend, self.quiet = mend, quiet
+
+    def __enter__(self) -> None:
+        if self.quiet is not None:
+            self.quiet.acquire()
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self.mend is not None:
+                self.mend()
+        finally:
+            if self.quiet is not None:
+                self.quiet.release()
+
+
+def _replay_sync(rows, target: CallableTarget, tolerance: Tolerance, on_done, results: list, calls: _Calls) -> None:
     # The plain loop: an in-process model at concurrency 1 pays no event-loop cost per call.
     clock = time.perf_counter
     for i, row in enumerate(rows):
         sent_at = datetime.now(timezone.utc)
-        t0 = clock()
-        reply = target.call_sync(row["payload"])
-        results[i] = judge(row, reply, (clock() - t0) * 1000, sent_at, tolerance)
+        with calls:
+            t0 = clock()
+            reply = target.call_sync(row["payload"])
+            elapsed = clock() - t0
+        results[i] = judge(row, reply, elapsed * 1000, sent_at, tolerance)
         if on_done is not None:
             on_done(i + 1, len(rows))
 
 
 async def _replay_async(rows, target: Target, pace: Pace, tolerance: Tolerance, sampler: ResourceSampler,
-                        on_done, results: list) -> bool:
+                        on_done, results: list, calls: _Calls) -> bool:
     """Fill ``results``; True when Ctrl-C cancelled the run (asyncio.run turns SIGINT into a cancel)."""
     try:
         await target.start()
@@ -261,7 +295,15 @@ async def _replay_async(rows, target: Target, pace: Pace, tolerance: Tolerance, 
             sent_at = datetime.now(timezone.utc)
             t0 = time.perf_counter()
             try:
-                reply = await target.send(row["payload"], pace.timeout, row["request"])
+                if blocking:  # a sync model runs to its end inside send: nothing else runs meanwhile
+                    with calls:
+                        reply = await target.send(row["payload"], pace.timeout, row["request"])
+                else:
+                    try:
+                        reply = await target.send(row["payload"], pace.timeout, row["request"])
+                    finally:
+                        if calls.mend is not None:
+                            calls.mend()
             except SetupError as exc:
                 failure.append(exc)
                 return

@@ -16,6 +16,7 @@ Two tools:
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import sys
@@ -95,26 +96,54 @@ def _reopened(stream: TextIO, fd: int) -> TextIO:
                             line_buffering=True)
 
 
+class StreamGuard:
+    """Copies of descriptors 1 and 2, taken before model code runs, to put back what the model closes.
+
+    :meth:`mend` is cheap (two ``fstat`` calls) so the replay loop calls it after every in-process call:
+    a descriptor the model closed is free for the next file anyone in the process opens (the resource
+    sampler's ``/proc`` reads, say), and mlmon's next write to stderr would go there. Mending after
+    each call keeps that window to the model's own call.
+    """
+
+    def __init__(self) -> None:
+        self.copies = {fd: _dup(fd) for fd in (STDOUT, STDERR)}
+
+    def mend(self) -> None:
+        for fd, copy in self.copies.items():
+            for _ in range(1000):
+                if copy is None or _is_open(fd):
+                    break  # kept, or another thread's file has it now: mended after that thread closes it
+                try:
+                    os.dup2(copy, fd)
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.EBUSY:  # EBUSY: another thread is opening a file on it right now
+                        raise
+
+    def close(self) -> None:
+        self.mend()
+        for copy in self.copies.values():
+            if copy is not None:
+                os.close(copy)
+        self.copies = {}
+
+
 @contextmanager
-def streams_kept() -> Iterator[None]:
+def streams_kept() -> Iterator[StreamGuard]:
     """Run model code; afterwards ``sys.stdout``, ``sys.stderr`` and descriptors 1 and 2 work as before it.
 
     What the model closed or broke is put back: a closed descriptor leads where it led, and a stream
     that is closed, None, or raises when written to is the one before it (opened again on its
     descriptor if the model closed it). What the model replaced with something that works is left
-    as the model set it: a model may tee its own prints to a file.
+    as the model set it: a model may tee its own prints to a file. The block gets the
+    :class:`StreamGuard`, to mend the descriptors between calls as well.
     """
     before = {"stdout": (sys.stdout, STDOUT), "stderr": (sys.stderr, STDERR)}
-    copies = {fd: _dup(fd) for fd in (STDOUT, STDERR)}
+    guard = StreamGuard()
     try:
-        yield
+        yield guard
     finally:
-        for fd, copy in copies.items():
-            if copy is None:
-                continue
-            if not _is_open(fd):
-                os.dup2(copy, fd)
-            os.close(copy)
+        guard.close()
         for name, (stream, fd) in before.items():
             if stream is not None and not _works(getattr(sys, name)):
                 setattr(sys, name, stream if _works(stream) else _reopened(stream, fd))
