@@ -209,6 +209,22 @@ def test_auto_picks_the_preset_of_every_fixture(fixtures, name):
     assert json.loads(result.stdout)["source"]["records"] == oracle.expected(name)["requests"]
 
 
+def test_ingest_keeps_the_endpoint_and_variant_the_path_gives(fixtures, tmp_path):
+    """Smaller: ingest read path_fields' constants from nowhere (the reader took them per file, ingest did
+    not), so a SageMaker store had no endpoint or variant to group by."""
+    store = tmp_path / "store"
+    assert invoke("ingest", fixtures / "sagemaker" / "capture", "--store", store, "--preset", "sagemaker").exit_code == 0
+    import polars as pl
+
+    stored = pl.read_parquet(str(store / "date=*" / "*.parquet"))
+    want = sum(len(p.read_text().splitlines()) for p in (fixtures / "sagemaker" / "capture").rglob("*.jsonl"))
+    assert stored.height == want
+    assert set(stored["endpoint"].to_list()) == {"my-endpoint"}
+    assert set(stored["model_version"].to_list()) == {"AllTraffic"}
+    by = json.loads(invoke("report", "--store", store, "--by", "endpoint", "--format", "json").stdout)
+    assert [w["segment"] for w in by["windows"]] == [{"endpoint": "my-endpoint"}]
+
+
 def test_auto_refuses_a_foreign_file_and_says_what_it_saw(tmp_path):
     path = tmp_path / "other.jsonl"
     path.write_text(json.dumps({"when": "2024-01-01T00:00:00Z", "took": 3, "input": {"x": 1}}) + "\n")

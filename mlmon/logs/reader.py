@@ -6,7 +6,7 @@ import os
 import zlib
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Sequence
 
 import polars as pl
@@ -20,7 +20,7 @@ from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, RAW_REQUEST, R
 from mlmon.logs.jsondoc import document_chunks, is_json_document, starts_as_document
 from mlmon.logs.normalize import CHECKED_FIELDS, TS_TYPE
 from mlmon.logs.pairs import Assembler
-from mlmon.logs.shape import decode_chunk_shaped, file_time, path_constants
+from mlmon.logs.shape import decode_chunk_shaped, mapping_for_source
 from mlmon.logs.sources import Source, resolve_inputs
 from mlmon.logs.verdict import judge, reason_counts
 
@@ -216,17 +216,6 @@ class LogStream:
         return records.select([(pl.col(c) if c in records.columns else pl.lit(None).alias(c)).cast(t)
                                for c, t in self.schema.items()])
 
-    def _mapping_for(self, source: Source) -> Mapping:
-        """The mapping, with the constants its ``path_fields`` take from this source's path."""
-        mapping = self.mapping
-        if mapping.hooks.ts_fill is not None and source.path is not None:
-            mapping = replace(mapping, file_time=file_time(source.path))
-        pattern = mapping.hooks.path_fields
-        if pattern is None:
-            return mapping
-        found = path_constants(pattern, source.name)
-        return replace(mapping, constants={**mapping.constants, **found}) if found else mapping
-
     def __iter__(self) -> Iterator[pl.DataFrame]:
         total = sum((s.size or 0) for s in self.sources) or None
         done_before = 0
@@ -255,7 +244,7 @@ class LogStream:
                 good = 0
                 # Chunk by chunk, even a clean file: a whole-file scan maps all of it into memory at once.
                 for records, bad in _read_by_chunks(
-                        source, self.projection, self._mapping_for(source), self.max_line_bytes, self.chunk_bytes,
+                        source, self.projection, mapping_for_source(self.mapping, source.name, source.path), self.max_line_bytes, self.chunk_bytes,
                         lambda pos: progress and progress(done_before + pos, total, source.name)):
                     records = self._take(records, bad)
                     good += records.height

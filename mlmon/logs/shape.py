@@ -399,6 +399,20 @@ def _time_ns(ts: pl.Expr) -> pl.Expr:
     return ts.cast(pl.String).str.strptime(pl.Datetime("ns", "UTC"), _ISO_NS, strict=False).dt.epoch("ns")
 
 
+def mapping_for_source(mapping: Mapping, name: str, path) -> Mapping:
+    """The mapping for one file: with the constants its ``path_fields`` take from the file's path, and the
+    file's modification time for ``ts_fill`` (``path`` is None for an object in a bucket)."""
+    from dataclasses import replace
+
+    if mapping.hooks.ts_fill is not None and path is not None:
+        mapping = replace(mapping, file_time=file_time(path))
+    pattern = mapping.hooks.path_fields
+    if pattern is None:
+        return mapping
+    found = path_constants(pattern, name)
+    return replace(mapping, constants={**mapping.constants, **found}) if found else mapping
+
+
 def path_constants(pattern: str, name: str) -> dict[str, str]:
     """The named groups of ``pattern`` found in a file's path (``endpoint``, ``model_version``)."""
     import re

@@ -24,7 +24,7 @@ from mlmon.errors import InputError
 from mlmon.logs.chunks import Chunk, iter_chunks, load_span, plan_spans
 from mlmon.logs.decode import Projection, decode_chunk, decode_chunk_fast, empty_rejects
 from mlmon.logs.pairs import Assembler
-from mlmon.logs.shape import decode_chunk_shaped
+from mlmon.logs.shape import decode_chunk_shaped, mapping_for_source
 from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, RAW_REQUEST, RAW_RESPONSE, Mapping
 from mlmon.logs.normalize import CHECKED_FIELDS
 from mlmon.logs.reader import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_LINE_BYTES, Progress, record_schema
@@ -287,6 +287,7 @@ def decoded_chunks(plan: ReadPlan, projection: Projection, mapping: Mapping,
              options: IngestOptions) -> Iterator[tuple[pl.DataFrame, pl.DataFrame, int, int]]:
     """(records, rejects, lines, content bytes consumed) of each chunk of the plan's new bytes, in order."""
     name = plan.source.name
+    mapping = mapping_for_source(mapping, name, getattr(plan.source, "path", None))
     # As the reader does: each chunk is parsed whole first, and after one holds a bad line the rest
     # take the line path at once (a log with bad lines tends to have them throughout).
     whole = [True]
