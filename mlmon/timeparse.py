@@ -21,9 +21,11 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+$")
 
 
-def parse_duration(text: str, *, what: str = "duration") -> timedelta:
-    """Parse ``5m``, ``1h``, ``1h30m``, ``7d``; raise UsageError otherwise."""
+def parse_duration(text: str, *, what: str = "duration", zero: bool = False) -> timedelta:
+    """Parse ``5m``, ``1h``, ``1h30m``, ``7d`` (and ``0`` or ``0s`` with ``zero``); raise UsageError otherwise."""
     cleaned = text.strip().lower().replace(" ", "")
+    if zero and cleaned == "0":
+        return timedelta(0)
     if not _DURATION.match(cleaned):
         raise UsageError(
             f"{what} {text!r} is not a duration",
@@ -34,7 +36,7 @@ def parse_duration(text: str, *, what: str = "duration") -> timedelta:
         raise UsageError(f"{what} {text!r} is too long", f"The longest duration mlmon takes is "
                          f"{MAX_DURATION.days:,}d (about 100 years).")
     total = timedelta(seconds=seconds)
-    if total <= timedelta(0):
+    if total < timedelta(0) or (total == timedelta(0) and not zero):
         raise UsageError(f"{what} {text!r} must be longer than zero", "Use e.g. 5m or 1h.")
     return total
 

@@ -148,3 +148,28 @@ def test_logs_in_s3_are_ingested_once_and_then_only_what_is_new(s3, tmp_path):
     raw = run(env, "report", *SAMPLES, local, "--by", "model", "--format", "json")
     stored = run(env, "report", "--store", store, "--by", "model", "--format", "json")
     assert json.loads(stored.stdout)["windows"] == json.loads(raw.stdout)["windows"]
+
+
+def test_paired_events_wait_in_an_s3_store_between_runs(s3, tmp_path):
+    """The kserve preset's events, a request and its response read by different runs, in S3."""
+    env, client = s3
+    store = f"s3://{BUCKET}/paired"
+    log = tmp_path / "events.jsonl"
+
+    def event(kind, time):
+        return json.dumps({"specversion": "1.0", "id": "r1", "source": "http://localhost/", "time": time,
+                           "type": f"org.kubeflow.serving.inference.{kind}", "data": {"instances": [[1.0]]}
+                           if kind == "request" else {"predictions": [0]}}) + "\n"
+
+    log.write_text(event("request", "2024-05-02T09:00:00Z"))
+    first = run(env, "ingest", log, "--store", store, "--preset", "kserve", "--format", "json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["events_waiting"] == 1
+    [waiting] = [k for k in keys(client, "paired/_mlmon/") if "pending-" in k]
+    with open(log, "a") as handle:
+        handle.write(event("response", "2024-05-02T09:00:00.125Z"))
+    second = run(env, "ingest", log, "--store", store, "--preset", "kserve", "--format", "json")
+    assert (json.loads(second.stdout)["records_added"], json.loads(second.stdout)["events_waiting"]) == (1, 0)
+    assert waiting not in keys(client, "paired/")  # superseded, removed
+    doc = json.loads(run(env, "report", "--store", store, "--format", "json").stdout)
+    assert doc["windows"][0]["metrics"]["latency_max_ms"] == 125.0

@@ -54,6 +54,7 @@ def ingest(
     max_line_bytes: int = MAX_LINE_OPTION,
     dedup: Optional[str] = typer.Option(None, "--dedup", help="request_id: leave out records whose request id this run, or the store within --dedup-window of their time, holds already (a retried request logged twice)."),
     dedup_window: str = typer.Option("1d", "--dedup-window", help="How far before and after the new records' times --dedup looks for their ids in the store."),
+    pair_wait: str = typer.Option("10m", "--pair-wait", help="With a mapping that pairs events (the kserve, seldon and azureml presets): how long a request or response waits in the store for its partner, counted back from the newest event read, before it is a record alone (a request without its response then counts as failed). 0 pairs only what one run reads, as report does."),
     wait: float = WAIT_OPTION,
     fmt: IngestFormat = typer.Option(IngestFormat.text, "--format", "-f", help="text: the one-line summary on stderr; json: the summary as a document on stdout (for scripts)."),
 ) -> None:
@@ -63,7 +64,8 @@ def ingest(
 without its newline waits for the next run). Rotated files (renamed, or compressed to .gz) are \
 recognized by their identity and first bytes and never read twice; a truncated file is read again from \
 its start. A run adds all it read or nothing: killed at any moment, the next run neither loses nor \
-duplicates a line. Bad lines are skipped and counted as in 'report'. Exit codes: 0 done, 2 a usage or \
+duplicates a line. Paired events (a request and its response logged apart) are joined across runs: one \
+whose partner is not read yet waits in the store (--pair-wait). Bad lines are skipped and counted as in 'report'. Exit codes: 0 done, 2 a usage or \
 input error, or the store locked by another run for longer than --wait (nothing is committed then).
     """
     from mlmon.rejects import rejects_when_nothing_is_good, write_rejects
@@ -79,14 +81,9 @@ input error, or the store locked by another run for longer than --wait (nothing 
     one_stdout({"the JSON summary": fmt == IngestFormat.json, "--rejects": is_stdout(rejects)})
     guard_outputs(logs, {"--rejects": rejects}, mapping)
     the_mapping = inputs_mapping(logs, mapping, preset, timezone)
-    if the_mapping.hooks.join is not None:
-        from mlmon.errors import UsageError
-
-        raise UsageError(f"mlmon ingest cannot keep paired events yet: the {the_mapping.preset or 'mapping'}'s "
-                         "join pairs each request with a response that a later run may read",
-                         "Read these logs with report, check or replay directly.")
     options = IngestOptions(mapping=the_mapping, strict=strict, max_line_bytes=max_line_bytes, dedup=dedup,
-                            dedup_window=parse_duration(dedup_window, what="--dedup-window"), wait_s=wait)
+                            dedup_window=parse_duration(dedup_window, what="--dedup-window"), wait_s=wait,
+                            pair_wait=parse_duration(pair_wait, what="--pair-wait", zero=True))
     with ReadProgress() as progress, rejects_when_nothing_is_good(rejects, the_mapping.redact):
         options.progress = progress
         summary = run_ingest(logs, store, options)

@@ -55,10 +55,6 @@ def open_feed(inputs: Sequence, *, store: str | None, every: str, windows: int, 
         from mlmon.logs.mapping import Mapping
 
         the_mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
-        if the_mapping.hooks.join is not None:
-            raise UsageError(f"mlmon dashboard cannot pair events yet: the {the_mapping.preset or 'mapping'}'s join "
-                             "pairs each request with a response that may come later",
-                             "Use mlmon report --every on these logs instead.")
         make = lambda fields, span: LogTailer(patterns, the_mapping, fields, max_line_bytes=max_line)  # noqa: E731
         source = patterns[0] if len(patterns) == 1 else f"{patterns[0]} and {len(patterns) - 1} more"
     return Feed(make, every=length, windows=windows, source=source, mapping=the_mapping, ruleset=ruleset,

@@ -19,8 +19,10 @@ import polars as pl
 
 from mlmon.logs.decode import empty_rejects
 from mlmon.logs.mapping import Mapping
+from mlmon.logs.pairs import Assembler
 from mlmon.logs.reader import DEFAULT_CHUNK_BYTES, DEFAULT_MAX_LINE_BYTES, stream_logs
 from mlmon.logs.sources import resolve_inputs
+from mlmon.store.ingest import DEFAULT_PAIR_WAIT
 from mlmon.store.registry import SourceEntry
 from mlmon.store.tracking import ROTATION, TRUNCATION, plan_reads
 
@@ -45,9 +47,15 @@ class LogTailer:
     """The logs named by ``patterns`` (files, directories, globs; no stdin), read a little more on each call."""
 
     def __init__(self, patterns: Sequence[str], mapping: Mapping, fields: Sequence[str], *,
-                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, chunk_bytes: int = DEFAULT_CHUNK_BYTES):
+                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                 pair_wait: timedelta | None = None):
         self.patterns = list(patterns)
         self.mapping = mapping
+        # Batched rows are exploded, and paired events joined, as report does; an event whose partner is not
+        # read yet waits here (in memory) until it comes, or for pair_wait after the newest event read.
+        self.assembler = (Assembler(mapping) if mapping.hooks.join is not None or mapping.hooks.explode is not None
+                          else None)
+        self.pair_wait = pair_wait if pair_wait is not None else DEFAULT_PAIR_WAIT
         # An empty stream gives the reader's projection and column types for these fields, as report reads them.
         stream = stream_logs([], mapping, fields, max_line_bytes=max_line_bytes, chunk_bytes=chunk_bytes)
         self.projection, self.schema = stream.projection, stream.schema
@@ -59,6 +67,17 @@ class LogTailer:
 
     def empty(self) -> pl.DataFrame:
         return pl.DataFrame(schema=self.schema)
+
+    def _take(self, records: pl.DataFrame, sink, frames: list, assembled: bool = False) -> None:
+        if self.assembler is not None and not assembled:
+            records = self.assembler.feed(records)
+        if records.height:
+            records = records.select([(pl.col(c) if c in records.columns else pl.lit(None).alias(c)).cast(t)
+                                      for c, t in self.schema.items()])
+            if sink is not None:
+                sink(records)
+            else:
+                frames.append(records)
 
     def read(self, since: datetime | None = None, sink: Callable[[pl.DataFrame], None] | None = None) -> Batch:
         """The complete lines appended (or in files new, rotated in, or truncated) since the last call.
@@ -87,16 +106,15 @@ class LogTailer:
                     bad.append(rejects.with_columns(pl.col("line") + lines))
                 lines += n_lines
                 content += consumed
-                if records.height:
-                    records = records.select([pl.col(c).cast(t) for c, t in self.schema.items()])
-                    if sink is not None:
-                        sink(records)
-                    else:
-                        frames.append(records)
+                self._take(records, sink, frames)
             batch.bytes_read += content - plan.start
             plan.entry.offset, plan.entry.lines = content, lines
             if plan.compressed:
                 plan.entry.gz = plan.gz_identity
+        if self.assembler is not None and self.mapping.hooks.join is not None:
+            alone = self.assembler.expire(int(self.pair_wait.total_seconds() * 1e9))
+            if alone is not None:
+                self._take(alone, sink, frames, assembled=True)
         if frames:
             batch.records = pl.concat(frames)
         if bad:

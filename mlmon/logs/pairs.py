@@ -32,10 +32,13 @@ class Assembler:
         self.pending: pl.DataFrame | None = None
         #: Events that were neither a request nor a response (counted for a note).
         self.other_events = 0
+        #: The latest event time fed (nanoseconds since the epoch), for :meth:`expire`.
+        self.newest_ns: int | None = None
 
     def feed(self, frame: pl.DataFrame) -> pl.DataFrame:
         if self.join is None:
             return self._exploded(frame)
+        self._see(frame)
         pending = frame if self.pending is None else pl.concat([self.pending, frame], how="diagonal_relaxed")
         kind = pl.col(KIND)
         is_request, is_response = kind.is_in(self.join.request), kind.is_in(self.join.response)
@@ -53,6 +56,30 @@ class Assembler:
             responses.filter(~pl.col("_order").is_in(paired_responses.implode())).drop("_order"),
         ], how="diagonal_relaxed")
         return self._exploded(self._records(matched.drop("_order", "_order" + _SIDE), frame.columns))
+
+    def resume(self, waiting: pl.DataFrame) -> None:
+        """Take back events an earlier run left waiting (mlmon ingest keeps them in the store)."""
+        self.pending = waiting if self.pending is None else pl.concat([waiting, self.pending], how="diagonal_relaxed")
+        self._see(waiting)
+
+    def _see(self, frame: pl.DataFrame) -> None:
+        if frame.height:
+            newest = frame.select(_event_ns(frame.columns).max()).item()
+            if newest is not None:
+                self.newest_ns = newest if self.newest_ns is None else max(self.newest_ns, newest)
+
+    def expire(self, wait_ns: int) -> pl.DataFrame | None:
+        """As :meth:`flush`, for the waiting events ``wait_ns`` or more older than the newest event fed
+        (and those without a time); the younger ones keep waiting in :attr:`pending`."""
+        if self.join is None or self.pending is None or not self.pending.height:
+            return None
+        time_ns = _event_ns(self.pending.columns)
+        old = time_ns.is_null() if self.newest_ns is None else (time_ns.is_null() | (time_ns <= self.newest_ns - wait_ns))
+        young = self.pending.filter(~old)
+        self.pending = self.pending.filter(old)
+        out = self.flush()
+        self.pending = young
+        return out
 
     def flush(self) -> pl.DataFrame | None:
         """The events left without a partner, as records (None when there are none)."""
@@ -126,6 +153,14 @@ class Assembler:
             .str.json_path_match(jsonpath(tuple(c.split(".", 1)[1].split(".")))).alias(c)
             for c in frame.columns if c.startswith((INPUT_PREFIX, OUTPUT_PREFIX))
         )
+
+
+def _event_ns(columns: list[str]) -> pl.Expr:
+    """An event's time in nanoseconds since the epoch: the join's exact time, else the record's ``ts``."""
+    times = [pl.col(TIME_NS)] if TIME_NS in columns else []
+    if "ts" in columns:
+        times.append(pl.col("ts").dt.epoch("ns"))
+    return pl.coalesce(times) if times else pl.lit(None, pl.Int64)
 
 
 def _at(objects: pl.Series, path: tuple[str, ...]) -> pl.Series:

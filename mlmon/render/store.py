@@ -17,6 +17,8 @@ def render_store_info(info: dict[str, Any]) -> str:
         f"  time range   {info['time_range']['from'] or '-'} to {info['time_range']['to'] or '-'}",
         f"  size on disk {_size(info['size_bytes'])} in {info['parts']:,} parts",
         f"  updated      {info['updated'] or '-'} (commit {info['generation']})",
+        *([f"  waiting      {info['events_waiting']:,} paired event{'s' if info['events_waiting'] != 1 else ''} "
+           "for a partner (the next ingest pairs them)"] if info.get("events_waiting") else []),
         "",
         f"{'Partition':<16}{'Parts':>7}{'Records':>14}{'Size':>12}",
     ]

@@ -37,6 +37,7 @@ from mlmon.store.lock import DEFAULT_WAIT_S, store_lock
 from mlmon.store.read import iso_time
 from mlmon.store.parts import PartWriter, clean_orphans, commit_parts, iso_us
 from mlmon.store.registry import Registry, load_registry
+from mlmon.store.waiting import read_waiting, waiting_path
 from mlmon.store.remote_logs import RemoteSource, split_inputs, remote_sources
 from mlmon.store.tracking import COPY, ROTATION, TRUNCATION, ReadPlan, plan_reads, refuse_stdin
 
@@ -45,6 +46,8 @@ FLUSH_ROWS = 250_000
 #: The text columns whose secrets are redacted before anything is written.
 _TEXT_COLUMNS = (RAW_REQUEST, RAW_RESPONSE, "error")
 DEFAULT_DEDUP_WINDOW = timedelta(days=1)
+#: How long a joined event waits in the store for its partner (see IngestOptions.pair_wait).
+DEFAULT_PAIR_WAIT = timedelta(minutes=10)
 
 
 def store_fields(mapping: Mapping) -> list[str]:
@@ -96,6 +99,9 @@ class IngestOptions:
     dedup_window: timedelta = DEFAULT_DEDUP_WINDOW
     wait_s: float = DEFAULT_WAIT_S
     progress: Progress | None = None
+    #: With a mapping's join: how long a request (or response) waits in the store for its partner, counted
+    #: back from the newest event read, before it is a record alone (a request then failed).
+    pair_wait: timedelta = DEFAULT_PAIR_WAIT
 
 
 @dataclass
@@ -109,6 +115,9 @@ class IngestSummary:
     rotations: int = 0
     truncations: int = 0
     duplicates_dropped: int = 0
+    #: With a join: events left waiting in the store for their partner, and those that waited too long.
+    events_waiting: int = 0
+    events_expired: int = 0
     parts_written: int = 0
     orphans_removed: int = 0
     files: list[dict[str, Any]] = field(default_factory=list)
@@ -122,6 +131,7 @@ class IngestSummary:
             "records_added": self.records_added, "skipped": self.skipped, "skipped_by_reason": self.skipped_by_reason,
             "rotations": self.rotations, "truncations": self.truncations,
             "duplicates_dropped": self.duplicates_dropped, "parts_written": self.parts_written,
+            "events_waiting": self.events_waiting, "events_expired": self.events_expired,
             "files": self.files, "warnings": self.warnings, "notes": self.notes,
         }
 
@@ -137,6 +147,10 @@ class IngestSummary:
             parts.append(n(self.truncations, "truncated file") + " read again from the start")
         if self.duplicates_dropped:
             parts.append(n(self.duplicates_dropped, "duplicate") + " dropped")
+        if self.events_waiting:
+            parts.append(n(self.events_waiting, "event") + " waiting for its partner")
+        if self.events_expired:
+            parts.append(n(self.events_expired, "event") + f" alone after {'its' if self.events_expired == 1 else 'their'} wait")
         return "ingest: " + ", ".join(parts)
 
 
@@ -169,12 +183,18 @@ def ingest(inputs: Sequence[str], store_text: str, options: IngestOptions | None
             raise InputError(f"the store {printable(store_text)} was built with another mapping",
                              "Ingest with the --mapping the store was built with, or into a new store.")
         summary = IngestSummary(store=store_text, notes=list(found.notes))
-        summary.orphans_removed = clean_orphans(store, {p.path for p in registry.parts})
+        summary.orphans_removed = clean_orphans(store, registry)
         plans, notes = plan_reads(found.sources, registry.sources)
         summary.notes.extend(notes)
         writer = PartWriter(store)
+        before = registry.pending
         try:
-            _run(plans, store, registry, writer, options, summary)
+            waiting = _run(plans, store, registry, writer, options, summary)
+            if options.mapping.hooks.join is not None:
+                # The waiting events are committed with the offsets past them, in one step: a killed run
+                # leaves the registry naming the old file, which still holds what the old offsets left.
+                registry.pending = (writer.write_side(waiting_path(writer.run), waiting)
+                                    if waiting is not None and waiting.height else None)
             registry.mapping = digest
             registry.redact = list(options.mapping.redact)
             now = iso_us(datetime.now(timezone.utc))
@@ -185,17 +205,26 @@ def ingest(inputs: Sequence[str], store_text: str, options: IngestOptions | None
             writer.abort()
             raise
         commit_parts(store, registry, writer)
+        if before is not None and before != registry.pending:
+            try:
+                store.delete(before.path)  # superseded; a run that cannot remove it leaves it to the next
+            except (OSError, InputError):
+                pass
     return summary
 
 
 def _run(plans: list[ReadPlan], store: StoreDir, registry: Registry, writer: PartWriter, options: IngestOptions,
-         summary: IngestSummary) -> None:
+         summary: IngestSummary) -> pl.DataFrame | None:
+    """Read the plans into parts; with a join, the events left waiting for their partner."""
     mapping = options.mapping
     wanted = store_fields(mapping)
     names = list(dict.fromkeys([*wanted, *CHECKED_FIELDS]))
     projection = Projection.flat(mapping, names) if mapping.shaped else Projection.build(mapping, names)
     schema = record_schema(projection, wanted)
-    rows = Assembler(mapping) if mapping.hooks.explode is not None else None
+    pairing = mapping.hooks.join is not None
+    rows = Assembler(mapping) if mapping.hooks.explode is not None or pairing else None
+    if pairing and registry.pending is not None:
+        rows.resume(read_waiting(store, registry.pending))
     buffered: list[pl.DataFrame] = []
     rejects: list[pl.DataFrame] = []
     good_by_file: dict[str, int] = {}
@@ -247,7 +276,7 @@ def _run(plans: list[ReadPlan], store: StoreDir, registry: Registry, writer: Par
             if rows is not None:
                 records = rows.feed(records)
             if records.height:
-                buffered.append(records.select([pl.col(c).cast(t) for c, t in schema.items()]))
+                buffered.append(_as_schema(records, schema))
                 held += records.height
                 added += records.height
             if options.progress is not None:
@@ -269,6 +298,12 @@ def _run(plans: list[ReadPlan], store: StoreDir, registry: Registry, writer: Par
             entry.gz = plan.gz_identity
         summary.files.append({"file": plan.source.name, "from": plan.start, "to": content, "records": added,
                               "skipped": skipped, "event": plan.event})
+    if pairing:
+        alone = rows.expire(int(options.pair_wait.total_seconds() * 1e9))
+        if alone is not None and alone.height:
+            summary.events_expired = alone.height
+            buffered.append(_as_schema(alone, schema))
+        summary.events_waiting = rows.pending.height if rows.pending is not None else 0
     flush()
     summary.parts_written = len(writer.written)
     bad = pl.concat(rejects) if rejects else empty_rejects()
@@ -281,6 +316,14 @@ def _run(plans: list[ReadPlan], store: StoreDir, registry: Registry, writer: Par
     # lines beside good ones are a warning per file when they outnumber its good records.
     if bad.height and (summary.records_added or not registry.rows):
         summary.warnings.extend(judge(good_by_file, bad, mapped=options.mapping != DEFAULT_MAPPING))
+    if not pairing or rows.pending is None:
+        return None
+    return redact_columns(rows.pending, [c for c in _TEXT_COLUMNS if c in rows.pending.columns], mapping.redact)
+
+
+def _as_schema(records: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    return records.select([(pl.col(c) if c in records.columns else pl.lit(None).alias(c)).cast(t)
+                           for c, t in schema.items()])
 
 
 def decoded_chunks(plan: ReadPlan, projection: Projection, mapping: Mapping,

@@ -35,6 +35,8 @@ REGISTRY = "registry.json"
 PREVIOUS = "registry.prev.json"
 LOCK = "lock"
 PARTITION = "date"
+#: The name of the file of paired events waiting for their partner, under META_DIR (see ingest's join).
+PENDING_PREFIX = "pending-"
 _SCHEMES = ("s3://",)
 
 
@@ -166,6 +168,8 @@ class LocalStore(StoreDir):
                 if path.is_file() and (path.name.endswith(".tmp") or (path.suffix == ".parquet" and relative not in committed)):
                     out.append(relative)
         out += [f"{META_DIR}/{p.name}" for p in self.meta.glob(".*.tmp")]
+        out += [relative for p in self.meta.glob(f"{PENDING_PREFIX}*.parquet")
+                if (relative := f"{META_DIR}/{p.name}") not in committed]
         return out
 
     def meta_bytes(self) -> int:
@@ -265,7 +269,7 @@ class ObjectStore(StoreDir):
         return out
 
     def stray_files(self, committed: set[str]) -> list[str]:
-        return [o["path"] for o in self._list(f"{PARTITION}=")
+        return [o["path"] for o in [*self._list(f"{PARTITION}="), *self._list(f"{META_DIR}/{PENDING_PREFIX}")]
                 if o["path"].endswith(".parquet") and o["path"] not in committed]
 
     def meta_bytes(self) -> int:

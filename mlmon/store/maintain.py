@@ -61,7 +61,7 @@ def compact(store_text: str, *, target_bytes: int = DEFAULT_TARGET_BYTES, wait_s
     store = open_store(store_text)
     with store_lock(store, wait_s, "compact"):
         registry = load_registry(store)
-        clean_orphans(store, {p.path for p in registry.parts})
+        clean_orphans(store, registry)
         done = Maintenance(store_text, parts_before=len(registry.parts), bytes_before=sum(p.bytes for p in registry.parts))
         groups: dict[str, list[PartEntry]] = defaultdict(list)
         for part in registry.parts:
@@ -144,7 +144,7 @@ def prune(store_text: str, older_than: timedelta, now: datetime, *, wait_s: floa
     cutoff = (now - older_than).astimezone(timezone.utc).date()
     with store_lock(store, wait_s, "prune"):
         registry = load_registry(store)
-        clean_orphans(store, {p.path for p in registry.parts})
+        clean_orphans(store, registry)
         done = Maintenance(store_text, parts_before=len(registry.parts), bytes_before=sum(p.bytes for p in registry.parts))
         old = [p for p in registry.parts if _day(p) is not None and _day(p) < cutoff]
         if old:
@@ -194,6 +194,7 @@ def describe(store_text: str) -> dict[str, Any]:
         "updated": registry.updated,
         "records": registry.rows,
         "skipped": sum(s.skipped for s in registry.sources),
+        "events_waiting": registry.pending.rows if registry.pending is not None else 0,
         "time_range": {"from": min(mins) if mins else None, "to": max(maxs) if maxs else None},
         "size_bytes": sum(p.bytes for p in registry.parts) + meta_bytes,
         "parts": len(registry.parts),

@@ -28,6 +28,8 @@ class PartWriter:
         self.run = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
         self.prefix = prefix
         self.written: list[PartEntry] = []
+        #: Other files this run wrote (the waiting events' file): removed by :meth:`abort` too.
+        self.side: list[str] = []
         self._count = 0
 
     def next_path(self, day: str) -> str:
@@ -63,14 +65,21 @@ class PartWriter:
                              "committed", "Free some space (or fix the permissions) and run again: "
                              "the next run reads the same lines again.") from None
 
+    def write_side(self, relative: str, frame: pl.DataFrame) -> PartEntry:
+        """Write a file that is not a part of the records (the waiting events); :meth:`abort` removes it."""
+        self.side.append(relative)
+        size = self._guard(lambda: self.store.write_part(relative, frame, **PARQUET))
+        return PartEntry(relative, frame.height, None, None, size)
+
     def abort(self) -> None:
-        """Remove every part this run wrote (none was committed)."""
-        for entry in self.written:
+        """Remove every part (and side file) this run wrote (none was committed)."""
+        for relative in [*(e.path for e in self.written), *self.side]:
             try:
-                self.store.delete(entry.path)
+                self.store.delete(relative)
             except (OSError, InputError):
                 pass  # the next writer removes it
         self.written.clear()
+        self.side.clear()
 
 
 def commit_parts(store: StoreDir, registry: Registry, writer: PartWriter) -> None:
@@ -87,12 +96,13 @@ def commit_parts(store: StoreDir, registry: Registry, writer: PartWriter) -> Non
         raise
 
 
-def clean_orphans(store: StoreDir, committed: set[str]) -> int:
-    """Remove parts no commit names and temporary files left by killed runs; how many were removed.
+def clean_orphans(store: StoreDir, registry: Registry) -> int:
+    """Remove parts (and waiting-event files) no commit names and temporary files left by killed runs;
+    how many were removed.
 
     Run only under the store's lock, after loading the registry.
     """
-    stray = store.stray_files(committed)
+    stray = store.stray_files(registry.committed())
     for relative in stray:
         store.delete(relative)
     return len(stray)

@@ -67,6 +67,9 @@ class Registry:
     updated: str | None = None
     sources: list[SourceEntry] = field(default_factory=list)
     parts: list[PartEntry] = field(default_factory=list)
+    #: Paired events (a join's requests and responses) read but still waiting for their partner, in one
+    #: Parquet file under _mlmon/ that the next ingest reads first (None when none waits).
+    pending: PartEntry | None = None
 
     #: The committed registry's version (ETag) in object storage, for the conditional commit.
     version = None
@@ -78,6 +81,10 @@ class Registry:
     @property
     def rows(self) -> int:
         return sum(p.rows for p in self.parts)
+
+    def committed(self) -> set[str]:
+        """Every file this commit names: its parts, and the waiting events' file."""
+        return {p.path for p in self.parts} | ({self.pending.path} if self.pending is not None else set())
 
 
 #: The type each field must have (a hand-edited registry is checked, not trusted).
@@ -124,6 +131,7 @@ def load_registry(store: StoreDir) -> Registry:
             updated=data.get("updated"),
             sources=_entries(SourceEntry, data.get("sources", [])),
             parts=_entries(PartEntry, data.get("parts", [])),
+            pending=_entries(PartEntry, [data["pending"]])[0] if data.get("pending") is not None else None,
         )
     except InputError:
         raise
