@@ -374,3 +374,19 @@ def test_bentoml_schema_files_beside_the_data_are_not_requests(fixtures):
     assert result.exit_code == 0, result.output
     source = json.loads(result.stdout)["source"]
     assert (source["records"], source["skipped"]) == (oracle.expected("bentoml")["requests"], 0)
+
+
+def test_exported_columns_keep_the_order_the_rows_show_whatever_the_run(fixtures, tmp_path):
+    """Smaller: where rows disagree on a field's type (SageMaker's CSV rows: 1 in one, 1.5 in another),
+    Polars merged their schemas in an order that changed from run to run, and so did export's columns.
+    Three processes (each with its own hash seeds) now write the columns in the order the rows show."""
+    headers = set()
+    for i in range(3):
+        out = tmp_path / f"run{i}.csv"
+        proc = subprocess.run([MLMON, "export", str(fixtures / "sagemaker" / "capture"), "--preset", "sagemaker",
+                               "--format", "csv", "-o", str(out)], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        headers.add(out.read_text().splitlines()[0])
+    [header] = headers
+    inputs = [c for c in header.split(",") if c.startswith("input.f")]
+    assert inputs == [f"input.f{i}" for i in range(len(inputs))] and len(inputs) > 10

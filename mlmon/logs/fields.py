@@ -170,12 +170,52 @@ def _infer(objects: pl.Series) -> dict[str, pl.DataType]:
 
 def _infer_as_written(objects: pl.Series) -> dict[str, pl.DataType]:
     try:
-        return dict(read_json_lines(objects).schema)
+        schema = dict(read_json_lines(objects).schema)
     except pl.exceptions.PolarsError:  # a key holds an object in one row and a scalar in another
-        wrapped = objects.to_frame("t").select(pl.concat_str(pl.lit('{"m":'), pl.col("t"), pl.lit("}"))).to_series()
-        maps = read_json_lines(wrapped, {"m": pl.Map(pl.String, pl.String)}).get_column("m")
-        keys = maps.map.keys().explode().drop_nulls().unique(maintain_order=True)
-        return {k: pl.String() for k in keys.to_list()}
+        return {k: pl.String() for k in _keys_as_first_seen(objects)}
+    # Where rows disagree on a field's type, Polars merges their schemas in an order that changes from
+    # run to run: the fields are put in the order the rows first show them (export's columns, report's tables).
+    return _written_order(objects, schema)
+
+
+def _written_order(objects: pl.Series, schema: dict[str, pl.DataType]) -> dict[str, pl.DataType]:
+    out = {}
+    for k in _in_written_order(objects, list(schema)):
+        dtype = schema[k]
+        if isinstance(dtype, pl.Struct):
+            dtype = pl.Struct(_written_order(objects, {f.name: f.dtype for f in dtype.fields}))
+        out[k] = dtype
+    return out
+
+
+def _in_written_order(objects: pl.Series, keys: list[str]) -> list[str]:
+    """``keys`` ordered by the first row whose text names each (as ``"key"``), then by where in that row:
+    the order the rows show them. Vectorized searches, first in the first row (which names most keys),
+    then in the rows after it for the keys it lacks."""
+    if len(keys) < 2:
+        return keys
+    import json
+
+    where: dict[str, tuple[int, int]] = {}
+    for start, rows in ((0, objects.head(1)), (1, objects.slice(1))):
+        left = [k for k in keys if k not in where]
+        if not left or not rows.len():
+            break
+        finds = [pl.col("t").str.find(json.dumps(k), literal=True) for k in left]
+        found = rows.to_frame("t").lazy().select(
+            pl.struct(f.is_not_null().arg_max().alias("row"), f.drop_nulls().first().alias("at")).alias(str(i))
+            for i, f in enumerate(finds)).collect().row(0)
+        for k, hit in zip(left, found):
+            if hit["at"] is not None:
+                where[k] = (start + hit["row"], hit["at"])
+    return sorted(keys, key=lambda k: (*where.get(k, (len(objects), 0)), k))
+
+
+def _keys_as_first_seen(objects: pl.Series) -> list[str]:
+    """The top-level keys of the objects, in the order the rows first show them."""
+    wrapped = objects.to_frame("t").select(pl.concat_str(pl.lit('{"m":'), pl.col("t"), pl.lit("}"))).to_series()
+    maps = read_json_lines(wrapped, {"m": pl.Map(pl.String, pl.String)}).get_column("m")
+    return maps.map.keys().explode().drop_nulls().unique(maintain_order=True).to_list()
 
 
 def _decode(objects: pl.Series, schema: dict[str, pl.DataType], exact: frozenset = frozenset()) -> pl.DataFrame:
