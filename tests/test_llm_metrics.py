@@ -277,6 +277,59 @@ def test_a_cost_rule_fires_through_check(logs, prices, tmp_path):
     assert result.exit_code == 0, result.stderr
 
 
+def test_the_dashboard_prices_records_as_check_does(logs, prices, tmp_path):
+    """Smaller: the dashboard had no --prices, so a cost rule that fired in check stayed quiet on screen."""
+    path, rows = logs
+    hourly = [oracle([r for r in rows if START + timedelta(hours=h)
+                      <= datetime.fromisoformat(r["ts"]) < START + timedelta(hours=h + 1)],
+                     PRICES)["cost_total"] for h in range(3)]
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES.format(limit=hourly[2] * 0.999))
+    args = [path, "--rules", rules, "--once", "--every", "1h", "--windows", "3", "--now", "2026-11-26T12:00:00Z",
+            "--width", "120"]
+    quiet = invoke("dashboard", *args)
+    assert quiet.exit_code == 0 and "OK: no alert firing or pending" in quiet.stdout  # logged costs alone: below
+    shown = invoke("dashboard", *args, "--prices", prices)
+    assert shown.exit_code == 0, shown.output
+    [line] = [line for line in shown.stdout.splitlines() if line.startswith("FIRING")]
+    limit = hourly[2] * 0.999
+    worst = max(c for c in hourly if c > limit)  # as check reports it: the worst firing window's
+    assert "spend" in line and float(line.split()[-1]) == pytest.approx(worst, rel=1e-3)
+    (alert,) = json.loads(run("check", path, "--rules", rules, "--prices", prices, "--format", "json",
+                              "--now", "2026-11-26T12:00:00Z").stdout)["alerts"]
+    assert alert["value"] == pytest.approx(worst, rel=1e-9)
+
+
+def test_a_rules_test_over_logs_takes_prices(logs, prices, tmp_path):
+    """Smaller: a rule test file had no way to give prices, so a cost rule could not be unit-tested on logs
+    that log tokens and no cost."""
+    path, rows = logs
+    hourly = [oracle([r for r in rows if START + timedelta(hours=h)
+                      <= datetime.fromisoformat(r["ts"]) < START + timedelta(hours=h + 1)],
+                     PRICES)["cost_total"] for h in range(3)]
+    (tmp_path / "rules.yaml").write_text(RULES.format(limit=hourly[0] * 0.999))
+    expect = "[{labels: {severity: critical}}]"  # the first hour's priced cost is over the limit
+    test = tmp_path / "rules.test.yaml"
+    for given, code in (("prices: " + str(prices), 0), ("", 1)):  # without prices the spend stays below
+        test.write_text(f"""\
+rule_files: [rules.yaml]
+tests:
+  - name: spend over logs
+    start: 2026-11-26T09:00:00Z
+    logs: {path}
+    {given}
+    alerts:
+      - at: 2026-11-26T10:00:00Z
+        alertname: spend
+        expect: {expect}
+""")
+        result = invoke("rules", "test", test)
+        assert result.exit_code == code, result.output
+    test.write_text(test.read_text().replace("logs: ", "windows: [{series: {request_count: 1x2}}]\n    prices: p.yaml\n    #"))
+    bad = invoke("rules", "test", test)
+    assert bad.exit_code == 2 and "'prices' reads logs; it goes with 'logs:'" in bad.stderr
+
+
 def test_rules_validate_knows_the_llm_metric_names(tmp_path):
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - name: r\n    expr: cost_totl > 10\n")

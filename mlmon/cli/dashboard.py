@@ -9,7 +9,7 @@ import typer
 
 from mlmon.cli.app import app
 from mlmon.cli.common import (BASELINE_OPTION, LOGS_ARGUMENT, MAPPING_OPTION, PRESET_OPTION, TIMEZONE_OPTION, MAX_LINE_OPTION, MAX_SEGMENTS_OPTION,
-                              NOW_OPTION, STORE_OPTION, handle_errors, log_inputs, parse_now)
+                              NOW_OPTION, PRICES_OPTION, STORE_OPTION, handle_errors, log_inputs, parse_now)
 
 
 @app.command(
@@ -37,6 +37,7 @@ def dashboard(
     timezone: Optional[str] = TIMEZONE_OPTION,
     max_line_bytes: int = MAX_LINE_OPTION,
     max_segments: int = MAX_SEGMENTS_OPTION,
+    prices: Optional[Path] = PRICES_OPTION,
     now: Optional[str] = NOW_OPTION,
 ) -> None:
     """Watch a model live: throughput, latency, errors, resources per window, per model and version, with alerts and drift."""
@@ -58,9 +59,11 @@ def dashboard(
 
         refuse_for_store(preset, timezone)
     fixed = parse_now(now) if now else None
+    from mlmon.metrics.llm import load_prices
+
     feed = open_feed(inputs, store=store, every=every, windows=windows, mapping=mapping, rules=rules,
                      baseline=baseline, max_line_bytes=max_line_bytes, max_segments=max_segments,
-                     clock=(lambda: fixed) if fixed else None)
+                     clock=(lambda: fixed) if fixed else None, prices=load_prices(prices))
     if once:
         from mlmon.cli.common import emit
         from mlmon.render.dashboard.panels import render_once

@@ -64,8 +64,10 @@ class Feed:
 
     def __init__(self, make_tailer: Callable[[list[str], timedelta], Any], *, every: timedelta, windows: int, source: str,
                  mapping: Mapping, ruleset=None, baseline: BaselineSpec | None = None, patterns: list[str] = (),
-                 clock: Callable[[], datetime] = utc_now, max_segments: int = 1000):
+                 clock: Callable[[], datetime] = utc_now, max_segments: int = 1000, prices=None):
         self._make_tailer = make_tailer
+        #: --prices: the cost of records that log tokens and no cost, as report and check give it.
+        self.prices = prices
         self.source, self.mapping, self.ruleset, self.clock = source, mapping, ruleset, clock
         self.baseline, self.patterns, self.max_segments = baseline, list(patterns), max_segments
         self.reference = None
@@ -74,7 +76,7 @@ class Feed:
             from mlmon.rules.evaluate import record_fields
 
             keep += record_fields(ruleset)
-        fields = list(dict.fromkeys([*RECORD_FIELDS, *SEGMENT_BY, *keep]))
+        fields = list(dict.fromkeys([*RECORD_FIELDS, *SEGMENT_BY, *keep, *(prices.fields if prices else ())]))
         if baseline is not None:
             fields += ["request_id", RAW_REQUEST, RAW_RESPONSE]
         self.fields = fields
@@ -110,6 +112,10 @@ class Feed:
         if not records.height:
             return
         self.records += records.height
+        if self.prices is not None:
+            from mlmon.metrics.llm import with_cost
+
+            records = with_cost(records, self.prices)
         start = self.state.start
         if start is not None:  # older than the screen's first window: no use (and most of a first read)
             records = records.filter(pl.col("ts") >= start)

@@ -14,7 +14,7 @@ from mlmon.store.source import store_input
 
 def open_feed(inputs: Sequence, *, store: str | None, every: str, windows: int, mapping: Path | None = None,
               rules: Path | None = None, baseline: Path | None = None, max_line_bytes: int | None = None,
-              max_segments: int = 1000, clock=None) -> Feed:
+              max_segments: int = 1000, clock=None, prices=None) -> Feed:
     """The feed for ``inputs`` (log patterns, or a store's input from ``log_inputs``); nothing is read yet."""
     from mlmon.baseline.load import BaselineSpec
     from mlmon.logs.mapping import load_mapping
@@ -58,4 +58,5 @@ def open_feed(inputs: Sequence, *, store: str | None, every: str, windows: int, 
         make = lambda fields, span: LogTailer(patterns, the_mapping, fields, max_line_bytes=max_line)  # noqa: E731
         source = patterns[0] if len(patterns) == 1 else f"{patterns[0]} and {len(patterns) - 1} more"
     return Feed(make, every=length, windows=windows, source=source, mapping=the_mapping, ruleset=ruleset,
-                baseline=base, patterns=patterns, max_segments=max_segments, **({"clock": clock} if clock else {}))
+                baseline=base, patterns=patterns, max_segments=max_segments, prices=prices,
+                **({"clock": clock} if clock else {}))

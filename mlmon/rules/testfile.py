@@ -88,6 +88,8 @@ class TestCase:
     mapping: str | None = None
     where: str = ""
     preset: str = "auto"
+    #: With ``logs``: the prices file (``--prices``).
+    prices: str | None = None
 
 
 @dataclass(frozen=True)
@@ -221,8 +223,11 @@ def alerts_from_logs(ruleset: RuleSet, test: TestCase, at: datetime) -> list[Act
     from mlmon.check import run_check
     from mlmon.logs.presets import choose_mapping
 
+    from mlmon.metrics.llm import load_prices
+
     mapping = choose_mapping(list(test.logs), test.mapping, test.preset).mapping
-    result, _ = run_check(list(test.logs), ruleset, mapping=mapping, now=at, since=test.start, until=at, anchor=at)
+    result, _ = run_check(list(test.logs), ruleset, mapping=mapping, now=at, since=test.start, until=at, anchor=at,
+                          prices=load_prices(test.prices))
     return [a for outcome in result.outcomes for a in active_alerts(outcome)]
 
 

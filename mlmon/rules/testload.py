@@ -130,13 +130,13 @@ def _test(read: Reader, keys: tuple, item: Any, ruleset: RuleSet | None, names: 
     every = read.duration(keys + ("every",), item["every"], name) if "every" in item else timedelta(hours=1)
     series: tuple[Series, ...] = ()
     logs: tuple[str, ...] = ()
-    mapping = None
+    mapping = prices = None
     preset = "auto"
     if ("windows" in item) == ("logs" in item):
         read.add(keys, "give the input as either 'windows:' (metric values) or 'logs:' (a log file), one of them", name)
     elif "windows" in item:
         series = series_list(read, keys + ("windows",), item["windows"], every or timedelta(hours=1), ruleset, name)
-        for key in ("mapping", "preset"):
+        for key in ("mapping", "preset", "prices"):
             if key in item:
                 read.add(keys + (key,), f"'{key}' reads logs; it goes with 'logs:'", name)
     else:
@@ -144,6 +144,8 @@ def _test(read: Reader, keys: tuple, item: Any, ruleset: RuleSet | None, names: 
         if "mapping" in item:
             mapping = read.path(keys + ("mapping",), item["mapping"], "mapping file", name)
         preset = _preset(read, keys, item, name)
+        if "prices" in item:
+            prices = read.path(keys + ("prices",), item["prices"], "prices file", name)
     for s in series:
         if start is not None and later(start, s.length * s.every) is None:
             read.add(keys + ("windows",), f"a series of {s.length:,} windows of {spell(s.every)} from the test's "
@@ -151,7 +153,7 @@ def _test(read: Reader, keys: tuple, item: Any, ruleset: RuleSet | None, names: 
     expectations = _expectations(read, keys + ("alerts",), item.get("alerts"), start, ruleset, name)
     if len(read.problems) > before or start is None:
         return None
-    return TestCase(name, start, tuple(expectations), series, logs, mapping, read.doc.where(*keys), preset)
+    return TestCase(name, start, tuple(expectations), series, logs, mapping, read.doc.where(*keys), preset, prices)
 
 
 def _preset(read: Reader, keys: tuple, item: dict, name: str) -> str:

@@ -75,6 +75,8 @@ TEST_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("preset", {"type": "string", "enum": ["auto", "mlmon", "sagemaker", "kserve", "seldon", "bentoml",
                                                     "azureml", "openai", "litellm", "rayserve"]},
               "With 'logs': the log format, as --preset (default auto); not with 'mapping'."),
+    FieldSpec("prices", {"type": "string"}, "With 'logs': a prices file for the cost of records that log tokens "
+                                            "and no cost, as --prices (relative to the test file)."),
     FieldSpec("alerts", {"type": "array", "minItems": 1, "items": _object(ALERTS_FIELDS)},
               "Evaluation times and the alerts expected at each.", required=True),
 )
