@@ -463,6 +463,9 @@ def _look_closer(lines: pl.DataFrame) -> pl.DataFrame:
     marked = lines.with_row_index("_i")
     odd = marked.filter(pl.col(REASON) == _LOOK_CLOSER)
     stripped = pl.col(LINE).str.strip_chars()
+    cleared = _objects_at_once(odd, stripped)
+    if cleared is not None:
+        odd = odd.filter(~pl.col("_i").is_in(cleared.implode()))
     # Null is the one valid line that json_path_match gives as null.
     valid = stripped.str.json_path_match("$").is_not_null() | (stripped == "null")
     settled = odd.select(
@@ -483,12 +486,53 @@ def _look_closer(lines: pl.DataFrame) -> pl.DataFrame:
     if deeper.len():
         reasons = unparsed_reason(settled.get_column("_stripped").gather(deeper))
         settled = settled.with_columns(settled.get_column("_settled").scatter(deeper, reasons))
+    if cleared is not None:  # well-formed objects: no reason
+        settled = pl.concat([settled, pl.DataFrame({"_i": cleared, "_settled": pl.Series([None] * cleared.len(), dtype=pl.String),
+                                                    "_stripped": pl.Series([None] * cleared.len(), dtype=pl.String)})],
+                            how="vertical_relaxed")
     merged = marked.join(settled.drop("_stripped"), on="_i", how="left", maintain_order="left")
     closer = pl.col(REASON) == _LOOK_CLOSER
     return merged.with_columns(
         pl.when(closer).then(pl.col("_settled")).otherwise(pl.col(REASON)).alias(REASON),
         pl.when(closer).then(stripped).otherwise(pl.col(LINE)).alias(LINE),
     ).drop("_i", "_settled")
+
+
+#: A key no log has: the strict JSON-lines parse in _objects_at_once reads nothing, it only checks.
+_NO_KEY = "\u0000mlmon-checks-only"
+
+
+def _objects_at_once(odd: pl.DataFrame, stripped: pl.Expr) -> pl.Series | None:
+    """The row indexes (``_i``) of the odd lines that are well-formed JSON objects, found by one strict parse
+    of them all (lines the regular expression could not clear, such as objects nested past its depth,
+    are mostly good; where the parse refuses one, halves are parsed again); None when none is cleared so.
+
+    Blank lines and lines that may be nested deeper than json_path_match reads are left to the line checks,
+    which judge every line as before: this only clears, at once, lines they would clear one by one.
+    """
+    # (An escaped surrogate is left to them too: this parser takes a lone one, json_path_match does not.)
+    shallow = odd.select("_i", stripped.alias("_t")).filter(
+        (pl.col("_t") != "") & ~maybe_deep(pl.col("_t")).fill_null(True)
+        & ~pl.col("_t").str.contains(r"\\u[dD][89a-fA-F]").fill_null(True))
+    cleared = _parsed_whole(shallow)
+    return pl.concat(cleared) if cleared else None
+
+
+def _parsed_whole(shallow: pl.DataFrame) -> list[pl.Series]:
+    """The ``_i`` of the lines (``_t``) one strict parse takes; where it refuses one, each half is tried again,
+    down to a few lines (which the line checks then settle)."""
+    if shallow.height < 16:  # a few lines: the line checks cost less than setting up a parse
+        return []
+    buffer = io.BytesIO()
+    shallow.select("_t").write_csv(buffer, include_header=False, quote_style="never")
+    buffer.seek(0)
+    try:
+        if pl.read_ndjson(buffer, schema={_NO_KEY: pl.String}).height == shallow.height:
+            return [shallow.get_column("_i")]
+    except (pl.exceptions.PolarsError, ValueError):
+        pass
+    half = shallow.height // 2
+    return [*_parsed_whole(shallow.head(half)), *_parsed_whole(shallow.slice(half))]
 
 
 def _decode_lines(lines: pl.DataFrame, projection: Projection, data: bytes | None = None) -> pl.DataFrame:

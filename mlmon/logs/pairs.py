@@ -13,6 +13,7 @@ import json
 import polars as pl
 
 from mlmon.logs.mapping import INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE, Mapping
+from mlmon.logs.json_lines import read_json_lines
 from mlmon.logs.shape import KEY, KIND, TIME_NS, jsonpath
 
 #: The error of a request whose response event was never read.
@@ -26,7 +27,10 @@ _PAIR_COLUMNS = (KIND, KEY, TIME_NS)
 class Assembler:
     """Turns decoded events into records: feed each chunk's frame, then flush once at the end."""
 
-    def __init__(self, mapping: Mapping):
+    def __init__(self, mapping: Mapping, bodies: bool = True):
+        """``bodies``: whether the records' ``request`` and ``response`` are read after this. Without them,
+        an explode only counts each batch's rows (one parse, no row encoded back to text)."""
+        self.bodies = bodies
         self.join = mapping.hooks.join
         self.explode = mapping.hooks.explode
         self.pending: pl.DataFrame | None = None
@@ -130,11 +134,21 @@ class Assembler:
         exprs.append(latency.alias("latency_ms"))
         return matched.select(exprs)
 
+    def _counted(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """As :meth:`_exploded`, for a reader that reads no body: as many records as the batch has rows
+        (a record without the array stays one), with no request or response text."""
+        counts = element_counts(_at(frame.get_column(RAW_REQUEST), self.explode.inputs))
+        frame = frame.with_columns(pl.int_ranges(0, counts.fill_null(1).clip(1)).alias("_pos")).explode("_pos")
+        return frame.drop("_pos").with_columns(
+            pl.lit(None, pl.String).alias(c) for c in (RAW_REQUEST, RAW_RESPONSE) if c in frame.columns)
+
     def _exploded(self, frame: pl.DataFrame) -> pl.DataFrame:
         """One record per batched row, its outputs the response's row at the same position."""
         spec = self.explode
         if spec is None or not frame.height or RAW_REQUEST not in frame.columns:
             return frame
+        if not self.bodies and not any(c.startswith((INPUT_PREFIX, OUTPUT_PREFIX)) for c in frame.columns):
+            return self._counted(frame)
         # A record without the array (another body shape) stays one record, its body whole.
         rows_in = element_texts(_at(frame.get_column(RAW_REQUEST), spec.inputs), as_input=True)
         frame = frame.with_columns(pl.coalesce(rows_in, pl.concat_list(pl.col(RAW_REQUEST))).alias("_rows"))
@@ -161,6 +175,19 @@ def _event_ns(columns: list[str]) -> pl.Expr:
     if "ts" in columns:
         times.append(pl.col("ts").dt.epoch("ns"))
     return pl.coalesce(times) if times else pl.lit(None, pl.Int64)
+
+
+def element_counts(arrays: pl.Series) -> pl.Series:
+    """How many elements each JSON array text holds (null for anything else): one parse, nothing decoded
+    past the top level."""
+    def counted(texts: pl.Expr) -> pl.Series:
+        wrapped = arrays.to_frame("a").select(pl.concat_str(pl.lit('{"a":'), texts.fill_null("null"), pl.lit("}")))
+        return read_json_lines(wrapped.to_series(), {"a": pl.List(pl.String)}, ignore_errors=True).get_column("a")
+
+    try:
+        return counted(pl.col("a")).list.len()
+    except pl.exceptions.PolarsError:  # a text that is no JSON at all: null, as for anything but an array
+        return counted(pl.when(pl.col("a").str.json_path_match("$").is_not_null()).then(pl.col("a"))).list.len()
 
 
 def _at(objects: pl.Series, path: tuple[str, ...]) -> pl.Series:

@@ -16,7 +16,8 @@ from mlmon.logs.batch import SmallFiles, decode_small_files, plan_batches
 from mlmon.logs.chunks import iter_chunks, load_span, plan_spans
 from mlmon.logs.decode import (Projection, ProjectionError, decode_chunk, decode_chunk_fast, empty_rejects,
                                ends_have_bad_line)
-from mlmon.logs.mapping import CANONICAL_FIELDS, DEFAULT_MAPPING, RAW_REQUEST, RAW_RESPONSE, Mapping
+from mlmon.logs.mapping import (CANONICAL_FIELDS, DEFAULT_MAPPING, INPUT_PREFIX, OUTPUT_PREFIX, RAW_REQUEST, RAW_RESPONSE,
+                                 Mapping)
 from mlmon.logs.jsondoc import document_chunks, is_json_document, starts_as_document
 from mlmon.logs.normalize import CHECKED_FIELDS, TS_TYPE
 from mlmon.logs.pairs import Assembler
@@ -222,7 +223,9 @@ class LogStream:
         progress = self.progress
         shaped = self.mapping.shaped or self.mapping.hooks.path_fields is not None
         if self.mapping.hooks.join is not None or self.mapping.hooks.explode is not None:
-            self._assembler = Assembler(self.mapping)
+            bodies = any(c in (RAW_REQUEST, RAW_RESPONSE) or c.startswith((INPUT_PREFIX, OUTPUT_PREFIX))
+                         for c in self.schema)
+            self._assembler = Assembler(self.mapping, bodies=bodies)
         # Small files are read together (see mlmon.logs.batch); the others, or a batch whose lines
         # cannot be told apart per file, one by one.
         for item in plan_batches(self.sources, batch_bytes=self.chunk_bytes, max_line_bytes=self.max_line_bytes):
