@@ -162,8 +162,12 @@ def test_failed_notifications_stay_in_the_outbox_and_go_out_next_run(tmp_path, r
         assert sleeps == [0.5, 1.0, 0.5, 1.0]  # exponential backoff between attempts
         assert warnings == [f"mlmon: notification to {shown(receiver.url)} failed (HTTP 500); it will be retried on the next run"] * 2
         doc = saved(path)
-        assert [(i["kind"], i["target"], i["attempts"], i["payload"]["alert"]["rule"]) for i in doc["outbox"]] == [
-            ("webhook", receiver.url, 1, "slow-p95"), ("webhook", receiver.url, 1, "latency-tail-ratio")]
+        # the file keeps the target's digest and printed form, never the URL (its path may be a token)
+        assert [(i["kind"], i["target"], i["target_sha256"], i["attempts"], i["payload"]["alert"]["rule"])
+                for i in doc["outbox"]] == [
+            ("webhook", shown(receiver.url), outbox_mod.digest(receiver.url), 1, "slow-p95"),
+            ("webhook", shown(receiver.url), outbox_mod.digest(receiver.url), 1, "latency-tail-ratio")]
+        assert "/hook" not in path.read_text()
         assert set(doc["alerts"]) == {SLOW, RATIO}  # the transition is recorded even though the message is not out
 
         receiver.status = 200
@@ -213,7 +217,7 @@ def test_one_failing_target_does_not_hold_back_the_others(tmp_path, result, slee
                             commands=[f"sh -c 'cat >> {out}'"])
     assert len(up.delivered) == 2 and len(out.read_text().splitlines()) == 2
     outbox = saved(tmp_path / "s.json")["outbox"]
-    assert [i["target"] for i in outbox] == [down.url, down.url]
+    assert [i["target_sha256"] for i in outbox] == [outbox_mod.digest(down.url)] * 2
     assert len(warnings) == 2
 
 
@@ -419,6 +423,25 @@ def test_a_still_firing_alert_is_repeated_only_after_strictly_more_than_the_repe
     assert found == []  # exactly 4h: Alertmanager does not repeat yet
     found, _ = apply(path, result, now=NOW + timedelta(hours=4, seconds=1))
     assert [t.kind for t in found] == ["still_firing", "still_firing"]
+
+
+def test_the_state_file_never_holds_a_webhook_or_command_secret(tmp_path, result, sleeps):
+    """Smaller: a notification kept for the next run was written with its target, so a Slack-style hook's
+    token (its path) and a command's arguments sat in the state file. It now holds their digest and the
+    printed form; the next run finds the target among the ones it is given, and delivers there."""
+    path = tmp_path / "s.json"
+    token = "T0000000/B0000000/XXXXXXXXXXXXXXXXXXXXXXXX"
+    with Receiver(status=500) as receiver:
+        url = receiver.url.replace("/hook", f"/services/{token}")
+        command = "curl -H 'Authorization: Bearer sk-live-abcdef' https://example.invalid && exit 3"
+        apply(path, result, webhooks=[url], commands=[command])
+        text = path.read_text()
+        assert token not in text and "sk-live-abcdef" not in text and "Bearer" not in text
+        assert len(saved(path)["outbox"]) == 4
+        receiver.status = 200
+        found, warnings = apply(path, result, now=NOW + timedelta(minutes=15), webhooks=[url], commands=["true"])
+    assert [r["path"] for r in receiver.requests[-2:]] == [f"/services/{token}"] * 2  # the kept ones went out
+    assert saved(path)["outbox"] == [] and warnings == []
 
 
 def test_an_old_state_file_still_loads(tmp_path, result):

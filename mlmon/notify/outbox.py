@@ -4,10 +4,15 @@ Each entry names its ``receiver`` (a name from ``notify:``, or ``--notify`` /
 ``--notify-command`` for the shortcuts), its ``kind`` and ``target``, the ``payload``
 and how many runs tried it. A notification is never lost to a failed delivery: it
 stays until it goes out, its receiver is gone, or ``MAX_ATTEMPTS`` runs failed.
+
+The state file never holds a target itself: a webhook's path and query, or a command's arguments,
+may hold a secret (a Slack hook's token, a bearer token). It keeps the target's SHA-256 and the form
+mlmon prints (:func:`for_the_file`); each run finds the target again among the ones it was given.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +23,28 @@ from mlmon.notify.model import NotifyConfig
 MAX_ATTEMPTS = 24
 #: The receiver names of the command-line shortcuts, by kind.
 SHORTCUTS = {"webhook": "--notify", "command": "--notify-command"}
+
+
+def digest(target: str) -> str:
+    """How the state file names a target: its SHA-256, never the text (which may hold a secret)."""
+    return hashlib.sha256(target.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def for_the_file(outbox: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The outbox as the state file keeps it: each target as its digest and the form mlmon prints."""
+    return [{**item, "target": receivers.shown_target(item["kind"], item["target"]), "target_sha256": digest(item["target"])}
+            for item in outbox]
+
+
+def _target_digest(item: dict[str, Any]) -> str:
+    # A state file written before targets were kept as digests holds the target itself.
+    return item.get("target_sha256") or digest(item["target"])
+
+
+def _queued_for(item: dict[str, Any]) -> set[str]:
+    if "queued_for_sha256" in item:
+        return set(item["queued_for_sha256"])
+    return {digest(t) for t in item.get("queued_for") or [item["target"]]}
 
 
 def _shortcut(item: dict[str, Any]) -> bool:
@@ -50,20 +77,24 @@ def retarget(outbox: list[dict[str, Any]], webhooks: list[str], commands: list[s
                 warn(f"mlmon: a notification for receiver {item['receiver']!r} is dropped: notify: no longer has it")
                 continue
             payload = {"text": item["payload"]["text"]} if receiver.kind == "slack" else item["payload"]
-            out.append({**item, "kind": receiver.kind, "target": receiver.target, "payload": payload})
+            kept = {k: v for k, v in item.items() if k != "target_sha256"}
+            out.append({**kept, "kind": receiver.kind, "target": receiver.target, "payload": payload})
             continue
         targets = current.get(item.get("kind"), [])
-        if item["target"] in targets:
-            out.append(item)
+        same = [t for t in targets if digest(t) == _target_digest(item)]
+        queued_for = _queued_for(item)
+        base = {k: v for k, v in item.items() if k not in ("queued_for", "target_sha256")}
+        if same:
+            out.append({**base, "target": same[0], "queued_for_sha256": sorted(queued_for)})
             continue
-        queued_for = set(item.get("queued_for") or [item["target"]])
-        new = [t for t in targets if t not in queued_for]
+        new = [t for t in targets if digest(t) not in queued_for]
         if not new:
             warn(f"mlmon: a notification for {receivers.shown_target(item['kind'], item['target'])} is dropped: no --notify"
                  f"{'-command' if item.get('kind') == 'command' else ''} given now takes its place")
             continue
         for target in new:
-            out.append({**item, "target": target, "queued_for": sorted(queued_for | set(targets)), "attempts": 0})
+            out.append({**base, "target": target, "queued_for_sha256": sorted(queued_for | {digest(t) for t in targets}),
+                        "attempts": 0})
     return out
 
 
@@ -73,7 +104,8 @@ def shortcut_entries(payloads: list[dict[str, Any]], webhooks: list[str], comman
     for payload in payloads:
         for kind, targets in (("webhook", webhooks), ("command", commands)):
             out += [{"kind": kind, "receiver": SHORTCUTS[kind], "target": target,
-                     "payload": {**payload, "receiver": SHORTCUTS[kind]}, "queued_for": list(targets), "attempts": 0}
+                     "payload": {**payload, "receiver": SHORTCUTS[kind]},
+                     "queued_for_sha256": sorted(digest(t) for t in targets), "attempts": 0}
                     for target in targets]
     return out
 

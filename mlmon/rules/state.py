@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 from mlmon.atomic import write_text_atomic
 from mlmon.errors import MlmonError, UsageError
 from mlmon.notify.model import NotifyConfig
-from mlmon.notify.outbox import deliver, retarget, shortcut_entries
+from mlmon.notify.outbox import deliver, for_the_file, retarget, shortcut_entries
 from mlmon.notify.payload import Notice, label_text, message, notice
 from mlmon.notify.plan import plan
 from mlmon.safetext import json_safe
@@ -208,7 +208,9 @@ def _muted(alert: dict[str, Any]) -> bool:
 
 
 def _save(path: Path, state: dict[str, Any]) -> None:
-    write_text_atomic(path, json_safe(json.dumps(state, indent=2, ensure_ascii=False)) + "\n")
+    """Write the state atomically; the outbox's targets as digests (see mlmon.notify.outbox)."""
+    on_file = {**state, "outbox": for_the_file(state.get("outbox") or [])}
+    write_text_atomic(path, json_safe(json.dumps(on_file, indent=2, ensure_ascii=False)) + "\n")
 
 
 def apply_transitions(
