@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import glob
 import os
+import shutil
 import stat
 import sys
 import tempfile
@@ -14,12 +16,39 @@ from typing import IO, Iterator
 from mlmon.errors import InputError, UsageError
 
 
+def temp_prefix(target: Path, suffix: str, lead: str = "") -> str:
+    """The name's start of a temporary file (or directory) for ``target``: ``.name.LEAD<pid>.``; first the
+    ones left beside ``target`` by killed runs (their process is gone) are removed."""
+    start = f".{target.name}.{lead}"
+    with suppress(OSError):
+        for path in target.parent.glob(f"{glob.escape(start)}*{glob.escape(suffix)}"):
+            owner = path.name[len(start):].split(".", 1)[0]
+            if owner.isdigit() and int(owner) != os.getpid() and not _alive(int(owner)):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with suppress(OSError):
+                        path.unlink()
+    return f"{start}{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):
+        return True  # another user's process, or no number a process has: not ours to judge
+    return True
+
+
 @contextmanager
 def atomic_open(path: str | Path, mode: str = "w", *, stdout: IO | None = None) -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success it replaces ``path`` in one rename.
 
     If the block raises or the process dies, ``path`` is untouched and the temporary file
-    is removed (or, after a kill, left as a hidden ``.name.*.tmp`` file, never as ``path``).
+    is removed (or, after a kill, left as a hidden ``.name.<pid>.*.tmp`` file, never as ``path``, which the
+    next write to ``path`` removes once that process is gone).
 
     A symbolic link is followed: the file it points to is replaced and the link kept.
     What is not a regular file (``/dev/null``, ``/dev/stdout``, a FIFO) cannot be
@@ -39,7 +68,7 @@ def atomic_open(path: str | Path, mode: str = "w", *, stdout: IO | None = None) 
     target = Path(os.path.realpath(target))  # replace a link's file, not the link
     directory = target.parent
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target, ".tmp"), suffix=".tmp", dir=directory)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}", "Check that the directory exists and is writable.") from None
     try:
@@ -81,7 +110,7 @@ def atomic_path(path: str | Path, *, prefix: str = "", suffix: str = ".tmp") -> 
         return
     target = Path(os.path.realpath(target))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{prefix}", suffix=suffix, dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target, suffix, prefix), suffix=suffix, dir=target.parent)
         os.close(fd)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}", "Check that the directory exists and is writable.") from None

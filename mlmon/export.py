@@ -33,7 +33,7 @@ from typing import Sequence
 
 import polars as pl
 
-from mlmon.atomic import atomic_path
+from mlmon.atomic import atomic_path, temp_prefix
 from mlmon.errors import InputError, UsageError
 from mlmon.logs.field_limit import FieldLimit
 from mlmon.logs.fields import INTEGER_TYPES, io_field_names, is_numeric, with_io_fields
@@ -109,7 +109,9 @@ def export_logs(inputs: Sequence[str], output: str | Path, spec: ExportSpec, *, 
                            progress)
     chunks = _Chunks(spec, condition, labels, mapping.redact)
     target = Path(output)
-    spill = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".parts", dir=_directory_of(target)))
+    where = _directory_of(target)
+    # (Spill directories that killed exports left beside it are removed first.)
+    spill = Path(tempfile.mkdtemp(prefix=temp_prefix(where / target.name, ".parts"), suffix=".parts", dir=where))
     try:
         parts = [chunks.spill(frame, spill / f"part-{i:06d}.parquet") for i, frame in enumerate(frames)]
         data = finish()

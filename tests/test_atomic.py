@@ -88,3 +88,25 @@ def test_write_errors_and_link_loops_are_input_errors(tmp_path):
     with pytest.raises(InputError, match="loop"):
         write_text_atomic(tmp_path / "a", "x")
     assert (tmp_path / "a").is_symlink()
+
+
+def test_temporary_files_of_killed_runs_are_removed_by_the_next_write(tmp_path):
+    """A killed run leaves its hidden temporary file (named with its process id); the next write to the
+    same file removes it once that process is gone, and leaves those of live processes and others alone."""
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    target = tmp_path / "report.json"
+    stale = tmp_path / f".report.json.{gone}.abcd1234.tmp"
+    live = tmp_path / f".report.json.{os.getppid()}.efgh5678.tmp"  # pytest's parent: alive
+    foreign = tmp_path / ".report.json.notapid.tmp"
+    other = tmp_path / f".other.json.{gone}.ijkl9012.tmp"
+    for path in (stale, live, foreign, other):
+        path.write_text("half")
+    with atomic_open(target) as handle:
+        handle.write("{}")
+    assert target.read_text() == "{}"
+    assert not stale.exists() and live.exists() and foreign.exists() and other.exists()
+    assert not list(tmp_path.glob(f".report.json.{os.getpid()}.*"))  # its own is renamed into place

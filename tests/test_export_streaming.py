@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import record
 
 MLMON = str(Path(sys.executable).parent / "mlmon")
 MIB = 1024 * 1024
@@ -94,6 +95,15 @@ def test_a_killed_run_leaves_the_old_output(big_log, tmp_path, phase):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert out.read_text() == "old,content\n1,2\n"
+    left = _hidden(tmp_path, ".parts") + _hidden(tmp_path, ".tmp")
+    assert left  # what the killed run was writing
+    # The next export to the same file removes what the killed one left (its process is gone).
+    small = tmp_path / "small.jsonl"
+    small.write_text(json.dumps(record(ts="2026-11-27T10:00:00Z")) + "\n")
+    again = subprocess.run([MLMON, "export", str(small), "--format", "csv", "-o", str(out)], capture_output=True,
+                           text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert _hidden(tmp_path, ".parts") + _hidden(tmp_path, ".tmp") == []
 
 
 def test_sigterm_stops_cleanly_and_leaves_nothing(big_log, tmp_path):
