@@ -173,3 +173,44 @@ def test_paired_events_wait_in_an_s3_store_between_runs(s3, tmp_path):
     assert waiting not in keys(client, "paired/")  # superseded, removed
     doc = json.loads(run(env, "report", "--store", store, "--format", "json").stdout)
     assert doc["windows"][0]["metrics"]["latency_max_ms"] == 125.0
+
+
+def test_a_long_run_renews_its_lease_and_a_lost_lease_is_not_removed(s3, monkeypatch):
+    """Smaller: the lease was put once; an ingest longer than it lost it to the next run, and then removed
+    that run's lease on leaving. It is now renewed (conditionally on its ETag) every third of its length;
+    a run whose renewal is refused leaves the lock to whoever holds it."""
+    import threading
+
+    from mlmon.store import lock as lock_mod
+    from mlmon.store.layout import create_store
+
+    env, client = s3
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(lock_mod, "LEASE_S", 1.5)
+    store = create_store(f"s3://{BUCKET}/renewed")
+    held, other = threading.Event(), []
+
+    def second_writer():
+        held.wait()
+        try:
+            with lock_mod.store_lock(create_store(f"s3://{BUCKET}/renewed"), wait_s=3.5):
+                other.append("took it")
+        except Exception as exc:  # noqa: BLE001 - the test reads what happened
+            other.append(type(exc).__name__)
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    with lock_mod.store_lock(store, wait_s=5):
+        held.set()
+        time.sleep(4.5)  # three lease lengths: without renewal the other writer takes it after 1.5 s
+    thread.join()
+    assert other == ["InputError"]
+    assert "renewed/_mlmon/lock" not in keys(client, "renewed/")
+    # A lease taken over meanwhile (another run's, written over ours) refuses our next renewal: on leaving,
+    # this run leaves it in place instead of removing the new holder's lock.
+    lease = {"owner": "other", "what": "ingest", "host": "h", "pid": 1, "expires": time.time() + 600}
+    with lock_mod.store_lock(store, wait_s=5):
+        client.put_object(Bucket=BUCKET, Key="renewed/_mlmon/lock", Body=json.dumps(lease).encode())
+        time.sleep(1.2)  # more than a renewal's interval (0.5 s)
+    assert json.loads(client.get_object(Bucket=BUCKET, Key="renewed/_mlmon/lock")["Body"].read())["owner"] == "other"

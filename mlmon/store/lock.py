@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -75,7 +76,7 @@ def _lease(store: ObjectStore, wait_s: float, what: str) -> Iterator[None]:
 
     while True:
         try:
-            ob.put(handle, key, body(), mode="create")
+            taken = ob.put(handle, key, body(), mode="create")
             break
         except ob.exceptions.AlreadyExistsError:
             pass
@@ -83,7 +84,7 @@ def _lease(store: ObjectStore, wait_s: float, what: str) -> Iterator[None]:
             held = ob.get(handle, key)
             doc = json.loads(bytes(held.bytes()))
             if float(doc.get("expires", 0)) < time.time():
-                ob.put(handle, key, body(), mode={"e_tag": held.meta["e_tag"]})  # take over an expired lease
+                taken = ob.put(handle, key, body(), mode={"e_tag": held.meta["e_tag"]})  # take over an expired lease
                 break
         except (ob.exceptions.PreconditionError, FileNotFoundError):
             continue  # changed under us: look again
@@ -97,10 +98,48 @@ def _lease(store: ObjectStore, wait_s: float, what: str) -> Iterator[None]:
         if time.monotonic() >= deadline:
             raise _locked(store, wait_s)
         time.sleep(min(1.0, _POLL_S * 5))
+    renewal = _Renewal(ob, handle, key, body, taken.get("e_tag") if isinstance(taken, dict) else None)
     try:
         yield
     finally:
-        try:
-            ob.delete(handle, key)
-        except Exception:
-            pass  # it expires
+        renewal.stop()
+        if renewal.held():
+            try:
+                ob.delete(handle, key)
+            except Exception:
+                pass  # it expires
+
+
+class _Renewal:
+    """Puts the lease again, conditional on its ETag, every third of :data:`LEASE_S` while the run holds it:
+    an ingest longer than the lease keeps it. A renewal refused (another run took an expired lease, the
+    network failed long enough) stops it; the registry's conditional commit still refuses a lost race."""
+
+    def __init__(self, ob, handle, key: str, body, e_tag: str | None):
+        self.ob, self.handle, self.key, self.body, self.e_tag = ob, handle, key, body, e_tag
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mlmon-lease", daemon=True)
+        if e_tag is not None:  # a service that gives no ETag cannot renew conditionally: the lease just lasts
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(LEASE_S / 3):
+            try:
+                put = self.ob.put(self.handle, self.key, self.body(), mode={"e_tag": self.e_tag})
+                self.e_tag = put.get("e_tag") if isinstance(put, dict) else None
+                if self.e_tag is None:
+                    self.lost = True
+            except Exception:  # refused (taken over) or failed: the lease is no longer surely ours
+                self.lost = True
+            if self.lost:
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join(timeout=30)
+
+    def held(self) -> bool:
+        """Whether the lease is still this run's (then it is removed; another run's is left alone)."""
+        return not self.lost
