@@ -177,6 +177,12 @@ def _event_ns(columns: list[str]) -> pl.Expr:
     return pl.coalesce(times) if times else pl.lit(None, pl.Int64)
 
 
+def _as_written(arrays: pl.Series) -> pl.Series:
+    """Each JSON array text as the list of its elements' texts, as written."""
+    wrapped = arrays.to_frame("a").select(pl.concat_str(pl.lit('{"a":'), pl.col("a").fill_null("null"), pl.lit("}")))
+    return read_json_lines(wrapped.to_series(), {"a": pl.List(pl.String)}).get_column("a")
+
+
 def element_counts(arrays: pl.Series) -> pl.Series:
     """How many elements each JSON array text holds (null for anything else): one parse, nothing decoded
     past the top level."""
@@ -230,6 +236,10 @@ def element_texts(arrays: pl.Series, as_input: bool) -> pl.Series:
             pl.when(pl.col("a").is_not_null()).then(pl.concat_list(pl.col("a")))).to_series()
     if isinstance(dtype, pl.List):
         inner = dtype.inner
+        # Rows that are objects: each one's text as written (a key a row lacks stays missing, not null), not
+        # encoded again; but the reader's text of an object holding a backslash is not always exact.
+        if isinstance(inner, pl.Struct) and not arrays.str.contains("\\", literal=True).any():
+            return _as_written(arrays)
         if as_input and isinstance(inner, (pl.List, pl.Array)) and _widest(decoded) > _POSITIONAL:
             return _element_texts_python(arrays, as_input)
         out = frame.select(pl.col("a").list.eval(_row_text(pl.element(), inner, as_input))).to_series()
