@@ -89,6 +89,7 @@ def _independent_runs(tmp: Path) -> dict[tuple[str, str], tuple]:
         ("mlmon rules validate", None): ("rules", "validate", RULES),
         ("mlmon rules schema", None): ("rules", "schema"),
         ("mlmon hotfix validate", None): ("hotfix", "validate", ROOT / "hotfix.example.yaml"),
+        ("mlmon hotfix schema", None): ("hotfix", "schema"),
         **{("mlmon inspect", f): ("inspect", *LOGS, "--format", f) for f in ("table", "json")},
         ("mlmon mapping show", None): ("mapping", "show"),
         ("mlmon replay --hotfix", "json"): ("replay", CHURN, "--hotfix", ROOT / "hotfix.example.yaml", "--format", "json"),
@@ -359,6 +360,7 @@ def test_rules_validate_schema_and_test(runs):
 def test_hotfix_validate_and_replay_preview(runs):
     assert ok(runs, ("mlmon hotfix validate", None)).stdout == \
         f"{ROOT / 'hotfix.example.yaml'}: 3 hot-fix rules (2 enabled), no problems\n"
+    assert json.loads(ok(runs, ("mlmon hotfix schema", None)).stdout)["title"] == "mlmon hot-fix file"
     doc = json.loads(ok(runs, ("mlmon replay --hotfix", "json")).stdout)["hotfix"]
     rows = [json.loads(line) for line in gzip.open(CHURN, "rt", encoding="utf-8")]
     plans = Counter(((r["request"] or {}).get("plan"), r["model_version"]) for r in rows)

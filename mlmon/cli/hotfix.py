@@ -61,6 +61,18 @@ def hotfix_validate(
         raise typer.Exit(EXIT_ERROR)
 
 
+@hotfix_app.command("schema", epilog="Examples:\n\n  mlmon hotfix schema > hotfix.schema.json\n\n"
+                    "  # yaml-language-server: $schema=hotfix.schema.json   (first line of hotfix.yaml)")
+@handle_errors
+def hotfix_schema() -> None:
+    """Print the JSON Schema of a hot-fix file, for editors that autocomplete YAML."""
+    import json
+
+    from mlmon.hotfix.schema import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
 def print_preview(logs, mapping, selection, previewer, fmt: str, strict: bool) -> None:
     """``mlmon replay --hotfix FILE`` without a target: the preview alone, nothing sent."""
     from rich.console import Console
