@@ -275,10 +275,16 @@ def _computed_fields(frame: pl.DataFrame, lines: pl.DataFrame, finder: Finder, m
                               for name, (path, pattern) in hooks.extract.items())
         frame = frame.with_columns(pl.coalesce(found.get_column(n), frame.get_column(n)) if n in frame.columns
                                    else found.get_column(n) for n in found.columns)
+    parsed: dict[Path_, pl.Series] = {}  # each time once, though two fields use it (LiteLLM's startTime)
+
+    def times(path: Path_) -> pl.Series:
+        if path not in parsed:
+            text = source.select(finder.at(path).alias("t")).get_column("t")
+            parsed[path] = parse_ts(text, mapping.ts_unit, timezone=mapping.timezone)[0]
+        return parsed[path]
+
     for name, (start, end) in hooks.between.items():
-        texts = source.select(finder.at(start).alias("a"), finder.at(end).alias("b"))
-        a, _ = parse_ts(texts.get_column("a"), mapping.ts_unit, timezone=mapping.timezone)
-        b, _ = parse_ts(texts.get_column("b"), mapping.ts_unit, timezone=mapping.timezone)
+        a, b = times(start), times(end)
         ms = ((b - a).dt.total_microseconds() / 1000).cast(pl.Float64)
         if name == "latency_ms":  # in milliseconds already, whatever latency_unit says of a logged latency
             ms = ms / {"s": 1000.0, "ms": 1.0, "us": 0.001, "ns": 0.000001}[mapping.latency_unit]
