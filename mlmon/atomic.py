@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import glob
 import os
+import re
 import shutil
 import stat
 import sys
@@ -17,19 +18,32 @@ from mlmon.errors import InputError, UsageError
 
 
 def temp_prefix(target: Path, suffix: str, lead: str = "") -> str:
-    """The name's start of a temporary file (or directory) for ``target``: ``.name.LEAD<pid>.``; first the
-    ones left beside ``target`` by killed runs (their process is gone) are removed."""
+    """The name's start of a temporary file (or directory) for ``target``: ``.name.LEAD<pid>@<host>.``, where
+    host is a digest of this machine's name. First the ones left beside ``target`` by killed runs of this
+    machine (their process is gone) are removed: exactly that shape with mkstemp's eight random characters,
+    so another target's temporary file (``.name.2024.json.…``) or another machine's (a shared disk) is never
+    taken for one."""
     start = f".{target.name}.{lead}"
+    host = _host_tag()
+    shape = re.compile(re.escape(start) + r"(\d+)@" + host + r"\.[a-z0-9_]{8}" + re.escape(suffix))
     with suppress(OSError):
-        for path in target.parent.glob(f"{glob.escape(start)}*{glob.escape(suffix)}"):
-            owner = path.name[len(start):].split(".", 1)[0]
-            if owner.isdigit() and int(owner) != os.getpid() and not _alive(int(owner)):
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    with suppress(OSError):
-                        path.unlink()
-    return f"{start}{os.getpid()}."
+        for path in target.parent.glob(f"{glob.escape(start)}*@{host}.*{glob.escape(suffix)}"):
+            found = shape.fullmatch(path.name)
+            if found is None or int(found[1]) == os.getpid() or _alive(int(found[1])):
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with suppress(OSError):
+                    path.unlink()
+    return f"{start}{os.getpid()}@{host}."
+
+
+def _host_tag() -> str:
+    import hashlib
+    import socket
+
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
 
 
 def _alive(pid: int) -> bool:
@@ -47,7 +61,7 @@ def atomic_open(path: str | Path, mode: str = "w", *, stdout: IO | None = None) 
     """Open a temporary file beside ``path``; on success it replaces ``path`` in one rename.
 
     If the block raises or the process dies, ``path`` is untouched and the temporary file
-    is removed (or, after a kill, left as a hidden ``.name.<pid>.*.tmp`` file, never as ``path``, which the
+    is removed (or, after a kill, left as a hidden ``.name.<pid>@<host>.*.tmp`` file, never as ``path``, which the
     next write to ``path`` removes once that process is gone).
 
     A symbolic link is followed: the file it points to is replaced and the link kept.

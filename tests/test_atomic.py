@@ -91,22 +91,30 @@ def test_write_errors_and_link_loops_are_input_errors(tmp_path):
 
 
 def test_temporary_files_of_killed_runs_are_removed_by_the_next_write(tmp_path):
-    """A killed run leaves its hidden temporary file (named with its process id); the next write to the
-    same file removes it once that process is gone, and leaves those of live processes and others alone."""
+    """A killed run leaves its hidden temporary file (named with its process id and a digest of the host's
+    name); the next write to the same file removes it once that process is gone, and leaves alone those of
+    live processes, of other machines (a shared disk), of other targets and of unknown shape."""
     import subprocess
     import sys
 
+    from mlmon.atomic import _host_tag
+
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
                           check=True).stdout.strip()
-    target = tmp_path / "report.json"
-    stale = tmp_path / f".report.json.{gone}.abcd1234.tmp"
-    live = tmp_path / f".report.json.{os.getppid()}.efgh5678.tmp"  # pytest's parent: alive
-    foreign = tmp_path / ".report.json.notapid.tmp"
-    other = tmp_path / f".other.json.{gone}.ijkl9012.tmp"
-    for path in (stale, live, foreign, other):
+    host = _host_tag()
+    target = tmp_path / "out"
+    stale = tmp_path / f".out.{gone}@{host}.abcd1234.tmp"
+    kept = {
+        "live": tmp_path / f".out.{os.getppid()}@{host}.efgh5678.tmp",  # pytest's parent: alive
+        "other host": tmp_path / f".out.{gone}@00000000.ijkl9012.tmp",
+        "other target": tmp_path / f".out.2024.json.{gone}@{host}.mnop3456.tmp",
+        "unknown shape": tmp_path / f".out.{gone}@{host}.toolongname.tmp",
+        "no pid": tmp_path / ".out.notapid.tmp",
+    }
+    for path in (stale, *kept.values()):
         path.write_text("half")
     with atomic_open(target) as handle:
         handle.write("{}")
     assert target.read_text() == "{}"
-    assert not stale.exists() and live.exists() and foreign.exists() and other.exists()
-    assert not list(tmp_path.glob(f".report.json.{os.getpid()}.*"))  # its own is renamed into place
+    assert not stale.exists() and {k: p.exists() for k, p in kept.items()} == dict.fromkeys(kept, True)
+    assert not list(tmp_path.glob(f".out.{os.getpid()}@*"))  # its own is renamed into place

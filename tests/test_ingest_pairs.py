@@ -88,10 +88,21 @@ def test_pairs_split_over_many_runs_come_out_as_one_run_reads_them(tmp_path, nam
     # A run with nothing new and no wait ends the waiting: requests alone are failed, as report counts them.
     done = json.loads(ingest(logs, store, name, "--pair-wait", "0", "--format", "json").stdout)
     assert done["events_waiting"] == 0 and done["records_added"] == done["events_expired"]
-    assert not list((store / "_mlmon").glob("pending-*"))
+    # None waits now; the files the last commits named stay for registry.prev.json until the next runs.
+    registry = json.loads((store / "_mlmon" / "registry.json").read_text())
+    assert registry["pending"] is None and previous_waiting(store) <= waiting_files(store) and len(waiting_files(store)) <= 2
     assert_matches_oracle(metrics_of(store), name)
     whole = invoke("report", *[logs], "--preset", name, "--format", "json")
     assert json.loads(whole.stdout)["windows"][0]["metrics"] == metrics_of(store)
+
+
+def waiting_files(store: Path) -> set[str]:
+    return {p.name for p in (store / "_mlmon").glob("pending-*")}
+
+
+def previous_waiting(store: Path) -> set[str]:
+    prev = json.loads((store / "_mlmon" / "registry.prev.json").read_text()).get("pending")
+    return {Path(prev["path"]).name} if prev else set()
 
 
 def kserve_event(kind: str, key: str, time: str) -> str:
@@ -151,7 +162,29 @@ def test_a_failed_commit_keeps_the_waiting_events_it_started_from(tmp_path, monk
                      + kserve_event("response", "b", "2024-05-02T09:01:01Z"))
     done = json.loads(ingest(log, store, "kserve", "--format", "json").stdout)
     assert (done["records_added"], done["events_waiting"]) == (2, 0)
-    assert not list((store / "_mlmon").glob("pending-*"))  # the superseded file and the stray one are gone
+    # the stray file is gone; the superseded one stays for the previous commit (registry.prev.json) until the next
+    assert "pending-20200101T000000-deadbeef.parquet" not in waiting_files(store)
+    assert previous_waiting(store) == {before.name} <= waiting_files(store)
+    assert sorted(pl.read_parquet(str(store / "date=*" / "*.parquet"))["latency_ms"].to_list()) == [500.0, 1000.0]
+
+
+def test_restoring_the_previous_commit_finds_its_waiting_events(tmp_path):
+    """The README's recovery for a corrupt registry (copy registry.prev.json over it) must find the waiting
+    events the previous commit names, and the next ingest then pairs as if the lost commit never was."""
+    import shutil
+
+    log, store = tmp_path / "events.jsonl", tmp_path / "store"
+    log.write_text(kserve_event("request", "a", "2024-05-02T09:00:00Z"))
+    ingest(log, store, "kserve")
+    with open(log, "a") as handle:
+        handle.write(kserve_event("request", "b", "2024-05-02T09:01:00Z"))
+    ingest(log, store, "kserve")
+    shutil.copy(store / "_mlmon" / "registry.prev.json", store / "_mlmon" / "registry.json")
+    with open(log, "a") as handle:
+        handle.write(kserve_event("response", "a", "2024-05-02T09:00:00.5Z")
+                     + kserve_event("response", "b", "2024-05-02T09:01:01Z"))
+    done = json.loads(ingest(log, store, "kserve", "--format", "json").stdout)
+    assert (done["records_added"], done["events_waiting"]) == (2, 0)
     assert sorted(pl.read_parquet(str(store / "date=*" / "*.parquet"))["latency_ms"].to_list()) == [500.0, 1000.0]
 
 
@@ -218,3 +251,22 @@ def test_the_waiting_events_file_holds_no_secret(tmp_path):
     text = "\n".join(str(v) for row in pl.read_parquet(waiting).rows() for v in row)
     assert "sk-live-0123456789abcdef" not in text and "abc.def" not in text and b"sk-live" not in raw
     assert "[REDACTED]" in text
+
+
+def test_the_dashboard_ends_a_wait_by_the_clock_when_traffic_stops(tmp_path):
+    """Review: live, an unanswered request waited for a newer event; when traffic stopped (the model down)
+    its failure never showed. The tailer's wait also ends by the clock."""
+    from datetime import datetime, timezone
+
+    from mlmon.live.tail import LogTailer
+    from mlmon.logs.presets import load_preset
+
+    log = tmp_path / "events.jsonl"
+    log.write_text(kserve_event("request", "a", "2024-05-02T09:00:00Z"))
+    now = [datetime(2024, 5, 2, 9, 5, tzinfo=timezone.utc)]
+    tailer = LogTailer([str(log)], load_preset("kserve"), ["ts", "request_id", "status", "error"],
+                       pair_wait=timedelta(minutes=10), clock=lambda: now[0])
+    assert tailer.read().records.height == 0  # 5 minutes: still waiting
+    now[0] = datetime(2024, 5, 2, 9, 10, tzinfo=timezone.utc)
+    [row] = tailer.read().records.to_dicts()  # 10 minutes and no response, and no other event since
+    assert (row["request_id"], row["status"], row["error"]) == ("a", 500, "no response logged")

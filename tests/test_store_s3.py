@@ -170,7 +170,7 @@ def test_paired_events_wait_in_an_s3_store_between_runs(s3, tmp_path):
         handle.write(event("response", "2024-05-02T09:00:00.125Z"))
     second = run(env, "ingest", log, "--store", store, "--preset", "kserve", "--format", "json")
     assert (json.loads(second.stdout)["records_added"], json.loads(second.stdout)["events_waiting"]) == (1, 0)
-    assert waiting not in keys(client, "paired/")  # superseded, removed
+    assert waiting in keys(client, "paired/")  # superseded, kept for the previous commit until the next run
     doc = json.loads(run(env, "report", "--store", store, "--format", "json").stdout)
     assert doc["windows"][0]["metrics"]["latency_max_ms"] == 125.0
 
@@ -214,3 +214,57 @@ def test_a_long_run_renews_its_lease_and_a_lost_lease_is_not_removed(s3, monkeyp
         client.put_object(Bucket=BUCKET, Key="renewed/_mlmon/lock", Body=json.dumps(lease).encode())
         time.sleep(1.2)  # more than a renewal's interval (0.5 s)
     assert json.loads(client.get_object(Bucket=BUCKET, Key="renewed/_mlmon/lock")["Body"].read())["owner"] == "other"
+
+
+def test_a_run_that_lost_its_lease_commits_nothing_and_a_failed_renewal_is_tried_again(s3, monkeypatch, tmp_path):
+    """Review: a renewal that failed once (a 503) stopped for good, and a run whose lease was taken over
+    still committed. A failed renewal is now tried again, and the commit first renews the lease: taken
+    over, it refuses (exit 2, nothing committed, the parts removed), and the next run reads the lines again."""
+    from mlmon.store import lock as lock_mod
+    from mlmon.store.ingest import ingest as run_ingest
+    from mlmon.store.layout import create_store
+
+    env, client = s3
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    fails = {"left": 1}
+
+    class Flaky:  # the service, with the first renewal failing as a 503 would
+        def __init__(self, ob):
+            self.ob, self.exceptions = ob, ob.exceptions
+
+        def put(self, *args, **kwargs):
+            if isinstance(kwargs.get("mode"), dict) and fails["left"]:
+                fails["left"] -= 1
+                raise OSError("503 Service Unavailable")
+            return self.ob.put(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self.ob, name)
+
+    store = create_store(f"s3://{BUCKET}/flaky")
+    real = store.lease
+    monkeypatch.setattr(store, "lease", lambda: (Flaky(real()[0]), real()[1]))
+    monkeypatch.setattr(lock_mod, "LEASE_S", 1.5)
+    with lock_mod.store_lock(store, wait_s=5):
+        time.sleep(1.3)  # one renewal failed (0.5 s), the next went through (1.0 s)
+        store.confirm_lease()
+    assert fails["left"] == 0 and "flaky/_mlmon/lock" not in keys(client, "flaky/")
+
+    log = tmp_path / "app.jsonl"
+    write_jsonl(log, [record(ts=f"2026-11-27T10:00:0{i}Z", request_id=f"r{i}") for i in range(3)])
+    from mlmon.store import registry as registry_mod
+
+    real_commit = registry_mod.commit_registry
+
+    def taken_over(store_, registry):  # another run takes the lease over just before this one commits
+        lease = {"owner": "other", "what": "ingest", "host": "h", "pid": 1, "expires": time.time() + 600}
+        client.put_object(Bucket=BUCKET, Key="lost/_mlmon/lock", Body=json.dumps(lease).encode())
+        return real_commit(store_, registry)
+
+    monkeypatch.setattr("mlmon.store.parts.commit_registry", taken_over)
+    with pytest.raises(Exception) as refused:
+        run_ingest([str(log)], f"s3://{BUCKET}/lost")
+    assert "lost the store's lock" in str(refused.value)
+    assert not [k for k in keys(client, "lost/") if k.endswith(".parquet")]  # its parts were taken back
+    assert json.loads(client.get_object(Bucket=BUCKET, Key="lost/_mlmon/lock")["Body"].read())["owner"] == "other"

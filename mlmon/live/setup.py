@@ -55,7 +55,12 @@ def open_feed(inputs: Sequence, *, store: str | None, every: str, windows: int, 
         from mlmon.logs.mapping import Mapping
 
         the_mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
-        make = lambda fields, span: LogTailer(patterns, the_mapping, fields, max_line_bytes=max_line)  # noqa: E731
+        from mlmon.store.ingest import DEFAULT_PAIR_WAIT
+        from mlmon.timeparse import utc_now
+
+        # A request waits for its response at most half the screen (so that its failure shows on it).
+        make = lambda fields, span: LogTailer(patterns, the_mapping, fields, max_line_bytes=max_line,  # noqa: E731
+                                              pair_wait=min(DEFAULT_PAIR_WAIT, span / 2), clock=clock or utc_now)
         source = patterns[0] if len(patterns) == 1 else f"{patterns[0]} and {len(patterns) - 1} more"
     return Feed(make, every=length, windows=windows, source=source, mapping=the_mapping, ruleset=ruleset,
                 baseline=base, patterns=patterns, max_segments=max_segments, prices=prices,

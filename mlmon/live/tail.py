@@ -48,7 +48,7 @@ class LogTailer:
 
     def __init__(self, patterns: Sequence[str], mapping: Mapping, fields: Sequence[str], *,
                  max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-                 pair_wait: timedelta | None = None):
+                 pair_wait: timedelta | None = None, clock: Callable[[], datetime] | None = None):
         self.patterns = list(patterns)
         self.mapping = mapping
         # Batched rows are exploded, and paired events joined, as report does; an event whose partner is not
@@ -56,6 +56,8 @@ class LogTailer:
         self.assembler = (Assembler(mapping) if mapping.hooks.join is not None or mapping.hooks.explode is not None
                           else None)
         self.pair_wait = pair_wait if pair_wait is not None else DEFAULT_PAIR_WAIT
+        #: Live, an unanswered request's wait also ends by the clock: when traffic stops, its failure still shows.
+        self.clock = clock
         # An empty stream gives the reader's projection and column types for these fields, as report reads them.
         stream = stream_logs([], mapping, fields, max_line_bytes=max_line_bytes, chunk_bytes=chunk_bytes)
         self.projection, self.schema = stream.projection, stream.schema
@@ -112,7 +114,9 @@ class LogTailer:
             if plan.compressed:
                 plan.entry.gz = plan.gz_identity
         if self.assembler is not None and self.mapping.hooks.join is not None:
-            alone = self.assembler.expire(int(self.pair_wait.total_seconds() * 1e9))
+            now = self.clock() if self.clock is not None else None
+            now_ns = int(now.timestamp() * 1e9) if now is not None else None
+            alone = self.assembler.expire(int(self.pair_wait.total_seconds() * 1e9), now_ns)
             if alone is not None:
                 self._take(alone, sink, frames, assembled=True)
         if frames:

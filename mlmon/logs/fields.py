@@ -201,7 +201,7 @@ def _in_written_order(objects: pl.Series, keys: list[str]) -> list[str]:
         left = [k for k in keys if k not in where]
         if not left or not rows.len():
             break
-        finds = [pl.col("t").str.find(json.dumps(k), literal=True) for k in left]
+        finds = [pl.col("t").str.find(json.dumps(k, ensure_ascii=False), literal=True) for k in left]
         found = rows.to_frame("t").lazy().select(
             pl.struct(f.is_not_null().arg_max().alias("row"), f.drop_nulls().first().alias("at")).alias(str(i))
             for i, f in enumerate(finds)).collect().row(0)

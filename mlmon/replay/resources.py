@@ -41,6 +41,9 @@ class ResourceSampler:
         files under /proc, never takes descriptor 1 or 2 in the moment a model has closed them."""
         self._pids = pids
         self._quiet = quiet or contextlib.nullcontext()
+        #: Set while the sampler waits for ``quiet``: the caller lets it have the lock before taking it again
+        #: (a lock is not fair: a loop of short calls would take it back every time, and no sample be taken).
+        self.wants_quiet = threading.Event()
         self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mlmon-resources", daemon=True)
@@ -62,7 +65,7 @@ class ResourceSampler:
         return found
 
     def _run(self) -> None:
-        with self._quiet:
+        with self._quietly():
             if _standard_descriptors_open():
                 for proc in self._tree():
                     try:
@@ -70,9 +73,16 @@ class ResourceSampler:
                     except psutil.Error:
                         pass
         while not self._stop.wait(self.interval):
-            with self._quiet:
+            with self._quietly():
                 if _standard_descriptors_open():  # else an async model has them closed: skip this sample
                     self._sample()
+
+    @contextlib.contextmanager
+    def _quietly(self):
+        self.wants_quiet.set()
+        with self._quiet:
+            self.wants_quiet.clear()
+            yield
 
     def _sample(self) -> None:
         cpu = rss = 0.0

@@ -203,7 +203,7 @@ def replay(
         # What an in-process model does to sys.stdout, sys.stderr or descriptors 1 and 2 is undone after the run,
         # and descriptors it closed are mended after every call.
         with streams_kept() if in_process else contextlib.nullcontext() as guard:
-            calls = _Calls(guard.mend if guard is not None else None, quiet)
+            calls = _Calls(guard.mend if guard is not None else None, quiet, sampler.wants_quiet)
             try:
                 if in_process and not target.is_async and pace.concurrency == 1 and not (pace.rate or pace.speed):
                     sampler.start()
@@ -236,11 +236,14 @@ def _run_loop(main):
 class _Calls:
     """Around each call of an in-process model: ``quiet`` held (for a sync model), then descriptors mended."""
 
-    def __init__(self, mend: Callable[[], None] | None, quiet: threading.Lock | None):
-        self.mend, self.quiet = mend, quiet
+    def __init__(self, mend: Callable[[], None] | None, quiet: threading.Lock | None,
+                 waiting: threading.Event | None = None):
+        self.mend, self.quiet, self.waiting = mend, quiet, waiting
 
     def __enter__(self) -> None:
         if self.quiet is not None:
+            while self.waiting is not None and self.waiting.is_set():  # the sampler's turn first
+                time.sleep(0.0002)
             self.quiet.acquire()
 
     def __exit__(self, *exc) -> None:

@@ -187,7 +187,6 @@ def ingest(inputs: Sequence[str], store_text: str, options: IngestOptions | None
         plans, notes = plan_reads(found.sources, registry.sources)
         summary.notes.extend(notes)
         writer = PartWriter(store)
-        before = registry.pending
         try:
             waiting = _run(plans, store, registry, writer, options, summary)
             if options.mapping.hooks.join is not None:
@@ -205,11 +204,8 @@ def ingest(inputs: Sequence[str], store_text: str, options: IngestOptions | None
             writer.abort()
             raise
         commit_parts(store, registry, writer)
-        if before is not None and before != registry.pending:
-            try:
-                store.delete(before.path)  # superseded; a run that cannot remove it leaves it to the next
-            except (OSError, InputError):
-                pass
+        # The waiting events the previous commit named stay until the next run: registry.prev.json names them,
+        # and restoring it (README "When something is broken") must find them. clean_orphans removes them then.
     return summary
 
 

@@ -181,6 +181,9 @@ class ObjectStore(StoreDir):
     configured by the standard AWS environment variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
     AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP, …)."""
 
+    #: While a run holds the lease (mlmon.store.lock): renews it now, or raises InputError when it is lost.
+    confirm_lease = None
+
     def __init__(self, text: str):
         try:
             import obstore

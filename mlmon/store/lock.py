@@ -98,48 +98,87 @@ def _lease(store: ObjectStore, wait_s: float, what: str) -> Iterator[None]:
         if time.monotonic() >= deadline:
             raise _locked(store, wait_s)
         time.sleep(min(1.0, _POLL_S * 5))
-    renewal = _Renewal(ob, handle, key, body, taken.get("e_tag") if isinstance(taken, dict) else None)
+    renewal = _Renewal(ob, handle, key, body, taken.get("e_tag") if isinstance(taken, dict) else None, owner)
+    store.confirm_lease = renewal.confirm  # commit_registry asks it before the commit
     try:
         yield
     finally:
+        store.confirm_lease = None
         renewal.stop()
-        if renewal.held():
+        if renewal.ours():
             try:
                 ob.delete(handle, key)
             except Exception:
                 pass  # it expires
 
 
+def _refused(ob, exc: BaseException) -> bool:
+    """Whether the service refused a conditional put because the lease changed (not a transient failure)."""
+    return isinstance(exc, (ob.exceptions.PreconditionError, FileNotFoundError)) or type(exc).__name__ == "NotFoundError"
+
+
 class _Renewal:
     """Puts the lease again, conditional on its ETag, every third of :data:`LEASE_S` while the run holds it:
-    an ingest longer than the lease keeps it. A renewal refused (another run took an expired lease, the
-    network failed long enough) stops it; the registry's conditional commit still refuses a lost race."""
+    an ingest longer than the lease keeps it. A refused renewal (another run took the lease over) loses it;
+    a failed one (the network) is tried again, until the lease would have expired. :meth:`confirm` renews
+    once more just before a commit, which a lost lease refuses."""
 
-    def __init__(self, ob, handle, key: str, body, e_tag: str | None):
-        self.ob, self.handle, self.key, self.body, self.e_tag = ob, handle, key, body, e_tag
+    def __init__(self, ob, handle, key: str, body, e_tag: str | None, owner: str):
+        self.ob, self.handle, self.key, self.body, self.e_tag, self.owner = ob, handle, key, body, e_tag, owner
         self.lost = False
+        self.renewed_at = time.monotonic()
+        self._put = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mlmon-lease", daemon=True)
         if e_tag is not None:  # a service that gives no ETag cannot renew conditionally: the lease just lasts
             self._thread.start()
 
+    def _renew(self) -> None:
+        """One conditional renewal; raises what the service raised (``lost`` set when it refused)."""
+        with self._put:
+            if self.lost:
+                raise InputError("lost")
+            try:
+                put = self.ob.put(self.handle, self.key, self.body(), mode={"e_tag": self.e_tag})
+            except Exception as exc:
+                if _refused(self.ob, exc):
+                    self.lost = True
+                raise
+            self.e_tag = put.get("e_tag") if isinstance(put, dict) else None
+            self.renewed_at = time.monotonic()
+            if self.e_tag is None:
+                self.lost = True  # no ETag to renew on next time: as good as lost
+
     def _run(self) -> None:
         while not self._stop.wait(LEASE_S / 3):
             try:
-                put = self.ob.put(self.handle, self.key, self.body(), mode={"e_tag": self.e_tag})
-                self.e_tag = put.get("e_tag") if isinstance(put, dict) else None
-                if self.e_tag is None:
+                self._renew()
+            except Exception:  # noqa: BLE001 - refused (lost) or failed (tried again below)
+                if self.lost or time.monotonic() - self.renewed_at >= LEASE_S:
                     self.lost = True
-            except Exception:  # refused (taken over) or failed: the lease is no longer surely ours
-                self.lost = True
-            if self.lost:
-                return
+                    return
+
+    def confirm(self) -> None:
+        """Before a commit: the lease is still this run's, renewed now; else InputError (nothing is committed)."""
+        if self.e_tag is None and not self.lost:
+            return  # never renewable (see __init__): the registry's conditional commit is the guard
+        try:
+            self._renew()
+        except Exception:  # noqa: BLE001 - whatever failed, the lease is not surely ours
+            raise InputError("this run lost the store's lock (its lease) to another run, or could not renew it; "
+                             "nothing was committed", "Run again: the next run reads the same lines again.") from None
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread.ident is not None:
             self._thread.join(timeout=30)
 
-    def held(self) -> bool:
-        """Whether the lease is still this run's (then it is removed; another run's is left alone)."""
-        return not self.lost
+    def ours(self) -> bool:
+        """Whether the lock object is still this run's (then it is removed; another run's is left alone)."""
+        if not self.lost:
+            return True
+        try:
+            doc = json.loads(bytes(self.ob.get(self.handle, self.key).bytes()))
+            return doc.get("owner") == self.owner
+        except Exception:  # noqa: BLE001 - gone or unreadable: nothing of ours to remove
+            return False

@@ -96,13 +96,28 @@ def commit_parts(store: StoreDir, registry: Registry, writer: PartWriter) -> Non
         raise
 
 
+def previous_pending(store: StoreDir) -> set[str]:
+    """The waiting-events file the previous commit (``registry.prev.json``) names: kept, so that restoring that
+    commit by hand finds it (the next commit after it lets it go)."""
+    import json
+
+    from mlmon.store.layout import PREVIOUS
+
+    try:
+        raw, _ = store.read_meta(PREVIOUS)
+        pending = json.loads(raw.decode("utf-8")).get("pending") if raw else None
+        return {pending["path"]} if isinstance(pending, dict) and isinstance(pending.get("path"), str) else set()
+    except (InputError, ValueError, UnicodeDecodeError, AttributeError):
+        return set()
+
+
 def clean_orphans(store: StoreDir, registry: Registry) -> int:
     """Remove parts (and waiting-event files) no commit names and temporary files left by killed runs;
     how many were removed.
 
     Run only under the store's lock, after loading the registry.
     """
-    stray = store.stray_files(registry.committed())
+    stray = store.stray_files(registry.committed() | previous_pending(store))
     for relative in stray:
         store.delete(relative)
     return len(stray)

@@ -157,6 +157,9 @@ def commit_registry(store: StoreDir, registry: Registry) -> None:
     In object storage the replacement is conditional on the registry being the one this run
     loaded: a commit made meanwhile by another run is never overwritten.
     """
+    confirm = getattr(store, "confirm_lease", None)
+    if confirm is not None:  # in object storage: the lease is still this run's (see mlmon.store.lock)
+        confirm()
     previous, _ = store.read_meta(REGISTRY)
     if previous is not None:
         try:

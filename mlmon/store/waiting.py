@@ -23,7 +23,8 @@ def waiting_path(run: str) -> str:
 def read_waiting(store: StoreDir, entry: PartEntry) -> pl.DataFrame:
     """The events an earlier run left waiting for their partner."""
     try:
-        return pl.read_parquet(store.url(entry.path), storage_options=store.storage_options)
+        # (glob=False: a store's path may hold [ or *, which a pattern would read otherwise)
+        return pl.read_parquet(store.url(entry.path), storage_options=store.storage_options, glob=False)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise InputError(f"cannot read the store's waiting events {store.url(entry.path)}: "
                          f"{str(exc).splitlines()[0][:160]}",
