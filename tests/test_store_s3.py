@@ -187,14 +187,14 @@ def test_a_long_run_renews_its_lease_and_a_lost_lease_is_not_removed(s3, monkeyp
     env, client = s3
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    monkeypatch.setattr(lock_mod, "LEASE_S", 0.9)
+    monkeypatch.setattr(lock_mod, "LEASE_S", 1.5)  # renewed every 0.5 s: a wide margin on a loaded machine
     store = create_store(f"s3://{BUCKET}/renewed")
     held, other = threading.Event(), []
 
     def second_writer():
         held.wait()
         try:
-            with lock_mod.store_lock(create_store(f"s3://{BUCKET}/renewed"), wait_s=2.2):
+            with lock_mod.store_lock(create_store(f"s3://{BUCKET}/renewed"), wait_s=3.5):
                 other.append("took it")
         except Exception as exc:  # noqa: BLE001 - the test reads what happened
             other.append(type(exc).__name__)
@@ -203,7 +203,7 @@ def test_a_long_run_renews_its_lease_and_a_lost_lease_is_not_removed(s3, monkeyp
     thread.start()
     with lock_mod.store_lock(store, wait_s=5):
         held.set()
-        time.sleep(2.7)  # three lease lengths: without renewal the other writer takes it after 0.9 s
+        time.sleep(4.5)  # three lease lengths: without renewal the other writer takes it after 1.5 s
     thread.join()
     assert other == ["InputError"]
     assert "renewed/_mlmon/lock" not in keys(client, "renewed/")
@@ -212,7 +212,7 @@ def test_a_long_run_renews_its_lease_and_a_lost_lease_is_not_removed(s3, monkeyp
     lease = {"owner": "other", "what": "ingest", "host": "h", "pid": 1, "expires": time.time() + 600}
     with lock_mod.store_lock(store, wait_s=5):
         client.put_object(Bucket=BUCKET, Key="renewed/_mlmon/lock", Body=json.dumps(lease).encode())
-        time.sleep(0.7)  # more than a renewal's interval (0.3 s)
+        time.sleep(1.2)  # more than two renewal intervals (0.5 s)
     assert json.loads(client.get_object(Bucket=BUCKET, Key="renewed/_mlmon/lock")["Body"].read())["owner"] == "other"
 
 
