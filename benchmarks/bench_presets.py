@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import itertools
 import json
 import math
 import os
@@ -176,11 +177,7 @@ LLM_MODELS = (  # name, provider, api_base, share (cumulative below), latency me
     ("claude-3-5-sonnet-20240620", "anthropic", "https://api.anthropic.com/v1/messages", 0.2, 3.0, 0.003, 0.015),
     ("llama-3-70b-instruct", "bedrock", "https://bedrock-runtime.us-east-1.amazonaws.com", 0.1, 1.8, 0.00265, 0.0035),
 )
-_LLM_CUM = []
-_a = 0.0
-for _m in LLM_MODELS:
-    _a += _m[3]
-    _LLM_CUM.append(_a)
+_LLM_CUM = list(itertools.accumulate(m[3] for m in LLM_MODELS))
 LLM_FAILURE = 0.02
 PROMPTS = ("What is 2+2?", "Summarise the attached ticket in one sentence.", "Translate 'good morning' to German.",
            "Write a haiku about monitoring.", "Classify the sentiment of: the delivery was late again.",
@@ -235,7 +232,7 @@ def litellm_block(args: tuple[int, int, float]) -> tuple[bytes, bytes]:
             f'{{"content": "ok-{int(r() * 100000)}", "role": "assistant", "tool_calls": null, "function_call": null}}}}], '
             f'"usage": {{"completion_tokens": {ct}, "prompt_tokens": {pt}, "total_tokens": {tt}}}}}')
         params = f'{{"temperature": {temperature}, "max_tokens": 1024}}'
-        err_obj = (f'{{"error_code": "", "error_class": "", "llm_provider": "", "traceback": "", "error_message": ""}}'
+        err_obj = ('{"error_code": "", "error_class": "", "llm_provider": "", "traceback": "", "error_message": ""}'
                    if not failed else
                    f'{{"error_code": "429", "error_class": "RateLimitError", "llm_provider": "{provider}", '
                    f'"traceback": "Traceback (most recent call last): ...", "error_message": "{err}"}}')

@@ -36,6 +36,7 @@ next to the output as ``<output>.meta.json``, for checking readers' counts.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -69,11 +70,7 @@ MODELS = (
     ("credit_risk", ("v1", "v2"), 0.20, math.log(60.0), 0.55),
     ("ranker", ("v7",), 0.10, math.log(140.0), 0.60),
 )
-_CUM = []
-_acc = 0.0
-for _m in MODELS:
-    _acc += _m[2]
-    _CUM.append(_acc)
+_CUM = list(itertools.accumulate(m[2] for m in MODELS))
 
 RATE_5XX = 0.005
 RATE_4XX = 0.01

@@ -16,18 +16,15 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
-from scipy import stats
-from scipy.spatial.distance import jensenshannon
 from typer.testing import CliRunner
 
 from mlmon.cli import app
+from test_drift import categorical_oracle
 
 T0 = datetime(2026, 11, 27, 10, tzinfo=UTC)
 NOW = "2026-11-27T12:00:00Z"
-EPS = 1e-4
 TAGS = [["a"], ["a", "b"], [], ["b"], [1, 2.5], [{"k": "v"}], ["é", "x\ny"], None]
 REF_P = [0.3, 0.15, 0.1, 0.15, 0.1, 0.1, 0.05, 0.05]
 CUR_P = [0.1, 0.35, 0.1, 0.05, 0.1, 0.1, 0.1, 0.1]
@@ -95,20 +92,6 @@ def report(*args) -> dict:
 
 def segment_counts(doc: dict, field: str = "input.tags") -> dict:
     return {w["segment"][field]: w["metrics"]["request_count"] for w in doc["windows"]}
-
-
-def categorical_oracle(ref: list[str], cur: list[str]) -> dict[str, float]:
-    cats = sorted(set(ref) | set(cur))
-    r = np.array([ref.count(c) for c in cats], float)
-    c = np.array([cur.count(k) for k in cats], float)
-    rp, cp = r / r.sum(), c / c.sum()
-    rp_e, cp_e = np.where(rp == 0, EPS, rp), np.where(cp == 0, EPS, cp)
-    return {
-        "chi2_pvalue": float(stats.chi2_contingency(np.array([r, c]), correction=False).pvalue),
-        "js": float(jensenshannon(rp, cp)),
-        "new_category_rate": sum(1 for v in cur if v not in set(ref)) / len(cur),
-        "psi": float(np.sum((cp_e - rp_e) * np.log(cp_e / rp_e))),
-    }
 
 
 # --- what every command shows ------------------------------------------------------------------------------

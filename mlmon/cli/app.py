@@ -208,6 +208,13 @@ app = typer.Typer(
 )
 
 
+def command_group(name: str, help: str, *examples: str) -> typer.Typer:
+    """A group of subcommands (``mlmon rules validate``) with its help and examples, added to ``app``."""
+    group = typer.Typer(help=help, no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
+    app.add_typer(group, name=name, epilog="Examples:\n\n" + "\n\n".join(f"  {e}" for e in examples))
+    return group
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"mlmon {__version__}")

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from mlmon.cli.app import app
+from mlmon.cli.app import command_group
 from mlmon.cli.common import (
     MAPPING_OPTION,
     PRESET_OPTION,
@@ -29,12 +29,9 @@ from mlmon.cli.common import (
     window_spec,
 )
 
-baseline_app = typer.Typer(
-    help="Save a compact profile of reference data, to compare later runs against without the raw data.",
-    no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.add_typer(baseline_app, name="baseline", epilog="Examples:\n\n  mlmon baseline save train.parquet -o baseline.json")
+baseline_app = command_group(
+    "baseline", "Save a compact profile of reference data, to compare later runs against without the raw data.",
+    "mlmon baseline save train.parquet -o baseline.json")
 
 
 @baseline_app.command(

@@ -6,16 +6,11 @@ from pathlib import Path
 
 import typer
 
-from mlmon.cli.app import app
+from mlmon.cli.app import command_group
 from mlmon.cli.common import EXIT_ERROR, handle_errors, stderr_console
 
-hotfix_app = typer.Typer(
-    help="Work with hot-fix files (answers given without the model; README 'Hot fixes').",
-    no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.add_typer(hotfix_app, name="hotfix", epilog="Examples:\n\n  mlmon hotfix validate hotfix.yaml\n\n"
-                                               "  mlmon replay LOGS --hotfix hotfix.yaml")
+hotfix_app = command_group("hotfix", "Work with hot-fix files (answers given without the model; README 'Hot fixes').",
+                           "mlmon hotfix validate hotfix.yaml", "mlmon replay LOGS --hotfix hotfix.yaml")
 
 VALIDATE_EPILOG = """Examples:
 

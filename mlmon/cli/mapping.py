@@ -6,16 +6,12 @@ from typing import Optional
 
 import typer
 
-from mlmon.cli.app import app
+from mlmon.cli.app import command_group
 from mlmon.cli.common import emit, handle_errors
 
-mapping_app = typer.Typer(
-    help="Work with mapping files, which say where your records hold each field (README 'Field mapping').",
-    no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.add_typer(mapping_app, name="mapping", epilog="Examples:\n\n  mlmon mapping show > mapping.yaml\n\n"
-                                                 "  mlmon mapping show --preset sagemaker")
+mapping_app = command_group(
+    "mapping", "Work with mapping files, which say where your records hold each field (README 'Field mapping').",
+    "mlmon mapping show > mapping.yaml", "mlmon mapping show --preset sagemaker")
 
 SHOW_EPILOG = """Examples:
 

@@ -7,17 +7,13 @@ from pathlib import Path
 
 import typer
 
-from mlmon.cli.app import app
+from mlmon.cli.app import command_group
 from mlmon.cli.common import EXIT_ERROR, EXIT_GATE, EXIT_OK, handle_errors, stderr_console
 from mlmon.errors import UsageError
 
-rules_app = typer.Typer(
-    help="Work with rules files: validate them, print their JSON Schema, run their unit tests.",
-    no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.add_typer(rules_app, name="rules", epilog="Examples:\n\n  mlmon rules validate rules.yaml\n\n  mlmon rules schema > rules.schema.json"
-                  "\n\n  mlmon rules test rules.example.test.yaml")
+rules_app = command_group("rules", "Work with rules files: validate them, print their JSON Schema, run their unit tests.",
+                          "mlmon rules validate rules.yaml", "mlmon rules schema > rules.schema.json",
+                          "mlmon rules test rules.example.test.yaml")
 
 
 @rules_app.command(

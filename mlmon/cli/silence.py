@@ -9,23 +9,16 @@ from typing import Optional
 
 import typer
 
-from mlmon.cli.app import app
+from mlmon.cli.app import command_group
 from mlmon.cli.common import NOW_OPTION, emit, handle_errors, parse_now
 from mlmon.errors import UsageError
 
-silence_app = typer.Typer(
-    help="Silence alerts for a while, as Alertmanager's silences: matching alerts are shown, marked, "
+silence_app = command_group(
+    "silence", "Silence alerts for a while, as Alertmanager's silences: matching alerts are shown, marked, "
     "but send nothing and do not fail the check. Kept in STATE.silences.json beside 'check --state STATE'.",
-    no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.add_typer(
-    silence_app, name="silence",
-    epilog="Examples:\n\n"
-    "  mlmon silence add --state state.json --match model=churn --match severity=warning --for 2h --comment deploy\n\n"
-    "  mlmon silence list --state state.json\n\n"
-    "  mlmon silence expire --state state.json 0b6c3c1e-…",
-)
+    "mlmon silence add --state state.json --match model=churn --match severity=warning --for 2h --comment deploy",
+    "mlmon silence list --state state.json",
+    "mlmon silence expire --state state.json 0b6c3c1e-…")
 
 STATE_OPTION = typer.Option(..., "--state", help="The state file of 'mlmon check --state'; silences live in FILE.silences.json.",
                             show_default=False)

@@ -8,21 +8,13 @@ from typing import Optional
 
 import typer
 
-from mlmon.cli.app import app
+from mlmon.cli.app import command_group
 from mlmon.cli.common import NOW_OPTION, WAIT_OPTION, emit, handle_errors, parse_now, stderr_console
 
-store_app = typer.Typer(
-    help="Describe, compact and prune the Parquet store that 'mlmon ingest' keeps.",
-    no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.add_typer(
-    store_app, name="store",
-    epilog="Examples:\n\n"
-    "  mlmon store info --store /var/lib/mlmon/store\n\n"
-    "  mlmon store compact --store /var/lib/mlmon/store\n\n"
-    "  mlmon store prune --store /var/lib/mlmon/store --older-than 90d",
-)
+store_app = command_group(
+    "store", "Describe, compact and prune the Parquet store that 'mlmon ingest' keeps.",
+    "mlmon store info --store /var/lib/mlmon/store", "mlmon store compact --store /var/lib/mlmon/store",
+    "mlmon store prune --store /var/lib/mlmon/store --older-than 90d")
 STORE_DIR = typer.Option(..., "--store", metavar="DIR", help="The store's directory.", show_default=False)
 
 
