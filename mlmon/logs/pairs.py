@@ -178,23 +178,21 @@ def _event_ns(columns: list[str]) -> pl.Expr:
     return pl.coalesce(times) if times else pl.lit(None, pl.Int64)
 
 
-def _as_written(arrays: pl.Series) -> pl.Series:
-    """Each JSON array text as the list of its elements' texts, as written."""
+def _as_written(arrays: pl.Series, ignore_errors: bool = False) -> pl.Series:
+    """Each JSON array text as the list of its elements' texts, as written (null for anything else, with
+    ``ignore_errors``): one parse, nothing decoded past the top level."""
     wrapped = arrays.to_frame("a").select(pl.concat_str(pl.lit('{"a":'), pl.col("a").fill_null("null"), pl.lit("}")))
-    return read_json_lines(wrapped.to_series(), {"a": pl.List(pl.String)}).get_column("a")
+    return read_json_lines(wrapped.to_series(), {"a": pl.List(pl.String)}, ignore_errors=ignore_errors).get_column("a")
 
 
 def element_counts(arrays: pl.Series) -> pl.Series:
-    """How many elements each JSON array text holds (null for anything else): one parse, nothing decoded
-    past the top level."""
-    def counted(texts: pl.Expr) -> pl.Series:
-        wrapped = arrays.to_frame("a").select(pl.concat_str(pl.lit('{"a":'), texts.fill_null("null"), pl.lit("}")))
-        return read_json_lines(wrapped.to_series(), {"a": pl.List(pl.String)}, ignore_errors=True).get_column("a")
-
+    """How many elements each JSON array text holds (null for anything else)."""
     try:
-        counts = counted(pl.col("a")).list.len()
+        counts = _as_written(arrays, ignore_errors=True).list.len()
     except pl.exceptions.PolarsError:  # a text that is no JSON at all: null, as for anything but an array
-        counts = counted(pl.when(pl.col("a").str.json_path_match("$").is_not_null()).then(pl.col("a"))).list.len()
+        valid = arrays.to_frame("a").select(pl.when(pl.col("a").str.json_path_match("$").is_not_null())
+                                            .then(pl.col("a"))).to_series()
+        counts = _as_written(valid, ignore_errors=True).list.len()
     # An array the strict reader refuses (NaN, a number past a float) but the explode reads: counted as it does.
     odd = (counts.is_null() & arrays.str.starts_with("[").fill_null(False)).arg_true()
     if odd.len():
