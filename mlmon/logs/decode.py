@@ -464,8 +464,11 @@ def _look_closer(lines: pl.DataFrame) -> pl.DataFrame:
     odd = marked.filter(pl.col(REASON) == _LOOK_CLOSER)
     stripped = pl.col(LINE).str.strip_chars()
     cleared = _objects_at_once(odd, stripped)
-    if cleared is not None:
-        odd = odd.filter(~pl.col("_i").is_in(cleared.implode()))
+    if cleared is not None:  # well-formed objects: no reason (and their text stripped, as below)
+        hit = pl.col("_i").is_in(cleared.implode())
+        marked = marked.with_columns(pl.when(hit).then(pl.lit(None, pl.String)).otherwise(pl.col(REASON)).alias(REASON),
+                                     pl.when(hit).then(stripped).otherwise(pl.col(LINE)).alias(LINE))
+        odd = marked.filter(pl.col(REASON) == _LOOK_CLOSER)
     # Null is the one valid line that json_path_match gives as null.
     valid = stripped.str.json_path_match("$").is_not_null() | (stripped == "null")
     settled = odd.select(
@@ -486,10 +489,6 @@ def _look_closer(lines: pl.DataFrame) -> pl.DataFrame:
     if deeper.len():
         reasons = unparsed_reason(settled.get_column("_stripped").gather(deeper))
         settled = settled.with_columns(settled.get_column("_settled").scatter(deeper, reasons))
-    if cleared is not None:  # well-formed objects: no reason
-        settled = pl.concat([settled, pl.DataFrame({"_i": cleared, "_settled": pl.Series([None] * cleared.len(), dtype=pl.String),
-                                                    "_stripped": pl.Series([None] * cleared.len(), dtype=pl.String)})],
-                            how="vertical_relaxed")
     merged = marked.join(settled.drop("_stripped"), on="_i", how="left", maintain_order="left")
     closer = pl.col(REASON) == _LOOK_CLOSER
     return merged.with_columns(
